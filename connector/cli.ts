@@ -1,0 +1,1 @@
+process.stdout.write('o365-connector: not built yet\n');

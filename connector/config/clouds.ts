@@ -1,0 +1,48 @@
+// The one table of Microsoft cloud endpoints, shared by the Pulumi program and the connector.
+export const cloudNames = ['commercial', 'gcc', 'gcchigh', 'dod', 'china'] as const;
+export type CloudName = (typeof cloudNames)[number];
+
+export interface CloudEndpoints {
+  /** Root of the Office 365 Management Activity API; also the token audience (`${apiRoot}/.default`). */
+  readonly apiRoot: string;
+  /** Microsoft identity platform host that issues tokens for this cloud. */
+  readonly authorityHost: string;
+  /** Microsoft Graph root, used by provisioning. */
+  readonly graphRoot: string;
+}
+
+export const clouds: Readonly<Record<CloudName, CloudEndpoints>> = {
+  commercial: {
+    apiRoot: 'https://manage.office.com',
+    authorityHost: 'https://login.microsoftonline.com',
+    graphRoot: 'https://graph.microsoft.com',
+  },
+  gcc: {
+    apiRoot: 'https://manage-gcc.office.com',
+    authorityHost: 'https://login.microsoftonline.com',
+    graphRoot: 'https://graph.microsoft.com',
+  },
+  gcchigh: {
+    apiRoot: 'https://manage.office365.us',
+    authorityHost: 'https://login.microsoftonline.us',
+    graphRoot: 'https://graph.microsoft.us',
+  },
+  dod: {
+    apiRoot: 'https://manage.protection.apps.mil',
+    authorityHost: 'https://login.microsoftonline.us',
+    graphRoot: 'https://dod-graph.microsoft.us',
+  },
+  // Unverified by Microsoft's current docs: also seen as manage.office.cn.
+  china: {
+    apiRoot: 'https://manage.office365.cn',
+    authorityHost: 'https://login.partner.microsoftonline.cn',
+    graphRoot: 'https://microsoftgraph.chinacloudapi.cn',
+  },
+};
+
+export function isCloudName(value: string): value is CloudName {
+  return (cloudNames as readonly string[]).includes(value);
+}
+
+/** The first-party "Office 365 Management APIs" application that owns ActivityFeed.* permissions. */
+export const managementApiAppId = 'c5393580-f805-4401-95e8-94b7a6ef2fc2';

@@ -1,0 +1,33 @@
+/**
+ * Every error a user can meet is a ConnectorError: a stable `code` (the Microsoft code such as AF20022 or
+ * AADSTS7000215 when there is one, otherwise one of ours such as CONFIG_INVALID), a one-line message that says
+ * what it means, and a `fix` that says which setup step or flag repairs it. The CLI turns these into one line
+ * and an exit code in one place; nothing else prints errors.
+ */
+export class ConnectorError extends Error {
+  readonly code: string;
+  readonly fix: string | undefined;
+  /** Whether repeating the same call later may succeed (throttling, 5xx, resets). */
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options: { fix?: string; retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.fix = options.fix;
+    this.retryable = options.retryable ?? false;
+  }
+
+  /** The single line the CLI prints: `CODE: message. Fix: ...` */
+  toLine(): string {
+    return this.fix ? `${this.code}: ${this.message} Fix: ${this.fix}` : `${this.code}: ${this.message}`;
+  }
+}
+
+export class ConfigError extends ConnectorError {
+  readonly field: string;
+  constructor(field: string, message: string, fix?: string) {
+    super('CONFIG_INVALID', `${field}: ${message}`, fix === undefined ? {} : { fix });
+    this.field = field;
+  }
+}

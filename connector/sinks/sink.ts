@@ -1,0 +1,39 @@
+import type { ContentType } from '../api/content-types.ts';
+
+/** One audit record exactly as the Management Activity API returned it. `Id` is its de-duplication key. */
+export interface AuditRecord {
+  readonly Id: string;
+  readonly [field: string]: unknown;
+}
+
+export interface SinkBatch {
+  readonly contentType: ContentType;
+  readonly records: readonly AuditRecord[];
+}
+
+/**
+ * Where a sink stands after a durable write, as plain JSON. The pipeline persists it atomically with the
+ * checkpoint and hands the last persisted one back to `open` after a restart, so that a sink which can
+ * (the file sink) cuts away whatever it wrote after the last checkpoint: exactly-once across crashes.
+ */
+export type SinkPosition = string | number | boolean | null | { readonly [key: string]: SinkPosition } | readonly SinkPosition[];
+
+export interface SinkCallOptions {
+  readonly abortSignal?: AbortSignal;
+}
+
+/**
+ * The contract every sink implements (Vector's end-to-end acknowledgement, at our scale):
+ * - `write` resolves only once the destination has durably accepted every record of the batch; that
+ *   resolution is the acknowledgement that lets the checkpoint move past them. It rejects (with a
+ *   ConnectorError) when it cannot; the pipeline then holds the checkpoint and retries the same batch.
+ * - Writes are called one at a time per sink (the pipeline awaits each), which is the backpressure.
+ * - A sink reports bytes/records sent and errors through the Telemetry it is given.
+ */
+export interface Sink {
+  /** For logs and status: the spec with any secret removed, e.g. `file:/var/log/o365.ndjson`. */
+  readonly name: string;
+  open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void>;
+  write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined>;
+  close(): Promise<void>;
+}
