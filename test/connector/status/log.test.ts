@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../connector/status/log.ts';
+import { createLogger } from '../../../connector/status/log.ts';
 
 function capture() {
   const lines: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Telemetry } from '../../connector/status/telemetry.ts';
+import { Telemetry } from '../../../connector/status/telemetry.ts';
 
 describe('telemetry', () => {
   it('counts per component and keeps the last error with its stage and discards', () => {

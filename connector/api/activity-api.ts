@@ -1,0 +1,52 @@
+import type { AuditRecord } from '../sinks/sink.ts';
+import type { ContentType } from './content-types.ts';
+
+/** One entry of `subscriptions/content`: a blob of records that became available at `contentCreated`. */
+export interface ContentBlob {
+  readonly contentType: ContentType;
+  readonly contentId: string;
+  readonly contentUri: string;
+  /** ISO UTC time the blob became available (listing is by this time, not the events' CreationTime). */
+  readonly contentCreated: string;
+  /** ISO UTC time after which fetching gives AF20051. */
+  readonly contentExpiration: string;
+}
+
+export interface Subscription {
+  readonly contentType: string;
+  /** `enabled`, `disabled`, or absent when the content type was never started. */
+  readonly status: string | undefined;
+  readonly webhook: unknown;
+}
+
+/** Start inclusive, end exclusive, at most 24 h apart, start no more than 7 days back. */
+export interface TimeWindow {
+  readonly start: Date;
+  readonly end: Date;
+}
+
+export interface ApiCallOptions {
+  readonly abortSignal?: AbortSignal;
+}
+
+export interface FetchedContent {
+  readonly records: AuditRecord[];
+  /** Size of the response body, for throughput telemetry. */
+  readonly bytes: number;
+}
+
+/**
+ * The Office 365 Management Activity API as the collector sees it. The implementation owns tokens,
+ * PublisherIdentifier, retries, throttling and the request budget; failures are ConnectorErrors whose
+ * `code` is the Microsoft code (AF20022, AF20051, AF429, ...) or a transport code.
+ */
+export interface ActivityApi {
+  startSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<Subscription>;
+  stopSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<void>;
+  listSubscriptions(options?: ApiCallOptions): Promise<Subscription[]>;
+  /** Yields one page at a time, following NextPageUri to the end. */
+  listContent(contentType: ContentType, window: TimeWindow, options?: ApiCallOptions): AsyncIterable<ContentBlob[]>;
+  fetchContent(blob: ContentBlob, options?: ApiCallOptions): Promise<FetchedContent>;
+  /** Server time minus local time, learned from responses' Date header (0 until one is seen). */
+  readonly clockSkewMs: number;
+}
