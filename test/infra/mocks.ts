@@ -1,0 +1,106 @@
+// Faithful stand-ins for what azuread and azure-native return, for pulumi.runtime.setMocks.
+import * as pulumi from '@pulumi/pulumi';
+import { managementApiAppId } from '../../connector/config/clouds.ts';
+
+export const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
+export const resourceServicePrincipalObjectId = 'a7b3d9e5-1f2c-4e6a-8b9d-0c1e2f3a4b5c';
+
+/** The Office 365 Management APIs service principal as a tenant reports it: more roles than we may request. */
+export const appRoleIds: Record<string, string> = {
+  'ActivityFeed.Read': '594c1fb6-4f81-4475-ae41-0c394909246c',
+  'ActivityFeed.ReadDlp': '4807a72c-ad38-4250-94c9-4eabfe26cd55',
+  'ServiceHealth.Read': 'e2cea78f-e743-4d8f-a16a-75b629a038ae',
+  'ActivityReports.Read': 'b3a8c2bd-1e1d-4a48-8f3a-3a8d2b6b4d10',
+  'ThreatIntelligence.Read': 'e2cf5a4a-4c2d-4f3e-9a0e-3f1c6c2b1a99',
+};
+export const oauth2PermissionScopeIds: Record<string, string> = {
+  'ActivityFeed.Read': '570282fd-fa5c-430d-a7fd-fc8dc98a9dca',
+  'ActivityFeed.ReadDlp': '0f3b7f6d-2d7c-4c1f-a3b5-1a6e9c2b8d44',
+  'ServiceHealth.Read': '17f1c501-83cd-414c-9064-cd10f7aef836',
+  'ActivityReports.Read': '825c9d21-ba03-4e97-8007-83f020ff8c0f',
+};
+
+export interface RecordedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly inputs: Record<string, any>;
+}
+
+export interface RecordedCall {
+  readonly token: string;
+  readonly inputs: Record<string, any>;
+}
+
+export function installMocks(): { resources: RecordedResource[]; calls: RecordedCall[] } {
+  const resources: RecordedResource[] = [];
+  const calls: RecordedCall[] = [];
+  pulumi.runtime.setMocks({
+    newResource(args) {
+      resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+      const state: Record<string, unknown> = { ...args.inputs };
+      switch (args.type) {
+        case 'azuread:index/application:Application':
+          state['clientId'] = `client-of-${args.name}`;
+          state['objectId'] = `object-of-${args.name}`;
+          return { id: `/applications/object-of-${args.name}`, state };
+        case 'azuread:index/servicePrincipal:ServicePrincipal':
+          state['objectId'] = `sp-object-of-${args.name}`;
+          return { id: `/servicePrincipals/sp-object-of-${args.name}`, state };
+        case 'azuread:index/applicationPassword:ApplicationPassword':
+          state['keyId'] = `key-${args.name}-${args.inputs.rotateWhenChanged?.generation}`;
+          state['value'] = `secret-value-${args.name}-${args.inputs.rotateWhenChanged?.generation}`;
+          return { id: `${args.inputs.applicationId}/password/${state['keyId']}`, state };
+        case 'azure-native:keyvault:Vault':
+          state['name'] = args.inputs.vaultName ?? `${args.name}-vault`;
+          state['properties'] = { ...args.inputs.properties, vaultUri: `https://${state['name']}.vault.azure.net/` };
+          return { id: `/subscriptions/s/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${state['name']}`, state };
+        case 'azure-native:subscription:Alias':
+          state['properties'] = { subscriptionId: '11111111-2222-3333-4444-555555555555', provisioningState: 'Succeeded' };
+          return { id: `/providers/Microsoft.Subscription/aliases/${args.name}`, state };
+        default:
+          return { id: `${args.name}-id`, state };
+      }
+    },
+    call(args) {
+      calls.push({ token: args.token, inputs: args.inputs });
+      switch (args.token) {
+        case 'azuread:index/getClientConfig:getClientConfig':
+          return { tenantId, clientId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', objectId: '9c0d2b1e-3f4a-4b5c-8d6e-7f8091a2b3c4' };
+        case 'azuread:index/getDomains:getDomains':
+          return {
+            id: 'domains',
+            domains: [
+              { domainName: 'contoso.com', initial: false, default: true, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: [] },
+              { domainName: 'contoso.onmicrosoft.com', initial: true, default: false, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: [] },
+            ].filter((domain) => !args.inputs.onlyInitial || domain.initial),
+          };
+        case 'azuread:index/getServicePrincipal:getServicePrincipal':
+          if (args.inputs.clientId !== managementApiAppId) throw new Error(`unexpected service principal lookup ${JSON.stringify(args.inputs)}`);
+          return { id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId, displayName: 'Office 365 Management APIs', appRoleIds, oauth2PermissionScopeIds };
+        default:
+          throw new Error(`unmocked invoke ${args.token}`);
+      }
+    },
+  }, 'o365-connector', 'test', false);
+  return { resources, calls };
+}
+
+export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply((value) => { resolve(value); return value; }));
+}
+
+export async function isSecret<T>(output: pulumi.Output<T>): Promise<boolean> {
+  return pulumi.isSecret(output);
+}
+
+/** The engine's marker for a secret value in resource inputs (pulumi's rpc `specialSigKey` / secret signature). */
+const secretSignatureKey = '4dabf18193072939515e22adb298388d';
+const secretSignature = '1b47061264138c4ac30d75fd1eb44270';
+
+/** Returns the value inside a secret input, and fails when the input was not marked secret. */
+export function unwrapSecret(input: unknown): any {
+  if (typeof input !== 'object' || input === null || (input as Record<string, unknown>)[secretSignatureKey] !== secretSignature) {
+    throw new Error(`expected a secret input, got ${JSON.stringify(input)}`);
+  }
+  return (input as { value: unknown }).value;
+}
