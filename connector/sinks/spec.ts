@@ -2,6 +2,8 @@ import { ConfigError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { Telemetry } from '../status/telemetry.ts';
 import type { Sink } from './sink.ts';
+import { FileSink } from './file.ts';
+import { StdoutSink } from './stdout.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -16,7 +18,8 @@ export type SinkFactory = (spec: string, context: SinkContext) => Sink;
  * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
  */
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
-  // entries are added by each sink module's owner
+  { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
+  { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
 ];
 
 export function schemeOf(spec: string): string {

@@ -1,0 +1,41 @@
+import type { TimeWindow } from '../api/activity-api.ts';
+
+const minute = 60_000;
+const hour = 60 * minute;
+const day = 24 * hour;
+
+export interface WindowPlanInput {
+  /** Where the cursor stands; undefined on a first run. */
+  readonly checkpoint: Date | undefined;
+  /** First-run starting point (e.g. 7 days back). */
+  readonly since: Date;
+  /** Local time now. */
+  readonly now: Date;
+  /** Server time minus local time, from the API's Date header. */
+  readonly skewMs: number;
+  /** How far behind the checkpoint to list again, for blobs that show up after their contentCreated. */
+  readonly overlapMs: number;
+}
+
+/** The retention the API enforces (7 days), less a margin so that a window is never rejected for its start. */
+export const retentionMarginMs = 15 * minute;
+
+/**
+ * Plans the listing windows for one content type: from the checkpoint (less the overlap) or `since`, clamped to
+ * the API's 7-day retention in server time, cut into windows of at most 24 hours, ending at server time now.
+ */
+export function planWindows(input: WindowPlanInput): TimeWindow[] {
+  const serverNow = input.now.getTime() + input.skewMs;
+  // Whole seconds: the API's time format has no fractions, and a window must not round to an empty one.
+  const end = Math.floor(serverNow / 1000) * 1000;
+  const earliest = Math.ceil((serverNow - 7 * day + retentionMarginMs) / 1000) * 1000;
+  const from = input.checkpoint ? input.checkpoint.getTime() - input.overlapMs : input.since.getTime();
+  let start = Math.max(Math.floor(from / 1000) * 1000, earliest);
+  const windows: TimeWindow[] = [];
+  while (start < end) {
+    const stop = Math.min(start + day, end);
+    windows.push({ start: new Date(start), end: new Date(stop) });
+    start = stop;
+  }
+  return windows;
+}
