@@ -23,6 +23,8 @@ export interface ActivityClientOptions {
   readonly requestsPerMinute?: number;
   readonly maxInFlight?: number;
   readonly retry?: RetryPolicyOptions;
+  /** The local clock the skew is measured against (the same one the windows planner uses). */
+  readonly now?: () => Date;
 }
 
 const hour = 3_600_000;
@@ -102,7 +104,7 @@ export class ActivityClient implements ActivityApi {
       const date = response.headers['date'];
       if (typeof date === 'string') {
         const server = Date.parse(date);
-        if (!Number.isNaN(server)) this.#clockSkewMs = server - Date.now();
+        if (!Number.isNaN(server)) this.#clockSkewMs = server - (this.#options.now ?? (() => new Date()))().getTime();
       }
       if (response.statusCode >= 400) {
         onRetryAfter(retryAfterMs(response.headers['retry-after']));

@@ -24,7 +24,7 @@ export interface FeedContext {
   readonly now: Date;
   readonly pageSize: number;
   readonly auditingEnabled: boolean;
-  readonly revokedBefore: Date | undefined;
+  readonly tokenGeneration: number;
   readonly onWindowRejected: () => void;
   readonly validateWebhook: (address: string, authId: string | null) => Promise<boolean>;
 }
@@ -81,7 +81,7 @@ export function authorize(authorization: string | undefined, urlTenant: string, 
   const denied: HttpAnswer = { status: 401, body: { Message: 'Authorization has been denied for this request.' }, headers: { 'WWW-Authenticate': 'Bearer' } };
   if (!claims) return denied;
   if (claims.exp * 1000 <= context.now.getTime()) return denied;
-  if (context.revokedBefore && claims.iat * 1000 < context.revokedBefore.getTime()) return denied;
+  if (claims.gen < context.tokenGeneration) return denied;
   if (claims.aud !== context.apiRoot) return denied;
   if (claims.tid !== urlTenant) return afError(400, 'AF20010', `The tenant ID passed in the URL (${urlTenant}) does not match the tenant ID passed in the access token (${claims.tid}).`);
   if (!claims.roles.includes(neededRole)) {

@@ -14,8 +14,8 @@ export interface IdentityState {
   readonly certificates: X509Certificate[];
   grantedRoles: string[];
   tokenLifetimeSeconds: number;
-  /** Tokens issued before this instant are rejected. */
-  revokedBefore: Date | undefined;
+  /** Tokens of an earlier generation are rejected (revocation). */
+  generation: number;
 }
 
 export interface TokenClaims {
@@ -26,6 +26,7 @@ export interface TokenClaims {
   readonly iat: number;
   readonly exp: number;
   readonly jti: string;
+  readonly gen: number;
 }
 
 export interface HttpAnswer {
@@ -200,7 +201,7 @@ export function tokenRequest(
   const iat = Math.floor(now.getTime() / 1000);
   const token = issueAccessToken({
     tid: state.tenantId, appid: clientId, aud: context.apiRoot, roles: [...state.grantedRoles],
-    iat, exp: iat + state.tokenLifetimeSeconds, jti: randomUUID(),
+    iat, exp: iat + state.tokenLifetimeSeconds, jti: randomUUID(), gen: state.generation,
   });
   return { status: 200, body: { token_type: 'Bearer', expires_in: state.tokenLifetimeSeconds, ext_expires_in: state.tokenLifetimeSeconds, access_token: token } };
 }

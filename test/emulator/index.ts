@@ -24,6 +24,8 @@ export interface Faults {
   serverErrorRate?: number;
   /** Share of blob fetches whose connection is cut after part of the body. */
   dropMidBodyRate?: number;
+  /** Share of blob fetches answered AF20051, as if the blob expired between listing and fetching. */
+  expiredRate?: number;
   /** Milliseconds added before each API answer. */
   latencyMs?: number;
   /** API request numbers (1-based, counted since start or resetCounters) that get a fault whatever the rates. */
@@ -156,7 +158,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     certificates: [],
     grantedRoles: options.grantedRoles ?? ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
     tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3599,
-    revokedBefore: undefined,
+    generation: 0,
   };
   const days = options.days ?? 1;
   const startedAt = now();
@@ -264,7 +266,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     const neededRole = url.searchParams.get('contentType') === 'DLP.All' ? 'ActivityFeed.ReadDlp' : 'ActivityFeed.Read';
     const refused = authorize(request.headers.authorization, urlTenant, {
       tenantId, clientId, apiRoot: origin(), corpus, subscriptions, now: now(), pageSize, auditingEnabled,
-      revokedBefore: identity.revokedBefore, onWindowRejected: () => {}, validateWebhook,
+      tokenGeneration: identity.generation, onWindowRejected: () => {}, validateWebhook,
     }, neededRole);
     if (refused) return send(response, refused);
     if (urlTenant !== tenantId) return send(response, afError(400, 'AF20010', `The tenant ID passed in the URL (${urlTenant}) does not match the tenant ID passed in the access token (${tenantId}).`));
@@ -276,9 +278,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return send(response, afError(500, 'AF50000', 'An internal server error occurred. Retry the request.'));
     }
 
+    if (routeName === 'audit' && random() < (faults.expiredRate ?? 0)) {
+      const contentId = decodeURIComponent(path.slice('audit/'.length));
+      return send(response, afError(400, 'AF20051', `Content requested with the key ${contentId} has already expired. Content older than 7 days cannot be retrieved.`));
+    }
     const answer = await handleFeed(method, path, url.searchParams, body, {
       tenantId, clientId, apiRoot: origin(), corpus, subscriptions, now: now(), pageSize, auditingEnabled,
-      revokedBefore: identity.revokedBefore, onWindowRejected: () => { counters.windowsRejected += 1; }, validateWebhook,
+      tokenGeneration: identity.generation, onWindowRejected: () => { counters.windowsRejected += 1; }, validateWebhook,
     });
     if (routeName === 'audit' && answer.status === 200) {
       counters.blobsServed += 1;
@@ -348,7 +354,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     expireSecrets: () => { for (const secret of identity.secrets) secret.expires = now(); },
     registerCertificate: (certPem) => { identity.certificates.push(new X509Certificate(certPem)); },
-    revokeTokens: () => { identity.revokedBefore = new Date(now().getTime() + 1000); },
+    revokeTokens: () => { identity.generation += 1; },
     setAuditingEnabled: (enabled) => { auditingEnabled = enabled; },
     setGrantedRoles: (roles) => { identity.grantedRoles = roles; },
     async notifyWebhook(contentType) {

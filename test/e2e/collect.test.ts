@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { startEmulator, type Emulator } from '../emulator/index.ts';
+import { createTestPki } from '../emulator/tls.ts';
+import { runConnector } from '../../connector/pipeline/run-connector.ts';
+import { FileSink } from '../../connector/sinks/file.ts';
+import { buildStatusReport } from '../../connector/status/status-report.ts';
+import { contentTypes } from '../../connector/api/content-types.ts';
+import type { Sink, SinkBatch } from '../../connector/sinks/sink.ts';
+import { ConnectorError } from '../../connector/errors.ts';
+import { connectTo, expectExactlyOnce, quietLogger, recordIds, workDir } from './support.ts';
+
+const pki = await createTestPki();
+const start = new Date('2026-11-20T12:00:00Z');
+let clock = start.getTime();
+const emulators: Emulator[] = [];
+afterEach(async () => { await Promise.all(emulators.splice(0).map((e) => e.stop())); clock = start.getTime(); });
+
+async function emulatorWith(options: Parameters<typeof startEmulator>[0] = {}) {
+  const emulator = await startEmulator({ pki, now: () => new Date(clock), seed: 5, days: 3, blobIntervalMinutes: 30, recordsPerBlob: 8, pageSize: 10, duplicateRate: 0.3, lateBlobRate: 0.25, enabledContentTypes: [...contentTypes], ...options });
+  emulators.push(emulator);
+  return emulator;
+}
+
+async function collect(emulator: Emulator, dir: string, extra: { sinks?: Sink[]; overlapMs?: number } = {}) {
+  const { api, agent, telemetry } = connectTo(emulator);
+  const { logger, lines } = quietLogger();
+  try {
+    const summary = await runConnector({
+      api, contentTypes: [...contentTypes], since: new Date(clock - 7 * 86_400_000), once: true, stateDir: join(dir, 'state'),
+      sinks: extra.sinks ?? [new FileSink(join(dir, 'audit.ndjson'))], telemetry, logger, now: () => new Date(clock),
+      ...(extra.overlapMs ? { overlapMs: extra.overlapMs } : {}),
+    });
+    return { summary, logs: lines };
+  } finally {
+    await agent.close();
+  }
+}
+
+describe('collection against the stand-in', () => {
+  it('backfills every record exactly once across many windows and pages, dropping cross-blob duplicates', async () => {
+    const emulator = await emulatorWith();
+    const dir = await workDir();
+    const { summary } = await collect(emulator, dir);
+    const ids = await recordIds(join(dir, 'audit.ndjson'));
+    const truth = emulator.groundTruth();
+    expect(truth.size).toBeGreaterThan(4000);
+    expect(expectExactlyOnce(ids, truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    expect(summary.duplicates).toBeGreaterThan(0);
+    expect(emulator.counters().windowsRejected).toBe(0);
+    expect(emulator.counters().missingPublisherIdentifier).toBe(0);
+  });
+
+  it('resumes after a restart and picks up late-listed content without duplicates', async () => {
+    const emulator = await emulatorWith();
+    const dir = await workDir();
+    await collect(emulator, dir);
+    const firstTruth = emulator.groundTruth();
+    clock += 3 * 3_600_000; // new blobs arrive, and blobs listed late become visible behind the checkpoint
+    const lateBehindCheckpoint = Array.from({ length: 200 }, (_, i) => emulator.corpus.blob('Audit.Exchange', i))
+      .filter((b) => b.contentCreated.getTime() < start.getTime() && b.visibleAt.getTime() > start.getTime());
+    expect(lateBehindCheckpoint.length).toBeGreaterThan(0);
+    await collect(emulator, dir);
+    const truth = emulator.groundTruth();
+    expect(truth.size).toBeGreaterThan(firstTruth.size);
+    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+  });
+
+  it('delivers exactly once through 429 storms (as 429 and 403), 5xx, truncated bodies and token revocation', async () => {
+    const emulator = await emulatorWith({ faults: { throttleRate: 0.15, throttleStatus: 403, serverErrorRate: 0.1, dropMidBodyRate: 0.1 } });
+    const dir = await workDir();
+    const revoke = setInterval(() => { if (emulator.counters().blobsServed > 20) { emulator.revokeTokens(); clearInterval(revoke); } }, 5);
+    await collect(emulator, dir);
+    clearInterval(revoke);
+    const counters = emulator.counters();
+    expect(counters.throttled).toBeGreaterThan(0);
+    expect(counters.serverErrors).toBeGreaterThan(0);
+    expect(counters.dropped).toBeGreaterThan(0);
+    expect(counters.tokensIssued).toBeGreaterThanOrEqual(2);
+    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), emulator.groundTruth())).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+  });
+
+  it('reports expired content in status and logs its id, never silently', async () => {
+    const emulator = await emulatorWith({ faults: { expiredRate: 0.05 } });
+    const dir = await workDir();
+    const { summary, logs } = await collect(emulator, dir);
+    expect(summary.expired).toBeGreaterThan(0);
+    const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(clock) });
+    const expired = report.contentTypes.reduce((n, r) => n + r.expiredCount, 0);
+    expect(expired).toBe(summary.expired);
+    expect(report.overall).toBe('Degraded');
+    const logged = logs.filter((line) => line.includes('AF20051'));
+    expect(logged.length).toBe(summary.expired);
+    for (const row of report.contentTypes.filter((r) => r.lastExpired)) {
+      expect(logged.some((line) => line.includes(row.lastExpired!.contentId))).toBe(true);
+    }
+  });
+
+  it('holds the checkpoint while a sink is down and delivers everything once it recovers (fan-out)', async () => {
+    const emulator = await emulatorWith({ days: 1 });
+    const dir = await workDir();
+    let failures = 0;
+    const flaky: Sink & { received: string[] } = {
+      name: 'flaky', received: [],
+      async open() {}, async close() {},
+      async write(batch: SinkBatch) {
+        if (failures < 3) { failures += 1; throw new ConnectorError('ECONNREFUSED', 'collector down', { retryable: true }); }
+        this.received.push(...batch.records.map((r) => r.Id));
+        return undefined;
+      },
+    };
+    await collect(emulator, dir, { sinks: [new FileSink(join(dir, 'audit.ndjson')), flaky] });
+    const truth = emulator.groundTruth();
+    expect(failures).toBe(3);
+    expect(expectExactlyOnce(flaky.received, truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+  });
+});
