@@ -20,7 +20,8 @@ export class ConnectorError extends Error {
 
   /** The single line the CLI prints: `CODE: message. Fix: ...` */
   toLine(): string {
-    return this.fix ? `${this.code}: ${this.message} Fix: ${this.fix}` : `${this.code}: ${this.message}`;
+    const sentence = /[.!?)]$/.test(this.message) ? this.message : `${this.message}.`;
+    return this.fix ? `${this.code}: ${sentence} Fix: ${this.fix}` : `${this.code}: ${sentence}`;
   }
 }
 

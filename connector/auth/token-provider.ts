@@ -58,16 +58,18 @@ export class MsalTokenProvider implements TokenProvider {
   readonly #options: MsalTokenProviderOptions;
   #credential: ClientCredential;
   #client: ConfidentialClientApplication;
+  #network: UndiciNetworkClient;
   #skipCache = false;
 
   constructor(options: MsalTokenProviderOptions) {
     this.#options = options;
     this.#credential = options.credential;
+    this.#network = new UndiciNetworkClient(options.dispatcher);
     this.#client = this.#createClient();
   }
 
   #createClient(): ConfidentialClientApplication {
-    const { tenantId, clientId, authorityHost, dispatcher, logger } = this.#options;
+    const { tenantId, clientId, authorityHost, logger } = this.#options;
     const host = new URL(authorityHost).host;
     const credential = this.#credential;
     return new ConfidentialClientApplication({
@@ -79,7 +81,7 @@ export class MsalTokenProvider implements TokenProvider {
         ...(credential.kind === 'secret' ? { clientSecret: credential.secret } : { clientCertificate: certificateCredential(credential.path) }),
       },
       system: {
-        networkClient: new UndiciNetworkClient(dispatcher),
+        networkClient: this.#network,
         loggerOptions: {
           piiLoggingEnabled: false,
           logLevel: LogLevel.Warning,
@@ -118,6 +120,10 @@ export class MsalTokenProvider implements TokenProvider {
     try {
       result = await this.#client.acquireTokenByClientCredential({ scopes: [`${this.#options.apiRoot}/.default`], skipCache });
     } catch (error) {
+      const transport = this.#network.lastTransportError;
+      if (transport && !(error instanceof ConnectorError) && !aadstsCodeOf(String((error as { errorMessage?: string }).errorMessage ?? ''))) {
+        throw networkError(transport.code, transport.message);
+      }
       throw toConnectorError(error);
     }
     if (!result?.accessToken) throw new ConnectorError('AUTH_FAILED', 'the identity platform returned no access token');

@@ -4,6 +4,8 @@ import { request, type Dispatcher } from 'undici';
 /** msal-node's network module on undici, so tokens and API calls share one agent and one CA trust. */
 export class UndiciNetworkClient implements INetworkModule {
   readonly #dispatcher: Dispatcher;
+  /** The last transport failure: msal wraps it in its own error (endpoints_resolution_error), hiding the cause. */
+  lastTransportError: { code: string; message: string } | undefined;
 
   constructor(dispatcher: Dispatcher) {
     this.#dispatcher = dispatcher;
@@ -18,14 +20,23 @@ export class UndiciNetworkClient implements INetworkModule {
   }
 
   async #send<T>(method: 'GET' | 'POST', url: string, options: NetworkRequestOptions | undefined, timeout?: number): Promise<NetworkResponse<T>> {
-    const response = await request(url, {
-      method,
-      dispatcher: this.#dispatcher,
-      headers: options?.headers ?? {},
-      ...(options?.body !== undefined ? { body: options.body } : {}),
-      ...(timeout ? { headersTimeout: timeout, bodyTimeout: timeout } : {}),
-    });
-    const text = await response.body.text();
+    let response;
+    let text: string;
+    try {
+      response = await request(url, {
+        method,
+        dispatcher: this.#dispatcher,
+        headers: options?.headers ?? {},
+        ...(options?.body !== undefined ? { body: options.body } : {}),
+        ...(timeout ? { headersTimeout: timeout, bodyTimeout: timeout } : {}),
+      });
+      text = await response.body.text();
+    } catch (error) {
+      const cause = error as { code?: string; message?: string };
+      this.lastTransportError = { code: cause.code ?? 'ECONNRESET', message: `${new URL(url).host}: ${cause.message ?? String(error)}` };
+      throw error;
+    }
+    this.lastTransportError = undefined;
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(response.headers)) {
       if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;

@@ -49,9 +49,12 @@ export async function buildStatusReport(options: { stateDir: string; subscriptio
       expiredCount: cursor?.expiredCount ?? 0, lastExpired: cursor?.expired.at(-1), lastError: cursor?.lastError, health,
     });
   }
-  const overall: Health = rows.length === 0 || rows.every((r) => r.health === 'Inactive')
+  // Subscriptions that this state directory never collected (another connector's, or not yet run) are listed
+  // but do not decide this connector's health.
+  const collected = rows.filter((r) => r.checkpoint !== undefined || r.lastError !== undefined);
+  const overall: Health = collected.length === 0 || collected.every((r) => r.health === 'Inactive')
     ? 'Inactive'
-    : rows.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
+    : collected.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
   return { overall, stateDir: options.stateDir, updatedAt: state?.updatedAt, contentTypes: rows };
 }
 

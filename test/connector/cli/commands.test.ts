@@ -1,0 +1,156 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { startEmulator } from '../../emulator/index.ts';
+import { connectorOutputs } from '../../emulator/connector-config.ts';
+import { workDir } from '../../e2e/support.ts';
+
+const root = resolve(import.meta.dirname, '../../..');
+const emulator = await startEmulator({ seed: 21, days: 1 });
+const dir = await workDir();
+afterAll(() => emulator.stop());
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function cli(args: string[], options: { env?: Record<string, string | undefined>; outputs?: Record<string, unknown> | null } = {}): Promise<Result> {
+  return (async () => {
+    const file = join(dir, `outputs-${Math.random().toString(36).slice(2)}.json`);
+    if (options.outputs !== null) await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined, ...options.outputs }));
+    const env: Record<string, string | undefined> = { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: options.outputs === null ? undefined : file, O365_LOG_LEVEL: 'warn', ...options.env };
+    for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+    return new Promise<Result>((resolvePromise) => {
+      execFile(process.execPath, [join(root, 'connector/bin.mjs'), ...args], { cwd: dir, env: env as NodeJS.ProcessEnv }, (error, stdout, stderr) => {
+        resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      });
+    });
+  })();
+}
+
+function expectNoSecret(result: Result, ...secrets: string[]) {
+  for (const secret of [emulator.clientSecret, ...secrets]) {
+    expect(result.stdout).not.toContain(secret);
+    expect(result.stderr).not.toContain(secret);
+  }
+}
+
+function expectOneLineNoStack(result: Result) {
+  const lines = result.stderr.split('\n').filter((line) => line.startsWith('error:') || line.startsWith('internal error:'));
+  expect(lines).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('o365-connector test', () => {
+  it('prints Connection successful with an ISO timestamp and exits 0', async () => {
+    const result = await cli(['test']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Connection successful \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z /);
+    expectNoSecret(result);
+  });
+
+  it.each([
+    ['a wrong secret (the secret id pasted instead of its value)', { outputs: { clientSecret: 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e' } }, 3, /AADSTS7000215: the client secret is wrong \(often the secret ID was pasted instead of its value\)\. Fix: use the value from `pulumi stack output --show-secrets clientSecret`/],
+    ['an unknown tenant', { outputs: { tenantId: '11111111-2222-4333-8444-555555555555' } }, 3, /AADSTS90002: the tenant id was not found in this cloud/],
+    ['an unknown client id', { outputs: { clientId: '11111111-2222-4333-8444-666666666666' } }, 3, /AADSTS700016: the client id is not an application in this tenant/],
+    ['a tenant id that is not a GUID', { outputs: { tenantId: 'contoso.onmicrosoft.com' } }, 2, /CONFIG_INVALID: tenantId: "contoso.onmicrosoft.com" must be the directory \(tenant\) GUID/],
+    ['an unknown cloud', { outputs: { cloud: 'azure-germany' } }, 2, /CONFIG_INVALID: cloud: unknown cloud "azure-germany"/],
+    ['an http endpoint', { env: { O365_API_ROOT: `http://127.0.0.1:${emulator.port}` } }, 2, /CONFIG_INVALID: apiRoot: must be https/],
+    ['no configuration at all', { outputs: null, env: { O365_OUTPUTS_FILE: undefined } }, 2, /CONFIG_INVALID: tenantId: missing\. Fix: pass --outputs <file>/],
+    ['an untrusted certificate', { env: { NODE_EXTRA_CA_CERTS: undefined } }, 5, /the server's TLS certificate is not trusted.*NODE_EXTRA_CA_CERTS/],
+  ] as const)('explains %s in one line with the code and the fix', async (_name, options, exitCode, message) => {
+    const result = await cli(['test'], options as never);
+    expect(result.stderr).toMatch(message);
+    expect(result.code).toBe(exitCode);
+    expectOneLineNoStack(result);
+    expectNoSecret(result, 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e');
+  });
+
+  it('says to turn on audit log search when the tenant answers "Tenant does not exist"', async () => {
+    emulator.setAuditingEnabled(false);
+    try {
+      const result = await cli(['test']);
+      expect(result.code).toBe(4);
+      expect(result.stderr).toMatch(/AUDIT_LOG_DISABLED: unified audit logging is not turned on.*Fix: turn on audit log search/);
+      expectOneLineNoStack(result);
+    } finally {
+      emulator.setAuditingEnabled(true);
+    }
+  });
+
+  it('names AF10001 and admin consent when the token lacks the permission', async () => {
+    emulator.setGrantedRoles([]);
+    try {
+      const result = await cli(['test']);
+      expect(result.code).toBe(4);
+      expect(result.stderr).toMatch(/AF10001: the token lacks the permission.*Fix: grant admin consent/);
+    } finally {
+      emulator.setGrantedRoles(['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read']);
+    }
+  });
+
+  it('re-reads the outputs file once when the secret expired after a rotation, without a restart', async () => {
+    const rotating = await startEmulator({ seed: 22, days: 1 });
+    try {
+      const { MsalTokenProvider } = await import('../../../connector/auth/token-provider.ts');
+      const { createHttpAgent } = await import('../../../connector/api/http-agent.ts');
+      const { loadConfig } = await import('../../../connector/config/config.ts');
+      const file = join(dir, 'rotating.json');
+      await writeFile(file, JSON.stringify(connectorOutputs(rotating)));
+      const { config, reloadCredential } = await loadConfig({ outputs: file }, {});
+      const agent = createHttpAgent({ caFile: rotating.caFile });
+      const tokens = new MsalTokenProvider({ tenantId: config.tenantId, clientId: config.clientId, credential: config.credential, authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, reloadCredential });
+      await tokens.getToken();
+      // `pulumi up` rotated the secret and the old one expired; the outputs file was refreshed.
+      const rotated = rotating.rotateSecret({ expireOld: true });
+      await writeFile(file, JSON.stringify({ ...connectorOutputs(rotating), clientSecret: rotated }));
+      tokens.invalidate();
+      await expect(tokens.getToken()).resolves.toMatch(/\./);
+      expect(rotating.counters().tokenFailures).toBe(1);
+      await agent.close();
+    } finally {
+      await rotating.stop();
+    }
+  });
+});
+
+describe('o365-connector commands', () => {
+  it('starts subscriptions idempotently and lists them', async () => {
+    const first = await cli(['subscriptions', 'start', '--content-types', 'Audit.General,Audit.Exchange']);
+    const second = await cli(['subscriptions', 'start', '--content-types', 'Audit.General,Audit.Exchange']);
+    expect([first.code, second.code]).toEqual([0, 0]);
+    expect(second.stdout).toMatch(/Audit\.General\s+enabled/);
+    const list = await cli(['subscriptions', 'list']);
+    expect(list.stdout).toMatch(/Audit\.Exchange\s+enabled/);
+    expect(list.stdout).toMatch(/DLP\.All\s+not started/);
+  });
+
+  it('runs once to stdout with NDJSON on stdout and JSON logs only on stderr, then reports status', async () => {
+    const state = join(dir, 'state-stdout');
+    const run = await cli(['run', '--once', '--content-types', 'Audit.General', '--since', '6h', '--state', state, '--requests-per-minute', '100000'], { env: { O365_LOG_LEVEL: 'info' } });
+    expect(run.code).toBe(0);
+    const records = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { Id: string; Workload: string });
+    expect(records.length).toBeGreaterThan(0);
+    expect(records.every((r) => typeof r.Id === 'string')).toBe(true);
+    for (const line of run.stderr.split('\n').filter(Boolean)) expect(JSON.parse(line)).toHaveProperty('level');
+    expectNoSecret(run);
+    const status = await cli(['status', '--state', state, '--json']);
+    expect(status.code).toBe(0);
+    const report = JSON.parse(status.stdout);
+    expect(report.overall).toBe('Active');
+    expect(report.contentTypes.find((r: { contentType: string }) => r.contentType === 'Audit.General').recordsDelivered).toBe(records.length);
+  });
+
+  it('answers --help on every command', async () => {
+    for (const args of [['--help'], ['test', '--help'], ['run', '--help'], ['status', '--help'], ['subscriptions', 'start', '--help'], ['subscriptions', 'list', '--help']]) {
+      const result = await cli(args);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/Usage: o365-connector/);
+    }
+  });
+
+  it('rejects a malformed --since in one line naming the flag', async () => {
+    const result = await cli(['run', '--once', '--since', 'last tuesday']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/CONFIG_INVALID: --since: "last tuesday" is neither an ISO time nor a duration/);
+  });
+});
