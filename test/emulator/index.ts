@@ -242,6 +242,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     counters.requests += 1;
     counters.perMinute[minuteKey] = (counters.perMinute[minuteKey] ?? 0) + 1;
 
+    // Not a Microsoft endpoint: lets the benchmark read the stand-in's counters from another process.
+    if (url.pathname === '/_emulator/counters') return send(response, { status: 200, body: counters });
     if (url.pathname === '/common/discovery/instance') return send(response, instanceDiscovery(origin()));
     const openId = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(url.pathname);
     if (openId) return send(response, openIdConfiguration(origin(), openId[1]!));
