@@ -4,6 +4,7 @@ import type { Telemetry } from '../status/telemetry.ts';
 import type { Sink } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
+import { SyslogSink } from './syslog.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -19,6 +20,8 @@ export type SinkFactory = (spec: string, context: SinkContext) => Sink;
  */
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
+  { scheme: 'syslog+tcp', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
+  { scheme: 'syslog+tls', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
 ];
 

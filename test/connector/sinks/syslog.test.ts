@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { SyslogSink, syslogFrame } from '../../../connector/sinks/syslog.ts';
+import type { AuditRecord } from '../../../connector/sinks/sink.ts';
+import { createTestPki } from '../../emulator/tls.ts';
+import { rsyslogUnavailable, startRsyslog, type Rsyslog } from '../../receivers/rsyslog.ts';
+import { workDir } from '../../e2e/support.ts';
+
+const records = (prefix: string, n: number): AuditRecord[] => Array.from({ length: n }, (_, i) => ({
+  Id: `${prefix}-${i}`, CreationTime: '2026-11-25T10:00:00', Operation: 'FileAccessed', Workload: 'SharePoint',
+  ObjectId: i % 3 === 0 ? `Überprüfung — «Bericht ${i}»\nzweite Zeile\r\n\tdritte` : `https://contoso.sharepoint.com/doc-${i}.docx`,
+}));
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, deadlineMs = 20_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    value = await read();
+  }
+  return value;
+}
+
+describe('syslog framing', () => {
+  it('frames one record as an octet-counted RFC 5424 message with the record as JSON', () => {
+    const frame = syslogFrame({ Id: 'x', CreationTime: '2026-11-25T10:00:00', ObjectId: 'ä\nb' }, 'Audit.Exchange', { facility: 16, severity: 6, hostname: 'collector 1', appName: 'o365-connector' }).toString('utf8');
+    const [length, ...rest] = frame.split(' ');
+    const message = rest.join(' ');
+    expect(Number(length)).toBe(Buffer.byteLength(message));
+    expect(message).toMatch(/^<134>1 2026-11-25T10:00:00\.000Z collector1 o365-connector \d+ Audit\.Exchange - /);
+    expect(JSON.parse(message.slice(message.indexOf(' - ') + 3))).toEqual({ Id: 'x', CreationTime: '2026-11-25T10:00:00', ObjectId: 'ä\nb' });
+  });
+
+  it.each([
+    ['syslog+tcp://siem.example:514?facility=local9', /--sink facility: unknown value "local9"/],
+    ['syslog+tcp://siem.example:514?ca=/etc/ca.pem', /--sink ca: only for syslog\+tls/],
+    ['syslog+tcp://user:pw@siem.example:514', /credentials in the sink URL are not accepted/],
+    ['syslog+tcp://siem.example:514?colour=blue', /unknown parameter "colour"/],
+  ])('rejects %s naming the parameter', (spec, message) => {
+    expect(() => new SyslogSink(spec)).toThrow(message);
+  });
+});
+
+describe('syslog sink against a plain TCP receiver that drops connections', () => {
+  it('reconnects and re-sends the recent records while traffic continues, so a receiver that hangs up loses nothing', async () => {
+    const received: string[] = [];
+    let connections = 0;
+    const server = createServer((socket: Socket) => {
+      connections += 1;
+      let buffer = Buffer.alloc(0);
+      const closeAfter = connections === 1 ? 3 : Infinity; // the first connection dies after three frames
+      let frames = 0;
+      socket.on('data', (chunk) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        for (;;) {
+          const space = buffer.indexOf(0x20);
+          if (space < 0) break;
+          const length = Number(buffer.subarray(0, space).toString());
+          if (buffer.length < space + 1 + length) break;
+          const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
+          buffer = buffer.subarray(space + 1 + length);
+          frames += 1;
+          if (frames > closeAfter) { socket.destroy(); return; }
+          received.push((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id);
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const sink = new SyslogSink(`syslog+tcp://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const all = records('drop', 40);
+    for (let i = 0; i < all.length; i += 5) {
+      const batch = { contentType: 'Audit.SharePoint' as const, records: all.slice(i, i + 5) };
+      for (let attempt = 0; attempt < 50; attempt += 1) {
+        try { await sink.write(batch); break; } catch { await new Promise((r) => setTimeout(r, 20)); }
+      }
+      await new Promise((r) => setTimeout(r, 20)); // batches arrive over time, as in a running connector
+    }
+    await sink.close();
+    const ids = await eventually(async () => new Set(received), (s) => s.size >= all.length, 5000);
+    server.close();
+    expect([...ids].sort()).toEqual(all.map((r) => r.Id).sort());
+    expect(connections).toBeGreaterThanOrEqual(2);
+  });
+});
+
+const skipReason = rsyslogUnavailable();
+if (skipReason) console.warn(`syslog tests against rsyslog skipped: ${skipReason}`);
+
+describe.skipIf(skipReason !== undefined)('syslog sink against a real rsyslog', () => {
+  let rsyslog: Rsyslog;
+  let caFile: string;
+  beforeAll(async () => {
+    const dir = await workDir();
+    const pki = await createTestPki({ dir: `${dir}/pki` });
+    caFile = pki.caFile;
+    rsyslog = await startRsyslog(dir, pki);
+  });
+  afterAll(() => rsyslog?.stop());
+
+  it.each(['tcp', 'tls'] as const)('delivers every record exactly once over %s, framing intact for newlines and non-ASCII', async (transport) => {
+    const spec = transport === 'tcp' ? `syslog+tcp://127.0.0.1:${rsyslog.tcpPort}` : `syslog+tls://127.0.0.1:${rsyslog.tlsPort}?ca=${caFile}`;
+    const sink = new SyslogSink(spec);
+    const sent = records(transport, 1500);
+    for (let i = 0; i < sent.length; i += 100) await sink.write({ contentType: 'Audit.SharePoint', records: sent.slice(i, i + 100) });
+    await sink.close();
+    const got = await eventually(async () => (await rsyslog.received()).filter((r) => String(r.record['Id']).startsWith(`${transport}-`)), (list) => list.length >= sent.length);
+    expect(got).toHaveLength(sent.length);
+    expect(new Set(got.map((r) => r.record['Id'])).size).toBe(sent.length);
+    const byId = new Map(got.map((r) => [r.record['Id'], r]));
+    for (const record of sent) {
+      expect(byId.get(record.Id)!.record).toEqual(record);
+      expect(byId.get(record.Id)!.msgid).toBe('Audit.SharePoint');
+    }
+  });
+
+  it('loses nothing when rsyslog restarts mid-stream', async () => {
+    const sink = new SyslogSink(`syslog+tcp://127.0.0.1:${rsyslog.tcpPort}`);
+    const sent = records('restart', 2000);
+    for (let i = 0; i < sent.length; i += 50) {
+      if (i === 1000) { await rsyslog.stop(); void rsyslog.start(); }
+      const batch = { contentType: 'Audit.General' as const, records: sent.slice(i, i + 50) };
+      for (let attempt = 0; ; attempt += 1) {
+        try { await sink.write(batch); break; } catch (error) {
+          if (attempt > 200) throw error;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+    await sink.close();
+    const got = await eventually(async () => new Set((await rsyslog.received()).map((r) => String(r.record['Id'])).filter((id) => id.startsWith('restart-'))), (s) => s.size >= sent.length);
+    expect(sent.filter((r) => !got.has(r.Id))).toEqual([]);
+    expect(sink.connections).toBeGreaterThanOrEqual(2);
+  });
+});
