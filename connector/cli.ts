@@ -1,14 +1,12 @@
-// Commands and flags only: each action wires configuration -> credentials -> API client -> collector -> sinks.
+// Commands and flags only: each action hands its options to one function in ./commands/.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { contentTypes } from './api/content-types.ts';
-import { parseSince } from './config/config.ts';
-import { describeFailure, exitCodes } from './commands/exit-codes.ts';
-import { createRuntime, type GlobalFlags } from './commands/runtime.ts';
-import { runConnector } from './pipeline/run-connector.ts';
-import { createSink } from './sinks/spec.ts';
-import { buildStatusReport, formatStatusReport } from './status/status-report.ts';
-import { createLogger } from './status/log.ts';
-import { resolve } from 'node:path';
+import { describeFailure } from './commands/exit-codes.ts';
+import { runCommand } from './commands/run.ts';
+import type { GlobalFlags } from './commands/runtime.ts';
+import { showStatus } from './commands/status.ts';
+import { manageSubscriptions, type SubscriptionVerb } from './commands/subscriptions.ts';
+import { testConnection } from './commands/test-connection.ts';
 
 function positiveInteger(value: string): number {
   const parsed = Number(value);
@@ -16,132 +14,74 @@ function positiveInteger(value: string): number {
   return parsed;
 }
 
+const contentTypesHelp = `comma-separated content types (default: O365_CONTENT_TYPES, the outputs' contentTypes, or all: ${contentTypes.join(', ')})`;
+const stateHelp = 'state directory (default: O365_STATE_DIR or ./.o365-state)';
+
 const program = new Command('o365-connector')
-  .description('Stream Microsoft 365 audit logs from the Office 365 Management Activity API to your SIEM')
+  .description('Stream Microsoft 365 audit logs from the Office 365 Management Activity API to your SIEM.\n'
+    + 'Configuration, highest precedence first: flags, O365_* environment variables, --outputs file, --stack.')
   .showHelpAfterError()
-  .addOption(new Option('--outputs <file>', 'connector configuration: `pulumi stack output --json --show-secrets` saved to a file').env('O365_OUTPUTS_FILE'))
-  .option('--stack <name>', 'read the outputs of this Pulumi stack directly (needs the Pulumi CLI)')
-  .addOption(new Option('--log-level <level>', 'log level for the JSON logs on stderr').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).env('O365_LOG_LEVEL'))
-  .option('--requests-per-minute <n>', 'request budget against the tenant quota (about 2,000/min)', positiveInteger)
-  .option('--max-in-flight <n>', 'concurrent API requests at most', positiveInteger);
+  .addOption(new Option('--outputs <file>', 'configuration: a file holding `pulumi stack output --json --show-secrets`').env('O365_OUTPUTS_FILE'))
+  .option('--stack <name>', 'read the configuration from this Pulumi stack (runs `pulumi stack output --json --show-secrets`; needs the Pulumi CLI)')
+  .addOption(new Option('--log-level <level>', 'level of the JSON logs on stderr (debug also prints stack traces of internal errors)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('O365_LOG_LEVEL'))
+  .option('--requests-per-minute <n>', 'request budget against the tenant quota of about 2,000/min (default 600)', positiveInteger)
+  .option('--max-in-flight <n>', 'concurrent API requests at most (default 8)', positiveInteger)
+  .addHelpText('after', '\nExit codes: 0 ok, 1 internal, 2 configuration, 3 authentication (AADSTS), 4 API (AF…), 5 network/TLS;\n`status`: 0 Active, 10 Degraded, 11 Inactive.');
 
 function globals(command: Command): GlobalFlags {
   return command.optsWithGlobals() as GlobalFlags;
 }
 
-async function act(action: () => Promise<number>): Promise<void> {
-  try {
-    process.exitCode = await action();
-  } catch (error) {
-    const { line, exitCode } = describeFailure(error);
-    process.stderr.write(line + '\n');
-    if (process.env['O365_LOG_LEVEL'] === 'debug' && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
-    process.exitCode = exitCode;
-  }
+/** The one place an error becomes a line on stderr and an exit code. */
+function act(action: () => Promise<number>, command: Command): Promise<void> {
+  return action().then(
+    (exitCode) => { process.exitCode = exitCode; },
+    (error: unknown) => {
+      const { line, exitCode } = describeFailure(error);
+      process.stderr.write(`${line}\n`);
+      if (globals(command).logLevel === 'debug' || globals(command).logLevel === 'trace') {
+        if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+      }
+      process.exitCode = exitCode;
+    },
+  );
 }
 
 program.command('test')
-  .description('acquire a token and list subscriptions: prints "Connection successful" or what is wrong and how to fix it')
-  .action((_options, command: Command) => act(async () => {
-    const runtime = await createRuntime(globals(command));
-    try {
-      await runtime.tokens.getToken();
-      const subscriptions = await runtime.api.listSubscriptions();
-      const enabled = subscriptions.filter((s) => s.status === 'enabled').map((s) => s.contentType);
-      process.stdout.write(`Connection successful ${new Date().toISOString()} tenant ${runtime.config.tenantId}; enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `subscriptions start`)'}\n`);
-      return exitCodes.ok;
-    } finally {
-      await runtime.close();
-    }
-  }));
+  .description('acquire a token and list subscriptions: prints "Connection successful <time>", or the Microsoft error code, what it means and the setup step that fixes it')
+  .action((_options: object, command: Command) => act(() => testConnection(globals(command)), command));
 
-const subscriptions = program.command('subscriptions').description('start, stop or list the Management Activity API subscriptions');
-for (const verb of ['start', 'stop', 'list'] as const) {
-  subscriptions.command(verb)
-    .description(verb === 'list' ? 'list subscriptions and their status' : `${verb} subscriptions (idempotent)`)
-    .option('--content-types <list>', `comma-separated, default: the configuration's (${contentTypes.join(', ')})`)
-    .action((options: { contentTypes?: string }, command: Command) => act(async () => {
-      const runtime = await createRuntime({ ...globals(command), contentTypes: options.contentTypes });
-      try {
-        if (verb === 'list') {
-          const list = await runtime.api.listSubscriptions();
-          for (const type of contentTypes) {
-            const entry = list.find((s) => s.contentType === type);
-            process.stdout.write(`${type.padEnd(28)} ${entry?.status ?? 'not started'}\n`);
-          }
-          return exitCodes.ok;
-        }
-        for (const type of runtime.config.contentTypes) {
-          if (verb === 'start') await runtime.api.startSubscription(type);
-          else await runtime.api.stopSubscription(type).catch((error: { code?: string }) => { if (error.code !== 'AF20022') throw error; });
-          process.stdout.write(`${type.padEnd(28)} ${verb === 'start' ? 'enabled' : 'disabled'}\n`);
-        }
-        return exitCodes.ok;
-      } finally {
-        await runtime.close();
-      }
-    }));
+const subscriptions = program.command('subscriptions').description('start, stop or list the Management Activity API subscriptions (idempotent)');
+for (const verb of ['start', 'stop', 'list'] as const satisfies readonly SubscriptionVerb[]) {
+  const sub = subscriptions.command(verb)
+    .description(verb === 'list' ? 'list every content type and its subscription status' : `${verb} the subscriptions of the configured content types (idempotent)`);
+  if (verb !== 'list') sub.option('--content-types <list>', contentTypesHelp);
+  sub.action((_options: object, command: Command) => act(() => manageSubscriptions(verb, globals(command)), command));
 }
 
 program.command('run')
-  .description('start the needed subscriptions, then stream every audit record to the sinks')
-  .option('--once', 'drain everything available up to now, flush, save state and exit')
-  .option('--since <time>', 'first run only: start this far back (ISO time or 90m/36h/7d; at most 7 days)', '7d')
-  .option('--sink <spec>', 'stdout | file:<path> (repeatable: every sink must acknowledge)', (value: string, previous: string[]) => [...previous, value], [] as string[])
-  .option('--state <dir>', 'state directory (default ./.o365-state or O365_STATE_DIR)')
-  .option('--content-types <list>', 'comma-separated content types')
+  .description('start the needed subscriptions, then stream every audit record to the sinks (SIGINT/SIGTERM: flush, save state, exit 0)')
+  .option('--once', 'deliver everything available now, save state and exit')
+  .option('--since <time>', 'first run only: how far back to start, an ISO time or a duration such as 90m, 36h, 7d (the API keeps 7 days)', '7d')
+  .option('--sink <spec>', 'where records go: stdout, file:<path>, or a SIEM sink (repeatable; every sink must acknowledge)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+  .option('--state <dir>', stateHelp)
+  .option('--content-types <list>', contentTypesHelp)
   .option('--poll-interval <seconds>', 'seconds between passes when not --once', positiveInteger, 60)
-  .option('--fetch-concurrency <n>', 'blobs fetched ahead, at most', positiveInteger, 8)
-  .option('--overlap <minutes>', 'minutes behind the checkpoint listed again for late blobs', positiveInteger, 240)
-  .action((options: { once?: boolean; since: string; sink: string[]; state?: string; contentTypes?: string; pollInterval: number; fetchConcurrency: number; overlap: number }, command: Command) => act(async () => {
-    const since = parseSince(options.since, new Date());
-    const runtime = await createRuntime({ ...globals(command), contentTypes: options.contentTypes, state: options.state });
-    const controller = new AbortController();
-    const stop = () => controller.abort(new Error('stopped by signal'));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      const sinks = (options.sink.length ? options.sink : ['stdout']).map((spec) => createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger }));
-      for (const type of runtime.config.contentTypes) await runtime.api.startSubscription(type, { abortSignal: controller.signal });
-      const summary = await runConnector({
-        api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(options.once), stateDir: runtime.config.stateDir,
-        sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal,
-        pollIntervalMs: options.pollInterval * 1000, fetchConcurrency: options.fetchConcurrency, overlapMs: options.overlap * 60_000,
-      });
-      runtime.logger.info({ summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length } }, 'run finished');
-      if (summary.errors.length > 0 && options.once) {
-        process.stderr.write(`error: ${summary.errors[0]!.message}\n`);
-        return exitCodes.api;
-      }
-      return exitCodes.ok;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      await runtime.close();
-    }
-  }));
+  .option('--fetch-concurrency <n>', 'content blobs fetched at once, at most', positiveInteger, 8)
+  .option('--overlap <minutes>', 'minutes behind the checkpoint listed again, for content that becomes available late', positiveInteger, 240)
+  .action((_options: object, command: Command) => act(() => runCommand(globals(command) as Parameters<typeof runCommand>[0]), command));
 
 program.command('status')
-  .description('per content type: subscription, checkpoint, lag, records delivered, expired content, last error; overall Active/Degraded/Inactive')
-  .option('--state <dir>', 'state directory (default ./.o365-state or O365_STATE_DIR)')
-  .option('--json', 'machine-readable output')
-  .option('--offline', 'do not ask the API for the live subscription list')
-  .action((options: { state?: string; json?: boolean; offline?: boolean }, command: Command) => act(async () => {
-    const flags = globals(command);
-    let stateDir = resolve(options.state ?? process.env['O365_STATE_DIR'] ?? '.o365-state');
-    let live;
-    if (!options.offline) {
-      try {
-        const runtime = await createRuntime({ ...flags, state: options.state });
-        stateDir = runtime.config.stateDir;
-        try { live = await runtime.api.listSubscriptions(); } finally { await runtime.close(); }
-      } catch (error) {
-        createLogger(flags.logLevel ? { level: flags.logLevel } : {}).warn({ err: describeFailure(error).line }, 'live subscription list unavailable; reporting from state only');
-      }
-    }
-    const report = await buildStatusReport({ stateDir, ...(live ? { subscriptions: live } : {}) });
-    process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : formatStatusReport(report));
-    return report.overall === 'Active' ? exitCodes.ok : report.overall === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;
-  }));
+  .description('per content type: subscription, checkpoint, lag, records delivered, expired content, last error; overall Active/Degraded/Inactive (exit 0/10/11)')
+  .option('--state <dir>', stateHelp)
+  .option('--json', 'machine-readable JSON instead of the table')
+  .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
+  .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  const { line, exitCode } = describeFailure(error);
+  process.stderr.write(`${line}\n`);
+  process.exitCode = exitCode;
+}

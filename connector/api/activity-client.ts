@@ -1,171 +1,255 @@
+/**
+ * The Office 365 Management Activity API over undici. Every call: takes a slot from the request budget, adds
+ * PublisherIdentifier, sends the bearer token (refreshed once on 401), consumes the whole body, learns the
+ * server's clock from `Date`, and goes through the retry policy. Errors are ActivityApiError (AF codes) or
+ * TransportError. On AF20022 while listing, the error is thrown as is: the collector starts the subscription
+ * and lists again (it owns the "once per 15 minutes" pacing), see `subscriptionMissingCode`.
+ */
 import { request, type Dispatcher } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { TokenProvider } from '../auth/token-provider.ts';
-import { networkError } from '../auth/token-provider.ts';
 import type { AuditRecord } from '../sinks/sink.ts';
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
-import { activityError, ActivityApiError } from './af-errors.ts';
+import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { RequestBudget } from './request-budget.ts';
-import { defaultRetryPolicy, isRetryable, retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from './retry-policy.ts';
+import { defaultRetryPolicy, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
+import { transportError } from './transport-errors.ts';
+
+/** What the client needs from the credentials side. */
+export interface AccessTokenSource {
+  getToken(options?: { abortSignal?: AbortSignal | undefined }): Promise<string>;
+  /** The API refused `token`: forget it (only if it is still the cached one) so the next getToken fetches a new one. */
+  invalidate(token?: string): void;
+}
 
 export interface ActivityClientOptions {
   readonly apiRoot: string;
   readonly tenantId: string;
   /** Sent as PublisherIdentifier on every call, so the tenant gets its own throttling bucket. */
   readonly publisherId: string;
-  readonly tokens: TokenProvider;
+  readonly tokens: AccessTokenSource;
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
+  /** Token-bucket rate, well under the ~2,000/min tenant quota (default 600). */
   readonly requestsPerMinute?: number;
+  /** Requests in flight at most (default 8). */
   readonly maxInFlight?: number;
   readonly retry?: RetryPolicyOptions;
+  /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
+  readonly headersTimeoutMs?: number;
+  readonly bodyTimeoutMs?: number;
   /** The local clock the skew is measured against (the same one the windows planner uses). */
   readonly now?: () => Date;
 }
 
+const second = 1000;
 const hour = 3_600_000;
+const day = 24 * hour;
 
-/** `YYYY-MM-DDTHH:MM:SS`, UTC: one of the three formats the API accepts. */
+/** `YYYY-MM-DDTHH:MM:SS`, UTC: one of the three formats the API accepts (fractions are cut, not rounded). */
 export function apiTime(date: Date): string {
   return date.toISOString().slice(0, 19);
+}
+
+interface Answer {
+  readonly text: string;
+  readonly headers: Dispatcher.ResponseData['headers'];
 }
 
 export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
   readonly #retry: RetryPolicyOptions;
+  readonly #origin: string;
   readonly #feed: string;
+  readonly #now: () => Date;
   #clockSkewMs = 0;
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
     this.#budget = new RequestBudget({ requestsPerMinute: options.requestsPerMinute ?? 600, maxInFlight: options.maxInFlight ?? 8 });
     this.#retry = options.retry ?? defaultRetryPolicy;
-    this.#feed = `${options.apiRoot.replace(/\/$/, '')}/api/v1.0/${options.tenantId}/activity/feed`;
+    const root = new URL(options.apiRoot);
+    this.#origin = root.origin;
+    this.#feed = `${root.origin}${root.pathname.replace(/\/$/, '')}/api/v1.0/${encodeURIComponent(options.tenantId)}/activity/feed`;
+    this.#now = options.now ?? (() => new Date());
   }
 
   get clockSkewMs(): number {
     return this.#clockSkewMs;
   }
 
-  #url(pathOrUrl: string, query: Record<string, string> = {}): string {
-    const url = new URL(pathOrUrl.startsWith('https://') ? pathOrUrl : `${this.#feed}/${pathOrUrl}`);
-    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
-    if (!url.searchParams.has('PublisherIdentifier')) url.searchParams.set('PublisherIdentifier', this.#options.publisherId);
-    return url.toString();
+  /** Requests currently holding a slot of the budget (for tests and status). */
+  get inFlight(): number {
+    return this.#budget.inFlight;
   }
 
-  /** One call with the retry policy: AF429/5xx/resets/truncated bodies retry; a 401 refreshes the token once. */
-  async #send(method: 'GET' | 'POST', url: string, options: ApiCallOptions = {}): Promise<{ text: string; headers: Record<string, string | string[] | undefined> }> {
-    let refreshedToken = false;
-    for (let attempt = 1; ; attempt += 1) {
-      let retryAfter: number | undefined;
-      try {
-        return await this.#once(method, url, options, (ms) => { retryAfter = ms; });
-      } catch (error) {
-        if (error instanceof ActivityApiError && error.code === 'UNAUTHORIZED' && !refreshedToken) {
-          refreshedToken = true;
-          this.#options.tokens.invalidate();
-          continue;
-        }
-        if (!isRetryable(error) || attempt >= this.#retry.maxAttempts || options.abortSignal?.aborted) throw error;
-        const delay = retryDelayMs(attempt, this.#retry, retryAfter);
-        const code = error instanceof ConnectorError ? error.code : 'ERROR';
-        this.#options.telemetry?.error({ stage: 'receiving', code, message: `retrying in ${delay} ms`, discarded: 0 });
-        this.#options.logger?.warn({ component: 'api', code, attempt, delayMs: delay, url: url.split('?')[0] }, 'retrying Management Activity API call');
-        await sleep(delay, options.abortSignal);
-      }
-    }
+  #feedUrl(path: string, query: Record<string, string> = {}): string {
+    const params = new URLSearchParams(query);
+    params.set('PublisherIdentifier', this.#options.publisherId);
+    return `${this.#feed}/${path}?${params.toString()}`;
   }
 
-  async #once(method: 'GET' | 'POST', url: string, options: ApiCallOptions, onRetryAfter: (ms: number | undefined) => void) {
-    const release = await this.#budget.acquire(options.abortSignal);
+  /**
+   * A URL the service handed us (NextPageUri, contentUri), used verbatim with PublisherIdentifier added when
+   * missing. The bearer token is only ever sent to the configured API root.
+   */
+  #serviceUrl(uri: string, what: string): string {
+    let url: URL;
     try {
-      const token = await this.#options.tokens.getToken();
-      let response: Dispatcher.ResponseData;
-      let text: string;
-      try {
-        response = await request(url, {
-          method,
-          dispatcher: this.#options.dispatcher,
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-          ...(options.abortSignal ? { signal: options.abortSignal } : {}),
-        });
-        text = await response.body.text();
-      } catch (error) {
-        if (options.abortSignal?.aborted) throw error;
-        const cause = error as { code?: string; message?: string };
-        throw networkError(cause.code ?? 'ECONNRESET', cause.message ?? String(error));
-      }
-      const date = response.headers['date'];
-      if (typeof date === 'string') {
-        const server = Date.parse(date);
-        if (!Number.isNaN(server)) this.#clockSkewMs = server - (this.#options.now ?? (() => new Date()))().getTime();
-      }
-      if (response.statusCode >= 400) {
-        onRetryAfter(retryAfterMs(response.headers['retry-after']));
-        throw activityError(response.statusCode, text);
-      }
-      return { text, headers: response.headers };
-    } finally {
-      release();
-    }
-  }
-
-  #json<T>(text: string, what: string): T {
-    try {
-      return JSON.parse(text) as T;
+      url = new URL(uri);
     } catch {
-      throw new ConnectorError('TRUNCATED_BODY', `the ${what} answer was not complete JSON (connection cut mid-body?).`, { retryable: true });
+      throw new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} that is not a URL`, 0);
     }
+    if (url.origin !== this.#origin) {
+      throw new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} on ${url.host}, outside apiRoot ${this.#origin}; the token is not sent there`, 0, {
+        fix: 'check apiRoot/cloud match the tenant; if they do, report this host',
+      });
+    }
+    if (/[?&]PublisherIdentifier=/i.test(uri)) return uri;
+    const separator = uri.includes('?') ? (uri.endsWith('?') || uri.endsWith('&') ? '' : '&') : '?';
+    return `${uri}${separator}PublisherIdentifier=${encodeURIComponent(this.#options.publisherId)}`;
+  }
+
+  #learnClock(headers: Dispatcher.ResponseData['headers'], receivedAt: number): void {
+    const date = headers['date'];
+    if (typeof date !== 'string') return;
+    const server = Date.parse(date);
+    // Date has whole seconds: the server's clock was, on average, half a second past it.
+    if (!Number.isNaN(server)) this.#clockSkewMs = server + 500 - receivedAt;
+  }
+
+  /** One exchange: budget slot, token, request, whole body read; a 401 refreshes the token once. */
+  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined): Promise<Answer> {
+    for (let refreshed = false; ; refreshed = true) {
+      const release = await this.#budget.acquire(signal);
+      let token: string;
+      let status: number;
+      let answer: Answer;
+      try {
+        token = await this.#options.tokens.getToken({ abortSignal: signal });
+        let response: Dispatcher.ResponseData;
+        try {
+          response = await request(url, {
+            method,
+            dispatcher: this.#options.dispatcher,
+            headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+            headersTimeout: this.#options.headersTimeoutMs ?? 60 * second,
+            bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
+            ...(signal ? { signal } : {}),
+          });
+          answer = { text: await response.body.text(), headers: response.headers };
+        } catch (error) {
+          if (signal?.aborted) throw signal.reason;
+          throw transportError(error, url);
+        }
+        status = response.statusCode;
+        this.#learnClock(response.headers, this.#now().getTime());
+      } finally {
+        release();
+      }
+      if (status < 300) return answer;
+      const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
+      const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
+      if (error.code === unauthorizedCode && !refreshed) {
+        this.#options.tokens.invalidate(token);
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  /** An exchange and the reading of its JSON, repeated by the retry policy (a cut or garbled body is retried too). */
+  #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T): Promise<T> {
+    const signal = options.abortSignal;
+    return withRetry(async () => read(await this.#exchange(method, url, signal)), this.#retry, {
+      abortSignal: signal,
+      onRetry: ({ error, attempt, delayMs }) => {
+        this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
+        this.#options.logger?.warn({ component: 'api', code: error.code, attempt, delayMs, path: url.split('?')[0]!.slice(this.#origin.length) }, 'retrying Management Activity API call');
+      },
+    });
+  }
+
+  #json<T>(answer: Answer, what: string, check: (value: unknown) => boolean): T {
+    let value: unknown;
+    try {
+      value = JSON.parse(answer.text);
+    } catch {
+      throw new ActivityApiError(invalidBodyCode, `the ${what} answer was not complete JSON (${answer.text.length} characters; connection cut mid-body?)`, 200, { retryable: true });
+    }
+    if (!check(value)) throw new ActivityApiError(invalidBodyCode, `the ${what} answer did not have the documented shape`, 200, { retryable: true });
+    return value as T;
   }
 
   async startSubscription(contentType: ContentType, options: ApiCallOptions = {}): Promise<Subscription> {
     try {
-      const { text } = await this.#send('POST', this.#url('subscriptions/start', { contentType }), options);
-      const body = this.#json<{ status?: string; webhook?: unknown }>(text, 'subscriptions/start');
-      return { contentType, status: body.status ?? 'enabled', webhook: body.webhook ?? null };
+      return await this.#call('POST', this.#feedUrl('subscriptions/start', { contentType }), options, (answer) => {
+        const body = answer.text.trim() === '' ? {} : this.#json<{ status?: string; webhook?: unknown }>(answer, 'subscriptions/start', (v) => typeof v === 'object' && v !== null);
+        return { contentType, status: body.status ?? 'enabled', webhook: body.webhook ?? null };
+      });
     } catch (error) {
-      // Starting an enabled subscription is not an error for us: that is the state we want.
+      // Already enabled is the state we asked for: starting is idempotent.
       if (error instanceof ActivityApiError && error.code === 'AF20024') return { contentType, status: 'enabled', webhook: null };
       throw error;
     }
   }
 
   async stopSubscription(contentType: ContentType, options: ApiCallOptions = {}): Promise<void> {
-    await this.#send('POST', this.#url('subscriptions/stop', { contentType }), options);
+    await this.#call('POST', this.#feedUrl('subscriptions/stop', { contentType }), options, () => undefined);
   }
 
-  async listSubscriptions(options: ApiCallOptions = {}): Promise<Subscription[]> {
-    const { text } = await this.#send('GET', this.#url('subscriptions/list'), options);
-    const body = this.#json<Array<{ contentType: string; status?: string; webhook?: unknown }>>(text, 'subscriptions/list');
-    return body.map((entry) => ({ contentType: entry.contentType, status: entry.status, webhook: entry.webhook ?? null }));
+  listSubscriptions(options: ApiCallOptions = {}): Promise<Subscription[]> {
+    return this.#call('GET', this.#feedUrl('subscriptions/list'), options, (answer) =>
+      this.#json<Array<{ contentType: string; status?: string; webhook?: unknown }>>(answer, 'subscriptions/list', Array.isArray)
+        .map((entry) => ({ contentType: entry.contentType, status: entry.status, webhook: entry.webhook ?? null })));
+  }
+
+  /** Refuses, before sending, a window the service would reject with AF20055 (a planning bug, not a retryable fault). */
+  #checkWindow(window: TimeWindow): { startTime: string; endTime: string } {
+    const startTime = apiTime(window.start);
+    const endTime = apiTime(window.end);
+    const start = Date.parse(`${startTime}Z`);
+    const end = Date.parse(`${endTime}Z`);
+    const serverNow = this.#now().getTime() + this.#clockSkewMs;
+    let problem: string | undefined;
+    if (Number.isNaN(start) || Number.isNaN(end)) problem = 'has an invalid bound';
+    else if (end <= start) problem = 'ends before it starts (whole seconds)';
+    else if (end - start > day) problem = 'is longer than 24 hours';
+    else if (start < serverNow - 7 * day) problem = 'starts more than 7 days before the server\'s time';
+    if (problem) {
+      throw new ConnectorError('WINDOW_INVALID', `listing window ${startTime}..${endTime} ${problem}`, { fix: 'report this as a connector bug; meanwhile a later --since may help' });
+    }
+    return { startTime, endTime };
   }
 
   async *listContent(contentType: ContentType, window: TimeWindow, options: ApiCallOptions = {}): AsyncIterable<ContentBlob[]> {
-    const span = window.end.getTime() - window.start.getTime();
-    if (span <= 0 || span > 24 * hour) throw new ConnectorError('WINDOW_INVALID', `internal: window ${window.start.toISOString()}..${window.end.toISOString()} is not 0-24 h`);
-    let next: string | undefined = this.#url('subscriptions/content', { contentType, startTime: apiTime(window.start), endTime: apiTime(window.end) });
-    while (next) {
-      const { text, headers } = await this.#send('GET', next, options);
-      const page = this.#json<ContentBlob[]>(text, 'subscriptions/content');
-      this.#options.telemetry?.received(0, text.length);
+    let next: string | undefined = this.#feedUrl('subscriptions/content', { contentType, ...this.#checkWindow(window) });
+    while (next !== undefined) {
+      const { page, nextPage, bytes }: { page: ContentBlob[]; nextPage: string | undefined; bytes: number } = await this.#call('GET', next, options, (answer) => {
+        const header = answer.headers['nextpageuri'] ?? answer.headers['nextpageurl'];
+        const uri = Array.isArray(header) ? header[0] : header;
+        return {
+          page: this.#json<ContentBlob[]>(answer, 'subscriptions/content', Array.isArray),
+          nextPage: uri !== undefined && uri.trim() !== '' ? uri.trim() : undefined,
+          bytes: answer.text.length,
+        };
+      });
+      this.#options.telemetry?.received(0, bytes);
+      next = nextPage === undefined ? undefined : this.#serviceUrl(nextPage, 'NextPageUri');
       yield page;
-      const header = headers['nextpageuri'] ?? headers['nextpageurl'];
-      next = typeof header === 'string' && header !== '' ? this.#url(header) : undefined;
     }
   }
 
   async fetchContent(blob: ContentBlob, options: ApiCallOptions = {}): Promise<FetchedContent> {
-    const { text } = await this.#send('GET', this.#url(blob.contentUri), options);
-    const records = this.#json<AuditRecord[]>(text, 'content');
-    if (!Array.isArray(records)) throw new ConnectorError('TRUNCATED_BODY', 'the content answer was not a JSON array.', { retryable: true });
-    const bytes = Buffer.byteLength(text);
-    this.#options.telemetry?.received(records.length, bytes);
-    return { records, bytes };
+    const result = await this.#call('GET', this.#serviceUrl(blob.contentUri, 'contentUri'), options, (answer) => ({
+      records: this.#json<AuditRecord[]>(answer, 'content', Array.isArray),
+      bytes: Buffer.byteLength(answer.text),
+    }));
+    this.#options.telemetry?.received(result.records.length, result.bytes);
+    return result;
   }
 }

@@ -1,39 +1,73 @@
 import { ConnectorError } from '../errors.ts';
 
+/**
+ * When and how long to wait before repeating a failed call. Whether to retry follows the error's `retryable`
+ * flag, which the AF table and the transport mapping set from the service's code (AF429, AF5000x, 5xx,
+ * resets, cut bodies), never from the HTTP status alone.
+ */
 export interface RetryPolicyOptions {
+  /** Attempts in all, the first included. */
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /** Upper bound for a server-requested Retry-After (a wild value must not stall the connector for hours). */
+  readonly maxRetryAfterMs?: number;
   readonly random?: () => number;
 }
 
-export const defaultRetryPolicy: RetryPolicyOptions = { maxAttempts: 8, baseDelayMs: 1000, maxDelayMs: 60_000 };
+export const defaultRetryPolicy: RetryPolicyOptions = { maxAttempts: 8, baseDelayMs: 1000, maxDelayMs: 60_000, maxRetryAfterMs: 5 * 60_000 };
 
-/** Retry-After as seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterMs(header: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined || value.trim() === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
+/** Retry-After as delta seconds or an HTTP date (measured against the server's Date when known); undefined when absent or unreadable. */
+export function retryAfterMs(header: string | string[] | undefined, serverNowMs: number = Date.now()): number | undefined {
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - serverNowMs);
 }
 
-/** The wait before attempt `attempt` (1-based retry count): Retry-After when given, else full-jitter exponential backoff. */
-export function retryDelayMs(attempt: number, policy: RetryPolicyOptions, retryAfter: number | undefined): number {
-  if (retryAfter !== undefined) return Math.min(retryAfter, policy.maxDelayMs * 5);
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+/** The wait before retry number `retry` (1-based): Retry-After when given, else exponential backoff with full jitter. */
+export function retryDelayMs(retry: number, policy: RetryPolicyOptions, retryAfter: number | undefined): number {
+  if (retryAfter !== undefined) return Math.min(retryAfter, policy.maxRetryAfterMs ?? defaultRetryPolicy.maxRetryAfterMs!);
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(retry - 1, 30));
   return Math.floor((policy.random ?? Math.random)() * ceiling);
 }
 
 export function isRetryable(error: unknown): boolean {
-  return error instanceof ConnectorError ? error.retryable : false;
+  return error instanceof ConnectorError && error.retryable;
+}
+
+export interface RetryObserver {
+  (event: { error: ConnectorError; attempt: number; delayMs: number }): void;
+}
+
+/**
+ * Runs `operation` until it succeeds, fails with a non-retryable error, or uses up `maxAttempts`; the last
+ * error is thrown as is (still retryable, so a caller such as the collector can try again on its next pass).
+ */
+export async function withRetry<T>(
+  operation: (attempt: number) => Promise<T>,
+  policy: RetryPolicyOptions,
+  options: { abortSignal?: AbortSignal | undefined; onRetry?: RetryObserver } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      if (options.abortSignal?.aborted || !isRetryable(error) || attempt >= policy.maxAttempts) throw error;
+      const connectorError = error as ConnectorError & { retryAfterMs?: number };
+      const delayMs = retryDelayMs(attempt, policy, connectorError.retryAfterMs);
+      options.onRetry?.({ error: connectorError, attempt, delayMs });
+      await sleep(delayMs, options.abortSignal);
+    }
+  }
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
     const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,11 +1,19 @@
-import { readFileSync } from 'node:fs';
+/**
+ * Access tokens for the Management Activity API through msal-node's ConfidentialClientApplication (client
+ * secret, or certificate with a SHA-256 thumbprint), its HTTP on the same undici agent as the API client.
+ * msal caches the token and fetches a new one 5 minutes before expiry; on top of that this provider keeps the
+ * last token in memory (one await instead of an msal cache lookup per request), lets only one acquisition
+ * run at a time, and, when the identity platform rejects the credential, re-reads the configuration source
+ * once so that a secret rotated by `pulumi up` is picked up without a restart.
+ */
+import { readFile } from 'node:fs/promises';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import type { Dispatcher } from 'undici';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
-import { aadstsCodeOf, credentialRejectedCodes, identityError } from './aadsts-errors.ts';
-import { UndiciNetworkClient } from './undici-network-client.ts';
+import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
+import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
 
 export type ClientCredential =
   | { readonly kind: 'secret'; readonly secret: string }
@@ -13,9 +21,9 @@ export type ClientCredential =
 
 export interface TokenProvider {
   /** A valid access token for the Management Activity API, from cache until shortly before expiry. */
-  getToken(): Promise<string>;
-  /** Forget the cached token (the API answered 401), so the next getToken asks the identity platform. */
-  invalidate(): void;
+  getToken(options?: { abortSignal?: AbortSignal | undefined }): Promise<string>;
+  /** The API refused `token` (401): forget it if it is still the current one, so the next getToken fetches anew. */
+  invalidate(token?: string): void;
 }
 
 export interface MsalTokenProviderOptions {
@@ -26,59 +34,77 @@ export interface MsalTokenProviderOptions {
   readonly apiRoot: string;
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
-  /** Re-reads the configuration source; used once when the credential is rejected (rotation by stack update). */
+  /** Re-reads the configuration source; called once when the credential is rejected (rotation by stack update). */
   readonly reloadCredential?: () => Promise<ClientCredential | undefined>;
+  /** Fetch a new token when the cached one has less than this left (default 5 minutes, as msal). */
+  readonly renewBeforeExpiryMs?: number;
+  readonly now?: () => number;
 }
 
-function sameCredential(a: ClientCredential, b: ClientCredential): boolean {
-  return a.kind === b.kind && (a.kind === 'secret' ? a.secret === (b as typeof a).secret : a.path === (b as typeof a).path);
+type MsalCertificate = NonNullable<Configuration['auth']['clientCertificate']>;
+
+interface LoadedCredential {
+  readonly credential: ClientCredential;
+  /** Secret value, or the PEM file's content: what "changed after a rotation" compares. */
+  readonly fingerprint: string;
+  readonly auth: { clientSecret: string } | { clientCertificate: MsalCertificate };
 }
 
-function certificateCredential(path: string): NonNullable<Configuration['auth']['clientCertificate']> {
+async function loadCredential(credential: ClientCredential): Promise<LoadedCredential> {
+  if (credential.kind === 'secret') {
+    return { credential, fingerprint: credential.secret, auth: { clientSecret: credential.secret } };
+  }
   let pem: string;
   try {
-    pem = readFileSync(path, 'utf8');
+    pem = await readFile(credential.path, 'utf8');
   } catch (error) {
-    throw new ConfigError('clientCertificatePath', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point O365_CLIENT_CERTIFICATE_PATH at a PEM file holding the private key and the certificate');
+    throw new ConfigError('clientCertificatePath', `cannot read ${credential.path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point O365_CLIENT_CERTIFICATE_PATH at a PEM file holding the private key and the certificate');
   }
   const certificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-  const key = /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/.exec(pem)?.[0];
+  const key = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.exec(pem)?.[0];
   if (!certificate || !key) {
-    throw new ConfigError('clientCertificatePath', `${path} must hold both a PRIVATE KEY and a CERTIFICATE in PEM`, 'concatenate the key and the certificate into one file');
+    throw new ConfigError('clientCertificatePath', `${credential.path} must hold both a PRIVATE KEY and a CERTIFICATE in PEM`, 'concatenate the unencrypted private key and the certificate into one file');
   }
-  const der = new X509Certificate(certificate).raw;
-  return {
-    thumbprintSha256: createHash('sha256').update(der).digest('hex'),
-    privateKey: createPrivateKey(key).export({ type: 'pkcs8', format: 'pem' }).toString(),
-    x5c: certificate,
-  };
+  let privateKey: string;
+  let thumbprintSha256: string;
+  try {
+    thumbprintSha256 = createHash('sha256').update(new X509Certificate(certificate).raw).digest('hex');
+    privateKey = createPrivateKey(key).export({ type: 'pkcs8', format: 'pem' }).toString();
+  } catch (error) {
+    throw new ConfigError('clientCertificatePath', `${credential.path} does not hold a usable key and certificate (${(error as Error).message.split('\n')[0]})`, 'give an unencrypted PEM private key and its X.509 certificate');
+  }
+  return { credential, fingerprint: pem, auth: { clientCertificate: { thumbprintSha256, privateKey, x5c: certificate } } };
 }
 
 export class MsalTokenProvider implements TokenProvider {
   readonly #options: MsalTokenProviderOptions;
-  #credential: ClientCredential;
-  #client: ConfidentialClientApplication;
-  #network: UndiciNetworkClient;
+  readonly #network: UndiciNetworkClient;
+  readonly #now: () => number;
+  #loaded: Promise<LoadedCredential>;
+  #client: Promise<ConfidentialClientApplication>;
+  #cached: { token: string; expiresAt: number } | undefined;
+  #pending: Promise<string> | undefined;
   #skipCache = false;
 
   constructor(options: MsalTokenProviderOptions) {
     this.#options = options;
-    this.#credential = options.credential;
     this.#network = new UndiciNetworkClient(options.dispatcher);
-    this.#client = this.#createClient();
+    this.#now = options.now ?? Date.now;
+    this.#loaded = loadCredential(options.credential);
+    this.#client = this.#loaded.then((loaded) => this.#createClient(loaded));
+    // Errors surface on the first getToken; do not let an unread rejection end the process.
+    this.#client.catch(() => {});
   }
 
-  #createClient(): ConfidentialClientApplication {
+  #createClient(loaded: LoadedCredential): ConfidentialClientApplication {
     const { tenantId, clientId, authorityHost, logger } = this.#options;
-    const host = new URL(authorityHost).host;
-    const credential = this.#credential;
     return new ConfidentialClientApplication({
       auth: {
         clientId,
         authority: `${authorityHost}/${tenantId}`,
-        // Hosts other than Microsoft's (the local stand-in, private clouds) are trusted explicitly instead of discovered.
-        knownAuthorities: [host],
-        ...(credential.kind === 'secret' ? { clientSecret: credential.secret } : { clientCertificate: certificateCredential(credential.path) }),
+        // Trusted as given: the local stand-in and private clouds cannot be found by Microsoft's instance discovery.
+        knownAuthorities: [new URL(authorityHost).host],
+        ...loaded.auth,
       },
       system: {
         networkClient: this.#network,
@@ -91,63 +117,73 @@ export class MsalTokenProvider implements TokenProvider {
     });
   }
 
-  invalidate(): void {
+  invalidate(token?: string): void {
+    if (token !== undefined && this.#cached !== undefined && this.#cached.token !== token) return;
+    this.#cached = undefined;
     this.#skipCache = true;
   }
 
-  async getToken(): Promise<string> {
+  getToken(options: { abortSignal?: AbortSignal | undefined } = {}): Promise<string> {
+    options.abortSignal?.throwIfAborted();
+    const renewBefore = this.#options.renewBeforeExpiryMs ?? 5 * 60_000;
+    if (this.#cached && this.#cached.expiresAt - this.#now() > renewBefore) return Promise.resolve(this.#cached.token);
+    // One acquisition at a time: a burst of requests after expiry must not become a burst of token requests.
+    this.#pending ??= this.#acquireWithReload().finally(() => { this.#pending = undefined; });
+    return this.#pending;
+  }
+
+  async #acquireWithReload(): Promise<string> {
     try {
       return await this.#acquire();
     } catch (error) {
-      const code = error instanceof ConnectorError ? error.code.replace('AADSTS', '') : undefined;
-      if (code && credentialRejectedCodes.has(code) && this.#options.reloadCredential) {
-        const reloaded = await this.#options.reloadCredential();
-        if (reloaded && !sameCredential(reloaded, this.#credential)) {
-          this.#options.logger?.info({ component: 'auth' }, 'credential rejected; using the rotated credential from the configuration source');
-          this.#credential = reloaded;
-          this.#client = this.#createClient();
-          return await this.#acquire();
-        }
+      const code = error instanceof IdentityError ? aadstsCodeOf(error.code) : undefined;
+      if (code === undefined || !credentialRejectedCodes.has(code) || !this.#options.reloadCredential) throw error;
+      let reloaded: LoadedCredential | undefined;
+      try {
+        const credential = await this.#options.reloadCredential();
+        reloaded = credential ? await loadCredential(credential) : undefined;
+      } catch {
+        reloaded = undefined;
       }
-      throw error;
+      if (!reloaded || reloaded.fingerprint === (await this.#loaded).fingerprint) throw error;
+      this.#options.logger?.info({ component: 'auth', rejected: `AADSTS${code}` }, 'credential rejected; trying the credential now in the configuration source');
+      this.#loaded = Promise.resolve(reloaded);
+      this.#client = Promise.resolve(this.#createClient(reloaded));
+      this.#cached = undefined;
+      return await this.#acquire();
     }
   }
 
   async #acquire(): Promise<string> {
+    const client = await this.#client;
     const skipCache = this.#skipCache;
     this.#skipCache = false;
+    const record: WireRecord = {};
     let result;
     try {
-      result = await this.#client.acquireTokenByClientCredential({ scopes: [`${this.#options.apiRoot}/.default`], skipCache });
+      result = await wireRecords.run(record, () => client.acquireTokenByClientCredential({ scopes: [`${this.#options.apiRoot}/.default`], skipCache }));
     } catch (error) {
-      const transport = this.#network.lastTransportError;
-      if (transport && !(error instanceof ConnectorError) && !aadstsCodeOf(String((error as { errorMessage?: string }).errorMessage ?? ''))) {
-        throw networkError(transport.code, transport.message);
-      }
-      throw toConnectorError(error);
+      if (skipCache) this.#skipCache = true;
+      throw explain(error, record);
     }
-    if (!result?.accessToken) throw new ConnectorError('AUTH_FAILED', 'the identity platform returned no access token');
+    if (!result?.accessToken) throw new IdentityError('AUTH_FAILED', 'the identity platform returned no access token', { fix: 'retry; if it persists, check authorityHost' });
+    this.#cached = { token: result.accessToken, expiresAt: result.expiresOn?.getTime() ?? this.#now() + 10 * 60_000 };
     return result.accessToken;
   }
 }
 
-function toConnectorError(error: unknown): ConnectorError {
+/** The user-facing cause of an msal failure: the AADSTS code it carries, the wire failure it hid, or its own words. */
+function explain(error: unknown, record: WireRecord): ConnectorError {
   if (error instanceof ConnectorError) return error;
-  const err = error as { errorCode?: string; errorMessage?: string; message?: string; cause?: unknown; code?: string };
+  const err = error as { errorCode?: string; errorMessage?: string; message?: string };
   const text = `${err.errorMessage ?? ''} ${err.message ?? ''}`;
   const code = aadstsCodeOf(text);
-  if (code) return identityError(code, text.trim());
-  const cause = (err.cause ?? error) as { code?: string; message?: string };
-  const networkCode = cause.code ?? err.code;
-  if (networkCode && /^(UND_ERR|ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|CERT_|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO|ERR_TLS)/.test(networkCode)) {
-    return networkError(networkCode, cause.message ?? text);
-  }
-  return identityError(undefined, text.trim() || String(error));
-}
-
-export function networkError(code: string, detail: string): ConnectorError {
-  if (/CERT|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO|ERR_TLS/.test(code)) {
-    return new ConnectorError(code, `the server's TLS certificate is not trusted (${detail}).`, { fix: 'add its CA with NODE_EXTRA_CA_CERTS=<pem file> or caFile in the outputs file; verification is never switched off', retryable: false });
-  }
-  return new ConnectorError(code, `cannot reach the endpoint (${detail}).`, { fix: 'check network access, proxy and the authorityHost/apiRoot for your cloud', retryable: true });
+  if (code) return identityError(code, err.errorMessage ?? text);
+  if (record.transport) return record.transport;
+  const refused = record.refusal?.body as { error_description?: unknown; error_codes?: unknown } | undefined;
+  const refusedText = typeof refused?.error_description === 'string' ? refused.error_description : '';
+  const refusedCode = aadstsCodeOf(refusedText) ?? (Array.isArray(refused?.error_codes) ? String(refused.error_codes[0]) : undefined);
+  if (refusedCode) return identityError(refusedCode, refusedText);
+  if (record.refusal) return identityError(undefined, `HTTP ${record.refusal.status} from the authority (${err.errorCode ?? 'no code'})`);
+  return identityError(undefined, err.errorCode ? `${err.errorCode}: ${(err.errorMessage ?? '').split('\n')[0]}` : String(error));
 }

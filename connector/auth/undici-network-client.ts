@@ -1,14 +1,30 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { request, type Dispatcher } from 'undici';
+import { transportError, type TransportError } from '../api/transport-errors.ts';
+
+/**
+ * What happened on the wire during one token acquisition. msal wraps transport failures and metadata
+ * failures in its own generic errors (network_error, endpoints_resolution_error); the token provider reads
+ * this to tell the user the real cause. One record per acquisition, via AsyncLocalStorage, so concurrent
+ * acquisitions never see each other's failures.
+ */
+export interface WireRecord {
+  transport?: TransportError;
+  /** The last answer with status >= 400 (e.g. the OpenID metadata of an unknown tenant carries AADSTS90002). */
+  refusal?: { readonly status: number; readonly body: unknown };
+}
+
+export const wireRecords = new AsyncLocalStorage<WireRecord>();
 
 /** msal-node's network module on undici, so tokens and API calls share one agent and one CA trust. */
 export class UndiciNetworkClient implements INetworkModule {
   readonly #dispatcher: Dispatcher;
-  /** The last transport failure: msal wraps it in its own error (endpoints_resolution_error), hiding the cause. */
-  lastTransportError: { code: string; message: string } | undefined;
+  readonly #timeoutMs: number;
 
-  constructor(dispatcher: Dispatcher) {
+  constructor(dispatcher: Dispatcher, options: { timeoutMs?: number } = {}) {
     this.#dispatcher = dispatcher;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
   sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
@@ -20,33 +36,37 @@ export class UndiciNetworkClient implements INetworkModule {
   }
 
   async #send<T>(method: 'GET' | 'POST', url: string, options: NetworkRequestOptions | undefined, timeout?: number): Promise<NetworkResponse<T>> {
-    let response;
+    const record = wireRecords.getStore();
+    const timeoutMs = timeout ?? this.#timeoutMs;
+    let status: number;
     let text: string;
+    const headers: Record<string, string> = {};
     try {
-      response = await request(url, {
+      const response = await request(url, {
         method,
         dispatcher: this.#dispatcher,
         headers: options?.headers ?? {},
         ...(options?.body !== undefined ? { body: options.body } : {}),
-        ...(timeout ? { headersTimeout: timeout, bodyTimeout: timeout } : {}),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
+      status = response.statusCode;
       text = await response.body.text();
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
     } catch (error) {
-      const cause = error as { code?: string; message?: string };
-      this.lastTransportError = { code: cause.code ?? 'ECONNRESET', message: `${new URL(url).host}: ${cause.message ?? String(error)}` };
-      throw error;
-    }
-    this.lastTransportError = undefined;
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers)) {
-      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      const failure = transportError(error, url);
+      if (record) record.transport = failure;
+      throw failure;
     }
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);
     } catch {
-      body = { error: 'invalid_response', error_description: `non-JSON answer from ${new URL(url).host} (HTTP ${response.statusCode})` };
+      body = { error: 'invalid_response', error_description: `the identity endpoint ${new URL(url).host} answered HTTP ${status} with a body that is not JSON` };
     }
-    return { headers, body: body as T, status: response.statusCode };
+    if (status >= 400 && record) record.refusal = { status, body };
+    return { headers, body: body as T, status };
   }
 }

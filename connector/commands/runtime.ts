@@ -1,15 +1,16 @@
 import type { Agent } from 'undici';
 import { ActivityClient } from '../api/activity-client.ts';
 import { createHttpAgent } from '../api/http-agent.ts';
+import type { RetryPolicyOptions } from '../api/retry-policy.ts';
 import { MsalTokenProvider } from '../auth/token-provider.ts';
 import { loadConfig, type ConfigFlags, type ConnectorConfig } from '../config/config.ts';
 import { createLogger, type Logger } from '../status/log.ts';
 import { Telemetry } from '../status/telemetry.ts';
 
 export interface GlobalFlags extends ConfigFlags {
-  readonly logLevel?: string;
-  readonly requestsPerMinute?: number;
-  readonly maxInFlight?: number;
+  readonly logLevel?: string | undefined;
+  readonly requestsPerMinute?: number | undefined;
+  readonly maxInFlight?: number | undefined;
 }
 
 export interface Runtime {
@@ -22,12 +23,19 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
+/** Warn this long before the client secret expires. */
+const secretExpiryWarningMs = 30 * 86_400_000;
+
+export function loggerFor(flags: GlobalFlags): Logger {
+  return createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+}
+
 /** Configuration -> credentials -> API client, wired once per command. */
-export async function createRuntime(flags: GlobalFlags): Promise<Runtime> {
-  const logger = createLogger(flags.logLevel ? { level: flags.logLevel } : {});
+export async function createRuntime(flags: GlobalFlags, options: { retry?: RetryPolicyOptions; logger?: Logger } = {}): Promise<Runtime> {
+  const logger = options.logger ?? loggerFor(flags);
   const { config, reloadCredential } = await loadConfig(flags);
   const telemetry = new Telemetry();
-  const agent = createHttpAgent({ caFile: config.caFile });
+  const agent = createHttpAgent({ caFile: config.caFile, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const tokens = new MsalTokenProvider({
     tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
     authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, logger, reloadCredential,
@@ -37,7 +45,11 @@ export async function createRuntime(flags: GlobalFlags): Promise<Runtime> {
     telemetry: telemetry.component('collector', 'source'),
     ...(flags.requestsPerMinute ? { requestsPerMinute: flags.requestsPerMinute } : {}),
     ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+    ...(options.retry ? { retry: options.retry } : {}),
   });
-  logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, credential: config.credential.kind }, 'configuration loaded');
+  logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, authorityHost: config.authorityHost, credential: config.credential.kind, stateDir: config.stateDir }, 'configuration loaded');
+  if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
+    logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');
+  }
   return { config, logger, telemetry, agent, tokens, api, close: () => agent.close() };
 }

@@ -1,3 +1,8 @@
+/**
+ * One validated configuration from, highest precedence first: flags; O365_* environment variables; the
+ * outputs file (`--outputs` or O365_OUTPUTS_FILE, written by `pulumi stack output --json --show-secrets`);
+ * the live stack (`--stack`, through the Pulumi CLI). Invalid input is one ConfigError naming the field.
+ */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -12,10 +17,13 @@ export interface ConnectorConfig {
   readonly tenantDomain: string | undefined;
   readonly clientId: string;
   readonly credential: ClientCredential;
+  /** When the client secret expires (clientSecretExpiry output), to warn ahead of time. */
+  readonly secretExpiresAt: Date | undefined;
   readonly publisherId: string;
   readonly cloud: CloudName;
   readonly authorityHost: string;
   readonly apiRoot: string;
+  /** Extra CA bundle trusted in addition to the default roots (NODE_EXTRA_CA_CERTS works as usual too). */
   readonly caFile: string | undefined;
   readonly contentTypes: ContentType[];
   readonly stateDir: string;
@@ -32,6 +40,11 @@ export interface ConfigFlags {
 type Raw = Record<string, unknown>;
 
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const defaultStateDir = '.o365-state';
+
+function isObject(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 async function readOutputsFile(path: string): Promise<Raw> {
   let text: string;
@@ -40,31 +53,38 @@ async function readOutputsFile(path: string): Promise<Raw> {
   } catch (error) {
     throw new ConfigError('--outputs', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'write it with `pulumi stack output --json --show-secrets > outputs.json`');
   }
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-    return parsed as Raw;
+    parsed = JSON.parse(text);
   } catch {
-    throw new ConfigError('--outputs', `${path} is not the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
+    parsed = undefined;
   }
+  if (!isObject(parsed)) throw new ConfigError('--outputs', `${path} is not the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
+  return parsed;
 }
 
-function readStack(stack: string): Promise<Raw> {
+/** `pulumi stack output --json --show-secrets --stack <name>`; its output holds the secret, so it is never logged or echoed. */
+export function readStackOutputs(stack: string, env: NodeJS.ProcessEnv = process.env): Promise<Raw> {
   return new Promise((resolvePromise, reject) => {
-    execFile('pulumi', ['stack', 'output', '--json', '--show-secrets', '--stack', stack], { maxBuffer: 4 * 1024 * 1024 }, (error, stdout) => {
-      if (error) {
-        // Never echo the command's output: it holds the client secret.
-        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-        reject(new ConfigError('--stack', missing ? 'the Pulumi CLI is not installed here' : `\`pulumi stack output --stack ${stack}\` failed (exit ${String(error.code)})`,
-          missing ? 'use --outputs <file> written by `pulumi stack output --json --show-secrets` on a machine with Pulumi' : 'check the stack name and `pulumi login`'));
-        return;
-      }
-      try {
-        resolvePromise(JSON.parse(stdout) as Raw);
-      } catch {
-        reject(new ConfigError('--stack', 'the stack outputs are not JSON', 'check `pulumi stack output --json`'));
-      }
-    });
+    execFile('pulumi', ['stack', 'output', '--json', '--show-secrets', '--stack', stack],
+      { maxBuffer: 4 * 1024 * 1024, timeout: 120_000, env: { ...env, PULUMI_SKIP_UPDATE_CHECK: 'true' } },
+      (error, stdout) => {
+        if (error) {
+          const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+          reject(missing
+            ? new ConfigError('--stack', 'the Pulumi CLI is not installed (or not on PATH)', 'install Pulumi, or use --outputs <file> written by `pulumi stack output --json --show-secrets` on a machine that has it')
+            : new ConfigError('--stack', `\`pulumi stack output --stack ${stack}\` failed (exit ${String(error.code ?? error.signal)})`, 'check the stack name (`pulumi stack ls`) and `pulumi login`'));
+          return;
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(stdout);
+        } catch {
+          parsed = undefined;
+        }
+        if (isObject(parsed)) resolvePromise(parsed);
+        else reject(new ConfigError('--stack', `the outputs of stack ${stack} are not a JSON object`, 'check `pulumi stack output --json` for that stack'));
+      });
   });
 }
 
@@ -73,47 +93,63 @@ function text(value: unknown): string | undefined {
   return undefined;
 }
 
-function httpsUrl(field: string, value: string): string {
+function httpsRoot(field: string, value: string): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(field, `"${value}" is not a URL`, 'give an https:// URL');
+    throw new ConfigError(field, `"${value}" is not a URL`, 'give an https:// URL such as https://manage.office.com');
   }
-  if (url.protocol !== 'https:') throw new ConfigError(field, `must be https (got ${url.protocol}//)`, 'TLS verification is never switched off; use https:// and NODE_EXTRA_CA_CERTS for private CAs');
-  return `${url.origin}${url.pathname.replace(/\/$/, '')}`;
+  if (url.protocol !== 'https:') {
+    throw new ConfigError(field, `must be https (got ${url.protocol}//)`, 'TLS verification is never switched off: use https://, and NODE_EXTRA_CA_CERTS or caFile for a private CA');
+  }
+  if (url.search || url.hash || url.username || url.password) throw new ConfigError(field, `"${value}" must be a bare root URL (no query, fragment or credentials)`, 'e.g. https://manage.office.com');
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 export function parseContentTypes(field: string, value: unknown): ContentType[] | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === null) return undefined;
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const names = list.map((name) => name.trim()).filter((name) => name !== '');
   if (names.length === 0) return undefined;
   for (const name of names) {
-    if (!isContentType(name)) throw new ConfigError(field, `unknown content type "${name}"`, `use any of ${allContentTypes.join(', ')}`);
+    if (!isContentType(name)) throw new ConfigError(field, `unknown content type "${name}"`, `use any of ${allContentTypes.join(', ')} (comma-separated)`);
   }
   return [...new Set(names)] as ContentType[];
 }
 
-/** Where the base configuration comes from, so a rejected secret can be re-read after a rotation. */
+/** The outputs file over the stack: both are "what the Pulumi program produced"; the file is the explicit one. */
 async function readBase(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<Raw> {
-  const outputs = flags.outputs ?? text(env['O365_OUTPUTS_FILE']);
-  if (flags.stack) return readStack(flags.stack);
-  if (outputs) return readOutputsFile(resolve(outputs));
-  return {};
+  const outputs = text(flags.outputs) ?? text(env['O365_OUTPUTS_FILE']);
+  const stack = text(flags.stack) ? await readStackOutputs(flags.stack!.trim(), env) : {};
+  const file = outputs ? await readOutputsFile(resolve(outputs)) : {};
+  return { ...stack, ...file };
 }
 
+/** Environment first, then the outputs; at one level a certificate wins over a secret (it was set on purpose). */
 function credentialOf(base: Raw, env: NodeJS.ProcessEnv): ClientCredential | undefined {
-  const certificatePath = text(env['O365_CLIENT_CERTIFICATE_PATH']) ?? text(base['clientCertificatePath']);
-  const secret = text(env['O365_CLIENT_SECRET']) ?? text(base['clientSecret']);
-  if (secret) return { kind: 'secret', secret };
-  if (certificatePath) return { kind: 'certificate', path: resolve(certificatePath) };
+  const envCertificate = text(env['O365_CLIENT_CERTIFICATE_PATH']);
+  if (envCertificate) return { kind: 'certificate', path: resolve(envCertificate) };
+  const envSecret = text(env['O365_CLIENT_SECRET']);
+  if (envSecret) return { kind: 'secret', secret: envSecret };
+  const baseCertificate = text(base['clientCertificatePath']);
+  if (baseCertificate) return { kind: 'certificate', path: resolve(baseCertificate) };
+  const baseSecret = text(base['clientSecret']);
+  if (baseSecret) return { kind: 'secret', secret: baseSecret };
   return undefined;
+}
+
+function requiredGuid(field: string, envName: string, value: string | undefined, what: string): string {
+  if (!value) {
+    throw new ConfigError(field, 'missing', `pass --outputs <file> from \`pulumi stack output --json --show-secrets\`, --stack <name>, or set ${envName}`);
+  }
+  if (!guid.test(value)) throw new ConfigError(field, `must be a GUID, the ${what} (got "${value}")`, `use \`pulumi stack output ${field}\``);
+  return value.toLowerCase();
 }
 
 export interface LoadedConfig {
   readonly config: ConnectorConfig;
-  /** Reads the credential again from the same sources (a stack update may have rotated it). */
+  /** Reads the credential again from the same sources (a stack update may have rotated it); undefined when unreadable. */
   reloadCredential(): Promise<ClientCredential | undefined>;
 }
 
@@ -121,33 +157,40 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   const base = await readBase(flags, env);
   const pick = (envName: string, key: string) => text(env[envName]) ?? text(base[key]);
 
-  const tenantId = pick('O365_TENANT_ID', 'tenantId');
-  if (!tenantId) throw new ConfigError('tenantId', 'missing', 'pass --outputs <file> from `pulumi stack output --json --show-secrets`, or set O365_TENANT_ID');
-  if (!guid.test(tenantId)) throw new ConfigError('tenantId', `"${tenantId}" must be the directory (tenant) GUID`, 'use `pulumi stack output tenantId`, not the domain name');
-  const clientId = pick('O365_CLIENT_ID', 'clientId');
-  if (!clientId) throw new ConfigError('clientId', 'missing', 'set O365_CLIENT_ID or clientId in the outputs file');
-  if (!guid.test(clientId)) throw new ConfigError('clientId', `"${clientId}" must be the application (client) GUID`, 'use `pulumi stack output clientId`');
+  const tenantId = requiredGuid('tenantId', 'O365_TENANT_ID', pick('O365_TENANT_ID', 'tenantId'), 'directory (tenant) id, not the domain name');
+  const clientId = requiredGuid('clientId', 'O365_CLIENT_ID', pick('O365_CLIENT_ID', 'clientId'), 'application (client) id');
   const credential = credentialOf(base, env);
-  if (!credential) throw new ConfigError('clientSecret', 'missing: no client secret and no certificate', 'set O365_CLIENT_SECRET (or O365_CLIENT_CERTIFICATE_PATH), or write the outputs file with --show-secrets');
+  if (!credential) {
+    throw new ConfigError('clientSecret', 'missing: no client secret and no certificate', 'write the outputs file with `pulumi stack output --json --show-secrets` (without --show-secrets it holds "[secret]"), or set O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH');
+  }
+  if (credential.kind === 'secret' && credential.secret === '[secret]') {
+    throw new ConfigError('clientSecret', 'is the placeholder "[secret]"', 'write the outputs file with `pulumi stack output --json --show-secrets`');
+  }
 
-  const cloudName = pick('O365_CLOUD', 'cloud') ?? 'commercial';
-  if (!isCloudName(cloudName)) throw new ConfigError('cloud', `unknown cloud "${cloudName}"`, `use one of ${cloudNames.join(', ')}`);
-  const authorityHost = httpsUrl('authorityHost', pick('O365_AUTHORITY_HOST', 'authorityHost') ?? clouds[cloudName].authorityHost);
-  const apiRoot = httpsUrl('apiRoot', pick('O365_API_ROOT', 'apiRoot') ?? clouds[cloudName].apiRoot);
-  const publisherId = pick('O365_PUBLISHER_ID', 'publisherId') ?? tenantId;
-  if (!guid.test(publisherId)) throw new ConfigError('publisherId', `"${publisherId}" must be a GUID`, 'leave it unset to use the tenant id');
+  const cloudText = (pick('O365_CLOUD', 'cloud') ?? 'commercial').toLowerCase();
+  if (!isCloudName(cloudText)) throw new ConfigError('cloud', `unknown cloud "${cloudText}"`, `use one of ${cloudNames.join(', ')}`);
+  const authorityHost = httpsRoot('authorityHost', pick('O365_AUTHORITY_HOST', 'authorityHost') ?? clouds[cloudText].authorityHost);
+  const apiRoot = httpsRoot('apiRoot', pick('O365_API_ROOT', 'apiRoot') ?? clouds[cloudText].apiRoot);
+  const publisherText = pick('O365_PUBLISHER_ID', 'publisherId');
+  const publisherId = publisherText === undefined ? tenantId : publisherText;
+  if (!guid.test(publisherId)) throw new ConfigError('publisherId', `must be a GUID (got "${publisherId}")`, 'leave it unset to use the tenant id');
 
   const contentTypes = parseContentTypes('--content-types', flags.contentTypes)
     ?? parseContentTypes('O365_CONTENT_TYPES', env['O365_CONTENT_TYPES'])
     ?? parseContentTypes('contentTypes', base['contentTypes'])
     ?? [...allContentTypes];
+
+  const expiryText = text(base['clientSecretExpiry']);
+  const secretExpiresAt = expiryText && credential.kind === 'secret' && !text(env['O365_CLIENT_SECRET']) ? new Date(expiryText) : undefined;
+  if (secretExpiresAt && Number.isNaN(secretExpiresAt.getTime())) throw new ConfigError('clientSecretExpiry', `"${expiryText}" is not an ISO time`, 'regenerate the outputs file with `pulumi stack output --json --show-secrets`');
   const caFile = text(base['caFile']);
 
   const config: ConnectorConfig = {
     connectorName: text(base['connectorName']) ?? 'o365-connector',
-    tenantId, tenantDomain: pick('O365_TENANT_DOMAIN', 'tenantDomain'), clientId, credential, publisherId, cloud: cloudName,
-    authorityHost, apiRoot, caFile: caFile ? resolve(caFile) : undefined, contentTypes,
-    stateDir: resolve(flags.state ?? text(env['O365_STATE_DIR']) ?? '.o365-state'),
+    tenantId, tenantDomain: pick('O365_TENANT_DOMAIN', 'tenantDomain'), clientId, credential, secretExpiresAt,
+    publisherId: publisherId.toLowerCase(), cloud: cloudText, authorityHost, apiRoot,
+    caFile: caFile ? resolve(caFile) : undefined, contentTypes,
+    stateDir: resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir),
   };
   return {
     config,
@@ -161,15 +204,25 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   };
 }
 
-/** `--since`: an ISO time, or a duration back from now such as 90m, 36h, 7d. */
+/** The state directory without the rest of the configuration (status works offline, from state alone). */
+export function stateDirOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir);
+}
+
+const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** `--since`: an ISO time (UTC when no zone is given), or a duration back from now such as 90m, 36h, 7d. */
 export function parseSince(value: string, now: Date): Date {
-  const duration = /^(\d+)\s*(m|h|d)$/i.exec(value.trim());
+  const trimmed = value.trim();
+  const duration = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(trimmed);
+  let date: Date;
   if (duration) {
-    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[duration[2]!.toLowerCase() as 'm' | 'h' | 'd'];
-    return new Date(now.getTime() - Number(duration[1]) * unit);
+    date = new Date(now.getTime() - Number(duration[1]) * units[duration[2]!.toLowerCase()]!);
+  } else {
+    const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(trimmed) ? `${trimmed.length === 10 ? `${trimmed}T00:00:00` : trimmed}Z` : trimmed;
+    date = /^\d{4}-\d{2}-\d{2}/.test(trimmed) ? new Date(iso) : new Date(Number.NaN);
   }
-  const date = new Date(value);
   if (Number.isNaN(date.getTime())) throw new ConfigError('--since', `"${value}" is neither an ISO time nor a duration`, 'e.g. --since 36h, --since 7d or --since 2026-11-20T00:00:00Z');
-  if (date.getTime() > now.getTime()) throw new ConfigError('--since', `${value} is in the future`, 'give a past time');
+  if (date.getTime() > now.getTime()) throw new ConfigError('--since', `${value} is in the future`, 'give a past time or a duration such as 36h');
   return date;
 }

@@ -1,135 +1,273 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:https';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
-import { ActivityClient } from '../../../connector/api/activity-client.ts';
-import { activityError } from '../../../connector/api/af-errors.ts';
-import { RequestBudget } from '../../../connector/api/request-budget.ts';
-import { retryAfterMs, retryDelayMs } from '../../../connector/api/retry-policy.ts';
+import { ActivityClient, apiTime } from '../../../connector/api/activity-client.ts';
+import { ActivityApiError } from '../../../connector/api/af-errors.ts';
+import { TransportError } from '../../../connector/api/transport-errors.ts';
 import { createTestPki } from '../../emulator/tls.ts';
 
 const pki = await createTestPki();
-type Handler = (url: URL, respond: (status: number, body: string, headers?: Record<string, string>) => void, destroy: () => void) => void;
-let handler: Handler = (_url, respond) => respond(200, '[]');
-const seen: URL[] = [];
+type Reply = (status: number, body: string, headers?: Record<string, string>) => void;
+interface Exchange { url: URL; method: string; authorization: string | undefined; reply: Reply; cut: (body: string) => void; res: ServerResponse; req: IncomingMessage }
+let handler: (exchange: Exchange) => void = ({ reply }) => reply(200, '[]');
+let serverSkewMs = 0;
+const seen: Array<{ url: URL; method: string; authorization: string | undefined }> = [];
 let inFlight = 0;
 let peak = 0;
 const server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => {
   const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-  seen.push(url);
+  seen.push({ url, method: req.method ?? 'GET', authorization: req.headers.authorization });
   inFlight += 1;
   peak = Math.max(peak, inFlight);
   res.on('close', () => { inFlight -= 1; });
-  handler(url, (status, body, headers = {}) => { res.writeHead(status, { 'content-type': 'application/json', date: new Date(Date.now() + 90_000).toUTCString(), ...headers }); res.end(body); }, () => { res.writeHead(200, { 'content-length': '1000' }); res.write('[{"Id":"a"'); res.socket?.destroy(); });
+  const date = new Date(Date.now() + serverSkewMs).toUTCString();
+  handler({
+    url, method: req.method ?? 'GET', authorization: req.headers.authorization, req, res,
+    reply: (status, body, headers = {}) => { res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', date, ...headers }); res.end(body); },
+    // Announces the full length, sends half, then drops the connection: a body cut mid-stream.
+    cut: (body) => { res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length), date }); res.write(body.slice(0, body.length / 2)); res.socket?.destroy(); },
+  });
 });
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const root = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const agent = new Agent({ connect: { ca: pki.caCertPem } });
 afterAll(async () => { await agent.close(); server.close(); });
 
-let invalidations = 0;
-function client(options: { maxInFlight?: number } = {}) {
+const tenant = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
+const publisher = '7d0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
+const feed = `${root}/api/v1.0/${tenant}/activity/feed`;
+let invalidated: Array<string | undefined> = [];
+let tokenNumber = 0;
+
+function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number } = {}) {
   return new ActivityClient({
-    apiRoot: root, tenantId: 't-1', publisherId: 'pub-1', dispatcher: agent,
-    tokens: { getToken: async () => 'token', invalidate: () => { invalidations += 1; } },
-    retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 }, requestsPerMinute: 600_000, maxInFlight: options.maxInFlight ?? 8,
+    apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent,
+    tokens: { getToken: async () => `token-${tokenNumber}`, invalidate: (token) => { invalidated.push(token); tokenNumber += 1; } },
+    retry: { maxAttempts: options.maxAttempts ?? 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50, ...(options.random ? { random: options.random } : {}) },
+    requestsPerMinute: options.requestsPerMinute ?? 600_000, maxInFlight: options.maxInFlight ?? 8,
   });
 }
-const blob = (id: string) => ({ contentType: 'Audit.General' as const, contentId: id, contentUri: `${root}/api/v1.0/t-1/activity/feed/audit/${id}`, contentCreated: '2026-11-25T00:00:00.000Z', contentExpiration: '2026-12-02T00:00:00.000Z' });
+const blob = (id: string, base = root) => ({ contentType: 'Audit.General' as const, contentId: id, contentUri: `${base}/api/v1.0/${tenant}/activity/feed/audit/${id}`, contentCreated: '2026-11-25T00:00:00.000Z', contentExpiration: '2026-12-02T00:00:00.000Z' });
+const lastDay = () => ({ start: new Date(Date.now() - 24 * 3_600_000), end: new Date() });
+const af = (code: string, message = 'x') => JSON.stringify({ error: { code, message } });
 
-describe('ActivityClient', () => {
-  it('follows NextPageUri and NextPageUrl to the end and sends PublisherIdentifier on every call', async () => {
-    seen.length = 0;
-    handler = (url, respond) => {
+beforeEach(() => {
+  seen.length = 0;
+  serverSkewMs = 0;
+  invalidated = [];
+  tokenNumber = 0;
+});
+
+describe('ActivityClient paging and identification', () => {
+  it('follows NextPageUri and NextPageUrl verbatim to the end', async () => {
+    handler = ({ url, reply }) => {
       const page = Number(url.searchParams.get('page') ?? '0');
-      const next = new URL(url.toString().replace('https://127.0.0.1', root));
-      next.searchParams.set('page', String(page + 1));
-      next.searchParams.delete('PublisherIdentifier');
-      respond(200, JSON.stringify([blob(`b${page}`)]), page < 3 ? { [page % 2 ? 'NextPageUrl' : 'NextPageUri']: next.toString() } : {});
+      // The service's own next-page link, with an unusual encoding that must not be rewritten.
+      const next = `${feed}/subscriptions/content?contentType=Audit.General&startTime=${url.searchParams.get('startTime')}&endTime=${url.searchParams.get('endTime')}&nextPage=${page + 1}%2Bx&page=${page + 1}`;
+      reply(200, JSON.stringify([blob(`b${page}`)]), page < 3 ? { [page % 2 ? 'NextPageUrl' : 'NextPageUri']: next } : {});
     };
-    const pages = [];
-    for await (const page of client().listContent('Audit.General', { start: new Date('2026-11-24T00:00:00Z'), end: new Date('2026-11-25T00:00:00Z') })) pages.push(...page);
-    expect(pages.map((b) => b.contentId)).toEqual(['b0', 'b1', 'b2', 'b3']);
-    expect(seen.every((u) => u.searchParams.get('PublisherIdentifier') === 'pub-1')).toBe(true);
-    expect(seen[0]!.searchParams.get('startTime')).toBe('2026-11-24T00:00:00');
+    const window = { start: new Date('2026-11-24T00:00:00.250Z'), end: new Date('2026-11-25T00:00:00Z') };
+    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} }, now: () => new Date('2026-11-25T01:00:00Z') });
+    const ids = [];
+    for await (const page of api.listContent('Audit.General', window)) ids.push(...page.map((b) => b.contentId));
+    expect(ids).toEqual(['b0', 'b1', 'b2', 'b3']);
+    expect(seen).toHaveLength(4);
+    expect(seen[0]!.url.searchParams.get('startTime')).toBe('2026-11-24T00:00:00');
+    expect(seen[0]!.url.searchParams.get('endTime')).toBe('2026-11-25T00:00:00');
+    expect(seen[1]!.url.search).toContain('nextPage=1%2Bx&page=1&PublisherIdentifier=');
   });
 
-  it('retries AF429 sent as HTTP 403, honouring Retry-After, and learns the clock skew from Date', async () => {
-    let calls = 0;
-    handler = (_url, respond) => { calls += 1; if (calls === 1) respond(403, '{"error":{"code":"AF429","message":"Too many requests."}}', { 'retry-after': '0' }); else respond(200, '[]'); };
+  it('sends PublisherIdentifier and the bearer token on every kind of call', async () => {
+    handler = ({ url, reply }) => {
+      if (url.pathname.endsWith('/subscriptions/start')) reply(200, JSON.stringify({ contentType: 'Audit.General', status: 'enabled', webhook: null }));
+      else if (url.pathname.endsWith('/subscriptions/stop')) reply(200, '');
+      else if (url.pathname.endsWith('/subscriptions/content') && !url.searchParams.has('n')) reply(200, '[]', { NextPageUri: `${feed}/subscriptions/content?contentType=Audit.General&n=2` });
+      else reply(200, '[]');
+    };
     const api = client();
-    await expect(api.listSubscriptions()).resolves.toEqual([]);
-    expect(calls).toBe(2);
-    expect(api.clockSkewMs).toBeGreaterThan(80_000);
+    await api.startSubscription('Audit.General');
+    await api.stopSubscription('Audit.General');
+    await api.listSubscriptions();
+    for await (const _page of api.listContent('Audit.General', lastDay())) { /* drain */ }
+    await api.fetchContent(blob('c1'));
+    expect(seen.map((s) => `${s.method} ${s.url.pathname.split('/feed/')[1]}`)).toEqual([
+      'POST subscriptions/start', 'POST subscriptions/stop', 'GET subscriptions/list', 'GET subscriptions/content', 'GET subscriptions/content', 'GET audit/c1',
+    ]);
+    for (const call of seen) {
+      expect(call.url.searchParams.getAll('PublisherIdentifier')).toEqual([publisher]);
+      expect(call.authorization).toBe('Bearer token-0');
+    }
   });
 
-  it('retries 5xx and bodies cut mid-stream, then gives up with a retryable error after bounded attempts', async () => {
+  it('never sends the token to a host other than the API root', async () => {
+    handler = ({ reply }) => reply(200, '[]', { NextPageUri: `https://localhost:${new URL(root).port}/api/v1.0/${tenant}/activity/feed/subscriptions/content?x=1` });
+    const pages = client().listContent('Audit.General', lastDay());
+    const consume = async () => { for await (const _page of pages) { /* drain */ } };
+    await expect(consume()).rejects.toMatchObject({ code: 'UNTRUSTED_URI' });
+    seen.length = 0;
+    await expect(client().fetchContent(blob('x', 'https://attacker.example'))).rejects.toMatchObject({ code: 'UNTRUSTED_URI' });
+    expect(seen).toHaveLength(0);
+  });
+
+  it('refuses before sending a window the service would reject', async () => {
+    const api = client();
+    const list = async (start: Date, end: Date) => { for await (const _page of api.listContent('Audit.General', { start, end })) { /* drain */ } };
+    const now = Date.now();
+    await expect(list(new Date(now - 25 * 3_600_000), new Date(now))).rejects.toThrow(/longer than 24 hours/);
+    await expect(list(new Date(now), new Date(now - 1000))).rejects.toThrow(/ends before it starts/);
+    await expect(list(new Date(now - 8 * 86_400_000), new Date(now - 7.5 * 86_400_000))).rejects.toThrow(/more than 7 days before the server's time/);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('learns the server clock skew from the Date header and judges the 7-day rule by it', async () => {
+    serverSkewMs = 3 * 3_600_000;
+    handler = ({ reply }) => reply(200, '[]');
+    const api = client();
+    expect(api.clockSkewMs).toBe(0);
+    await api.listSubscriptions();
+    expect(api.clockSkewMs).toBeGreaterThan(3 * 3_600_000 - 2000);
+    expect(api.clockSkewMs).toBeLessThan(3 * 3_600_000 + 2000);
+    // 7 days minus 1 hour back by the local clock is 7 days plus 2 hours back by the server's.
+    const start = new Date(Date.now() - 7 * 86_400_000 + 3_600_000);
+    const pages = api.listContent('Audit.General', { start, end: new Date(start.getTime() + 3_600_000) });
+    await expect((async () => { for await (const _page of pages) { /* drain */ } })()).rejects.toMatchObject({ code: 'WINDOW_INVALID' });
+  });
+
+  it('formats API times as YYYY-MM-DDTHH:MM:SS in UTC', () => {
+    expect(apiTime(new Date('2026-03-01T07:08:09.999Z'))).toBe('2026-03-01T07:08:09');
+  });
+});
+
+describe('ActivityClient retry policy', () => {
+  it('retries AF429 sent as HTTP 403 and as 429, honouring Retry-After in seconds', async () => {
     let calls = 0;
-    handler = (_url, respond, destroy) => { calls += 1; if (calls === 1) destroy(); else if (calls === 2) respond(500, '{"error":{"code":"AF50000","message":"x"}}'); else respond(200, '[{"Id":"r1"}]'); };
-    await expect(client().fetchContent(blob('x'))).resolves.toMatchObject({ records: [{ Id: 'r1' }] });
-    calls = 0;
-    handler = (_url, respond) => { calls += 1; respond(503, 'Service Unavailable'); };
-    await expect(client().fetchContent(blob('x'))).rejects.toMatchObject({ code: 'HTTP503', retryable: true });
-    expect(calls).toBe(4);
+    handler = ({ reply }) => {
+      calls += 1;
+      if (calls === 1) reply(403, af('AF429', 'Too many requests. Method=GetBlob'), { 'retry-after': '0' });
+      else if (calls === 2) reply(429, af('AF429'));
+      else reply(200, '[]');
+    };
+    await expect(client().listSubscriptions()).resolves.toEqual([]);
+    expect(calls).toBe(3);
+  });
+
+  it('waits what Retry-After asks (seconds or HTTP date) before the next attempt, capped by the policy', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    handler = ({ reply }) => {
+      calls += 1;
+      if (calls === 1) reply(429, af('AF429'), { 'retry-after': '0.02' });
+      else if (calls === 2) reply(429, af('AF429'), { 'retry-after': new Date(Date.now() + serverSkewMs + 3_600_000).toUTCString() });
+      else reply(200, '[]');
+    };
+    const api = new ActivityClient({
+      apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} },
+      retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 40 },
+      telemetry: { received: () => {}, sent: () => {}, error: (e) => { delays.push(Number(/in (\d+) ms/.exec(e.message)?.[1])); } },
+    });
+    await api.listSubscriptions();
+    expect(delays).toEqual([20, 40]);
+  });
+
+  it('backs off with full jitter when no Retry-After is given', async () => {
+    const delays: number[] = [];
+    handler = ({ reply }) => reply(500, af('AF50000'));
+    const api = new ActivityClient({
+      apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} },
+      retry: { maxAttempts: 5, baseDelayMs: 2, maxDelayMs: 10, random: () => 0.99 },
+      telemetry: { received: () => {}, sent: () => {}, error: (e) => { delays.push(Number(/in (\d+) ms/.exec(e.message)?.[1])); } },
+    });
+    await expect(api.listSubscriptions()).rejects.toMatchObject({ code: 'AF50000', retryable: true });
+    expect(delays).toEqual([1, 3, 7, 9]);
+  });
+
+  it('retries bodies cut mid-stream, truncated JSON and 5xx, then succeeds', async () => {
+    let calls = 0;
+    const body = JSON.stringify([{ Id: 'r1', Operation: 'UserLoggedIn' }]);
+    handler = ({ reply, cut }) => {
+      calls += 1;
+      if (calls === 1) cut(body);
+      else if (calls === 2) reply(200, body.slice(0, 12));
+      else if (calls === 3) reply(503, 'Service Unavailable');
+      else if (calls === 4) reply(500, af('AF50005'));
+      else reply(200, body);
+    };
+    await expect(client({ maxAttempts: 5 }).fetchContent(blob('x'))).resolves.toMatchObject({ records: [{ Id: 'r1' }], bytes: body.length });
+    expect(calls).toBe(5);
+  });
+
+  it('gives up after the bounded number of attempts with a retryable error naming the code', async () => {
+    let calls = 0;
+    handler = ({ reply }) => { calls += 1; reply(403, af('AF429')); };
+    const error = await client({ maxAttempts: 3 }).fetchContent(blob('x')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ActivityApiError);
+    expect(error).toMatchObject({ code: 'AF429', retryable: true, status: 403 });
+    expect(calls).toBe(3);
   });
 
   it('does not retry permanent errors, and treats AF20024 on start as already enabled', async () => {
     let calls = 0;
-    handler = (_url, respond) => { calls += 1; respond(400, '{"error":{"code":"AF20024","message":"The subscription is already enabled. No property change."}}'); };
-    await expect(client().startSubscription('Audit.General')).resolves.toMatchObject({ status: 'enabled' });
-    handler = (_url, respond) => { calls += 1; respond(400, '{"error":{"code":"AF20051","message":"expired"}}'); };
+    handler = ({ reply }) => { calls += 1; reply(400, af('AF20024', 'The subscription is already enabled. No property change.')); };
+    await expect(client().startSubscription('Audit.General')).resolves.toEqual({ contentType: 'Audit.General', status: 'enabled', webhook: null });
     calls = 0;
-    await expect(client().fetchContent(blob('old'))).rejects.toMatchObject({ code: 'AF20051' });
+    handler = ({ reply }) => { calls += 1; reply(400, af('AF20051', 'expired')); };
+    await expect(client().fetchContent(blob('old'))).rejects.toMatchObject({ code: 'AF20051', retryable: false });
     expect(calls).toBe(1);
   });
 
-  it('refreshes the token once on 401 and then succeeds', async () => {
-    let calls = 0;
-    invalidations = 0;
-    handler = (_url, respond) => { calls += 1; if (calls === 1) respond(401, '{"Message":"Authorization has been denied for this request."}'); else respond(200, '[]'); };
-    await client().listSubscriptions();
-    expect(invalidations).toBe(1);
+  it('throws AF20022 from listing as is, for the collector to start the subscription', async () => {
+    handler = ({ reply }) => reply(400, af('AF20022', 'No subscription found for the specified content type'));
+    const pages = client().listContent('Audit.Exchange', lastDay());
+    await expect((async () => { for await (const _page of pages) { /* drain */ } })()).rejects.toMatchObject({ code: 'AF20022', retryable: false });
   });
 
-  it('never has more requests in flight than its limit', async () => {
-    peak = 0;
-    handler = (_url, respond) => setTimeout(() => respond(200, '[{"Id":"x"}]'), 20);
-    const api = client({ maxInFlight: 3 });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => api.fetchContent(blob(`c${i}`))));
-    expect(peak).toBeLessThanOrEqual(3);
-    expect(peak).toBeGreaterThan(1);
+  it('drops the refused token and retries once on 401, then reports UNAUTHORIZED', async () => {
+    handler = ({ authorization, reply }) => (authorization === 'Bearer token-0' ? reply(401, '{"Message":"Authorization has been denied for this request."}') : reply(200, '[]'));
+    await client().listSubscriptions();
+    expect(invalidated).toEqual(['token-0']);
+    invalidated = [];
+    handler = ({ reply }) => reply(401, '{"Message":"Authorization has been denied for this request."}');
+    await expect(client().listSubscriptions()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(invalidated).toHaveLength(1);
+  });
+
+  it('reports an untrusted certificate as a TLS error without retrying', async () => {
+    const untrusting = new Agent();
+    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: untrusting, tokens: { getToken: async () => 't', invalidate: () => {} }, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 } });
+    const error = await api.listSubscriptions().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransportError);
+    expect((error as TransportError).toLine()).toMatch(/is not trusted.*NODE_EXTRA_CA_CERTS/);
+    expect(seen).toHaveLength(0);
+    await untrusting.close();
+  });
+
+  it('stops waiting and retrying when aborted', async () => {
+    handler = ({ reply }) => reply(429, af('AF429'), { 'retry-after': '3600' });
+    const controller = new AbortController();
+    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} } });
+    const pending = api.listSubscriptions({ abortSignal: controller.signal });
+    while (seen.length === 0) await new Promise((r) => setImmediate(r));
+    controller.abort(new Error('stopped by SIGTERM'));
+    await expect(pending).rejects.toThrow('stopped by SIGTERM');
   });
 });
 
-describe('error mapping and retry policy', () => {
-  it('maps AF codes to meaning, fix and retryability by code, not status', () => {
-    expect(activityError(403, '{"error":{"code":"AF429","message":"x"}}')).toMatchObject({ code: 'AF429', retryable: true });
-    expect(activityError(401, '{"error":{"code":"AF10001","message":"x"}}').toLine()).toMatch(/^AF10001: the token lacks the permission.*Fix: grant admin consent/);
-    expect(activityError(400, '{"error":{"code":"AF20022","message":"x"}}')).toMatchObject({ code: 'AF20022', retryable: false });
-    expect(activityError(400, '{"error":{"code":"StartSubscription [CorrId=1]","message":"x] failed. Exception: Microsoft.Office.Compliance.Audit.DataServiceException: Tenant 1 does not exist."}}').code).toBe('AUDIT_LOG_DISABLED');
-  });
-
-  it('reads Retry-After as seconds or an HTTP date, and backs off with bounded full jitter otherwise', () => {
-    expect(retryAfterMs('7')).toBe(7000);
-    expect(retryAfterMs(new Date(Date.now() + 3000).toUTCString())).toBeGreaterThan(1000);
-    expect(retryAfterMs(undefined)).toBeUndefined();
-    const policy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.999 };
-    expect(retryDelayMs(1, policy, undefined)).toBeLessThan(100);
-    expect(retryDelayMs(10, policy, undefined)).toBeLessThan(1000);
-    expect(retryDelayMs(1, policy, 4000)).toBe(4000);
-  });
-
-  it('budgets requests per minute: a burst beyond the bucket waits for refill', async () => {
-    let t = 0;
-    const budget = new RequestBudget({ requestsPerMinute: 60, maxInFlight: 10, now: () => t });
-    const releases = [];
-    for (let i = 0; i < 1; i += 1) releases.push(await budget.acquire());
-    let granted = false;
-    const waiting = budget.acquire().then((release) => { granted = true; return release; });
-    await new Promise((r) => setImmediate(r));
-    expect(granted).toBe(false);
-    t += 1000;
-    (await waiting)();
-    expect(granted).toBe(true);
+describe('ActivityClient request budget', () => {
+  it('never has more requests in flight at the server than its limit', async () => {
+    peak = 0;
+    const waiting: Array<() => void> = [];
+    handler = ({ reply }) => { waiting.push(() => reply(200, '[{"Id":"x"}]')); };
+    const api = client({ maxInFlight: 3 });
+    const all = Promise.all(Array.from({ length: 20 }, (_, i) => api.fetchContent(blob(`c${i}`))));
+    let answered = 0;
+    while (answered < 20) {
+      while (waiting.length === 0) await new Promise((r) => setTimeout(r, 1));
+      expect(inFlight).toBeLessThanOrEqual(3);
+      waiting.shift()!();
+      answered += 1;
+    }
+    await all;
+    expect(peak).toBe(3);
   });
 });

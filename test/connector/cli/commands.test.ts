@@ -49,14 +49,16 @@ describe('o365-connector test', () => {
   });
 
   it.each([
-    ['a wrong secret (the secret id pasted instead of its value)', { outputs: { clientSecret: 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e' } }, 3, /AADSTS7000215: the client secret is wrong \(often the secret ID was pasted instead of its value\)\. Fix: use the value from `pulumi stack output --show-secrets clientSecret`/],
-    ['an unknown tenant', { outputs: { tenantId: '11111111-2222-4333-8444-555555555555' } }, 3, /AADSTS90002: the tenant id was not found in this cloud/],
-    ['an unknown client id', { outputs: { clientId: '11111111-2222-4333-8444-666666666666' } }, 3, /AADSTS700016: the client id is not an application in this tenant/],
-    ['a tenant id that is not a GUID', { outputs: { tenantId: 'contoso.onmicrosoft.com' } }, 2, /CONFIG_INVALID: tenantId: "contoso.onmicrosoft.com" must be the directory \(tenant\) GUID/],
-    ['an unknown cloud', { outputs: { cloud: 'azure-germany' } }, 2, /CONFIG_INVALID: cloud: unknown cloud "azure-germany"/],
-    ['an http endpoint', { env: { O365_API_ROOT: `http://127.0.0.1:${emulator.port}` } }, 2, /CONFIG_INVALID: apiRoot: must be https/],
-    ['no configuration at all', { outputs: null, env: { O365_OUTPUTS_FILE: undefined } }, 2, /CONFIG_INVALID: tenantId: missing\. Fix: pass --outputs <file>/],
-    ['an untrusted certificate', { env: { NODE_EXTRA_CA_CERTS: undefined } }, 5, /the server's TLS certificate is not trusted.*NODE_EXTRA_CA_CERTS/],
+    ['a wrong secret (the secret id pasted instead of its value)', { outputs: { clientSecret: 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e' } }, 3, /^error: AADSTS7000215: the client secret is invalid: often the secret ID was pasted instead of its value\. Fix: use the secret value: re-run `pulumi stack output --json --show-secrets` and take clientSecret$/m],
+    ['an unknown tenant', { outputs: { tenantId: '11111111-2222-4333-8444-555555555555' } }, 3, /^error: AADSTS90002: the tenant was not found in this cloud\. Fix: set tenantId from `pulumi stack output tenantId`/m],
+    ['an unknown client id', { outputs: { clientId: '11111111-2222-4333-8444-666666666666' } }, 3, /^error: AADSTS700016: the application \(client id\) was not found in this tenant\. Fix: set clientId/m],
+    ['an API root the tenant does not know', { env: { O365_API_ROOT: `https://localhost:${emulator.port}` } }, 3, /^error: AADSTS500011: the Office 365 Management APIs resource was not found in the tenant: wrong cloud or apiRoot\. Fix: set cloud/m],
+    ['a tenant id that is not a GUID', { outputs: { tenantId: 'contoso.onmicrosoft.com' } }, 2, /^error: CONFIG_INVALID: tenantId: must be a GUID, the directory \(tenant\) id, not the domain name \(got "contoso.onmicrosoft.com"\) Fix: use `pulumi stack output tenantId`$/m],
+    ['an unknown cloud', { outputs: { cloud: 'azure-germany' } }, 2, /^error: CONFIG_INVALID: cloud: unknown cloud "azure-germany"\. Fix: use one of commercial, gcc, gcchigh, dod, china$/m],
+    ['an http endpoint', { env: { O365_API_ROOT: `http://127.0.0.1:${emulator.port}` } }, 2, /^error: CONFIG_INVALID: apiRoot: must be https/m],
+    ['no configuration at all', { outputs: null, env: { O365_OUTPUTS_FILE: undefined } }, 2, /^error: CONFIG_INVALID: tenantId: missing\. Fix: pass --outputs <file>/m],
+    ['an untrusted certificate', { env: { NODE_EXTRA_CA_CERTS: undefined } }, 5, /^error: UNABLE_TO_VERIFY_LEAF_SIGNATURE: the TLS certificate of 127\.0\.0\.1:\d+ is not trusted: unable to verify the first certificate\. Fix: add the CA that issued it with NODE_EXTRA_CA_CERTS=<pem file> or caFile/m],
+    ['an unreachable host', { env: { O365_AUTHORITY_HOST: 'https://127.0.0.1:9', O365_API_ROOT: 'https://127.0.0.1:9' } }, 5, /^error: ECONNREFUSED: cannot reach 127\.0\.0\.1:9: connect ECONNREFUSED 127\.0\.0\.1:9\. Fix: check network access/m],
   ] as const)('explains %s in one line with the code and the fix', async (_name, options, exitCode, message) => {
     const result = await cli(['test'], options as never);
     expect(result.stderr).toMatch(message);
@@ -70,7 +72,7 @@ describe('o365-connector test', () => {
     try {
       const result = await cli(['test']);
       expect(result.code).toBe(4);
-      expect(result.stderr).toMatch(/AUDIT_LOG_DISABLED: unified audit logging is not turned on.*Fix: turn on audit log search/);
+      expect(result.stderr).toMatch(/^error: AUDIT_LOG_DISABLED: unified audit logging is not turned on for this tenant: the service says "Tenant <id> does not exist"\. Fix: turn on audit log search: Microsoft Purview compliance portal > Audit/m);
       expectOneLineNoStack(result);
     } finally {
       emulator.setAuditingEnabled(true);
@@ -82,7 +84,8 @@ describe('o365-connector test', () => {
     try {
       const result = await cli(['test']);
       expect(result.code).toBe(4);
-      expect(result.stderr).toMatch(/AF10001: the token lacks the permission.*Fix: grant admin consent/);
+      expect(result.stderr).toMatch(/^error: AF10001: the token lacks the permission for this call: admin consent is missing or the permission was removed\. Fix: grant admin consent/m);
+      expectOneLineNoStack(result);
     } finally {
       emulator.setGrantedRoles(['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read']);
     }

@@ -1,0 +1,67 @@
+import { parseSince } from '../config/config.ts';
+import { runConnector } from '../pipeline/run-connector.ts';
+import { createSink } from '../sinks/spec.ts';
+import type { Sink } from '../sinks/sink.ts';
+import { exitCodes } from './exit-codes.ts';
+import { createRuntime, type GlobalFlags } from './runtime.ts';
+
+export interface RunFlags extends GlobalFlags {
+  readonly once?: boolean | undefined;
+  readonly since: string;
+  readonly sink: string[];
+  readonly contentTypes?: string | undefined;
+  readonly pollInterval: number;
+  readonly fetchConcurrency: number;
+  readonly overlap: number;
+}
+
+/**
+ * `run`: start the needed subscriptions, then collect until stopped (or, with --once, until everything
+ * available now is delivered). The first SIGINT/SIGTERM aborts gracefully (in-flight batches acknowledged,
+ * state saved, exit 0); a second one exits at once with 130.
+ */
+export async function runCommand(flags: RunFlags): Promise<number> {
+  const since = parseSince(flags.since, new Date());
+  const runtime = await createRuntime(flags);
+  const controller = new AbortController();
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      process.stderr.write(`error: stopped by a second ${signal} before the graceful stop finished; the state saved last is kept\n`);
+      process.exit(exitCodes.interrupted);
+    }
+    runtime.logger.info({ signal }, 'stopping: finishing the batch in flight and saving state (send it again to stop at once)');
+    controller.abort(new Error(`stopped by ${signal}`));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger };
+    const sinks: Sink[] = (flags.sink.length ? flags.sink : ['stdout']).map((spec) => createSink(spec, sinkContext));
+    for (const type of runtime.config.contentTypes) {
+      if (controller.signal.aborted) return exitCodes.ok;
+      await runtime.api.startSubscription(type, { abortSignal: controller.signal });
+    }
+    const summary = await runConnector({
+      api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), stateDir: runtime.config.stateDir,
+      sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal,
+      pollIntervalMs: flags.pollInterval * 1000, fetchConcurrency: flags.fetchConcurrency, overlapMs: flags.overlap * 60_000,
+    });
+    runtime.logger.info({ summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length } }, 'run finished');
+    const first = summary.errors[0];
+    if (flags.once && first && !controller.signal.aborted) {
+      process.stderr.write(`error: ${first.contentType}: ${first.message}\n`);
+      return exitCodes.api;
+    }
+    return exitCodes.ok;
+  } catch (error) {
+    // A stop requested by signal is a normal end, whatever the interrupted call threw.
+    if (controller.signal.aborted) return exitCodes.ok;
+    throw error;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await runtime.close();
+  }
+}
