@@ -10,25 +10,21 @@ export interface ClientCredentialsArgs {
   readonly secretRotation: number;
   readonly certificatePem: string | undefined;
   readonly provider: azuread.Provider;
-  /** When new secrets start counting their lifetime; injectable for tests. */
+  /** When a new secret starts counting its lifetime; injectable for tests. */
   readonly now?: Date;
 }
 
-export interface SecretSlotPlan {
-  readonly slot: 'a' | 'b';
-  /** The generation this slot currently holds; changing it replaces the slot's password. */
-  readonly generation: number;
+/**
+ * The generations whose secrets exist at generation `g`: g itself (the one the outputs hand out) and g-1 (the one
+ * running connectors may still hold). Each generation is its own resource, named after it, so a bump creates g+1
+ * and deletes g-1 and never touches g: no other input of g changes, hence no replacement.
+ */
+export function liveSecretGenerations(generation: number): { current: number; previous: number | undefined } {
+  return { current: generation, previous: generation > 0 ? generation - 1 : undefined };
 }
 
-/**
- * Zero-downtime rotation with two slots: generation g lives in slot a when g is even, b when odd. Bumping the
- * generation replaces only the slot that held g-1's predecessor (g-2), so the secret of g-1, which running
- * connectors hold, stays valid until the bump after.
- */
-export function planSecretSlots(generation: number): { current: SecretSlotPlan; previous: SecretSlotPlan | undefined } {
-  const current: SecretSlotPlan = { slot: generation % 2 === 0 ? 'a' : 'b', generation };
-  const previous: SecretSlotPlan | undefined = generation === 0 ? undefined : { slot: current.slot === 'a' ? 'b' : 'a', generation: generation - 1 };
-  return { current, previous };
+export function secretResourceName(name: string, generation: number): string {
+  return `${name}-secret-${generation}`;
 }
 
 export class ClientCredentials extends pulumi.ComponentResource {
@@ -36,35 +32,34 @@ export class ClientCredentials extends pulumi.ComponentResource {
   readonly clientSecret: pulumi.Output<string> | undefined;
   readonly clientSecretExpiry: pulumi.Output<string> | undefined;
   readonly clientSecretKeyId: pulumi.Output<string> | undefined;
+  /** Oldest first; the last one is the current secret. */
   readonly passwords: azuread.ApplicationPassword[] = [];
   readonly certificate: azuread.ApplicationCertificate | undefined;
 
   constructor(name: string, args: ClientCredentialsArgs, options: pulumi.ComponentResourceOptions = {}) {
     super('o365-connector:index:ClientCredentials', name, {}, options);
     const child = { parent: this, provider: args.provider };
-    const now = args.now ?? new Date();
-    const endDate = new Date(now.getTime() + args.secretLifetimeDays * 24 * 60 * 60 * 1000).toISOString();
 
     if (args.credential !== 'certificate') {
-      const plan = planSecretSlots(args.secretRotation);
-      const create = (slot: SecretSlotPlan) => new azuread.ApplicationPassword(`${name}-secret-${slot.slot}`, {
+      const now = args.now ?? new Date();
+      const endDate = new Date(now.getTime() + args.secretLifetimeDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      const password = (generation: number) => new azuread.ApplicationPassword(secretResourceName(name, generation), {
         applicationId: args.applicationId,
-        displayName: `o365-connector generation ${slot.generation}`,
+        displayName: `o365-connector generation ${generation}`,
         endDate,
-        rotateWhenChanged: { generation: String(slot.generation) },
       }, {
         ...child,
-        // The expiry is fixed when a password is created; later runs must not replace it because time moved.
+        // The expiry is fixed when a generation is created; later runs compute a later date and must not replace
+        // the password for it. Safe because a generation's resource is only ever created, never replaced.
         ignoreChanges: ['endDate'],
-        // Create the new password before deleting the one it replaces.
-        deleteBeforeReplace: false,
       });
-      const current = create(plan.current);
-      if (plan.previous) this.passwords.push(create(plan.previous));
-      this.passwords.push(current);
-      this.clientSecret = pulumi.secret(current.value);
-      this.clientSecretExpiry = current.endDate;
-      this.clientSecretKeyId = current.keyId;
+      const { current, previous } = liveSecretGenerations(args.secretRotation);
+      if (previous !== undefined) this.passwords.push(password(previous));
+      const newest = password(current);
+      this.passwords.push(newest);
+      this.clientSecret = pulumi.secret(newest.value);
+      this.clientSecretExpiry = newest.endDate;
+      this.clientSecretKeyId = newest.keyId;
     }
 
     if (args.credential !== 'secret' && args.certificatePem !== undefined) {
@@ -76,6 +71,6 @@ export class ClientCredentials extends pulumi.ComponentResource {
       }, child);
     }
 
-    this.registerOutputs({ clientSecretExpiry: this.clientSecretExpiry, clientSecretKeyId: this.clientSecretKeyId });
+    this.registerOutputs({ clientSecretExpiry: this.clientSecretExpiry, clientSecretKeyId: this.clientSecretKeyId, certificateKeyId: this.certificate?.keyId });
   }
 }

@@ -5,16 +5,23 @@ import type { PermissionName } from './config.ts';
 
 export interface ManagementApiAppArgs {
   readonly displayName: string;
+  /** Application permissions (Role), each consented with an app role assignment. */
   readonly permissions: readonly PermissionName[];
+  /** Delegated permissions (Scope), consented together with one tenant-wide delegated grant. */
+  readonly delegatedPermissions: readonly PermissionName[];
+  /** Object id of the identity running `pulumi up`, made owner so it can keep managing the app with least privilege. */
+  readonly ownerObjectId: pulumi.Input<string>;
   readonly provider: azuread.Provider;
 }
 
-function idOf(ids: Readonly<Record<string, string>>, value: string, kind: string): string {
-  const id = ids[value];
-  if (!id) {
-    throw new Error(`the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant`);
-  }
-  return id;
+function idsOf(ids: Readonly<Record<string, string>>, values: readonly string[], kind: string): string[] {
+  return values.map((value) => {
+    const id = ids[value];
+    if (!id) {
+      throw new Error(`the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud and that the Office 365 service principal exists`);
+    }
+    return id;
+  });
 }
 
 /**
@@ -26,7 +33,7 @@ export class ManagementApiApp extends pulumi.ComponentResource {
   readonly application: azuread.Application;
   readonly servicePrincipal: azuread.ServicePrincipal;
   readonly roleAssignments: azuread.AppRoleAssignment[];
-  readonly delegatedGrant: azuread.ServicePrincipalDelegatedPermissionGrant;
+  readonly delegatedGrant: azuread.ServicePrincipalDelegatedPermissionGrant | undefined;
   readonly clientId: pulumi.Output<string>;
 
   constructor(name: string, args: ManagementApiAppArgs, options: pulumi.ComponentResourceOptions = {}) {
@@ -34,14 +41,15 @@ export class ManagementApiApp extends pulumi.ComponentResource {
     const provider = args.provider;
     const child = { parent: this, provider };
 
-    // Permission ids are looked up by value from the resource's service principal, never hard-coded.
+    // Permission ids are looked up by value from the resource's service principal in this tenant, never hard-coded.
     const resource = azuread.getServicePrincipalOutput({ clientId: managementApiAppId }, { parent: this, provider });
-    const roleIds = resource.appRoleIds.apply((ids) => args.permissions.map((value) => idOf(ids, value, 'application permission')));
-    const scopeIds = resource.oauth2PermissionScopeIds.apply((ids) => args.permissions.map((value) => idOf(ids, value, 'delegated permission')));
+    const roleIds = resource.appRoleIds.apply((ids) => idsOf(ids, args.permissions, 'application permission'));
+    const scopeIds = resource.oauth2PermissionScopeIds.apply((ids) => idsOf(ids, args.delegatedPermissions, 'delegated permission'));
 
     this.application = new azuread.Application(name, {
       displayName: args.displayName,
       signInAudience: 'AzureADMyOrg',
+      owners: [args.ownerObjectId],
       requiredResourceAccesses: [{
         resourceAppId: managementApiAppId,
         resourceAccesses: pulumi.all([roleIds, scopeIds]).apply(([roles, scopes]) => [
@@ -54,6 +62,7 @@ export class ManagementApiApp extends pulumi.ComponentResource {
     this.servicePrincipal = new azuread.ServicePrincipal(name, {
       clientId: this.application.clientId,
       appRoleAssignmentRequired: false,
+      owners: [args.ownerObjectId],
     }, child);
 
     this.roleAssignments = args.permissions.map((permission, index) => new azuread.AppRoleAssignment(`${name}-${permission}`, {
@@ -62,10 +71,11 @@ export class ManagementApiApp extends pulumi.ComponentResource {
       resourceObjectId: resource.objectId,
     }, child));
 
-    this.delegatedGrant = new azuread.ServicePrincipalDelegatedPermissionGrant(`${name}-delegated`, {
+    // Graph rejects a grant without scopes, so no delegated permissions means no grant at all.
+    this.delegatedGrant = args.delegatedPermissions.length === 0 ? undefined : new azuread.ServicePrincipalDelegatedPermissionGrant(`${name}-delegated`, {
       servicePrincipalObjectId: this.servicePrincipal.objectId,
       resourceServicePrincipalObjectId: resource.objectId,
-      claimValues: [...args.permissions],
+      claimValues: [...args.delegatedPermissions],
     }, child);
 
     this.clientId = this.application.clientId;

@@ -1,53 +1,62 @@
+// Composes the components; index.ts calls this with the stack's config, tests call it under pulumi's mocks.
 import * as pulumi from '@pulumi/pulumi';
-import * as azuread from '@pulumi/azuread';
-import { Provider as AzureNativeProvider } from '@pulumi/azure-native/provider.js';
-import { clouds, type CloudName } from '../connector/config/clouds.ts';
+import { clouds } from '../connector/config/clouds.ts';
 import { contentTypes, type ContentType } from '../connector/api/content-types.ts';
 import type { InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';
 import { ConnectorKeyVault } from './key-vault.ts';
 import { ManagementApiApp } from './management-api-app.ts';
+import { azureadProvider, azureNativeProvider } from './providers.ts';
 import { LoggingSubscription } from './subscription-alias.ts';
 import { discoverTenant } from './tenant.ts';
 
-const azureadEnvironment: Record<CloudName, string> = {
-  commercial: 'global', gcc: 'global', gcchigh: 'usgovernmentl4', dod: 'usgovernmentl5', china: 'china',
-};
-const armEnvironment: Record<CloudName, string> = {
-  commercial: 'public', gcc: 'public', gcchigh: 'usgovernment', dod: 'usgovernment', china: 'china',
-};
-
-/** Content types the granted permissions can read: DLP.All needs ActivityFeed.ReadDlp. */
+/** Content types the granted application permissions can read: DLP.All needs ActivityFeed.ReadDlp. */
 export function readableContentTypes(permissions: readonly PermissionName[]): ContentType[] {
   if (!permissions.includes('ActivityFeed.Read')) return [];
   return contentTypes.filter((type) => type !== 'DLP.All' || permissions.includes('ActivityFeed.ReadDlp'));
 }
 
-/** The stack outputs: exactly the connector's configuration (`pulumi stack output --json --show-secrets`). */
+/**
+ * The stack outputs: the connector's configuration, read from `pulumi stack output --json --show-secrets`.
+ * Optional ones are left out (not set to undefined) when their feature is off, so they are simply absent.
+ */
 export interface ConnectorOutputs {
   connectorName: pulumi.Output<string>;
   tenantId: pulumi.Output<string>;
   tenantDomain: pulumi.Output<string>;
   clientId: pulumi.Output<string>;
-  clientSecret: pulumi.Output<string> | undefined;
-  clientSecretExpiry: pulumi.Output<string> | undefined;
-  certificateKeyId: pulumi.Output<string> | undefined;
+  /** Absent when credential is "certificate". */
+  clientSecret?: pulumi.Output<string>;
+  clientSecretExpiry?: pulumi.Output<string>;
+  /** Present when a certificate credential is registered. */
+  certificateKeyId?: pulumi.Output<string>;
   publisherId: pulumi.Output<string>;
   cloud: pulumi.Output<string>;
   authorityHost: pulumi.Output<string>;
   apiRoot: pulumi.Output<string>;
-  contentTypes: pulumi.Output<string[]>;
-  keyVaultUri: pulumi.Output<string> | undefined;
-  keyVaultSecretName: pulumi.Output<string> | undefined;
-  subscriptionId: pulumi.Output<string> | undefined;
+  contentTypes: pulumi.Output<ContentType[]>;
+  keyVaultUri?: pulumi.Output<string>;
+  keyVaultSecretName?: pulumi.Output<string>;
+  subscriptionId?: pulumi.Output<string>;
 }
 
-export function provision(config: InfraConfig, options: { now?: Date } = {}): ConnectorOutputs {
+export interface ProvisionOptions {
+  /** When a newly created secret starts its lifetime; tests pin it. */
+  readonly now?: Date;
+}
+
+export function provision(config: InfraConfig, options: ProvisionOptions = {}): ConnectorOutputs {
   const endpoints = clouds[config.cloud];
-  const azure = new azuread.Provider('azuread', { environment: azureadEnvironment[config.cloud] });
+  const azure = azureadProvider(config.cloud, config.azureadSettings);
   const tenant = discoverTenant(azure);
 
-  const app = new ManagementApiApp('o365-connector', { displayName: config.displayName, permissions: config.permissions, provider: azure });
+  const app = new ManagementApiApp('o365-connector', {
+    displayName: config.displayName,
+    permissions: config.permissions,
+    delegatedPermissions: config.delegatedPermissions,
+    ownerObjectId: tenant.deployerObjectId,
+    provider: azure,
+  });
   const credentials = new ClientCredentials('o365-connector', {
     applicationId: app.application.id,
     credential: config.credential,
@@ -58,20 +67,17 @@ export function provision(config: InfraConfig, options: { now?: Date } = {}): Co
     ...(options.now ? { now: options.now } : {}),
   });
 
-  const needsArm = config.keyVault !== undefined || config.subscriptionAlias !== undefined;
-  const arm = needsArm ? new AzureNativeProvider('azure-native', { environment: armEnvironment[config.cloud] }) : undefined;
-
-  let vault: ConnectorKeyVault | undefined;
-  if (config.keyVault && arm) {
-    if (!credentials.clientSecret) throw new Error('o365-connector:keyVault holds the client secret, so it needs credential secret or both');
-    vault = new ConnectorKeyVault('o365-connector', {
+  const arm = config.keyVault || config.subscriptionAlias ? azureNativeProvider(config.cloud, config.azureNativeSettings) : undefined;
+  // readConfig guarantees a secret credential whenever the vault is on.
+  const vault = config.keyVault && arm && credentials.clientSecret && credentials.clientSecretExpiry
+    ? new ConnectorKeyVault('o365-connector', {
       ...config.keyVault,
       tenantId: tenant.tenantId,
       clientSecret: credentials.clientSecret,
-      secretName: 'o365-connector-client-secret',
+      clientSecretExpiry: credentials.clientSecretExpiry,
       provider: arm,
-    });
-  }
+    })
+    : undefined;
   const alias = config.subscriptionAlias && arm ? new LoggingSubscription('o365-connector-logging', { ...config.subscriptionAlias, provider: arm }) : undefined;
 
   return {
@@ -79,16 +85,15 @@ export function provision(config: InfraConfig, options: { now?: Date } = {}): Co
     tenantId: tenant.tenantId,
     tenantDomain: tenant.tenantDomain,
     clientId: app.clientId,
-    clientSecret: credentials.clientSecret,
-    clientSecretExpiry: credentials.clientSecretExpiry,
-    certificateKeyId: credentials.certificate?.keyId,
+    ...(credentials.clientSecret ? { clientSecret: credentials.clientSecret } : {}),
+    ...(credentials.clientSecretExpiry ? { clientSecretExpiry: credentials.clientSecretExpiry } : {}),
+    ...(credentials.certificate ? { certificateKeyId: credentials.certificate.keyId } : {}),
     publisherId: config.publisherId ? pulumi.output(config.publisherId) : tenant.tenantId,
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
     contentTypes: pulumi.output(readableContentTypes(config.permissions)),
-    keyVaultUri: vault?.vaultUri,
-    keyVaultSecretName: vault ? pulumi.output(vault.secretName) : undefined,
-    subscriptionId: alias?.subscriptionId,
+    ...(vault ? { keyVaultUri: vault.vaultUri, keyVaultSecretName: pulumi.output(vault.secretName) } : {}),
+    ...(alias ? { subscriptionId: alias.subscriptionId } : {}),
   };
 }

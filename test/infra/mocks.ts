@@ -1,8 +1,12 @@
-// Faithful stand-ins for what azuread and azure-native return, for pulumi.runtime.setMocks.
+// Faithful stand-ins for what azuread and azure-native return, for pulumi.runtime.setMocks. Property names follow the
+// providers' schemas (e.g. ApplicationPassword outputs keyId, value, startDate, endDate).
 import * as pulumi from '@pulumi/pulumi';
 import { managementApiAppId } from '../../connector/config/clouds.ts';
 
 export const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
+export const deployerObjectId = '9c0d2b1e-3f4a-4b5c-8d6e-7f8091a2b3c4';
+export const subscriptionGuid = '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9';
+export const appClientId = '3f9a6c2e-8d41-4b7a-9e05-6c1d2b3a4f58';
 export const resourceServicePrincipalObjectId = 'a7b3d9e5-1f2c-4e6a-8b9d-0c1e2f3a4b5c';
 
 /** The Office 365 Management APIs service principal as a tenant reports it: more roles than we may request. */
@@ -18,12 +22,14 @@ export const oauth2PermissionScopeIds: Record<string, string> = {
   'ActivityFeed.ReadDlp': '0f3b7f6d-2d7c-4c1f-a3b5-1a6e9c2b8d44',
   'ServiceHealth.Read': '17f1c501-83cd-414c-9064-cd10f7aef836',
   'ActivityReports.Read': '825c9d21-ba03-4e97-8007-83f020ff8c0f',
+  'ThreatIntelligence.Read': '1e5c4c2a-9b7d-4e3f-8a6b-2c1d0e9f8a7b',
 };
 
 export interface RecordedResource {
   readonly type: string;
   readonly name: string;
   readonly inputs: Record<string, any>;
+  readonly provider: string | undefined;
 }
 
 export interface RecordedCall {
@@ -31,32 +37,39 @@ export interface RecordedCall {
   readonly inputs: Record<string, any>;
 }
 
+const passwordType = 'azuread:index/applicationPassword:ApplicationPassword';
+
 export function installMocks(): { resources: RecordedResource[]; calls: RecordedCall[] } {
   const resources: RecordedResource[] = [];
   const calls: RecordedCall[] = [];
   pulumi.runtime.setMocks({
     newResource(args) {
-      resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+      resources.push({ type: args.type, name: args.name, inputs: args.inputs, provider: args.provider });
       const state: Record<string, unknown> = { ...args.inputs };
       switch (args.type) {
         case 'azuread:index/application:Application':
-          state['clientId'] = `client-of-${args.name}`;
+          state['clientId'] = appClientId;
           state['objectId'] = `object-of-${args.name}`;
           return { id: `/applications/object-of-${args.name}`, state };
         case 'azuread:index/servicePrincipal:ServicePrincipal':
           state['objectId'] = `sp-object-of-${args.name}`;
           return { id: `/servicePrincipals/sp-object-of-${args.name}`, state };
-        case 'azuread:index/applicationPassword:ApplicationPassword':
-          state['keyId'] = `key-${args.name}-${args.inputs.rotateWhenChanged?.generation}`;
-          state['value'] = `secret-value-${args.name}-${args.inputs.rotateWhenChanged?.generation}`;
-          return { id: `${args.inputs.applicationId}/password/${state['keyId']}`, state };
+        case passwordType:
+          // Each resource gets its own key and value, as Graph's addPassword does.
+          state['keyId'] = `key-of-${args.name}`;
+          state['value'] = `value-of-${args.name}`;
+          state['startDate'] = '2026-11-25T00:00:00Z';
+          return { id: `${args.inputs.applicationId}/password/key-of-${args.name}`, state };
+        case 'azuread:index/applicationCertificate:ApplicationCertificate':
+          state['keyId'] = `key-of-${args.name}`;
+          return { id: `${args.inputs.applicationId}/certificate/key-of-${args.name}`, state };
         case 'azure-native:keyvault:Vault':
-          state['name'] = args.inputs.vaultName ?? `${args.name}-vault`;
+          state['name'] = args.inputs.vaultName ?? `${args.name}1a2b3c4d`;
           state['properties'] = { ...args.inputs.properties, vaultUri: `https://${state['name']}.vault.azure.net/` };
-          return { id: `/subscriptions/s/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${state['name']}`, state };
+          return { id: `/subscriptions/${subscriptionGuid}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${state['name']}`, state };
         case 'azure-native:subscription:Alias':
           state['properties'] = { subscriptionId: '11111111-2222-3333-4444-555555555555', provisioningState: 'Succeeded' };
-          return { id: `/providers/Microsoft.Subscription/aliases/${args.name}`, state };
+          return { id: `/providers/Microsoft.Subscription/aliases/${args.inputs.aliasName}`, state };
         default:
           return { id: `${args.name}-id`, state };
       }
@@ -65,18 +78,21 @@ export function installMocks(): { resources: RecordedResource[]; calls: Recorded
       calls.push({ token: args.token, inputs: args.inputs });
       switch (args.token) {
         case 'azuread:index/getClientConfig:getClientConfig':
-          return { tenantId, clientId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', objectId: '9c0d2b1e-3f4a-4b5c-8d6e-7f8091a2b3c4' };
+          return { id: 'clientConfigs/' + tenantId, tenantId, clientId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', objectId: deployerObjectId };
         case 'azuread:index/getDomains:getDomains':
           return {
             id: 'domains',
             domains: [
-              { domainName: 'contoso.com', initial: false, default: true, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: [] },
-              { domainName: 'contoso.onmicrosoft.com', initial: true, default: false, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: [] },
+              { domainName: 'contoso.com', initial: false, default: true, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email'] },
+              { domainName: 'contoso.onmicrosoft.com', initial: true, default: false, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email', 'OfficeCommunicationsOnline'] },
             ].filter((domain) => !args.inputs.onlyInitial || domain.initial),
           };
         case 'azuread:index/getServicePrincipal:getServicePrincipal':
           if (args.inputs.clientId !== managementApiAppId) throw new Error(`unexpected service principal lookup ${JSON.stringify(args.inputs)}`);
-          return { id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId, displayName: 'Office 365 Management APIs', appRoleIds, oauth2PermissionScopeIds };
+          return {
+            id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId,
+            displayName: 'Office 365 Management APIs', appRoleIds, oauth2PermissionScopeIds,
+          };
         default:
           throw new Error(`unmocked invoke ${args.token}`);
       }
@@ -87,10 +103,6 @@ export function installMocks(): { resources: RecordedResource[]; calls: Recorded
 
 export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((value) => { resolve(value); return value; }));
-}
-
-export async function isSecret<T>(output: pulumi.Output<T>): Promise<boolean> {
-  return pulumi.isSecret(output);
 }
 
 /** The engine's marker for a secret value in resource inputs (pulumi's rpc `specialSigKey` / secret signature). */
