@@ -5,8 +5,8 @@ import { RunError } from '@pulumi/pulumi';
 export default async function program() {
   if (!process.features.typescript) {
     throw new RunError(
-      `o365-connector's Pulumi program is TypeScript run by Node's type stripping, which Node ${process.version} here lacks ` +
-        '(it needs Node >= 22.18). Run the CLI through npm so the pinned Node 24 is used: npm run pulumi -- up',
+      `o365-connector's Pulumi program is TypeScript run by Node's type stripping (Node >= 22.18), which the Node ${process.version} ` +
+        'running it does not do. Run the CLI through npm so the pinned Node 24 is used: npm run pulumi -- up',
     );
   }
   // Pulumi awaits this and takes the object as the stack outputs.
