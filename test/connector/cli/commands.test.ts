@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../../emulator/index.ts';
@@ -143,13 +143,93 @@ describe('o365-connector commands', () => {
     expect(report.contentTypes.find((r: { contentType: string }) => r.contentType === 'Audit.General').recordsDelivered).toBe(records.length);
   });
 
-  it('answers --help on every command', async () => {
-    for (const args of [['--help'], ['test', '--help'], ['run', '--help'], ['status', '--help'], ['subscriptions', 'start', '--help'], ['subscriptions', 'list', '--help']]) {
+  it('answers --help on every command, listing the global options', async () => {
+    for (const args of [['--help'], ['test', '--help'], ['run', '--help'], ['status', '--help'], ['subscriptions', '--help'], ['subscriptions', 'start', '--help'], ['subscriptions', 'stop', '--help'], ['subscriptions', 'list', '--help']]) {
       const result = await cli(args);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/Usage: o365-connector/);
+      expect(result.stderr).toBe('');
+    }
+    const top = await cli(['--help']);
+    for (const option of ['--outputs', '--stack', '--log-level']) expect(top.stdout).toContain(option);
+    expect(top.stdout).toMatch(/Exit codes: 0 ok/);
+    const run = await cli(['run', '--help']);
+    for (const option of ['--once', '--since', '--sink', '--state', '--content-types']) expect(run.stdout).toContain(option);
+  });
+
+  it('accepts the global options after the command name too', async () => {
+    const file = join(dir, 'global-after.json');
+    await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }));
+    const result = await cli(['test', '--outputs', file, '--log-level', 'error'], { outputs: null });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Connection successful /);
+  });
+
+  it('names AF429 after its bounded retries when the tenant stays throttled', async () => {
+    emulator.setFaults({ throttleRate: 1, throttleStatus: 403 });
+    try {
+      const result = await cli(['test']);
+      expect(result.code).toBe(4);
+      expect(result.stderr).toMatch(/^error: AF429: the tenant is throttled: too many requests for this publisher identifier\. Fix: lower --requests-per-minute/m);
+      expectOneLineNoStack(result);
+    } finally {
+      emulator.setFaults({});
     }
   });
+
+  it('stops subscriptions idempotently', async () => {
+    const first = await cli(['subscriptions', 'stop', '--content-types', 'DLP.All']);
+    const second = await cli(['subscriptions', 'stop', '--content-types', 'DLP.All']);
+    expect([first.code, second.code]).toEqual([0, 0]);
+    expect(second.stdout).toMatch(/DLP\.All\s+disabled/);
+  });
+
+  it('reports status from the state directory alone when offline or unconfigured', async () => {
+    const result = await cli(['status', '--state', join(dir, 'never-ran'), '--json'], { outputs: null, env: { O365_OUTPUTS_FILE: undefined } });
+    expect(result.code).toBe(11);
+    expect(JSON.parse(result.stdout)).toMatchObject({ overall: 'Inactive' });
+    for (const line of result.stderr.split('\n').filter(Boolean)) expect(JSON.parse(line)).toMatchObject({ level: 'warn' });
+  });
+
+  it('picks up a secret rotated in the outputs file mid-run, without a restart, and stops gracefully on SIGTERM', async () => {
+    const rotating = await startEmulator({ seed: 23, days: 1 });
+    try {
+      const file = join(dir, 'mid-run.json');
+      await writeFile(file, JSON.stringify(connectorOutputs(rotating)));
+      const state = join(dir, 'state-rotation');
+      const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--content-types', 'Audit.General', '--since', '2h', '--state', state, '--poll-interval', '1', '--sink', `file:${join(dir, 'rotation.ndjson')}`], {
+        cwd: dir, env: { ...process.env, O365_OUTPUTS_FILE: file, O365_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => { stdout += chunk; });
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      const logged = (pattern: RegExp) => new Promise<void>((r) => {
+        const check = () => { if (pattern.test(stderr)) { child.stderr.off('data', onData); r(); } };
+        const onData = (chunk: Buffer) => { stderr += chunk; check(); };
+        child.stderr.on('data', onData);
+        check();
+      });
+      // The first pass has fetched content with the original secret's token.
+      while ((rotating.counters().byRoute['audit'] ?? 0) === 0) await new Promise((r) => setTimeout(r, 20));
+      // `pulumi up` rotated the secret, the old one expired and its tokens were revoked; the outputs file was refreshed.
+      const issued = rotating.counters().tokensIssued;
+      const rotated = rotating.rotateSecret({ expireOld: true });
+      await writeFile(file, JSON.stringify({ ...connectorOutputs(rotating), clientSecret: rotated }));
+      rotating.revokeTokens();
+      await logged(/credential rejected; trying the credential now in the configuration source/);
+      while (rotating.counters().tokensIssued <= issued) await new Promise((r) => setTimeout(r, 20));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).not.toMatch(/"level":"(error|fatal)"/);
+      for (const secret of [rotating.clientSecret, rotated]) {
+        expect(stderr).not.toContain(secret);
+        expect(stdout).not.toContain(secret);
+      }
+    } finally {
+      await rotating.stop();
+    }
+  }, 30_000);
 
   it('rejects a malformed --since in one line naming the flag', async () => {
     const result = await cli(['run', '--once', '--since', 'last tuesday']);
