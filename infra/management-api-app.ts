@@ -14,7 +14,8 @@ export interface ManagementApiAppArgs {
   readonly provider: azuread.Provider;
 }
 
-function idsOf(ids: Readonly<Record<string, string>>, values: readonly string[], kind: string): string[] {
+/** The ids of `values` in a service principal's published roles or scopes; fails naming the first one missing. */
+export function permissionIds(ids: Readonly<Record<string, string>>, values: readonly string[], kind: 'application permission' | 'delegated permission'): string[] {
   return values.map((value) => {
     const id = ids[value];
     if (!id) {
@@ -43,8 +44,8 @@ export class ManagementApiApp extends pulumi.ComponentResource {
 
     // Permission ids are looked up by value from the resource's service principal in this tenant, never hard-coded.
     const resource = azuread.getServicePrincipalOutput({ clientId: managementApiAppId }, { parent: this, provider });
-    const roleIds = resource.appRoleIds.apply((ids) => idsOf(ids, args.permissions, 'application permission'));
-    const scopeIds = resource.oauth2PermissionScopeIds.apply((ids) => idsOf(ids, args.delegatedPermissions, 'delegated permission'));
+    const roleIds = resource.appRoleIds.apply((ids) => permissionIds(ids, args.permissions, 'application permission'));
+    const scopeIds = resource.oauth2PermissionScopeIds.apply((ids) => permissionIds(ids, args.delegatedPermissions, 'delegated permission'));
 
     this.application = new azuread.Application(name, {
       displayName: args.displayName,

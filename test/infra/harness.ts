@@ -2,7 +2,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { configNamespace, readConfig } from '../../infra/config.ts';
 import { provision, type ConnectorOutputs } from '../../infra/provision.ts';
-import { installMocks, type RecordedResource } from './mocks.ts';
+import { installMocks, type PublishedPermissions, type RecordedResource } from './mocks.ts';
 
 export const defaultNow = new Date('2026-11-25T00:00:00Z');
 
@@ -20,8 +20,8 @@ export function stackSettings(settings: Record<string, string>): Record<string, 
   return Object.fromEntries(Object.entries(settings).map(([key, value]) => [key.includes(':') ? key : `${configNamespace}:${key}`, value]));
 }
 
-export async function runProgram(settings: Record<string, string> = {}, now: Date = defaultNow): Promise<ProgramRun> {
-  const recorded = installMocks();
+export async function runProgram(settings: Record<string, string> = {}, now: Date = defaultNow, published?: PublishedPermissions): Promise<ProgramRun> {
+  const recorded = installMocks(published);
   pulumi.runtime.setAllConfig(stackSettings(settings));
   const ignoreChanges = new Map<string, readonly string[]>();
   // Read before the stack starts, so a rejected config fails this call the way it fails `pulumi up`, before any resource.

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { managementApiAppId } from '../../connector/config/clouds.ts';
+import { permissionIds } from '../../infra/management-api-app.ts';
 import { runProgram } from './harness.ts';
 import { appRoleIds, deployerObjectId, oauth2PermissionScopeIds, resourceServicePrincipalObjectId } from './mocks.ts';
 
@@ -25,6 +27,25 @@ describe('management API app', () => {
     const lookups = run.calls.filter((call) => call.token === 'azuread:index/getServicePrincipal:getServicePrincipal');
     expect(lookups.map((call) => call.inputs)).toEqual([{ clientId: managementApiAppId }]);
     expect(run.ofType(applicationType)[0]!.inputs).toMatchObject({ displayName: 'o365-connector', signInAudience: 'AzureADMyOrg', owners: [deployerObjectId] });
+  });
+
+  it('takes the ids from the tenant\'s service principal, whatever they are', async () => {
+    const fresh = () => Object.fromEntries(Object.keys(appRoleIds).map((name) => [name, randomUUID()]));
+    const published = { appRoleIds: fresh(), oauth2PermissionScopeIds: fresh() };
+    const run = await runProgram({}, undefined, published);
+    expect(requested(run)).toEqual([
+      ...all.map((name) => ({ id: published.appRoleIds[name]!, type: 'Role' })),
+      ...all.map((name) => ({ id: published.oauth2PermissionScopeIds[name]!, type: 'Scope' })),
+    ]);
+    expect(run.ofType(assignmentType).map((assignment) => assignment.inputs.appRoleId)).toEqual(all.map((name) => published.appRoleIds[name]));
+  });
+
+  it('fails naming the permission when the tenant\'s service principal does not publish it', () => {
+    const { 'ActivityFeed.ReadDlp': _dropped, ...rest } = appRoleIds;
+    expect(permissionIds(appRoleIds, all, 'application permission')).toEqual(all.map((name) => appRoleIds[name]));
+    expect(() => permissionIds(rest, all, 'application permission')).toThrow(
+      'the Office 365 Management APIs service principal (c5393580-f805-4401-95e8-94b7a6ef2fc2) publishes no application permission "ActivityFeed.ReadDlp" in this tenant; check the cloud and that the Office 365 service principal exists',
+    );
   });
 
   it('names the app from config', async () => {

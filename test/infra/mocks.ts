@@ -39,7 +39,13 @@ export interface RecordedCall {
 
 const passwordType = 'azuread:index/applicationPassword:ApplicationPassword';
 
-export function installMocks(): { resources: RecordedResource[]; calls: RecordedCall[] } {
+export interface PublishedPermissions {
+  readonly appRoleIds: Record<string, string>;
+  readonly oauth2PermissionScopeIds: Record<string, string>;
+}
+
+/** `published` replaces the ids the Office 365 Management APIs service principal reports. */
+export function installMocks(published: PublishedPermissions = { appRoleIds, oauth2PermissionScopeIds }): { resources: RecordedResource[]; calls: RecordedCall[] } {
   const resources: RecordedResource[] = [];
   const calls: RecordedCall[] = [];
   pulumi.runtime.setMocks({
@@ -91,7 +97,7 @@ export function installMocks(): { resources: RecordedResource[]; calls: Recorded
           if (args.inputs.clientId !== managementApiAppId) throw new Error(`unexpected service principal lookup ${JSON.stringify(args.inputs)}`);
           return {
             id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId,
-            displayName: 'Office 365 Management APIs', appRoleIds, oauth2PermissionScopeIds,
+            displayName: 'Office 365 Management APIs', appRoleIds: published.appRoleIds, oauth2PermissionScopeIds: published.oauth2PermissionScopeIds,
           };
         default:
           throw new Error(`unmocked invoke ${args.token}`);
