@@ -35,6 +35,18 @@ export interface BlobDescriptor {
   readonly contentExpiration: Date;
   /** When the blob first shows up in listings. */
   readonly visibleAt: Date;
+  /** Set for blobs added at run time (addContent or the arrival generator), numbered per content type. */
+  readonly added?: number;
+}
+
+export interface AddContentOptions {
+  /** Records to serve as they are; otherwise `count` generated ones (default: recordsPerBlob). */
+  readonly records?: ReadonlyArray<Record<string, unknown> & { Id: string }>;
+  readonly count?: number;
+  /** Availability time; default now. A contentCreated before `visibleAt` makes the blob late. */
+  readonly contentCreated?: Date;
+  /** When listings first show it; default now. */
+  readonly visibleAt?: Date;
 }
 
 export type AuditRecordObject = Record<string, unknown> & { Id: string; CreationTime: string };
@@ -121,6 +133,9 @@ export class Corpus {
   readonly options: CorpusOptions;
   readonly #templates = builtInTemplates();
   readonly #interval: number;
+  readonly #added = new Map<ContentType, Array<{ blob: BlobDescriptor; records?: AuditRecordObject[] }>>();
+  readonly #addedById = new Map<string, { blob: BlobDescriptor; records?: AuditRecordObject[] }>();
+  readonly #addedCounts = new Map<string, number>();
 
   constructor(options: CorpusOptions) {
     this.options = options;
@@ -145,8 +160,43 @@ export class Corpus {
     return { first, last };
   }
 
+  /** Adds one blob that is not on the grid (content arriving now, or late), and returns it. */
+  add(contentType: ContentType, now: Date, options: AddContentOptions = {}): BlobDescriptor {
+    const list = this.#added.get(contentType) ?? [];
+    this.#added.set(contentType, list);
+    const added = list.length;
+    const contentCreated = options.contentCreated ?? now;
+    const visibleAt = options.visibleAt ?? (contentCreated > now ? contentCreated : now);
+    const stamp = contentCreated.toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
+    const contentId = `${stamp}A${String(added).padStart(7, '0')}$${stamp}$${contentType.toLowerCase().replace('.', '_')}_${this.options.tenantId.replaceAll('-', '')}$${digest(this.options.seed, contentType, 'added', added).toString('hex').slice(0, 32)}$emea0026`;
+    const blob: BlobDescriptor = { contentType, index: -1, contentId, contentCreated, contentExpiration: new Date(contentCreated.getTime() + retention), visibleAt, added };
+    const entry = {
+      blob,
+      ...(options.records ? { records: options.records.map((record) => ({ CreationTime: creationTime(new Date(contentCreated.getTime() - 30 * minute)), ...record }) as AuditRecordObject) } : {}),
+    };
+    if (!options.records && options.count !== undefined) this.#addedCounts.set(contentId, options.count);
+    list.push(entry);
+    this.#addedById.set(contentId, entry);
+    return blob;
+  }
+
+  /** Every blob (grid and added) of a content type whose contentCreated is in [start, end), by contentCreated. */
+  blobsCreatedIn(contentType: ContentType, start: Date, end: Date): BlobDescriptor[] {
+    const blobs: BlobDescriptor[] = [];
+    const { first, last } = this.indexRange(start, end);
+    for (let index = first; index <= last; index += 1) {
+      const blob = this.blob(contentType, index);
+      if (blob.contentCreated >= start && blob.contentCreated < end) blobs.push(blob);
+    }
+    const added = (this.#added.get(contentType) ?? []).filter(({ blob }) => blob.contentCreated >= start && blob.contentCreated < end);
+    if (added.length === 0) return blobs;
+    return [...blobs, ...added.map(({ blob }) => blob)].sort((a, b) => a.contentCreated.getTime() - b.contentCreated.getTime());
+  }
+
   /** Parses a contentId back to its blob, or undefined when it is not one of ours. */
   blobOf(contentId: string): BlobDescriptor | undefined {
+    const added = this.#addedById.get(contentId);
+    if (added) return added.blob;
     for (const contentType of contentTypes) {
       const marker = `$${contentType.toLowerCase().replace('.', '_')}_`;
       if (!contentId.includes(marker)) continue;
@@ -160,7 +210,7 @@ export class Corpus {
 
   #record(contentType: ContentType, blob: BlobDescriptor, position: number): AuditRecordObject {
     const { seed, tenantId, tenantDomain } = this.options;
-    const key = [seed, contentType, blob.index, position] as const;
+    const key = blob.added === undefined ? [seed, contentType, blob.index, position] as const : [seed, contentType, 'added', blob.added, position] as const;
     const template = pick(this.#templates[contentType], ...key, 'template');
     const user = `${pick(users, ...key, 'user')}@${tenantDomain}`;
     const happened = new Date(blob.contentCreated.getTime() - Math.floor((30 + fraction(...key, 'age') * 690) * minute));
@@ -187,6 +237,12 @@ export class Corpus {
 
   /** The records of one blob, in the order the service would return them (not time order). */
   records(blob: BlobDescriptor): AuditRecordObject[] {
+    if (blob.added !== undefined) {
+      const entry = this.#addedById.get(blob.contentId);
+      if (entry?.records) return entry.records;
+      const count = this.#addedCounts.get(blob.contentId) ?? this.options.recordsPerBlob;
+      return Array.from({ length: count }, (_, position) => this.#record(blob.contentType, blob, position));
+    }
     const records: AuditRecordObject[] = [];
     for (let position = 0; position < this.options.recordsPerBlob; position += 1) {
       records.push(this.#record(blob.contentType, blob, position));
@@ -198,17 +254,17 @@ export class Corpus {
     return records;
   }
 
-  /** Every record Id (duplicates included) in blobs whose contentCreated is in [start, end). */
-  *recordIds(contentType: ContentType, start: Date, end: Date): Generator<string> {
-    const { first, last } = this.indexRange(start, end);
-    for (let index = first; index <= last; index += 1) {
-      const blob = this.blob(contentType, index);
-      if (blob.contentCreated < start || blob.contentCreated >= end) continue;
-      for (let position = 0; position < this.options.recordsPerBlob; position += 1) {
-        yield guid(this.options.seed, contentType, index, position, 'id');
+  /** Every record Id (duplicates included) in the given blobs, without building their records. */
+  *recordIds(blobs: Iterable<BlobDescriptor>): Generator<string> {
+    const { seed, recordsPerBlob, duplicateRate } = this.options;
+    for (const blob of blobs) {
+      if (blob.added !== undefined) {
+        for (const record of this.records(blob)) yield record.Id;
+        continue;
       }
-      if (index > 0 && fraction(this.options.seed, contentType, index, 'duplicate') < this.options.duplicateRate) {
-        yield guid(this.options.seed, contentType, index - 1, 0, 'id');
+      for (let position = 0; position < recordsPerBlob; position += 1) yield guid(seed, blob.contentType, blob.index, position, 'id');
+      if (blob.index > 0 && fraction(seed, blob.contentType, blob.index, 'duplicate') < duplicateRate) {
+        yield guid(seed, blob.contentType, blob.index - 1, 0, 'id');
       }
     }
   }

@@ -141,7 +141,7 @@ describe('Management Activity API stand-in', () => {
       expect(created).toBeLessThan(fixedNow.getTime());
     }
     const bogus = await call(`subscriptions/content?contentType=Audit.Exchange&startTime=${iso(start)}&endTime=${iso(fixedNow)}&nextPage=0R1R2Rdeadbeef`);
-    expect(bogus.body.error.code).toBe('AF20054');
+    expect(bogus.body.error.code).toBe('AF20031');
   });
 
   it('serves blobs of realistic records, hides late blobs until they are available, and answers AF20052 for unknown ids', async () => {
