@@ -37,7 +37,8 @@ export function msalConfiguration(emulator: Emulator, agent: Agent, credential: 
 }
 
 export async function msalToken(emulator: Emulator, agent: Agent, credential: Parameters<typeof msalConfiguration>[2] = {}, scope = `${emulator.apiRoot}/.default`): Promise<string> {
-  const client = new ConfidentialClientApplication(msalConfiguration(emulator, agent, { clientSecret: emulator.clientSecret, ...credential }));
+  const auth = Object.keys(credential).length > 0 ? credential : { clientSecret: emulator.clientSecret };
+  const client = new ConfidentialClientApplication(msalConfiguration(emulator, agent, auth));
   const result = await client.acquireTokenByClientCredential({ scopes: [scope] });
   if (!result?.accessToken) throw new Error('no access token');
   return result.accessToken;
