@@ -201,6 +201,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const pageSize = options.pageSize ?? 100;
   const sockets = new Set<Socket>();
   const notifiedUpTo = new Map<ContentType, Date>(contentTypes.map((type) => [type, startedAt]));
+  const notified = new Map<string, number>();
   let generated = 0;
   let port = 0;
   const origin = () => `https://127.0.0.1:${port}`;
@@ -340,7 +341,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (webhook.expiration !== null && new Date(webhook.expiration) <= at) { webhook.status = 'expired'; continue; }
       // A blob is listed at most 90 minutes after its contentCreated, so that bounds the search.
       const fresh = corpus.blobsCreatedIn(contentType, new Date(since.getTime() - 91 * minute), new Date(at.getTime() + 1))
-        .filter((blob) => blob.visibleAt > since && blob.visibleAt <= at && servable(blob, subscription, at));
+        .filter((blob) => blob.visibleAt >= since && blob.visibleAt <= at && !notified.has(blob.contentId) && servable(blob, subscription, at));
+      for (const blob of fresh) notified.set(blob.contentId, blob.visibleAt.getTime());
+      for (const [contentId, visibleAt] of notified) if (visibleAt < at.getTime() - day) notified.delete(contentId);
       if (fresh.length === 0) continue;
       await webhooks.notify(webhook, fresh.map((blob) => contentEntry(origin(), tenantId, blob)), { tenantId, clientId }, at);
       counters.notificationsSent += 1;
