@@ -5,6 +5,9 @@ import type { Sink } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
 import { SyslogSink } from './syslog.ts';
+import { HttpSink } from './http.ts';
+import { SplunkHecSink } from './splunk-hec.ts';
+import { ElasticsearchSink } from './elasticsearch.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -18,10 +21,24 @@ export type SinkFactory = (spec: string, context: SinkContext) => Sink;
  * Sink specs by scheme: `stdout`, `file:<path>`, and the SIEM sinks. Each sink module contributes one
  * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
  */
+/** `http(s)://` is NDJSON, or Splunk HEC with `format=hec`, or Elasticsearch `_bulk` with `format=bulk`. */
+function httpFamily(spec: string, context: SinkContext): Sink {
+  const format = new URL(spec).searchParams.get('format') ?? 'ndjson';
+  const options = { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') };
+  if (format === 'hec') return new SplunkHecSink(spec, options);
+  if (format === 'bulk') return new ElasticsearchSink(spec, options);
+  if (format !== 'ndjson') throw new ConfigError('--sink format', `unknown format "${format}"`, 'use ndjson, hec or bulk');
+  return new HttpSink(spec, options);
+}
+
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
   { scheme: 'syslog+tcp', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
   { scheme: 'syslog+tls', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
+  { scheme: 'http', create: httpFamily },
+  { scheme: 'https', create: httpFamily },
+  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') }) },
+  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
 ];
 
