@@ -17,6 +17,7 @@ import { runConnector } from '../connector/pipeline/run-connector.ts';
 import { FileSink } from '../connector/sinks/file.ts';
 import { createLogger } from '../connector/status/log.ts';
 import { Telemetry } from '../connector/status/telemetry.ts';
+import { benchSinks } from './bench-sinks.ts';
 
 const options = new Command('bench')
   .option('--records <n>', 'records in the backfill', (v) => Number(v), 200_000)
@@ -25,6 +26,7 @@ const options = new Command('bench')
   .option('--fetch-concurrency <n>', 'blobs fetched ahead', (v) => Number(v), 8)
   .option('--quota <n>', 'stand-in quota per minute', (v) => Number(v), 2000)
   .option('--throttle-rate <0..1>', 'share of requests answered AF429', (v) => Number(v), 0)
+  .option('--sink-records <n>', 'records per sink in the sink throughput part (0 skips it)', (v) => Number(v), 50_000)
   .option('--json', 'print the result as JSON only')
   .parse()
   .opts();
@@ -76,6 +78,7 @@ await out.sync();
 await out.close();
 const limitSeconds = (performance.now() - limitStarted) / 1000;
 
+const sinks = options.sinkRecords > 0 ? await benchSinks({ records: options.sinkRecords }) : [];
 const result = {
   records: summary.records, blobs: summary.blobs, duplicatesDropped: summary.duplicates, seconds: Number(seconds.toFixed(2)),
   recordsPerSecond: Math.round(summary.records / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(2)),
@@ -84,6 +87,7 @@ const result = {
   throttled429: after.throttled - before.throttled, connectorCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
   peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   singleCoreLimit: { recordsPerSecond: Math.round(summary.records / limitSeconds), mbPerSecond: Number((bytes / 1e6 / limitSeconds).toFixed(2)) },
+  sinks,
   settings: { requestsPerMinute: options.requestsPerMinute, fetchConcurrency: options.fetchConcurrency, recordsPerBlob: options.recordsPerBlob, quota: options.quota, throttleRate: options.throttleRate },
 };
 process.stdout.write(options.json ? JSON.stringify(result) + '\n' : JSON.stringify(result, null, 2) + '\n');

@@ -1,0 +1,78 @@
+// Throughput of each sink against local receivers (and a real rsyslog when installed), with realistic records.
+// Standalone: `npx node scripts/bench-sinks.ts [--records N]`; `npm run bench` includes it.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditRecord, Sink } from '../connector/sinks/sink.ts';
+import { FileSink } from '../connector/sinks/file.ts';
+import { HttpSink } from '../connector/sinks/http.ts';
+import { SplunkHecSink } from '../connector/sinks/splunk-hec.ts';
+import { ElasticsearchSink } from '../connector/sinks/elasticsearch.ts';
+import { SyslogSink } from '../connector/sinks/syslog.ts';
+import { Corpus } from '../test/emulator/corpus.ts';
+import { contentTypes } from '../connector/api/content-types.ts';
+import { bulkReceiver, hecReceiver, ndjsonReceiver } from '../test/receivers/http-receivers.ts';
+import { rsyslogUnavailable, startRsyslog } from '../test/receivers/rsyslog.ts';
+import { createTestPki } from '../test/emulator/tls.ts';
+
+export interface SinkBenchResult { sink: string; records: number; seconds: number; recordsPerSecond: number; mbPerSecond: number; note?: string }
+
+function sampleRecords(count: number): AuditRecord[] {
+  const corpus = new Corpus({ seed: 3, tenantId: '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77', tenantDomain: 'contoso.onmicrosoft.com', origin: new Date('2026-11-20T00:00:00Z'), blobIntervalMinutes: 10, recordsPerBlob: 100, lateBlobRate: 0, duplicateRate: 0 });
+  const records: AuditRecord[] = [];
+  for (let index = 0; records.length < count; index += 1) {
+    records.push(...(corpus.records(corpus.blob(contentTypes[index % contentTypes.length]!, index)) as AuditRecord[]));
+  }
+  return records.slice(0, count);
+}
+
+async function measure(label: string, sink: Sink, records: AuditRecord[], batchSize = 500): Promise<SinkBenchResult> {
+  await sink.open(undefined);
+  const bytes = records.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r)) + 1, 0);
+  const started = performance.now();
+  for (let i = 0; i < records.length; i += batchSize) await sink.write({ contentType: 'Audit.Exchange', records: records.slice(i, i + batchSize) });
+  await sink.close();
+  const seconds = (performance.now() - started) / 1000;
+  return { sink: label, records: records.length, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(records.length / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)) };
+}
+
+export async function benchSinks(options: { records?: number } = {}): Promise<SinkBenchResult[]> {
+  const records = sampleRecords(options.records ?? 50_000);
+  const dir = await mkdtemp(join(tmpdir(), 'o365-sink-bench-'));
+  const env = { BENCH_TOKEN: 'bench-token' };
+  const results: SinkBenchResult[] = [];
+  try {
+    results.push(await measure('file (fsync per batch)', new FileSink(join(dir, 'out.ndjson')), records));
+    const ndjson = await ndjsonReceiver();
+    results.push(await measure('http ndjson', new HttpSink(`${ndjson.url}/in?tokenEnv=BENCH_TOKEN`, { env }), records));
+    results.push(await measure('http ndjson gzip', new HttpSink(`${ndjson.url}/in?gzip=1&tokenEnv=BENCH_TOKEN`, { env }), records));
+    await ndjson.close();
+    const hec = await hecReceiver('bench-token');
+    results.push(await measure('splunk-hec', new SplunkHecSink(`splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&tokenEnv=BENCH_TOKEN`, { env }), records));
+    await hec.close();
+    const bulk = await bulkReceiver();
+    results.push(await measure('elasticsearch bulk', new ElasticsearchSink(`elasticsearch://127.0.0.1:${new URL(bulk.url).port}/o365?tls=0`, { env }), records));
+    await bulk.close();
+    const missing = rsyslogUnavailable();
+    if (missing) {
+      results.push({ sink: 'syslog', records: 0, seconds: 0, recordsPerSecond: 0, mbPerSecond: 0, note: `skipped: ${missing}` });
+    } else {
+      const pki = await createTestPki({ dir: join(dir, 'pki') });
+      const rsyslog = await startRsyslog(dir, pki);
+      try {
+        results.push(await measure('syslog+tcp (rsyslog)', new SyslogSink(`syslog+tcp://127.0.0.1:${rsyslog.tcpPort}`), records));
+        results.push(await measure('syslog+tls (rsyslog)', new SyslogSink(`syslog+tls://127.0.0.1:${rsyslog.tlsPort}?ca=${pki.caFile}`), records));
+      } finally {
+        await rsyslog.stop();
+      }
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const count = Number(process.argv[process.argv.indexOf('--records') + 1]) || 50_000;
+  process.stdout.write(JSON.stringify(await benchSinks({ records: count }), null, 2) + '\n');
+}
