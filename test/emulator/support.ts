@@ -52,10 +52,10 @@ export interface ApiAnswer {
   text: string;
 }
 
-/** Calls the activity feed; `path` is relative to /activity/feed/ or a full URL used verbatim. */
+/** Calls the activity feed; `path` is relative to /activity/feed/ or a full URL; PublisherIdentifier is added when absent. */
 export async function callApi(emulator: Emulator, agent: Agent, token: string | undefined, path: string, options: { method?: 'GET' | 'POST'; body?: string; publisher?: string | null; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
   const url = new URL(path.startsWith('https://') ? path : `${emulator.apiRoot}/api/v1.0/${emulator.tenantId}/activity/feed/${path}`);
-  if (!path.startsWith('https://') && options.publisher !== null && !url.searchParams.has('PublisherIdentifier')) {
+  if (options.publisher !== null && !url.searchParams.has('PublisherIdentifier')) {
     url.searchParams.set('PublisherIdentifier', options.publisher ?? emulator.tenantId);
   }
   const response = await request(url, {
