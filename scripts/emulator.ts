@@ -1,7 +1,8 @@
 // `npm run emulator -- [options]`: the local stand-in for the Microsoft endpoints, until SIGINT/SIGTERM.
 import { writeFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError } from 'commander';
-import { startEmulator } from '../test/emulator/index.ts';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { contentTypes, isContentType, type ContentType } from '../connector/api/content-types.ts';
+import { parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
 
 function number(value: string): number {
@@ -10,38 +11,81 @@ function number(value: string): number {
   return parsed;
 }
 
+function share(value: string): number {
+  const parsed = number(value);
+  if (parsed > 1) throw new InvalidArgumentError('must be between 0 and 1');
+  return parsed;
+}
+
+function faultRule(spec: string, previous: FaultRule[] = []): FaultRule[] {
+  try {
+    return [...previous, parseFaultRule(spec)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+function contentTypeList(value: string): ContentType[] {
+  if (value === 'all') return [...contentTypes];
+  const types = value.split(',').map((type) => type.trim()).filter(Boolean);
+  const unknown = types.filter((type) => !isContentType(type));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown content type ${unknown.join(', ')}: use all or ${contentTypes.join(', ')}`);
+  return types as ContentType[];
+}
+
 const options = new Command('emulator')
   .description('Local HTTPS stand-in for the Microsoft identity platform and the Office 365 Management Activity API')
   .option('--port <n>', 'port on 127.0.0.1 (0 = any free port)', number, 0)
-  .option('--seed <n>', 'seed of the deterministic corpus and faults', number, 1)
+  .option('--seed <n>', 'seed of ids, secret, corpus and fault draws', number, 1)
+  .option('--tenant-id <guid>', 'tenant id (default: derived from the seed)')
+  .option('--tenant-domain <name>', 'tenant domain', 'contoso.onmicrosoft.com')
+  .option('--client-id <guid>', 'application (client) id (default: derived from the seed)')
+  .option('--client-secret <value>', 'client secret (default: derived from the seed)')
+  .option('--token-lifetime <seconds>', 'access token lifetime', number, 3599)
+  .option('--grant-roles <roles>', 'comma-separated roles put in tokens', 'ActivityFeed.Read,ActivityFeed.ReadDlp,ServiceHealth.Read')
+  .option('--enable <types>', 'content types subscribed at start: all or a comma-separated list (default: none)', contentTypeList)
   .option('--days <n>', 'days of history before start-up (at most 7 are listable)', number, 1)
-  .option('--blob-interval <minutes>', 'minutes between blobs of one content type', number, 30)
+  .option('--blob-interval <minutes>', 'minutes between blobs of one content type (fractions allowed)', number, 30)
   .option('--records-per-blob <n>', 'records in each blob', number, 20)
   .option('--page-size <n>', 'content entries per listing page', number, 100)
-  .option('--late-rate <0..1>', 'share of blobs listed 20-90 minutes after their contentCreated', number, 0.1)
-  .option('--duplicate-rate <0..1>', 'share of blobs repeating a record of the previous blob', number, 0.05)
+  .option('--late-rate <0..1>', 'share of blobs listed 20-90 minutes after their contentCreated', share, 0.1)
+  .option('--duplicate-rate <0..1>', 'share of blobs repeating a record of the previous blob', share, 0.05)
+  .option('--arrival-interval <ms>', 'milliseconds between generated blobs of each type, besides the grid (0 = off)', number, 60_000)
+  .option('--arrival-late-rate <0..1>', 'share of generated blobs that arrive late', share, 0.2)
   .option('--quota <n>', 'requests per minute per PublisherIdentifier', number, 2000)
-  .option('--token-lifetime <seconds>', 'access token lifetime', number, 3599)
-  .option('--throttle-rate <0..1>', 'share of API requests answered AF429', number, 0)
-  .option('--throttle-status <code>', 'HTTP status of AF429 (429 or 403)', number, 429)
+  .option('--anonymous-quota <n>', 'requests per minute shared by callers without PublisherIdentifier (default: quota / 10)', number)
+  .option('--throttle-rate <0..1>', 'share of API requests answered AF429', share, 0)
+  .addOption(new Option('--throttle-status <code>', 'HTTP status of AF429').choices(['429', '403']).default('429'))
   .option('--retry-after <seconds>', 'Retry-After on AF429 (default: none, as documented)', number)
-  .option('--server-error-rate <0..1>', 'share of API requests answered 500 AF50000', number, 0)
-  .option('--drop-rate <0..1>', 'share of blob fetches cut mid-body', number, 0)
+  .option('--server-error-rate <0..1>', 'share of API requests answered with a 5xx', share, 0)
+  .addOption(new Option('--server-error-code <code>', 'which 5xx').choices(['AF50000', 'AF50005', 'AF50006', '503']).default('AF50000'))
+  .option('--drop-rate <0..1>', 'share of blob fetches cut mid-body', share, 0)
+  .option('--expired-rate <0..1>', 'share of blob fetches answered AF20051', share, 0)
   .option('--latency <ms>', 'added latency per API request', number, 0)
+  .option('--fault <rule>', 'scheduled fault, repeatable: kind@from-to | kind@every:N [/route,...]; kinds throttle, server-error, drop, expired, revoke, latency', faultRule)
   .option('--auditing-off', 'behave like a tenant without unified audit logging')
-  .option('--config-out <file>', 'write the connector configuration (stack-outputs form) to this file')
+  .option('--config-out <file>', 'write the connector configuration (Pulumi stack-outputs form) to this file')
   .parse()
   .opts();
 
 const emulator = await startEmulator({
-  port: options.port, seed: options.seed, days: options.days, blobIntervalMinutes: options.blobInterval,
-  recordsPerBlob: options.recordsPerBlob, pageSize: options.pageSize, lateBlobRate: options.lateRate,
-  duplicateRate: options.duplicateRate, quotaPerMinute: options.quota, tokenLifetimeSeconds: options.tokenLifetime,
+  port: options.port, seed: options.seed, tenantDomain: options.tenantDomain, tokenLifetimeSeconds: options.tokenLifetime,
+  ...(options.tenantId ? { tenantId: options.tenantId } : {}),
+  ...(options.clientId ? { clientId: options.clientId } : {}),
+  ...(options.clientSecret ? { clientSecret: options.clientSecret } : {}),
+  grantedRoles: String(options.grantRoles).split(',').filter(Boolean),
+  enabledContentTypes: options.enable ?? [],
+  days: options.days, blobIntervalMinutes: options.blobInterval, recordsPerBlob: options.recordsPerBlob, pageSize: options.pageSize,
+  lateBlobRate: options.lateRate, duplicateRate: options.duplicateRate,
+  ...(options.arrivalInterval > 0 ? { arrivalIntervalMs: options.arrivalInterval, arrivalLateRate: options.arrivalLateRate } : {}),
+  quotaPerMinute: options.quota,
+  ...(options.anonymousQuota !== undefined ? { anonymousQuotaPerMinute: options.anonymousQuota } : {}),
   auditingEnabled: !options.auditingOff,
   faults: {
-    throttleRate: options.throttleRate, throttleStatus: options.throttleStatus === 403 ? 403 : 429,
+    throttleRate: options.throttleRate, throttleStatus: options.throttleStatus === '403' ? 403 : 429,
     ...(options.retryAfter !== undefined ? { retryAfterSeconds: options.retryAfter } : {}),
-    serverErrorRate: options.serverErrorRate, dropMidBodyRate: options.dropRate, latencyMs: options.latency,
+    serverErrorRate: options.serverErrorRate, serverErrorCode: options.serverErrorCode, dropMidBodyRate: options.dropRate,
+    expiredRate: options.expiredRate, latencyMs: options.latency, schedule: options.fault ?? [],
   },
 });
 if (options.configOut) await writeFile(options.configOut, JSON.stringify(connectorOutputs(emulator), null, 2) + '\n', { mode: 0o600 });

@@ -129,3 +129,36 @@ export class FaultPlan {
     };
   }
 }
+
+const faultKinds: readonly FaultKind[] = ['throttle', 'server-error', 'drop', 'expired', 'revoke', 'latency'];
+const feedRoutes: readonly FeedRoute[] = ['subscriptions/start', 'subscriptions/stop', 'subscriptions/list', 'subscriptions/content', 'subscriptions/notifications', 'audit', 'resources/dlpSensitiveTypes'];
+
+/** Reads `kind@from-to`, `kind@N`, `kind@from-`, `kind@every:N` or `kind@from-to,every:N`, optionally `/route,route`. */
+export function parseFaultRule(spec: string): FaultRule {
+  const match = /^([a-z-]+)@([^/]+)(?:\/(.+))?$/.exec(spec);
+  const kind = match?.[1] as FaultKind | undefined;
+  if (!match || !kind || !faultKinds.includes(kind)) {
+    throw new Error(`"${spec}": expected kind@from-to, kind@N or kind@every:N, with kind one of ${faultKinds.join(', ')}`);
+  }
+  const rule: { fault: FaultKind; from?: number; to?: number; every?: number; routes?: FeedRoute[] } = { fault: kind };
+  for (const part of match[2]!.split(',')) {
+    const range = /^(\d+)(-(\d+)?)?$/.exec(part);
+    const every = /^every:(\d+)$/.exec(part);
+    if (range && Number(range[1]) > 0) {
+      rule.from = Number(range[1]);
+      if (range[2] === undefined) rule.to = rule.from;
+      else if (range[3] !== undefined) rule.to = Number(range[3]);
+    } else if (every && Number(every[1]) > 0) {
+      rule.every = Number(every[1]);
+    } else {
+      throw new Error(`"${spec}": "${part}" is neither from-to nor every:N`);
+    }
+  }
+  if (match[3]) {
+    const routes = match[3].split(',');
+    const unknown = routes.filter((route) => !feedRoutes.includes(route as FeedRoute));
+    if (unknown.length > 0) throw new Error(`"${spec}": unknown route ${unknown.join(', ')}; routes are ${feedRoutes.join(', ')}`);
+    rule.routes = routes as FeedRoute[];
+  }
+  return rule;
+}

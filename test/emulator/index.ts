@@ -16,6 +16,7 @@ import { WebhookPoster } from './webhooks.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
+export { parseFaultRule } from './faults.ts';
 export type { AddContentOptions, BlobDescriptor, AuditRecordObject } from './corpus.ts';
 
 const minute = 60_000;
