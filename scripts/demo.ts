@@ -1,9 +1,13 @@
-// `npm run demo`: start the local stand-in, write a connector configuration in the Pulumi stack-outputs form,
-// and run the real connector against it, so a newcomer sees audit records stream within seconds.
+// `npm run demo`: start the local stand-in for Microsoft, write a connector configuration in the Pulumi
+// stack-outputs form, and show audit records flowing from it within seconds.
+//   npm run demo              the real connector: test, run --once to stdout and a file, status
+//   npm run demo -- --smoke   a few lines of undici against the stand-in alone (no connector involved)
 import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { startEmulator } from '../test/emulator/index.ts';
+import { Agent, request } from 'undici';
+import { contentTypes } from '../connector/api/content-types.ts';
+import { startEmulator, type Emulator } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
 
 const demoDir = resolve('.o365-demo');
@@ -12,21 +16,20 @@ const stateDir = resolve(demoDir, 'state');
 const auditFile = resolve(demoDir, 'audit.ndjson');
 const bin = resolve(import.meta.dirname, '../connector/bin.mjs');
 
+function say(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 function connector(args: string[]): Promise<number> {
-  process.stderr.write(`\n$ npx o365-connector ${args.join(' ')}\n`);
+  say(`\n$ npx o365-connector ${args.join(' ')}`);
   return new Promise((resolveExit) => {
     const child = spawn(process.execPath, [bin, ...args], { stdio: 'inherit', env: { ...process.env, O365_LOG_LEVEL: process.env['O365_LOG_LEVEL'] ?? 'warn' } });
     child.on('exit', (code) => resolveExit(code ?? 1));
   });
 }
 
-await rm(demoDir, { recursive: true, force: true });
-await mkdir(demoDir, { recursive: true });
-const emulator = await startEmulator({ seed: 42, days: 1, lateBlobRate: 0.1, duplicateRate: 0.05 });
-let failed = 0;
-try {
-  await writeFile(outputsFile, JSON.stringify(connectorOutputs(emulator), null, 2) + '\n', { mode: 0o600 });
-  process.stderr.write(`demo: Microsoft stand-in on ${emulator.apiRoot}; its configuration (the form of \`pulumi stack output --json --show-secrets\`) is in ${outputsFile}\n`);
+/** The real connector against the stand-in; returns the exit code of the first step that fails, or 0. */
+async function runConnector(): Promise<number> {
   const steps = [
     ['test', '--outputs', outputsFile],
     ['run', '--once', '--since', '3h', '--outputs', outputsFile, '--state', stateDir, '--sink', 'stdout', '--sink', `file:${auditFile}`, '--requests-per-minute', '6000'],
@@ -34,10 +37,57 @@ try {
   ];
   for (const step of steps) {
     const code = await connector(step);
-    if (code !== 0) { failed = code; break; }
+    if (code !== 0) return code;
   }
-  if (!failed) process.stderr.write(`\ndemo: done. The same records are in ${auditFile}; run it again and nothing is duplicated.\n`);
+  say(`\ndemo: done. The same records are in ${auditFile}; run it again and nothing is duplicated.`);
+  return 0;
+}
+
+/** Without the connector: token, subscriptions, one listing per content type, a few records, a summary. */
+async function runSmokeClient(emulator: Emulator): Promise<number> {
+  const agent = new Agent({ connect: { ca: emulator.caCertPem } });
+  try {
+    const tokenAnswer = await request(`${emulator.authorityHost}/${emulator.tenantId}/oauth2/v2.0/token`, {
+      method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: emulator.clientId, client_secret: emulator.clientSecret, scope: `${emulator.apiRoot}/.default` }).toString(),
+    });
+    const { access_token: token } = await tokenAnswer.body.json() as { access_token: string };
+    const feed = async (path: string, method: 'GET' | 'POST' = 'GET') => {
+      const url = path.startsWith('https://') ? new URL(path) : new URL(`${emulator.apiRoot}/api/v1.0/${emulator.tenantId}/activity/feed/${path}`);
+      url.searchParams.set('PublisherIdentifier', emulator.tenantId);
+      const answer = await request(url, { method, dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+      return { status: answer.statusCode, body: await answer.body.json().catch(() => undefined) as unknown };
+    };
+    let blobs = 0;
+    let records = 0;
+    for (const contentType of contentTypes) {
+      await feed(`subscriptions/start?contentType=${contentType}`, 'POST');
+      const listing = await feed(`subscriptions/content?contentType=${contentType}`);
+      const entries = listing.body as Array<{ contentUri: string }>;
+      for (const entry of entries.slice(0, 3)) {
+        const blob = (await feed(entry.contentUri)).body as Array<Record<string, unknown>>;
+        blobs += 1;
+        records += blob.length;
+        const first = blob[0];
+        if (first) process.stdout.write(`${first['CreationTime']}  ${contentType.padEnd(26)} ${String(first['Operation']).padEnd(22)} ${first['UserId']}\n`);
+      }
+    }
+    say(`\ndemo: smoke client fetched ${records} records from ${blobs} blobs across ${contentTypes.length} content types.`);
+    return 0;
+  } finally {
+    await agent.close();
+  }
+}
+
+await rm(demoDir, { recursive: true, force: true });
+await mkdir(demoDir, { recursive: true });
+const emulator = await startEmulator({ seed: 42, days: 1, lateBlobRate: 0.1, duplicateRate: 0.05 });
+let exitCode = 1;
+try {
+  await writeFile(outputsFile, JSON.stringify(connectorOutputs(emulator), null, 2) + '\n', { mode: 0o600 });
+  say(`demo: Microsoft stand-in on ${emulator.apiRoot}; its configuration (the form of \`pulumi stack output --json --show-secrets\`) is in ${outputsFile}`);
+  exitCode = process.argv.includes('--smoke') ? await runSmokeClient(emulator) : await runConnector();
 } finally {
   await emulator.stop();
 }
-process.exitCode = failed;
+process.exitCode = exitCode;

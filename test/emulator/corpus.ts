@@ -79,9 +79,14 @@ function creationTime(date: Date): string {
 
 const fixtureDir = join(import.meta.dirname, '../../../shared/fixtures/records');
 
-function loadTemplates(file: string): Record<string, unknown>[] {
+// The shared fixtures are real records of another tenant: they are re-homed into the stand-in's tenant.
+const fixtureTenantId = 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd';
+const fixtureDomain = 'testsiem.onmicrosoft.com';
+
+function loadTemplates(file: string, tenantId: string, tenantDomain: string): Record<string, unknown>[] {
   try {
-    return readFileSync(join(fixtureDir, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const text = readFileSync(join(fixtureDir, file), 'utf8').replaceAll(fixtureTenantId, tenantId).replaceAll(fixtureDomain, tenantDomain);
+    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
   } catch {
     return [];
   }
@@ -89,25 +94,25 @@ function loadTemplates(file: string): Record<string, unknown>[] {
 
 const users = ['adele.vance', 'alex.wilber', 'diego.siciliani', 'grady.archie', 'isaiah.langer', 'johanna.lorenz', 'lee.gu', 'lidia.holloway', 'megan.bowen', 'nestor.wilke'];
 
-function builtInTemplates(): Record<ContentType, Record<string, unknown>[]> {
+function builtInTemplates(tenantId: string, tenantDomain: string): Record<ContentType, Record<string, unknown>[]> {
   return {
     'Audit.AzureActiveDirectory': [{
       RecordType: 15, Workload: 'AzureActiveDirectory', Operation: 'UserLoggedIn', ResultStatus: 'Succeeded', UserType: 0, Version: 1,
       AzureActiveDirectoryEventType: 1, ApplicationId: '00000003-0000-0ff1-ce00-000000000000', ObjectId: '00000003-0000-0ff1-ce00-000000000000',
       ExtendedProperties: [{ Name: 'UserAgent', Value: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36' }, { Name: 'RequestType', Value: 'OAuth2:Token' }, { Name: 'ResultStatusDetail', Value: 'Success' }],
       ModifiedProperties: [], Target: [{ Type: 0, ID: '00000003-0000-0ff1-ce00-000000000000' }],
-    }, ...loadTemplates('15-azuread-sts-logon.jsonl')],
+    }, ...loadTemplates('15-azuread-sts-logon.jsonl', tenantId, tenantDomain)],
     'Audit.Exchange': [{
       RecordType: 2, Workload: 'Exchange', Operation: 'MailItemsAccessed', ResultStatus: 'Succeeded', UserType: 0, Version: 1,
       LogonType: 0, ExternalAccess: false, MailboxOwnerUPN: '', ClientInfoString: 'Client=OWA;Action=ViaProxy',
       OperationProperties: [{ Name: 'MailAccessType', Value: 'Bind' }, { Name: 'IsThrottled', Value: 'False' }],
       Folders: [{ FolderItems: [{ InternetMessageId: '<DB7PR04MB5178@eurprd04.prod.outlook.com>', SizeInBytes: 24183 }], Path: '\\Inbox' }],
-    }, ...loadTemplates('01-exchange-admin.jsonl')],
+    }, ...loadTemplates('01-exchange-admin.jsonl', tenantId, tenantDomain)],
     'Audit.SharePoint': [{
       RecordType: 6, Workload: 'SharePoint', Operation: 'FileAccessed', UserType: 0, Version: 1, EventSource: 'SharePoint', ItemType: 'File',
       SourceFileExtension: 'docx', SourceRelativeUrl: 'Shared Documents/Finance', SourceFileName: 'Q3 forecast.docx',
       UserAgent: 'Microsoft Office Word 2014 (16.0.18025) Windows NT 10.0',
-    }, ...loadTemplates('06-sharepointfileop.jsonl')],
+    }, ...loadTemplates('06-sharepointfileop.jsonl', tenantId, tenantDomain)],
     'Audit.General': [{
       RecordType: 25, Workload: 'MicrosoftTeams', Operation: 'MemberAdded', UserType: 0, Version: 1, ResultStatus: 'Succeeded',
       TeamName: 'Incident Response', TeamGuid: '19:0b5c4b7e8e0f4c4c9b3a7f3e2d1c0b9a@thread.skype', CommunicationType: 'Team',
@@ -131,7 +136,7 @@ const operations: Record<ContentType, readonly string[]> = {
 
 export class Corpus {
   readonly options: CorpusOptions;
-  readonly #templates = builtInTemplates();
+  readonly #templates: Record<ContentType, Record<string, unknown>[]>;
   readonly #interval: number;
   readonly #added = new Map<ContentType, Array<{ blob: BlobDescriptor; records?: AuditRecordObject[] }>>();
   readonly #addedById = new Map<string, { blob: BlobDescriptor; records?: AuditRecordObject[] }>();
@@ -139,6 +144,7 @@ export class Corpus {
 
   constructor(options: CorpusOptions) {
     this.options = options;
+    this.#templates = builtInTemplates(options.tenantId, options.tenantDomain);
     this.#interval = options.blobIntervalMinutes * minute;
   }
 
