@@ -64,7 +64,6 @@ export function parseApiTime(value: string): Date | undefined {
 /** Whether a blob can be served to a subscriber now: listed already, not expired, not in a stopped period. */
 export function servable(blob: BlobDescriptor, subscription: SubscriptionRecord | undefined, now: Date): boolean {
   if (blob.visibleAt > now || blob.contentCreated > now || blob.contentExpiration <= now) return false;
-  if (now.getTime() - blob.contentCreated.getTime() > 7 * day) return false;
   return !(subscription?.gaps ?? []).some((gap) => blob.contentCreated >= gap.from && (gap.to === undefined || blob.contentCreated < gap.to));
 }
 

@@ -188,13 +188,15 @@ export class Corpus {
 
   /** Every blob (grid and added) of a content type whose contentCreated is in [start, end), by contentCreated. */
   blobsCreatedIn(contentType: ContentType, start: Date, end: Date): BlobDescriptor[] {
+    // The API's window rule: start inclusive, end exclusive, on contentCreated.
+    const inWindow = (blob: BlobDescriptor) => blob.contentCreated >= start && blob.contentCreated < end;
     const blobs: BlobDescriptor[] = [];
     const { first, last } = this.indexRange(start, end);
     for (let index = first; index <= last; index += 1) {
       const blob = this.blob(contentType, index);
-      if (blob.contentCreated >= start && blob.contentCreated < end) blobs.push(blob);
+      if (inWindow(blob)) blobs.push(blob);
     }
-    const added = (this.#added.get(contentType) ?? []).filter(({ blob }) => blob.contentCreated >= start && blob.contentCreated < end);
+    const added = (this.#added.get(contentType) ?? []).filter(({ blob }) => inWindow(blob));
     if (added.length === 0) return blobs;
     return [...blobs, ...added.map(({ blob }) => blob)].sort((a, b) => a.contentCreated.getTime() - b.contentCreated.getTime());
   }

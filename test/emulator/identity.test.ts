@@ -80,7 +80,7 @@ describe('token endpoint errors in the real shapes and statuses', () => {
     ['a wrong secret (the secret id pasted instead of the value)', undefined, { client_secret: 'a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d' }, 401, 'invalid_client', 7000215],
     ['a scope without /.default', undefined, { scope: 'https://manage.office.com' }, 400, 'invalid_scope', 1002012],
     ['a scope that is a permission name', undefined, { scope: 'ActivityFeed.Read' }, 400, 'invalid_scope', 70011],
-    ['the scope of another resource', undefined, { scope: 'https://manage.office.com/.default' }, 400, 'invalid_resource', 500011],
+    ['the scope of a resource the tenant does not have', undefined, { scope: 'https://localhost:1/.default' }, 400, 'invalid_resource', 500011],
     ['no scope', undefined, { scope: '' }, 400, 'invalid_request', 900144],
     ['another grant type', undefined, { grant_type: 'password' }, 400, 'unsupported_grant_type', 70003],
     ['no credential', undefined, { client_secret: '' }, 401, 'invalid_client', 7000215],
@@ -173,6 +173,12 @@ describe('access tokens as the API checks them', () => {
     } finally {
       await own.stop();
     }
+  });
+
+  it('refuses a token issued for another resource of the tenant (Microsoft Graph)', async () => {
+    const graph = await postForm(emulator, agent, emulator.tenantId, { ...secretForm(), scope: 'https://graph.microsoft.com/.default' });
+    expect(graph.status).toBe(200);
+    expect((await callApi(emulator, agent, graph.body.access_token, 'subscriptions/list')).status).toBe(401);
   });
 
   it('refuses a token whose audience is not the API root', async () => {

@@ -42,6 +42,8 @@ export interface HttpAnswer {
 
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const dnsPattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+/** Resources every tenant has besides the API: Entra issues tokens for them, which the API must refuse. */
+const otherResources = ['https://graph.microsoft.com', 'https://management.azure.com', 'https://manage.office.com'];
 export const assertionType = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export function issueAccessToken(claims: TokenClaims, signingKey: string): string {
@@ -241,8 +243,9 @@ export function tokenRequest(
   if (!scope.endsWith('/.default')) {
     return aadError(now, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
   }
-  if (scope !== `${context.apiRoot}/.default`) {
-    return aadError(now, 400, 'invalid_resource', 500011, `The resource principal named ${scope.slice(0, -'/.default'.length)} was not found in the tenant named ${state.tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
+  const resource = scope.slice(0, -'/.default'.length);
+  if (resource !== context.apiRoot && !otherResources.includes(resource)) {
+    return aadError(now, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${state.tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
   }
   const secret = form.get('client_secret');
   const assertion = form.get('client_assertion');
@@ -271,7 +274,7 @@ export function tokenRequest(
   }
   const iat = Math.floor(now.getTime() / 1000);
   const token = issueAccessToken({
-    iss: `https://sts.windows.net/${state.tenantId}/`, tid: state.tenantId, appid: clientId, aud: context.apiRoot,
+    iss: `https://sts.windows.net/${state.tenantId}/`, tid: state.tenantId, appid: clientId, aud: resource,
     roles: [...state.grantedRoles], iat, nbf: iat, exp: iat + state.tokenLifetimeSeconds, jti: randomUUID(), gen: state.generation,
   }, state.signingKey);
   return { status: 200, body: { token_type: 'Bearer', expires_in: state.tokenLifetimeSeconds, ext_expires_in: state.tokenLifetimeSeconds, access_token: token } };
