@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
-export type Scripted = 'ok' | 'drop' | { status: number; body?: string; headers?: Record<string, string> };
+export type Scripted = 'ok' | 'drop' | { slowMs: number } | { status: number; body?: string; headers?: Record<string, string> };
 
 export interface Receiver {
   readonly url: string;
@@ -30,7 +30,8 @@ async function listen(handler: (req: IncomingMessage, body: string, res: ServerR
       const body = raw.toString('utf8');
       const next = queue.shift() ?? 'ok';
       if (next === 'drop') { req.socket.destroy(); return; }
-      if (next !== 'ok') { res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers }); res.end(next.body ?? ''); return; }
+      if (typeof next === 'object' && 'slowMs' in next) { setTimeout(() => { if (!res.destroyed) { res.writeHead(200); res.end(); } }, next.slowMs); return; }
+      if (typeof next === 'object' && 'status' in next) { res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers }); res.end(next.body ?? ''); return; }
       requests.push({ headers: req.headers, body });
       handler(req, body, res);
     });

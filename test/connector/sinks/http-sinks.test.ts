@@ -37,6 +37,16 @@ describe('generic HTTP sink', () => {
     expect(receiver.requests).toHaveLength(1);
   });
 
+  it('gives up on a response slower than timeoutMs and sends the batch again, so it is not lost', async () => {
+    const receiver = await ndjsonReceiver(); open.push(receiver);
+    receiver.script({ slowMs: 2000 });
+    const sink = new HttpSink(`${receiver.url}/ingest?timeoutMs=200&maxAttempts=3`, { env });
+    await sink.write({ contentType: 'Audit.General', records: records(3) });
+    await sink.close();
+    // The slow request's body is not recorded (it never got its answer); the retry is.
+    expect(receiver.requests.map((r) => r.body.split('\n').filter(Boolean).length)).toEqual([3]);
+  });
+
   it('rejects (for the pipeline to retry) when the collector keeps failing, and names the status', async () => {
     const receiver = await ndjsonReceiver(); open.push(receiver);
     receiver.script({ status: 500 }, { status: 500 });
