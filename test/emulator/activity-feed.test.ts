@@ -321,4 +321,19 @@ describe('webhooks', () => {
     await emulator.tick();
     expect(received.slice(before).filter((entry) => Array.isArray(entry.body))).toHaveLength(1);
   });
+
+  it('retries a notification the webhook did not answer 200, and lists both attempts', async () => {
+    answer = 503;
+    const blob = emulator.addContent('Audit.AzureActiveDirectory', { count: 1, contentCreated: new Date(fixedNow.getTime() - 60_000) });
+    const before = received.length;
+    await emulator.tick();
+    answer = 200;
+    await emulator.tick();
+    const posts = received.slice(before).filter((entry) => Array.isArray(entry.body)) as Array<{ body: Array<{ contentId: string }> }>;
+    expect(posts.map((post) => post.body.map((entry) => entry.contentId))).toEqual([[blob.contentId], [blob.contentId]]);
+    await emulator.tick();
+    expect(received.length).toBe(before + 2);
+    const attempts = await api(`subscriptions/notifications?contentType=Audit.AzureActiveDirectory&startTime=${apiTime(ago(hour))}&endTime=${apiTime(fixedNow)}`);
+    expect(attempts.body.filter((attempt: { contentId: string }) => attempt.contentId === blob.contentId).map((attempt: { notificationStatus: string }) => attempt.notificationStatus)).toEqual(['failed', 'success']);
+  });
 });

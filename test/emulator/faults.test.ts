@@ -58,6 +58,12 @@ describe('scheduled and rated faults', () => {
     expect(emulator.counters()).toMatchObject({ throttled: 1, serverErrors: 1, dropped: 1, blobsServed: 2 });
   });
 
+  it('cuts a listing mid-body when a drop is scheduled on that route', async () => {
+    const { call, listingPath } = await emulatorWith({ seed: 15, faults: { schedule: [{ fault: 'drop', from: 1, to: 1, routes: ['subscriptions/content'] }] } });
+    await expect(call(listingPath)).rejects.toThrow();
+    expect((await call(listingPath)).status).toBe(200);
+  });
+
   it('applies an every-Nth rule only on its routes, counting those routes only', async () => {
     const { emulator, call, listingPath } = await emulatorWith({ seed: 5, faults: { serverErrorCode: 'AF50005', schedule: [{ fault: 'server-error', every: 3, routes: ['audit'] }] } });
     const { entries } = await listAll(emulator, agent, (await msalToken(emulator, agent)), listingPath);

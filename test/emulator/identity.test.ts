@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { createSign, createHash, randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { Agent, request } from 'undici';
 import { startEmulator, type Emulator } from './index.ts';
@@ -61,6 +63,22 @@ describe('identity platform stand-in with an unmodified msal-node client', () =>
     emulator.registerCertificate(client.certPem);
     await expect(msalToken(emulator, agent, pss)).resolves.toMatch(/\./);
     await expect(msalToken(emulator, agent, rsa)).resolves.toMatch(/\./);
+  });
+
+  it('works with msal-node\'s own network client when the process trusts the CA through NODE_EXTRA_CA_CERTS', async () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+      import { ConfidentialClientApplication } from '@azure/msal-node';
+      const e = JSON.parse(process.env.STAND_IN);
+      const client = new ConfidentialClientApplication({ auth: { clientId: e.clientId, clientSecret: e.clientSecret, authority: e.authorityHost + '/' + e.tenantId, knownAuthorities: [new URL(e.authorityHost).host] } });
+      const result = await client.acquireTokenByClientCredential({ scopes: [e.apiRoot + '/.default'] });
+      process.stdout.write(String(result.accessToken.split('.').length));
+    `], { cwd: resolve(import.meta.dirname, '../..'), env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, STAND_IN: JSON.stringify(emulator) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+    const code = await new Promise((done) => child.on('exit', done));
+    expect({ code, out, err: err.split('\n')[0] }).toEqual({ code: 0, out: '3', err: '' });
   });
 
   it('also serves the instance discovery document for its own host', async () => {

@@ -12,7 +12,7 @@ import { Corpus, fraction, type AddContentOptions, type BlobDescriptor } from '.
 import { afError, authenticate, contentEntry, handleFeed, routeOf, servable, type SubscriptionRecord } from './activity-feed.ts';
 import { aadError, instanceDiscovery, openIdConfiguration, tokenRequest, type HttpAnswer, type IdentityState } from './identity.ts';
 import { FaultPlan, type Faults } from './faults.ts';
-import { WebhookPoster } from './webhooks.ts';
+import { WebhookPoster, type ContentEntry } from './webhooks.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
@@ -203,6 +203,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const sockets = new Set<Socket>();
   const notifiedUpTo = new Map<ContentType, Date>(contentTypes.map((type) => [type, startedAt]));
   const notified = new Map<string, number>();
+  const unconfirmed = new Map<ContentType, ContentEntry[]>();
   let generated = 0;
   let port = 0;
   const origin = () => `https://127.0.0.1:${port}`;
@@ -320,8 +321,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (routeName === 'audit' && answer.status === 200) {
       counters.blobsServed += 1;
       counters.recordsServed += Array.isArray(answer.body) ? answer.body.length : 0;
-      if (fault.drop) return sendCut(response, answer);
     }
+    if (fault.drop && answer.status === 200 && answer.body !== '') return sendCut(response, answer);
     return send(response, answer);
   }
 
@@ -345,8 +346,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         .filter((blob) => blob.visibleAt >= since && blob.visibleAt <= at && !notified.has(blob.contentId) && servable(blob, subscription, at));
       for (const blob of fresh) notified.set(blob.contentId, blob.visibleAt.getTime());
       for (const [contentId, visibleAt] of notified) if (visibleAt < at.getTime() - day) notified.delete(contentId);
-      if (fresh.length === 0) continue;
-      await webhooks.notify(webhook, fresh.map((blob) => contentEntry(origin(), tenantId, blob)), { tenantId, clientId }, at);
+      // A notification not answered 200 is retried on the next tick, as the service retries failed ones.
+      const entries = [...(unconfirmed.get(contentType) ?? []), ...fresh.map((blob) => contentEntry(origin(), tenantId, blob))];
+      if (entries.length === 0) continue;
+      const delivered = await webhooks.notify(webhook, entries, { tenantId, clientId }, at);
+      unconfirmed.set(contentType, delivered ? [] : entries);
       counters.notificationsSent += 1;
     }
   }
