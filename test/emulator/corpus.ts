@@ -68,10 +68,6 @@ function guid(...parts: Array<string | number>): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-function pick<T>(list: readonly T[], ...parts: Array<string | number>): T {
-  return list[Math.floor(fraction(...parts) * list.length)]!;
-}
-
 /** UTC without a zone suffix, as the service writes CreationTime. */
 function creationTime(date: Date): string {
   return date.toISOString().slice(0, 19);
@@ -93,6 +89,7 @@ function loadTemplates(file: string, tenantId: string, tenantDomain: string): Re
 }
 
 const users = ['adele.vance', 'alex.wilber', 'diego.siciliani', 'grady.archie', 'isaiah.langer', 'johanna.lorenz', 'lee.gu', 'lidia.holloway', 'megan.bowen', 'nestor.wilke'];
+const userKeys = new Map(users.map((user) => [user, createHash('sha256').update(user).digest('hex').slice(0, 8).toUpperCase()]));
 
 function builtInTemplates(tenantId: string, tenantDomain: string): Record<ContentType, Record<string, unknown>[]> {
   return {
@@ -219,17 +216,23 @@ export class Corpus {
   #record(contentType: ContentType, blob: BlobDescriptor, position: number): AuditRecordObject {
     const { seed, tenantId, tenantDomain } = this.options;
     const key = blob.added === undefined ? [seed, contentType, blob.index, position] as const : [seed, contentType, 'added', blob.added, position] as const;
-    const template = pick(this.#templates[contentType], ...key, 'template');
-    const user = `${pick(users, ...key, 'user')}@${tenantDomain}`;
-    const happened = new Date(blob.contentCreated.getTime() - Math.floor((30 + fraction(...key, 'age') * 690) * minute));
-    const ip = `${20 + Math.floor(fraction(...key, 'ip1') * 180)}.${Math.floor(fraction(...key, 'ip2') * 255)}.${Math.floor(fraction(...key, 'ip3') * 255)}.${1 + Math.floor(fraction(...key, 'ip4') * 253)}`;
+    // One digest per record gives every choice below (a blob of 100 records costs 200 hashes, not 1,000).
+    const draw = digest(...key, 'record');
+    const share = (slot: number) => draw.readUInt32BE(slot * 4) / 0x1_0000_0000;
+    const templates = this.#templates[contentType];
+    const template = templates[Math.floor(share(0) * templates.length)]!;
+    const userName = users[Math.floor(share(1) * users.length)]!;
+    const user = `${userName}@${tenantDomain}`;
+    const happened = new Date(blob.contentCreated.getTime() - Math.floor((30 + share(2) * 690) * minute));
+    const ip = `${20 + (draw[12]! % 180)}.${draw[13]!}.${draw[14]!}.${1 + (draw[15]! % 253)}`;
+    const operationList = operations[contentType];
     const record: AuditRecordObject = {
       ...template,
       CreationTime: creationTime(happened),
       Id: guid(...key, 'id'),
-      Operation: pick(operations[contentType], ...key, 'operation'),
+      Operation: operationList[Math.floor(share(4) * operationList.length)]!,
       OrganizationId: tenantId,
-      UserKey: `10032001${digest(user).toString('hex').slice(0, 8).toUpperCase()}@${tenantDomain}`,
+      UserKey: `10032001${userKeys.get(userName)}@${tenantDomain}`,
       UserId: user,
       ClientIP: ip,
     };
