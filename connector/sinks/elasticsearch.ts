@@ -11,7 +11,7 @@ import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { createSinkAgent, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
 
 interface BulkItem { create?: { status: number; error?: { type?: string; reason?: string } } }
 
@@ -37,14 +37,7 @@ export class ElasticsearchSink implements Sink {
     const auth = apiKey ? `ApiKey ${apiKey}` : username !== undefined ? `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` : undefined;
     this.name = `elasticsearch://${hostPart}:${port}/${index}`;
     this.#index = index;
-    this.#target = {
-      url: `${scheme}://${hostPart}:${port}/_bulk`,
-      headers: { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) },
-      gzip: url.flag('gzip'),
-      timeoutMs: url.number('timeoutMs', 60_000, 100, 600_000),
-      maxAttempts: url.number('maxAttempts', 5, 1, 100),
-      agent: createSinkAgent(url.file('ca')),
-    };
+    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}/_bulk`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
     this.#maxRecords = url.number('maxRecords', 1000, 1, 100_000);
     this.#telemetry = options.telemetry;
   }

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import { retryAfterMs, sleep } from '../api/retry-policy.ts';
+import type { SinkUrl } from './sink-url.ts';
 
 export interface HttpTarget {
   readonly url: string;
@@ -24,6 +25,18 @@ export interface HttpAnswer {
 
 export function createSinkAgent(ca: string | undefined): Agent {
   return new Agent({ connections: 4, keepAliveTimeout: 10_000, ...(ca ? { connect: { ca } } : {}) });
+}
+
+/** The parameters every HTTP-based sink shares: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
+export function httpTarget(spec: SinkUrl, endpoint: string, headers: Record<string, string>, defaultTimeoutMs = 30_000): HttpTarget {
+  return {
+    url: endpoint,
+    headers,
+    gzip: spec.flag('gzip'),
+    timeoutMs: spec.number('timeoutMs', defaultTimeoutMs, 100, 600_000),
+    maxAttempts: spec.number('maxAttempts', 5, 1, 100),
+    agent: createSinkAgent(spec.file('ca')),
+  };
 }
 
 /** Sends `body`; resolves with any answer the caller must interpret (2xx and 4xx), retries the transient ones. */

@@ -12,7 +12,7 @@ import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { createSinkAgent, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
 
 /** Splits records into chunks bounded by count and by serialized size. */
 export function* chunks(lines: readonly string[], maxRecords: number, maxBytes: number): Generator<string[]> {
@@ -44,14 +44,7 @@ export class HttpSink implements Sink {
     const token = url.secret('token');
     const target = new URL(spec);
     target.search = ''; // the query configures the sink; it is not sent
-    this.#target = {
-      url: target.toString(),
-      headers: { 'content-type': 'application/x-ndjson', ...url.headers(), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      gzip: url.flag('gzip'),
-      timeoutMs: url.number('timeoutMs', 30_000, 100, 600_000),
-      maxAttempts: url.number('maxAttempts', 5, 1, 100),
-      agent: createSinkAgent(url.file('ca')),
-    };
+    this.#target = httpTarget(url, target.toString(), { 'content-type': 'application/x-ndjson', ...url.headers(), ...(token ? { authorization: `Bearer ${token}` } : {}) });
     this.#maxRecords = url.number('maxRecords', 500, 1, 1_000_000);
     this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;

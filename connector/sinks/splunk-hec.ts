@@ -12,7 +12,7 @@ import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { createSinkAgent, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
 import { chunks } from './http.ts';
 
 const hecCodes: Record<number, { meaning: string; fix?: string; retryable: boolean }> = {
@@ -63,14 +63,7 @@ export class SplunkHecSink implements Sink {
     const path = url.url.protocol === 'splunk-hec:' || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
     const hostPart = host.includes(':') ? `[${host}]` : host;
     this.name = `splunk-hec://${hostPart}:${port}`;
-    this.#target = {
-      url: `${scheme}://${hostPart}:${port}${path}`,
-      headers: { 'content-type': 'application/json', authorization: `Splunk ${token}` },
-      gzip: url.flag('gzip'),
-      timeoutMs: url.number('timeoutMs', 30_000, 100, 600_000),
-      maxAttempts: url.number('maxAttempts', 5, 1, 100),
-      agent: createSinkAgent(url.file('ca')),
-    };
+    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}${path}`, { 'content-type': 'application/json', authorization: `Splunk ${token}` });
     this.#index = url.string('index');
     this.#host = url.string('host');
     this.#sourcetype = url.string('sourcetype');
