@@ -21,6 +21,23 @@ export interface WindowPlanInput {
 export const retentionMarginMs = 15 * minute;
 
 /**
+ * How far behind the checkpoint each pass lists again. Listing is by contentCreated, but a blob can become
+ * listable some time after the contentCreated it carries (the stand-in models 20 to 90 minutes, as seen from
+ * Exchange and SharePoint); such a blob lands behind a checkpoint that already moved. Two hours re-lists that
+ * whole range with margin at the cost of one or two extra listing pages a pass (a few requests a minute out of
+ * a 2,000 budget); blobs already delivered in it are skipped by contentId.
+ */
+export const defaultOverlapMs = 2 * hour;
+
+/** The checkpoint never moves closer to server time now than this: the newest minutes are still filling. */
+export const defaultSafetyLagMs = 15 * minute;
+
+/** The furthest a checkpoint may stand: server time now less the safety lag, in whole seconds. */
+export function checkpointCeiling(now: Date, skewMs: number, safetyLagMs: number): number {
+  return Math.floor((now.getTime() + skewMs - safetyLagMs) / 1000) * 1000;
+}
+
+/**
  * Plans the listing windows for one content type: from the checkpoint (less the overlap) or `since`, clamped to
  * the API's 7-day retention in server time, cut into windows of at most 24 hours, ending at server time now.
  */

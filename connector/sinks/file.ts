@@ -4,7 +4,10 @@
  * the API returned it) and fsynced before the write is acknowledged; the acknowledged byte offset is saved with
  * the checkpoint. On start it cuts the file back to the last saved offset, removing whatever was written after
  * the last checkpoint, because those records will be fetched and written again.
- * Buffering: none beyond the batch being written. Appends across runs.
+ * Buffering: none beyond the batch being written. Appends across runs; a failed write is cut back to the last
+ * acknowledged offset before the pipeline retries it, so the file only ever holds whole lines.
+ * Emits: the records unchanged (JSON.stringify of the parsed record keeps its keys, order and values).
+ * Position: the byte offset at which the file ends after the acknowledged write.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -55,9 +58,13 @@ export class FileSink implements Sink {
     const bytes = Buffer.from(text, 'utf8');
     try {
       // 'a+' appends at the end whatever the position; the offset we report is where the file now ends.
-      await this.#file.write(bytes);
+      for (let written = 0; written < bytes.length;) {
+        written += (await this.#file.write(bytes, written, bytes.length - written)).bytesWritten;
+      }
       await this.#file.sync();
     } catch (error) {
+      // A half-written batch (disk full) is cut off, so the retry starts on a line boundary.
+      await this.#file.truncate(this.#offset).catch(() => {});
       this.#telemetry?.error({ stage: 'sending', code: (error as NodeJS.ErrnoException).code ?? 'EIO', message: String(error), discarded: 0 });
       throw new ConnectorError((error as NodeJS.ErrnoException).code ?? 'EIO', `cannot write ${this.#path}: ${(error as Error).message}.`, { fix: 'check disk space and permissions', retryable: true });
     }

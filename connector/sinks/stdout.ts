@@ -1,8 +1,9 @@
 /**
  * Stdout sink: `stdout` (the default).
- * Delivery: at least once. A batch is acknowledged when the stream has accepted it (after 'drain' when the
- * reader is slow, which is the backpressure); a crash after that may replay the records of the last
- * unsaved checkpoint. Buffering: none beyond the batch. Logs never go to stdout.
+ * Delivery: at least once. A batch is acknowledged when the stream's write callback has fired, and after
+ * 'drain' when the reader is slow (the backpressure); a crash after that may replay the records written
+ * since the last saved checkpoint (stdout cannot be cut back). Buffering: none beyond the batch.
+ * Emits: NDJSON, one record per line, unchanged. Logs never go to stdout. Position: none.
  */
 import type { Writable } from 'node:stream';
 import type { ComponentReporter } from '../status/telemetry.ts';
@@ -23,9 +24,14 @@ export class StdoutSink implements Sink {
   async write(batch: SinkBatch): Promise<SinkPosition | undefined> {
     let text = '';
     for (const record of batch.records) text += JSON.stringify(record) + '\n';
-    await new Promise<void>((resolve, reject) => {
-      this.#stream.write(text, (error) => (error ? reject(error) : resolve()));
+    let ready = true;
+    const accepted = new Promise<void>((resolve, reject) => {
+      ready = this.#stream.write(text, (error) => (error ? reject(error) : resolve()));
     });
+    // Past the high-water mark: wait for 'drain' too, so a slow reader slows the pipeline instead of filling memory.
+    const drained = ready ? undefined : new Promise<void>((resolve) => this.#stream.once('drain', () => resolve()));
+    await accepted;
+    if (drained) await drained;
     this.#telemetry?.sent(batch.records.length, Buffer.byteLength(text));
     return undefined;
   }

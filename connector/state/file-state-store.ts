@@ -1,11 +1,20 @@
-import { closeSync, openSync, writeSync, fsyncSync, readFileSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+/**
+ * The default checkpoint store: one JSON file per content type in the state directory (`Audit.Exchange.json`,
+ * ...), each replaced atomically (temp file, fsync, rename, fsync of the directory), and a lock file naming the
+ * owning process so two connectors never share a state directory.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isContentType, type ContentType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
-import { emptyState, type ConnectorState, type StateStore } from './state.ts';
+import type { ContentTypeState, StateStore } from './state.ts';
 
-export const stateFileName = 'state.json';
-const lockFileName = 'lock';
+export const lockFileName = 'lock';
+
+export function stateFileOf(dir: string, contentType: ContentType): string {
+  return join(dir, `${contentType}.json`);
+}
 
 function processAlive(pid: number): boolean {
   try {
@@ -16,26 +25,34 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Reads the state of a directory without taking its lock (for `status`). */
-export async function readState(dir: string): Promise<ConnectorState | undefined> {
-  let text: string;
+/** Reads every content type's state of a directory without taking its lock (for `status`, which works offline). */
+export async function readStates(dir: string): Promise<Map<ContentType, ContentTypeState>> {
+  const states = new Map<ContentType, ContentTypeState>();
+  let names: string[];
   try {
-    text = await readFile(join(dir, stateFileName), 'utf8');
+    names = await readdir(dir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return states;
     throw error;
   }
-  try {
-    return JSON.parse(text) as ConnectorState;
-  } catch {
-    throw new ConnectorError('STATE_CORRUPT', `${join(dir, stateFileName)} is not valid JSON.`, { fix: 'restore it from backup, or move it away to start over from --since (records may repeat)' });
+  for (const name of names) {
+    const contentType = name.endsWith('.json') ? name.slice(0, -'.json'.length) : '';
+    if (!isContentType(contentType)) continue; // temp files of an interrupted save, the lock, anything else
+    const file = join(dir, name);
+    let parsed: ContentTypeState;
+    try {
+      parsed = JSON.parse(await readFile(file, 'utf8')) as ContentTypeState;
+    } catch {
+      throw new ConnectorError('STATE_CORRUPT', `${file} is not valid JSON`, { fix: 'restore it from backup, or move it away to start that content type over from --since (records may repeat)' });
+    }
+    if (parsed.version !== 2 || parsed.contentType !== contentType) {
+      throw new ConnectorError('STATE_CORRUPT', `${file} is not a state file of this connector version`, { fix: 'give this connector its own --state directory' });
+    }
+    states.set(contentType, parsed);
   }
+  return states;
 }
 
-/**
- * The embedded default: one JSON file in the state directory, replaced atomically (temp file, fsync, rename,
- * fsync of the directory), and a lock file naming the owning process so two connectors never share a state.
- */
 export class FileStateStore implements StateStore {
   readonly #dir: string;
   #locked = false;
@@ -44,11 +61,17 @@ export class FileStateStore implements StateStore {
     this.#dir = dir;
   }
 
+  /** Creates the directory (0700) if needed and takes its lock; throws STATE_LOCKED when a live process holds it. */
   static async open(dir: string): Promise<FileStateStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const store = new FileStateStore(dir);
     store.#lock();
+    await store.#removeTempFiles();
     return store;
+  }
+
+  get dir(): string {
+    return this.#dir;
   }
 
   #lock(): void {
@@ -65,20 +88,27 @@ export class FileStateStore implements StateStore {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         const owner = Number(readFileSync(path, 'utf8').trim());
         if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
-          throw new ConnectorError('STATE_LOCKED', `state directory ${this.#dir} is in use by process ${owner}.`, { fix: 'stop that connector, or give this one its own --state directory' });
+          throw new ConnectorError('STATE_LOCKED', `state directory ${this.#dir} is in use by process ${owner}`, { fix: 'stop that connector, or give this one its own --state directory' });
         }
-        unlinkSync(path); // left by a process that died: take it over
+        unlinkSync(path); // left by a process that died (SIGKILL, power loss): take it over
       }
     }
-    throw new ConnectorError('STATE_LOCKED', `could not lock state directory ${this.#dir}.`);
+    throw new ConnectorError('STATE_LOCKED', `could not lock state directory ${this.#dir}`);
   }
 
-  async load(): Promise<ConnectorState> {
-    return (await readState(this.#dir)) ?? emptyState();
+  /** A save interrupted by a crash leaves its temp file behind; it never replaced the good file, so drop it. */
+  async #removeTempFiles(): Promise<void> {
+    for (const name of await readdir(this.#dir)) {
+      if (name.endsWith('.tmp')) await unlink(join(this.#dir, name)).catch(() => {});
+    }
   }
 
-  async save(state: ConnectorState): Promise<void> {
-    const target = join(this.#dir, stateFileName);
+  async loadAll(): Promise<Map<ContentType, ContentTypeState>> {
+    return readStates(this.#dir);
+  }
+
+  async save(state: ContentTypeState): Promise<void> {
+    const target = stateFileOf(this.#dir, state.contentType);
     const temp = `${target}.${process.pid}.tmp`;
     const file = await open(temp, 'w', 0o600);
     try {

@@ -1,22 +1,35 @@
+/**
+ * `status` from the state directory alone (it works offline and while a connector runs): per content type the
+ * subscription (when a live list is given), checkpoint, lag, last content seen, records delivered, expired
+ * content and the last error; overall Active, Degraded or Inactive.
+ */
 import { contentTypes, type ContentType } from '../api/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
-import { readState } from '../state/file-state-store.ts';
-import type { ExpiredContent } from '../state/state.ts';
+import { readStates } from '../state/file-state-store.ts';
+import type { ExpiredContent, LastError } from '../state/state.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
 export interface ContentTypeStatus {
   contentType: ContentType;
+  /** `enabled`, `disabled`, `not started`, or `unknown (offline)` without a live list. */
   subscription: string;
   checkpoint: string | undefined;
   lagSeconds: number | undefined;
   lastContentSeen: string | undefined;
+  lastDeliveryAt: string | undefined;
   recordsDelivered: number;
+  blobsDelivered: number;
   duplicatesDropped: number;
   expiredCount: number;
-  lastExpired: ExpiredContent | undefined;
-  lastError: { code: string; message: string; at: string } | undefined;
+  /** The most recent expired blobs, newest last (at most 5). */
+  lastExpired: ExpiredContent[];
+  /** Blobs whose fetch failed in the last pass: they hold the checkpoint until fetched. */
+  heldBlobs: number;
+  lastError: LastError | undefined;
   health: Health;
+  /** Why the health is not Active, in words. */
+  reasons: string[];
 }
 
 export interface StatusReport {
@@ -26,39 +39,58 @@ export interface StatusReport {
   contentTypes: ContentTypeStatus[];
 }
 
-/** Lag beyond which a content type counts as Degraded: the API's usual latency plus a few poll intervals. */
+/**
+ * Lag (now - checkpoint) beyond which a content type is Degraded. The checkpoint trails server time by the
+ * safety lag (15 min) plus up to one poll interval; two hours means passes are failing or cannot keep up.
+ */
 export const lagThresholdSeconds = 2 * 3600;
+/** Expired content counts against health for a day after it was found, then stays in the counts only. */
+export const expiredRecentMs = 24 * 3_600_000;
 
-/** Reads only the state directory (works offline); subscriptions, when given, come from a live list call. */
 export async function buildStatusReport(options: { stateDir: string; subscriptions?: Subscription[]; now?: () => Date }): Promise<StatusReport> {
   const now = (options.now ?? (() => new Date()))();
-  const state = await readState(options.stateDir);
+  const states = await readStates(options.stateDir);
   const rows: ContentTypeStatus[] = [];
+  let updatedAt: string | undefined;
   for (const contentType of contentTypes) {
-    const cursor = state?.cursors[contentType];
+    const state = states.get(contentType);
     const live = options.subscriptions?.find((s) => s.contentType === contentType);
-    if (!cursor && !live) continue;
-    const lagSeconds = cursor?.checkpoint ? Math.max(0, Math.round((now.getTime() - Date.parse(cursor.checkpoint)) / 1000)) : undefined;
-    const subscription = live ? (live.status ?? 'not started') : 'unknown (offline)';
+    if (!state && !live) continue;
+    if (state?.updatedAt && (!updatedAt || state.updatedAt > updatedAt)) updatedAt = state.updatedAt;
+    const lagSeconds = state?.checkpoint ? Math.max(0, Math.round((now.getTime() - Date.parse(state.checkpoint)) / 1000)) : undefined;
+    const subscription = live ? (live.status ?? 'not started') : options.subscriptions ? 'not started' : 'unknown (offline)';
+    const reasons: string[] = [];
     let health: Health = 'Active';
-    if (!cursor?.checkpoint || (live && live.status !== 'enabled')) health = 'Inactive';
-    else if (cursor.lastError || cursor.expiredCount > 0 || (lagSeconds ?? 0) > lagThresholdSeconds) health = 'Degraded';
+    if (!state?.checkpoint) {
+      health = 'Inactive';
+      reasons.push(state?.lastError ? 'never completed a pass' : 'never collected');
+    } else if (live && live.status !== 'enabled') {
+      health = 'Inactive';
+      reasons.push(`subscription ${live.status ?? 'not started'}`);
+    }
+    if (state?.lastError) reasons.push(`last pass failed: ${state.lastError.code}`);
+    if ((state?.heldBlobs ?? 0) > 0) reasons.push(`${state!.heldBlobs} blob(s) held for retry`);
+    const recentExpired = state?.expired.filter((e) => now.getTime() - Date.parse(e.detectedAt) < expiredRecentMs).length ?? 0;
+    if (recentExpired > 0) reasons.push(`${recentExpired} blob(s) expired before they were fetched`);
+    if ((lagSeconds ?? 0) > lagThresholdSeconds) reasons.push(`lag ${formatLag(lagSeconds)} beyond ${formatLag(lagThresholdSeconds)}`);
+    if (health === 'Active' && reasons.length > 0) health = 'Degraded';
     rows.push({
-      contentType, subscription, checkpoint: cursor?.checkpoint, lagSeconds, lastContentSeen: cursor?.lastContentSeen,
-      recordsDelivered: cursor?.recordsDelivered ?? 0, duplicatesDropped: cursor?.duplicatesDropped ?? 0,
-      expiredCount: cursor?.expiredCount ?? 0, lastExpired: cursor?.expired.at(-1), lastError: cursor?.lastError, health,
+      contentType, subscription, checkpoint: state?.checkpoint, lagSeconds, lastContentSeen: state?.lastContentSeen,
+      lastDeliveryAt: state?.lastDeliveryAt, recordsDelivered: state?.recordsDelivered ?? 0, blobsDelivered: state?.blobsDelivered ?? 0,
+      duplicatesDropped: state?.duplicatesDropped ?? 0, expiredCount: state?.expiredCount ?? 0, lastExpired: state?.expired.slice(-5) ?? [],
+      heldBlobs: state?.heldBlobs ?? 0, lastError: state?.lastError, health, reasons,
     });
   }
-  // Subscriptions that this state directory never collected (another connector's, or not yet run) are listed
-  // but do not decide this connector's health.
-  const collected = rows.filter((r) => r.checkpoint !== undefined || r.lastError !== undefined);
+  // Subscriptions this state directory never collected (another connector's, or not run yet) are listed but
+  // do not decide this connector's health.
+  const collected = rows.filter((r) => states.has(r.contentType));
   const overall: Health = collected.length === 0 || collected.every((r) => r.health === 'Inactive')
     ? 'Inactive'
     : collected.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
-  return { overall, stateDir: options.stateDir, updatedAt: state?.updatedAt, contentTypes: rows };
+  return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows };
 }
 
-function lag(seconds: number | undefined): string {
+function formatLag(seconds: number | undefined): string {
   if (seconds === undefined) return '-';
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
@@ -73,14 +105,17 @@ export function formatStatusReport(report: StatusReport): string {
   }
   const header = ['content type', 'health', 'subscription', 'checkpoint', 'lag', 'last content', 'records', 'dupes', 'expired'];
   const table = report.contentTypes.map((r) => [
-    r.contentType, r.health, r.subscription, r.checkpoint ?? '-', lag(r.lagSeconds), r.lastContentSeen ?? '-',
+    r.contentType, r.health, r.subscription, r.checkpoint ?? '-', formatLag(r.lagSeconds), r.lastContentSeen ?? '-',
     String(r.recordsDelivered), String(r.duplicatesDropped), String(r.expiredCount),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   for (const row of [header, ...table]) lines.push(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
   for (const r of report.contentTypes) {
+    if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
     if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
-    if (r.lastExpired) lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched; last ${r.lastExpired.contentId} (created ${r.lastExpired.contentCreated})`);
+    if (r.lastExpired.length > 0) {
+      lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -91,8 +91,8 @@ describe('collection against the stand-in', () => {
     expect(report.overall).toBe('Degraded');
     const logged = logs.filter((line) => line.includes('AF20051'));
     expect(logged.length).toBe(summary.expired);
-    for (const row of report.contentTypes.filter((r) => r.lastExpired)) {
-      expect(logged.some((line) => line.includes(row.lastExpired!.contentId))).toBe(true);
+    for (const row of report.contentTypes.filter((r) => r.lastExpired.length > 0)) {
+      expect(logged.some((line) => line.includes(row.lastExpired.at(-1)!.contentId))).toBe(true);
     }
   });
 

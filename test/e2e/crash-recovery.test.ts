@@ -38,7 +38,7 @@ describe('crash recovery', () => {
     const dir = await workDir();
     const outputs = await writeOutputs(emulator, dir);
     const sink = join(dir, 'audit.ndjson');
-    const stateFile = join(dir, 'state', 'state.json');
+    const stateFile = join(dir, 'state', 'Audit.Exchange.json');
     const killPoints: Array<() => Promise<boolean>> = [
       async () => (await fileSize(sink)) > 50_000,
       async () => (await fileSize(sink)) > 400_000,
