@@ -433,7 +433,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     setGrantedRoles: (roles) => { identity.grantedRoles = [...roles]; },
     setTokenLifetime: (seconds) => { identity.tokenLifetimeSeconds = seconds; },
     addContent: (contentType, addOptions) => corpus.add(contentType, now(), addOptions),
-    tick: () => (ticking = ticking.then(tick)),
+    tick: () => (ticking = ticking.catch(() => {}).then(tick)),
     async notifyWebhook(contentType) {
       const subscription = subscriptions.get(contentType);
       if (!subscription?.webhook) return 0;
