@@ -29,6 +29,20 @@ export class CommitLane {
     this.#options = options;
   }
 
+  /** Sink positions not yet in any state file (a sink new to this directory): recorded before the first write. */
+  needsStartingPositions(): boolean {
+    return this.#sinks.some((sink) => sink.position !== undefined && this.#positions[sink.name] === undefined);
+  }
+
+  /** Commits `state` unchanged together with every sink's current position (before anything is written). */
+  recordStartingPositions(state: ContentTypeState): Promise<void> {
+    for (const sink of this.#sinks) {
+      const position = sink.position?.();
+      if (position !== undefined && this.#positions[sink.name] === undefined) this.#positions[sink.name] = position;
+    }
+    return this.commit(state, undefined, () => {});
+  }
+
   /** The error that made the lane refuse further commits (a state write or a sink that refuses for good). */
   get failure(): unknown {
     return this.#failure;

@@ -97,6 +97,7 @@ export class ContentTypeCollector {
     let heldBlobs = 0;
 
     const flush = async (force: boolean) => {
+      signal?.throwIfAborted(); // a stop finishes the batch in flight, and starts no other
       const moved = tracker.advance(this.#ceiling()) !== checkpointOf(this.state);
       if (!force && batch.records.length === 0 && batch.blobs.length === 0 && batch.expired.length === 0 && !moved) return;
       const done = batch;
@@ -107,6 +108,7 @@ export class ContentTypeCollector {
     };
 
     const take = async () => {
+      signal?.throwIfAborted();
       const head = queue.shift()!;
       if (!head.settled && batch.records.length > 0) {
         const waited = Date.now() - batch.openedAt;

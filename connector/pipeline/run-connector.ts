@@ -105,6 +105,8 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
       pipeline: options.telemetry.component('pipeline', 'transform'),
     };
     const collectors = options.contentTypes.map((contentType) => new ContentTypeCollector(contentType, states.get(contentType) ?? emptyContentTypeState(contentType), parts, settings));
+    const first = collectors[0];
+    if (first && lane.needsStartingPositions()) await lane.recordStartingPositions(first.state);
 
     for (;;) {
       const passes = await Promise.allSettled(collectors.map((collector) => collector.pass()));

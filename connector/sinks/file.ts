@@ -50,6 +50,10 @@ export class FileSink implements Sink {
     }
   }
 
+  position(): SinkPosition {
+    return this.#offset;
+  }
+
   async write(batch: SinkBatch): Promise<SinkPosition> {
     if (!this.#file) throw new ConnectorError('SINK_CLOSED', `${this.name} is not open`);
     if (batch.records.length === 0) return this.#offset;

@@ -34,6 +34,12 @@ export interface Sink {
   /** For logs and status: the spec with any secret removed, e.g. `file:/var/log/o365.ndjson`. */
   readonly name: string;
   open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void>;
+  /**
+   * Optional: where the sink stands right after `open`. A sink that can cut back implements it so that the
+   * pipeline records the starting position before the first write; without it a crash during the very first
+   * batch would leave that batch's bytes (perhaps half a line) in front of its re-delivery.
+   */
+  position?(): SinkPosition | undefined;
   write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined>;
   close(): Promise<void>;
 }

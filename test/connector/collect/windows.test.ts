@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planWindows, retentionMarginMs } from '../../../connector/collect/windows.ts';
+import { checkpointCeiling, planWindows, retentionMarginMs } from '../../../connector/collect/windows.ts';
 
 const hour = 3_600_000;
 const day = 24 * hour;
@@ -38,5 +38,18 @@ describe('windows planner', () => {
 
   it('plans nothing when the start is not before now', () => {
     expect(planWindows({ checkpoint: new Date(now.getTime() + hour), since: new Date(0), now, skewMs: 0, overlapMs: 0 })).toEqual([]);
+  });
+
+  it('clamps an old checkpoint less the overlap to the 7-day retention instead of asking for a rejected window', () => {
+    const checkpoint = new Date(now.getTime() - 7 * day + hour);
+    const windows = planWindows({ checkpoint, since: new Date(0), now, skewMs: 0, overlapMs: 2 * hour });
+    expect(windows[0]!.start.getTime()).toBeGreaterThanOrEqual(now.getTime() - 7 * day + retentionMarginMs);
+    expect(windows).toHaveLength(7);
+    for (const w of windows) expect(w.end.getTime() - w.start.getTime()).toBeLessThanOrEqual(day);
+  });
+
+  it('keeps the checkpoint ceiling a safety lag behind server time, in whole seconds', () => {
+    expect(checkpointCeiling(now, 0, 15 * 60_000)).toBe(Date.parse('2026-11-25T10:15:45.000Z'));
+    expect(checkpointCeiling(now, -2 * hour, 15 * 60_000)).toBe(Date.parse('2026-11-25T08:15:45.000Z'));
   });
 });

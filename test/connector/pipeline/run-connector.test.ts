@@ -1,0 +1,247 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { join } from 'node:path';
+import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
+import { FileStateStore, readStates } from '../../../connector/state/file-state-store.ts';
+import type { ContentTypeState, StateStore } from '../../../connector/state/state.ts';
+import type { Sink, SinkBatch, SinkPosition } from '../../../connector/sinks/sink.ts';
+import { ConnectorError } from '../../../connector/errors.ts';
+import { createLogger } from '../../../connector/status/log.ts';
+import { Telemetry } from '../../../connector/status/telemetry.ts';
+import { buildStatusReport } from '../../../connector/status/status-report.ts';
+import { workDir } from '../../e2e/support.ts';
+import { FakeActivityApi } from './fake-activity-api.ts';
+
+const minute = 60_000;
+const hour = 60 * minute;
+const now = Date.parse('2026-11-25T12:00:00Z');
+
+class MemorySink implements Sink {
+  readonly name: string;
+  readonly received: string[] = [];
+  readonly batchSizes: number[] = [];
+  failuresLeft: number;
+  constructor(name: string, failures = 0) {
+    this.name = name;
+    this.failuresLeft = failures;
+  }
+  async open(): Promise<void> {}
+  async write(batch: SinkBatch): Promise<SinkPosition> {
+    if (this.failuresLeft > 0) {
+      this.failuresLeft -= 1;
+      throw new ConnectorError('ECONNREFUSED', `${this.name} is down`, { retryable: true });
+    }
+    this.received.push(...batch.records.map((r) => r.Id));
+    this.batchSizes.push(batch.records.length);
+    return this.received.length;
+  }
+  async close(): Promise<void> {}
+}
+
+/** The real file store, watched: every saved state is kept for the test to check. */
+class WatchedStore implements StateStore {
+  readonly saves: ContentTypeState[] = [];
+  readonly inner: FileStateStore;
+  onSave: ((state: ContentTypeState) => void) | undefined;
+  constructor(inner: FileStateStore) { this.inner = inner; }
+  loadAll() { return this.inner.loadAll(); }
+  async save(state: ContentTypeState) {
+    this.onSave?.(state);
+    this.saves.push(structuredClone(state));
+    await this.inner.save(state);
+  }
+  close() { return this.inner.close(); }
+}
+
+function quiet() {
+  const lines: string[] = [];
+  const logger = createLogger({ destination: new Writable({ write(chunk, _e, done) { lines.push(String(chunk)); done(); } }) as never });
+  return { logger, lines };
+}
+
+async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConnectorOptions> = {}, onSave?: (state: ContentTypeState) => void) {
+  const store = new WatchedStore(await FileStateStore.open(join(dir, 'state')));
+  store.onSave = onSave;
+  const { logger, lines } = quiet();
+  const telemetry = new Telemetry();
+  const summary = await runConnector({
+    api, contentTypes: ['Audit.SharePoint'], since: new Date(now - 6 * hour), once: true, stateDir: join(dir, 'state'), sinks, telemetry, logger,
+    now: () => new Date(api.nowMs), stateStore: store, batchMaxRecords: 4, batchMaxWaitMs: 0, sinkRetry: { baseDelayMs: 1, maxDelayMs: 2, maxNonRetryableAttempts: 3 },
+    ...extra,
+  });
+  return { summary, store, lines, telemetry };
+}
+
+class Feed extends FakeActivityApi {
+  nowMs = now;
+  constructor() { super(() => this.nowMs); }
+}
+const feed = () => new Feed();
+
+const counts = (ids: string[]) => ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
+
+describe('runConnector', () => {
+  it('delivers every record once when the same Id comes in several blobs, within a run and after a restart', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'b1', now - 5 * hour, ['r1', 'r2', 'r3']);
+    api.addBlob('Audit.SharePoint', 'b2', now - 4 * hour, ['r3', 'r4', 'r4']);
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const first = await run(api, dir, [sink]);
+    expect(first.summary.duplicates).toBe(2);
+    api.nowMs += hour;
+    api.addBlob('Audit.SharePoint', 'b3', now + 10 * minute, ['r2', 'r5']); // repeats a record of the first run
+    await run(api, dir, [sink]);
+    expect([...counts(sink.received)].sort()).toEqual([['r1', 1], ['r2', 1], ['r3', 1], ['r4', 1], ['r5', 1]]);
+  });
+
+  it('moves the checkpoint only after every sink acknowledged every record before it (fan-out, one sink failing)', async () => {
+    const api = feed();
+    for (let i = 0; i < 8; i += 1) api.addBlob('Audit.SharePoint', `b${i}`, now - 5 * hour + i * 20 * minute, [`r${i}a`, `r${i}b`, `r${i}c`]);
+    const dir = await workDir();
+    const steady = new MemorySink('steady');
+    const flaky = new MemorySink('flaky', 5);
+    const violations: string[] = [];
+    // Checked at the moment of each save: the checkpoint may only cover what both sinks already hold.
+    await run(api, dir, [steady, flaky], {}, (save) => {
+      const covered = api.blobs.filter((b) => save.checkpoint !== undefined && b.contentCreated < save.checkpoint);
+      for (const blob of covered) for (const record of blob.records) {
+        if (!steady.received.includes(record.Id) || !flaky.received.includes(record.Id)) violations.push(`${save.checkpoint} covers ${record.Id}`);
+      }
+      if (save.recordsDelivered > flaky.received.length) violations.push(`${save.recordsDelivered} counted, ${flaky.received.length} acknowledged`);
+    });
+    expect(flaky.failuresLeft).toBe(0);
+    expect(violations).toEqual([]);
+    expect(steady.received).toEqual(flaky.received);
+    expect(new Set(flaky.received).size).toBe(24);
+  });
+
+  it('persists each sink\'s position with the checkpoint in the same write', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'b1', now - 3 * hour, ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const { store } = await run(api, dir, [sink]);
+    for (const save of store.saves) expect(save.sinkPositions['memory'] ?? 0).toBe(save.recordsDelivered);
+    expect((await readStates(join(dir, 'state'))).get('Audit.SharePoint')?.sinkPositions).toEqual({ memory: 6 });
+  });
+
+  it('keeps batches within batchMaxRecords however large the blobs', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'big', now - 3 * hour, Array.from({ length: 23 }, (_, i) => `r${i}`));
+    const sink = new MemorySink('memory');
+    await run(api, await workDir(), [sink], { batchMaxRecords: 5 });
+    expect(Math.max(...sink.batchSizes)).toBeLessThanOrEqual(5);
+    expect(sink.received).toHaveLength(23);
+  });
+
+  it('holds the checkpoint before a blob that failed to fetch, delivers the rest, and fetches it on the next pass without duplicates', async () => {
+    const api = feed();
+    for (let i = 0; i < 5; i += 1) api.addBlob('Audit.SharePoint', `b${i}`, now - 5 * hour + i * 30 * minute, [`r${i}`]);
+    api.failing.set('b1', 1);
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const first = await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r0', 'r2', 'r3', 'r4']);
+    expect(first.summary.errors).toEqual([expect.objectContaining({ code: 'AF50000' })]);
+    const held = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    expect(held.checkpoint).toBe(api.blobs[1]!.contentCreated);
+    expect(held.heldBlobs).toBe(1);
+    expect((await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(now) })).overall).toBe('Degraded');
+    api.nowMs += minute;
+    await run(api, dir, [sink]);
+    expect([...counts(sink.received).values()].every((n) => n === 1)).toBe(true);
+    expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    const after = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    expect(after.lastError).toBeUndefined();
+    expect(after.checkpoint).toBe(new Date(api.nowMs - 15 * minute).toISOString());
+  });
+
+  it('never moves the checkpoint closer to now than the safety lag, and picks up a blob listed late inside the overlap', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'early', now - 2 * hour, ['r1']);
+    const late = api.addBlob('Audit.SharePoint', 'late', now - 50 * minute, ['r2'], now + 40 * minute); // listed 90 min after contentCreated
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const { store } = await run(api, dir, [sink]);
+    for (const save of store.saves) if (save.checkpoint) expect(Date.parse(save.checkpoint)).toBeLessThanOrEqual(now - 15 * minute);
+    expect(Date.parse(store.saves.at(-1)!.checkpoint!)).toBeGreaterThan(Date.parse(late.contentCreated)); // the checkpoint moved past it
+    expect(sink.received).toEqual(['r1']);
+    api.nowMs = now + 45 * minute;
+    await run(api, dir, [sink]);
+    expect(sink.received).toEqual(['r1', 'r2']);
+  });
+
+  it('counts expired content, logs its contentId, records it in state and reports it, never silently', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'gone', now - 4 * hour, ['r1']);
+    api.addBlob('Audit.SharePoint', 'fine', now - 3 * hour, ['r2']);
+    api.expired.add('gone');
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const { summary, lines, telemetry } = await run(api, dir, [sink]);
+    expect(summary.expired).toBe(1);
+    expect(sink.received).toEqual(['r2']);
+    expect(lines.filter((l) => l.includes('AF20051') && l.includes('gone'))).toHaveLength(1);
+    expect(telemetry.snapshot().find((c) => c.name === 'collector')?.errorsByCode['AF20051']).toBe(1);
+    const state = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    expect(state.expiredCount).toBe(1);
+    expect(state.expired.map((e) => e.contentId)).toEqual(['gone']);
+    const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(now) });
+    expect(report.overall).toBe('Degraded');
+    expect(report.contentTypes[0]!.lastExpired.map((e) => e.contentId)).toEqual(['gone']);
+  });
+
+  it('starts a subscription that is missing (AF20022) and lists again', async () => {
+    const api = feed();
+    api.subscribed.clear();
+    api.addBlob('Audit.SharePoint', 'b1', now - 2 * hour, ['r1']);
+    const sink = new MemorySink('memory');
+    await run(api, await workDir(), [sink]);
+    expect(api.subscribed.has('Audit.SharePoint')).toBe(true);
+    expect(sink.received).toEqual(['r1']);
+  });
+
+  it('resumes from its checkpoint and ignores since on later runs, listing only the overlap again', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'b1', now - 5 * hour, ['r1']);
+    const dir = await workDir();
+    await run(api, dir, [new MemorySink('memory')]);
+    api.listed.length = 0;
+    api.nowMs += 10 * minute;
+    await run(api, dir, [new MemorySink('memory')], { since: new Date(now - 6 * 24 * hour) });
+    expect(api.listed).toHaveLength(1);
+    expect(api.listed[0]!.start.getTime()).toBe(now - 15 * minute - 2 * hour);
+  });
+
+  it('stops on the abort signal after the batch in flight and saves its state', async () => {
+    const api = feed();
+    for (let i = 0; i < 6; i += 1) api.addBlob('Audit.SharePoint', `b${i}`, now - 5 * hour + i * 10 * minute, [`r${i}`]);
+    const controller = new AbortController();
+    const sink = new MemorySink('memory');
+    const slow: Sink = {
+      name: 'slow', async open() {}, async close() {},
+      async write(batch) { if (!controller.signal.aborted) controller.abort(new Error('SIGTERM')); return sink.write(batch); },
+    };
+    const dir = await workDir();
+    await run(api, dir, [slow], { once: false, abortSignal: controller.signal, batchMaxRecords: 1 });
+    const state = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    expect(sink.received).toHaveLength(1);
+    expect(state.recordsDelivered).toBe(1);
+    api.nowMs += minute;
+    await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
+  });
+
+  it('ends the run when a sink refuses a batch for a reason retrying cannot fix, committing nothing of it', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'b1', now - 2 * hour, ['r1']);
+    const refusing: Sink = {
+      name: 'hec', async open() {}, async close() {},
+      async write() { throw new ConnectorError('HEC_TOKEN', 'Splunk HEC refused the token', { fix: 'check the HEC token', retryable: false }); },
+    };
+    const dir = await workDir();
+    await expect(run(api, dir, [refusing])).rejects.toThrow(/refused the same batch 3 times/);
+    expect((await readStates(join(dir, 'state'))).get('Audit.SharePoint')?.recordsDelivered ?? 0).toBe(0);
+  });
+});
