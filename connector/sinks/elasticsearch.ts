@@ -1,91 +1,139 @@
 /**
- * Elasticsearch sink: `elasticsearch://host:port/index` (https unless `tls=0`), or `https://…/index?format=bulk`.
- * Emits: `_bulk` requests of `create` actions whose document id is the record's `Id`, so a record sent twice
- * is stored once (409 version conflict = already there = success). Auth: `apiKeyEnv` (ApiKey) or
+ * Elasticsearch sink: `elasticsearch://host:port/index` (https unless `tls=0`; port 9200 by default), or
+ * `https://host:port/index?format=bulk`. The index may be a data stream.
+ * Emits: `_bulk` requests (at most `maxRecords`, 1000, and `maxBytes`, 10 MiB) of `create` actions whose
+ * document `_id` is the record's `Id`, optionally through an ingest `pipeline`. `create`, not `index`, on
+ * purpose: `create` stores a document only if its id is new, so a record the connector sends twice (after a
+ * crash, a retry or a timed-out request that did succeed) is answered 409 version conflict = already there =
+ * success, and the stored copy is never rewritten; `index` would overwrite it and bump its version on every
+ * re-send, and data streams accept only `create`. Auth: `apiKeyEnv`/`apiKeyFile` (`Authorization: ApiKey`) or
  * `usernameEnv` + `passwordEnv` (Basic).
- * Delivery: effectively exactly once per record Id. Items that fail with 429 or 5xx are sent again (only
- * those items); a 429 or 5xx for the whole request is retried with Retry-After. Items rejected for another
- * reason (mapping errors) reject the batch with Elasticsearch's reason and hold the checkpoint.
+ * Delivery: effectively exactly once per record Id (idempotent on `_id`). A batch is acknowledged when every
+ * item is created or already there. Items that fail with 429 or 5xx (a busy or recovering shard) are sent
+ * again, only those, with backoff, up to `maxAttempts` rounds; a 429/5xx or a dropped connection for the whole
+ * request is retried with Retry-After; then the batch is rejected as retryable and the pipeline sends it again.
+ * An item refused for another reason (a mapping error, a closed index, no privilege) rejects the batch with
+ * Elasticsearch's own reason and the record Id, and holds the checkpoint: nothing is skipped silently.
+ * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
-import { ConnectorError } from '../errors.ts';
+import { ConfigError, ConnectorError } from '../errors.ts';
+import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpTarget } from './http-delivery.ts';
+import { chunks } from './http.ts';
 
-interface BulkItem { create?: { status: number; error?: { type?: string; reason?: string } } }
+interface BulkItemResult { status?: number; error?: { type?: string; reason?: string } }
+type BulkItem = Record<string, BulkItemResult | undefined>;
+
+/** Elasticsearch's index naming rules, so that a wrong name fails at start, not at the first batch. */
+function validIndex(index: string): boolean {
+  return index !== '' && index !== '.' && index !== '..' && index === index.toLowerCase() && !/^[-_+]/.test(index)
+    && !/[\\/*?"<>| ,#:%]/.test(index) && Buffer.byteLength(index) <= 255;
+}
 
 export class ElasticsearchSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
   readonly #index: string;
   readonly #maxRecords: number;
+  readonly #maxBytes: number;
   readonly #telemetry: ComponentReporter | undefined;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['apiKeyEnv', 'apiKeyFile', 'usernameEnv', 'passwordEnv', 'tls', 'ca', 'maxRecords', 'timeoutMs', 'maxAttempts', 'format', 'gzip']);
-    const index = decodeURIComponent(url.url.pathname.replace(/^\/+|\/+$/g, ''));
-    if (!index || index.includes('/') || index !== index.toLowerCase()) {
-      throw new ConnectorError('CONFIG_INVALID', '--sink elasticsearch: the path must be one lowercase index name.', { fix: 'e.g. elasticsearch://es.example:9200/o365-audit' });
+    const url = new SinkUrl(spec, options.env ?? process.env, ['apiKeyEnv', 'apiKeyFile', 'usernameEnv', 'passwordEnv', 'pipeline', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip']);
+    let index = url.url.pathname.replace(/^\/+|\/+$/g, '');
+    try { index = decodeURIComponent(index); } catch { /* left encoded: validIndex refuses the % */ }
+    if (!validIndex(index)) {
+      throw new ConfigError('--sink index', `"${index}" is not a valid index name (the URL path must be one lowercase index or data stream name without \\ / * ? " < > | , # : or spaces, not starting with - _ +)`, 'e.g. elasticsearch://es.example:9200/o365-audit');
     }
     const { host, port } = url.host(9200);
-    const scheme = url.url.protocol === 'elasticsearch:' ? (url.string('tls') === '0' ? 'http' : 'https') : url.url.protocol.replace(':', '');
+    const scheme = url.url.protocol === 'elasticsearch:' ? (url.flag('tls') || url.string('tls') === undefined ? 'https' : 'http') : url.url.protocol.replace(':', '');
     const hostPart = host.includes(':') ? `[${host}]` : host;
     const apiKey = url.secret('apiKey');
-    const username = url.string('usernameEnv') ? url.secret('username') : undefined;
-    const password = url.string('passwordEnv') ? url.secret('password') : undefined;
-    const auth = apiKey ? `ApiKey ${apiKey}` : username !== undefined ? `Basic ${Buffer.from(`${username}:${password ?? ''}`).toString('base64')}` : undefined;
+    const hasUser = url.string('usernameEnv') !== undefined;
+    if (hasUser !== (url.string('passwordEnv') !== undefined)) {
+      throw new ConfigError(`--sink ${hasUser ? 'passwordEnv' : 'usernameEnv'}`, 'Basic authentication needs both usernameEnv and passwordEnv', 'give both, or use apiKeyEnv');
+    }
+    if (apiKey && hasUser) throw new ConfigError('--sink apiKeyEnv', 'give either an API key or a username and password, not both');
+    const auth = apiKey ? `ApiKey ${apiKey}` : hasUser ? `Basic ${Buffer.from(`${url.secret('username')}:${url.secret('password')}`).toString('base64')}` : undefined;
+    const pipeline = url.string('pipeline');
+    const query = new URLSearchParams({ filter_path: 'errors,items.*.status,items.*.error', ...(pipeline ? { pipeline } : {}) });
     this.name = `elasticsearch://${hostPart}:${port}/${index}`;
     this.#index = index;
-    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}/_bulk`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
+    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
     this.#maxRecords = url.number('maxRecords', 1000, 1, 100_000);
+    this.#maxBytes = url.number('maxBytes', 10 * 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;
   }
 
   async open(): Promise<void> {}
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    for (let offset = 0; offset < batch.records.length; offset += this.#maxRecords) {
-      await this.#send(batch.records.slice(offset, offset + this.#maxRecords), options.abortSignal);
+    const items = batch.records.map((record) => `${JSON.stringify({ create: { _index: this.#index, _id: record.Id } })}\n${JSON.stringify(record)}`);
+    let offset = 0;
+    try {
+      for (const chunk of chunks(items, this.#maxRecords, this.#maxBytes)) {
+        await this.#send(batch.records.slice(offset, offset + chunk.length), chunk, options.abortSignal);
+        offset += chunk.length;
+      }
+    } catch (error) {
+      this.#reportError(error as ConnectorError);
+      throw error;
     }
     return undefined;
   }
 
-  async #send(records: readonly AuditRecord[], signal: AbortSignal | undefined): Promise<void> {
-    let pending = records;
-    for (let round = 1; pending.length > 0; round += 1) {
-      const body = pending.map((record) => `${JSON.stringify({ create: { _index: this.#index, _id: record.Id } })}\n${JSON.stringify(record)}\n`).join('');
-      let items: BulkItem[];
+  /** One `_bulk` request, then again with only the items Elasticsearch asked to retry. */
+  async #send(records: readonly AuditRecord[], lines: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+    let pending = records.map((record, i) => ({ record, line: lines[i]! }));
+    for (let round = 1; ; round += 1) {
+      const body = pending.map((p) => `${p.line}\n`).join('');
+      const answer = await deliver(this.#target, body, (a) => judgeStatus(this.name, a), { abortSignal: signal, onRetry: this.#reportError });
+      let results: BulkItem[] | undefined;
       try {
-        const answer = await postWithRetry(this.#target, body, signal);
-        if (answer.status >= 300) {
-          throw new ConnectorError(`HTTP${answer.status}`, `Elasticsearch ${this.name} refused the bulk request with HTTP ${answer.status}: ${answer.text.slice(0, 200)}`, {
-            fix: answer.status === 401 || answer.status === 403 ? 'check the API key (apiKeyEnv) and its index privileges' : 'check the index name and the cluster',
+        results = (JSON.parse(answer.text) as { items?: BulkItem[] }).items;
+      } catch {
+        // judged below
+      }
+      if (!Array.isArray(results) || results.length !== pending.length) {
+        throw new ConnectorError('ES_BAD_RESPONSE', `${this.name} answered HTTP ${answer.status} without one result per item`, { fix: 'check that the sink URL points at Elasticsearch itself, not at a proxy or another service' });
+      }
+      const again: typeof pending = [];
+      let stored = 0;
+      let storedBytes = 0;
+      for (const [i, item] of results.entries()) {
+        const result = Object.values(item)[0];
+        const status = result?.status ?? 500;
+        const entry = pending[i]!;
+        if ((status >= 200 && status < 300) || status === 409) {
+          stored += 1;
+          storedBytes += Buffer.byteLength(entry.line) + 1;
+        } else if (status === 429 || status >= 500) {
+          again.push(entry);
+        } else {
+          this.#telemetry?.sent(stored, storedBytes);
+          throw new ConnectorError(`ES${status}`, `${this.name} refused record ${entry.record.Id}: ${[result?.error?.type, result?.error?.reason].filter(Boolean).join(' ') || `status ${status}`}`, {
+            fix: status === 401 || status === 403 ? 'give the API key or user the create_doc (or create) privilege on the index' : 'fix the index mapping or template for this field, or send to another index',
           });
         }
-        items = (JSON.parse(answer.text) as { items: BulkItem[] }).items;
-      } catch (error) {
-        this.#telemetry?.error({ stage: 'sending', code: (error as ConnectorError).code ?? 'ES', message: (error as Error).message, discarded: 0 });
-        throw error;
       }
-      const retry: AuditRecord[] = [];
-      let stored = 0;
-      for (const [i, item] of items.entries()) {
-        const status = item.create?.status ?? 500;
-        if (status < 300 || status === 409) stored += 1;
-        else if (status === 429 || status >= 500) retry.push(pending[i]!);
-        else {
-          throw new ConnectorError(`ES${status}`, `Elasticsearch rejected record ${pending[i]!.Id}: ${item.create?.error?.type ?? ''} ${item.create?.error?.reason ?? ''}`.trim() + '.', { fix: 'fix the index mapping for this field, or send to another index' });
-        }
-      }
-      this.#telemetry?.sent(stored, 0);
-      if (retry.length > 0 && round >= this.#target.maxAttempts) {
-        throw new ConnectorError('ES429', `Elasticsearch kept rejecting ${retry.length} record(s) as busy.`, { retryable: true });
-      }
-      if (retry.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 200 * 2 ** round)));
-      pending = retry;
+      this.#telemetry?.sent(stored, storedBytes);
+      if (again.length === 0) return;
+      const busy = new ConnectorError('ES429', `${this.name} asked to retry ${again.length} of ${pending.length} item(s) (busy or recovering shards)`, {
+        retryable: true, fix: 'none needed if it passes: the checkpoint waits and the items are sent again; if it persists, check the cluster\'s health and write thread pool',
+      });
+      if (round >= this.#target.maxAttempts) throw busy;
+      this.#reportError(busy);
+      await sleep(Math.floor(Math.random() * Math.min(30_000, 250 * 2 ** round)), signal);
+      pending = again;
     }
   }
+
+  readonly #reportError = (error: ConnectorError): void => {
+    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'ES', message: error.message, discarded: 0 });
+  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();

@@ -1,17 +1,24 @@
 /**
- * One POST with the retries every HTTP-based sink needs: 429 and 5xx (honouring Retry-After), refused and
- * reset connections. Bodies are always consumed. After bounded attempts the error is thrown as retryable, so
- * the pipeline holds the checkpoint and sends the same batch again later.
+ * One POST with the retries every HTTP-based sink needs. The sink's judge reads each answer (HTTP status, and
+ * the service's own codes such as HEC's `{"code":9}`) and says whether it was accepted, worth repeating, or
+ * refused for good. Repeatable answers and dropped, refused or timed-out connections are retried a bounded
+ * number of times, honouring Retry-After; then the error is thrown, still marked retryable, so the pipeline
+ * holds the checkpoint and sends the same batch again later. Every response body is read to the end.
  */
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { ConnectorError } from '../errors.ts';
-import { retryAfterMs, sleep } from '../api/retry-policy.ts';
+import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../api/retry-policy.ts';
 import type { SinkUrl } from './sink-url.ts';
+import { transportFailure } from './transport-failure.ts';
+
+const gzip = promisify(gzipCallback);
 
 export interface HttpTarget {
+  /** Where requests go; for messages only its host is shown. */
   readonly url: string;
-  readonly headers: Record<string, string>;
+  readonly headers: Readonly<Record<string, string>>;
   readonly gzip: boolean;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
@@ -21,49 +28,85 @@ export interface HttpTarget {
 export interface HttpAnswer {
   readonly status: number;
   readonly text: string;
+  readonly retryAfter: string | undefined;
 }
 
-export function createSinkAgent(ca: string | undefined): Agent {
-  return new Agent({ connections: 4, keepAliveTimeout: 10_000, ...(ca ? { connect: { ca } } : {}) });
+/** Undefined when the destination accepted the request, otherwise the error (retryable or not). */
+export type AnswerJudge = (answer: HttpAnswer) => ConnectorError | undefined;
+
+export interface DeliverOptions {
+  readonly abortSignal?: AbortSignal | undefined;
+  /** Called for each failed attempt that will be repeated (for telemetry). */
+  readonly onRetry?: (error: ConnectorError) => void;
+}
+
+/** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
+export function createSinkAgent(ca: string | undefined, timeoutMs: number): Agent {
+  return new Agent({
+    connections: 4,
+    connectTimeout: Math.min(timeoutMs, 30_000),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 10_000,
+    ...(ca ? { connect: { ca } } : {}),
+  });
 }
 
 /** The parameters every HTTP-based sink shares: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
 export function httpTarget(spec: SinkUrl, endpoint: string, headers: Record<string, string>, defaultTimeoutMs = 30_000): HttpTarget {
+  const timeoutMs = spec.number('timeoutMs', defaultTimeoutMs, 100, 600_000);
   return {
     url: endpoint,
     headers,
     gzip: spec.flag('gzip'),
-    timeoutMs: spec.number('timeoutMs', defaultTimeoutMs, 100, 600_000),
+    timeoutMs,
     maxAttempts: spec.number('maxAttempts', 5, 1, 100),
-    agent: createSinkAgent(spec.file('ca')),
+    agent: createSinkAgent(spec.file('ca'), timeoutMs),
   };
 }
 
-/** Sends `body`; resolves with any answer the caller must interpret (2xx and 4xx), retries the transient ones. */
-export async function postWithRetry(target: HttpTarget, body: string, signal?: AbortSignal): Promise<HttpAnswer> {
-  const payload = target.gzip ? gzipSync(body) : Buffer.from(body, 'utf8');
+/** The judgement by HTTP status alone, for destinations without codes of their own. */
+export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorError | undefined {
+  const { status } = answer;
+  if (status >= 200 && status < 300) return undefined;
+  const detail = answer.text.replace(/\s+/g, ' ').trim().slice(0, 200);
+  const message = `${destination} answered HTTP ${status}${detail ? `: ${detail}` : ''}`;
+  if (status === 408 || status === 429 || status >= 500) {
+    return new ConnectorError(`HTTP${status}`, message, { retryable: true, fix: 'none needed if it passes: the collector is busy or failing, so the checkpoint waits and the batch is sent again' });
+  }
+  const fix = status === 401 || status === 403 ? 'check the credential named by tokenEnv/apiKeyEnv (or a headerEnv.* variable) and what it may write to'
+    : status === 413 ? 'lower maxBytes or maxRecords in the sink spec below the collector\'s request size limit'
+    : status === 404 || status === 405 || (status >= 300 && status < 400) ? 'check the sink URL: it must be the collector\'s ingest endpoint itself (redirects are not followed)'
+    : 'check what the collector accepts (its logs name the reason)';
+  return new ConnectorError(`HTTP${status}`, message, { fix });
+}
+
+const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
+
+/** POSTs `body` until the judge accepts an answer; resolves with that answer. */
+export async function deliver(target: HttpTarget, body: string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
+  const payload = target.gzip ? await gzip(body) : Buffer.from(body, 'utf8');
   const headers = { ...target.headers, ...(target.gzip ? { 'content-encoding': 'gzip' } : {}) };
-  let lastError: ConnectorError | undefined;
-  for (let attempt = 1; attempt <= target.maxAttempts; attempt += 1) {
-    let waitMs = Math.min(30_000, 250 * 2 ** (attempt - 1)) * Math.random();
+  const destination = new URL(target.url).host;
+  for (let attempt = 1; ; attempt += 1) {
+    let error: ConnectorError | undefined;
+    let retryAfter: number | undefined;
     try {
       const response = await request(target.url, {
         method: 'POST', dispatcher: target.agent, headers, body: payload,
-        headersTimeout: target.timeoutMs, bodyTimeout: target.timeoutMs, ...(signal ? { signal } : {}),
+        ...(options.abortSignal ? { signal: options.abortSignal } : {}),
       });
-      const text = await response.body.text();
-      if (response.statusCode === 429 || response.statusCode >= 500) {
-        lastError = new ConnectorError(`HTTP${response.statusCode}`, `${new URL(target.url).host} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`, { retryable: true });
-        waitMs = retryAfterMs(response.headers['retry-after']) ?? waitMs;
-      } else {
-        return { status: response.statusCode, text };
-      }
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      const code = (error as { code?: string }).code ?? 'ECONNRESET';
-      lastError = new ConnectorError(code, `cannot deliver to ${new URL(target.url).host}: ${(error as Error).message}`, { retryable: !/CERT|UNABLE_TO|SELF_SIGNED|ERR_TLS/.test(code), fix: 'check that the collector is up and, for https, that ca= holds its CA' });
+      const header = response.headers['retry-after'];
+      const answer: HttpAnswer = { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
+      error = judge(answer);
+      if (!error) return answer;
+      retryAfter = retryAfterMs(answer.retryAfter);
+    } catch (cause) {
+      if (options.abortSignal?.aborted) throw cause;
+      error = transportFailure(cause, destination);
     }
-    if (attempt < target.maxAttempts) await sleep(Math.min(waitMs, 60_000), signal);
+    if (!error.retryable || attempt >= target.maxAttempts) throw error;
+    options.onRetry?.(error);
+    await sleep(retryDelayMs(attempt, backoff, retryAfter), options.abortSignal);
   }
-  throw lastError!;
 }

@@ -1,18 +1,23 @@
 /**
  * Generic HTTP sink: `http://…` or `https://…`.
- * Emits: NDJSON (one record per line, as the API returned it) by POST, optionally gzip-compressed
- * (`gzip=1`), in requests bounded by `maxRecords` (500) and `maxBytes` (1 MiB); custom headers as
- * `header.<Name>=<value>`; a bearer token from the environment variable named by `tokenEnv` (or `tokenFile`).
+ * Emits: NDJSON (one record per line, exactly as the API returned it) by POST, `content-type:
+ * application/x-ndjson`, optionally gzip-compressed (`gzip=1`). Each pipeline batch is cut into requests of at
+ * most `maxRecords` (500) records and `maxBytes` (1 MiB) of NDJSON (a single larger record goes alone); the
+ * time bound is the pipeline's: it hands over a batch as soon as it is complete or its wait is over, and the
+ * sink sends it at once, holding nothing back between writes. Headers: `header.<Name>=<value>`, secret ones
+ * `headerEnv.<Name>=<VARIABLE>`; a bearer token from the variable named by `tokenEnv` (or the file `tokenFile`).
  * `format=hec` and `format=bulk` switch to the Splunk HEC and Elasticsearch sinks for the same URL.
- * Delivery: at least once. A batch is acknowledged when every request of it got a 2xx; 429/5xx and dropped
- * connections are retried (Retry-After honoured), then the batch is rejected and the pipeline retries it.
- * Buffering: one request body at a time. TLS: `ca` file; verification always on.
+ * Delivery: at least once. A batch is acknowledged when every request of it got a 2xx; 408, 429, 5xx and
+ * dropped or timed-out connections (`timeoutMs`, 30000) are retried up to `maxAttempts` (5) with backoff and
+ * Retry-After, then the batch is rejected and the pipeline sends it again. A collector that gave up on a
+ * request after storing part of it may receive those records twice.
+ * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
 import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpTarget } from './http-delivery.ts';
 
 /** Splits records into chunks bounded by count and by serialized size. */
 export function* chunks(lines: readonly string[], maxRecords: number, maxBytes: number): Generator<string[]> {
@@ -39,7 +44,7 @@ export class HttpSink implements Sink {
   readonly #telemetry: ComponentReporter | undefined;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['gzip', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'tokenEnv', 'tokenFile', 'ca', 'format']);
+    const url = new SinkUrl(spec, options.env ?? process.env, ['gzip', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'tokenEnv', 'tokenFile', 'ca', 'format', 'header.*', 'headerEnv.*']);
     this.name = url.display;
     const token = url.secret('token');
     const target = new URL(spec);
@@ -57,20 +62,19 @@ export class HttpSink implements Sink {
     for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
       const body = chunk.join('\n') + '\n';
       try {
-        const answer = await postWithRetry(this.#target, body, options.abortSignal);
-        if (answer.status >= 300) {
-          throw new ConnectorError(`HTTP${answer.status}`, `${this.name} refused the batch with HTTP ${answer.status}: ${answer.text.slice(0, 200)}`, {
-            fix: answer.status === 401 || answer.status === 403 ? 'check the token named by tokenEnv' : 'check the collector\'s URL and what it accepts',
-          });
-        }
+        await deliver(this.#target, body, (answer) => judgeStatus(this.name, answer), { abortSignal: options.abortSignal, onRetry: this.#reportError });
       } catch (error) {
-        this.#telemetry?.error({ stage: 'sending', code: (error as ConnectorError).code ?? 'HTTP', message: (error as Error).message, discarded: 0 });
+        this.#reportError(error as ConnectorError);
         throw error;
       }
       this.#telemetry?.sent(chunk.length, Buffer.byteLength(body));
     }
     return undefined;
   }
+
+  readonly #reportError = (error: ConnectorError): void => {
+    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'HTTP', message: error.message, discarded: 0 });
+  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();

@@ -18,15 +18,17 @@ export class SinkUrl {
     try {
       this.url = new URL(spec);
     } catch {
-      throw new ConfigError('--sink', `"${redact(spec)}" is not a valid URL`, 'e.g. syslog+tcp://siem.example:514');
+      throw new ConfigError('--sink', `"${sinkLabel(spec)}" is not a valid URL`, 'e.g. syslog+tcp://siem.example:514');
     }
     if (this.url.username || this.url.password) {
       throw new ConfigError('--sink', 'credentials in the sink URL are not accepted (they would show in process lists and logs)', 'use tokenEnv=<VARIABLE> or a *File parameter');
     }
     for (const key of this.url.searchParams.keys()) {
-      if (!this.#known.has(key) && !key.startsWith('header.')) {
-        throw new ConfigError(`--sink ${this.url.protocol}`, `unknown parameter "${key}"`, `use any of ${[...this.#known].join(', ')}`);
+      const prefix = /^[A-Za-z]+\./.exec(key)?.[0];
+      if (!this.#known.has(key) && !(prefix && this.#known.has(`${prefix}*`))) {
+        throw new ConfigError(`--sink ${key}`, `unknown parameter for ${this.url.protocol}// sinks`, `use any of ${[...this.#known].join(', ')}`);
       }
+      if (this.url.searchParams.getAll(key).length > 1) throw new ConfigError(`--sink ${key}`, 'given more than once', 'give each parameter once');
     }
   }
 
@@ -37,9 +39,9 @@ export class SinkUrl {
 
   host(defaultPort?: number): { host: string; port: number } {
     const host = this.url.hostname.replace(/^\[|\]$/g, '');
-    if (!host) throw new ConfigError(`--sink ${this.url.protocol}`, 'needs a host', `e.g. ${this.url.protocol}//siem.example:514`);
+    if (!host) throw new ConfigError('--sink host', `a ${this.url.protocol}// sink needs a host`, `e.g. ${this.url.protocol}//siem.example:514`);
     const port = this.url.port ? Number(this.url.port) : defaultPort;
-    if (!port) throw new ConfigError(`--sink ${this.url.protocol}`, 'needs a port', `e.g. ${this.url.protocol}//${host}:514`);
+    if (!port) throw new ConfigError('--sink port', `a ${this.url.protocol}// sink needs a port`, `e.g. ${this.url.protocol}//${host}:514`);
     return { host, port };
   }
 
@@ -93,9 +95,28 @@ export class SinkUrl {
     return file?.trim();
   }
 
+  /**
+   * Custom request headers: `header.<Name>=<value>` for plain values, `headerEnv.<Name>=<VARIABLE>` for secret
+   * ones. Authorization and cookies may only come from the environment: the spec shows up in process lists.
+   */
   headers(): Record<string, string> {
     const headers: Record<string, string> = {};
-    for (const [key, value] of this.url.searchParams) if (key.startsWith('header.')) headers[key.slice('header.'.length)] = value;
+    for (const [key, value] of this.url.searchParams) {
+      const plain = key.startsWith('header.');
+      if (!plain && !key.startsWith('headerEnv.')) continue;
+      const name = key.slice(key.indexOf('.') + 1);
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`--sink ${key}`, `"${name}" is not a valid header name`);
+      if (plain && /^(authorization|proxy-authorization|cookie)$/i.test(name)) {
+        throw new ConfigError(`--sink ${key}`, 'a credential may not be written into the sink spec', `export it in a variable and use headerEnv.${name}=<VARIABLE> (or tokenEnv=)`);
+      }
+      if (plain) {
+        headers[name.toLowerCase()] = value;
+        continue;
+      }
+      const secret = this.#env[value];
+      if (secret === undefined || secret === '') throw new ConfigError(`--sink ${key}`, `environment variable ${value} is not set`, `export ${value}=... before starting the connector`);
+      headers[name.toLowerCase()] = secret;
+    }
     return headers;
   }
 
@@ -106,4 +127,9 @@ export class SinkUrl {
 
 export function redact(spec: string): string {
   return spec.replace(/\/\/[^@/]*@/, '//[redacted]@');
+}
+
+/** A spec as it may appear in telemetry and logs, before it is validated: no credentials, no query. */
+export function sinkLabel(spec: string): string {
+  return redact(spec.split(/[?#]/)[0]!);
 }

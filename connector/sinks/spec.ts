@@ -8,6 +8,7 @@ import { SyslogSink } from './syslog.ts';
 import { HttpSink } from './http.ts';
 import { SplunkHecSink } from './splunk-hec.ts';
 import { ElasticsearchSink } from './elasticsearch.ts';
+import { sinkLabel } from './sink-url.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -23,8 +24,9 @@ export type SinkFactory = (spec: string, context: SinkContext) => Sink;
  */
 /** `http(s)://` is NDJSON, or Splunk HEC with `format=hec`, or Elasticsearch `_bulk` with `format=bulk`. */
 function httpFamily(spec: string, context: SinkContext): Sink {
-  const format = new URL(spec).searchParams.get('format') ?? 'ndjson';
-  const options = { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') };
+  let format = 'ndjson'; // an unreadable URL is reported by the sink's own parser, naming the problem
+  try { format = new URL(spec).searchParams.get('format') ?? 'ndjson'; } catch { /* see above */ }
+  const options = { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') };
   if (format === 'hec') return new SplunkHecSink(spec, options);
   if (format === 'bulk') return new ElasticsearchSink(spec, options);
   if (format !== 'ndjson') throw new ConfigError('--sink format', `unknown format "${format}"`, 'use ndjson, hec or bulk');
@@ -33,12 +35,12 @@ function httpFamily(spec: string, context: SinkContext): Sink {
 
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
-  { scheme: 'syslog+tcp', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
-  { scheme: 'syslog+tls', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink'), logger: context.logger }) },
+  { scheme: 'syslog+tcp', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink'), logger: context.logger }) },
+  { scheme: 'syslog+tls', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink'), logger: context.logger }) },
   { scheme: 'http', create: httpFamily },
   { scheme: 'https', create: httpFamily },
-  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') }) },
-  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${spec.split('?')[0]}`, 'sink') }) },
+  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') }) },
+  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
 ];
 

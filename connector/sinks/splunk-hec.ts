@@ -1,35 +1,60 @@
 /**
- * Splunk HTTP Event Collector sink: `splunk-hec://host:port` (https unless `tls=0`), or `https://…?format=hec`.
- * Emits: one HEC event per record to /services/collector/event: `time` from the record's CreationTime (UTC, in
- * epoch seconds), `sourcetype` per content type (o365:audit:exchange, ..., o365:dlp:all; `sourcetype=` overrides),
- * `source` o365-connector, optional `index` and `host`; token from `tokenEnv`/`tokenFile` as `Authorization:
- * Splunk <token>`.
- * Delivery: at least once. Acknowledged when HEC answers `{"code":0}`. Busy (code 9), internal error (8),
- * unhealthy (18), 429 and 5xx are retried; a disabled, missing or invalid token (1-4) or an unknown index (7)
- * is reported with its HEC code and the fix, and holds the checkpoint until it is corrected.
+ * Splunk HTTP Event Collector sink: `splunk-hec://host:port` (https unless `tls=0`; port 8088 by default), or
+ * `https://…/services/collector/event?format=hec`.
+ * Emits: one HEC event per record to /services/collector/event, several per request (at most `maxRecords`,
+ * 500, and `maxBytes`, 1 MiB): `time` is the record's CreationTime read as UTC (the API writes it without a
+ * zone suffix) in epoch seconds, `sourcetype` per content type (o365:audit:exchange, …, o365:dlp:all;
+ * `sourcetype=` overrides), `source` (o365-connector), optional `index` and `host`. The token comes from the
+ * variable named by `tokenEnv` (or the file `tokenFile`) as `Authorization: Splunk <token>`.
+ * Delivery: at least once. Without `ack=1` a batch is acknowledged when HEC answers `{"code":0}` for each of
+ * its requests, which means HEC accepted it, not that it is indexed yet (Splunk's own definition). With
+ * `ack=1` (indexer acknowledgement on the token, Splunk Enterprise) requests carry a channel and the batch is
+ * acknowledged only when /services/collector/ack reports every ackId indexed; if that does not happen within
+ * `ackTimeoutMs` (120000) the batch is rejected and sent again (Splunk may then hold some events twice).
+ * Busy (9), internal error (8), unhealthy (18-20), 408, 429, 5xx and dropped connections are retried with
+ * backoff; a disabled, missing or invalid token (1-4), an index the token may not use (7), malformed events
+ * (5, 6, 12, 13, 15) and channel/ack mismatches (10, 11, 14) are reported with the HEC code and the fix and
+ * hold the checkpoint (the pipeline ends the run if they persist).
+ * Buffering: one request body at a time, plus the ackIds of the current batch. TLS: `ca` (PEM; replaces the
+ * system roots for this sink).
  */
-import { ConnectorError } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, ConnectorError } from '../errors.ts';
+import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { httpTarget, postWithRetry, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget } from './http-delivery.ts';
 import { chunks } from './http.ts';
 
-const hecCodes: Record<number, { meaning: string; fix?: string; retryable: boolean }> = {
+interface HecCode { readonly meaning: string; readonly fix?: string; readonly retryable: boolean }
+
+const retry = { retryable: true, fix: 'none needed if it passes: Splunk is catching up, the checkpoint waits and the batch is sent again' } as const;
+
+/** Splunk's documented HEC status codes ("Troubleshoot HTTP Event Collector"). */
+export const hecCodes: Readonly<Record<number, HecCode>> = {
   1: { meaning: 'the HEC token is disabled', fix: 'enable the token in Splunk (Settings > Data inputs > HTTP Event Collector)', retryable: false },
   2: { meaning: 'the HEC token is missing', fix: 'set tokenEnv=<VARIABLE> holding the token', retryable: false },
-  3: { meaning: 'the Authorization header is invalid', fix: 'check the token value', retryable: false },
+  3: { meaning: 'the Authorization header is invalid', fix: 'check the token value named by tokenEnv (no "Splunk " prefix, no quotes)', retryable: false },
   4: { meaning: 'the HEC token is invalid', fix: 'check the token named by tokenEnv', retryable: false },
-  5: { meaning: 'HEC received no data', retryable: false },
-  6: { meaning: 'HEC rejected the data format', retryable: false },
+  5: { meaning: 'HEC received no data', fix: 'report this as a connector bug', retryable: false },
+  6: { meaning: 'HEC rejected the data format', fix: 'check that the URL is the /services/collector/event endpoint', retryable: false },
   7: { meaning: 'the index does not exist or the token may not write to it', fix: 'create the index or allow it on the token, or change index=', retryable: false },
-  8: { meaning: 'Splunk had an internal error', retryable: true },
-  9: { meaning: 'Splunk is busy', retryable: true },
-  10: { meaning: 'HEC requires a data channel (indexer acknowledgement is on for this token)', fix: 'turn off indexer acknowledgement on the token', retryable: false },
-  18: { meaning: 'HEC is unhealthy (queues full)', retryable: true },
+  8: { meaning: 'Splunk had an internal error', ...retry },
+  9: { meaning: 'Splunk is busy', ...retry },
+  10: { meaning: 'HEC requires a data channel: indexer acknowledgement is on for this token', fix: 'add ack=1 to the sink spec (or turn indexer acknowledgement off on the token)', retryable: false },
+  11: { meaning: 'HEC refused the data channel', fix: 'report this as a connector bug', retryable: false },
+  12: { meaning: 'an event has no event field', fix: 'report this as a connector bug', retryable: false },
+  13: { meaning: 'an event field is blank', fix: 'report this as a connector bug', retryable: false },
+  14: { meaning: 'indexer acknowledgement is off for this token', fix: 'remove ack=1 from the sink spec, or turn indexer acknowledgement on for the token', retryable: false },
+  15: { meaning: 'HEC could not handle the indexed fields', fix: 'report this as a connector bug', retryable: false },
+  16: { meaning: 'query-string authorization is not enabled', fix: 'report this as a connector bug', retryable: false },
+  18: { meaning: 'HEC is unhealthy: its queues are full', ...retry },
+  19: { meaning: 'HEC is unhealthy: the acknowledgement service is unavailable', ...retry },
+  20: { meaning: 'HEC is unhealthy: queues full and acknowledgement service unavailable', ...retry },
 };
 
-const sourcetypes: Record<string, string> = {
+const sourcetypes: Readonly<Record<string, string>> = {
   'Audit.AzureActiveDirectory': 'o365:audit:azureactivedirectory',
   'Audit.Exchange': 'o365:audit:exchange',
   'Audit.SharePoint': 'o365:audit:sharepoint',
@@ -45,29 +70,67 @@ export function hecTime(record: AuditRecord): number | undefined {
   return Number.isNaN(ms) ? undefined : ms / 1000;
 }
 
+interface HecReply { code?: unknown; text?: unknown; ackId?: unknown; 'invalid-event-number'?: unknown; acks?: unknown }
+
+function parseReply(text: string): HecReply {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? parsed as HecReply : {};
+  } catch {
+    return {};
+  }
+}
+
+/** HEC's `{"text","code"}` answer as accepted, or an error carrying `HEC<code>`; plain HTTP judgement otherwise. */
+export function judgeHec(name: string, answer: HttpAnswer, recordIds: readonly string[] = []): ConnectorError | undefined {
+  const reply = parseReply(answer.text);
+  if (answer.status >= 200 && answer.status < 300 && (reply.code === undefined || reply.code === 0)) return undefined;
+  if (typeof reply.code !== 'number') return judgeStatus(name, answer);
+  const known = hecCodes[reply.code];
+  const eventNumber = reply['invalid-event-number'];
+  const which = typeof eventNumber === 'number' ? ` at event ${eventNumber}${recordIds[eventNumber] ? ` (record ${recordIds[eventNumber]})` : ''}` : '';
+  const meaning = known?.meaning ?? (typeof reply.text === 'string' ? reply.text : 'unknown HEC answer');
+  return new ConnectorError(`HEC${reply.code}`, `Splunk HEC ${name}: ${meaning}${which} (HTTP ${answer.status}).`, {
+    ...(known?.fix ? { fix: known.fix } : {}),
+    retryable: known?.retryable ?? (answer.status === 429 || answer.status >= 500),
+  });
+}
+
 export class SplunkHecSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
+  readonly #ackTarget: HttpTarget | undefined;
+  readonly #ackTimeoutMs: number;
   readonly #index: string | undefined;
   readonly #host: string | undefined;
+  readonly #source: string;
   readonly #sourcetype: string | undefined;
   readonly #maxRecords: number;
+  readonly #maxBytes: number;
   readonly #telemetry: ComponentReporter | undefined;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['tokenEnv', 'tokenFile', 'index', 'host', 'sourcetype', 'tls', 'ca', 'maxRecords', 'timeoutMs', 'maxAttempts', 'format', 'gzip']);
+    const url = new SinkUrl(spec, options.env ?? process.env, ['tokenEnv', 'tokenFile', 'index', 'host', 'source', 'sourcetype', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip', 'ack', 'ackTimeoutMs']);
     const token = url.secret('token');
-    if (!token) throw new ConnectorError('CONFIG_INVALID', '--sink tokenEnv: the HEC token is required.', { fix: 'export SPLUNK_HEC_TOKEN=... and add ?tokenEnv=SPLUNK_HEC_TOKEN' });
+    if (!token) throw new ConfigError('--sink tokenEnv', 'the HEC token is required', 'export SPLUNK_HEC_TOKEN=... and add ?tokenEnv=SPLUNK_HEC_TOKEN (or tokenFile=<path>)');
     const { host, port } = url.host(8088);
-    const scheme = url.url.protocol === 'splunk-hec:' ? (url.string('tls') === '0' ? 'http' : 'https') : url.url.protocol.replace(':', '');
-    const path = url.url.protocol === 'splunk-hec:' || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
+    const hecScheme = url.url.protocol === 'splunk-hec:';
+    const scheme = hecScheme ? (url.flag('tls') || url.string('tls') === undefined ? 'https' : 'http') : url.url.protocol.replace(':', '');
+    const path = hecScheme || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
     const hostPart = host.includes(':') ? `[${host}]` : host;
     this.name = `splunk-hec://${hostPart}:${port}`;
-    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}${path}`, { 'content-type': 'application/json', authorization: `Splunk ${token}` });
+    const channel = url.flag('ack') ? randomUUID() : undefined;
+    const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
+    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}${path}`, headers);
+    // Acknowledgement queries are tiny: no gzip, same pool.
+    this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${scheme}://${hostPart}:${port}/services/collector/ack` } : undefined;
+    this.#ackTimeoutMs = url.number('ackTimeoutMs', 120_000, 100, 3_600_000);
     this.#index = url.string('index');
     this.#host = url.string('host');
+    this.#source = url.string('source') ?? 'o365-connector';
     this.#sourcetype = url.string('sourcetype');
     this.#maxRecords = url.number('maxRecords', 500, 1, 100_000);
+    this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;
   }
 
@@ -78,7 +141,7 @@ export class SplunkHecSink implements Sink {
     return JSON.stringify({
       ...(time !== undefined ? { time } : {}),
       ...(this.#host ? { host: this.#host } : {}),
-      source: 'o365-connector',
+      source: this.#source,
       sourcetype: this.#sourcetype ?? sourcetypes[contentType] ?? 'o365:audit',
       ...(this.#index ? { index: this.#index } : {}),
       event: record,
@@ -87,30 +150,56 @@ export class SplunkHecSink implements Sink {
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
     const events = batch.records.map((record) => this.event(record, batch.contentType));
-    for (const chunk of chunks(events, this.#maxRecords, 50 * 1024 * 1024)) {
-      const body = chunk.join('\n');
-      try {
-        for (let attempt = 1; ; attempt += 1) {
-          const answer = await postWithRetry(this.#target, body, options.abortSignal);
-          let code: number | undefined;
-          let text = answer.text;
-          try { ({ code, text } = JSON.parse(answer.text) as { code?: number; text: string }); } catch { /* not HEC JSON */ }
-          if (answer.status < 300 && (code === undefined || code === 0)) break;
-          const known = code !== undefined ? hecCodes[code] : undefined;
-          const error = new ConnectorError(code !== undefined ? `HEC${code}` : `HTTP${answer.status}`, `Splunk HEC ${this.name}: ${known?.meaning ?? text} (HTTP ${answer.status}).`, {
-            ...(known?.fix ? { fix: known.fix } : {}), retryable: known?.retryable ?? false,
-          });
-          if (!error.retryable || attempt >= this.#target.maxAttempts) throw error;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 250 * 2 ** attempt)));
+    const pending: Array<{ ackId: number; records: number; bytes: number }> = [];
+    let offset = 0;
+    try {
+      for (const chunk of chunks(events, this.#maxRecords, this.#maxBytes)) {
+        const ids = batch.records.slice(offset, offset + chunk.length).map((record) => record.Id);
+        offset += chunk.length;
+        const body = chunk.join('\n');
+        const answer = await deliver(this.#target, body, (a) => judgeHec(this.name, a, ids), { abortSignal: options.abortSignal, onRetry: this.#reportError });
+        if (!this.#ackTarget) {
+          this.#telemetry?.sent(chunk.length, Buffer.byteLength(body));
+          continue;
         }
-      } catch (error) {
-        this.#telemetry?.error({ stage: 'sending', code: (error as ConnectorError).code ?? 'HEC', message: (error as Error).message, discarded: 0 });
-        throw error;
+        const ackId = parseReply(answer.text).ackId;
+        if (typeof ackId !== 'number') {
+          throw new ConnectorError('HEC14', `Splunk HEC ${this.name} returned no ackId: indexer acknowledgement is off for this token`, { fix: hecCodes[14]!.fix! });
+        }
+        pending.push({ ackId, records: chunk.length, bytes: Buffer.byteLength(body) });
       }
-      this.#telemetry?.sent(chunk.length, Buffer.byteLength(body));
+      if (pending.length > 0) await this.#awaitIndexed(pending, options.abortSignal);
+    } catch (error) {
+      this.#reportError(error as ConnectorError);
+      throw error;
     }
     return undefined;
   }
+
+  /** Polls /services/collector/ack until Splunk reports every ackId of the batch indexed. */
+  async #awaitIndexed(pending: Array<{ ackId: number; records: number; bytes: number }>, signal: AbortSignal | undefined): Promise<void> {
+    const target = this.#ackTarget!;
+    const deadline = Date.now() + this.#ackTimeoutMs;
+    let waiting = pending;
+    for (let poll = 0; ; poll += 1) {
+      const answer = await deliver(target, JSON.stringify({ acks: waiting.map((p) => p.ackId) }), (a) => judgeHec(this.name, a), { abortSignal: signal, onRetry: this.#reportError });
+      const acks = parseReply(answer.text).acks as Record<string, unknown> | undefined;
+      const indexed = waiting.filter((p) => acks?.[String(p.ackId)] === true);
+      for (const p of indexed) this.#telemetry?.sent(p.records, p.bytes);
+      waiting = waiting.filter((p) => !indexed.includes(p));
+      if (waiting.length === 0) return;
+      if (Date.now() >= deadline) {
+        throw new ConnectorError('HEC_ACK_TIMEOUT', `Splunk HEC ${this.name} did not confirm indexing of ${waiting.reduce((n, p) => n + p.records, 0)} event(s) within ${this.#ackTimeoutMs} ms`, {
+          retryable: true, fix: 'none needed if it passes: the batch is sent again; if it persists, check the indexers\' health or raise ackTimeoutMs',
+        });
+      }
+      await sleep(Math.min(5000, 100 * 2 ** poll), signal);
+    }
+  }
+
+  readonly #reportError = (error: ConnectorError): void => {
+    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'HEC', message: error.message, discarded: 0 });
+  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();

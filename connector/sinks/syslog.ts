@@ -1,27 +1,33 @@
 /**
- * Syslog sink: `syslog+tcp://host:port` and `syslog+tls://host:port`.
+ * Syslog sink: `syslog+tcp://host:port` (default port 514) and `syslog+tls://host:port` (default 6514).
  * Emits: one RFC 5424 message per record, framed by RFC 6587 octet counting (so records holding newlines or
  * non-ASCII text arrive intact); the MSG part is the record as JSON, MSGID is the content type, the timestamp
- * is the record's CreationTime (UTC).
- * Delivery: at least once. Plain syslog has no application acknowledgement: a batch is acknowledged once its
- * bytes are handed to the connection and the connection is healthy. Because bytes handed over just before a
- * receiver dies can still be lost, the sink keeps the most recent batches (bounded by `replayBytes`, default
- * 4 MiB, and `replaySeconds`, default 10) and sends them again first after an unexpected reconnect: the
- * receiver may see a few records twice, never lose them. Writes that fail are rejected, so the pipeline
- * retries the same batch after a reconnect with backoff. Limit: if the receiver dies while the connector is
- * shutting down, after the last batch, TCP cannot tell (a reset after our FIN looks like a clean close) and the
- * last replay window can be lost; only an acknowledging protocol (RELP) would close that gap.
- * Buffering: only that bounded replay window. TLS: `ca`, `cert`, `key` files; verification always on.
- * Parameters: facility (local0), severity (info), appName (o365-connector), hostname (this host), servername.
+ * is the record's CreationTime read as UTC, PROCID is our process id, no structured data.
+ * Delivery: AT LEAST ONCE, NOT EXACTLY ONCE. TCP syslog has no application acknowledgement, so a batch counts
+ * as accepted once its bytes are flushed to the socket and the connection is still healthy; that resolution
+ * lets the checkpoint move. Any error rejects the write, so the pipeline re-sends the whole batch on a new
+ * connection (the pipeline's backoff is the reconnect backoff). Bytes flushed just before the receiver dies
+ * can still be lost inside the network or the receiver, so the sink also keeps the most recent batches
+ * (bounded by `replayBytes`, default 4 MiB, and `replaySeconds`, default 10) and sends them again first after
+ * any reconnect, right away when the receiver hangs up between batches: the collector may see a few records
+ * twice, never miss them. Limits: a receiver that vanishes silently (no reset, e.g. a cable pulled) is only
+ * noticed by TCP after minutes, longer than the replay window; and a reset after our own final close looks
+ * like a clean close. Only an acknowledging protocol (RELP, HEC, bulk) closes those gaps.
+ * Buffering: that bounded replay window and the one batch being written; nothing queues inside the sink.
+ * TLS: `ca` (PEM; replaces the system roots for this sink), optional client `cert` + `key` (PEM files),
+ * `servername` when the certificate names another host; verification is always on.
+ * Parameters: facility (local0), severity (info), appName (o365-connector), hostname (this host),
+ * connectTimeoutMs (10000).
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { hostname as localHostname } from 'node:os';
-import { ConnectorError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
+import { transportFailure } from './transport-failure.ts';
 
 const facilities = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'security', 'console', 'solaris-cron', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
 const severities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
@@ -75,7 +81,7 @@ export class SyslogSink implements Sink {
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; logger?: Logger } = {}) {
     const url = new SinkUrl(spec, options.env ?? process.env, ['ca', 'cert', 'key', 'servername', 'facility', 'severity', 'appName', 'hostname', 'replayBytes', 'replaySeconds', 'connectTimeoutMs']);
     const secure = url.url.protocol === 'syslog+tls:';
-    if (!secure && url.url.protocol !== 'syslog+tcp:') throw new ConnectorError('CONFIG_INVALID', `--sink: unknown syslog scheme ${url.url.protocol}`, { fix: 'use syslog+tcp:// or syslog+tls://' });
+    if (!secure && url.url.protocol !== 'syslog+tcp:') throw new ConfigError('--sink', `unknown syslog scheme ${url.url.protocol}`, 'use syslog+tcp:// or syslog+tls://');
     this.#target = url.host(secure ? 6514 : 514);
     this.name = url.display;
     if (secure) {
@@ -83,11 +89,11 @@ export class SyslogSink implements Sink {
       const cert = url.file('cert');
       const key = url.file('key');
       const servername = url.string('servername');
-      if ((cert === undefined) !== (key === undefined)) throw new ConnectorError('CONFIG_INVALID', '--sink cert/key: give both the client certificate and its key, or neither.');
+      if ((cert === undefined) !== (key === undefined)) throw new ConfigError(`--sink ${cert === undefined ? 'cert' : 'key'}`, 'a client certificate needs both cert= and key=', 'give both files, or neither');
       this.#tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(servername ? { servername } : {}) };
     } else {
       for (const name of ['ca', 'cert', 'key']) {
-        if (url.string(name)) throw new ConnectorError('CONFIG_INVALID', `--sink ${name}: only for syslog+tls://.`);
+        if (url.string(name)) throw new ConfigError(`--sink ${name}`, 'only for syslog+tls://', `use syslog+tls:// or remove ${name}=`);
       }
     }
     this.#format = {
@@ -111,7 +117,7 @@ export class SyslogSink implements Sink {
       const socket: Socket = this.#tls
         ? tlsConnect({ host, port, ...this.#tls, ...(this.#tls.servername || !/^[\d.:]+$/.test(host) ? { servername: this.#tls.servername ?? host } : {}) })
         : netConnect({ host, port });
-      const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no connection after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.#connectTimeoutMs);
       const fail = (error: Error) => { clearTimeout(timer); reject(error); };
       socket.once('error', fail);
       socket.once(this.#tls ? 'secureConnect' : 'connect', () => {
@@ -138,7 +144,8 @@ export class SyslogSink implements Sink {
 
   async #ensureConnection(): Promise<Socket> {
     if (this.#socket && !this.#broken && !this.#socket.destroyed) return this.#socket;
-    const reconnect = this.#socket !== undefined;
+    // Any connection after the first replays, even when earlier reconnect attempts failed in between.
+    const reconnect = this.#connections > 0;
     this.#socket?.destroy();
     this.#socket = undefined;
     this.#broken = false;
@@ -153,8 +160,10 @@ export class SyslogSink implements Sink {
         this.#logger?.warn({ component: 'sink', sink: this.name, records }, 'reconnected: sending the most recent records again, in case the old connection lost them');
         await this.#send(socket, Buffer.concat(replay.map((entry) => entry.frames)));
       }
-      this.#recent = [];
-      this.#recentBytes = 0;
+      // The replayed records are as much in flight on the new connection as fresh ones: keep them for the
+      // next replay, aged from now.
+      this.#recent = replay.map((entry) => ({ ...entry, at: now }));
+      this.#recentBytes = replay.reduce((n, entry) => n + entry.frames.length, 0);
     }
     return socket;
   }
@@ -189,11 +198,11 @@ export class SyslogSink implements Sink {
     try {
       const socket = await this.#ensureConnection();
       await this.#send(socket, frames);
-    } catch (error) {
+    } catch (cause) {
       this.#broken = true;
-      const code = (error as NodeJS.ErrnoException).code ?? 'ESYSLOG';
-      this.#telemetry?.error({ stage: 'sending', code, message: (error as Error).message, discarded: 0 });
-      throw new ConnectorError(code, `syslog ${this.name}: ${(error as Error).message}.`, { fix: 'check that the collector listens and, for TLS, that ca= holds its CA', retryable: true });
+      const error = transportFailure(cause, this.name);
+      this.#telemetry?.error({ stage: 'sending', code: error.code, message: error.message, discarded: 0 });
+      throw error;
     }
     this.#remember(frames, batch.records.length);
     this.#telemetry?.sent(batch.records.length, frames.length);

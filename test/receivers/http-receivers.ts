@@ -1,95 +1,200 @@
 /**
  * Local stand-ins for what SIEM collectors accept over HTTP, each faithful to its documented contract:
- * a generic NDJSON endpoint, Splunk HTTP Event Collector (/services/collector/event, `Authorization: Splunk
- * <token>`, `{"text","code"}` answers) and Elasticsearch `_bulk` (per-item results, `errors` flag, 409 on
- * `create` of an existing id). Failures are scripted per request; everything received is recorded.
+ * a generic NDJSON endpoint; Splunk HTTP Event Collector (/services/collector/event, `Authorization: Splunk
+ * <token>`, `{"text","code"}` answers with Splunk's codes and statuses, `invalid-event-number`, and indexer
+ * acknowledgement through a request channel and /services/collector/ack); and Elasticsearch `_bulk` (NDJSON
+ * action/source pairs, per-item statuses, the `errors` flag, 409 on `create` of an existing id).
+ * Failures are scripted per request; what was accepted is recorded.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 
-export type Scripted = 'ok' | 'drop' | { slowMs: number } | { status: number; body?: string; headers?: Record<string, string> };
+/**
+ * `drop`: read the request, then cut the connection without storing it.
+ * `storeThenDrop`: store the request as usual, then cut the connection instead of answering (the sender cannot
+ * know it arrived). `slowMs`: answer 200 only after that long, storing nothing if the sender gave up.
+ */
+export type Scripted = 'ok' | 'drop' | 'storeThenDrop' | { slowMs: number } | { status: number; body?: string; headers?: Record<string, string> };
 
 export interface Receiver {
   readonly url: string;
-  readonly requests: Array<{ headers: IncomingMessage['headers']; body: string }>;
+  /** Requests the receiver accepted (handled normally), in order. */
+  readonly requests: Array<{ url: string; headers: IncomingMessage['headers']; body: string }>;
+  /** Requests of any kind, scripted failures included. */
+  readonly attempts: () => number;
   /** Answers for the next requests, in order; afterwards the receiver's normal behaviour. */
   script(...answers: Scripted[]): void;
   close(): Promise<void>;
 }
 
-async function listen(handler: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<Receiver & { server: Server }> {
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+
+/** PEM certificate and key: the receiver then speaks https. */
+export interface ReceiverTls { readonly cert: string; readonly key: string }
+
+async function listen(handler: Handler, tls?: ReceiverTls): Promise<Receiver & { server: Server }> {
   const requests: Receiver['requests'] = [];
   const queue: Scripted[] = [];
-  const server = createServer((req, res) => {
+  let attempts = 0;
+  const serve: RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      attempts += 1;
       let raw = Buffer.concat(chunks);
       if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
       const body = raw.toString('utf8');
       const next = queue.shift() ?? 'ok';
       if (next === 'drop') { req.socket.destroy(); return; }
-      if (typeof next === 'object' && 'slowMs' in next) { setTimeout(() => { if (!res.destroyed) { res.writeHead(200); res.end(); } }, next.slowMs); return; }
+      if (typeof next === 'object' && 'slowMs' in next) {
+        const timer = setTimeout(() => { if (!res.destroyed) { requests.push({ url: req.url ?? '', headers: req.headers, body }); handler(req, body, res); } }, next.slowMs);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
       if (typeof next === 'object' && 'status' in next) { res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers }); res.end(next.body ?? ''); return; }
-      requests.push({ headers: req.headers, body });
+      requests.push({ url: req.url ?? '', headers: req.headers, body });
+      if (next === 'storeThenDrop') {
+        const discard = new ServerResponseSink();
+        handler(req, body, discard as unknown as ServerResponse);
+        req.socket.destroy();
+        return;
+      }
       handler(req, body, res);
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    server, requests, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    server, requests, url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    attempts: () => attempts,
     script: (...answers) => { queue.push(...answers); },
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
 
-export function ndjsonReceiver(): Promise<Receiver> {
-  return listen((_req, _body, res) => { res.writeHead(200); res.end(); });
+/** Swallows the answer of a request whose connection is cut after it was stored. */
+class ServerResponseSink {
+  writeHead(): this { return this; }
+  end(): void {}
 }
 
-export function hecReceiver(token: string, indexes: readonly string[] = ['main', 'o365']): Promise<Receiver> {
-  return listen((req, body, res) => {
-    const answer = (status: number, text: string, code: number) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify({ text, code })); };
-    if (req.url !== '/services/collector/event') return answer(404, 'The requested URL was not found on this server.', 404);
+export function ndjsonReceiver(options: { tls?: ReceiverTls } = {}): Promise<Receiver> {
+  return listen((_req, _body, res) => { res.writeHead(200); res.end(); }, options.tls);
+}
+
+export interface HecReceiverOptions {
+  /** Indexes the token may write to. */
+  readonly indexes?: readonly string[];
+  /** Indexer acknowledgement on for the token: requests need a channel, answers carry an ackId. */
+  readonly ack?: boolean;
+  /** Acknowledgement queries answered `false` before an ackId is reported indexed. */
+  readonly pollsBeforeIndexed?: number;
+}
+
+export interface HecReceiver extends Receiver {
+  /** Events accepted (with ack on: accepted; indexed ones are those whose ackId was reported true). */
+  readonly events: Array<{ time?: number; sourcetype?: string; source?: string; index?: string; host?: string; event: Record<string, unknown> }>;
+  /** The next accepted request's events are lost by the indexer: its ackId never becomes true. */
+  loseNextAck(): void;
+  /** Ack queries served. */
+  readonly ackQueries: () => number;
+}
+
+export async function hecReceiver(token: string, indexesOrOptions: readonly string[] | HecReceiverOptions = {}): Promise<HecReceiver> {
+  const options: HecReceiverOptions = Array.isArray(indexesOrOptions) ? { indexes: indexesOrOptions as readonly string[] } : indexesOrOptions as HecReceiverOptions;
+  const indexes = options.indexes ?? ['main', 'o365'];
+  const events: HecReceiver['events'] = [];
+  const acks = new Map<number, { polls: number; lost: boolean; events: HecReceiver['events'] }>();
+  let nextAckId = 0;
+  let loseNext = false;
+  let ackQueries = 0;
+  const receiver = await listen((req, body, res) => {
+    const answer = (status: number, reply: Record<string, unknown>) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(reply)); };
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
     const auth = req.headers.authorization;
-    if (!auth) return answer(401, 'Token is required', 2);
-    if (!auth.startsWith('Splunk ')) return answer(401, 'Invalid authorization', 3);
-    if (auth !== `Splunk ${token}`) return answer(403, 'Invalid token', 4);
-    if (body.trim() === '') return answer(400, 'No data', 5);
-    for (const line of body.split('\n')) {
-      const event = JSON.parse(line) as { event?: unknown; index?: string };
-      if (event.event === undefined) return answer(400, 'Event field is required', 12);
-      if (event.index && !indexes.includes(event.index)) return answer(400, 'Incorrect index', 7);
+    if (!auth) return answer(401, { text: 'Token is required', code: 2 });
+    if (!auth.startsWith('Splunk ')) return answer(401, { text: 'Invalid authorization', code: 3 });
+    if (auth !== `Splunk ${token}`) return answer(403, { text: 'Invalid token', code: 4 });
+    const channel = req.headers['x-splunk-request-channel'];
+    if (path === '/services/collector/ack') {
+      if (!options.ack) return answer(400, { text: 'ACK is disabled', code: 14 });
+      if (!channel) return answer(400, { text: 'Data channel is missing', code: 10 });
+      ackQueries += 1;
+      const asked = (JSON.parse(body) as { acks: number[] }).acks;
+      const reply: Record<string, boolean> = {};
+      for (const id of asked) {
+        const entry = acks.get(id);
+        if (entry && !entry.lost && entry.polls >= (options.pollsBeforeIndexed ?? 0)) reply[id] = true;
+        else reply[id] = false;
+        if (entry) entry.polls += 1;
+      }
+      return answer(200, { acks: reply });
     }
-    answer(200, 'Success', 0);
+    if (path !== '/services/collector/event' && path !== '/services/collector') return answer(404, { text: 'The requested URL was not found on this server.', code: 404 });
+    if (options.ack && !channel) return answer(400, { text: 'Data channel is missing', code: 10 });
+    if (body.trim() === '') return answer(400, { text: 'No data', code: 5 });
+    const parsed: HecReceiver['events'] = [];
+    for (const [n, line] of body.split('\n').entries()) {
+      let event: { event?: unknown; index?: string };
+      try { event = JSON.parse(line) as typeof event; } catch { return answer(400, { text: 'Invalid data format', code: 6, 'invalid-event-number': n }); }
+      if (event.event === undefined) return answer(400, { text: 'Event field is required', code: 12, 'invalid-event-number': n });
+      if (event.event === '' || event.event === null) return answer(400, { text: 'Event field cannot be blank', code: 13, 'invalid-event-number': n });
+      if (event.index && !indexes.includes(event.index)) return answer(400, { text: 'Incorrect index', code: 7, 'invalid-event-number': n });
+      parsed.push(event as HecReceiver['events'][number]);
+    }
+    if (!options.ack) {
+      events.push(...parsed);
+      return answer(200, { text: 'Success', code: 0 });
+    }
+    const ackId = nextAckId++;
+    acks.set(ackId, { polls: 0, lost: loseNext, events: parsed });
+    if (!loseNext) events.push(...parsed);
+    loseNext = false;
+    answer(200, { text: 'Success', code: 0, ackId });
   });
+  return Object.assign(receiver, { events, loseNextAck: () => { loseNext = true; }, ackQueries: () => ackQueries });
 }
 
 export interface BulkReceiver extends Receiver {
+  /** Stored documents by `<index>/<_id>`. */
   readonly documents: Map<string, unknown>;
-  /** Item statuses to force for the next items, in order (e.g. 429 for a busy shard). */
+  /** Item statuses to force for the next items, in order (e.g. 429 for a busy shard, 400 for a mapping error). */
   failItems(...statuses: number[]): void;
 }
 
+const itemErrors: Record<number, { type: string; reason: string }> = {
+  429: { type: 'es_rejected_execution_exception', reason: 'rejected execution of coordinating operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, coordinating_operation_bytes=1048576, max_coordinating_and_primary_bytes=107374182]' },
+  503: { type: 'unavailable_shards_exception', reason: '[o365-audit][0] primary shard is not active Timeout: [1m]' },
+  400: { type: 'document_parsing_exception', reason: '[1:42] failed to parse field [ObjectId] of type [long] in document' },
+  403: { type: 'security_exception', reason: 'action [indices:data/write/bulk[s]] is unauthorized for API key' },
+};
+
 export async function bulkReceiver(): Promise<BulkReceiver> {
   const documents = new Map<string, unknown>();
-  const itemFailures: number[] = [];
+  const forced: number[] = [];
   const receiver = await listen((req, body, res) => {
-    if (req.url !== '/_bulk') { res.writeHead(404); res.end(); return; }
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method !== 'POST' || !/^(\/[^/_][^/]*)?\/_bulk$/.test(url.pathname)) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { type: 'illegal_argument_exception', reason: `no handler for ${url.pathname}` }, status: 404 }));
+      return;
+    }
     const lines = body.split('\n').filter(Boolean);
-    const items = [];
+    const items: Array<Record<string, { _index: string; _id: string; status: number; result?: string; error?: { type: string; reason: string } }>> = [];
     for (let i = 0; i < lines.length; i += 2) {
-      const action = JSON.parse(lines[i]!) as { create?: { _index: string; _id: string } };
-      const meta = action.create!;
-      const forced = itemFailures.shift();
-      const key = `${meta._index}/${meta._id}`;
-      if (forced) items.push({ create: { _index: meta._index, _id: meta._id, status: forced, error: { type: forced === 429 ? 'es_rejected_execution_exception' : 'mapper_parsing_exception', reason: forced === 429 ? 'rejected execution of coordinating operation' : 'failed to parse field [ObjectId]' } } });
-      else if (documents.has(key)) items.push({ create: { _index: meta._index, _id: meta._id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${meta._id}]: version conflict, document already exists` } } });
-      else { documents.set(key, JSON.parse(lines[i + 1]!)); items.push({ create: { _index: meta._index, _id: meta._id, status: 201, result: 'created' } }); }
+      const action = JSON.parse(lines[i]!) as Record<string, { _index?: string; _id: string }>;
+      const [op, meta] = Object.entries(action)[0]!;
+      const index = meta._index ?? url.pathname.split('/')[1]!;
+      const key = `${index}/${meta._id}`;
+      const failure = forced.shift();
+      if (failure) items.push({ [op]: { _index: index, _id: meta._id, status: failure, error: itemErrors[failure] ?? { type: 'exception', reason: `status ${failure}` } } });
+      else if (op === 'create' && documents.has(key)) items.push({ [op]: { _index: index, _id: meta._id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${meta._id}]: version conflict, document already exists (current version [1])` } } });
+      else { const existed = documents.has(key); documents.set(key, JSON.parse(lines[i + 1]!)); items.push({ [op]: { _index: index, _id: meta._id, status: existed ? 200 : 201, result: existed ? 'updated' : 'created' } }); }
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ took: 3, errors: items.some((item) => item.create.status >= 300), items }));
+    res.end(JSON.stringify({ took: 3, errors: items.some((item) => Object.values(item)[0]!.status >= 300), items }));
   });
-  return Object.assign(receiver, { documents, failItems: (...statuses: number[]) => { itemFailures.push(...statuses); } });
+  return Object.assign(receiver, { documents, failItems: (...statuses: number[]) => { forced.push(...statuses); } });
 }

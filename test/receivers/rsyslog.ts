@@ -1,10 +1,11 @@
 /**
- * A real rsyslogd for the syslog sink tests: plain TCP and TLS (OpenSSL driver) inputs on 127.0.0.1, writing
- * each message's MSGID and MSG (JSON-escaped, so records with newlines stay on one line) to a file.
+ * A real rsyslogd for the syslog sink tests: plain TCP, TLS, and mutual TLS (client certificate signed by the
+ * test CA required) inputs on 127.0.0.1, all with the OpenSSL driver, writing each message's MSGID and MSG
+ * (JSON-escaped, so records with newlines stay on one line) to a file.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { TestPki } from '../emulator/tls.ts';
@@ -29,15 +30,20 @@ export async function freePort(): Promise<number> {
 export interface Rsyslog {
   readonly tcpPort: number;
   readonly tlsPort: number;
+  /** TLS that refuses clients without a certificate issued by the test CA. */
+  readonly mutualTlsPort: number;
   /** Records received so far, as [content type, record JSON object]. */
   received(): Promise<Array<{ msgid: string; record: Record<string, unknown> }>>;
   stop(): Promise<void>;
+  /** SIGKILL: whatever rsyslogd had read but not yet written is lost with it, as in a crash. */
+  kill(): Promise<void>;
   start(): Promise<void>;
 }
 
 export async function startRsyslog(dir: string, pki: TestPki): Promise<Rsyslog> {
   const tcpPort = await freePort();
   const tlsPort = await freePort();
+  const mutualTlsPort = await freePort();
   const output = join(dir, 'received.log');
   const config = join(dir, 'rsyslog.conf');
   await writeFile(config, `
@@ -48,6 +54,7 @@ template(name="recordOnly" type="string" string="%msgid% %msg:::json%\\n")
 ruleset(name="received") { action(type="omfile" file="${output}" template="recordOnly" flushOnTXEnd="on" asyncWriting="off") }
 input(type="imtcp" address="127.0.0.1" port="${tcpPort}" ruleset="received")
 input(type="imtcp" address="127.0.0.1" port="${tlsPort}" ruleset="received" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" address="127.0.0.1" port="${mutualTlsPort}" ruleset="received" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="x509/certvalid")
 `);
   let child: ChildProcess | undefined;
   const listening = async (port: number) => {
@@ -57,12 +64,19 @@ input(type="imtcp" address="127.0.0.1" port="${tlsPort}" ruleset="received" Stre
       socket.on('error', () => resolve(false));
     });
   };
+  const end = async (signal: NodeJS.Signals) => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
+    await new Promise<void>((resolve) => { running.once('exit', () => resolve()); running.kill(signal); });
+  };
   const rsyslog: Rsyslog = {
-    tcpPort, tlsPort,
+    tcpPort, tlsPort, mutualTlsPort,
     async received() {
       let text = '';
       try { text = await readFile(output, 'utf8'); } catch { return []; }
-      return text.split('\n').filter(Boolean).map((line) => {
+      // rsyslogd may be mid-write: only whole lines count.
+      return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((line) => {
         const space = line.indexOf(' ');
         return { msgid: line.slice(0, space), record: JSON.parse(JSON.parse(`"${line.slice(space + 1)}"`)) as Record<string, unknown> };
       });
@@ -71,16 +85,17 @@ input(type="imtcp" address="127.0.0.1" port="${tlsPort}" ruleset="received" Stre
       child = spawn('rsyslogd', ['-n', '-f', config, '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
-        if (await listening(tcpPort) && await listening(tlsPort)) return;
+        if (await listening(tcpPort) && await listening(tlsPort) && await listening(mutualTlsPort)) return;
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error('rsyslogd did not start listening');
     },
     async stop() {
-      const running = child;
-      child = undefined;
-      if (!running || running.exitCode !== null) return;
-      await new Promise<void>((resolve) => { running.once('exit', () => resolve()); running.kill('SIGTERM'); });
+      await end('SIGTERM');
+    },
+    async kill() {
+      await end('SIGKILL');
+      await rm(join(dir, 'rsyslogd.pid'), { force: true });
     },
   };
   await rsyslog.start();

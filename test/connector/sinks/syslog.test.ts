@@ -36,7 +36,7 @@ describe('syslog framing', () => {
     ['syslog+tcp://siem.example:514?facility=local9', /--sink facility: unknown value "local9"/],
     ['syslog+tcp://siem.example:514?ca=/etc/ca.pem', /--sink ca: only for syslog\+tls/],
     ['syslog+tcp://user:pw@siem.example:514', /credentials in the sink URL are not accepted/],
-    ['syslog+tcp://siem.example:514?colour=blue', /unknown parameter "colour"/],
+    ['syslog+tcp://siem.example:514?colour=blue', /--sink colour: unknown parameter/],
   ])('rejects %s naming the parameter', (spec, message) => {
     expect(() => new SyslogSink(spec)).toThrow(message);
   });
@@ -81,6 +81,56 @@ describe('syslog sink against a plain TCP receiver that drops connections', () =
     server.close();
     expect([...ids].sort()).toEqual(all.map((r) => r.Id).sort());
     expect(connections).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('syslog sink against a receiver that is down for a while', () => {
+  it('replays the records the dead connection may have lost once the receiver is back, even after refused reconnects', async () => {
+    const received: string[] = [];
+    const sockets = new Set<Socket>();
+    let dropUnread = true; // the first receiver dies without reading what it was sent, as a stopped collector does
+    const makeServer = () => createServer((socket: Socket) => {
+      sockets.add(socket);
+      let buffer = Buffer.alloc(0);
+      socket.on('data', (chunk) => {
+        if (dropUnread) return;
+        buffer = Buffer.concat([buffer, chunk]);
+        for (;;) {
+          const space = buffer.indexOf(0x20);
+          if (space < 0) break;
+          const length = Number(buffer.subarray(0, space).toString());
+          if (buffer.length < space + 1 + length) break;
+          const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
+          buffer = buffer.subarray(space + 1 + length);
+          received.push((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id);
+        }
+      });
+    });
+    let server = makeServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const sink = new SyslogSink(`syslog+tcp://127.0.0.1:${port}`);
+    const lost = records('lost', 10);
+    await sink.write({ contentType: 'Audit.General', records: lost });
+    // The receiver goes away: its connection is reset and the port refuses connections for a while.
+    await new Promise<void>((r) => { server.close(() => r()); for (const socket of sockets) socket.destroy(); });
+    const later = records('later', 10);
+    let refused = 0;
+    const writing = (async () => {
+      for (;;) {
+        try { await sink.write({ contentType: 'Audit.General', records: later }); return; } catch { refused += 1; await new Promise((r) => setTimeout(r, 20)); }
+      }
+    })();
+    await eventually(async () => refused, (n) => n >= 1, 5000);
+    dropUnread = false;
+    server = makeServer();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    await writing;
+    await sink.close();
+    const ids = await eventually(async () => new Set(received), (s) => s.size >= 20, 5000);
+    server.close();
+    expect(refused).toBeGreaterThanOrEqual(1);
+    expect([...lost, ...later].filter((r) => !ids.has(r.Id))).toEqual([]);
   });
 });
 

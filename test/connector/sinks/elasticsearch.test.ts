@@ -1,0 +1,102 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
+import type { ConnectorError } from '../../../connector/errors.ts';
+import { Telemetry } from '../../../connector/status/telemetry.ts';
+import { bulkReceiver, type BulkReceiver } from '../../receivers/http-receivers.ts';
+import { auditRecords } from './records.ts';
+
+const env = { ES_API_KEY: 'es-key-secret', ES_USER: 'o365-writer', ES_PASSWORD: 'pw-secret' };
+const open: BulkReceiver[] = [];
+afterEach(async () => { await Promise.all(open.splice(0).map((r) => r.close())); });
+async function elasticsearch(): Promise<BulkReceiver> {
+  const receiver = await bulkReceiver();
+  open.push(receiver);
+  return receiver;
+}
+const specFor = (receiver: BulkReceiver, query = '') => `elasticsearch://127.0.0.1:${new URL(receiver.url).port}/o365-audit?tls=0${query}`;
+const itemsOf = (body: string) => body.split('\n').filter(Boolean).filter((_, i) => i % 2 === 0).map((line) => JSON.parse(line) as { create: { _index: string; _id: string } });
+
+describe('Elasticsearch bulk sink', () => {
+  it('creates each record under its Id, so sending a batch again stores nothing twice (409 counts as stored)', async () => {
+    const receiver = await elasticsearch();
+    const telemetry = new Telemetry();
+    const sink = new ElasticsearchSink(specFor(receiver, '&apiKeyEnv=ES_API_KEY'), { env, telemetry: telemetry.component('es', 'sink') });
+    const sent = auditRecords(20);
+    await sink.write({ contentType: 'Audit.Exchange', records: sent });
+    await sink.write({ contentType: 'Audit.Exchange', records: sent });
+    await sink.close();
+    expect(receiver.documents.size).toBe(20);
+    expect(receiver.documents.get(`o365-audit/${sent[3]!.Id}`)).toEqual(sent[3]);
+    expect(itemsOf(receiver.requests[0]!.body)[0]).toEqual({ create: { _index: 'o365-audit', _id: sent[0]!.Id } });
+    expect(receiver.requests[0]!.headers.authorization).toBe('ApiKey es-key-secret');
+    expect(receiver.requests[0]!.url).toBe('/_bulk?filter_path=errors%2Citems.*.status%2Citems.*.error');
+    const [counters] = telemetry.snapshot();
+    expect(counters).toMatchObject({ sentRecords: 40, errors: 0 });
+    expect(counters!.sentBytes).toBeGreaterThan(2 * sent.reduce((n, r) => n + JSON.stringify(r).length, 0));
+  });
+
+  it('re-sends only the items that failed with 429 or 503, and honours a 429 for the whole request', async () => {
+    const receiver = await elasticsearch();
+    receiver.script({ status: 429, headers: { 'retry-after': '0' }, body: '{"error":{"type":"es_rejected_execution_exception"},"status":429}' });
+    receiver.failItems(0, 429, 0, 0, 503);
+    const sink = new ElasticsearchSink(specFor(receiver), { env });
+    const sent = auditRecords(6);
+    await sink.write({ contentType: 'Audit.General', records: sent });
+    await sink.close();
+    expect(receiver.attempts()).toBe(3);
+    expect(itemsOf(receiver.requests[0]!.body)).toHaveLength(6);
+    expect(itemsOf(receiver.requests[1]!.body).map((i) => i.create._id)).toEqual([sent[1]!.Id, sent[4]!.Id]);
+    expect([...receiver.documents.keys()].sort()).toEqual(sent.map((r) => `o365-audit/${r.Id}`).sort());
+  });
+
+  it('rejects as retryable when shards stay busy for maxAttempts rounds', async () => {
+    const receiver = await elasticsearch();
+    receiver.failItems(429, 0, 429, 429);
+    const sink = new ElasticsearchSink(specFor(receiver, '&maxAttempts=3'), { env });
+    await expect(sink.write({ contentType: 'Audit.General', records: auditRecords(2) })).rejects.toMatchObject({ code: 'ES429', retryable: true });
+    await sink.close();
+  });
+
+  it('rejects the batch with Elasticsearch\'s reason and the record Id on a mapping error, and the retry after the fix stores each record once', async () => {
+    const receiver = await elasticsearch();
+    receiver.failItems(0, 400);
+    const sink = new ElasticsearchSink(specFor(receiver), { env });
+    const sent = auditRecords(3);
+    const error = await sink.write({ contentType: 'Audit.General', records: sent }).catch((e: ConnectorError) => e);
+    expect(error).toMatchObject({ code: 'ES400', retryable: false });
+    expect((error as ConnectorError).toLine()).toMatch(/refused record rec-000001: document_parsing_exception \[1:42\] failed to parse field \[ObjectId\].*Fix: fix the index mapping/);
+    await sink.write({ contentType: 'Audit.General', records: sent });
+    await sink.close();
+    expect(receiver.documents.size).toBe(3);
+  });
+
+  it('stores each record once when Elasticsearch indexed a request but the connection dropped before the answer', async () => {
+    const receiver = await elasticsearch();
+    receiver.script('storeThenDrop');
+    const sink = new ElasticsearchSink(specFor(receiver), { env });
+    const sent = auditRecords(5);
+    await sink.write({ contentType: 'Audit.General', records: sent });
+    await sink.close();
+    expect(receiver.requests).toHaveLength(2);
+    expect(receiver.documents.size).toBe(5);
+  });
+
+  it('refuses an answer that is not a bulk result instead of taking it for an acknowledgement', async () => {
+    const receiver = await elasticsearch();
+    receiver.script({ status: 200, body: '<html>proxy login</html>' });
+    const sink = new ElasticsearchSink(specFor(receiver), { env });
+    await expect(sink.write({ contentType: 'Audit.General', records: auditRecords(2) })).rejects.toMatchObject({ code: 'ES_BAD_RESPONSE', retryable: false });
+    await sink.close();
+  });
+
+  it('cuts requests at maxRecords, uses Basic auth from two variables and an ingest pipeline', async () => {
+    const receiver = await elasticsearch();
+    const sink = new ElasticsearchSink(specFor(receiver, '&maxRecords=4&usernameEnv=ES_USER&passwordEnv=ES_PASSWORD&pipeline=o365-geoip'), { env });
+    await sink.write({ contentType: 'Audit.General', records: auditRecords(10) });
+    await sink.close();
+    expect(receiver.requests.map((r) => itemsOf(r.body).length)).toEqual([4, 4, 2]);
+    expect(receiver.requests[0]!.headers.authorization).toBe(`Basic ${Buffer.from('o365-writer:pw-secret').toString('base64')}`);
+    expect(new URL(receiver.requests[0]!.url, 'http://x').searchParams.get('pipeline')).toBe('o365-geoip');
+    expect(sink.name).toMatch(/^elasticsearch:\/\/127\.0\.0\.1:\d+\/o365-audit$/);
+  });
+});
