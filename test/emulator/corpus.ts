@@ -73,19 +73,15 @@ function creationTime(date: Date): string {
   return date.toISOString().slice(0, 19);
 }
 
-const fixtureDir = join(import.meta.dirname, '../../../shared/fixtures/records');
+const fixtureDir = join(import.meta.dirname, '../fixtures/records');
 
 // The shared fixtures are real records of another tenant: they are re-homed into the stand-in's tenant.
 const fixtureTenantId = 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd';
 const fixtureDomain = 'testsiem.onmicrosoft.com';
 
 function loadTemplates(file: string, tenantId: string, tenantDomain: string): Record<string, unknown>[] {
-  try {
-    const text = readFileSync(join(fixtureDir, file), 'utf8').replaceAll(fixtureTenantId, tenantId).replaceAll(fixtureDomain, tenantDomain);
-    return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
-  } catch {
-    return [];
-  }
+  const text = readFileSync(join(fixtureDir, file), 'utf8').replaceAll(fixtureTenantId, tenantId).replaceAll(fixtureDomain, tenantDomain);
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 const users = ['adele.vance', 'alex.wilber', 'diego.siciliani', 'grady.archie', 'isaiah.langer', 'johanna.lorenz', 'lee.gu', 'lidia.holloway', 'megan.bowen', 'nestor.wilke'];

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditRecord } from '../../../connector/sinks/sink.ts';
 
-const fixtures = join(import.meta.dirname, '../../../../shared/fixtures/records');
+const fixtures = join(import.meta.dirname, '../../fixtures/records');
 
 export const fixtureRecords: readonly AuditRecord[] = readdirSync(fixtures).filter((f) => f.endsWith('.jsonl')).sort()
   .flatMap((file) => readFileSync(join(fixtures, file), 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditRecord));
