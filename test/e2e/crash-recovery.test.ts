@@ -9,8 +9,9 @@ import { expectExactlyOnce, recordIds, workDir, writeOutputs } from './support.t
 
 const root = resolve(import.meta.dirname, '../..');
 // A frozen server clock: the connector learns it from the Date header, so the corpus cannot move under the test.
+// Throttling is not what this test is about (see the throttling tests and bench): the quota is far above the runs' rate.
 const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
-const emulator = await startEmulator({ now: () => frozen, seed: 9, days: 3, blobIntervalMinutes: 30, recordsPerBlob: 20, pageSize: 25, duplicateRate: 0.2, lateBlobRate: 0.1, enabledContentTypes: [...contentTypes], faults: { latencyMs: 15 } });
+const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 9, days: 3, blobIntervalMinutes: 30, recordsPerBlob: 20, pageSize: 25, duplicateRate: 0.2, lateBlobRate: 0.1, enabledContentTypes: [...contentTypes], faults: { latencyMs: 15 } });
 afterAll(() => emulator.stop());
 
 interface Run { child: ChildProcess; done: Promise<number | null>; stderr: () => string }

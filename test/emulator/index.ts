@@ -239,8 +239,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     response.write(part, () => response.socket?.destroy());
   }
 
+  /**
+   * Quotas run on elapsed real time (plus `advance`), not on the content clock: a test that freezes the
+   * content clock must still see the budget refill every minute, as it does at Microsoft.
+   */
+  const quotaClock = () => performance.now() + offset;
   function withinQuota(publisher: string): boolean {
-    const currentMinute = Math.floor(now().getTime() / minute);
+    const currentMinute = Math.floor(quotaClock() / minute);
     const bucket = buckets.get(publisher) ?? { minute: currentMinute, used: 0 };
     if (bucket.minute !== currentMinute) { bucket.minute = currentMinute; bucket.used = 0; }
     bucket.used += 1;
