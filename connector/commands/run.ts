@@ -1,6 +1,6 @@
 import { parseSince } from '../config/config.ts';
 import { runConnector } from '../pipeline/run-connector.ts';
-import { createSink } from '../sinks/spec.ts';
+import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
 import { exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags } from './runtime.ts';
@@ -38,7 +38,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   process.on('SIGTERM', stop);
   try {
     const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger };
-    const sinks: Sink[] = (flags.sink.length ? flags.sink : ['stdout']).map((spec) => createSink(spec, sinkContext));
+    const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
     for (const type of runtime.config.contentTypes) {
       if (controller.signal.aborted) return exitCodes.ok;
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });

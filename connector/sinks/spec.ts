@@ -50,6 +50,16 @@ export function schemeOf(spec: string): string {
   return match ? match[1]!.toLowerCase() : spec;
 }
 
+/**
+ * The sink specs of a run: the `--sink` flags when any were given, else `O365_SINKS` (specs separated by
+ * whitespace or newlines, so a systemd `Environment=` or an env file can hold several), else stdout.
+ */
+export function sinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  if (flagSpecs.length) return [...flagSpecs];
+  const fromEnv = (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
+  return fromEnv.length ? fromEnv : ['stdout'];
+}
+
 export function createSink(spec: string, context: SinkContext): Sink {
   const scheme = schemeOf(spec);
   const entry = factories.find((f) => f.scheme === scheme);
