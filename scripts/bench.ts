@@ -40,7 +40,10 @@ const sinkFile = join(dir, 'audit.ndjson');
 
 const emulator = spawn(process.execPath, [resolve(import.meta.dirname, 'emulator.ts'), '--days', String(days), '--blob-interval', String(intervalMinutes),
   '--records-per-blob', String(options.recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
-  '--quota', String(options.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  '--quota', String(options.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile], {
+  // A heap cap given to measure the connector (NODE_OPTIONS=--max-old-space-size=…) is not the stand-in's.
+  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' },
+});
 const first = await new Promise<string>((resolveLine) => createInterface({ input: emulator.stdout! }).once('line', resolveLine));
 const endpoint = JSON.parse(first) as { caFile: string; apiRoot: string };
 const outputs = JSON.parse(await readFile(outputsFile, 'utf8')) as Record<string, string>;
@@ -61,6 +64,8 @@ const summary = await runConnector({
 });
 const seconds = (performance.now() - started) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
+// Taken before the single-core and sink parts, whose receivers hold what they receive: the backfill's own peak.
+const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 const after = await counters();
 const bytes = (await stat(sinkFile)).size;
 const received = telemetry.snapshot().find((c) => c.name === 'collector')!.receivedBytes;
@@ -85,7 +90,7 @@ const result = {
   apiMbReceived: Number((received / 1e6).toFixed(1)),
   requests: after.apiRequests - before.apiRequests, requestsPerMinute: Math.round(((after.apiRequests - before.apiRequests) / seconds) * 60),
   throttled429: after.throttled - before.throttled, connectorCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
-  peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+  peakRssMb,
   singleCoreLimit: { recordsPerSecond: Math.round(summary.records / limitSeconds), mbPerSecond: Number((bytes / 1e6 / limitSeconds).toFixed(2)) },
   sinks,
   settings: { requestsPerMinute: options.requestsPerMinute, fetchConcurrency: options.fetchConcurrency, recordsPerBlob: options.recordsPerBlob, quota: options.quota, throttleRate: options.throttleRate },

@@ -80,6 +80,27 @@ describe('collection against the stand-in', () => {
     expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), emulator.groundTruth())).toEqual({ missing: 0, duplicated: 0, extra: 0 });
   });
 
+  it('renews tokens that expire mid-run (the API refuses them with 401) and delivers exactly once', async () => {
+    const emulator = await emulatorWith({ days: 1, tokenLifetimeSeconds: 600 });
+    const dir = await workDir();
+    // Jump the service clock past the token lifetime twice while blobs are being fetched: the client still
+    // believes its cached token valid, so only the API's 401 can tell it.
+    let jumps = 0;
+    const expire = setInterval(() => {
+      if (emulator.counters().blobsServed > 15 * (jumps + 1)) { clock += 11 * 60_000; jumps += 1; }
+      if (jumps === 2) clearInterval(expire);
+    }, 5);
+    const { summary } = await collect(emulator, dir);
+    clearInterval(expire);
+    expect(jumps).toBe(2);
+    expect(summary.errors).toEqual([]);
+    expect(emulator.counters().unauthorized).toBeGreaterThanOrEqual(1);
+    expect(emulator.counters().tokensIssued).toBeGreaterThanOrEqual(3);
+    // Content that became available during the jumps is the next pass's: after it, every record exactly once.
+    await collect(emulator, dir);
+    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), emulator.groundTruth())).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+  });
+
   it('reports expired content in status and logs its id, never silently', async () => {
     const emulator = await emulatorWith({ faults: { expiredRate: 0.05 } });
     const dir = await workDir();

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../../emulator/index.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';
@@ -136,6 +136,10 @@ describe('o365-connector commands', () => {
     expect(records.every((r) => typeof r.Id === 'string')).toBe(true);
     for (const line of run.stderr.split('\n').filter(Boolean)) expect(JSON.parse(line)).toHaveProperty('level');
     expectNoSecret(run);
+    // The outputs file is the one place meant to hold the secret: the state directory never does.
+    const stateFiles = await readdir(state);
+    expect(stateFiles.length).toBeGreaterThan(0);
+    for (const name of stateFiles) expect(await readFile(join(state, name), 'utf8'), name).not.toContain(emulator.clientSecret);
     const status = await cli(['status', '--state', state, '--json']);
     expect(status.code).toBe(0);
     const report = JSON.parse(status.stdout);
