@@ -22,6 +22,23 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   return value;
 }
 
+/** Reads RFC 6587 octet-counted frames from a socket's chunks and hands each record Id to `onId`. */
+function octetCountedIds(onId: (id: string) => boolean | void): (chunk: Buffer) => void {
+  let buffer = Buffer.alloc(0);
+  return (chunk) => {
+    buffer = Buffer.concat([buffer, chunk]);
+    for (;;) {
+      const space = buffer.indexOf(0x20);
+      if (space < 0) return;
+      const length = Number(buffer.subarray(0, space).toString());
+      if (buffer.length < space + 1 + length) return;
+      const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
+      buffer = buffer.subarray(space + 1 + length);
+      if (onId((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id) === false) return;
+    }
+  };
+}
+
 describe('syslog framing', () => {
   it('frames one record as an octet-counted RFC 5424 message with the record as JSON', () => {
     const frame = syslogFrame({ Id: 'x', CreationTime: '2026-11-25T10:00:00', ObjectId: 'ä\nb' }, 'Audit.Exchange', { facility: 16, severity: 6, hostname: 'collector 1', appName: 'o365-connector' }).toString('utf8');
@@ -48,23 +65,13 @@ describe('syslog sink against a plain TCP receiver that drops connections', () =
     let connections = 0;
     const server = createServer((socket: Socket) => {
       connections += 1;
-      let buffer = Buffer.alloc(0);
       const closeAfter = connections === 1 ? 3 : Infinity; // the first connection dies after three frames
       let frames = 0;
-      socket.on('data', (chunk) => {
-        buffer = Buffer.concat([buffer, chunk]);
-        for (;;) {
-          const space = buffer.indexOf(0x20);
-          if (space < 0) break;
-          const length = Number(buffer.subarray(0, space).toString());
-          if (buffer.length < space + 1 + length) break;
-          const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
-          buffer = buffer.subarray(space + 1 + length);
-          frames += 1;
-          if (frames > closeAfter) { socket.destroy(); return; }
-          received.push((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id);
-        }
-      });
+      socket.on('data', octetCountedIds((id) => {
+        frames += 1;
+        if (frames > closeAfter) { socket.destroy(); return false; }
+        received.push(id);
+      }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const sink = new SyslogSink(`syslog+tcp://127.0.0.1:${(server.address() as AddressInfo).port}`);
@@ -91,20 +98,8 @@ describe('syslog sink against a receiver that is down for a while', () => {
     let dropUnread = true; // the first receiver dies without reading what it was sent, as a stopped collector does
     const makeServer = () => createServer((socket: Socket) => {
       sockets.add(socket);
-      let buffer = Buffer.alloc(0);
-      socket.on('data', (chunk) => {
-        if (dropUnread) return;
-        buffer = Buffer.concat([buffer, chunk]);
-        for (;;) {
-          const space = buffer.indexOf(0x20);
-          if (space < 0) break;
-          const length = Number(buffer.subarray(0, space).toString());
-          if (buffer.length < space + 1 + length) break;
-          const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
-          buffer = buffer.subarray(space + 1 + length);
-          received.push((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id);
-        }
-      });
+      const read = octetCountedIds((id) => { received.push(id); });
+      socket.on('data', (chunk) => { if (!dropUnread) read(chunk); });
     });
     let server = makeServer();
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
