@@ -41,6 +41,17 @@ describe('quota per PublisherIdentifier', () => {
     expect((await call('subscriptions/list')).status).toBe(200);
     expect(emulator.counters()).toMatchObject({ throttled: 2, missingPublisherIdentifier: 3 });
   });
+
+  it('refills the quota on elapsed real time even when the content clock stands still', async () => {
+    let elapsed = 0;
+    const { emulator, call } = await emulatorWith({ seed: 4, quotaPerMinute: 3, elapsedMs: () => elapsed });
+    const statuses = [];
+    for (let i = 0; i < 4; i += 1) statuses.push((await call('subscriptions/list')).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    elapsed += 60_000; // a minute passes; the content clock (fixedNow) does not move
+    expect((await call('subscriptions/list')).status).toBe(200);
+    expect(emulator.now().getTime()).toBe(fixedNow.getTime());
+  });
 });
 
 describe('scheduled and rated faults', () => {

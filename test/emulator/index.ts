@@ -61,6 +61,8 @@ export interface EmulatorOptions {
   arrivalLateRate?: number;
   /** The stand-in's clock; tests move it with `advance` or by changing what it returns. */
   now?: () => Date;
+  /** Elapsed real milliseconds, on which quotas refill (default performance.now); tests may drive it by hand. */
+  elapsedMs?: () => number;
   pki?: TestPki;
 }
 
@@ -243,7 +245,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
    * Quotas run on elapsed real time (plus `advance`), not on the content clock: a test that freezes the
    * content clock must still see the budget refill every minute, as it does at Microsoft.
    */
-  const quotaClock = () => performance.now() + offset;
+  const elapsedMs = options.elapsedMs ?? (() => performance.now());
+  const quotaClock = () => elapsedMs() + offset;
   function withinQuota(publisher: string): boolean {
     const currentMinute = Math.floor(quotaClock() / minute);
     const bucket = buckets.get(publisher) ?? { minute: currentMinute, used: 0 };

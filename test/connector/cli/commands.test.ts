@@ -147,6 +147,17 @@ describe('o365-connector commands', () => {
     expect(report.contentTypes.find((r: { contentType: string }) => r.contentType === 'Audit.General').recordsDelivered).toBe(records.length);
   });
 
+  it('takes its sinks from O365_SINKS when no --sink is given', async () => {
+    const state = join(dir, 'state-env-sinks');
+    const file = join(dir, 'env-sinks.ndjson');
+    const run = await cli(['run', '--once', '--content-types', 'Audit.General', '--since', '6h', '--state', state, '--requests-per-minute', '100000'], { env: { O365_SINKS: `\n  file:${file}\n` } });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe('');
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty('Id');
+  });
+
   it('answers --help on every command, listing the global options', async () => {
     for (const args of [['--help'], ['test', '--help'], ['run', '--help'], ['status', '--help'], ['subscriptions', '--help'], ['subscriptions', 'start', '--help'], ['subscriptions', 'stop', '--help'], ['subscriptions', 'list', '--help']]) {
       const result = await cli(args);
