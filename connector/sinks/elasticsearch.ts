@@ -48,9 +48,7 @@ export class ElasticsearchSink implements Sink {
     if (!validIndex(index)) {
       throw new ConfigError('--sink index', `"${index}" is not a valid index name (the URL path must be one lowercase index or data stream name without \\ / * ? " < > | , # : or spaces, not starting with - _ +)`, 'e.g. elasticsearch://es.example:9200/o365-audit');
     }
-    const { host, port } = url.host(9200);
-    const scheme = url.url.protocol === 'elasticsearch:' ? (url.flag('tls') || url.string('tls') === undefined ? 'https' : 'http') : url.url.protocol.replace(':', '');
-    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const { authority, origin } = url.httpEndpoint('elasticsearch', 9200);
     const apiKey = url.secret('apiKey');
     const hasUser = url.string('usernameEnv') !== undefined;
     if (hasUser !== (url.string('passwordEnv') !== undefined)) {
@@ -60,9 +58,9 @@ export class ElasticsearchSink implements Sink {
     const auth = apiKey ? `ApiKey ${apiKey}` : hasUser ? `Basic ${Buffer.from(`${url.secret('username')}:${url.secret('password')}`).toString('base64')}` : undefined;
     const pipeline = url.string('pipeline');
     const query = new URLSearchParams({ filter_path: 'errors,items.*.status,items.*.error', ...(pipeline ? { pipeline } : {}) });
-    this.name = `elasticsearch://${hostPart}:${port}/${index}`;
+    this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;
-    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
+    this.#target = httpTarget(url, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
     this.#maxRecords = url.number('maxRecords', 1000, 1, 100_000);
     this.#maxBytes = url.number('maxBytes', 10 * 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;

@@ -45,6 +45,17 @@ export class SinkUrl {
     return { host, port };
   }
 
+  /**
+   * For sinks with a scheme of their own that speak HTTP (`splunk-hec:`, `elasticsearch:`): `authority` is
+   * `host:port` (an IPv6 host in brackets), `origin` is https unless `tls=0`; an `http(s)://` spec keeps its scheme.
+   */
+  httpEndpoint(ownScheme: string, defaultPort: number): { authority: string; origin: string } {
+    const { host, port } = this.host(defaultPort);
+    const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const scheme = this.url.protocol === `${ownScheme}:` ? (this.flag('tls') || this.string('tls') === undefined ? 'https' : 'http') : this.url.protocol.replace(':', '');
+    return { authority, origin: `${scheme}://${authority}` };
+  }
+
   string(name: string): string | undefined {
     const value = this.url.searchParams.get(name);
     return value === null || value === '' ? undefined : value;

@@ -113,17 +113,14 @@ export class SplunkHecSink implements Sink {
     const url = new SinkUrl(spec, options.env ?? process.env, ['tokenEnv', 'tokenFile', 'index', 'host', 'source', 'sourcetype', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip', 'ack', 'ackTimeoutMs']);
     const token = url.secret('token');
     if (!token) throw new ConfigError('--sink tokenEnv', 'the HEC token is required', 'export SPLUNK_HEC_TOKEN=... and add ?tokenEnv=SPLUNK_HEC_TOKEN (or tokenFile=<path>)');
-    const { host, port } = url.host(8088);
-    const hecScheme = url.url.protocol === 'splunk-hec:';
-    const scheme = hecScheme ? (url.flag('tls') || url.string('tls') === undefined ? 'https' : 'http') : url.url.protocol.replace(':', '');
-    const path = hecScheme || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
-    const hostPart = host.includes(':') ? `[${host}]` : host;
-    this.name = `splunk-hec://${hostPart}:${port}`;
+    const { authority, origin } = url.httpEndpoint('splunk-hec', 8088);
+    const path = url.url.protocol === 'splunk-hec:' || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
+    this.name = `splunk-hec://${authority}`;
     const channel = url.flag('ack') ? randomUUID() : undefined;
     const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
-    this.#target = httpTarget(url, `${scheme}://${hostPart}:${port}${path}`, headers);
+    this.#target = httpTarget(url, `${origin}${path}`, headers);
     // Acknowledgement queries are tiny: no gzip, same pool.
-    this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${scheme}://${hostPart}:${port}/services/collector/ack` } : undefined;
+    this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
     this.#ackTimeoutMs = url.number('ackTimeoutMs', 120_000, 100, 3_600_000);
     this.#index = url.string('index');
     this.#host = url.string('host');
