@@ -21,7 +21,7 @@ import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 
 interface BulkItemResult { status?: number; error?: { type?: string; reason?: string } }
@@ -40,6 +40,7 @@ export class ElasticsearchSink implements Sink {
   readonly #maxRecords: number;
   readonly #maxBytes: number;
   readonly #telemetry: ComponentReporter | undefined;
+  readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
     const url = new SinkUrl(spec, options.env ?? process.env, ['apiKeyEnv', 'apiKeyFile', 'usernameEnv', 'passwordEnv', 'pipeline', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip']);
@@ -64,6 +65,7 @@ export class ElasticsearchSink implements Sink {
     this.#maxRecords = url.number('maxRecords', 1000, 1, 100_000);
     this.#maxBytes = url.number('maxBytes', 10 * 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;
+    this.#reportError = sendingErrorReporter(options.telemetry, 'ES');
   }
 
   async open(): Promise<void> {}
@@ -128,10 +130,6 @@ export class ElasticsearchSink implements Sink {
       pending = again;
     }
   }
-
-  readonly #reportError = (error: ConnectorError): void => {
-    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'ES', message: error.message, discarded: 0 });
-  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();

@@ -10,6 +10,7 @@ import { gzip as gzipCallback } from 'node:zlib';
 import { Agent, request } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../api/retry-policy.ts';
+import type { ComponentReporter } from '../status/telemetry.ts';
 import type { SinkUrl } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';
 
@@ -79,6 +80,14 @@ export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorE
     : status === 404 || status === 405 || (status >= 300 && status < 400) ? 'check the sink URL: it must be the collector\'s ingest endpoint itself (redirects are not followed)'
     : 'check what the collector accepts (its logs name the reason)';
   return new ConnectorError(`HTTP${status}`, message, { fix });
+}
+
+/**
+ * Reports a failed or repeated delivery to the sink's telemetry (as `onRetry`, and before a write rethrows);
+ * `fallbackCode` names errors that are not the connector's own (an abort, a bug).
+ */
+export function sendingErrorReporter(telemetry: ComponentReporter | undefined, fallbackCode: string): (error: ConnectorError) => void {
+  return (error) => telemetry?.error({ stage: 'sending', code: error.code ?? fallbackCode, message: error.message, discarded: 0 });
 }
 
 const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };

@@ -17,7 +17,7 @@ import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 
 /** Splits records into chunks bounded by count and by serialized size. */
 export function* chunks(lines: readonly string[], maxRecords: number, maxBytes: number): Generator<string[]> {
@@ -42,6 +42,7 @@ export class HttpSink implements Sink {
   readonly #maxRecords: number;
   readonly #maxBytes: number;
   readonly #telemetry: ComponentReporter | undefined;
+  readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
     const url = new SinkUrl(spec, options.env ?? process.env, ['gzip', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'tokenEnv', 'tokenFile', 'ca', 'format', 'header.*', 'headerEnv.*']);
@@ -53,6 +54,7 @@ export class HttpSink implements Sink {
     this.#maxRecords = url.number('maxRecords', 500, 1, 1_000_000);
     this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;
+    this.#reportError = sendingErrorReporter(options.telemetry, 'HTTP');
   }
 
   async open(): Promise<void> {}
@@ -71,10 +73,6 @@ export class HttpSink implements Sink {
     }
     return undefined;
   }
-
-  readonly #reportError = (error: ConnectorError): void => {
-    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'HTTP', message: error.message, discarded: 0 });
-  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();

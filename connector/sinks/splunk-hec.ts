@@ -24,7 +24,7 @@ import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget } from './http-delivery.ts';
+import { deliver, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 
 interface HecCode { readonly meaning: string; readonly fix?: string; readonly retryable: boolean }
@@ -108,6 +108,7 @@ export class SplunkHecSink implements Sink {
   readonly #maxRecords: number;
   readonly #maxBytes: number;
   readonly #telemetry: ComponentReporter | undefined;
+  readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
     const url = new SinkUrl(spec, options.env ?? process.env, ['tokenEnv', 'tokenFile', 'index', 'host', 'source', 'sourcetype', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip', 'ack', 'ackTimeoutMs']);
@@ -129,6 +130,7 @@ export class SplunkHecSink implements Sink {
     this.#maxRecords = url.number('maxRecords', 500, 1, 100_000);
     this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
     this.#telemetry = options.telemetry;
+    this.#reportError = sendingErrorReporter(options.telemetry, 'HEC');
   }
 
   async open(): Promise<void> {}
@@ -193,10 +195,6 @@ export class SplunkHecSink implements Sink {
       await sleep(Math.min(5000, 100 * 2 ** poll), signal);
     }
   }
-
-  readonly #reportError = (error: ConnectorError): void => {
-    this.#telemetry?.error({ stage: 'sending', code: error.code ?? 'HEC', message: error.message, discarded: 0 });
-  };
 
   async close(): Promise<void> {
     await this.#target.agent.close();
