@@ -18,29 +18,36 @@ export interface SinkContext {
 
 export type SinkFactory = (spec: string, context: SinkContext) => Sink;
 
-/**
- * Sink specs by scheme: `stdout`, `file:<path>`, and the SIEM sinks. Each sink module contributes one
- * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
- */
+/** A sink's telemetry component, named by its spec without query or credentials. */
+function sinkTelemetry(spec: string, context: SinkContext) {
+  return context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink');
+}
+
 /** `http(s)://` is NDJSON, or Splunk HEC with `format=hec`, or Elasticsearch `_bulk` with `format=bulk`. */
 function httpFamily(spec: string, context: SinkContext): Sink {
   let format = 'ndjson'; // an unreadable URL is reported by the sink's own parser, naming the problem
   try { format = new URL(spec).searchParams.get('format') ?? 'ndjson'; } catch { /* see above */ }
-  const options = { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') };
+  const options = { env: context.env, telemetry: sinkTelemetry(spec, context) };
   if (format === 'hec') return new SplunkHecSink(spec, options);
   if (format === 'bulk') return new ElasticsearchSink(spec, options);
   if (format !== 'ndjson') throw new ConfigError('--sink format', `unknown format "${format}"`, 'use ndjson, hec or bulk');
   return new HttpSink(spec, options);
 }
 
+const syslog: SinkFactory = (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), logger: context.logger });
+
+/**
+ * Sink specs by scheme: `stdout`, `file:<path>`, and the SIEM sinks. Each sink module contributes one
+ * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
+ */
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
-  { scheme: 'syslog+tcp', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink'), logger: context.logger }) },
-  { scheme: 'syslog+tls', create: (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink'), logger: context.logger }) },
+  { scheme: 'syslog+tcp', create: syslog },
+  { scheme: 'syslog+tls', create: syslog },
   { scheme: 'http', create: httpFamily },
   { scheme: 'https', create: httpFamily },
-  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') }) },
-  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink') }) },
+  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
+  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
 ];
 
