@@ -47,14 +47,15 @@ async function listen(handler: Handler, tls?: ReceiverTls): Promise<Receiver & {
       if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
       const body = raw.toString('utf8');
       const next = queue.shift() ?? 'ok';
+      const store = () => requests.push({ url: req.url ?? '', headers: req.headers, body });
       if (next === 'drop') { req.socket.destroy(); return; }
       if (typeof next === 'object' && 'slowMs' in next) {
-        const timer = setTimeout(() => { if (!res.destroyed) { requests.push({ url: req.url ?? '', headers: req.headers, body }); handler(req, body, res); } }, next.slowMs);
+        const timer = setTimeout(() => { if (!res.destroyed) { store(); handler(req, body, res); } }, next.slowMs);
         res.on('close', () => clearTimeout(timer));
         return;
       }
       if (typeof next === 'object' && 'status' in next) { res.writeHead(next.status, { 'content-type': 'application/json', ...next.headers }); res.end(next.body ?? ''); return; }
-      requests.push({ url: req.url ?? '', headers: req.headers, body });
+      store();
       if (next === 'storeThenDrop') {
         const discard = new ServerResponseSink();
         handler(req, body, discard as unknown as ServerResponse);
@@ -102,8 +103,7 @@ export interface HecReceiver extends Receiver {
   readonly ackQueries: () => number;
 }
 
-export async function hecReceiver(token: string, indexesOrOptions: readonly string[] | HecReceiverOptions = {}): Promise<HecReceiver> {
-  const options: HecReceiverOptions = Array.isArray(indexesOrOptions) ? { indexes: indexesOrOptions as readonly string[] } : indexesOrOptions as HecReceiverOptions;
+export async function hecReceiver(token: string, options: HecReceiverOptions = {}): Promise<HecReceiver> {
   const indexes = options.indexes ?? ['main', 'o365'];
   const events: HecReceiver['events'] = [];
   const acks = new Map<number, { polls: number; lost: boolean; events: HecReceiver['events'] }>();
