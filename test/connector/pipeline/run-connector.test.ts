@@ -1,15 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
 import { FileStateStore, readStates } from '../../../connector/state/file-state-store.ts';
 import type { ContentTypeState, StateStore } from '../../../connector/state/state.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../../../connector/sinks/sink.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
-import { createLogger } from '../../../connector/status/log.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { buildStatusReport } from '../../../connector/status/status-report.ts';
-import { workDir } from '../../e2e/support.ts';
+import { quietLogger, workDir } from '../../e2e/support.ts';
 import { FakeActivityApi } from './fake-activity-api.ts';
 
 const minute = 60_000;
@@ -53,16 +51,10 @@ class WatchedStore implements StateStore {
   close() { return this.inner.close(); }
 }
 
-function quiet() {
-  const lines: string[] = [];
-  const logger = createLogger({ destination: new Writable({ write(chunk, _e, done) { lines.push(String(chunk)); done(); } }) as never });
-  return { logger, lines };
-}
-
 async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConnectorOptions> = {}, onSave?: (state: ContentTypeState) => void) {
   const store = new WatchedStore(await FileStateStore.open(join(dir, 'state')));
   store.onSave = onSave;
-  const { logger, lines } = quiet();
+  const { logger, lines } = quietLogger();
   const telemetry = new Telemetry();
   const summary = await runConnector({
     api, contentTypes: ['Audit.SharePoint'], since: new Date(now - 6 * hour), once: true, stateDir: join(dir, 'state'), sinks, telemetry, logger,
