@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { HttpSink } from '../../../connector/sinks/http.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
@@ -105,7 +105,6 @@ describe('generic HTTP sink', () => {
   describe('over https', () => {
     let pki: TestPki;
     beforeAll(async () => { pki = await createTestPki(); });
-    afterAll(() => undefined);
 
     it('trusts the collector through ca= and refuses, as not retryable, when the CA is not given', async () => {
       const collector = await receiver({ tls: { cert: await readFile(pki.server.certFile, 'utf8'), key: await readFile(pki.server.keyFile, 'utf8') } });

@@ -3,10 +3,15 @@ import { ConfigError } from '../../../connector/errors.ts';
 import { createSink, schemeOf, sinkSpecs } from '../../../connector/sinks/spec.ts';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { StdoutSink } from '../../../connector/sinks/stdout.ts';
+import { HttpSink } from '../../../connector/sinks/http.ts';
+import { SplunkHecSink } from '../../../connector/sinks/splunk-hec.ts';
+import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
+import { SyslogSink } from '../../../connector/sinks/syslog.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { createLogger } from '../../../connector/status/log.ts';
 
-const context = () => ({ env: {}, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
+const env = { COLLECTOR_TOKEN: 'tok-123-secret', SPLUNK_HEC_TOKEN: 'hec-456-secret', ES_API_KEY: 'es-789-secret' };
+const context = () => ({ env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
 
 describe('which sinks a run uses', () => {
   it('takes the --sink flags first, whatever O365_SINKS says', () => {
@@ -25,6 +30,17 @@ describe('which sinks a run uses', () => {
 });
 
 describe('sink factory', () => {
+  it('chooses the sink by scheme and by format=, and the spec query never reaches the collector', () => {
+    const c = context();
+    expect(createSink('https://c.example/in?tokenEnv=COLLECTOR_TOKEN', c)).toBeInstanceOf(HttpSink);
+    expect(createSink('https://splunk.example:8088/services/collector/event?format=hec&tokenEnv=SPLUNK_HEC_TOKEN', c)).toBeInstanceOf(SplunkHecSink);
+    expect(createSink('https://es.example:9200/o365?format=bulk', c)).toBeInstanceOf(ElasticsearchSink);
+    expect(createSink('syslog+tls://siem.example:6514?facility=local3&severity=notice', c)).toBeInstanceOf(SyslogSink);
+    expect(createSink('syslog+tcp://siem.example:514', c)).toBeInstanceOf(SyslogSink);
+    expect(createSink('splunk-hec://splunk.example:8088?tokenEnv=SPLUNK_HEC_TOKEN', c).name).toBe('splunk-hec://splunk.example:8088');
+    expect(createSink('elasticsearch://es.example/o365-audit?apiKeyEnv=ES_API_KEY', c).name).toBe('elasticsearch://es.example:9200/o365-audit');
+  });
+
   it('knows stdout and file specs, and reads the scheme case-insensitively', () => {
     expect(createSink('stdout', context())).toBeInstanceOf(StdoutSink);
     expect(createSink('file:/tmp/o365-spec-test.ndjson', context())).toBeInstanceOf(FileSink);
