@@ -16,8 +16,8 @@ afterAll(() => emulator.stop());
 
 interface Run { child: ChildProcess; done: Promise<number | null>; stderr: () => string }
 
-function startRun(outputs: string, dir: string, extra: string[] = []): Run {
-  const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--once', '--outputs', outputs, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--requests-per-minute', '100000', ...extra], {
+function startRun(outputs: string, dir: string): Run {
+  const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--once', '--outputs', outputs, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--requests-per-minute', '100000'], {
     cwd: dir, env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -54,7 +54,7 @@ describe('crash recovery', () => {
     const stateDir = join(dir, 'state');
     const afterStateWrite = () => { let first = -1; return async () => { const m = await stateWrittenAt(stateDir); if (first < 0) { first = m; return false; } return m !== first; }; };
     const midFetch = () => { const served = emulator.counters().blobsServed; return () => emulator.counters().blobsServed > served + 30 && emulator.counters().inFlight > 0; };
-    const killPoints: Array<{ name: string; make: () => () => Promise<boolean> | boolean; args?: string[] }> = [
+    const killPoints: Array<{ name: string; make: () => () => Promise<boolean> | boolean }> = [
       // Before the first commit, inside the first (large) batch: the file holds bytes no state accounts for.
       { name: 'first batch, before any state', make: () => async () => (await fileSize(sink)) > 50_000 },
       { name: 'right after a state write', make: afterStateWrite },
@@ -64,7 +64,7 @@ describe('crash recovery', () => {
     ];
     const killed: string[] = [];
     for (const point of killPoints) {
-      const run = startRun(outputs, dir, point.args);
+      const run = startRun(outputs, dir);
       const condition = point.make();
       const reached = await Promise.race([until(condition), run.done.then(() => false)]);
       if (reached && run.child.exitCode === null) {
