@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../sinks/sink.ts';
+import type { RawRecord } from '../sinks/sink.ts';
 import type { ContentType } from './content-types.ts';
 
 /** One entry of `subscriptions/content`: a blob of records that became available at `contentCreated`. */
@@ -30,7 +30,8 @@ export interface ApiCallOptions {
 }
 
 export interface FetchedContent {
-  readonly records: AuditRecord[];
+  /** The blob's records in the order of the body, each as its exact bytes. */
+  readonly records: RawRecord[];
   /** Size of the response body, for throughput telemetry. */
   readonly bytes: number;
 }

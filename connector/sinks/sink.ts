@@ -1,14 +1,20 @@
 import type { ContentType } from '../api/content-types.ts';
 
-/** One audit record exactly as the Management Activity API returned it. `Id` is its de-duplication key. */
-export interface AuditRecord {
-  readonly Id: string;
-  readonly [field: string]: unknown;
+/**
+ * One audit record exactly as the Management Activity API returned it: `bytes` is the slice of the blob that
+ * holds the record's JSON object, never re-serialized (re-serializing reorders integer-like keys, rewrites
+ * `1.0`, escapes and integers above 2^53). `id` and `creationTime` are read from it for the decisions that need
+ * them (de-duplication, timestamps), as the strings the API sent; undefined when absent or not a string.
+ */
+export interface RawRecord {
+  readonly id: string | undefined;
+  readonly creationTime: string | undefined;
+  readonly bytes: Buffer;
 }
 
 export interface SinkBatch {
   readonly contentType: ContentType;
-  readonly records: readonly AuditRecord[];
+  readonly records: readonly RawRecord[];
 }
 
 /**
