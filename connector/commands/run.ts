@@ -48,7 +48,12 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal,
       pollIntervalMs: flags.pollInterval * 1000, fetchConcurrency: flags.fetchConcurrency, overlapMs: flags.overlap * 60_000,
     });
-    runtime.logger.info({ summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length } }, 'run finished');
+    const usage = process.resourceUsage();
+    runtime.logger.info({
+      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length },
+      // maxRSS is in KiB; CPU in microseconds. Operators size machines by these; the bench reads them too.
+      resources: { peakRssBytes: usage.maxRSS * 1024, cpuUserMicros: usage.userCPUTime, cpuSystemMicros: usage.systemCPUTime },
+    }, 'run finished');
     const first = summary.errors[0];
     if (flags.once && first && !controller.signal.aborted) {
       process.stderr.write(`error: ${first.contentType}: ${first.message}\n`);
