@@ -4,11 +4,11 @@
  * gone at the source), or failed (after the API client's own retries: hold the checkpoint, try next pass).
  */
 import type { ActivityApi, ContentBlob } from '../api/activity-api.ts';
-import type { AuditRecord } from '../sinks/sink.ts';
+import type { RawRecord } from '../sinks/sink.ts';
 import { ConnectorError } from '../errors.ts';
 
 export type FetchOutcome =
-  | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly AuditRecord[]; readonly bytes: number }
+  | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly RawRecord[]; readonly bytes: number }
   | { readonly kind: 'expired'; readonly blob: ContentBlob; readonly error: ConnectorError }
   | { readonly kind: 'failed'; readonly blob: ContentBlob; readonly error: unknown };
 

@@ -1,7 +1,8 @@
 /**
  * The content lister: pages of `subscriptions/content` for one window, streamed (one page in memory at a time).
  * A content type without a subscription (AF20022) is started and its window listed again; entries repeated by
- * that restart, or by the service itself across pages, are yielded once.
+ * that restart, or by the service itself across pages, are yielded once. `listNewBlobs` walks a pass's windows
+ * and yields, one blob at a time, those not delivered before.
  */
 import type { ActivityApi, ContentBlob, TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
@@ -32,5 +33,37 @@ export async function* listWindow(api: ActivityApi, contentType: ContentType, wi
       options.telemetry?.error({ stage: 'receiving', code: 'AF20022', message: `no subscription for ${contentType}: started it`, discarded: 0 });
       await api.startSubscription(contentType, call);
     }
+  }
+}
+
+export interface NewBlobsOptions extends ListWindowOptions {
+  /** Which of these contentIds were delivered already (asked once per page). */
+  readonly delivered: (contentIds: readonly string[]) => Promise<Set<string>>;
+  /** A blob about to be yielded: it holds the checkpoint until acknowledged. */
+  readonly onListed: (blob: ContentBlob) => void;
+  /** Every page of the window ending here was listed. */
+  readonly onWindowListed: (end: Date) => void;
+  /** Listing a window failed (after the client's retries): the pass lists no further windows. */
+  readonly onListingFailed: (error: unknown, window: TimeWindow) => void;
+}
+
+/** The blobs of `windows`, in listing order, less those delivered before. Stops at the first window that fails. */
+export async function* listNewBlobs(api: ActivityApi, contentType: ContentType, windows: readonly TimeWindow[], options: NewBlobsOptions): AsyncGenerator<ContentBlob> {
+  for (const window of windows) {
+    try {
+      for await (const page of listWindow(api, contentType, window, options)) {
+        const delivered = await options.delivered(page.map((blob) => blob.contentId));
+        for (const blob of page) {
+          if (delivered.has(blob.contentId)) continue;
+          options.onListed(blob);
+          yield blob;
+        }
+      }
+    } catch (error) {
+      if (options.abortSignal?.aborted) throw error;
+      options.onListingFailed(error, window);
+      return;
+    }
+    options.onWindowListed(window.end);
   }
 }

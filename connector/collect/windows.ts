@@ -1,8 +1,7 @@
 import type { TimeWindow } from '../api/activity-api.ts';
 
 const minute = 60_000;
-const hour = 60 * minute;
-const day = 24 * hour;
+const day = 24 * 60 * minute;
 
 export interface WindowPlanInput {
   /** Where the cursor stands; undefined on a first run. */
@@ -19,18 +18,6 @@ export interface WindowPlanInput {
 
 /** The retention the API enforces (7 days), less a margin so that a window is never rejected for its start. */
 export const retentionMarginMs = 15 * minute;
-
-/**
- * How far behind the checkpoint each pass lists again. Listing is by contentCreated, but a blob can become
- * listable some time after the contentCreated it carries (the stand-in models 20 to 90 minutes, as seen from
- * Exchange and SharePoint); such a blob lands behind a checkpoint that already moved. Two hours re-lists that
- * whole range with margin at the cost of one or two extra listing pages a pass (a few requests a minute out of
- * a 2,000 budget); blobs already delivered in it are skipped by contentId.
- */
-export const defaultOverlapMs = 2 * hour;
-
-/** The checkpoint never moves closer to server time now than this: the newest minutes are still filling. */
-export const defaultSafetyLagMs = 15 * minute;
 
 /** The furthest a checkpoint may stand: server time now less the safety lag, in whole seconds. */
 export function checkpointCeiling(now: Date, skewMs: number, safetyLagMs: number): number {

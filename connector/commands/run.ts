@@ -1,5 +1,7 @@
 import { parseSince } from '../config/config.ts';
-import { runConnector } from '../pipeline/run-connector.ts';
+import type { RunSettings } from '../config/settings.ts';
+import { runConnector, type RunSummary } from '../pipeline/run-connector.ts';
+import { openStateStore } from '../state/sqlite-store.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -10,6 +12,9 @@ export interface RunFlags extends GlobalFlags {
   readonly since: string;
   readonly sink: string[];
   readonly contentTypes?: string | undefined;
+  /** Every tunable of the run, validated, with the table's defaults (connector/config/settings.ts). */
+  readonly settings: RunSettings;
+  /** Same values as settings.pollIntervalSeconds, fetchConcurrency and overlapMinutes: kept until runCommand reads `settings`. */
   readonly pollInterval: number;
   readonly fetchConcurrency: number;
   readonly overlap: number;
@@ -43,11 +48,16 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       if (controller.signal.aborted) return exitCodes.ok;
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });
     }
-    const summary = await runConnector({
-      api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), stateDir: runtime.config.stateDir,
-      sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal,
-      pollIntervalMs: flags.pollInterval * 1000, fetchConcurrency: flags.fetchConcurrency, overlapMs: flags.overlap * 60_000,
-    });
+    const store = await openStateStore(runtime.config.stateDir, { lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal });
+    let summary: RunSummary;
+    try {
+      summary = await runConnector({
+        api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store,
+        sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
+      });
+    } finally {
+      await store.close();
+    }
     const usage = process.resourceUsage();
     runtime.logger.info({
       summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length },

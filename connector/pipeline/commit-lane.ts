@@ -1,73 +1,78 @@
 /**
- * The one lane through which every content type writes to the sinks and commits its state. Sinks are shared
- * (one file holds every content type), so a commit must follow its own sink writes before any other content
- * type writes: then the state file with the highest sequence always holds sink positions that agree with every
- * content type's checkpoint, and a restart cuts each sink back to exactly what the checkpoints account for.
- * Fetching and listing run concurrently outside the lane; only "write batch, wait for every ack, save" is
- * serialised, which is the backpressure the sinks need anyway.
+ * The one lane through which every content type writes to the sinks and commits. Sinks are shared (one file
+ * holds every content type), so a commit must follow its own sink writes before any other content type
+ * writes: then the sink positions stored with every commit agree with every content type's checkpoint, and a
+ * restart cuts each sink back to exactly what the checkpoints account for. Listing and fetching run outside
+ * the lane; only "write batch, wait for every ack, commit" is serialised, which is the backpressure the sinks
+ * need anyway. The store applies each commit in one transaction.
  */
 import { ConnectorError } from '../errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
 import type { Logger } from '../status/log.ts';
-import type { ContentTypeState, StateStore } from '../state/state.ts';
+import type { Commit, StateStore } from '../state/store.ts';
 import { fanOut, type SinkRetryPolicy } from './sink-fanout.ts';
+
+export interface CommitLaneOptions {
+  readonly logger: Logger;
+  /** A graceful stop: sink retries end (the batch is not committed; a restart delivers it again). */
+  readonly stopSignal?: AbortSignal | undefined;
+  readonly retry?: SinkRetryPolicy;
+}
 
 export class CommitLane {
   readonly #store: StateStore;
   readonly #sinks: readonly Sink[];
-  readonly #options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy };
+  readonly #options: CommitLaneOptions;
   readonly #positions: Record<string, SinkPosition>;
-  #sequence: number;
   #tail: Promise<unknown> = Promise.resolve();
   #failure: unknown;
 
-  constructor(store: StateStore, sinks: readonly Sink[], resume: { sequence: number; positions: Record<string, SinkPosition> }, options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy }) {
+  constructor(store: StateStore, sinks: readonly Sink[], positions: Record<string, SinkPosition>, options: CommitLaneOptions) {
     this.#store = store;
     this.#sinks = sinks;
-    this.#sequence = resume.sequence;
-    this.#positions = { ...resume.positions };
+    this.#positions = { ...positions };
     this.#options = options;
   }
 
-  /** Sink positions not yet in any state file (a sink new to this directory): recorded before the first write. */
-  needsStartingPositions(): boolean {
-    return this.#sinks.some((sink) => sink.position !== undefined && this.#positions[sink.name] === undefined);
-  }
-
-  /** Commits `state` unchanged together with every sink's current position (before anything is written). */
-  recordStartingPositions(state: ContentTypeState): Promise<void> {
+  /**
+   * Commits every sink's position right after `open` when the store has none for it (a sink new to this state),
+   * before anything is written: without it a crash inside the very first batch would leave that batch's bytes
+   * in front of its re-delivery.
+   */
+  async recordStartingPositions(at: string): Promise<void> {
+    const fresh: Record<string, SinkPosition> = {};
     for (const sink of this.#sinks) {
       const position = sink.position?.();
-      if (position !== undefined && this.#positions[sink.name] === undefined) this.#positions[sink.name] = position;
+      if (position !== undefined && this.#positions[sink.name] === undefined) fresh[sink.name] = position;
     }
-    return this.commit(state, undefined, () => {});
+    if (Object.keys(fresh).length === 0) return;
+    Object.assign(this.#positions, fresh);
+    await this.commit(undefined, () => ({ at }));
   }
 
-  /** The error that made the lane refuse further commits (a state write or a sink that refuses for good). */
+  /** The error that made the lane refuse further commits (a failed commit, or a sink that refuses for good). */
   get failure(): unknown {
     return this.#failure;
   }
 
   /**
-   * Writes `batch` (if any) to every sink, then, once all acknowledged, lets `apply` move the state forward and
-   * saves it with the new sink positions. Nothing of `apply` happens if a sink never acknowledges.
+   * Writes `batch` (if any) to every sink; once all acknowledged, `build` makes the commit (it runs only then,
+   * so it may move trackers forward) and the store applies it with the new sink positions.
    */
-  commit(state: ContentTypeState, batch: SinkBatch | undefined, apply: () => void): Promise<void> {
+  commit(batch: SinkBatch | undefined, build: () => Omit<Commit, 'sinkPositions'>): Promise<void> {
     const run = async () => {
       if (this.#failure !== undefined) throw this.#failure;
-      const positions = batch && batch.records.length > 0 ? await this.#write(batch) : {};
-      apply();
-      this.#sequence += 1;
-      state.sequence = this.#sequence;
-      state.sinkPositions = { ...this.#positions, ...positions };
+      const written = batch && batch.records.length > 0 ? await this.#write(batch) : {};
+      const commit = build();
+      const positions = { ...this.#positions, ...written };
       try {
-        await this.#store.save(state);
+        await this.#store.commit({ ...commit, sinkPositions: positions });
       } catch (error) {
-        // Memory is now ahead of disk; committing anything else would pair new positions with old checkpoints.
-        this.#failure = new ConnectorError('STATE_WRITE_FAILED', `cannot save the state of ${state.contentType}: ${(error as Error).message}`, { fix: 'check disk space and permissions of the --state directory', cause: error });
+        // The sinks are now ahead of the store; committing anything else would pair new positions with old checkpoints.
+        this.#failure = error instanceof ConnectorError ? error : new ConnectorError('STATE_WRITE_FAILED', `cannot commit the state${commit.contentType ? ` of ${commit.contentType}` : ''} to ${this.#store.location}: ${(error as Error).message}`, { fix: 'check disk space and permissions of the --state directory', cause: error });
         throw this.#failure;
       }
-      Object.assign(this.#positions, positions);
+      Object.assign(this.#positions, written);
     };
     const result = this.#tail.then(run);
     this.#tail = result.catch(() => {});

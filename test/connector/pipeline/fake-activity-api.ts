@@ -1,22 +1,25 @@
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from '../../../connector/api/activity-api.ts';
 import type { ContentType } from '../../../connector/api/content-types.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
-import type { AuditRecord } from '../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../connector/sinks/sink.ts';
 
 export interface FakeBlob extends ContentBlob {
-  records: AuditRecord[];
+  records: RawRecord[];
   /** When the blob starts being listed (default: at its contentCreated). */
   visibleAt: number;
 }
 
 const minute = 60_000;
 
-export function auditRecord(id: string, operation = 'FileAccessed'): AuditRecord {
-  return {
-    Id: id, RecordType: 6, CreationTime: '2026-11-24T09:12:44', Operation: operation, OrganizationId: 'b3c1d7a2-5e4f-4a61-9d0e-2f8a7c6b5e41',
+/** A realistic SharePoint record as the API sends it (compact JSON), with its bytes. */
+export function auditRecord(id: string, operation = 'FileAccessed'): RawRecord {
+  const creationTime = '2026-11-24T09:12:44';
+  const bytes = Buffer.from(JSON.stringify({
+    Id: id, RecordType: 6, CreationTime: creationTime, Operation: operation, OrganizationId: 'b3c1d7a2-5e4f-4a61-9d0e-2f8a7c6b5e41',
     UserType: 0, UserKey: 'i:0h.f|membership|10033fff8a1b2c3d@live.com', Workload: 'SharePoint', ResultStatus: 'Succeeded',
     ObjectId: 'https://contoso.sharepoint.com/sites/finance/Shared Documents/Q4 forecast.xlsx', UserId: 'megan.bowen@contoso.com', ClientIP: '203.0.113.24',
-  };
+  }));
+  return { id, creationTime, bytes };
 }
 
 /** An in-memory Management Activity API: listing by contentCreated and visibility, paging, AF codes. */
@@ -87,7 +90,8 @@ export class FakeActivityApi implements ActivityApi {
       throw new ConnectorError('AF50000', 'internal error', { retryable: true });
     }
     const found = this.blobs.find((b) => b.contentId === blob.contentId)!;
-    const records = JSON.parse(JSON.stringify(found.records)) as AuditRecord[];
-    return { records, bytes: JSON.stringify(records).length };
+    // Fresh buffers, as a real fetch gives: nothing the pipeline holds is shared with the fake.
+    const records = found.records.map((record) => ({ ...record, bytes: Buffer.from(record.bytes) }));
+    return { records, bytes: records.reduce((n, r) => n + r.bytes.length + 1, 1) };
   }
 }

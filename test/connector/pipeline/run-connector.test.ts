@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
-import { FileStateStore, readStates } from '../../../connector/state/file-state-store.ts';
-import type { ContentTypeState, StateStore } from '../../../connector/state/state.ts';
+import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import type { Commit, CursorState, StateStore } from '../../../connector/state/store.ts';
+import type { RunSettings } from '../../../connector/config/settings.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../../../connector/sinks/sink.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
@@ -29,39 +30,61 @@ class MemorySink implements Sink {
       this.failuresLeft -= 1;
       throw new ConnectorError('ECONNREFUSED', `${this.name} is down`, { retryable: true });
     }
-    this.received.push(...batch.records.map((r) => r.Id));
+    this.received.push(...batch.records.map((r) => r.id!));
     this.batchSizes.push(batch.records.length);
     return this.received.length;
   }
   async close(): Promise<void> {}
 }
 
-/** The real file store, watched: every saved state is kept for the test to check. */
+/** The real store, watched: every commit is kept for the test to check, with the records counted so far. */
 class WatchedStore implements StateStore {
-  readonly saves: ContentTypeState[] = [];
-  readonly inner: FileStateStore;
-  onSave: ((state: ContentTypeState) => void) | undefined;
-  constructor(inner: FileStateStore) { this.inner = inner; }
-  loadAll() { return this.inner.loadAll(); }
-  async save(state: ContentTypeState) {
-    this.onSave?.(state);
-    this.saves.push(structuredClone(state));
-    await this.inner.save(state);
+  readonly commits: Array<Commit & { recordsSoFar: number }> = [];
+  readonly inner: StateStore;
+  onCommit: ((commit: Commit & { recordsSoFar: number }) => void) | undefined;
+  #records = 0;
+  constructor(inner: StateStore) { this.inner = inner; }
+  get location() { return this.inner.location; }
+  cursors() { return this.inner.cursors(); }
+  sinkPositions() { return this.inner.sinkPositions(); }
+  deliveredBlobs(...args: Parameters<StateStore['deliveredBlobs']>) { return this.inner.deliveredBlobs(...args); }
+  seenRecordIds(...args: Parameters<StateStore['seenRecordIds']>) { return this.inner.seenRecordIds(...args); }
+  async commit(commit: Commit) {
+    this.#records += commit.records ?? 0;
+    const seen = { ...structuredClone(commit), recordsSoFar: this.#records };
+    this.onCommit?.(seen);
+    this.commits.push(seen);
+    await this.inner.commit(commit);
   }
   close() { return this.inner.close(); }
 }
 
-async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConnectorOptions> = {}, onSave?: (state: ContentTypeState) => void) {
-  const store = new WatchedStore(await FileStateStore.open(join(dir, 'state')));
-  store.onSave = onSave;
+const fast: Partial<RunSettings> = { batchMaxRecords: 4, batchMaxWaitMs: 0 };
+
+async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConnectorOptions> = {}, onCommit?: WatchedStore['onCommit']) {
+  const store = new WatchedStore(await openStateStore(join(dir, 'state'), { lockWaitMs: 0 }));
+  store.onCommit = onCommit;
   const { logger, lines } = quietLogger();
   const telemetry = new Telemetry();
-  const summary = await runConnector({
-    api, contentTypes: ['Audit.SharePoint'], since: new Date(now - 6 * hour), once: true, stateDir: join(dir, 'state'), sinks, telemetry, logger,
-    now: () => new Date(api.nowMs), stateStore: store, batchMaxRecords: 4, batchMaxWaitMs: 0, sinkRetry: { baseDelayMs: 1, maxDelayMs: 2, maxNonRetryableAttempts: 3 },
-    ...extra,
-  });
-  return { summary, store, lines, telemetry };
+  try {
+    const summary = await runConnector({
+      api, contentTypes: ['Audit.SharePoint'], since: new Date(now - 6 * hour), once: true, store, sinks, telemetry, logger,
+      now: () => new Date(api.nowMs), sinkRetry: { baseDelayMs: 1, maxDelayMs: 2, maxNonRetryableAttempts: 3 },
+      ...extra, settings: { ...fast, ...extra.settings },
+    });
+    return { summary, store, lines, telemetry };
+  } finally {
+    await store.close();
+  }
+}
+
+async function cursorOf(dir: string): Promise<CursorState | undefined> {
+  const store = await openStateStore(join(dir, 'state'), { readOnly: true });
+  try {
+    return (await store.cursors()).get('Audit.SharePoint');
+  } finally {
+    await store.close();
+  }
 }
 
 class Feed extends FakeActivityApi {
@@ -95,12 +118,12 @@ describe('runConnector', () => {
     const flaky = new MemorySink('flaky', 5);
     const violations: string[] = [];
     // Checked at the moment of each save: the checkpoint may only cover what both sinks already hold.
-    await run(api, dir, [steady, flaky], {}, (save) => {
-      const covered = api.blobs.filter((b) => save.checkpoint !== undefined && b.contentCreated < save.checkpoint);
+    await run(api, dir, [steady, flaky], {}, (commit) => {
+      const covered = api.blobs.filter((b) => commit.checkpoint !== undefined && b.contentCreated < commit.checkpoint);
       for (const blob of covered) for (const record of blob.records) {
-        if (!steady.received.includes(record.Id) || !flaky.received.includes(record.Id)) violations.push(`${save.checkpoint} covers ${record.Id}`);
+        if (!steady.received.includes(record.id!) || !flaky.received.includes(record.id!)) violations.push(`${commit.checkpoint} covers ${record.id}`);
       }
-      if (save.recordsDelivered > flaky.received.length) violations.push(`${save.recordsDelivered} counted, ${flaky.received.length} acknowledged`);
+      if (commit.recordsSoFar > flaky.received.length) violations.push(`${commit.recordsSoFar} counted, ${flaky.received.length} acknowledged`);
     });
     expect(flaky.failuresLeft).toBe(0);
     expect(violations).toEqual([]);
@@ -108,21 +131,23 @@ describe('runConnector', () => {
     expect(new Set(flaky.received).size).toBe(24);
   });
 
-  it('persists each sink\'s position with the checkpoint in the same write', async () => {
+  it('commits each sink\'s position with the checkpoint in the same commit', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'b1', now - 3 * hour, ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
     const dir = await workDir();
     const sink = new MemorySink('memory');
     const { store } = await run(api, dir, [sink]);
-    for (const save of store.saves) expect(save.sinkPositions['memory'] ?? 0).toBe(save.recordsDelivered);
-    expect((await readStates(join(dir, 'state'))).get('Audit.SharePoint')?.sinkPositions).toEqual({ memory: 6 });
+    for (const commit of store.commits) expect(commit.sinkPositions?.['memory'] ?? 0).toBe(commit.recordsSoFar);
+    const reopened = await openStateStore(join(dir, 'state'), { lockWaitMs: 0 });
+    expect(await reopened.sinkPositions()).toEqual({ memory: 6 });
+    await reopened.close();
   });
 
   it('keeps batches within batchMaxRecords however large the blobs', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'big', now - 3 * hour, Array.from({ length: 23 }, (_, i) => `r${i}`));
     const sink = new MemorySink('memory');
-    await run(api, await workDir(), [sink], { batchMaxRecords: 5 });
+    await run(api, await workDir(), [sink], { settings: { batchMaxRecords: 5 } });
     expect(Math.max(...sink.batchSizes)).toBeLessThanOrEqual(5);
     expect(sink.received).toHaveLength(23);
   });
@@ -136,7 +161,7 @@ describe('runConnector', () => {
     const first = await run(api, dir, [sink]);
     expect(sink.received.sort()).toEqual(['r0', 'r2', 'r3', 'r4']);
     expect(first.summary.errors).toEqual([expect.objectContaining({ code: 'AF50000' })]);
-    const held = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    const held = (await cursorOf(dir))!;
     expect(held.checkpoint).toBe(api.blobs[1]!.contentCreated);
     expect(held.heldBlobs).toBe(1);
     expect((await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(now) })).overall).toBe('Degraded');
@@ -144,7 +169,7 @@ describe('runConnector', () => {
     await run(api, dir, [sink]);
     expect([...counts(sink.received).values()].every((n) => n === 1)).toBe(true);
     expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
-    const after = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    const after = (await cursorOf(dir))!;
     expect(after.lastError).toBeUndefined();
     expect(after.checkpoint).toBe(new Date(api.nowMs - 15 * minute).toISOString());
   });
@@ -156,8 +181,9 @@ describe('runConnector', () => {
     const dir = await workDir();
     const sink = new MemorySink('memory');
     const { store } = await run(api, dir, [sink]);
-    for (const save of store.saves) if (save.checkpoint) expect(Date.parse(save.checkpoint)).toBeLessThanOrEqual(now - 15 * minute);
-    expect(Date.parse(store.saves.at(-1)!.checkpoint!)).toBeGreaterThan(Date.parse(late.contentCreated)); // the checkpoint moved past it
+    for (const commit of store.commits) if (commit.checkpoint) expect(Date.parse(commit.checkpoint)).toBeLessThanOrEqual(now - 15 * minute);
+    expect(Date.parse((await cursorOf(dir))!.checkpoint!)).toBeGreaterThan(Date.parse(late.contentCreated)); // the checkpoint moved past it
+    expect(store.commits.some((commit) => commit.checkpoint !== undefined)).toBe(true);
     expect(sink.received).toEqual(['r1']);
     api.nowMs = now + 45 * minute;
     await run(api, dir, [sink]);
@@ -176,7 +202,7 @@ describe('runConnector', () => {
     expect(sink.received).toEqual(['r2']);
     expect(lines.filter((l) => l.includes('AF20051') && l.includes('gone'))).toHaveLength(1);
     expect(telemetry.snapshot().find((c) => c.name === 'collector')?.errorsByCode['AF20051']).toBe(1);
-    const state = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    const state = (await cursorOf(dir))!;
     expect(state.expiredCount).toBe(1);
     expect(state.expired.map((e) => e.contentId)).toEqual(['gone']);
     const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(now) });
@@ -203,7 +229,7 @@ describe('runConnector', () => {
     api.nowMs += 10 * minute;
     await run(api, dir, [new MemorySink('memory')], { since: new Date(now - 6 * 24 * hour) });
     expect(api.listed).toHaveLength(1);
-    expect(api.listed[0]!.start.getTime()).toBe(now - 15 * minute - 2 * hour);
+    expect(api.listed[0]!.start.getTime()).toBe(now - 15 * minute - 4 * hour); // the default overlap
   });
 
   it('stops on the abort signal after the batch in flight and saves its state', async () => {
@@ -216,8 +242,8 @@ describe('runConnector', () => {
       async write(batch) { if (!controller.signal.aborted) controller.abort(new Error('SIGTERM')); return sink.write(batch); },
     };
     const dir = await workDir();
-    await run(api, dir, [slow], { once: false, abortSignal: controller.signal, batchMaxRecords: 1 });
-    const state = (await readStates(join(dir, 'state'))).get('Audit.SharePoint')!;
+    await run(api, dir, [slow], { once: false, abortSignal: controller.signal, settings: { batchMaxRecords: 1 } });
+    const state = (await cursorOf(dir))!;
     expect(sink.received).toHaveLength(1);
     expect(state.recordsDelivered).toBe(1);
     api.nowMs += minute;
@@ -234,6 +260,6 @@ describe('runConnector', () => {
     };
     const dir = await workDir();
     await expect(run(api, dir, [refusing])).rejects.toThrow(/refused the same batch 3 times/);
-    expect((await readStates(join(dir, 'state'))).get('Audit.SharePoint')?.recordsDelivered ?? 0).toBe(0);
+    expect((await cursorOf(dir))?.recordsDelivered ?? 0).toBe(0);
   });
 });

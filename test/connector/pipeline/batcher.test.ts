@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import type { ContentBlob } from '../../../connector/api/activity-api.ts';
+import type { FetchOutcome } from '../../../connector/collect/blob-fetcher.ts';
+import { ConnectorError } from '../../../connector/errors.ts';
+import { batchRecords, type Batch, type BatcherOptions } from '../../../connector/pipeline/batcher.ts';
+import { RecordDeduplicator } from '../../../connector/pipeline/record-deduplicator.ts';
+import type { StateStore } from '../../../connector/state/store.ts';
+import { auditRecord } from './fake-activity-api.ts';
+
+const blob = (contentId: string): ContentBlob => ({
+  contentType: 'Audit.SharePoint', contentId, contentUri: `https://manage.office.com/api/v1.0/t/activity/feed/audit/${contentId}`,
+  contentCreated: '2026-11-25T10:00:00.000Z', contentExpiration: '2026-12-02T10:00:00.000Z',
+});
+
+const records = (contentId: string, ids: string[]): FetchOutcome => {
+  const list = ids.map((id) => auditRecord(id));
+  return { kind: 'records', blob: blob(contentId), records: list, bytes: list.reduce((n, r) => n + r.bytes.length, 0) };
+};
+
+/** Only what the deduplicator asks of a store: the Ids committed before. */
+function storeWith(seen: string[] = []): StateStore {
+  const ids = new Set(seen);
+  return { seenRecordIds: async (_type: string, asked: readonly string[]) => new Set(asked.filter((id) => ids.has(id))) } as unknown as StateStore;
+}
+
+async function* from(outcomes: FetchOutcome[]): AsyncGenerator<FetchOutcome> {
+  yield* outcomes;
+}
+
+async function collect(outcomes: AsyncIterable<FetchOutcome>, options: Partial<BatcherOptions> & { seen?: string[] } = {}): Promise<Batch[]> {
+  const dedupe = new RecordDeduplicator(storeWith(options.seen), 'Audit.SharePoint');
+  const batches: Batch[] = [];
+  for await (const batch of batchRecords(outcomes, { bounds: { maxRecords: 3, maxBytes: 1 << 20, maxWaitMs: 60_000 }, dedupe, onFailed: () => {}, ...options })) {
+    batches.push(batch);
+    dedupe.committed(batch.ids);
+  }
+  return batches;
+}
+
+describe('batchRecords', () => {
+  it('cuts batches at maxRecords and acknowledges a blob with the batch holding its last record', async () => {
+    const batches = await collect(from([records('b1', ['r1', 'r2']), records('b2', ['r3', 'r4', 'r5', 'r6']), records('b3', [])]));
+    expect(batches.map((b) => b.ids)).toEqual([['r1', 'r2', 'r3'], ['r4', 'r5', 'r6'], []]);
+    expect(batches.map((b) => b.blobs.map((x) => x.contentId))).toEqual([['b1'], ['b2'], ['b3']]);
+  });
+
+  it('cuts batches at maxBytes, a record larger than the bound going alone', async () => {
+    const size = auditRecord('r1').bytes.length;
+    const batches = await collect(from([records('b1', ['r1', 'r2', 'r3'])]), { bounds: { maxRecords: 100, maxBytes: size + 1, maxWaitMs: 60_000 } });
+    expect(batches.map((b) => b.ids)).toEqual([['r1', 'r2'], ['r3']]);
+  });
+
+  it('drops records delivered before, repeated within a blob, or repeated in a later blob', async () => {
+    const batches = await collect(from([records('b1', ['old', 'r1', 'r1']), records('b2', ['r1', 'r2'])]), { seen: ['old'] });
+    expect(batches.flatMap((b) => b.ids)).toEqual(['r1', 'r2']);
+    expect(batches.reduce((n, b) => n + b.duplicates, 0)).toBe(3);
+  });
+
+  it('keeps the bytes of every record as fetched', async () => {
+    const outcome = records('b1', ['r1', 'r2']);
+    const [batch] = await collect(from([outcome]));
+    expect(batch!.records.map((r) => r.bytes)).toEqual((outcome as Extract<FetchOutcome, { kind: 'records' }>).records.map((r) => r.bytes));
+    expect(batch!.bytes).toBe(outcome.kind === 'records' ? outcome.bytes : 0);
+  });
+
+  it('reports failed blobs and keeps them out of every batch; records expired blobs with the batch', async () => {
+    const failed: string[] = [];
+    const outcomes: FetchOutcome[] = [
+      records('b1', ['r1']),
+      { kind: 'failed', blob: blob('b2'), error: new ConnectorError('AF50000', 'internal error', { retryable: true }) },
+      { kind: 'expired', blob: blob('b3'), error: new ConnectorError('AF20051', 'expired') },
+    ];
+    const batches = await collect(from(outcomes), { onFailed: (o) => failed.push(o.blob.contentId) });
+    expect(failed).toEqual(['b2']);
+    expect(batches.flatMap((b) => b.blobs.map((x) => x.contentId))).toEqual(['b1']);
+    expect(batches.flatMap((b) => b.expired.map((x) => x.contentId))).toEqual(['b3']);
+  });
+
+  it('writes a batch whose oldest record waited maxWaitMs while the next blob is still being fetched', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    async function* slow(): AsyncGenerator<FetchOutcome> {
+      yield records('b1', ['r1']);
+      await gate;
+      yield records('b2', ['r2']);
+    }
+    const dedupe = new RecordDeduplicator(storeWith(), 'Audit.SharePoint');
+    const iterator = batchRecords(slow(), { bounds: { maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 20 }, dedupe, onFailed: () => {} })[Symbol.asyncIterator]();
+    const first = await iterator.next(); // only the wait can end this batch: b2 is held back
+    expect(first.value?.ids).toEqual(['r1']);
+    release();
+    const rest: string[] = [];
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(...next.value.ids);
+    expect(rest).toEqual(['r2']);
+  });
+});
+
+describe('RecordDeduplicator', () => {
+  it('holds the Ids of uncommitted batches, and asks the store for the rest', async () => {
+    const asked: string[][] = [];
+    const store = { seenRecordIds: async (_t: string, ids: readonly string[]) => { asked.push([...ids]); return new Set(ids.filter((id) => id === 'stored')); } } as unknown as StateStore;
+    const dedupe = new RecordDeduplicator(store, 'Audit.SharePoint');
+    const first = await dedupe.select([auditRecord('a'), auditRecord('stored')]);
+    expect(first.fresh.map((r) => r.id)).toEqual(['a']);
+    const second = await dedupe.select([auditRecord('a'), auditRecord('b')]);
+    expect(second.fresh.map((r) => r.id)).toEqual(['b']);
+    expect(second.duplicates).toBe(1);
+    expect(asked).toEqual([['a', 'stored'], ['b']]); // a held Id is not asked for again
+    dedupe.committed(['a', 'b']);
+    expect(dedupe.held).toBe(0);
+  });
+
+  it('delivers records without an Id every time (nothing to recognise them by)', async () => {
+    const dedupe = new RecordDeduplicator(storeWith(), 'Audit.SharePoint');
+    const anonymous = { id: undefined, creationTime: undefined, bytes: Buffer.from('{"Operation":"x"}') };
+    expect((await dedupe.select([anonymous, anonymous])).fresh).toHaveLength(2);
+  });
+});
