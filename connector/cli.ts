@@ -1,18 +1,21 @@
 // Commands and flags only: each action hands its options to one function in ./commands/.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { contentTypes } from './api/content-types.ts';
 import { describeFailure } from './commands/exit-codes.ts';
-import { runCommand } from './commands/run.ts';
+import { runCommand, type RunFlags } from './commands/run.ts';
 import type { GlobalFlags } from './commands/runtime.ts';
 import { showStatus } from './commands/status.ts';
 import { manageSubscriptions, type SubscriptionVerb } from './commands/subscriptions.ts';
 import { testConnection } from './commands/test-connection.ts';
+import { parseSetting, runSettingsFrom, settingNames, settingSpecs, type SettingName } from './config/settings.ts';
 
-function positiveInteger(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('must be a positive whole number');
-  return parsed;
+/** A setting's option from the table: flag, help (commander adds the default), and its schema as the parser. */
+function settingOption(name: SettingName): Option {
+  const spec = settingSpecs[name];
+  return new Option(`--${spec.flag} <${spec.unit}>`, spec.help).default(spec.default).argParser((value: string) => parseSetting(name, value));
 }
+const globalSettings = settingNames.filter((name) => 'global' in settingSpecs[name]);
+const runSettings = settingNames.filter((name) => !globalSettings.includes(name));
 
 const contentTypesHelp = `comma-separated content types (default: O365_CONTENT_TYPES, the outputs' contentTypes, or all: ${contentTypes.join(', ')})`;
 const stateHelp = 'state directory (default: O365_STATE_DIR or ./.o365-state)';
@@ -21,12 +24,14 @@ const program = new Command('o365-connector')
   .description('Stream Microsoft 365 audit logs from the Office 365 Management Activity API to your SIEM.\n'
     + 'Configuration, highest precedence first: flags, O365_* environment variables, --outputs file, --stack.')
   .showHelpAfterError()
+  .configureHelp({ showGlobalOptions: true })
   .addOption(new Option('--outputs <file>', 'configuration: a file holding `pulumi stack output --json --show-secrets`').env('O365_OUTPUTS_FILE'))
   .option('--stack <name>', 'read the configuration from this Pulumi stack (runs `pulumi stack output --json --show-secrets`; needs the Pulumi CLI)')
   .addOption(new Option('--log-level <level>', 'level of the JSON logs on stderr (debug also prints stack traces of internal errors)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('O365_LOG_LEVEL'))
-  .option('--requests-per-minute <n>', 'request budget against the tenant quota of about 2,000/min (default 600)', positiveInteger)
-  .option('--max-in-flight <n>', 'concurrent API requests at most (default 8)', positiveInteger)
   .addHelpText('after', '\nExit codes: 0 ok, 1 internal, 2 configuration, 3 authentication (AADSTS), 4 API (AF…), 5 network/TLS;\n`status`: 0 Active, 10 Degraded, 11 Inactive.');
+
+// Global because test, status and subscriptions build the API client too.
+for (const name of globalSettings) program.addOption(settingOption(name));
 
 function globals(command: Command): GlobalFlags {
   return command.optsWithGlobals() as GlobalFlags;
@@ -59,17 +64,18 @@ for (const verb of ['start', 'stop', 'list'] as const satisfies readonly Subscri
   sub.action((_options: object, command: Command) => act(() => manageSubscriptions(verb, globals(command)), command));
 }
 
-program.command('run')
+const run = program.command('run')
   .description('start the needed subscriptions, then stream every audit record to the sinks (SIGINT/SIGTERM: flush, save state, exit 0)')
   .option('--once', 'deliver everything available now, save state and exit')
   .option('--since <time>', 'first run only: how far back to start, an ISO time or a duration such as 90m, 36h, 7d (the API keeps 7 days)', '7d')
   .option('--sink <spec>', 'where records go: stdout, file:<path>, or a SIEM sink (repeatable; every sink must acknowledge; default: O365_SINKS, else stdout)', (value: string, previous: string[]) => [...previous, value], [] as string[])
   .option('--state <dir>', stateHelp)
-  .option('--content-types <list>', contentTypesHelp)
-  .option('--poll-interval <seconds>', 'seconds between passes when not --once', positiveInteger, 60)
-  .option('--fetch-concurrency <n>', 'content blobs fetched at once, at most', positiveInteger, 8)
-  .option('--overlap <minutes>', 'minutes behind the checkpoint listed again, for content that becomes available late', positiveInteger, 240)
-  .action((_options: object, command: Command) => act(() => runCommand(globals(command) as Parameters<typeof runCommand>[0]), command));
+  .option('--content-types <list>', contentTypesHelp);
+for (const name of runSettings) run.addOption(settingOption(name));
+run.action((_options: object, command: Command) => act(() => {
+  const flags = globals(command);
+  return runCommand({ ...flags, settings: runSettingsFrom(flags) } as RunFlags);
+}, command));
 
 program.command('status')
   .description('per content type: subscription, checkpoint, lag, records delivered, expired content, last error; overall Active/Degraded/Inactive (exit 0/10/11)')

@@ -14,10 +14,6 @@ export interface RunFlags extends GlobalFlags {
   readonly contentTypes?: string | undefined;
   /** Every tunable of the run, validated, with the table's defaults (connector/config/settings.ts). */
   readonly settings: RunSettings;
-  /** Same values as settings.pollIntervalSeconds, fetchConcurrency and overlapMinutes: kept until runCommand reads `settings`. */
-  readonly pollInterval: number;
-  readonly fetchConcurrency: number;
-  readonly overlap: number;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * One validated configuration from, highest precedence first: flags; O365_* environment variables; the
  * outputs file (`--outputs` or O365_OUTPUTS_FILE, written by `pulumi stack output --json --show-secrets`);
- * the live stack (`--stack`, through the Pulumi CLI). Invalid input is one ConfigError naming the field.
+ * the live stack (`--stack`, through the Pulumi CLI). The outputs and the variables that stand for them are checked by
+ * the stack-outputs contract (stack-outputs.ts). Invalid input is one ConfigError naming the field.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -9,7 +10,8 @@ import { resolve } from 'node:path';
 import { contentTypes as allContentTypes, isContentType, type ContentType } from '../api/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
-import { clouds, cloudNames, isCloudName, type CloudName } from './clouds.ts';
+import { clouds, type CloudName } from './clouds.ts';
+import { outputsError, stackOutputsSchema, type StackOutputs } from './stack-outputs.ts';
 
 export interface ConnectorConfig {
   readonly connectorName: string;
@@ -39,7 +41,6 @@ export interface ConfigFlags {
 
 type Raw = Record<string, unknown>;
 
-const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const defaultStateDir = '.o365-state';
 
 function isObject(value: unknown): value is Raw {
@@ -93,20 +94,6 @@ function text(value: unknown): string | undefined {
   return undefined;
 }
 
-function httpsRoot(field: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(field, `"${value}" is not a URL`, 'give an https:// URL such as https://manage.office.com');
-  }
-  if (url.protocol !== 'https:') {
-    throw new ConfigError(field, `must be https (got ${url.protocol}//)`, 'TLS verification is never switched off: use https://, and NODE_EXTRA_CA_CERTS or caFile for a private CA');
-  }
-  if (url.search || url.hash || url.username || url.password) throw new ConfigError(field, `"${value}" must be a bare root URL (no query, fragment or credentials)`, 'e.g. https://manage.office.com');
-  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-}
-
 export function parseContentTypes(field: string, value: unknown): ContentType[] | undefined {
   if (value === undefined || value === null) return undefined;
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
@@ -126,25 +113,44 @@ async function readBase(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<Raw
   return { ...stack, ...file };
 }
 
+/** O365_* variables that stand for the output of the same meaning, and win over it. */
+const envOutputs = {
+  tenantId: 'O365_TENANT_ID', clientId: 'O365_CLIENT_ID', tenantDomain: 'O365_TENANT_DOMAIN', publisherId: 'O365_PUBLISHER_ID',
+  cloud: 'O365_CLOUD', authorityHost: 'O365_AUTHORITY_HOST', apiRoot: 'O365_API_ROOT',
+} as const satisfies Partial<Record<keyof StackOutputs, string>>;
+
+/**
+ * The outputs with the environment over them, validated by the stack-outputs contract. Every field may be absent
+ * here (the environment can stand in for the outputs); loadConfig decides what is required. Blank values count as
+ * absent, as an unset variable does.
+ */
+async function readOutputs(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<Partial<StackOutputs>> {
+  const merged: Raw = await readBase(flags, env);
+  for (const [key, envName] of Object.entries(envOutputs)) {
+    if (text(env[envName]) !== undefined) merged[key] = env[envName];
+  }
+  const present = Object.fromEntries(Object.entries(merged).filter(([, value]) => value !== null && value !== undefined && !(typeof value === 'string' && value.trim() === '')));
+  const parsed = stackOutputsSchema.partial().safeParse(present);
+  if (!parsed.success) throw outputsError(parsed.error);
+  return parsed.data;
+}
+
 /** Environment first, then the outputs; at one level a certificate wins over a secret (it was set on purpose). */
-function credentialOf(base: Raw, env: NodeJS.ProcessEnv): ClientCredential | undefined {
+function credentialOf(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
   const envCertificate = text(env['O365_CLIENT_CERTIFICATE_PATH']);
   if (envCertificate) return { kind: 'certificate', path: resolve(envCertificate) };
   const envSecret = text(env['O365_CLIENT_SECRET']);
   if (envSecret) return { kind: 'secret', secret: envSecret };
-  const baseCertificate = text(base['clientCertificatePath']);
-  if (baseCertificate) return { kind: 'certificate', path: resolve(baseCertificate) };
-  const baseSecret = text(base['clientSecret']);
-  if (baseSecret) return { kind: 'secret', secret: baseSecret };
+  if (outputs.clientCertificatePath) return { kind: 'certificate', path: resolve(outputs.clientCertificatePath) };
+  if (outputs.clientSecret) return { kind: 'secret', secret: outputs.clientSecret };
   return undefined;
 }
 
-function requiredGuid(field: string, envName: string, value: string | undefined, what: string): string {
-  if (!value) {
-    throw new ConfigError(field, 'missing', `pass --outputs <file> from \`pulumi stack output --json --show-secrets\`, --stack <name>, or set ${envName}`);
+function required<T>(field: 'tenantId' | 'clientId', value: T | undefined): T {
+  if (value === undefined) {
+    throw new ConfigError(field, 'missing', `pass --outputs <file> from \`pulumi stack output --json --show-secrets\`, --stack <name>, or set ${envOutputs[field]}`);
   }
-  if (!guid.test(value)) throw new ConfigError(field, `must be a GUID, the ${what} (got "${value}")`, `use \`pulumi stack output ${field}\``);
-  return value.toLowerCase();
+  return value;
 }
 
 export interface LoadedConfig {
@@ -154,12 +160,10 @@ export interface LoadedConfig {
 }
 
 export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
-  const base = await readBase(flags, env);
-  const pick = (envName: string, key: string) => text(env[envName]) ?? text(base[key]);
-
-  const tenantId = requiredGuid('tenantId', 'O365_TENANT_ID', pick('O365_TENANT_ID', 'tenantId'), 'directory (tenant) id, not the domain name');
-  const clientId = requiredGuid('clientId', 'O365_CLIENT_ID', pick('O365_CLIENT_ID', 'clientId'), 'application (client) id');
-  const credential = credentialOf(base, env);
+  const outputs = await readOutputs(flags, env);
+  const tenantId = required('tenantId', outputs.tenantId).toLowerCase();
+  const clientId = required('clientId', outputs.clientId).toLowerCase();
+  const credential = credentialOf(outputs, env);
   if (!credential) {
     throw new ConfigError('clientSecret', 'missing: no client secret and no certificate', 'write the outputs file with `pulumi stack output --json --show-secrets` (without --show-secrets it holds "[secret]"), or set O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH');
   }
@@ -167,36 +171,28 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     throw new ConfigError('clientSecret', 'is the placeholder "[secret]"', 'write the outputs file with `pulumi stack output --json --show-secrets`');
   }
 
-  const cloudText = (pick('O365_CLOUD', 'cloud') ?? 'commercial').toLowerCase();
-  if (!isCloudName(cloudText)) throw new ConfigError('cloud', `unknown cloud "${cloudText}"`, `use one of ${cloudNames.join(', ')}`);
-  const authorityHost = httpsRoot('authorityHost', pick('O365_AUTHORITY_HOST', 'authorityHost') ?? clouds[cloudText].authorityHost);
-  const apiRoot = httpsRoot('apiRoot', pick('O365_API_ROOT', 'apiRoot') ?? clouds[cloudText].apiRoot);
-  const publisherText = pick('O365_PUBLISHER_ID', 'publisherId');
-  const publisherId = publisherText === undefined ? tenantId : publisherText;
-  if (!guid.test(publisherId)) throw new ConfigError('publisherId', `must be a GUID (got "${publisherId}")`, 'leave it unset to use the tenant id');
-
+  const cloud = outputs.cloud ?? 'commercial';
   const contentTypes = parseContentTypes('--content-types', flags.contentTypes)
     ?? parseContentTypes('O365_CONTENT_TYPES', env['O365_CONTENT_TYPES'])
-    ?? parseContentTypes('contentTypes', base['contentTypes'])
+    ?? (outputs.contentTypes?.length ? outputs.contentTypes : undefined)
     ?? [...allContentTypes];
-
-  const expiryText = text(base['clientSecretExpiry']);
-  const secretExpiresAt = expiryText && credential.kind === 'secret' && !text(env['O365_CLIENT_SECRET']) ? new Date(expiryText) : undefined;
-  if (secretExpiresAt && Number.isNaN(secretExpiresAt.getTime())) throw new ConfigError('clientSecretExpiry', `"${expiryText}" is not an ISO time`, 'regenerate the outputs file with `pulumi stack output --json --show-secrets`');
-  const caFile = text(base['caFile']);
+  // The expiry in the outputs describes the outputs' secret, not one from the environment.
+  const secretExpiresAt = outputs.clientSecretExpiry && credential.kind === 'secret' && !text(env['O365_CLIENT_SECRET']) ? new Date(outputs.clientSecretExpiry) : undefined;
 
   const config: ConnectorConfig = {
-    connectorName: text(base['connectorName']) ?? 'o365-connector',
-    tenantId, tenantDomain: pick('O365_TENANT_DOMAIN', 'tenantDomain'), clientId, credential, secretExpiresAt,
-    publisherId: publisherId.toLowerCase(), cloud: cloudText, authorityHost, apiRoot,
-    caFile: caFile ? resolve(caFile) : undefined, contentTypes,
+    connectorName: outputs.connectorName ?? 'o365-connector',
+    tenantId, tenantDomain: outputs.tenantDomain, clientId, credential, secretExpiresAt,
+    publisherId: (outputs.publisherId ?? tenantId).toLowerCase(), cloud,
+    authorityHost: outputs.authorityHost ?? clouds[cloud].authorityHost,
+    apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
+    caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
     stateDir: resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir),
   };
   return {
     config,
     reloadCredential: async () => {
       try {
-        return credentialOf(await readBase(flags, env), env);
+        return credentialOf(await readOutputs(flags, env), env);
       } catch {
         return undefined;
       }

@@ -1,9 +1,10 @@
 /**
  * Every tunable of `run`, defined once: its flag, its default, its bounds and its help text. The CLI builds its
  * options from this table, the pipeline reads the parsed values, and the README's settings table is generated
- * from it (a test keeps them equal).
+ * from it (`npm run docs`; a test keeps them equal).
  */
 import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
 
 interface SettingSpec {
   /** The long flag without dashes, e.g. `poll-interval`. */
@@ -13,22 +14,34 @@ interface SettingSpec {
   readonly help: string;
   readonly schema: z.ZodType<number>;
   readonly default: number;
+  /** Bounds, inclusive; the schema enforces them, messages and the README quote them. */
+  readonly min: number;
+  readonly max: number;
+  /** A global option: `test`, `status` and `subscriptions` build the API client too. */
+  readonly global?: boolean;
 }
 
-const whole = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A whole number within bounds, from a number or from the flag's text. Only plain decimal digits count: `1e3`,
+ * `0x10`, `12.5` and an empty string are refused rather than read as something else.
+ */
+const whole = (min: number, max: number) => ({
+  min, max,
+  schema: z.preprocess((value) => (typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value), z.number().int().min(min).max(max)),
+});
 
 export const settingSpecs = {
-  pollIntervalSeconds: { flag: 'poll-interval', unit: 'seconds', default: 60, schema: whole(1, 86_400), help: 'seconds between passes of a content type when not --once' },
-  overlapMinutes: { flag: 'overlap', unit: 'minutes', default: 240, schema: whole(0, 7 * 24 * 60), help: 'minutes behind the checkpoint listed again on every pass, for content that becomes available late' },
-  safetyLagMinutes: { flag: 'safety-lag', unit: 'minutes', default: 15, schema: whole(0, 24 * 60), help: 'the checkpoint stays at least this far behind server time (the newest minutes are still filling)' },
-  fetchConcurrency: { flag: 'fetch-concurrency', unit: 'n', default: 8, schema: whole(1, 64), help: 'content blobs fetched ahead at once, across content types' },
-  maxInFlight: { flag: 'max-in-flight', unit: 'n', default: 8, schema: whole(1, 64), help: 'API requests in flight at most' },
-  requestsPerMinute: { flag: 'requests-per-minute', unit: 'n', default: 2000, schema: whole(1, 1_000_000), help: 'ceiling of the request rate; the connector starts just under it, slows down on AF429 and recovers gradually (the tenant quota is about 2,000/min)' },
-  batchMaxRecords: { flag: 'batch-max-records', unit: 'n', default: 5000, schema: whole(1, 1_000_000), help: 'records per sink batch at most' },
-  batchMaxBytes: { flag: 'batch-max-bytes', unit: 'bytes', default: 8 * 1024 * 1024, schema: whole(1024, 1024 * 1024 * 1024), help: 'bytes of records per sink batch at most (a larger single record goes alone)' },
-  batchMaxWaitMs: { flag: 'batch-max-wait', unit: 'ms', default: 1000, schema: whole(0, 600_000), help: 'a batch is written once its oldest record waited this long for more' },
-  dedupeRetentionHours: { flag: 'dedupe-retention', unit: 'hours', default: 8 * 24, schema: whole(1, 90 * 24), help: 'how long delivered record Ids are remembered to drop repeats (Microsoft keeps content 7 days and repeats records days later)' },
-  stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, schema: whole(0, 3600), help: 'how long to wait for the state lock of a predecessor that is still exiting' },
+  pollIntervalSeconds: { flag: 'poll-interval', unit: 'seconds', default: 60, ...whole(1, 86_400), help: 'seconds between passes of a content type when not --once' },
+  overlapMinutes: { flag: 'overlap', unit: 'minutes', default: 240, ...whole(0, 7 * 24 * 60), help: 'minutes behind the checkpoint listed again on every pass, for content that becomes available late' },
+  safetyLagMinutes: { flag: 'safety-lag', unit: 'minutes', default: 15, ...whole(0, 24 * 60), help: 'the checkpoint stays at least this far behind server time (the newest minutes are still filling)' },
+  fetchConcurrency: { flag: 'fetch-concurrency', unit: 'n', default: 8, ...whole(1, 64), help: 'content blobs fetched ahead at once, across content types' },
+  maxInFlight: { flag: 'max-in-flight', unit: 'n', default: 8, ...whole(1, 64), global: true, help: 'API requests in flight at most' },
+  requestsPerMinute: { flag: 'requests-per-minute', unit: 'n', default: 2000, ...whole(1, 1_000_000), global: true, help: 'ceiling of the request rate; the connector starts just under it, slows down on AF429 and recovers gradually (the tenant quota is about 2,000/min)' },
+  batchMaxRecords: { flag: 'batch-max-records', unit: 'n', default: 5000, ...whole(1, 1_000_000), help: 'records per sink batch at most' },
+  batchMaxBytes: { flag: 'batch-max-bytes', unit: 'bytes', default: 8 * 1024 * 1024, ...whole(1024, 1024 * 1024 * 1024), help: 'bytes of records per sink batch at most (a larger single record goes alone)' },
+  batchMaxWaitMs: { flag: 'batch-max-wait', unit: 'ms', default: 1000, ...whole(0, 600_000), help: 'a batch is written once its oldest record waited this long for more' },
+  dedupeRetentionHours: { flag: 'dedupe-retention', unit: 'hours', default: 8 * 24, ...whole(1, 90 * 24), help: 'how long delivered record Ids are remembered to drop repeats (Microsoft keeps content 7 days and repeats records days later)' },
+  stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the state lock of a predecessor that is still exiting' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof settingSpecs;
@@ -37,3 +50,58 @@ export type RunSettings = { readonly [K in SettingName]: number };
 export const defaultRunSettings: RunSettings = Object.fromEntries(
   Object.entries(settingSpecs).map(([name, spec]) => [name, spec.default]),
 ) as RunSettings;
+
+export const settingNames = Object.keys(settingSpecs) as SettingName[];
+
+/** The key commander stores a flag's value under: `poll-interval` -> `pollInterval`. */
+export function optionKey(name: SettingName): string {
+  return settingSpecs[name].flag.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+const unitOf = (spec: SettingSpec) => (spec.unit === 'n' ? '' : ` ${spec.unit}`);
+
+/** One setting's value (a flag's text or a number) through its schema; invalid is one ConfigError naming the flag. */
+export function parseSetting(name: SettingName, value: unknown): number {
+  const spec: SettingSpec = settingSpecs[name];
+  const parsed = spec.schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const flag = `--${spec.flag}`;
+  const fix = `give a whole number from ${spec.min} to ${spec.max}, or leave ${flag} out for its default, ${spec.default}`;
+  if (parsed.error.issues.some((issue) => issue.code === 'too_small' || issue.code === 'too_big')) {
+    throw new ConfigError(flag, `${String(value).trim()} is outside ${spec.min} to ${spec.max}${unitOf(spec)}`, fix);
+  }
+  throw new ConfigError(flag, `${JSON.stringify(String(value))} is not a whole number${unitOf(spec) ? ` of${unitOf(spec)}` : ''}`, fix);
+}
+
+/**
+ * The validated settings from commander's parsed options (keys as `optionKey` names them); a setting that is not
+ * among them takes its default.
+ */
+export function runSettingsFrom(options: object): RunSettings {
+  return Object.fromEntries(settingNames.map((name) => {
+    const value = (options as Readonly<Record<string, unknown>>)[optionKey(name)];
+    return [name, value === undefined ? settingSpecs[name].default : parseSetting(name, value)];
+  })) as RunSettings;
+}
+
+const markdownCell = (text: string) => text.replace(/\|/g, '\\|');
+
+/** The README's settings table (Markdown), one row per setting in table order. */
+export function settingsTableMarkdown(): string {
+  const rows = settingNames.map((name) => {
+    const spec: SettingSpec = settingSpecs[name];
+    const scope = spec.global ? ' Global option: `test`, `status` and `subscriptions` take it too.' : '';
+    return `| \`--${spec.flag} <${spec.unit}>\` | ${spec.default} | ${spec.min}–${spec.max} | ${markdownCell(spec.help)}.${scope} |`;
+  });
+  return ['| flag | default | range | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+export const settingsMarkers = { start: '<!-- settings:start -->', end: '<!-- settings:end -->' } as const;
+
+/** `readme` with the text between the settings markers replaced by the generated table. */
+export function withSettingsTable(readme: string): string {
+  const start = readme.indexOf(settingsMarkers.start);
+  const end = readme.indexOf(settingsMarkers.end);
+  if (start < 0 || end < start) throw new Error(`the README has no ${settingsMarkers.start} … ${settingsMarkers.end} section`);
+  return `${readme.slice(0, start + settingsMarkers.start.length)}\n${settingsTableMarkdown()}\n${readme.slice(end)}`;
+}

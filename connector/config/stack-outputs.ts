@@ -1,0 +1,107 @@
+/**
+ * The stack-outputs contract: what the Pulumi program in infra/ exports, what `pulumi stack output --json
+ * --show-secrets` prints, what the connector reads (`--outputs`, `--stack`) and what the stand-in writes. One
+ * schema for all three; a field's error names the field and never shows a secret.
+ */
+import { z } from 'zod';
+import { contentTypes, type ContentType } from '../api/content-types.ts';
+import { ConfigError } from '../errors.ts';
+import { cloudNames, isCloudName } from './clouds.ts';
+
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A GUID; `what` completes "must be a GUID" for the field it checks. */
+const guid = (what: string) => z.string().trim().regex(guidPattern, { error: (issue) => `must be a GUID${what} (got "${String(issue.input)}")` });
+
+/** Fix sent with a custom issue (see `outputsError`): the same field can fail for reasons with different fixes. */
+function fail(ctx: z.RefinementCtx, message: string, fix: string): never {
+  ctx.addIssue({ code: 'custom', message, params: { fix } });
+  return z.NEVER;
+}
+
+/** An https root URL without trailing slash: TLS verification is never switched off, not even for a private cloud. */
+const httpsRoot = z.string().trim().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail(ctx, `"${value}" is not a URL`, 'give an https:// URL such as https://manage.office.com');
+  }
+  if (url.protocol !== 'https:') {
+    return fail(ctx, `must be https (got ${url.protocol}//)`, 'TLS verification is never switched off: use https://, and NODE_EXTRA_CA_CERTS or caFile for a private CA');
+  }
+  if (url.search || url.hash || url.username || url.password) return fail(ctx, `"${value}" must be a bare root URL (no query, fragment or credentials)`, 'e.g. https://manage.office.com');
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+});
+
+const cloud = z.string().transform((value, ctx) => {
+  const name = value.trim().toLowerCase();
+  return isCloudName(name) ? name : fail(ctx, `unknown cloud "${name}"`, `use one of ${cloudNames.join(', ')}`);
+});
+
+const contentTypeList = z.array(z.enum(contentTypes, { error: (issue) => `unknown content type "${String(issue.input)}"` }))
+  .transform((names): ContentType[] => [...new Set(names)]);
+
+const isoTime = z.string().trim().refine((value) => !Number.isNaN(new Date(value).getTime()), { error: (issue) => `"${String(issue.input)}" is not an ISO time` });
+
+export const stackOutputsSchema = z.object({
+  /** The app registration's display name (config displayName). */
+  connectorName: z.string().trim().min(1),
+  tenantId: guid(', the directory (tenant) id, not the domain name'),
+  /** The tenant's initial *.onmicrosoft.com domain. */
+  tenantDomain: z.string().trim().min(1),
+  clientId: guid(', the application (client) id'),
+  /** A Pulumi secret; absent when credential is "certificate". Its errors never show it. */
+  clientSecret: z.string({ error: 'must be the client secret, a string' }).trim().min(1, { error: 'must not be empty' }).optional(),
+  /** When clientSecret expires (ISO time). */
+  clientSecretExpiry: isoTime.optional(),
+  /** Present when a certificate credential is registered. */
+  certificateKeyId: z.string().trim().min(1).optional(),
+  /** Sent as PublisherIdentifier: the tenant id unless configured. */
+  publisherId: guid(''),
+  cloud,
+  authorityHost: httpsRoot,
+  apiRoot: httpsRoot,
+  /** What the granted permissions can read (no DLP.All without ActivityFeed.ReadDlp). */
+  contentTypes: contentTypeList,
+  keyVaultUri: z.url({ protocol: /^https$/ }).optional(),
+  keyVaultSecretName: z.string().trim().min(1).optional(),
+  subscriptionId: guid('').optional(),
+  // The program never exports these two: the stand-in writes caFile, and an operator may add either to the file.
+  /** Extra CA bundle (PEM) the connector trusts for the endpoints. */
+  caFile: z.string().trim().min(1).optional(),
+  /** PEM holding the private key and certificate, instead of clientSecret. */
+  clientCertificatePath: z.string().trim().min(1).optional(),
+});
+
+/** The outputs, as the connector reads them (endpoints normalized, content types de-duplicated). */
+export type StackOutputs = z.output<typeof stackOutputsSchema>;
+
+/** Outputs that exist for the connector only; the Pulumi program does not export them. */
+export type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath';
+/** What the Pulumi program exports. */
+export type ProgramOutputs = Omit<StackOutputs, ConnectorOnlyOutput>;
+
+/** What fixes a field when its issue carries no fix of its own. */
+const fixes: Partial<Record<keyof StackOutputs, string>> = {
+  tenantId: 'use `pulumi stack output tenantId`',
+  clientId: 'use `pulumi stack output clientId`',
+  publisherId: 'leave it unset to use the tenant id',
+  contentTypes: `use any of ${contentTypes.join(', ')}`,
+  clientSecret: 'write the outputs file with `pulumi stack output --json --show-secrets`',
+};
+const regenerate = 'regenerate the outputs file with `pulumi stack output --json --show-secrets`';
+
+/**
+ * The first problem of a failed parse as one ConfigError naming the field. Messages come from the schema above,
+ * which quotes values only of fields that are not secret; zod's own messages never quote the value.
+ */
+export function outputsError(error: z.ZodError): ConfigError {
+  const issue = error.issues[0]!;
+  const field = String(issue.path[0] ?? 'outputs');
+  const fix = issue.code === 'custom' && typeof issue.params?.['fix'] === 'string' ? issue.params['fix'] as string : fixes[field as keyof StackOutputs] ?? regenerate;
+  let message = issue.message;
+  if (issue.code === 'invalid_type' && !/^must /.test(message)) message = `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
+  if (issue.code === 'too_small' && issue.origin === 'string') message = 'must not be empty';
+  return new ConfigError(field, message, fix);
+}
