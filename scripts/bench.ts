@@ -1,101 +1,319 @@
-// `npm run bench -- [--records N]`: a backfill of N records from the stand-in (its own process, so its CPU is not
-// counted against the connector) through the real connector pipeline into a file sink, beside the single-core
-// limit measured in the same run (JSON.parse + JSON.stringify + write of the same bytes).
-import { spawn } from 'node:child_process';
+// `npm run bench -- [--scenario backfill|quota|sinks|all] [--records N] [--quota-records N] [--json]`
+//
+// Measures the path users run: `o365-connector run --once` as a child process (connector/bin.mjs on this Node),
+// configured by an outputs file, trusting the stand-in's CA through NODE_EXTRA_CA_CERTS, with no heap cap and no
+// debug hooks. The stand-in runs in a process of its own (scripts/emulator.ts), so its CPU is not the connector's.
+//
+//   backfill  a backlog of --records with no quota in the way (stand-in --quota 100000000, connector
+//             --requests-per-minute 1000000): wall time, records/s, MB/s, CPU and peak RSS of the connector,
+//             beside the single-core limit measured in the same run (JSON.parse + JSON.stringify + write of the
+//             sink file's bytes). Targets: throughput / limit >= 0.6, peak RSS <= 150 MB.
+//   quota     a backlog of --quota-records against a 2,000/min quota, connector on its default settings: requests
+//             made and AF429s (the stand-in's counters), against the quota-bound minimum. Target: wall / minimum <= 1.1.
+//   sinks     throughput of each sink against local receivers (scripts/bench-sinks.ts).
+//
+// Every figure comes with the command lines that produced it.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Command } from 'commander';
-import { request } from 'undici';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Agent, request } from 'undici';
 import { contentTypes } from '../connector/api/content-types.ts';
-import { ActivityClient } from '../connector/api/activity-client.ts';
-import { createHttpAgent } from '../connector/api/http-agent.ts';
-import { MsalTokenProvider } from '../connector/auth/token-provider.ts';
-import { runConnector } from '../connector/pipeline/run-connector.ts';
-import { FileSink } from '../connector/sinks/file.ts';
-import { createLogger } from '../connector/status/log.ts';
-import { Telemetry } from '../connector/status/telemetry.ts';
-import { benchSinks } from './bench-sinks.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const bin = join(root, 'connector/bin.mjs');
+
+function count(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a whole number >= 0');
+  return parsed;
+}
+function share(value: string): number {
+  const parsed = Number(value);
+  if (!(parsed >= 0 && parsed <= 1)) throw new InvalidArgumentError('must be between 0 and 1');
+  return parsed;
+}
 
 const options = new Command('bench')
-  .option('--records <n>', 'records in the backfill', (v) => Number(v), 200_000)
-  .option('--records-per-blob <n>', 'records per blob', (v) => Number(v), 100)
-  .option('--requests-per-minute <n>', 'connector request budget', (v) => Number(v), 1800)
-  .option('--fetch-concurrency <n>', 'blobs fetched ahead', (v) => Number(v), 8)
-  .option('--quota <n>', 'stand-in quota per minute', (v) => Number(v), 2000)
-  .option('--throttle-rate <0..1>', 'share of requests answered AF429', (v) => Number(v), 0)
-  .option('--sink-records <n>', 'records per sink in the sink throughput part (0 skips it)', (v) => Number(v), 50_000)
-  .option('--json', 'print the result as JSON only')
+  .description('Benchmarks of `o365-connector run --once` (a child process) against the stand-in (another process)')
+  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sinks', 'all']).default('all'))
+  .option('--records <n>', 'backfill: records in the backlog', count, 1_000_000)
+  .option('--requests-per-minute <n>', 'backfill: the connector flag of the same name (a user with a bigger quota sets it)', count, 1_000_000)
+  .option('--quota-records <n>', 'quota: records in the backlog', count, 200_000)
+  .option('--quota <n>', 'quota: the stand-in quota per minute (the connector keeps its default settings)', count, 2000)
+  .option('--records-per-blob <n>', 'records per blob (both backfills)', count, 100)
+  .option('--throttle-rate <0..1>', 'share of API requests the stand-in answers AF429 besides the quota (both backfills)', share, 0)
+  .option('--sink-records <n>', 'sinks: records per sink', count, 50_000)
+  .option('--timeout <seconds>', 'a connector run taking longer is stopped and reported as failed', count, 3600)
+  .option('--keep', 'keep the work directories (sink file, state, outputs) and report their paths')
+  .option('--json', 'print the result as one line of JSON')
   .parse()
-  .opts();
+  .opts<{
+    scenario: 'backfill' | 'quota' | 'sinks' | 'all'; records: number; requestsPerMinute: number; quotaRecords: number; quota: number;
+    recordsPerBlob: number; throttleRate: number; sinkRecords: number; timeout: number; keep?: boolean; json?: boolean;
+  }>();
 
-const days = 6;
-const blobsPerType = Math.ceil(options.records / options.recordsPerBlob / contentTypes.length);
-const intervalMinutes = (days * 24 * 60) / blobsPerType;
-const dir = await mkdtemp(join(tmpdir(), 'o365-bench-'));
-const outputsFile = join(dir, 'outputs.json');
-const sinkFile = join(dir, 'audit.ndjson');
+const mb = (bytes: number) => Number((bytes / 1e6).toFixed(1));
+const round = (value: number, digits = 2) => Number(value.toFixed(digits));
+/** A command line as a user would type it, paths relative to the repository where that is shorter. */
+const shell = (env: Record<string, string>, argv: string[]) =>
+  [...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv.map((a) => (a.startsWith(root) ? relative(root, a) || '.' : a))]
+    .map((part) => (/^[\w@%+=:,./-]+$/.test(part) ? part : `'${part.replaceAll("'", `'\\''`)}'`)).join(' ');
+const progress = (line: string) => { if (!options.json) process.stderr.write(`bench: ${line}\n`); };
 
-const emulator = spawn(process.execPath, [resolve(import.meta.dirname, 'emulator.ts'), '--days', String(days), '--blob-interval', String(intervalMinutes),
-  '--records-per-blob', String(options.recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
-  '--quota', String(options.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile], {
-  // A heap cap given to measure the connector (NODE_OPTIONS=--max-old-space-size=…) is not the stand-in's.
-  stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' },
-});
-const first = await new Promise<string>((resolveLine) => createInterface({ input: emulator.stdout! }).once('line', resolveLine));
-const endpoint = JSON.parse(first) as { caFile: string; apiRoot: string };
-const outputs = JSON.parse(await readFile(outputsFile, 'utf8')) as Record<string, string>;
-
-const agent = createHttpAgent({ caFile: endpoint.caFile });
-const counters = async () => (await (await request(`${endpoint.apiRoot}/_emulator/counters`, { dispatcher: agent })).body.json()) as { apiRequests: number; throttled: number };
-const telemetry = new Telemetry();
-const tokens = new MsalTokenProvider({ tenantId: outputs['tenantId']!, clientId: outputs['clientId']!, credential: { kind: 'secret', secret: outputs['clientSecret']! }, authorityHost: endpoint.apiRoot, apiRoot: endpoint.apiRoot, dispatcher: agent });
-const api = new ActivityClient({ apiRoot: endpoint.apiRoot, tenantId: outputs['tenantId']!, publisherId: outputs['tenantId']!, tokens, dispatcher: agent, telemetry: telemetry.component('collector', 'source'), requestsPerMinute: options.requestsPerMinute, maxInFlight: options.fetchConcurrency });
-
-for (const type of contentTypes) await api.startSubscription(type);
-const before = await counters();
-const cpuBefore = process.cpuUsage();
-const started = performance.now();
-const summary = await runConnector({
-  api, contentTypes: [...contentTypes], since: new Date(Date.now() - 7 * 86_400_000), once: true, stateDir: join(dir, 'state'),
-  sinks: [new FileSink(sinkFile)], telemetry, logger: createLogger({ level: 'warn' }), fetchConcurrency: options.fetchConcurrency,
-});
-const seconds = (performance.now() - started) / 1000;
-const cpu = process.cpuUsage(cpuBefore);
-// Taken before the single-core and sink parts, whose receivers hold what they receive: the backfill's own peak.
-const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-const after = await counters();
-const bytes = (await stat(sinkFile)).size;
-const received = telemetry.snapshot().find((c) => c.name === 'collector')!.receivedBytes;
-
-// The single-core limit: parse, serialize and write the same bytes, nothing else.
-const limitStarted = performance.now();
-const out = await open(join(dir, 'limit.ndjson'), 'w');
-let batch = '';
-for await (const line of createInterface({ input: createReadStream(sinkFile) })) {
-  batch += JSON.stringify(JSON.parse(line)) + '\n';
-  if (batch.length > 1_000_000) { await out.write(batch); batch = ''; }
+/** The environment of a child: this one without NODE_OPTIONS (no heap cap or hook leaks in) nor O365_* settings. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (key !== 'NODE_OPTIONS' && !key.startsWith('O365_')) env[key] = value;
+  return { ...env, ...extra };
 }
-await out.write(batch);
-await out.sync();
-await out.close();
-const limitSeconds = (performance.now() - limitStarted) / 1000;
 
-const sinks = options.sinkRecords > 0 ? await benchSinks({ records: options.sinkRecords }) : [];
-const result = {
-  records: summary.records, blobs: summary.blobs, duplicatesDropped: summary.duplicates, seconds: Number(seconds.toFixed(2)),
-  recordsPerSecond: Math.round(summary.records / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(2)),
-  apiMbReceived: Number((received / 1e6).toFixed(1)),
-  requests: after.apiRequests - before.apiRequests, requestsPerMinute: Math.round(((after.apiRequests - before.apiRequests) / seconds) * 60),
-  throttled429: after.throttled - before.throttled, connectorCpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
-  peakRssMb,
-  singleCoreLimit: { recordsPerSecond: Math.round(summary.records / limitSeconds), mbPerSecond: Number((bytes / 1e6 / limitSeconds).toFixed(2)) },
-  sinks,
-  settings: { requestsPerMinute: options.requestsPerMinute, fetchConcurrency: options.fetchConcurrency, recordsPerBlob: options.recordsPerBlob, quota: options.quota, throttleRate: options.throttleRate },
+// ---------------------------------------------------------------------------------------------------------------
+// The stand-in, in its own process.
+
+interface EmulatorCounters { apiRequests: number; throttled: number; serverErrors: number; blobsServed: number; recordsServed: number; bytesServed: number; byRoute: Record<string, number> }
+interface StandIn { caFile: string; apiRoot: string; outputsFile: string; commandLine: string; counters(): Promise<EmulatorCounters>; stop(): Promise<void> }
+
+async function startStandIn(dir: string, backlog: { records: number; quota: number }): Promise<StandIn> {
+  const days = 6;
+  const blobsPerType = Math.max(1, Math.ceil(backlog.records / options.recordsPerBlob / contentTypes.length));
+  const outputsFile = join(dir, 'outputs.json');
+  const argv = [process.execPath, join(root, 'scripts/emulator.ts'), '--days', String(days), '--blob-interval', String((days * 24 * 60) / blobsPerType),
+    '--records-per-blob', String(options.recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
+    // No arrivals during the run: the backlog is what is measured, the same for every run.
+    '--arrival-interval', '0', '--quota', String(backlog.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv({}) });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const first = await new Promise<string>((resolveLine, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolveLine);
+    child.once('exit', (code) => reject(new Error(`the stand-in exited with ${code} before it was ready: ${shell({}, argv)}`)));
+  });
+  const endpoint = JSON.parse(first) as { caFile: string; apiRoot: string };
+  const agent = new Agent({ connect: { ca: await readFile(endpoint.caFile, 'utf8') } });
+  return {
+    caFile: endpoint.caFile, apiRoot: endpoint.apiRoot, outputsFile, commandLine: shell({}, argv),
+    // Not a Microsoft endpoint: the stand-in's counters, readable from another process.
+    counters: async () => (await (await request(`${endpoint.apiRoot}/_emulator/counters`, { dispatcher: agent })).body.json()) as EmulatorCounters,
+    stop: async () => { child.kill('SIGTERM'); await exited; await agent.close(); },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The connector, as a user runs it.
+
+interface RunFinished { summary: { records: number; blobs: number; duplicates: number; expired: number; errors: number }; resources: { peakRssBytes: number; cpuUserMicros: number; cpuSystemMicros: number } }
+interface ConnectorRun {
+  exitCode: number | null; signal: string | null; wallSeconds: number; commandLine: string;
+  /** The connector's own 'run finished' log line (getrusage of its process). */
+  finished: RunFinished | undefined;
+  /** Cross-check from /proc/<pid>, polled every 100 ms (the last poll is up to 100 ms before exit). */
+  polled: { vmHwmBytes: number; cpuMicros: number; samples: number } | undefined;
+  stderrTail: string;
+}
+
+const clockTicksPerSecond = 100; // USER_HZ: 100 on every Linux architecture Node supports.
+
+async function pollProc(pid: number): Promise<{ vmHwmBytes: number; cpuMicros: number } | undefined> {
+  try {
+    const [status, statLine] = await Promise.all([readFile(`/proc/${pid}/status`, 'utf8'), readFile(`/proc/${pid}/stat`, 'utf8')]);
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    // Fields after the ")" that closes comm: state is field 3, utime 14, stime 15.
+    const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return hwm ? { vmHwmBytes: Number(hwm[1]) * 1024, cpuMicros: (ticks / clockTicksPerSecond) * 1e6 } : undefined;
+  } catch {
+    return undefined; // exited between polls, or no /proc
+  }
+}
+
+async function runConnector(standIn: StandIn, dir: string, flags: string[]): Promise<ConnectorRun & { sinkFile: string }> {
+  const sinkFile = join(dir, 'audit.ndjson');
+  const env = { NODE_EXTRA_CA_CERTS: standIn.caFile, O365_LOG_LEVEL: 'info' };
+  const argv = [process.execPath, bin, 'run', '--once', '--outputs', standIn.outputsFile, '--state', join(dir, 'state'), '--sink', `file:${sinkFile}`, ...flags];
+  const started = performance.now();
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: dir, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  let finished: RunFinished | undefined;
+  const tail: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    if (!line.startsWith('{')) return;
+    try {
+      const entry = JSON.parse(line) as { msg?: string } & Partial<RunFinished>;
+      if (entry.msg === 'run finished' && entry.summary && entry.resources) finished = { summary: entry.summary, resources: entry.resources };
+    } catch { /* not a log line */ }
+  });
+  let polled: { vmHwmBytes: number; cpuMicros: number; samples: number } | undefined;
+  const poll = setInterval(() => {
+    void pollProc(child.pid!).then((sample) => {
+      if (!sample) return;
+      polled = { vmHwmBytes: Math.max(polled?.vmHwmBytes ?? 0, sample.vmHwmBytes), cpuMicros: Math.max(polled?.cpuMicros ?? 0, sample.cpuMicros), samples: (polled?.samples ?? 0) + 1 };
+    });
+  }, 100);
+  const timeout = setTimeout(() => { tail.push(`bench: stopped after --timeout ${options.timeout} s`); child.kill('SIGTERM'); }, options.timeout * 1000);
+  const [exitCode, signal] = await new Promise<[number | null, string | null]>((resolveExit) => child.once('exit', (code, sig) => resolveExit([code, sig])));
+  const wallSeconds = (performance.now() - started) / 1000;
+  clearInterval(poll);
+  clearTimeout(timeout);
+  await new Promise((r) => setImmediate(r)); // the last stderr lines
+  return { exitCode, signal, wallSeconds, commandLine: shell(env, argv), finished, polled, stderrTail: tail.join('\n'), sinkFile };
+}
+
+function failure(run: ConnectorRun): string | undefined {
+  if (run.exitCode === 0 && run.finished) return undefined;
+  return `the connector ${run.exitCode === null ? `was killed by ${run.signal}` : `exited with ${run.exitCode}`}${run.finished ? '' : ' without its "run finished" line'}:\n${run.stderrTail}`;
+}
+
+/** Resource figures of a run, from its own log line and from /proc, side by side. */
+function resources(run: ConnectorRun, records: number) {
+  const own = run.finished!.resources;
+  const cpuMicros = own.cpuUserMicros + own.cpuSystemMicros;
+  return {
+    peakRssMb: mb(own.peakRssBytes),
+    cpuSeconds: round(cpuMicros / 1e6),
+    cpuUserSeconds: round(own.cpuUserMicros / 1e6),
+    cpuSystemSeconds: round(own.cpuSystemMicros / 1e6),
+    cpuMicrosPerRecord: records > 0 ? round(cpuMicros / records, 1) : null,
+    crossCheck: run.polled
+      ? { source: '/proc/<pid>/status VmHWM and /proc/<pid>/stat utime+stime, polled every 100 ms', peakRssMb: mb(run.polled.vmHwmBytes), cpuSeconds: round(run.polled.cpuMicros / 1e6), samples: run.polled.samples }
+      : { source: '/proc not readable: no cross-check' },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scenarios.
+
+/** Parse, serialize and write the same bytes, nothing else: what one core can do with this data. */
+async function singleCoreLimit(sinkFile: string, dir: string) {
+  const bytes = (await stat(sinkFile)).size;
+  const started = performance.now();
+  const out = await open(join(dir, 'limit.ndjson'), 'w');
+  let batch = '';
+  let records = 0;
+  for await (const line of createInterface({ input: createReadStream(sinkFile), crlfDelay: Infinity })) {
+    if (line === '') continue;
+    batch += JSON.stringify(JSON.parse(line)) + '\n';
+    records += 1;
+    if (batch.length > 1_000_000) { await out.write(batch); batch = ''; }
+  }
+  await out.write(batch);
+  await out.sync();
+  await out.close();
+  await rm(join(dir, 'limit.ndjson'), { force: true });
+  const seconds = (performance.now() - started) / 1000;
+  return { what: 'JSON.parse + JSON.stringify + write (fsync at the end) of the sink file, one core, this process', records, seconds: round(seconds), recordsPerSecond: Math.round(records / seconds), mbPerSecond: round(bytes / 1e6 / seconds) };
+}
+
+async function withWorkDir<T extends object>(name: string, body: (dir: string) => Promise<T>): Promise<Awaited<T> & { workDir?: string }> {
+  const dir = await mkdtemp(join(tmpdir(), `o365-bench-${name}-`));
+  try {
+    const result = await body(dir);
+    return options.keep ? { ...result, workDir: dir } : result;
+  } finally {
+    if (!options.keep) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function backfill() {
+  return withWorkDir('backfill', async (dir) => {
+    const quota = 100_000_000;
+    progress(`backfill, no quota: ${options.records} records (stand-in --quota ${quota}, connector --requests-per-minute ${options.requestsPerMinute})`);
+    const standIn = await startStandIn(dir, { records: options.records, quota });
+    try {
+      const before = await standIn.counters();
+      const run = await runConnector(standIn, dir, ['--requests-per-minute', String(options.requestsPerMinute)]);
+      const after = await standIn.counters();
+      const failed = failure(run);
+      if (failed) throw new Error(failed);
+      const { summary } = run.finished!;
+      const bytes = (await stat(run.sinkFile)).size;
+      progress(`backfill: ${summary.records} records in ${run.wallSeconds.toFixed(1)} s; measuring the single-core limit`);
+      const limit = await singleCoreLimit(run.sinkFile, dir);
+      const recordsPerSecond = summary.records / run.wallSeconds;
+      const ratio = recordsPerSecond / limit.recordsPerSecond;
+      const used = resources(run, summary.records);
+      return {
+        scenario: 'backfill, no quota',
+        commands: { standIn: standIn.commandLine, connector: run.commandLine },
+        records: summary.records, blobs: summary.blobs, duplicatesDropped: summary.duplicates, expired: summary.expired, errors: summary.errors,
+        wallSeconds: round(run.wallSeconds),
+        recordsPerSecond: Math.round(recordsPerSecond),
+        sinkMb: mb(bytes), sinkMbPerSecond: round(bytes / 1e6 / run.wallSeconds),
+        ...used,
+        singleCoreLimit: limit,
+        throughputToLimitRatio: round(ratio),
+        standIn: { apiRequests: after.apiRequests - before.apiRequests, throttled429: after.throttled - before.throttled, recordsServed: after.recordsServed - before.recordsServed, mbServed: mb(after.bytesServed - before.bytesServed) },
+        targets: { throughputToLimitRatio: { atLeast: 0.6, met: ratio >= 0.6 }, peakRssMb: { atMost: 150, met: used.peakRssMb <= 150 } },
+      };
+    } finally {
+      await standIn.stop();
+    }
+  });
+}
+
+async function quota() {
+  return withWorkDir('quota', async (dir) => {
+    progress(`backfill against a ${options.quota}/min quota: ${options.quotaRecords} records, connector on default settings`);
+    const standIn = await startStandIn(dir, { records: options.quotaRecords, quota: options.quota });
+    try {
+      const before = await standIn.counters();
+      const run = await runConnector(standIn, dir, []);
+      const after = await standIn.counters();
+      const failed = failure(run);
+      if (failed) throw new Error(failed);
+      const { summary } = run.finished!;
+      const requests = after.apiRequests - before.apiRequests;
+      const throttled = after.throttled - before.throttled;
+      // The minimum counts the requests that did work: counting AF429 answers too would lower the ratio of a
+      // client for every request it wasted. Both are reported.
+      const minimumSeconds = ((requests - throttled) / options.quota) * 60;
+      const ratio = run.wallSeconds / minimumSeconds;
+      return {
+        scenario: `backfill against a ${options.quota}/min quota`,
+        commands: { standIn: standIn.commandLine, connector: run.commandLine },
+        records: summary.records, blobs: summary.blobs, duplicatesDropped: summary.duplicates, expired: summary.expired, errors: summary.errors,
+        wallSeconds: round(run.wallSeconds),
+        requests, throttled429: throttled, requestsPerMinute: Math.round((requests / run.wallSeconds) * 60),
+        requestsByRoute: Object.fromEntries(Object.keys(after.byRoute).map((route) => [route, (after.byRoute[route] ?? 0) - (before.byRoute[route] ?? 0)])),
+        quotaBoundMinimumSeconds: round(minimumSeconds),
+        quotaBoundMinimumSecondsCountingAf429: round((requests / options.quota) * 60),
+        wallToMinimumRatio: round(ratio),
+        ...resources(run, summary.records),
+        targets: { wallToMinimumRatio: { atMost: 1.1, met: ratio <= 1.1 } },
+      };
+    } finally {
+      await standIn.stop();
+    }
+  });
+}
+
+async function sinks() {
+  if (options.sinkRecords === 0) return { scenario: 'sink throughput', skipped: '--sink-records 0' };
+  progress(`sinks: ${options.sinkRecords} records per sink`);
+  // Loaded here so that the backfill scenarios do not depend on the sinks' modules.
+  return { scenario: 'sink throughput', command: `npx node scripts/bench-sinks.ts --records ${options.sinkRecords}`, results: await (await import('./bench-sinks.ts')).benchSinks({ records: options.sinkRecords }) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const chosen = options.scenario;
+const result: Record<string, unknown> = {
+  command: shell({}, ['npm', 'run', 'bench', '--', ...process.argv.slice(2)]),
+  node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
 };
+const failures: string[] = [];
+for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sinks', sinks]] as const) {
+  if (chosen !== 'all' && chosen !== name) continue;
+  try {
+    result[name] = await scenario();
+  } catch (error) {
+    failures.push(name);
+    result[name] = { failed: (error as Error).message };
+    progress(`${name} failed: ${(error as Error).message.split('\n')[0]} (details in the JSON)`);
+  }
+}
 process.stdout.write(options.json ? JSON.stringify(result) + '\n' : JSON.stringify(result, null, 2) + '\n');
-emulator.kill('SIGTERM');
-await agent.close();
-await rm(dir, { recursive: true, force: true });
+if (failures.length > 0) process.exitCode = 1;
