@@ -107,6 +107,8 @@ async function startStandIn(dir: string, backlog: { records: number; quota: numb
 interface RunFinished { summary: { records: number; blobs: number; duplicates: number; expired: number; errors: number }; resources: { peakRssBytes: number; cpuUserMicros: number; cpuSystemMicros: number } }
 interface ConnectorRun {
   exitCode: number | null; signal: string | null; wallSeconds: number; commandLine: string;
+  /** Stopped (SIGTERM, a graceful stop) after --timeout: its figures are not those of a whole backlog. */
+  timedOut: boolean;
   /** The connector's own 'run finished' log line (getrusage of its process). */
   finished: RunFinished | undefined;
   /** Cross-check from /proc/<pid>, polled every 100 ms (the last poll is up to 100 ms before exit). */
@@ -137,7 +139,9 @@ async function runConnector(standIn: StandIn, dir: string, flags: string[]): Pro
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: dir, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
   let finished: RunFinished | undefined;
   const tail: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
+  const lines = createInterface({ input: child.stderr! });
+  const stderrClosed = new Promise<void>((resolveClose) => lines.once('close', () => resolveClose()));
+  lines.on('line', (line) => {
     tail.push(line);
     if (tail.length > 20) tail.shift();
     if (!line.startsWith('{')) return;
@@ -153,16 +157,18 @@ async function runConnector(standIn: StandIn, dir: string, flags: string[]): Pro
       polled = { vmHwmBytes: Math.max(polled?.vmHwmBytes ?? 0, sample.vmHwmBytes), cpuMicros: Math.max(polled?.cpuMicros ?? 0, sample.cpuMicros), samples: (polled?.samples ?? 0) + 1 };
     });
   }, 100);
-  const timeout = setTimeout(() => { tail.push(`bench: stopped after --timeout ${options.timeout} s`); child.kill('SIGTERM'); }, options.timeout * 1000);
+  let timedOut = false;
+  const timeout = setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, options.timeout * 1000);
   const [exitCode, signal] = await new Promise<[number | null, string | null]>((resolveExit) => child.once('exit', (code, sig) => resolveExit([code, sig])));
   const wallSeconds = (performance.now() - started) / 1000;
   clearInterval(poll);
   clearTimeout(timeout);
-  await new Promise((r) => setImmediate(r)); // the last stderr lines
-  return { exitCode, signal, wallSeconds, commandLine: shell(env, argv), finished, polled, stderrTail: tail.join('\n'), sinkFile };
+  await stderrClosed; // the last lines, 'run finished' among them
+  return { exitCode, signal, timedOut, wallSeconds, commandLine: shell(env, argv), finished, polled, stderrTail: tail.join('\n'), sinkFile };
 }
 
 function failure(run: ConnectorRun): string | undefined {
+  if (run.timedOut) return `the connector was stopped after --timeout ${options.timeout} s:\n${run.stderrTail}`;
   if (run.exitCode === 0 && run.finished) return undefined;
   return `the connector ${run.exitCode === null ? `was killed by ${run.signal}` : `exited with ${run.exitCode}`}${run.finished ? '' : ' without its "run finished" line'}:\n${run.stderrTail}`;
 }
@@ -302,6 +308,7 @@ async function sinks() {
 const chosen = options.scenario;
 const result: Record<string, unknown> = {
   command: shell({}, ['npm', 'run', 'bench', '--', ...process.argv.slice(2)]),
+  note: 'relative paths in commands are relative to the repository root; the connector ran in its work directory',
   node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
 };
 const failures: string[] = [];
