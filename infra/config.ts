@@ -1,6 +1,9 @@
-// Typed, validated stack configuration: the one place for defaults and for the messages a user sees.
+// Typed, validated stack configuration: the one place for defaults and for the messages a user sees. Each key's
+// text goes through a zod schema; rules between keys (what requires what) are checked after, and every problem
+// is reported at once.
 import { X509Certificate } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
+import { z } from 'zod';
 import { cloudNames, type CloudName } from '../connector/config/clouds.ts';
 
 export const configNamespace = 'o365-connector';
@@ -102,6 +105,7 @@ const vaultNamePattern = /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/;
 const vaultSecretNamePattern = /^[0-9a-zA-Z-]{1,127}$/;
 const resourceGroupPattern = /^[-\w.()]{0,89}[-\w()]$/u;
 const aliasNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const secretReaderPattern = new RegExp(`^(?:(${principalTypes.join('|')}):)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$`);
 
 /** Every key this program reads; anything else under `o365-connector:` is a typo worth stopping for. */
 export const knownKeys = [
@@ -112,79 +116,157 @@ export const knownKeys = [
 ] as const;
 type Key = (typeof knownKeys)[number];
 
-/** Reads one namespace's keys while collecting every problem, so the user sees them all at once. */
+// The schemas of the keys' stored text (trimmed), each with the message a user sees.
+const quoted = (value: unknown) => `"${String(value)}"`;
+
+function wholeNumber(min: number, max: number, hint: string) {
+  const outOfRange = { error: (issue: { input?: unknown }) => `${String(issue.input)} is out of range; ${hint}` };
+  return z.string()
+    .regex(/^-?\d+$/, { error: (issue) => `${quoted(issue.input)} is not a whole number; ${hint}` })
+    .transform(Number)
+    .pipe(z.number().min(min, outOfRange).max(max, outOfRange));
+}
+
+const trueOrFalse = (key: Key) => z.enum(['true', 'false'], { error: (issue) => `${quoted(issue.input)} is not true or false; pulumi config set ${configNamespace}:${key} true` })
+  .transform((value) => value === 'true');
+
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) => z.enum(values, { error: (issue) => `unknown value ${quoted(issue.input)}; use one of ${values.join(', ')}` });
+
+const matching = (pattern: RegExp, message: (value: string) => string) => z.string().regex(pattern, { error: (issue) => message(String(issue.input)) });
+
+function parsedJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A list given as `a,b`, as a JSON array, or as YAML list in the stack file (which Pulumi hands over as JSON). */
+function list(key: Key, example: string) {
+  const notAList = `not a list; set it like: pulumi config set ${configNamespace}:${key} ${example}`;
+  return z.string()
+    .transform((raw): unknown => (/^\s*[[{]/.test(raw) ? parsedJson(raw) : raw.split(',')))
+    .pipe(z.array(z.string({ error: notAList }), { error: notAList }))
+    .transform((items) => items.map((item) => item.trim()).filter((item) => item !== ''));
+}
+
+const isPermission = (name: string): name is PermissionName => (permissionNames as readonly string[]).includes(name);
+
+/** Permission names in the kit's order; every unknown one named in a single message. */
+const permissionList = (key: 'permissions' | 'delegatedPermissions') => list(key, 'ActivityFeed.Read,ServiceHealth.Read')
+  .refine((names) => names.every(isPermission), {
+    error: (issue) => `unknown permission ${(issue.input as string[]).filter((name) => !isPermission(name)).map(quoted).join(', ')}; use any of ${permissionNames.join(', ')}`,
+  })
+  .transform((names) => permissionNames.filter((name) => names.includes(name)));
+
+const setCertificate = `pulumi config set ${configNamespace}:certificatePem -- "$(cat cert.pem)"`;
+
+/** A public certificate (PEM) that has not expired by `now`. */
+const certificatePem = (now: Date) => z.string()
+  .refine((pem) => !/PRIVATE KEY-----/.test(pem), { error: 'holds a private key; give only the public certificate (-----BEGIN CERTIFICATE-----) and keep the key on the connector host', abort: true })
+  .transform((pem, ctx) => {
+    let parsed: X509Certificate;
+    try {
+      parsed = new X509Certificate(pem);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `is not a PEM certificate (expected -----BEGIN CERTIFICATE-----); ${setCertificate}` });
+      return z.NEVER;
+    }
+    const expiry = new Date(parsed.validToDate);
+    if (expiry.getTime() <= now.getTime()) {
+      ctx.addIssue({ code: 'custom', message: `the certificate expired on ${expiry.toISOString()}; issue a new one and set it again` });
+      return z.NEVER;
+    }
+    return pem;
+  });
+
+/** `<guid>` (a service principal or managed identity), `User:<guid>` or `Group:<guid>`. */
+const secretReader = matching(secretReaderPattern, (entry) => `"${entry}" is not an object id (GUID) of a service principal or managed identity, nor User:<GUID> or Group:<GUID>`)
+  .transform((entry): SecretReader => {
+    const [, type, objectId] = secretReaderPattern.exec(entry)!;
+    return { objectId: objectId!, principalType: (type ?? 'ServicePrincipal') as SecretReader['principalType'] };
+  });
+
+/** Each key's schema; cross-key rules (what requires what) are in readConfig. */
+const keySchemas = (now: Date) => ({
+  displayName: z.string()
+    .min(1, { error: `must not be empty; pulumi config set ${configNamespace}:displayName "SOC audit collector"` })
+    .max(120, { error: (issue) => `is ${String(issue.input).length} characters; use at most 120` }),
+  cloud: oneOf(cloudNames),
+  permissions: permissionList('permissions'),
+  // "none" (or an empty JSON list) requests no delegated scope at all.
+  delegatedPermissions: z.preprocess((raw) => (raw === 'none' ? '[]' : raw), permissionList('delegatedPermissions')),
+  credential: oneOf(credentialKinds),
+  secretLifetimeDays: wholeNumber(1, 730, 'use 1 to 730 days (Microsoft recommends less than 12 months)'),
+  secretRotation: wholeNumber(0, 1_000_000, 'use 0 or a positive generation number, one more than the current to rotate'),
+  certificatePem: certificatePem(now),
+  publisherId: matching(guid, (value) => `"${value}" is not a GUID; leave it unset to use the tenant id`),
+  keyVault: trueOrFalse('keyVault'),
+  keyVaultResourceGroup: matching(resourceGroupPattern, (value) => `"${value}" is not a resource group name (1-90 letters, digits, - _ . ( ), not ending in .)`),
+  keyVaultLocation: matching(/^[a-z0-9]+$/i, (value) => `"${value}" is not an Azure region name; use the short form, e.g. westeurope or usgovvirginia`),
+  keyVaultName: matching(vaultNamePattern, (value) => `"${value}" is not a valid vault name: 3-24 letters, digits and single hyphens, starting with a letter; or leave it unset for a generated name`),
+  keyVaultSecretName: matching(vaultSecretNamePattern, (value) => `"${value}" is not a valid secret name: 1-127 letters, digits and hyphens`),
+  keyVaultSecretReaders: list('keyVaultSecretReaders', '<object-id>,Group:<object-id>').pipe(z.array(secretReader)),
+  keyVaultPurgeProtection: trueOrFalse('keyVaultPurgeProtection'),
+  billingScope: matching(billingScopePattern, () => 'must look like /providers/Microsoft.Billing/billingAccounts/<id>/enrollmentAccounts/<id> (EA) or /providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>/invoiceSections/<id> (MCA)'),
+  subscriptionAliasName: matching(aliasNamePattern, (value) => `"${value}" is not a valid alias name: up to 63 letters, digits, _ . -`),
+  subscriptionDisplayName: z.string(),
+  subscriptionWorkload: oneOf(subscriptionWorkloads),
+}) satisfies Record<Key, z.ZodType>;
+type KeySchemas = ReturnType<typeof keySchemas>;
+type ValueOf<K extends Key> = z.output<KeySchemas[K]>;
+
+const prefix = `${configNamespace}:`;
+/** A key of our namespace that this program does not read, named with the nearest known one when it is a case slip. */
+const knownKey = z.enum(knownKeys, {
+  error: (issue) => {
+    const key = `${prefix}${String(issue.input)}`;
+    const near = knownKeys.find((known) => known.toLowerCase() === String(issue.input).toLowerCase());
+    return near ? `unknown key; did you mean ${prefix}${near}? (pulumi config rm ${key})` : `unknown key; known keys are ${knownKeys.join(', ')} (pulumi config rm ${key})`;
+  },
+});
+
+/** Reads one namespace's keys through their schemas while collecting every problem, so the user sees them all at once. */
 class ConfigReader {
   readonly problems: ConfigProblem[] = [];
   readonly #source: ConfigSource;
-  constructor(source: ConfigSource) {
+  readonly #schemas: KeySchemas;
+  constructor(source: ConfigSource, now: Date) {
     this.#source = source;
+    this.#schemas = keySchemas(now);
   }
 
   fail(key: Key | string, message: string): undefined {
-    this.problems.push({ key: key.includes(':') ? key : `${configNamespace}:${key}`, message });
+    this.problems.push({ key: key.includes(':') ? key : `${prefix}${key}`, message });
     return undefined;
   }
 
-  raw(key: Key): string | undefined {
-    return this.#source.get(`${configNamespace}:${key}`);
+  isSet(key: Key): boolean {
+    return this.#text(key) !== undefined;
   }
 
-  text(key: Key): string | undefined {
-    const value = this.raw(key);
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  /** Stored text, trimmed; blank counts as unset unless `keepBlank` (then the schema judges it). */
+  #text(key: Key, keepBlank = false): string | undefined {
+    const value = this.#source.get(`${prefix}${key}`)?.trim();
+    return value === '' && !keepBlank ? undefined : value;
   }
 
-  integer(key: Key, fallback: number, min: number, max: number, hint: string): number {
-    const raw = this.text(key);
-    if (raw === undefined) return fallback;
-    if (!/^-?\d+$/.test(raw)) return this.fail(key, `"${raw}" is not a whole number; ${hint}`) ?? fallback;
-    const value = Number(raw);
-    if (value < min || value > max) return this.fail(key, `${value} is out of range; ${hint}`) ?? fallback;
-    return value;
-  }
-
-  flag(key: Key, fallback: boolean): boolean {
-    const raw = this.text(key);
-    if (raw === undefined) return fallback;
-    if (raw === 'true') return true;
-    if (raw === 'false') return false;
-    return this.fail(key, `"${raw}" is not true or false; pulumi config set ${configNamespace}:${key} true`) ?? fallback;
-  }
-
-  oneOf<T extends string>(key: Key, allowed: readonly T[], fallback: T): T {
-    const raw = this.text(key);
-    if (raw === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(raw)) return raw as T;
-    return this.fail(key, `unknown value "${raw}"; use one of ${allowed.join(', ')}`) ?? fallback;
-  }
-
-  /** A list given as `a,b`, as a JSON array, or as YAML list in the stack file (which Pulumi hands over as JSON). */
-  list(key: Key, example: string): string[] | undefined {
-    const raw = this.raw(key);
-    if (raw === undefined) return undefined;
-    let items: unknown = raw.split(',');
-    if (/^\s*[[{]/.test(raw)) {
-      try {
-        items = JSON.parse(raw);
-      } catch {
-        items = undefined;
-      }
-    }
-    if (!Array.isArray(items) || items.some((item) => typeof item !== 'string')) {
-      return this.fail(key, `not a list; set it like: pulumi config set ${configNamespace}:${key} ${example}`);
-    }
-    return items.map((item: string) => item.trim()).filter((item) => item !== '');
+  /** The key's value through its schema; unset gives `fallback`; invalid records each problem once and gives `fallback`. */
+  read<K extends Key, F extends ValueOf<K> | undefined>(key: K, fallback: F, options: { keepBlank?: boolean } = {}): ValueOf<K> | F {
+    const text = this.#text(key, options.keepBlank);
+    if (text === undefined) return fallback;
+    const parsed = this.#schemas[key].safeParse(text);
+    if (parsed.success) return parsed.data as ValueOf<K>;
+    for (const message of new Set(parsed.error.issues.map((issue) => issue.message))) this.fail(key, message);
+    return fallback;
   }
 
   unknownKeys(): void {
-    const prefix = `${configNamespace}:`;
     for (const key of this.#source.keys()) {
       if (!key.startsWith(prefix)) continue;
-      const name = key.slice(prefix.length);
-      if (!(knownKeys as readonly string[]).includes(name)) {
-        const near = knownKeys.find((known) => known.toLowerCase() === name.toLowerCase());
-        this.fail(key, near ? `unknown key; did you mean ${prefix}${near}? (pulumi config rm ${key})` : `unknown key; known keys are ${knownKeys.join(', ')} (pulumi config rm ${key})`);
-      }
+      const parsed = knownKey.safeParse(key.slice(prefix.length));
+      if (!parsed.success) this.fail(key, parsed.error.issues[0]!.message);
     }
   }
 
@@ -200,94 +282,50 @@ class ConfigReader {
   }
 }
 
-function permissionList(reader: ConfigReader, key: 'permissions' | 'delegatedPermissions', fallback: readonly PermissionName[]): PermissionName[] {
-  const raw = reader.text(key);
-  if (raw === undefined) return [...fallback];
-  if (key === 'delegatedPermissions' && (raw === 'none' || raw === '[]')) return [];
-  const names = reader.list(key, 'ActivityFeed.Read,ServiceHealth.Read');
-  if (names === undefined) return [...fallback];
-  const unknown = names.filter((name) => !(permissionNames as readonly string[]).includes(name));
-  if (unknown.length > 0) {
-    reader.fail(key, `unknown permission ${unknown.map((name) => `"${name}"`).join(', ')}; use any of ${permissionNames.join(', ')}`);
-    return [...fallback];
-  }
-  return permissionNames.filter((name) => names.includes(name));
-}
-
-function certificate(reader: ConfigReader, credential: CredentialKind, now: Date): string | undefined {
-  const pem = reader.text('certificatePem');
+function certificate(reader: ConfigReader, credential: CredentialKind): string | undefined {
   if (credential === 'secret') {
-    if (pem !== undefined) reader.fail('certificatePem', `is set but credential is "secret"; pulumi config set ${configNamespace}:credential both (or certificate), or remove certificatePem`);
+    if (reader.isSet('certificatePem')) reader.fail('certificatePem', `is set but credential is "secret"; pulumi config set ${configNamespace}:credential both (or certificate), or remove certificatePem`);
     return undefined;
   }
-  const setIt = `pulumi config set ${configNamespace}:certificatePem -- "$(cat cert.pem)"`;
-  if (pem === undefined) return reader.fail('certificatePem', `required when credential is ${credential}; ${setIt}`);
-  if (/PRIVATE KEY-----/.test(pem)) return reader.fail('certificatePem', `holds a private key; give only the public certificate (-----BEGIN CERTIFICATE-----) and keep the key on the connector host`);
-  let parsed: X509Certificate;
-  try {
-    parsed = new X509Certificate(pem);
-  } catch {
-    return reader.fail('certificatePem', `is not a PEM certificate (expected -----BEGIN CERTIFICATE-----); ${setIt}`);
-  }
-  if (new Date(parsed.validToDate).getTime() <= now.getTime()) {
-    return reader.fail('certificatePem', `the certificate expired on ${new Date(parsed.validToDate).toISOString()}; issue a new one and set it again`);
-  }
-  return pem;
+  if (!reader.isSet('certificatePem')) return reader.fail('certificatePem', `required when credential is ${credential}; ${setCertificate}`);
+  return reader.read('certificatePem', undefined);
 }
 
 function keyVault(reader: ConfigReader, credential: CredentialKind): KeyVaultConfig | undefined {
-  if (!reader.flag('keyVault', false)) {
+  if (!reader.read('keyVault', false)) {
     for (const key of ['keyVaultResourceGroup', 'keyVaultLocation', 'keyVaultName', 'keyVaultSecretName', 'keyVaultSecretReaders'] as const) {
-      if (reader.text(key) !== undefined) reader.fail(key, `is set but keyVault is not enabled; pulumi config set ${configNamespace}:keyVault true, or remove ${key}`);
+      if (reader.isSet(key)) reader.fail(key, `is set but keyVault is not enabled; pulumi config set ${configNamespace}:keyVault true, or remove ${key}`);
     }
     return undefined;
   }
   if (credential === 'certificate') reader.fail('keyVault', `holds the client secret, but credential is "certificate"; pulumi config set ${configNamespace}:credential both, or set keyVault false`);
-  const resourceGroupName = reader.text('keyVaultResourceGroup');
-  if (resourceGroupName === undefined) reader.fail('keyVaultResourceGroup', `required when keyVault is true: an existing resource group; pulumi config set ${configNamespace}:keyVaultResourceGroup rg-soc`);
-  else if (!resourceGroupPattern.test(resourceGroupName)) reader.fail('keyVaultResourceGroup', `"${resourceGroupName}" is not a resource group name (1-90 letters, digits, - _ . ( ), not ending in .)`);
-  const location = reader.text('keyVaultLocation');
-  if (location === undefined) reader.fail('keyVaultLocation', `required when keyVault is true; pulumi config set ${configNamespace}:keyVaultLocation westeurope`);
-  else if (!/^[a-z0-9]+$/i.test(location)) reader.fail('keyVaultLocation', `"${location}" is not an Azure region name; use the short form, e.g. westeurope or usgovvirginia`);
-  const name = reader.text('keyVaultName');
-  if (name !== undefined && !vaultNamePattern.test(name)) {
-    reader.fail('keyVaultName', `"${name}" is not a valid vault name: 3-24 letters, digits and single hyphens, starting with a letter; or leave it unset for a generated name`);
-  }
-  const secretName = reader.text('keyVaultSecretName') ?? 'o365-connector-client-secret';
-  if (!vaultSecretNamePattern.test(secretName)) reader.fail('keyVaultSecretName', `"${secretName}" is not a valid secret name: 1-127 letters, digits and hyphens`);
-  const secretReaders: SecretReader[] = [];
-  for (const entry of reader.list('keyVaultSecretReaders', '<object-id>,Group:<object-id>') ?? []) {
-    const [type, objectId] = entry.includes(':') ? entry.split(':', 2) : ['ServicePrincipal', entry];
-    if (!(principalTypes as readonly string[]).includes(type!) || !guid.test(objectId!)) {
-      reader.fail('keyVaultSecretReaders', `"${entry}" is not an object id (GUID) of a service principal or managed identity, nor User:<GUID> or Group:<GUID>`);
-    } else {
-      secretReaders.push({ objectId: objectId!, principalType: type as SecretReader['principalType'] });
-    }
-  }
+  if (!reader.isSet('keyVaultResourceGroup')) reader.fail('keyVaultResourceGroup', `required when keyVault is true: an existing resource group; pulumi config set ${configNamespace}:keyVaultResourceGroup rg-soc`);
+  const resourceGroupName = reader.read('keyVaultResourceGroup', undefined);
+  if (!reader.isSet('keyVaultLocation')) reader.fail('keyVaultLocation', `required when keyVault is true; pulumi config set ${configNamespace}:keyVaultLocation westeurope`);
+  const location = reader.read('keyVaultLocation', undefined);
+  const name = reader.read('keyVaultName', undefined);
+  const secretName = reader.read('keyVaultSecretName', 'o365-connector-client-secret');
+  const secretReaders = reader.read('keyVaultSecretReaders', []);
   return {
     resourceGroupName: resourceGroupName ?? '', location: location ?? '', name, secretName, secretReaders,
-    purgeProtection: reader.flag('keyVaultPurgeProtection', true),
+    purgeProtection: reader.read('keyVaultPurgeProtection', true),
   };
 }
 
 function subscriptionAlias(reader: ConfigReader, displayName: string): SubscriptionAliasConfig | undefined {
-  const billingScope = reader.text('billingScope');
-  if (billingScope === undefined) {
+  if (!reader.isSet('billingScope')) {
     for (const key of ['subscriptionAliasName', 'subscriptionDisplayName', 'subscriptionWorkload'] as const) {
-      if (reader.text(key) !== undefined) reader.fail(key, `is set but no billingScope is configured; set ${configNamespace}:billingScope, or remove ${key}`);
+      if (reader.isSet(key)) reader.fail(key, `is set but no billingScope is configured; set ${configNamespace}:billingScope, or remove ${key}`);
     }
     return undefined;
   }
-  if (!billingScopePattern.test(billingScope)) {
-    reader.fail('billingScope', 'must look like /providers/Microsoft.Billing/billingAccounts/<id>/enrollmentAccounts/<id> (EA) or /providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>/invoiceSections/<id> (MCA)');
-  }
-  const aliasName = reader.text('subscriptionAliasName') ?? 'o365-connector-logging';
-  if (!aliasNamePattern.test(aliasName)) reader.fail('subscriptionAliasName', `"${aliasName}" is not a valid alias name: up to 63 letters, digits, _ . -`);
+  const billingScope = reader.read('billingScope', '');
+  const aliasName = reader.read('subscriptionAliasName', 'o365-connector-logging');
   return {
     aliasName,
     billingScope,
-    displayName: reader.text('subscriptionDisplayName') ?? `${displayName} logging`,
-    workload: reader.oneOf('subscriptionWorkload', subscriptionWorkloads, 'Production'),
+    displayName: reader.read('subscriptionDisplayName', `${displayName} logging`),
+    workload: reader.read('subscriptionWorkload', 'Production'),
   };
 }
 
@@ -300,38 +338,26 @@ const azureadEnvironments: Record<CloudName, readonly string[]> = {
  * `now` only decides whether a configured certificate has already expired.
  */
 export function readConfig(source: ConfigSource = stackConfig(), now: Date = new Date()): InfraConfig {
-  const reader = new ConfigReader(source);
+  const reader = new ConfigReader(source, now);
   reader.unknownKeys();
 
-  const rawName = reader.raw('displayName');
-  let displayName = rawName?.trim() ?? 'o365-connector';
-  if (rawName !== undefined && displayName === '') {
-    reader.fail('displayName', `must not be empty; pulumi config set ${configNamespace}:displayName "SOC audit collector"`);
-    displayName = 'o365-connector';
-  } else if (displayName.length > 120) {
-    reader.fail('displayName', `is ${displayName.length} characters; use at most 120`);
-  }
-
-  const cloud = reader.oneOf('cloud', cloudNames, 'commercial');
-  const permissions = permissionList(reader, 'permissions', permissionNames);
+  const displayName = reader.read('displayName', 'o365-connector', { keepBlank: true });
+  const cloud = reader.read('cloud', 'commercial');
+  const permissions = reader.read('permissions', [...permissionNames]);
   if (!permissions.includes('ActivityFeed.Read')) {
     reader.fail('permissions', 'must include ActivityFeed.Read: without it no audit content can be read');
   }
-  const delegatedPermissions = permissionList(reader, 'delegatedPermissions', permissions);
+  const delegatedPermissions = reader.read('delegatedPermissions', [...permissions]);
   const beyond = delegatedPermissions.filter((name) => !permissions.includes(name));
   if (beyond.length > 0) {
     reader.fail('delegatedPermissions', `${beyond.join(', ')} is not in permissions; delegated permissions must be a subset of ${configNamespace}:permissions (or "none")`);
   }
 
-  const credential = reader.oneOf('credential', credentialKinds, 'secret');
-  const secretLifetimeDays = reader.integer('secretLifetimeDays', 180, 1, 730, 'use 1 to 730 days (Microsoft recommends less than 12 months)');
-  const secretRotation = reader.integer('secretRotation', 0, 0, 1_000_000, 'use 0 or a positive generation number, one more than the current to rotate');
-  const certificatePem = certificate(reader, credential, now);
-
-  const publisherId = reader.text('publisherId');
-  if (publisherId !== undefined && !guid.test(publisherId)) {
-    reader.fail('publisherId', `"${publisherId}" is not a GUID; leave it unset to use the tenant id`);
-  }
+  const credential = reader.read('credential', 'secret');
+  const secretLifetimeDays = reader.read('secretLifetimeDays', 180);
+  const secretRotation = reader.read('secretRotation', 0);
+  const certificatePem = certificate(reader, credential);
+  const publisherId = reader.read('publisherId', undefined);
 
   const vault = keyVault(reader, credential);
   const alias = subscriptionAlias(reader, displayName);

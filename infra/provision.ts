@@ -2,6 +2,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { clouds } from '../connector/config/clouds.ts';
 import { contentTypes, type ContentType } from '../connector/api/content-types.ts';
+import type { ProgramOutputs } from '../connector/config/stack-outputs.ts';
 import type { InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';
 import { ConnectorKeyVault } from './key-vault.ts';
@@ -17,28 +18,12 @@ export function readableContentTypes(permissions: readonly PermissionName[]): Co
 }
 
 /**
- * The stack outputs: the connector's configuration, read from `pulumi stack output --json --show-secrets`.
- * Optional ones are left out (not set to undefined) when their feature is off, so they are simply absent.
+ * The stack outputs: the connector's configuration, read from `pulumi stack output --json --show-secrets`, typed by
+ * the stack-outputs contract the connector validates them with (connector/config/stack-outputs.ts). Optional ones
+ * (clientSecret, certificateKeyId, keyVault*, subscriptionId) are left out, not set to undefined, when their feature
+ * is off, so they are simply absent.
  */
-export interface ConnectorOutputs {
-  connectorName: pulumi.Output<string>;
-  tenantId: pulumi.Output<string>;
-  tenantDomain: pulumi.Output<string>;
-  clientId: pulumi.Output<string>;
-  /** Absent when credential is "certificate". */
-  clientSecret?: pulumi.Output<string>;
-  clientSecretExpiry?: pulumi.Output<string>;
-  /** Present when a certificate credential is registered. */
-  certificateKeyId?: pulumi.Output<string>;
-  publisherId: pulumi.Output<string>;
-  cloud: pulumi.Output<string>;
-  authorityHost: pulumi.Output<string>;
-  apiRoot: pulumi.Output<string>;
-  contentTypes: pulumi.Output<ContentType[]>;
-  keyVaultUri?: pulumi.Output<string>;
-  keyVaultSecretName?: pulumi.Output<string>;
-  subscriptionId?: pulumi.Output<string>;
-}
+export type ConnectorOutputs = { [K in keyof ProgramOutputs]: pulumi.Output<NonNullable<ProgramOutputs[K]>> };
 
 export interface ProvisionOptions {
   /** When a newly created secret starts its lifetime; tests pin it. */

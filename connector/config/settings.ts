@@ -91,7 +91,8 @@ export function settingsTableMarkdown(): string {
   const rows = settingNames.map((name) => {
     const spec: SettingSpec = settingSpecs[name];
     const scope = spec.global ? ' Global option: `test`, `status` and `subscriptions` take it too.' : '';
-    return `| \`--${spec.flag} <${spec.unit}>\` | ${spec.default} | ${spec.min}–${spec.max} | ${markdownCell(spec.help)}.${scope} |`;
+    const meaning = `${spec.help.charAt(0).toUpperCase()}${spec.help.slice(1)}.${scope}`;
+    return `| \`--${spec.flag} <${spec.unit}>\` | ${spec.default} | ${spec.min}–${spec.max} | ${markdownCell(meaning)} |`;
   });
   return ['| flag | default | range | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }

@@ -64,7 +64,7 @@ export const stackOutputsSchema = z.object({
   apiRoot: httpsRoot,
   /** What the granted permissions can read (no DLP.All without ActivityFeed.ReadDlp). */
   contentTypes: contentTypeList,
-  keyVaultUri: z.url({ protocol: /^https$/ }).optional(),
+  keyVaultUri: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
   keyVaultSecretName: z.string().trim().min(1).optional(),
   subscriptionId: guid('').optional(),
   // The program never exports these two: the stand-in writes caFile, and an operator may add either to the file.

@@ -160,6 +160,30 @@ describe('invalid configuration: one line naming the field', () => {
     expect(error.fix).toMatch(/--outputs <file>/);
   });
 
+  it.each([
+    ['an unknown content type', { contentTypes: ['Audit.General', 'Audit.Teams'] }, 'contentTypes: unknown content type "Audit.Teams"', /Audit.Exchange/],
+    ['content types that are not a list', { contentTypes: 'Audit.General' }, 'contentTypes: must be a list', /Audit.Exchange/],
+    ['a tenant id that is not a GUID', { tenantId: 'contoso.onmicrosoft.com' }, 'tenantId: must be a GUID, the directory (tenant) id, not the domain name (got "contoso.onmicrosoft.com")', /pulumi stack output tenantId/],
+    ['a subscription id that is not a GUID', { subscriptionId: 'logging' }, 'subscriptionId: must be a GUID (got "logging")', /--show-secrets/],
+    ['a Key Vault URI over http', { keyVaultUri: 'http://kv.vault.azure.net/' }, 'keyVaultUri: must be an https URL', /--show-secrets/],
+    ['a cloud that is not text', { cloud: 3 }, 'cloud: must be a string', /--show-secrets/],
+  ] as const)('rejects an outputs file with %s, naming the output', async (_name, change, message, fix) => {
+    const error = await failure(loadConfig({ outputs: await outputsFile({ ...outputs, ...change }) }, {}));
+    expect(error.message).toBe(message);
+    expect(error.fix).toMatch(fix);
+  });
+
+  it('never shows the secret when the secret itself is invalid', async () => {
+    const error = await failure(loadConfig({ outputs: await outputsFile({ ...outputs, clientSecret: { value: outputs.clientSecret } }) }, {}));
+    expect(error.message).toBe('clientSecret: must be the client secret, a string');
+    expect(error.toLine()).not.toContain(outputs.clientSecret);
+  });
+
+  it('ignores outputs it does not know (a stack may export more)', async () => {
+    const { config } = await loadConfig({ outputs: await outputsFile({ ...outputs, extra: { nested: true } }) }, {});
+    expect(config.tenantId).toBe(tenantId);
+  });
+
   it('never puts the secret in a configuration error', async () => {
     const error = await failure(loadConfig({ outputs: await outputsFile({ ...outputs, cloud: 'mars' }) }, {}));
     expect(error.toLine()).not.toContain(outputs.clientSecret);
