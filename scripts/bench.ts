@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -192,25 +192,51 @@ function resources(run: ConnectorRun, records: number) {
 // ---------------------------------------------------------------------------------------------------------------
 // Scenarios.
 
-/** Parse, serialize and write the same bytes, nothing else: what one core can do with this data. */
+/**
+ * The lines of an NDJSON file, split on "\n" only: readline also splits on U+2028 and U+2029, which JSON allows
+ * raw inside strings and which audit records contain.
+ */
+async function* ndjsonLines(file: string): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const lines = (rest + (chunk as string)).split('\n');
+    rest = lines.pop()!;
+    yield* lines;
+  }
+  if (rest !== '') yield rest;
+}
+
+/**
+ * Parse, serialize and write the same bytes, nothing else: what one core can do with this data. Lines that are
+ * not JSON are counted (a sink file must hold none) and skipped.
+ */
 async function singleCoreLimit(sinkFile: string, dir: string) {
   const bytes = (await stat(sinkFile)).size;
   const started = performance.now();
   const out = await open(join(dir, 'limit.ndjson'), 'w');
   let batch = '';
   let records = 0;
-  for await (const line of createInterface({ input: createReadStream(sinkFile), crlfDelay: Infinity })) {
-    if (line === '') continue;
-    batch += JSON.stringify(JSON.parse(line)) + '\n';
-    records += 1;
-    if (batch.length > 1_000_000) { await out.write(batch); batch = ''; }
+  let invalidLines = 0;
+  try {
+    for await (const line of ndjsonLines(sinkFile)) {
+      if (line === '') continue;
+      let record: unknown;
+      try { record = JSON.parse(line); } catch { invalidLines += 1; continue; }
+      batch += JSON.stringify(record) + '\n';
+      records += 1;
+      if (batch.length > 1_000_000) { await out.write(batch); batch = ''; }
+    }
+    await out.write(batch);
+    await out.sync();
+  } finally {
+    await out.close();
+    await rm(join(dir, 'limit.ndjson'), { force: true });
   }
-  await out.write(batch);
-  await out.sync();
-  await out.close();
-  await rm(join(dir, 'limit.ndjson'), { force: true });
   const seconds = (performance.now() - started) / 1000;
-  return { what: 'JSON.parse + JSON.stringify + write (fsync at the end) of the sink file, one core, this process', records, seconds: round(seconds), recordsPerSecond: Math.round(records / seconds), mbPerSecond: round(bytes / 1e6 / seconds) };
+  return {
+    what: 'JSON.parse + JSON.stringify + write (fsync at the end) of the sink file, one core, this process',
+    records, invalidLines, seconds: round(seconds), recordsPerSecond: Math.round(records / seconds), mbPerSecond: round(bytes / 1e6 / seconds),
+  };
 }
 
 async function withWorkDir<T extends object>(name: string, body: (dir: string) => Promise<T>): Promise<Awaited<T> & { workDir?: string }> {
@@ -248,6 +274,8 @@ async function backfill() {
         wallSeconds: round(run.wallSeconds),
         recordsPerSecond: Math.round(recordsPerSecond),
         sinkMb: mb(bytes), sinkMbPerSecond: round(bytes / 1e6 / run.wallSeconds),
+        // Lines of the sink file that are not JSON records: anything but 0 is a defect of the connector.
+        sinkInvalidLines: limit.invalidLines,
         ...used,
         singleCoreLimit: limit,
         throughputToLimitRatio: round(ratio),
@@ -315,7 +343,9 @@ const failures: string[] = [];
 for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sinks', sinks]] as const) {
   if (chosen !== 'all' && chosen !== name) continue;
   try {
-    result[name] = await scenario();
+    // Other work on the machine skews every figure (2 cores here): the load around each scenario says how much.
+    const loadBefore = loadavg()[0]!;
+    result[name] = { ...(await scenario()), loadAverage1m: { before: round(loadBefore), after: round(loadavg()[0]!) } };
   } catch (error) {
     failures.push(name);
     result[name] = { failed: (error as Error).message };
