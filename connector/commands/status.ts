@@ -1,6 +1,7 @@
 import type { Subscription } from '../api/activity-api.ts';
 import { stateDirOf } from '../config/config.ts';
-import { buildStatusReport, formatStatusReport } from '../status/status-report.ts';
+import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
+import { buildStatusReport, formatStatusReport, type StatusReport } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
 import { quickRetryPolicy } from './test-connection.ts';
@@ -14,7 +15,7 @@ export interface StatusFlags extends GlobalFlags {
 }
 
 /**
- * `status`: the report from the state directory, plus the live subscription list when the configuration and
+ * `status`: the report from the state store, plus the live subscription list when the configuration and
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
@@ -34,7 +35,14 @@ export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream 
       logger.warn({ reason: describeFailure(error).line }, 'live subscription list unavailable; reporting from the state directory only');
     }
   }
-  const report = await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) });
+  // Read-only: no lock, nothing created, so it answers while a connector runs and on a directory that never ran.
+  const store = await openStateStoreReadOnly(stateDir);
+  let report: StatusReport;
+  try {
+    report = await buildStatusReport({ stateDir, store, ...(subscriptions ? { subscriptions } : {}) });
+  } finally {
+    await store.close();
+  }
   out.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
   if (report.overall === 'Active') return exitCodes.ok;
   return report.overall === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;

@@ -1,12 +1,12 @@
 /**
- * `status` from the state directory alone (it works offline and while a connector runs): per content type the
+ * `status` from the state store alone (it works offline and while a connector runs): per content type the
  * subscription (when a live list is given), checkpoint, lag, last content seen, records delivered, expired
  * content and the last error; overall Active, Degraded or Inactive.
  */
 import { contentTypes, type ContentType } from '../api/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
-import { readStates } from '../state/file-state-store.ts';
-import type { ExpiredContent, LastError } from '../state/state.ts';
+import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
+import type { CursorState, ExpiredContent, LastError, StateStore } from '../state/store.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
@@ -47,9 +47,17 @@ export const lagThresholdSeconds = 2 * 3600;
 /** Expired content counts against health for a day after it was found, then stays in the counts only. */
 export const expiredRecentMs = 24 * 3_600_000;
 
-export async function buildStatusReport(options: { stateDir: string; subscriptions?: Subscription[]; now?: () => Date }): Promise<StatusReport> {
+export interface StatusReportOptions {
+  readonly stateDir: string;
+  /** The store to read the cursors from; without it, the state directory is opened read-only for the call. */
+  readonly store?: StateStore;
+  readonly subscriptions?: Subscription[];
+  readonly now?: () => Date;
+}
+
+export async function buildStatusReport(options: StatusReportOptions): Promise<StatusReport> {
   const now = (options.now ?? (() => new Date()))();
-  const states = await readStates(options.stateDir);
+  const states = await cursorsOf(options);
   const rows: ContentTypeStatus[] = [];
   let updatedAt: string | undefined;
   for (const contentType of contentTypes) {
@@ -88,6 +96,16 @@ export async function buildStatusReport(options: { stateDir: string; subscriptio
     ? 'Inactive'
     : collected.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
   return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows };
+}
+
+async function cursorsOf(options: StatusReportOptions): Promise<Map<ContentType, CursorState>> {
+  if (options.store) return options.store.cursors();
+  const store = await openStateStoreReadOnly(options.stateDir);
+  try {
+    return await store.cursors();
+  } finally {
+    await store.close();
+  }
 }
 
 function formatLag(seconds: number | undefined): string {

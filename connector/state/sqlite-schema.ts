@@ -1,0 +1,102 @@
+/**
+ * The schema of `state.db`, versioned: `meta.schema_version` says which of the numbered migrations below ran,
+ * and opening for a run applies the missing ones in one transaction. Migrations are append-only: a released one
+ * is never edited, a change is a new entry.
+ *
+ * The data model is meant to carry over to PostgreSQL as is: plain tables keyed by content type and by sink
+ * name, TEXT and BIGINT columns, ISO timestamps where a person reads them and epoch milliseconds where the store
+ * compares them (ISO strings with different fractional digits do not sort as text). The one SQLite-only clause,
+ * WITHOUT ROWID, is storage layout (the rows live in the primary key's b-tree, half the size); PostgreSQL's DDL
+ * simply leaves it out.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import { ConnectorError } from '../errors.ts';
+
+const migrations: readonly string[] = [
+  // 1: the first SQLite schema (imports the JSON files of state version 2, see migrate-v2.ts).
+  `
+  CREATE TABLE cursors (
+    content_type        TEXT PRIMARY KEY,
+    checkpoint          TEXT,
+    records_delivered   BIGINT NOT NULL DEFAULT 0,
+    blobs_delivered     BIGINT NOT NULL DEFAULT 0,
+    duplicates_dropped  BIGINT NOT NULL DEFAULT 0,
+    expired_count       BIGINT NOT NULL DEFAULT 0,
+    last_content_seen   TEXT,
+    last_delivery_at    TEXT,
+    last_error_code     TEXT,
+    last_error_message  TEXT,
+    last_error_at       TEXT,
+    held_blobs          BIGINT NOT NULL DEFAULT 0,
+    updated_at          TEXT
+  );
+  -- The latest expired blobs of each content type; seq is the blob's rank among all expired ones (1 = first ever).
+  CREATE TABLE expired_blobs (
+    content_type     TEXT NOT NULL,
+    seq              BIGINT NOT NULL,
+    content_id       TEXT NOT NULL,
+    content_created  TEXT NOT NULL,
+    detected_at      TEXT NOT NULL,
+    PRIMARY KEY (content_type, seq)
+  );
+  CREATE TABLE delivered_blobs (
+    content_type        TEXT NOT NULL,
+    content_id          TEXT NOT NULL,
+    content_created_ms  BIGINT NOT NULL,
+    PRIMARY KEY (content_type, content_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX delivered_blobs_by_created ON delivered_blobs (content_type, content_created_ms);
+  CREATE TABLE record_ids (
+    content_type  TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    seen_at_ms    BIGINT NOT NULL,
+    PRIMARY KEY (content_type, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX record_ids_by_seen_at ON record_ids (content_type, seen_at_ms);
+  CREATE TABLE sink_positions (
+    name      TEXT PRIMARY KEY,
+    position  TEXT NOT NULL
+  );
+  `,
+];
+
+export const currentSchemaVersion = migrations.length;
+
+/** 0 for a database this connector never wrote (new, or its first transaction not committed yet). */
+export function schemaVersionOf(db: DatabaseSync): number {
+  const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!table) return 0;
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+  return row ? Number(row.value) : 0;
+}
+
+/** Refuses a database written by a newer connector, whose schema this one cannot know. */
+export function assertKnownVersion(version: number, location: string): void {
+  if (version > currentSchemaVersion) {
+    throw new ConnectorError('STATE_VERSION', `${location} was written by a newer connector (state schema ${version}, this one knows up to ${currentSchemaVersion})`, { fix: 'run the newer connector version, or give this one its own --state directory' });
+  }
+}
+
+/** Brings the schema to the current version in one transaction (the caller holds the directory lock). */
+export function migrate(db: DatabaseSync, location: string): void {
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const from = schemaVersionOf(db);
+    assertKnownVersion(from, location);
+    if (from === 0) db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+    for (let version = from + 1; version <= currentSchemaVersion; version += 1) db.exec(migrations[version - 1]!);
+    if (from < currentSchemaVersion) setMeta(db, 'schema_version', String(currentSchemaVersion));
+    db.exec('COMMIT');
+  } catch (error) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}
+
+export function getMeta(db: DatabaseSync, key: string): string | undefined {
+  return (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+}
+
+export function setMeta(db: DatabaseSync, key: string, value: string): void {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}

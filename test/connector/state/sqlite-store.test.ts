@@ -1,0 +1,244 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { expiredKept, type Commit, type StateStore } from '../../../connector/state/store.ts';
+import { openStateStore, openStateStoreReadOnly, stateDbName } from '../../../connector/state/sqlite-store.ts';
+import { workDir } from '../../e2e/support.ts';
+
+const opened: StateStore[] = [];
+async function open(dir: string, lockWaitMs = 0): Promise<StateStore> {
+  const store = await openStateStore(dir, { lockWaitMs });
+  opened.push(store);
+  return store;
+}
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+
+const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(6, '0')}`);
+
+/** A delivered batch of Audit.Exchange as the pipeline commits it. */
+function batch(overrides: Partial<Commit> = {}): Commit {
+  return {
+    contentType: 'Audit.Exchange',
+    at: '2026-11-25T10:00:00.000Z',
+    checkpoint: '2026-11-25T09:00:00.000Z',
+    blobs: [
+      { contentId: '20261125085500123$20261125085500123$audit_exchange$Audit_Exchange$emea0001', contentCreated: '2026-11-25T08:55:00.123Z' },
+      { contentId: '20261125085800456$20261125085800456$audit_exchange$Audit_Exchange$emea0001', contentCreated: '2026-11-25T08:58:00.456Z' },
+    ],
+    recordIds: ids('rec', 40),
+    recordIdsSeenAt: '2026-11-25T08:58:00.456Z',
+    records: 40,
+    duplicates: 2,
+    sinkPositions: { 'file:/var/log/o365.ndjson': 40_960 },
+    ...overrides,
+  };
+}
+
+describe('SQLite state store', () => {
+  it('creates a private directory and database, and starts with no cursor and no sink position', async () => {
+    const dir = join(await workDir(), 'new', 'state');
+    const store = await open(dir);
+    expect((await stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, stateDbName))).mode & 0o777).toBe(0o600);
+    expect((await readdir(dir)).filter((name) => !name.startsWith(stateDbName))).toEqual(['connector.lock']);
+    expect(await store.cursors()).toEqual(new Map());
+    expect(await store.sinkPositions()).toEqual({});
+    expect(store.location).toBe(dir);
+  });
+
+  it('adds up counters, moves the checkpoint and keeps a cursor per content type', async () => {
+    const store = await open(await workDir());
+    await store.commit(batch());
+    await store.commit(batch({
+      at: '2026-11-25T10:05:00.000Z', checkpoint: '2026-11-25T09:05:00.000Z', records: 10, duplicates: 0, recordIds: ids('later', 10),
+      blobs: [{ contentId: 'blob-c', contentCreated: '2026-11-25T09:01:00Z' }], heldBlobs: 1,
+      lastError: { code: 'AF20055', message: 'fetch failed', at: '2026-11-25T10:04:00.000Z' },
+    }));
+    // A commit of sink positions alone, then one that only records a failed pass.
+    await store.commit({ at: '2026-11-25T10:06:00.000Z', sinkPositions: { stdout: null } });
+    await store.commit({ contentType: 'DLP.All', at: '2026-11-25T10:07:00.000Z', lastError: { code: 'AF10001', message: 'denied', at: '2026-11-25T10:07:00.000Z' } });
+    const cursors = await store.cursors();
+    expect(cursors.get('Audit.Exchange')).toEqual({
+      contentType: 'Audit.Exchange', checkpoint: '2026-11-25T09:05:00.000Z', recordsDelivered: 50, blobsDelivered: 3, duplicatesDropped: 2,
+      expiredCount: 0, expired: [], lastContentSeen: '2026-11-25T09:01:00Z', lastDeliveryAt: '2026-11-25T10:05:00.000Z',
+      lastError: { code: 'AF20055', message: 'fetch failed', at: '2026-11-25T10:04:00.000Z' }, heldBlobs: 1, updatedAt: '2026-11-25T10:05:00.000Z',
+    });
+    expect(cursors.get('DLP.All')).toMatchObject({ checkpoint: undefined, recordsDelivered: 0, lastDeliveryAt: undefined, lastError: { code: 'AF10001' } });
+    // A clean pass clears the error; a commit without records leaves lastDeliveryAt alone; an older blob does not move lastContentSeen.
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:10:00.000Z', lastError: null, heldBlobs: 0, blobs: [{ contentId: 'old', contentCreated: '2026-11-25T07:00:00.000Z' }] });
+    expect((await store.cursors()).get('Audit.Exchange')).toMatchObject({
+      lastError: undefined, heldBlobs: 0, lastDeliveryAt: '2026-11-25T10:05:00.000Z', updatedAt: '2026-11-25T10:10:00.000Z',
+      lastContentSeen: '2026-11-25T09:01:00Z', blobsDelivered: 4, checkpoint: '2026-11-25T09:05:00.000Z',
+    });
+  });
+
+  it('counts expired blobs without counting them delivered, and lists only the latest few, newest last', async () => {
+    const store = await open(await workDir());
+    for (let n = 0; n < expiredKept + 7; n += 1) {
+      const blob = { contentId: `expired-${n}`, contentCreated: new Date(Date.UTC(2026, 10, 18, 0, n)).toISOString() };
+      await store.commit({ contentType: 'Audit.SharePoint', at: '2026-11-25T10:00:00.000Z', blobs: [blob], expired: [{ ...blob, detectedAt: `2026-11-25T10:00:00.000Z` }] });
+    }
+    const cursor = (await store.cursors()).get('Audit.SharePoint')!;
+    expect(cursor.expiredCount).toBe(expiredKept + 7);
+    expect(cursor.blobsDelivered).toBe(0);
+    expect(cursor.lastContentSeen).toBeUndefined();
+    expect(cursor.expired).toHaveLength(expiredKept);
+    expect(cursor.expired[0]!.contentId).toBe('expired-7');
+    expect(cursor.expired.at(-1)!.contentId).toBe(`expired-${expiredKept + 6}`);
+    // Never fetched again either: an expired blob is remembered as done.
+    expect(await store.deliveredBlobs('Audit.SharePoint', ['expired-0', 'expired-56', 'other'])).toEqual(new Set(['expired-0', 'expired-56']));
+  });
+
+  it('answers which blobs and record Ids were delivered, per content type', async () => {
+    const store = await open(await workDir());
+    await store.commit(batch());
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: 'general-1', contentCreated: '2026-11-25T08:00:00Z' }], recordIds: ['shared-id'], records: 1 });
+    const [first] = batch().blobs!;
+    expect(await store.deliveredBlobs('Audit.Exchange', [first!.contentId, 'never', 'general-1'])).toEqual(new Set([first!.contentId]));
+    expect(await store.deliveredBlobs('Audit.General', ['general-1'])).toEqual(new Set(['general-1']));
+    expect(await store.seenRecordIds('Audit.Exchange', ['rec-000000', 'rec-000039', 'rec-000040', 'shared-id'])).toEqual(new Set(['rec-000000', 'rec-000039']));
+    expect(await store.seenRecordIds('Audit.General', ['shared-id', 'rec-000000'])).toEqual(new Set(['shared-id']));
+    expect(await store.seenRecordIds('Audit.Exchange', [])).toEqual(new Set());
+    // Ids are data, not SQL or JSON syntax.
+    const odd = [`it's "quoted"`, 'back\\slash', '日本語', "'); DROP TABLE record_ids; --"];
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', recordIds: odd });
+    expect(await store.seenRecordIds('Audit.Exchange', [...odd, 'x'])).toEqual(new Set(odd));
+  });
+
+  it('forgets delivered blobs and record Ids older than the given instants, of that content type only', async () => {
+    const store = await open(await workDir());
+    for (const [hour, contentType] of [[6, 'Audit.Exchange'], [8, 'Audit.Exchange'], [6, 'Audit.General']] as const) {
+      const created = `2026-11-25T0${hour}:00:00Z`;
+      await store.commit({ contentType, at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: `blob-${hour}`, contentCreated: created }], recordIds: [`id-${hour}`], recordIdsSeenAt: created });
+    }
+    // The bound is exclusive, and compares instants (07:59:59.9999999Z has more digits than 08:00:00Z).
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', forgetBlobsBefore: '2026-11-25T08:00:00.000Z', forgetRecordIdsBefore: '2026-11-25T07:59:59.9999999Z' });
+    expect(await store.deliveredBlobs('Audit.Exchange', ['blob-6', 'blob-8'])).toEqual(new Set(['blob-8']));
+    expect(await store.seenRecordIds('Audit.Exchange', ['id-6', 'id-8'])).toEqual(new Set(['id-8']));
+    expect(await store.deliveredBlobs('Audit.General', ['blob-6'])).toEqual(new Set(['blob-6']));
+    expect(await store.seenRecordIds('Audit.General', ['id-6'])).toEqual(new Set(['id-6']));
+    // Without recordIdsSeenAt the Ids are remembered against the commit's time.
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:02:00.000Z', recordIds: ['id-now'] });
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:03:00.000Z', forgetRecordIdsBefore: '2026-11-25T10:02:00.000Z' });
+    expect(await store.seenRecordIds('Audit.General', ['id-6', 'id-now'])).toEqual(new Set(['id-now']));
+  });
+
+  it('merges sink positions by name, and keeps everything across a reopen', async () => {
+    const dir = await workDir();
+    const store = await open(dir);
+    await store.commit({ at: '2026-11-25T09:59:00.000Z', sinkPositions: { 'file:/var/log/o365.ndjson': 0, 'syslog+tls://siem:6514': null } });
+    await store.commit(batch({ sinkPositions: { 'file:/var/log/o365.ndjson': { inode: 1234, offset: 40_960 } } }));
+    expect(await store.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': { inode: 1234, offset: 40_960 }, 'syslog+tls://siem:6514': null });
+    const cursors = await store.cursors();
+    await store.close();
+    const reopened = await open(dir);
+    expect(await reopened.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': { inode: 1234, offset: 40_960 }, 'syslog+tls://siem:6514': null });
+    expect(await reopened.cursors()).toEqual(cursors);
+    expect((await reopened.seenRecordIds('Audit.Exchange', ids('rec', 40))).size).toBe(40);
+  });
+
+  it('applies a commit whole or not at all: one that fails midway leaves the previous state', async () => {
+    const store = await open(await workDir());
+    await store.commit(batch());
+    const before = { cursors: await store.cursors(), positions: await store.sinkPositions() };
+    // The cursor, blobs, Ids and positions are written before the bad instant is reached.
+    const failing = batch({ at: '2026-11-25T11:00:00.000Z', checkpoint: '2026-11-25T10:00:00.000Z', recordIds: ['new-id'], blobs: [{ contentId: 'new-blob', contentCreated: '2026-11-25T09:30:00Z' }], sinkPositions: { 'file:/var/log/o365.ndjson': 99_999 }, forgetRecordIdsBefore: 'not a time' });
+    await expect(store.commit(failing)).rejects.toThrow(/forgetRecordIdsBefore is not a timestamp/);
+    expect(await store.cursors()).toEqual(before.cursors);
+    expect(await store.sinkPositions()).toEqual(before.positions);
+    expect(await store.seenRecordIds('Audit.Exchange', ['new-id'])).toEqual(new Set());
+    expect(await store.deliveredBlobs('Audit.Exchange', ['new-blob'])).toEqual(new Set());
+    // And the store goes on.
+    await store.commit(batch({ at: '2026-11-25T11:00:00.000Z', recordIds: ['new-id'], records: 1 }));
+    expect((await store.cursors()).get('Audit.Exchange')!.recordsDelivered).toBe(41);
+  });
+
+  it('takes 5,000 record Ids in one commit', async () => {
+    const store = await open(await workDir());
+    const many = ids('bulk', 5000);
+    await store.commit(batch({ recordIds: many, records: 5000 }));
+    expect((await store.seenRecordIds('Audit.Exchange', many.filter((_, i) => i % 50 === 0))).size).toBe(100);
+  });
+
+  it('refuses a second opener of the same directory in the same process, and lets it in once the first closes', async () => {
+    const dir = await workDir();
+    const first = await open(dir);
+    await expect(openStateStore(dir, { lockWaitMs: 50 })).rejects.toMatchObject({
+      code: 'STATE_LOCKED',
+      message: `state directory ${dir} is in use by another running connector`,
+      fix: 'stop that connector, or give this one its own --state directory',
+    });
+    // The refused attempts did not loosen the first one's hold.
+    await expect(openStateStore(dir, { lockWaitMs: 0 })).rejects.toMatchObject({ code: 'STATE_LOCKED' });
+    await first.close();
+    await (await open(dir)).close();
+  });
+
+  it('ignores the previous release\'s pid lock file, even naming a live process', async () => {
+    for (const pid of [process.ppid, 1]) {
+      const dir = await workDir();
+      await writeFile(join(dir, 'lock'), String(pid));
+      await (await open(dir)).close();
+      expect(await readdir(dir)).not.toContain('lock');
+    }
+  });
+
+  it('says the database is corrupt instead of starting over', async () => {
+    const dir = await workDir();
+    await writeFile(join(dir, stateDbName), 'this is not a SQLite database, it is a text file that happens to be long enough '.repeat(20));
+    await expect(openStateStore(dir, { lockWaitMs: 0 })).rejects.toMatchObject({ code: 'STATE_CORRUPT', message: `${join(dir, stateDbName)} is not a readable state database` });
+    await expect(openStateStoreReadOnly(dir)).rejects.toMatchObject({ code: 'STATE_CORRUPT' });
+    // The lock was given back.
+    await writeFile(join(dir, stateDbName), '');
+    await (await open(dir)).close();
+  });
+
+  it('refuses a database written by a newer connector', async () => {
+    const dir = await workDir();
+    await (await open(dir)).close();
+    const db = new DatabaseSync(join(dir, stateDbName));
+    db.exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    db.close();
+    await expect(openStateStore(dir, { lockWaitMs: 0 })).rejects.toMatchObject({ code: 'STATE_VERSION', message: expect.stringMatching(/written by a newer connector \(state schema 99/) });
+    await expect(openStateStoreReadOnly(dir)).rejects.toMatchObject({ code: 'STATE_VERSION' });
+  });
+});
+
+describe('read-only state store (status)', () => {
+  it('reads what a running connector committed, without its lock, and cannot write', async () => {
+    const dir = await workDir();
+    const writer = await open(dir);
+    await writer.commit(batch());
+    const reader = await openStateStoreReadOnly(dir);
+    try {
+      expect(await reader.cursors()).toEqual(await writer.cursors());
+      expect(await reader.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': 40_960 });
+      await writer.commit(batch({ at: '2026-11-25T10:05:00.000Z', recordIds: ['later'], records: 1 }));
+      expect((await reader.cursors()).get('Audit.Exchange')!.recordsDelivered).toBe(41);
+      expect(await reader.seenRecordIds('Audit.Exchange', ['later'])).toEqual(new Set(['later']));
+      await expect(reader.commit(batch())).rejects.toThrow(/read-only/);
+    } finally {
+      await reader.close();
+    }
+    // The writer still holds the directory.
+    await expect(openStateStore(dir, { lockWaitMs: 0 })).rejects.toMatchObject({ code: 'STATE_LOCKED' });
+  });
+
+  it('reads a missing directory or database as empty and creates nothing', async () => {
+    const parent = await workDir();
+    const missing = join(parent, 'never-ran');
+    const store = await openStateStoreReadOnly(missing);
+    expect(await store.cursors()).toEqual(new Map());
+    expect(await store.sinkPositions()).toEqual({});
+    expect(await store.seenRecordIds('Audit.General', ['a'])).toEqual(new Set());
+    await store.close();
+    expect(await readdir(parent)).toEqual([]);
+    const empty = await openStateStoreReadOnly(parent);
+    expect(await empty.cursors()).toEqual(new Map());
+    await empty.close();
+    expect(await readdir(parent)).toEqual([]);
+  });
+});
