@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
-import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
 import type { Commit, CursorState, StateStore } from '../../../connector/state/store.ts';
 import type { RunSettings } from '../../../connector/config/settings.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../../../connector/sinks/sink.ts';
@@ -79,7 +79,7 @@ async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConn
 }
 
 async function cursorOf(dir: string): Promise<CursorState | undefined> {
-  const store = await openStateStore(join(dir, 'state'), { readOnly: true });
+  const store = await openStateStoreReadOnly(join(dir, 'state'));
   try {
     return (await store.cursors()).get('Audit.SharePoint');
   } finally {
