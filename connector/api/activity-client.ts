@@ -14,7 +14,8 @@ import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscrip
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { RequestBudget } from './request-budget.ts';
-import { defaultRetryPolicy, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
+import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
+import { defaultRunSettings } from '../config/settings.ts';
 import { transportError } from './transport-errors.ts';
 
 /** What the client needs from the credentials side. */
@@ -33,9 +34,9 @@ export interface ActivityClientOptions {
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
-  /** Token-bucket rate, well under the ~2,000/min tenant quota (default 600). */
+  /** Ceiling of the adaptive request rate: starts just under it, slows on AF429 (default: the settings table's, 2,000). */
   readonly requestsPerMinute?: number;
-  /** Requests in flight at most (default 8). */
+  /** Requests in flight at most (default: the settings table's, 8). */
   readonly maxInFlight?: number;
   readonly retry?: RetryPolicyOptions;
   /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
@@ -70,7 +71,10 @@ export class ActivityClient implements ActivityApi {
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
-    this.#budget = new RequestBudget({ requestsPerMinute: options.requestsPerMinute ?? 600, maxInFlight: options.maxInFlight ?? 8 });
+    this.#budget = new RequestBudget({
+      requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
+      maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
+    });
     this.#retry = options.retry ?? defaultRetryPolicy;
     const root = new URL(options.apiRoot);
     this.#origin = root.origin;
@@ -151,9 +155,14 @@ export class ActivityClient implements ActivityApi {
       } finally {
         release();
       }
-      if (status < 300) return answer;
+      if (status < 300) {
+        this.#budget.answered({ throttled: false });
+        return answer;
+      }
       const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
       const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
+      // AF429 means the quota is spent, whatever the status (429 or 403): the budget slows down, and pauses for a Retry-After.
+      this.#budget.answered({ throttled: error.code === 'AF429', retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry) });
       if (error.code === unauthorizedCode && !refreshed) {
         this.#options.tokens.invalidate(token);
         continue;

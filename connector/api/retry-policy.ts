@@ -26,9 +26,15 @@ export function retryAfterMs(header: string | string[] | undefined, serverNowMs:
   return Number.isNaN(date) ? undefined : Math.max(0, date - serverNowMs);
 }
 
+/** How much of a server-requested Retry-After the policy honours (capped by maxRetryAfterMs); undefined when none was given. */
+export function honouredRetryAfterMs(retryAfter: number | undefined, policy: RetryPolicyOptions): number | undefined {
+  return retryAfter === undefined ? undefined : Math.min(retryAfter, policy.maxRetryAfterMs ?? defaultRetryPolicy.maxRetryAfterMs!);
+}
+
 /** The wait before retry number `retry` (1-based): Retry-After when given, else exponential backoff with full jitter. */
 export function retryDelayMs(retry: number, policy: RetryPolicyOptions, retryAfter: number | undefined): number {
-  if (retryAfter !== undefined) return Math.min(retryAfter, policy.maxRetryAfterMs ?? defaultRetryPolicy.maxRetryAfterMs!);
+  const asked = honouredRetryAfterMs(retryAfter, policy);
+  if (asked !== undefined) return asked;
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(retry - 1, 30));
   return Math.floor((policy.random ?? Math.random)() * ceiling);
 }

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { activityError } from '../../../connector/api/af-errors.ts';
-import { RequestBudget } from '../../../connector/api/request-budget.ts';
 import { retryAfterMs, retryDelayMs } from '../../../connector/api/retry-policy.ts';
 import { transportError } from '../../../connector/api/transport-errors.ts';
 import { identityError } from '../../../connector/auth/aadsts-errors.ts';
@@ -86,55 +85,5 @@ describe('retry timing', () => {
     expect(retryDelayMs(1, { ...policy, random: () => 0 }, undefined)).toBe(0);
     expect(retryDelayMs(1, policy, 4000)).toBe(4000);
     expect(retryDelayMs(1, policy, 86_400_000)).toBe(5000);
-  });
-});
-
-describe('RequestBudget', () => {
-  it('holds a request beyond the bucket until the clock refills it', async () => {
-    let t = 0;
-    const budget = new RequestBudget({ requestsPerMinute: 60, maxInFlight: 10, burst: 1, now: () => t });
-    (await budget.acquire())();
-    let granted = false;
-    const waiting = budget.acquire().then((release) => { granted = true; return release; });
-    await new Promise((r) => setImmediate(r));
-    expect(granted).toBe(false);
-    t += 1000;
-    (await waiting)();
-    expect(granted).toBe(true);
-  });
-
-  it('grants in arrival order, one per released slot', async () => {
-    const budget = new RequestBudget({ requestsPerMinute: 1_000_000, maxInFlight: 2 });
-    const first = await budget.acquire();
-    const second = await budget.acquire();
-    const order: number[] = [];
-    const later = [3, 4, 5].map((n) => budget.acquire().then((release) => { order.push(n); return release; }));
-    await new Promise((r) => setImmediate(r));
-    expect(order).toEqual([]);
-    expect(budget.inFlight).toBe(2);
-    first();
-    first(); // releasing twice frees one slot only
-    await new Promise((r) => setImmediate(r));
-    expect(order).toEqual([3]);
-    second();
-    await new Promise((r) => setImmediate(r));
-    expect(order).toEqual([3, 4]);
-    for (const release of await Promise.all(later.slice(0, 2))) release();
-    await later[2];
-    expect(order).toEqual([3, 4, 5]);
-  });
-
-  it('drops an aborted waiter from the queue', async () => {
-    const budget = new RequestBudget({ requestsPerMinute: 1_000_000, maxInFlight: 1 });
-    const held = await budget.acquire();
-    const controller = new AbortController();
-    const aborted = budget.acquire(controller.signal);
-    const next = budget.acquire();
-    controller.abort(new Error('stop'));
-    await expect(aborted).rejects.toThrow('stop');
-    expect(budget.waiting).toBe(1);
-    held();
-    (await next)();
-    expect(budget.inFlight).toBe(0);
   });
 });

@@ -1,0 +1,349 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MockAgent } from 'undici';
+import { ActivityClient } from '../../../connector/api/activity-client.ts';
+import { activityError } from '../../../connector/api/af-errors.ts';
+import { RequestBudget } from '../../../connector/api/request-budget.ts';
+import { defaultRetryPolicy, withRetry } from '../../../connector/api/retry-policy.ts';
+import { seededRandom } from '../../emulator/faults.ts';
+
+const settle = () => vi.advanceTimersByTimeAsync(0);
+const throttled = { throttled: true } as const;
+const accepted = { throttled: false } as const;
+
+beforeEach(() => { vi.useFakeTimers({ now: 0 }); });
+afterEach(() => { vi.useRealTimers(); });
+
+/** A budget on the fake clock, with the connector's default ceiling unless told otherwise. */
+function budgetOf(options: { requestsPerMinute?: number; maxInFlight?: number; burst?: number } = {}) {
+  return new RequestBudget({ requestsPerMinute: 2000, maxInFlight: 8, ...options, now: () => Date.now() });
+}
+
+/**
+ * An AF429 answer every second, for `times` seconds; with `othersGetThrough`, each is followed by other answers
+ * (a quota refilled continuously), otherwise nothing else comes back (a spent per-minute quota). The rates after each.
+ */
+function throttleEverySecond(budget: RequestBudget, times: number, othersGetThrough: boolean): number[] {
+  const rates: number[] = [];
+  for (let i = 0; i < times; i += 1) {
+    budget.answered(throttled);
+    rates.push(Math.round(budget.requestsPerMinute));
+    if (othersGetThrough) budget.answered(accepted);
+    vi.advanceTimersByTime(1000);
+  }
+  return rates;
+}
+
+describe('RequestBudget: adaptive rate', () => {
+  it('starts just under its ceiling', () => {
+    const budget = budgetOf();
+    expect(budget.ceilingPerMinute).toBe(2000);
+    expect(budget.requestsPerMinute).toBeCloseTo(1900);
+    expect(budget.cuts).toBe(0);
+  });
+
+  it('grants no more than its ceiling in the first minute, opening burst included, then grows', async () => {
+    const budget = budgetOf({ maxInFlight: 64 });
+    let granted = 0;
+    const waiters = Array.from({ length: 2500 }, () => budget.acquire().then((release) => { granted += 1; release(); }));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(granted).toBeGreaterThan(10); // the opening burst goes at once
+    await vi.advanceTimersByTimeAsync(60_000 - 2);
+    expect(granted).toBeGreaterThan(1900);
+    expect(granted).toBeLessThanOrEqual(2000);
+    expect(budget.requestsPerMinute).toBeCloseTo(1900);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(budget.requestsPerMinute).toBeCloseTo(2000);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await Promise.all(waiters);
+  });
+
+  it('cuts the rate once for a burst of AF429 answers from concurrent requests, as 429 or 403 alike', () => {
+    const budget = budgetOf();
+    for (let i = 0; i < 8; i += 1) {
+      budget.answered(throttled);
+      if (i % 2 === 0) budget.answered(accepted); // others of the burst got through
+      vi.advanceTimersByTime(100);
+    }
+    expect(budget.cuts).toBe(1);
+    expect(budget.requestsPerMinute).toBeCloseTo(1330);
+  });
+
+  it('cuts again on later congestion, never below the floor', () => {
+    const budget = budgetOf();
+    const rates = throttleEverySecond(budget, 12, true);
+    expect(budget.cuts).toBe(12);
+    expect(rates.slice(0, 7)).toEqual([1330, 931, 652, 456, 319, 224, 200]);
+    expect(Math.min(...rates)).toBe(200); // a tenth of the ceiling
+    const small = budgetOf({ requestsPerMinute: 300 });
+    throttleEverySecond(small, 10, true);
+    expect(small.requestsPerMinute).toBeCloseTo(60); // or 60 a minute, when a tenth of the ceiling is less
+  });
+
+  it('while nothing but AF429 comes back cuts faster, and the first other answer restores one cut below where it began', () => {
+    // A quota counted per minute answers everything AF429 until the minute ends, whatever the rate.
+    const budget = budgetOf();
+    expect(throttleEverySecond(budget, 5, false)).toEqual([1330, 665, 332, 200, 200]);
+    budget.answered(accepted);
+    expect(budget.requestsPerMinute).toBeCloseTo(1330);
+    budget.answered(throttled); // a new event, a second after the last cut
+    expect(budget.requestsPerMinute).toBeCloseTo(931);
+    expect(budget.cuts).toBe(6);
+  });
+
+  it('recovers additively after quiet spells, up to the ceiling, and an AF429 restarts the quiet clock', () => {
+    const budget = budgetOf();
+    throttleEverySecond(budget, 8, true);
+    expect(budget.requestsPerMinute).toBeCloseTo(200); // the last AF429 was 1 s ago
+    vi.advanceTimersByTime(8_999);
+    expect(budget.requestsPerMinute).toBeCloseTo(200);
+    vi.advanceTimersByTime(1);
+    expect(budget.requestsPerMinute).toBeCloseTo(300); // +5 % of the ceiling per 10 s
+    vi.advanceTimersByTime(5_000);
+    budget.answered(throttled); // one cut (300 -> 210), and the quiet clock starts again
+    expect(budget.requestsPerMinute).toBeCloseTo(210);
+    vi.advanceTimersByTime(9_999);
+    expect(budget.requestsPerMinute).toBeCloseTo(210);
+    vi.advanceTimersByTime(1);
+    expect(budget.requestsPerMinute).toBeCloseTo(310);
+    vi.advanceTimersByTime(170_000);
+    expect(budget.requestsPerMinute).toBeCloseTo(2000);
+    vi.advanceTimersByTime(10 * 60_000);
+    expect(budget.requestsPerMinute).toBeCloseTo(2000);
+    expect(budget.cuts).toBe(9);
+  });
+
+  it('grants nothing new before a Retry-After has passed, and caps a wild one', async () => {
+    const budget = budgetOf({ maxInFlight: 64 });
+    budget.answered({ throttled: true, retryAfterMs: 5_000 });
+    let granted = false;
+    const waiting = budget.acquire().then((release) => { granted = true; return release; });
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(granted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    (await waiting)();
+    expect(granted).toBe(true);
+
+    budget.answered({ throttled: true, retryAfterMs: 86_400_000 });
+    let done = false;
+    const later = budget.acquire().then((release) => { done = true; release(); });
+    await vi.advanceTimersByTimeAsync(5 * 60_000 - 1);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await later;
+    expect(done).toBe(true);
+  });
+
+  it('keeps no timer once the last waiter of a pause is aborted', async () => {
+    const budget = budgetOf();
+    budget.answered({ throttled: true, retryAfterMs: 60_000 });
+    const controller = new AbortController();
+    const waiting = budget.acquire(controller.signal);
+    await settle();
+    expect(vi.getTimerCount()).toBe(1);
+    controller.abort(new Error('stop'));
+    await expect(waiting).rejects.toThrow('stop');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('RequestBudget: order, bounds and abort', () => {
+  it('holds a request beyond the bucket until the clock refills it', async () => {
+    const budget = budgetOf({ requestsPerMinute: 120, maxInFlight: 10, burst: 1 });
+    (await budget.acquire())();
+    let granted = false;
+    const waiting = budget.acquire().then((release) => { granted = true; return release; });
+    await settle();
+    expect(granted).toBe(false);
+    // 95 % of 120 a minute: one token every 526 ms.
+    await vi.advanceTimersByTimeAsync(520);
+    expect(granted).toBe(false);
+    await vi.advanceTimersByTimeAsync(10);
+    (await waiting)();
+    expect(granted).toBe(true);
+  });
+
+  it('grants in arrival order, one per released slot', async () => {
+    const budget = budgetOf({ requestsPerMinute: 1_000_000, maxInFlight: 2 });
+    const first = await budget.acquire();
+    const second = await budget.acquire();
+    const order: number[] = [];
+    const later = [3, 4, 5].map((n) => budget.acquire().then((release) => { order.push(n); return release; }));
+    await settle();
+    expect(order).toEqual([]);
+    expect(budget.inFlight).toBe(2);
+    first();
+    first(); // releasing twice frees one slot only
+    await settle();
+    expect(order).toEqual([3]);
+    second();
+    await settle();
+    expect(order).toEqual([3, 4]);
+    for (const release of await Promise.all(later.slice(0, 2))) release();
+    await later[2];
+    expect(order).toEqual([3, 4, 5]);
+  });
+
+  it('wakes waiters one at a time as the bucket refills, in arrival order', async () => {
+    const budget = budgetOf({ requestsPerMinute: 600, maxInFlight: 10, burst: 1 });
+    (await budget.acquire())();
+    const order: number[] = [];
+    const later = [1, 2, 3].map((n) => budget.acquire().then((release) => { order.push(n); release(); }));
+    await vi.advanceTimersByTimeAsync(106); // 570 a minute: a token every 105.3 ms
+    expect(order).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(106);
+    expect(order).toEqual([1, 2]);
+    await vi.advanceTimersByTimeAsync(106);
+    await Promise.all(later);
+    expect(order).toEqual([1, 2, 3]);
+  });
+
+  it('drops an aborted waiter from the queue', async () => {
+    const budget = budgetOf({ requestsPerMinute: 1_000_000, maxInFlight: 1 });
+    const held = await budget.acquire();
+    const controller = new AbortController();
+    const aborted = budget.acquire(controller.signal);
+    const next = budget.acquire();
+    controller.abort(new Error('stop'));
+    await expect(aborted).rejects.toThrow('stop');
+    expect(budget.waiting).toBe(1);
+    held();
+    (await next)();
+    expect(budget.inFlight).toBe(0);
+  });
+});
+
+interface Simulation {
+  readonly calls: number;
+  readonly quotaPerMinute: number;
+  /** The budget's ceiling (default: the quota). */
+  readonly ceiling?: number;
+  /** 'window': counted per calendar minute, throttled requests included, as the stand-in does; 'bucket': refilled continuously. */
+  readonly server?: 'window' | 'bucket';
+  /** Where the server's minutes start relative to the client's start. */
+  readonly windowPhaseMs?: number;
+  readonly seed: number;
+}
+
+/**
+ * Callers (more than the budget lets in flight) each take a slot per attempt, report the answer to the budget and
+ * retry AF429 through the retry policy, against a server model with a fixed quota. All on the fake clock.
+ */
+async function simulate(options: Simulation) {
+  const random = seededRandom(options.seed);
+  const budget = budgetOf({ requestsPerMinute: options.ceiling ?? options.quotaPerMinute, maxInFlight: 16 });
+  const quota = options.quotaPerMinute;
+  const window = { minute: Number.NaN, used: 0 };
+  const bucket = { tokens: quota / 60, at: 0 };
+  let peakWindow = 0;
+  const admit = (): boolean => {
+    const now = Date.now();
+    if (options.server === 'bucket') {
+      bucket.tokens = Math.min(quota / 60, bucket.tokens + ((now - bucket.at) * quota) / 60_000);
+      bucket.at = now;
+      if (bucket.tokens < 1) return false;
+      bucket.tokens -= 1;
+      return true;
+    }
+    const minute = Math.floor((now + (options.windowPhaseMs ?? 0)) / 60_000);
+    if (minute !== window.minute) { window.minute = minute; window.used = 0; }
+    window.used += 1;
+    peakWindow = Math.max(peakWindow, window.used);
+    return window.used <= quota;
+  };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const af429 = JSON.stringify({ error: { code: 'AF429', message: 'Too many requests.' } });
+  let rejected = 0;
+  let failed = 0;
+  let remaining = options.calls;
+  const attempt = async () => {
+    const release = await budget.acquire();
+    let ok: boolean;
+    try {
+      await sleep(20 + random() * 40); // on the way
+      ok = admit();
+      await sleep(ok ? 100 + random() * 200 : 20); // a blob's answer, or a quick AF429
+    } finally {
+      release();
+    }
+    budget.answered({ throttled: !ok });
+    if (!ok) {
+      rejected += 1;
+      throw activityError(429, af429);
+    }
+  };
+  const caller = async () => {
+    while (remaining > 0) {
+      remaining -= 1;
+      await withRetry(attempt, { ...defaultRetryPolicy, random }).catch(() => { failed += 1; });
+    }
+  };
+  let finishedAt: number | undefined;
+  const all = Promise.all(Array.from({ length: 32 }, caller)).then(() => { finishedAt = Date.now(); });
+  while (finishedAt === undefined) await vi.advanceTimersByTimeAsync(1000);
+  await all;
+  const quotaBoundMs = (options.calls / quota) * 60_000;
+  return { ratio: finishedAt / quotaBoundMs, throttled: rejected, failed, cuts: budget.cuts, peakWindow };
+}
+
+describe('RequestBudget against a server with a fixed quota', () => {
+  it.each([0, 17_000, 45_000])('finishes 2,100 calls against a 2,000/min quota within 1.1x of the quota-bound time, without AF429 (minute phase %i ms)', async (windowPhaseMs) => {
+    const result = await simulate({ calls: 2100, quotaPerMinute: 2000, windowPhaseMs, seed: 7 });
+    expect(result).toMatchObject({ failed: 0, throttled: 0 });
+    expect(result.peakWindow).toBeLessThanOrEqual(2000);
+    expect(result.ratio).toBeLessThanOrEqual(1.1);
+  });
+
+  it('keeps a ten-minute backfill within 1.06x of the quota-bound time with a handful of AF429', async () => {
+    const result = await simulate({ calls: 20_000, quotaPerMinute: 2000, windowPhaseMs: 17_000, seed: 11 });
+    expect(result.failed).toBe(0);
+    expect(result.throttled).toBeLessThanOrEqual(10);
+    expect(result.ratio).toBeLessThanOrEqual(1.06);
+  });
+
+  it.each([
+    ['window', 1500],
+    ['bucket', 1500],
+    ['window', 500],
+    ['bucket', 500],
+  ] as const)('finds a %s quota of %i/min under a 2,000/min ceiling without failing calls', async (server, quotaPerMinute) => {
+    const calls = quotaPerMinute * 10;
+    const result = await simulate({ calls, quotaPerMinute, ceiling: 2000, server, windowPhaseMs: 17_000, seed: 11 });
+    expect(result.failed).toBe(0);
+    expect(result.ratio).toBeLessThanOrEqual(1.1);
+    // A spent per-minute quota answers AF429 to everything until its minute ends; a continuous one only the excess.
+    expect(result.throttled).toBeLessThanOrEqual(calls * (server === 'window' ? 0.15 : 0.02));
+  });
+});
+
+describe('ActivityClient reports AF429 to its budget', () => {
+  it('pauses every new request for a Retry-After given with AF429 as HTTP 403, not only the retried one', async () => {
+    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    const pool = mock.get('https://manage.example');
+    const arrivals: Array<{ path: string; at: number }> = [];
+    let first = true;
+    pool.intercept({ path: () => true, method: 'GET' }).reply((request) => {
+      arrivals.push({ path: request.path.split('?')[0]!, at: Date.now() });
+      if (first) {
+        first = false;
+        return { statusCode: 403, data: JSON.stringify({ error: { code: 'AF429', message: 'Too many requests.' } }), responseOptions: { headers: { 'retry-after': '2' } } };
+      }
+      return { statusCode: 200, data: '[]' };
+    }).persist();
+    const api = new ActivityClient({
+      apiRoot: 'https://manage.example', tenantId: 't', publisherId: 'p', dispatcher: mock,
+      tokens: { getToken: async () => 'token', invalidate: () => {} },
+    });
+    const retried = api.listSubscriptions();
+    await vi.advanceTimersByTimeAsync(10);
+    const other = api.fetchContent({ contentType: 'Audit.General', contentId: 'b', contentUri: 'https://manage.example/api/v1.0/t/activity/feed/audit/b', contentCreated: '', contentExpiration: '' });
+    await vi.advanceTimersByTimeAsync(1_900);
+    expect(arrivals.map((a) => a.path)).toEqual(['/api/v1.0/t/activity/feed/subscriptions/list']);
+    await vi.advanceTimersByTimeAsync(200);
+    await Promise.all([retried, other]);
+    expect(arrivals.slice(1).every((a) => a.at >= 2000)).toBe(true);
+    expect(arrivals).toHaveLength(3);
+    await mock.close();
+  });
+});
