@@ -9,10 +9,10 @@ import { request, type Dispatcher } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { AuditRecord } from '../sinks/sink.ts';
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
+import { contentRecords } from './content-records.ts';
 import { RequestBudget } from './request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
 import { defaultRunSettings } from '../config/settings.ts';
@@ -56,8 +56,17 @@ export function apiTime(date: Date): string {
 }
 
 interface Answer {
+  /** The whole body as received: content blobs are split from it without decoding (see content-records.ts). */
+  readonly body: Buffer;
+  /** The body decoded as undici's text() does (UTF-8, a leading BOM skipped), on first use. */
   readonly text: string;
   readonly headers: Dispatcher.ResponseData['headers'];
+}
+
+function answerOf(body: Buffer, headers: Dispatcher.ResponseData['headers']): Answer {
+  let text: string | undefined;
+  const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  return { body, headers, get text() { return (text ??= body.toString('utf8', start)); } };
 }
 
 export class ActivityClient implements ActivityApi {
@@ -145,7 +154,8 @@ export class ActivityClient implements ActivityApi {
             bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
             ...(signal ? { signal } : {}),
           });
-          answer = { text: await response.body.text(), headers: response.headers };
+          const bytes = await response.body.bytes();
+          answer = answerOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), response.headers);
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
           throw transportError(error, url);
@@ -255,8 +265,8 @@ export class ActivityClient implements ActivityApi {
 
   async fetchContent(blob: ContentBlob, options: ApiCallOptions = {}): Promise<FetchedContent> {
     const result = await this.#call('GET', this.#serviceUrl(blob.contentUri, 'contentUri'), options, (answer) => ({
-      records: this.#json<AuditRecord[]>(answer, 'content', Array.isArray),
-      bytes: Buffer.byteLength(answer.text),
+      records: contentRecords(answer.body),
+      bytes: answer.body.length,
     }));
     this.#options.telemetry?.received(result.records.length, result.bytes);
     return result;

@@ -2,7 +2,10 @@
  * Elasticsearch sink: `elasticsearch://host:port/index` (https unless `tls=0`; port 9200 by default), or
  * `https://host:port/index?format=bulk`. The index may be a data stream.
  * Emits: `_bulk` requests (at most `maxRecords`, 1000, and `maxBytes`, 10 MiB) of `create` actions whose
- * document `_id` is the record's `Id`, optionally through an ingest `pipeline`. `create`, not `index`, on
+ * document `_id` is the record's `Id` (left out when the record has none: Elasticsearch then picks one),
+ * optionally through an ingest `pipeline`; each action line is followed by the document, the bytes Microsoft
+ * sent for the record, unchanged (a record the API pretty-printed across lines is compacted to one, nothing
+ * inside its strings changing; see connector/api/content-records.ts). `create`, not `index`, on
  * purpose: `create` stores a document only if its id is new, so a record the connector sends twice (after a
  * crash, a retry or a timed-out request that did succeed) is answered 409 version conflict = already there =
  * success, and the stored copy is never rewritten; `index` would overwrite it and bump its version on every
@@ -19,10 +22,11 @@
 import { ConfigError, ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
 import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
+import { ndjson } from './ndjson.ts';
 
 interface BulkItemResult { status?: number; error?: { type?: string; reason?: string } }
 type BulkItem = Record<string, BulkItemResult | undefined>;
@@ -71,7 +75,7 @@ export class ElasticsearchSink implements Sink {
   async open(): Promise<void> {}
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    const items = batch.records.map((record) => `${JSON.stringify({ create: { _index: this.#index, _id: record.Id } })}\n${JSON.stringify(record)}`);
+    const items = batch.records.map((record) => this.#item(record));
     let offset = 0;
     try {
       for (const chunk of chunks(items, this.#maxRecords, this.#maxBytes)) {
@@ -85,11 +89,17 @@ export class ElasticsearchSink implements Sink {
     return undefined;
   }
 
+  /** The action line and the document of one record, as one buffer (the two lines without the last line feed). */
+  #item(record: RawRecord): Buffer {
+    const action = Buffer.from(`${JSON.stringify({ create: { _index: this.#index, _id: record.id } })}\n`, 'utf8');
+    return Buffer.concat([action, record.bytes], action.length + record.bytes.length);
+  }
+
   /** One `_bulk` request, then again with only the items Elasticsearch asked to retry. */
-  async #send(records: readonly AuditRecord[], lines: readonly string[], signal: AbortSignal | undefined): Promise<void> {
+  async #send(records: readonly RawRecord[], lines: readonly Buffer[], signal: AbortSignal | undefined): Promise<void> {
     let pending = records.map((record, i) => ({ record, line: lines[i]! }));
     for (let round = 1; ; round += 1) {
-      const body = pending.map((p) => `${p.line}\n`).join('');
+      const body = ndjson(pending.map((p) => p.line));
       const answer = await deliver(this.#target, body, (a) => judgeStatus(this.name, a), { abortSignal: signal, onRetry: this.#reportError });
       let results: BulkItem[] | undefined;
       try {
@@ -109,12 +119,12 @@ export class ElasticsearchSink implements Sink {
         const entry = pending[i]!;
         if ((status >= 200 && status < 300) || status === 409) {
           stored += 1;
-          storedBytes += Buffer.byteLength(entry.line) + 1;
+          storedBytes += entry.line.length + 1;
         } else if (status === 429 || status >= 500) {
           again.push(entry);
         } else {
           this.#telemetry?.sent(stored, storedBytes);
-          throw new ConnectorError(`ES${status}`, `${this.name} refused record ${entry.record.Id}: ${[result?.error?.type, result?.error?.reason].filter(Boolean).join(' ') || `status ${status}`}`, {
+          throw new ConnectorError(`ES${status}`, `${this.name} refused record ${entry.record.id}: ${[result?.error?.type, result?.error?.reason].filter(Boolean).join(' ') || `status ${status}`}`, {
             fix: status === 401 || status === 403 ? 'give the API key or user the create_doc (or create) privilege on the index' : 'fix the index mapping or template for this field, or send to another index',
           });
         }

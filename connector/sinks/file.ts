@@ -1,12 +1,14 @@
 /**
  * File sink: `file:<path>`.
- * Delivery: exactly once across crashes. Each batch is appended as NDJSON (one record per line, the record as
- * the API returned it) and fsynced before the write is acknowledged; the acknowledged byte offset is saved with
- * the checkpoint. On start it cuts the file back to the last saved offset, removing whatever was written after
- * the last checkpoint, because those records will be fetched and written again.
+ * Delivery: exactly once across crashes. Each batch is appended as NDJSON (one record per line) and fsynced
+ * before the write is acknowledged; the acknowledged byte offset is saved with the checkpoint. On start it
+ * cuts the file back to the last saved offset, removing whatever was written after the last checkpoint,
+ * because those records will be fetched and written again.
  * Buffering: none beyond the batch being written. Appends across runs; a failed write is cut back to the last
  * acknowledged offset before the pipeline retries it, so the file only ever holds whole lines.
- * Emits: the records unchanged (JSON.stringify of the parsed record keeps its keys, order and values).
+ * Emits: each record as the bytes Microsoft sent, unchanged, followed by a line feed (a record the API
+ * pretty-printed across lines is compacted to one, nothing inside its strings changing; see
+ * connector/api/content-records.ts).
  * Position: the byte offset at which the file ends after the acknowledged write.
  */
 import { open, type FileHandle } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { ConfigError, ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
+import { ndjson } from './ndjson.ts';
 
 export class FileSink implements Sink {
   readonly name: string;
@@ -57,9 +60,7 @@ export class FileSink implements Sink {
   async write(batch: SinkBatch): Promise<SinkPosition> {
     if (!this.#file) throw new ConnectorError('SINK_CLOSED', `${this.name} is not open`);
     if (batch.records.length === 0) return this.#offset;
-    let text = '';
-    for (const record of batch.records) text += JSON.stringify(record) + '\n';
-    const bytes = Buffer.from(text, 'utf8');
+    const bytes = ndjson(batch.records.map((record) => record.bytes));
     try {
       // 'a+' appends at the end whatever the position; the offset we report is where the file now ends.
       for (let written = 0; written < bytes.length;) {

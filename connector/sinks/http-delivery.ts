@@ -92,9 +92,10 @@ export function sendingErrorReporter(telemetry: ComponentReporter | undefined, f
 
 const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
 
-/** POSTs `body` until the judge accepts an answer; resolves with that answer. */
-export async function deliver(target: HttpTarget, body: string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
-  const payload = target.gzip ? await gzip(body) : Buffer.from(body, 'utf8');
+/** POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer. */
+export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const payload = target.gzip ? await gzip(bytes) : bytes;
   const headers = { ...target.headers, ...(target.gzip ? { 'content-encoding': 'gzip' } : {}) };
   const destination = new URL(target.url).host;
   for (let attempt = 1; ; attempt += 1) {

@@ -1,10 +1,12 @@
 /**
  * Generic HTTP sink: `http://…` or `https://…`.
- * Emits: NDJSON (one record per line, exactly as the API returned it) by POST, `content-type:
- * application/x-ndjson`, optionally gzip-compressed (`gzip=1`). Each pipeline batch is cut into requests of at
- * most `maxRecords` (500) records and `maxBytes` (1 MiB) of NDJSON (a single larger record goes alone); the
- * time bound is the pipeline's: it hands over a batch as soon as it is complete or its wait is over, and the
- * sink sends it at once, holding nothing back between writes. Headers: `header.<Name>=<value>`, secret ones
+ * Emits: NDJSON by POST, one record per line, each line the bytes Microsoft sent for the record, unchanged (a
+ * record the API pretty-printed across lines is compacted to one, nothing inside its strings changing; see
+ * connector/api/content-records.ts); `content-type: application/x-ndjson`, optionally gzip-compressed
+ * (`gzip=1`). Each pipeline batch is cut into requests of at most `maxRecords` (500) records and `maxBytes`
+ * (1 MiB) of NDJSON (a single larger record goes alone); the time bound is the pipeline's: it hands over a
+ * batch as soon as it is complete or its wait is over, and the sink sends it at once, holding nothing back
+ * between writes. Headers: `header.<Name>=<value>`, secret ones
  * `headerEnv.<Name>=<VARIABLE>`; a bearer token from the variable named by `tokenEnv` (or the file `tokenFile`).
  * `format=hec` and `format=bulk` switch to the Splunk HEC and Elasticsearch sinks for the same URL.
  * Delivery: at least once. A batch is acknowledged when every request of it got a 2xx; 408, 429, 5xx and
@@ -15,16 +17,17 @@
  */
 import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
+import { ndjson } from './ndjson.ts';
 import { SinkUrl } from './sink-url.ts';
 import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 
-/** Splits records into chunks bounded by count and by serialized size. */
-export function* chunks(lines: readonly string[], maxRecords: number, maxBytes: number): Generator<string[]> {
-  let chunk: string[] = [];
+/** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
+export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
+  let chunk: Buffer[] = [];
   let bytes = 0;
   for (const line of lines) {
-    const size = Buffer.byteLength(line) + 1;
+    const size = line.length + 1;
     if (chunk.length > 0 && (chunk.length >= maxRecords || bytes + size > maxBytes)) {
       yield chunk;
       chunk = [];
@@ -60,16 +63,16 @@ export class HttpSink implements Sink {
   async open(): Promise<void> {}
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    const lines = batch.records.map((record: AuditRecord) => JSON.stringify(record));
+    const lines = batch.records.map((record) => record.bytes);
     for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
-      const body = chunk.join('\n') + '\n';
+      const body = ndjson(chunk);
       try {
         await deliver(this.#target, body, (answer) => judgeStatus(this.name, answer), { abortSignal: options.abortSignal, onRetry: this.#reportError });
       } catch (error) {
         this.#reportError(error as ConnectorError);
         throw error;
       }
-      this.#telemetry?.sent(chunk.length, Buffer.byteLength(body));
+      this.#telemetry?.sent(chunk.length, body.length);
     }
     return undefined;
   }

@@ -2,10 +2,14 @@
  * Splunk HTTP Event Collector sink: `splunk-hec://host:port` (https unless `tls=0`; port 8088 by default), or
  * `https://…/services/collector/event?format=hec`.
  * Emits: one HEC event per record to /services/collector/event, several per request (at most `maxRecords`,
- * 500, and `maxBytes`, 1 MiB): `time` is the record's CreationTime read as UTC (the API writes it without a
- * zone suffix) in epoch seconds, `sourcetype` per content type (o365:audit:exchange, …, o365:dlp:all;
- * `sourcetype=` overrides), `source` (o365-connector), optional `index` and `host`. The token comes from the
- * variable named by `tokenEnv` (or the file `tokenFile`) as `Authorization: Splunk <token>`.
+ * 500, and `maxBytes`, 1 MiB), one per line: `{"time":…,"host":…,"source":…,"sourcetype":…,"index":…,
+ * "event":<record>}` where <record> is the bytes Microsoft sent for the record, unchanged (a record the API
+ * pretty-printed across lines is compacted to one, nothing inside its strings changing; see
+ * connector/api/content-records.ts). `time` is the record's CreationTime read as UTC (the API writes it
+ * without a zone suffix) in epoch seconds, left out when the record has none; `sourcetype` per content type
+ * (o365:audit:exchange, …, o365:dlp:all; `sourcetype=` overrides), `source` (o365-connector), optional
+ * `index` and `host`. The token comes from the variable named by `tokenEnv` (or the file `tokenFile`) as
+ * `Authorization: Splunk <token>`.
  * Delivery: at least once. Without `ack=1` a batch is acknowledged when HEC answers `{"code":0}` for each of
  * its requests, which means HEC accepted it, not that it is indexed yet (Splunk's own definition). With
  * `ack=1` (indexer acknowledgement on the token, Splunk Enterprise) requests carry a channel and the batch is
@@ -22,10 +26,11 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
 import { deliver, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
+import { ndjson } from './ndjson.ts';
 
 interface HecCode { readonly meaning: string; readonly fix?: string; readonly retryable: boolean }
 
@@ -63,9 +68,8 @@ const sourcetypes: Readonly<Record<string, string>> = {
 };
 
 /** Epoch seconds of a record's CreationTime, which carries no zone suffix but is UTC. */
-export function hecTime(record: AuditRecord): number | undefined {
-  const value = record['CreationTime'];
-  if (typeof value !== 'string') return undefined;
+export function hecTime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
   return Number.isNaN(ms) ? undefined : ms / 1000;
 }
@@ -82,7 +86,7 @@ function parseReply(text: string): HecReply {
 }
 
 /** HEC's `{"text","code"}` answer as accepted, or an error carrying `HEC<code>`; plain HTTP judgement otherwise. */
-export function judgeHec(name: string, answer: HttpAnswer, recordIds: readonly string[] = []): ConnectorError | undefined {
+export function judgeHec(name: string, answer: HttpAnswer, recordIds: ReadonlyArray<string | undefined> = []): ConnectorError | undefined {
   const reply = parseReply(answer.text);
   if (answer.status >= 200 && answer.status < 300 && (reply.code === undefined || reply.code === 0)) return undefined;
   if (typeof reply.code !== 'number') return judgeStatus(name, answer);
@@ -135,16 +139,24 @@ export class SplunkHecSink implements Sink {
 
   async open(): Promise<void> {}
 
-  event(record: AuditRecord, contentType: string): string {
-    const time = hecTime(record);
-    return JSON.stringify({
+  /** The HEC event for one record: its envelope as JSON text, the record's own bytes as `event`. */
+  event(record: RawRecord, contentType: string): Buffer {
+    const time = hecTime(record.creationTime);
+    const envelope = JSON.stringify({
       ...(time !== undefined ? { time } : {}),
       ...(this.#host ? { host: this.#host } : {}),
       source: this.#source,
       sourcetype: this.#sourcetype ?? sourcetypes[contentType] ?? 'o365:audit',
       ...(this.#index ? { index: this.#index } : {}),
-      event: record,
     });
+    // `{…}` becomes `{…,"event":` + record + `}`.
+    const head = `${envelope.slice(0, -1)},"event":`;
+    const headLength = Buffer.byteLength(head);
+    const event = Buffer.allocUnsafe(headLength + record.bytes.length + 1);
+    event.write(head, 0, 'utf8');
+    event.set(record.bytes, headLength);
+    event[event.length - 1] = 0x7d;
+    return event;
   }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
@@ -153,19 +165,19 @@ export class SplunkHecSink implements Sink {
     let offset = 0;
     try {
       for (const chunk of chunks(events, this.#maxRecords, this.#maxBytes)) {
-        const ids = batch.records.slice(offset, offset + chunk.length).map((record) => record.Id);
+        const ids = batch.records.slice(offset, offset + chunk.length).map((record) => record.id);
         offset += chunk.length;
-        const body = chunk.join('\n');
+        const body = ndjson(chunk).subarray(0, -1); // events one per line, without a line feed after the last
         const answer = await deliver(this.#target, body, (a) => judgeHec(this.name, a, ids), { abortSignal: options.abortSignal, onRetry: this.#reportError });
         if (!this.#ackTarget) {
-          this.#telemetry?.sent(chunk.length, Buffer.byteLength(body));
+          this.#telemetry?.sent(chunk.length, body.length);
           continue;
         }
         const ackId = parseReply(answer.text).ackId;
         if (typeof ackId !== 'number') {
           throw new ConnectorError('HEC14', `Splunk HEC ${this.name} returned no ackId: indexer acknowledgement is off for this token`, { fix: hecCodes[14]!.fix! });
         }
-        pending.push({ ackId, records: chunk.length, bytes: Buffer.byteLength(body) });
+        pending.push({ ackId, records: chunk.length, bytes: body.length });
       }
       if (pending.length > 0) await this.#awaitIndexed(pending, options.abortSignal);
     } catch (error) {

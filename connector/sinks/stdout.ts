@@ -3,11 +3,14 @@
  * Delivery: at least once. A batch is acknowledged when the stream's write callback has fired, and after
  * 'drain' when the reader is slow (the backpressure); a crash after that may replay the records written
  * since the last saved checkpoint (stdout cannot be cut back). Buffering: none beyond the batch.
- * Emits: NDJSON, one record per line, unchanged. Logs never go to stdout. Position: none.
+ * Emits: NDJSON, one record per line, each line the bytes Microsoft sent for the record, unchanged (a record
+ * the API pretty-printed across lines is compacted to one, nothing inside its strings changing; see
+ * connector/api/content-records.ts). Logs never go to stdout. Position: none.
  */
 import type { Writable } from 'node:stream';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
+import { ndjson } from './ndjson.ts';
 
 export class StdoutSink implements Sink {
   readonly name = 'stdout';
@@ -22,17 +25,16 @@ export class StdoutSink implements Sink {
   async open(): Promise<void> {}
 
   async write(batch: SinkBatch): Promise<SinkPosition | undefined> {
-    let text = '';
-    for (const record of batch.records) text += JSON.stringify(record) + '\n';
+    const lines = ndjson(batch.records.map((record) => record.bytes));
     let ready = true;
     const accepted = new Promise<void>((resolve, reject) => {
-      ready = this.#stream.write(text, (error) => (error ? reject(error) : resolve()));
+      ready = this.#stream.write(lines, (error) => (error ? reject(error) : resolve()));
     });
     // Past the high-water mark: wait for 'drain' too, so a slow reader slows the pipeline instead of filling memory.
     const drained = ready ? undefined : new Promise<void>((resolve) => this.#stream.once('drain', () => resolve()));
     await accepted;
     if (drained) await drained;
-    this.#telemetry?.sent(batch.records.length, Buffer.byteLength(text));
+    this.#telemetry?.sent(batch.records.length, lines.length);
     return undefined;
   }
 

@@ -1,8 +1,10 @@
 /**
  * Syslog sink: `syslog+tcp://host:port` (default port 514) and `syslog+tls://host:port` (default 6514).
  * Emits: one RFC 5424 message per record, framed by RFC 6587 octet counting (so records holding newlines or
- * non-ASCII text arrive intact); the MSG part is the record as JSON, MSGID is the content type, the timestamp
- * is the record's CreationTime read as UTC, PROCID is our process id, no structured data.
+ * non-ASCII text arrive intact); the MSG part is the bytes Microsoft sent for the record, unchanged (a record
+ * the API pretty-printed across lines is compacted to one, nothing inside its strings changing; see
+ * connector/api/content-records.ts), MSGID is the content type, the timestamp is the record's CreationTime
+ * read as UTC (the time of sending when it has none), PROCID is our process id, no structured data.
  * Delivery: AT LEAST ONCE, NOT EXACTLY ONCE. TCP syslog has no application acknowledgement, so a batch counts
  * as accepted once its bytes are flushed to the socket and the connection is still healthy; that resolution
  * lets the checkpoint move. Any error rejects the write, so the pipeline re-sends the whole batch on a new
@@ -25,7 +27,7 @@ import { hostname as localHostname } from 'node:os';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { AuditRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { SinkUrl } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';
 
@@ -38,8 +40,8 @@ function headerField(value: string, max: number): string {
   return clean === '' ? '-' : clean;
 }
 
-function timestamp(record: AuditRecord): string {
-  const creation = typeof record['CreationTime'] === 'string' ? record['CreationTime'] : undefined;
+function timestamp(record: RawRecord): string {
+  const creation = record.creationTime;
   const parsed = creation ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(creation) ? creation : `${creation}Z`) : undefined;
   return (parsed && !Number.isNaN(parsed.getTime()) ? parsed : new Date()).toISOString();
 }
@@ -51,12 +53,17 @@ export interface SyslogFormat {
   readonly appName: string;
 }
 
-/** One octet-counted RFC 5424 frame for one record. */
-export function syslogFrame(record: AuditRecord, contentType: string, format: SyslogFormat): Buffer {
+/** One octet-counted RFC 5424 frame for one record: `<length> <header> <the record's bytes>`. */
+export function syslogFrame(record: RawRecord, contentType: string, format: SyslogFormat): Buffer {
   const pri = format.facility * 8 + format.severity;
-  const message = `<${pri}>1 ${timestamp(record)} ${headerField(format.hostname, 255)} ${headerField(format.appName, 48)} ${process.pid} ${headerField(contentType, 32)} - ${JSON.stringify(record)}`;
-  const body = Buffer.from(message, 'utf8');
-  return Buffer.concat([Buffer.from(`${body.length} `, 'ascii'), body]);
+  // The header is printable ASCII (headerField), so its length in bytes is its length in characters.
+  const header = `<${pri}>1 ${timestamp(record)} ${headerField(format.hostname, 255)} ${headerField(format.appName, 48)} ${process.pid} ${headerField(contentType, 32)} - `;
+  const length = header.length + record.bytes.length;
+  const prefix = `${length} ${header}`;
+  const frame = Buffer.allocUnsafe(prefix.length + record.bytes.length);
+  frame.write(prefix, 0, 'latin1');
+  frame.set(record.bytes, prefix.length);
+  return frame;
 }
 
 export class SyslogSink implements Sink {

@@ -3,8 +3,9 @@
  * a generic NDJSON endpoint; Splunk HTTP Event Collector (/services/collector/event, `Authorization: Splunk
  * <token>`, `{"text","code"}` answers with Splunk's codes and statuses, `invalid-event-number`, and indexer
  * acknowledgement through a request channel and /services/collector/ack); and Elasticsearch `_bulk` (NDJSON
- * action/source pairs, per-item statuses, the `errors` flag, 409 on `create` of an existing id).
- * Failures are scripted per request; what was accepted is recorded.
+ * action/source pairs, per-item statuses, the `errors` flag, 409 on `create` of an existing id, each document's
+ * source kept as the bytes it was sent as, as Elasticsearch keeps `_source`).
+ * Failures are scripted per request; what was accepted is recorded, as text and as the bytes received.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
@@ -20,8 +21,8 @@ export type Scripted = 'ok' | 'drop' | 'storeThenDrop' | { slowMs: number } | { 
 
 export interface Receiver {
   readonly url: string;
-  /** Requests the receiver accepted (handled normally), in order. */
-  readonly requests: Array<{ url: string; headers: IncomingMessage['headers']; body: string }>;
+  /** Requests the receiver accepted (handled normally), in order: the body decoded, and `raw`, its bytes (after gunzip). */
+  readonly requests: Array<{ url: string; headers: IncomingMessage['headers']; body: string; raw: Buffer }>;
   /** Requests of any kind, scripted failures included. */
   readonly attempts: () => number;
   /** Answers for the next requests, in order; afterwards the receiver's normal behaviour. */
@@ -29,7 +30,7 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse, raw: Buffer) => void;
 
 /** PEM certificate and key: the receiver then speaks https. */
 export interface ReceiverTls { readonly cert: string; readonly key: string }
@@ -47,10 +48,10 @@ async function listen(handler: Handler, tls?: ReceiverTls): Promise<Receiver & {
       if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
       const body = raw.toString('utf8');
       const next = queue.shift() ?? 'ok';
-      const store = () => requests.push({ url: req.url ?? '', headers: req.headers, body });
+      const store = () => requests.push({ url: req.url ?? '', headers: req.headers, body, raw });
       if (next === 'drop') { req.socket.destroy(); return; }
       if (typeof next === 'object' && 'slowMs' in next) {
-        const timer = setTimeout(() => { if (!res.destroyed) { store(); handler(req, body, res); } }, next.slowMs);
+        const timer = setTimeout(() => { if (!res.destroyed) { store(); handler(req, body, res, raw); } }, next.slowMs);
         res.on('close', () => clearTimeout(timer));
         return;
       }
@@ -58,11 +59,11 @@ async function listen(handler: Handler, tls?: ReceiverTls): Promise<Receiver & {
       store();
       if (next === 'storeThenDrop') {
         const discard = new ServerResponseSink();
-        handler(req, body, discard as unknown as ServerResponse);
+        handler(req, body, discard as unknown as ServerResponse, raw);
         req.socket.destroy();
         return;
       }
-      handler(req, body, res);
+      handler(req, body, res, raw);
     });
   };
   const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, serve) : createServer(serve);
@@ -158,8 +159,8 @@ export async function hecReceiver(token: string, options: HecReceiverOptions = {
 }
 
 export interface BulkReceiver extends Receiver {
-  /** Stored documents by `<index>/<_id>`. */
-  readonly documents: Map<string, unknown>;
+  /** Stored documents by `<index>/<_id>`: the source line's bytes, as sent. */
+  readonly documents: Map<string, Buffer>;
   /** Item statuses to force for the next items, in order (e.g. 429 for a busy shard, 400 for a mapping error). */
   failItems(...statuses: number[]): void;
 }
@@ -172,26 +173,36 @@ const itemErrors: Record<number, { type: string; reason: string }> = {
 };
 
 export async function bulkReceiver(): Promise<BulkReceiver> {
-  const documents = new Map<string, unknown>();
+  const documents = new Map<string, Buffer>();
   const forced: number[] = [];
-  const receiver = await listen((req, body, res) => {
+  const receiver = await listen((req, _body, res, raw) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method !== 'POST' || !/^(\/[^/_][^/]*)?\/_bulk$/.test(url.pathname)) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { type: 'illegal_argument_exception', reason: `no handler for ${url.pathname}` }, status: 404 }));
       return;
     }
-    const lines = body.split('\n').filter(Boolean);
+    const lines: Buffer[] = [];
+    for (let start = 0; start < raw.length;) {
+      const feed = raw.indexOf(0x0a, start);
+      const end = feed < 0 ? raw.length : feed;
+      if (end > start) lines.push(raw.subarray(start, end));
+      start = end + 1;
+    }
     const items: Array<Record<string, { _index: string; _id: string; status: number; result?: string; error?: { type: string; reason: string } }>> = [];
     for (let i = 0; i < lines.length; i += 2) {
-      const action = JSON.parse(lines[i]!) as Record<string, { _index?: string; _id: string }>;
+      const action = JSON.parse(lines[i]!.toString('utf8')) as Record<string, { _index?: string; _id?: string }>;
       const [op, meta] = Object.entries(action)[0]!;
       const index = meta._index ?? url.pathname.split('/')[1]!;
-      const key = `${index}/${meta._id}`;
+      // Without an _id, Elasticsearch makes one up: the document is new whatever it holds.
+      const id = meta._id ?? `auto-${documents.size}-${Math.random().toString(36).slice(2)}`;
+      const key = `${index}/${id}`;
+      const source = lines[i + 1]!;
+      JSON.parse(source.toString('utf8')); // a source that is not JSON fails the request
       const failure = forced.shift();
-      if (failure) items.push({ [op]: { _index: index, _id: meta._id, status: failure, error: itemErrors[failure] ?? { type: 'exception', reason: `status ${failure}` } } });
-      else if (op === 'create' && documents.has(key)) items.push({ [op]: { _index: index, _id: meta._id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${meta._id}]: version conflict, document already exists (current version [1])` } } });
-      else { const existed = documents.has(key); documents.set(key, JSON.parse(lines[i + 1]!)); items.push({ [op]: { _index: index, _id: meta._id, status: existed ? 200 : 201, result: existed ? 'updated' : 'created' } }); }
+      if (failure) items.push({ [op]: { _index: index, _id: id, status: failure, error: itemErrors[failure] ?? { type: 'exception', reason: `status ${failure}` } } });
+      else if (op === 'create' && documents.has(key)) items.push({ [op]: { _index: index, _id: id, status: 409, error: { type: 'version_conflict_engine_exception', reason: `[${id}]: version conflict, document already exists (current version [1])` } } });
+      else { const existed = documents.has(key); documents.set(key, Buffer.from(source)); items.push({ [op]: { _index: index, _id: id, status: existed ? 200 : 201, result: existed ? 'updated' : 'created' } }); }
     }
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ took: 3, errors: items.some((item) => Object.values(item)[0]!.status >= 300), items }));

@@ -32,8 +32,8 @@ export interface Rsyslog {
   readonly tlsPort: number;
   /** TLS that refuses clients without a certificate issued by the test CA. */
   readonly mutualTlsPort: number;
-  /** Records received so far, as [content type, record JSON object]. */
-  received(): Promise<Array<{ msgid: string; record: Record<string, unknown> }>>;
+  /** Records received so far: the MSGID (content type), the MSG exactly as rsyslogd got it, and MSG parsed. */
+  received(): Promise<Array<{ msgid: string; message: string; record: Record<string, unknown> }>>;
   stop(): Promise<void>;
   /** SIGKILL: whatever rsyslogd had read but not yet written is lost with it, as in a crash. */
   kill(): Promise<void>;
@@ -78,7 +78,8 @@ input(type="imtcp" address="127.0.0.1" port="${mutualTlsPort}" ruleset="received
       // rsyslogd may be mid-write: only whole lines count.
       return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((line) => {
         const space = line.indexOf(' ');
-        return { msgid: line.slice(0, space), record: JSON.parse(JSON.parse(`"${line.slice(space + 1)}"`)) as Record<string, unknown> };
+        const message = JSON.parse(`"${line.slice(space + 1)}"`) as string;
+        return { msgid: line.slice(0, space), message, record: JSON.parse(message) as Record<string, unknown> };
       });
     },
     async start() {

@@ -194,8 +194,35 @@ describe('ActivityClient retry policy', () => {
       else if (calls === 4) reply(500, af('AF50005'));
       else reply(200, body);
     };
-    await expect(client({ maxAttempts: 5 }).fetchContent(blob('x'))).resolves.toMatchObject({ records: [{ Id: 'r1' }], bytes: body.length });
+    const content = await client({ maxAttempts: 5 }).fetchContent(blob('x'));
+    expect(content.bytes).toBe(body.length);
+    expect(content.records.map((r) => ({ id: r.id, bytes: r.bytes.toString() }))).toEqual([{ id: 'r1', bytes: body.slice(1, -1) }]);
     expect(calls).toBe(5);
+  });
+
+  it('hands over each record of a blob as the bytes the service sent, whatever the chunking, with its Id and CreationTime', async () => {
+    const records = [
+      '{"10":1,"2":2,"Id":"r1","CreationTime":"2026-11-25T10:00:00","Size":12345678901234567890,"Ratio":1.0}',
+      '{"Id":"r\u0032","Name":"Caf\u00e9 \/ «é» ","Nested":{"Id":"inner"}}',
+    ];
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`[${records.join(',')}]`)]);
+    handler = ({ res }) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+      res.write(body.subarray(0, 50));
+      res.end(body.subarray(50));
+    };
+    const content = await client().fetchContent(blob('x'));
+    expect(content.bytes).toBe(body.length);
+    expect(content.records.map((r) => ({ id: r.id, creationTime: r.creationTime }))).toEqual([{ id: 'r1', creationTime: '2026-11-25T10:00:00' }, { id: 'r2', creationTime: undefined }]);
+    expect(Buffer.concat(content.records.map((r) => r.bytes)).equals(Buffer.from(records.join('')))).toBe(true);
+  });
+
+  it('refuses a content body that is not an array of records as INVALID_BODY, retried, naming the byte and not the content', async () => {
+    let calls = 0;
+    handler = ({ reply }) => { calls += 1; reply(200, calls === 1 ? '{"Id":"secret"}' : '[{"Id":"secret"}]<html>'); };
+    const error = await client({ maxAttempts: 2 }).fetchContent(blob('x')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_BODY', retryable: true, message: 'the content answer was not valid JSON: data after the end of the JSON value at byte 17 of 23' });
+    expect(calls).toBe(2);
   });
 
   it('gives up after the bounded number of attempts with a retryable error naming the code', async () => {

@@ -3,7 +3,8 @@ import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
 import type { ConnectorError } from '../../../connector/errors.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { bulkReceiver, type BulkReceiver } from '../../receivers/http-receivers.ts';
-import { auditRecords } from './records.ts';
+import type { RawRecord } from '../../../connector/sinks/sink.ts';
+import { auditRecords, rawRecord } from './records.ts';
 
 const env = { ES_API_KEY: 'es-key-secret', ES_USER: 'o365-writer', ES_PASSWORD: 'pw-secret' };
 const open: BulkReceiver[] = [];
@@ -15,9 +16,13 @@ async function elasticsearch(): Promise<BulkReceiver> {
 }
 const specFor = (receiver: BulkReceiver, query = '') => `elasticsearch://127.0.0.1:${new URL(receiver.url).port}/o365-audit?tls=0${query}`;
 const itemsOf = (body: string) => body.split('\n').filter(Boolean).filter((_, i) => i % 2 === 0).map((line) => JSON.parse(line) as { create: { _index: string; _id: string } });
+/** The `_bulk` body for these records, built independently: a create action, then the record's bytes. */
+const bulkOf = (records: readonly RawRecord[], index = 'o365-audit') => Buffer.concat(records.flatMap((r) => [
+  Buffer.from(`${JSON.stringify({ create: { _index: index, _id: r.id } })}\n`), r.bytes, Buffer.from('\n'),
+]));
 
 describe('Elasticsearch bulk sink', () => {
-  it('creates each record under its Id, so sending a batch again stores nothing twice (409 counts as stored)', async () => {
+  it('creates each record under its Id with the bytes it was given as source, so sending a batch again stores nothing twice (409 counts as stored)', async () => {
     const receiver = await elasticsearch();
     const telemetry = new Telemetry();
     const sink = new ElasticsearchSink(specFor(receiver, '&apiKeyEnv=ES_API_KEY'), { env, telemetry: telemetry.component('es', 'sink') });
@@ -26,13 +31,25 @@ describe('Elasticsearch bulk sink', () => {
     await sink.write({ contentType: 'Audit.Exchange', records: sent });
     await sink.close();
     expect(receiver.documents.size).toBe(20);
-    expect(receiver.documents.get(`o365-audit/${sent[3]!.Id}`)).toEqual(sent[3]);
-    expect(itemsOf(receiver.requests[0]!.body)[0]).toEqual({ create: { _index: 'o365-audit', _id: sent[0]!.Id } });
+    for (const record of sent) expect(receiver.documents.get(`o365-audit/${record.id}`)!.equals(record.bytes)).toBe(true);
+    expect(receiver.requests[0]!.raw.equals(bulkOf(sent))).toBe(true);
+    expect(itemsOf(receiver.requests[0]!.body)[0]).toEqual({ create: { _index: 'o365-audit', _id: sent[0]!.id } });
     expect(receiver.requests[0]!.headers.authorization).toBe('ApiKey es-key-secret');
     expect(receiver.requests[0]!.url).toBe('/_bulk?filter_path=errors%2Citems.*.status%2Citems.*.error');
     const [counters] = telemetry.snapshot();
     expect(counters).toMatchObject({ sentRecords: 40, errors: 0 });
-    expect(counters!.sentBytes).toBeGreaterThan(2 * sent.reduce((n, r) => n + JSON.stringify(r).length, 0));
+    expect(counters!.sentBytes).toBe(2 * bulkOf(sent).length);
+  });
+
+  it('leaves _id out for a record without an Id, so that Elasticsearch picks one, and still sends its bytes', async () => {
+    const receiver = await elasticsearch();
+    const sink = new ElasticsearchSink(specFor(receiver), { env });
+    const sent = [rawRecord('{"Operation":"FileAccessed","Size":1.0,"Name":"\\u00e9"}'), rawRecord('{"Id":7,"Operation":"FileAccessed"}'), ...auditRecords(1)];
+    await sink.write({ contentType: 'Audit.General', records: sent });
+    await sink.close();
+    expect(itemsOf(receiver.requests[0]!.body).map((item) => item.create)).toEqual([{ _index: 'o365-audit' }, { _index: 'o365-audit' }, { _index: 'o365-audit', _id: sent[2]!.id }]);
+    expect(receiver.requests[0]!.raw.equals(bulkOf(sent))).toBe(true);
+    expect(receiver.documents.size).toBe(3);
   });
 
   it('re-sends only the items that failed with 429 or 503, and honours a 429 for the whole request', async () => {
@@ -45,8 +62,9 @@ describe('Elasticsearch bulk sink', () => {
     await sink.close();
     expect(receiver.attempts()).toBe(3);
     expect(itemsOf(receiver.requests[0]!.body)).toHaveLength(6);
-    expect(itemsOf(receiver.requests[1]!.body).map((i) => i.create._id)).toEqual([sent[1]!.Id, sent[4]!.Id]);
-    expect([...receiver.documents.keys()].sort()).toEqual(sent.map((r) => `o365-audit/${r.Id}`).sort());
+    expect(receiver.requests[1]!.raw.equals(bulkOf([sent[1]!, sent[4]!]))).toBe(true);
+    expect([...receiver.documents.keys()].sort()).toEqual(sent.map((r) => `o365-audit/${r.id}`).sort());
+    for (const record of sent) expect(receiver.documents.get(`o365-audit/${record.id}`)!.equals(record.bytes)).toBe(true);
   });
 
   it('rejects as retryable when shards stay busy for maxAttempts rounds', async () => {

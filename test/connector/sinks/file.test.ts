@@ -3,19 +3,21 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { workDir } from '../../e2e/support.ts';
+import { auditRecords, ndjsonOf, rawRecord, trickyFields } from './records.ts';
 
-const record = (id: string) => ({ Id: id, CreationTime: '2026-11-25T10:00:00', Operation: 'FileAccessed', ObjectId: 'Überprüfung — «x»\nzweite Zeile' });
+const record = (id: string) => rawRecord(`{"Id":"${id}","CreationTime":"2026-11-25T10:00:00","Operation":"FileAccessed","ObjectId":"Überprüfung — «x»\\nzweite Zeile"${trickyFields}}`);
 
 describe('file sink', () => {
-  it('appends NDJSON, one record per line exactly as given, and acknowledges with the end offset', async () => {
+  it('appends NDJSON, one record per line as the bytes it was given, and acknowledges with the end offset', async () => {
     const file = join(await workDir(), 'audit.ndjson');
     const sink = new FileSink(file);
     await sink.open(undefined);
-    const position = await sink.write({ contentType: 'Audit.SharePoint', records: [record('1'), record('2')] });
+    const sent = [record('1'), record('2'), ...auditRecords(6)];
+    const position = await sink.write({ contentType: 'Audit.SharePoint', records: sent });
     await sink.close();
-    const text = await readFile(file, 'utf8');
-    expect(position).toBe(Buffer.byteLength(text));
-    expect(text.split('\n').filter(Boolean).map((l) => JSON.parse(l))).toEqual([record('1'), record('2')]);
+    const bytes = await readFile(file);
+    expect(bytes.equals(ndjsonOf(sent))).toBe(true);
+    expect(position).toBe(bytes.length);
   });
 
   it('cuts the file back to the last acknowledged offset on recovery, and appends across runs', async () => {
@@ -29,8 +31,7 @@ describe('file sink', () => {
     await second.open(committed);
     await second.write({ contentType: 'Audit.General', records: [record('3')] });
     await second.close();
-    const ids = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l).Id);
-    expect(ids).toEqual(['1', '3']);
+    expect((await readFile(file)).equals(ndjsonOf([record('1'), record('3')]))).toBe(true);
   });
 
   it('keeps what someone else left when it has no position for the file', async () => {
@@ -40,7 +41,7 @@ describe('file sink', () => {
     await sink.open(undefined);
     await sink.write({ contentType: 'Audit.General', records: [record('1')] });
     await sink.close();
-    expect((await readFile(file, 'utf8')).split('\n').filter(Boolean)).toHaveLength(2);
+    expect((await readFile(file)).equals(Buffer.concat([Buffer.from('{"Id":"earlier"}\n'), ndjsonOf([record('1')])]))).toBe(true);
   });
 
   it('rejects an empty path naming the flag', () => {

@@ -3,7 +3,8 @@ import { SplunkHecSink, hecTime } from '../../../connector/sinks/splunk-hec.ts';
 import type { ConnectorError } from '../../../connector/errors.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { hecReceiver, type HecReceiver, type HecReceiverOptions } from '../../receivers/http-receivers.ts';
-import { auditRecords, fixtureRecords } from './records.ts';
+import { auditRecords, fixtureRecords, lines, rawRecord } from './records.ts';
+import type { RawRecord } from '../../../connector/sinks/sink.ts';
 
 const token = 'hec-00000000-1111-2222-3333-444444444444';
 const env = { SPLUNK_HEC_TOKEN: token };
@@ -16,6 +17,10 @@ async function splunk(options: HecReceiverOptions & { token?: string } = {}): Pr
   return receiver;
 }
 const specFor = (receiver: HecReceiver, query = '') => `splunk-hec://127.0.0.1:${new URL(receiver.url).port}?tls=0&tokenEnv=SPLUNK_HEC_TOKEN${query}`;
+/** The `event` of each event line HEC received, as the bytes on the wire (the envelope puts it last). */
+const eventBytes = (receiver: HecReceiver) => receiver.requests.filter((r) => r.url === '/services/collector/event')
+  .flatMap((r) => lines(r.raw)).map((line) => line.subarray(line.indexOf(',"event":') + ',"event":'.length, -1));
+const sameBytes = (got: Buffer[], sent: readonly RawRecord[]) => got.length === sent.length && got.every((bytes, i) => bytes.equals(sent[i]!.bytes));
 
 describe('Splunk HEC sink', () => {
   it('sends events with time from the zone-less CreationTime read as UTC, sourcetype per content type, index, host and the Splunk token', async () => {
@@ -27,10 +32,26 @@ describe('Splunk HEC sink', () => {
     expect(receiver.requests.map((r) => r.body.split('\n').length)).toEqual([2, 1, 1]);
     expect(receiver.requests[0]!.url).toBe('/services/collector/event');
     expect(receiver.requests[0]!.headers.authorization).toBe(`Splunk ${token}`);
-    expect(receiver.events[0]).toEqual({ time: Date.UTC(2020, 1, 7, 16, 44, 7) / 1000, host: 'tenant-contoso', source: 'o365-connector', sourcetype: 'o365:audit:sharepoint', index: 'o365', event: fixtureRecords[2] });
+    const envelope = `{"time":${Date.UTC(2020, 1, 7, 16, 44, 7) / 1000},"host":"tenant-contoso","source":"o365-connector","sourcetype":"o365:audit:sharepoint","index":"o365","event":`;
+    expect(lines(receiver.requests[0]!.raw)[0]!.equals(Buffer.concat([Buffer.from(envelope), fixtureRecords[2]!.bytes, Buffer.from('}')]))).toBe(true);
+    expect(sameBytes(eventBytes(receiver), [...fixtureRecords.slice(2, 5), ...auditRecords(1, 'dlp')])).toBe(true);
     expect(receiver.events.map((e) => e.sourcetype)).toEqual(['o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:dlp:all']);
-    expect(hecTime({ Id: 'x', CreationTime: '2026-11-25T10:00:00' })).toBe(Date.UTC(2026, 10, 25, 10) / 1000);
-    expect(hecTime({ Id: 'x', CreationTime: '2026-11-25T10:00:00.250Z' })).toBe(Date.UTC(2026, 10, 25, 10, 0, 0, 250) / 1000);
+    expect(hecTime('2026-11-25T10:00:00')).toBe(Date.UTC(2026, 10, 25, 10) / 1000);
+    expect(hecTime('2026-11-25T10:00:00.250Z')).toBe(Date.UTC(2026, 10, 25, 10, 0, 0, 250) / 1000);
+  });
+
+  it('sends each record as the bytes it was given, and leaves time out for a record without a CreationTime', async () => {
+    const receiver = await splunk();
+    const sink = new SplunkHecSink(specFor(receiver, '&maxRecords=4'), { env });
+    const sent = [...auditRecords(9), rawRecord('{"Id":"no-time","Size":12345678901234567890,"Ratio":1.0}'), rawRecord('{"CreationTime":20261125}')];
+    await sink.write({ contentType: 'Audit.Exchange', records: sent });
+    await sink.close();
+    expect(sameBytes(eventBytes(receiver), sent)).toBe(true);
+    expect(lines(receiver.requests[2]!.raw).map(String)).toEqual([
+      `{"time":${hecTime(sent[8]!.creationTime)},"source":"o365-connector","sourcetype":"o365:audit:exchange","event":${sent[8]!.bytes.toString()}}`,
+      '{"source":"o365-connector","sourcetype":"o365:audit:exchange","event":{"Id":"no-time","Size":12345678901234567890,"Ratio":1.0}}',
+      '{"source":"o365-connector","sourcetype":"o365:audit:exchange","event":{"CreationTime":20261125}}',
+    ]);
   });
 
   it.each([
@@ -45,7 +66,7 @@ describe('Splunk HEC sink', () => {
     await sink.write({ contentType: 'Audit.General', records: auditRecords(2) });
     await sink.close();
     expect(receiver.attempts()).toBe(3);
-    expect(receiver.events).toHaveLength(2);
+    expect(sameBytes(eventBytes(receiver), auditRecords(2))).toBe(true);
     expect(telemetry.snapshot()[0]).toMatchObject({ sentRecords: 2, errors: 2, errorsByCode: { [`HEC${code}`]: 2 } });
   });
 
@@ -92,6 +113,7 @@ describe('Splunk HEC sink', () => {
       expect([...channels][0]).toMatch(/^[0-9a-f-]{36}$/);
       expect(receiver.requests.filter((r) => r.url === '/services/collector/event')).toHaveLength(3);
       expect(receiver.ackQueries()).toBe(3);
+      expect(sameBytes(eventBytes(receiver), auditRecords(25))).toBe(true);
       expect(telemetry.snapshot()[0]).toMatchObject({ sentRecords: 25 });
     });
 
@@ -104,7 +126,9 @@ describe('Splunk HEC sink', () => {
       expect(receiver.events).toHaveLength(0);
       await sink.write({ contentType: 'Audit.General', records: sent });
       await sink.close();
-      expect(receiver.events.map((e) => e.event['Id'])).toEqual(sent.map((r) => r.Id));
+      expect(receiver.events.map((e) => e.event['Id'])).toEqual(sent.map((r) => r.id));
+      // Sent twice: the batch Splunk lost, then the same bytes again.
+      expect(sameBytes(eventBytes(receiver), [...sent, ...sent])).toBe(true);
     });
 
     it('says to remove ack=1 when the token has acknowledgement off', async () => {

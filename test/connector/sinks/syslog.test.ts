@@ -2,15 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { SyslogSink, syslogFrame } from '../../../connector/sinks/syslog.ts';
-import type { AuditRecord } from '../../../connector/sinks/sink.ts';
 import { createTestPki } from '../../emulator/tls.ts';
 import { rsyslogUnavailable, startRsyslog, type Rsyslog } from '../../receivers/rsyslog.ts';
 import { workDir } from '../../e2e/support.ts';
+import { auditRecords, rawRecord, trickyFields } from './records.ts';
 
-const records = (prefix: string, n: number): AuditRecord[] => Array.from({ length: n }, (_, i) => ({
-  Id: `${prefix}-${i}`, CreationTime: '2026-11-25T10:00:00', Operation: 'FileAccessed', Workload: 'SharePoint',
-  ObjectId: i % 3 === 0 ? `Überprüfung — «Bericht ${i}»\nzweite Zeile\r\n\tdritte` : `https://contoso.sharepoint.com/doc-${i}.docx`,
-}));
+const records = (prefix: string, n: number) => auditRecords(n, prefix);
 
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, deadlineMs = 20_000): Promise<T> {
   const deadline = Date.now() + deadlineMs;
@@ -22,8 +19,8 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
   return value;
 }
 
-/** Reads RFC 6587 octet-counted frames from a socket's chunks and hands each record Id to `onId`. */
-function octetCountedIds(onId: (id: string) => boolean | void): (chunk: Buffer) => void {
+/** Reads RFC 6587 octet-counted frames from a socket's chunks and hands each record's Id and MSG bytes to `onId`. */
+function octetCountedIds(onId: (id: string, message: Buffer) => boolean | void): (chunk: Buffer) => void {
   let buffer = Buffer.alloc(0);
   return (chunk) => {
     buffer = Buffer.concat([buffer, chunk]);
@@ -32,21 +29,30 @@ function octetCountedIds(onId: (id: string) => boolean | void): (chunk: Buffer) 
       if (space < 0) return;
       const length = Number(buffer.subarray(0, space).toString());
       if (buffer.length < space + 1 + length) return;
-      const message = buffer.subarray(space + 1, space + 1 + length).toString('utf8');
+      const frame = buffer.subarray(space + 1, space + 1 + length);
       buffer = buffer.subarray(space + 1 + length);
-      if (onId((JSON.parse(message.slice(message.indexOf(' - ') + 3)) as { Id: string }).Id) === false) return;
+      const message = frame.subarray(frame.indexOf(' - ') + 3);
+      if (onId((JSON.parse(message.toString('utf8')) as { Id: string }).Id, message) === false) return;
     }
   };
 }
 
 describe('syslog framing', () => {
-  it('frames one record as an octet-counted RFC 5424 message with the record as JSON', () => {
-    const frame = syslogFrame({ Id: 'x', CreationTime: '2026-11-25T10:00:00', ObjectId: 'ä\nb' }, 'Audit.Exchange', { facility: 16, severity: 6, hostname: 'collector 1', appName: 'o365-connector' }).toString('utf8');
-    const [length, ...rest] = frame.split(' ');
-    const message = rest.join(' ');
-    expect(Number(length)).toBe(Buffer.byteLength(message));
-    expect(message).toMatch(/^<134>1 2026-11-25T10:00:00\.000Z collector1 o365-connector \d+ Audit\.Exchange - /);
-    expect(JSON.parse(message.slice(message.indexOf(' - ') + 3))).toEqual({ Id: 'x', CreationTime: '2026-11-25T10:00:00', ObjectId: 'ä\nb' });
+  it('frames one record as an octet-counted RFC 5424 message whose MSG is the bytes it was given', () => {
+    const record = rawRecord(`{"Id":"x","CreationTime":"2026-11-25T10:00:00","ObjectId":"ä\\nb"${trickyFields}}`);
+    const frame = syslogFrame(record, 'Audit.Exchange', { facility: 16, severity: 6, hostname: 'collector 1', appName: 'o365-connector' });
+    const header = `<134>1 2026-11-25T10:00:00.000Z collector1 o365-connector ${process.pid} Audit.Exchange - `;
+    const length = Buffer.byteLength(header) + record.bytes.length;
+    expect(frame.equals(Buffer.concat([Buffer.from(`${length} ${header}`), record.bytes]))).toBe(true);
+  });
+
+  it('stamps a record without a CreationTime with the time of sending', () => {
+    const before = Date.now();
+    const frame = syslogFrame(rawRecord('{"Id":"x","CreationTime":null}'), 'Audit.General', { facility: 16, severity: 6, hostname: 'h', appName: 'a' }).toString();
+    const stamped = Date.parse(frame.split(' ')[2]!);
+    expect(stamped).toBeGreaterThanOrEqual(before - 1);
+    expect(stamped).toBeLessThanOrEqual(Date.now());
+    expect(frame.endsWith(' - {"Id":"x","CreationTime":null}')).toBe(true);
   });
 
   it.each([
@@ -62,15 +68,17 @@ describe('syslog framing', () => {
 describe('syslog sink against a plain TCP receiver that drops connections', () => {
   it('reconnects and re-sends the recent records while traffic continues, so a receiver that hangs up loses nothing', async () => {
     const received: string[] = [];
+    const messages = new Map<string, Buffer>();
     let connections = 0;
     const server = createServer((socket: Socket) => {
       connections += 1;
       const closeAfter = connections === 1 ? 3 : Infinity; // the first connection dies after three frames
       let frames = 0;
-      socket.on('data', octetCountedIds((id) => {
+      socket.on('data', octetCountedIds((id, message) => {
         frames += 1;
         if (frames > closeAfter) { socket.destroy(); return false; }
         received.push(id);
+        messages.set(id, Buffer.from(message));
       }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -86,7 +94,8 @@ describe('syslog sink against a plain TCP receiver that drops connections', () =
     await sink.close();
     const ids = await eventually(async () => new Set(received), (s) => s.size >= all.length, 5000);
     server.close();
-    expect([...ids].sort()).toEqual(all.map((r) => r.Id).sort());
+    expect([...ids].sort()).toEqual(all.map((r) => r.id).sort());
+    for (const record of all) expect(messages.get(record.id!)!.equals(record.bytes)).toBe(true);
     expect(connections).toBeGreaterThanOrEqual(2);
   });
 });
@@ -125,7 +134,7 @@ describe('syslog sink against a receiver that is down for a while', () => {
     const ids = await eventually(async () => new Set(received), (s) => s.size >= 20, 5000);
     server.close();
     expect(refused).toBeGreaterThanOrEqual(1);
-    expect([...lost, ...later].filter((r) => !ids.has(r.Id))).toEqual([]);
+    expect([...lost, ...later].filter((r) => !ids.has(r.id!))).toEqual([]);
   });
 });
 
@@ -154,8 +163,9 @@ describe.skipIf(skipReason !== undefined)('syslog sink against a real rsyslog', 
     expect(new Set(got.map((r) => r.record['Id'])).size).toBe(sent.length);
     const byId = new Map(got.map((r) => [r.record['Id'], r]));
     for (const record of sent) {
-      expect(byId.get(record.Id)!.record).toEqual(record);
-      expect(byId.get(record.Id)!.msgid).toBe('Audit.SharePoint');
+      // rsyslogd got exactly the bytes sent as MSG: no re-encoding on the way.
+      expect(Buffer.from(byId.get(record.id)!.message).equals(record.bytes)).toBe(true);
+      expect(byId.get(record.id)!.msgid).toBe('Audit.SharePoint');
     }
   });
 
@@ -174,7 +184,7 @@ describe.skipIf(skipReason !== undefined)('syslog sink against a real rsyslog', 
     }
     await sink.close();
     const got = await eventually(async () => new Set((await rsyslog.received()).map((r) => String(r.record['Id'])).filter((id) => id.startsWith('restart-'))), (s) => s.size >= sent.length);
-    expect(sent.filter((r) => !got.has(r.Id))).toEqual([]);
+    expect(sent.filter((r) => !got.has(r.id!))).toEqual([]);
     expect(sink.connections).toBeGreaterThanOrEqual(2);
   });
 });
