@@ -4,11 +4,12 @@ import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { runConnector } from '../../connector/pipeline/run-connector.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
+import { openStateStore } from '../../connector/state/sqlite-store.ts';
 import { buildStatusReport } from '../../connector/status/status-report.ts';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import type { Sink, SinkBatch } from '../../connector/sinks/sink.ts';
 import { ConnectorError } from '../../connector/errors.ts';
-import { connectTo, expectExactlyOnce, quietLogger, recordIds, workDir } from './support.ts';
+import { compareRecordBytes, connectTo, expectExactBytes, fileLines, quietLogger, workDir } from './support.ts';
 
 const pki = await createTestPki();
 const start = new Date('2026-11-20T12:00:00Z');
@@ -22,30 +23,41 @@ async function emulatorWith(options: Parameters<typeof startEmulator>[0] = {}) {
   return emulator;
 }
 
-async function collect(emulator: Emulator, dir: string, extra: { sinks?: Sink[]; overlapMs?: number } = {}) {
+async function collect(emulator: Emulator, dir: string, extra: { sinks?: Sink[] } = {}) {
   const { api, agent, telemetry } = connectTo(emulator);
   const { logger, lines } = quietLogger();
+  const store = await openStateStore(join(dir, 'state'), { lockWaitMs: 0 });
   try {
     const summary = await runConnector({
-      api, contentTypes: [...contentTypes], since: new Date(clock - 7 * 86_400_000), once: true, stateDir: join(dir, 'state'),
+      api, contentTypes: [...contentTypes], since: new Date(clock - 7 * 86_400_000), once: true, store,
       sinks: extra.sinks ?? [new FileSink(join(dir, 'audit.ndjson'))], telemetry, logger, now: () => new Date(clock),
-      ...(extra.overlapMs ? { overlapMs: extra.overlapMs } : {}),
     });
     return { summary, logs: lines };
   } finally {
+    await store.close();
     await agent.close();
   }
 }
 
+/** The file sink holds every record the stand-in can serve once, each as the exact bytes it was served as. */
+async function expectFileExact(emulator: Emulator, dir: string): Promise<Map<string, Buffer>> {
+  const truth = emulator.groundTruthBytes();
+  expectExactBytes(await fileLines(join(dir, 'audit.ndjson')), truth);
+  return truth;
+}
+
+/** Whether JSON.parse + JSON.stringify changes a record's bytes: a connector that re-serializes cannot pass. */
+const reserializingChanges = (bytes: Buffer) => !Buffer.from(JSON.stringify(JSON.parse(bytes.toString('utf8')))).equals(bytes);
+
 describe('collection against the stand-in', () => {
-  it('backfills every record exactly once across many windows and pages, dropping cross-blob duplicates', async () => {
+  it('backfills every record exactly once and byte for byte across many windows and pages, dropping cross-blob duplicates', async () => {
     const emulator = await emulatorWith();
     const dir = await workDir();
     const { summary } = await collect(emulator, dir);
-    const ids = await recordIds(join(dir, 'audit.ndjson'));
-    const truth = emulator.groundTruth();
+    const truth = await expectFileExact(emulator, dir);
     expect(truth.size).toBeGreaterThan(4000);
-    expect(expectExactlyOnce(ids, truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    // The comparison means something: a sixth or so of the records would not survive re-serialization.
+    expect([...truth.values()].filter(reserializingChanges).length).toBeGreaterThan(truth.size / 10);
     expect(summary.duplicates).toBeGreaterThan(0);
     expect(emulator.counters().windowsRejected).toBe(0);
     expect(emulator.counters().missingPublisherIdentifier).toBe(0);
@@ -61,9 +73,8 @@ describe('collection against the stand-in', () => {
       .filter((b) => b.contentCreated.getTime() < start.getTime() && b.visibleAt.getTime() > start.getTime());
     expect(lateBehindCheckpoint.length).toBeGreaterThan(0);
     await collect(emulator, dir);
-    const truth = emulator.groundTruth();
+    const truth = await expectFileExact(emulator, dir);
     expect(truth.size).toBeGreaterThan(firstTruth.size);
-    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
   });
 
   it('delivers exactly once through 429 storms (as 429 and 403), 5xx, truncated bodies and token revocation', async () => {
@@ -77,7 +88,7 @@ describe('collection against the stand-in', () => {
     expect(counters.serverErrors).toBeGreaterThan(0);
     expect(counters.dropped).toBeGreaterThan(0);
     expect(counters.tokensIssued).toBeGreaterThanOrEqual(2);
-    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), emulator.groundTruth())).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    await expectFileExact(emulator, dir);
   });
 
   it('renews tokens that expire mid-run (the API refuses them with 401) and delivers exactly once', async () => {
@@ -98,7 +109,7 @@ describe('collection against the stand-in', () => {
     expect(emulator.counters().tokensIssued).toBeGreaterThanOrEqual(3);
     // Content that became available during the jumps is the next pass's: after it, every record exactly once.
     await collect(emulator, dir);
-    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), emulator.groundTruth())).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    await expectFileExact(emulator, dir);
   });
 
   it('reports expired content in status and logs its id, never silently', async () => {
@@ -117,23 +128,41 @@ describe('collection against the stand-in', () => {
     }
   });
 
+  it('would catch a sink that re-serializes records: same ids, altered bytes', async () => {
+    const emulator = await emulatorWith({ days: 1 });
+    const dir = await workDir();
+    const reserialized: Buffer[] = [];
+    const reserializing: Sink = {
+      name: 'reserializing', async open() {}, async close() {},
+      async write(batch: SinkBatch) {
+        reserialized.push(...batch.records.map((r) => Buffer.from(JSON.stringify(JSON.parse(r.bytes.toString('utf8'))))));
+        return undefined;
+      },
+    };
+    await collect(emulator, dir, { sinks: [reserializing] });
+    const truth = emulator.groundTruthBytes();
+    const comparison = compareRecordBytes(reserialized, truth);
+    expect(comparison).toMatchObject({ missing: 0, duplicated: 0, extra: 0 });
+    expect(comparison.altered).toBe([...truth.values()].filter(reserializingChanges).length);
+    expect(comparison.altered).toBeGreaterThan(0);
+  });
+
   it('holds the checkpoint while a sink is down and delivers everything once it recovers (fan-out)', async () => {
     const emulator = await emulatorWith({ days: 1 });
     const dir = await workDir();
     let failures = 0;
-    const flaky: Sink & { received: string[] } = {
+    const flaky: Sink & { received: Buffer[] } = {
       name: 'flaky', received: [],
       async open() {}, async close() {},
       async write(batch: SinkBatch) {
         if (failures < 3) { failures += 1; throw new ConnectorError('ECONNREFUSED', 'collector down', { retryable: true }); }
-        this.received.push(...batch.records.map((r) => r.Id));
+        this.received.push(...batch.records.map((r) => r.bytes));
         return undefined;
       },
     };
     await collect(emulator, dir, { sinks: [new FileSink(join(dir, 'audit.ndjson')), flaky] });
-    const truth = emulator.groundTruth();
     expect(failures).toBe(3);
-    expect(expectExactlyOnce(flaky.received, truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
-    expect(expectExactlyOnce(await recordIds(join(dir, 'audit.ndjson')), truth)).toEqual({ missing: 0, duplicated: 0, extra: 0 });
+    const truth = await expectFileExact(emulator, dir);
+    expectExactBytes(flaky.received, truth);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { isContentType, type ContentType } from '../../connector/api/content-types.ts';
-import type { BlobDescriptor, Corpus } from './corpus.ts';
+import { blobBody, type BlobDescriptor, type Corpus } from './corpus.ts';
 import { readAccessToken, type HttpAnswer, type TokenClaims } from './identity.ts';
 import type { FeedRoute } from './faults.ts';
 import type { ContentEntry, Validation, Webhook, WebhookPoster } from './webhooks.ts';
@@ -260,7 +260,9 @@ export async function handleFeed(
       return afError(400, 'AF20051', `Content requested with the key ${contentId} has already expired. Content older than 7 days cannot be retrieved.`);
     }
     if (!servable(blob, context.subscriptions.get(blob.contentType), context.now)) return afError(400, 'AF20052', `Content ID ${contentId} in the URL is invalid.`);
-    return { status: 200, body: context.corpus.records(blob) };
+    // The exact bytes of the blob, never an array serialized on the way out (see corpus.ts).
+    const texts = context.corpus.recordTexts(blob);
+    return { status: 200, body: blobBody(texts.map((record) => record.text)), records: texts.length };
   }
 
   if (route === 'other') return afError(404, 'AF20001', `No HTTP resource was found that matches the request URI '${context.apiRoot}/api/v1.0/${context.tenantId}/activity/feed/${path}'.`);

@@ -1,7 +1,14 @@
 /**
  * The stand-in's audit log: blobs of realistic records for all five content types, every one a pure function
  * of (seed, content type, blob index), so a corpus of millions of records needs no memory and the ground truth
- * (every distinct record Id that can be served) is known exactly.
+ * (every distinct record Id that can be served, and the exact bytes of each) is known exactly.
+ *
+ * Records are made as JSON text, as the service sends them, never as objects serialized on the way out. About one
+ * in five carries encodings that JSON.parse + JSON.stringify would change (integer-like keys out of order, 1.0,
+ * 1e3 and -0, \u00e9 escapes of non-ASCII, \/ in URLs, integers above 2^53), plus some that trip naive scanners
+ * (a raw U+2028, escaped quotes and backslashes, braces inside strings): a connector that re-serializes records
+ * cannot deliver the same bytes, so the end-to-end tests can tell. A blob's body is its records' texts joined
+ * by "," inside "[" "]", compact, as Microsoft sends it; a record repeated in a later blob is the same text.
  *
  * Blobs sit on a fixed grid of availability times (`contentCreated`); the events inside happened 0.5 to 12 hours
  * earlier, out of order. Some blobs are listed late (visible only some time after their contentCreated), and
@@ -40,13 +47,23 @@ export interface BlobDescriptor {
 }
 
 export interface AddContentOptions {
-  /** Records to serve as they are; otherwise `count` generated ones (default: recordsPerBlob). */
+  /** Records to serve, serialized with JSON.stringify (a CreationTime half an hour before the blob when absent). */
   readonly records?: ReadonlyArray<Record<string, unknown> & { Id: string }>;
+  /** Records to serve as these exact texts, each a JSON object with a string Id: for tests that need exact bytes. */
+  readonly recordTexts?: readonly string[];
+  /** Otherwise `count` generated records (default: recordsPerBlob). */
   readonly count?: number;
   /** Availability time; default now. A contentCreated before `visibleAt` makes the blob late. */
   readonly contentCreated?: Date;
   /** When listings first show it; default now. */
   readonly visibleAt?: Date;
+}
+
+/** One record as served: its exact JSON text, and its Id and CreationTime as the strings it carries. */
+export interface RecordText {
+  readonly id: string;
+  readonly creationTime: string | undefined;
+  readonly text: string;
 }
 
 export type AuditRecordObject = Record<string, unknown> & { Id: string; CreationTime: string };
@@ -63,8 +80,9 @@ export function fraction(...parts: Array<string | number>): number {
   return digest(...parts).readUInt32BE(0) / 0x1_0000_0000;
 }
 
-function guid(...parts: Array<string | number>): string {
-  const hex = digest(...parts).toString('hex');
+/** A GUID from the first 16 bytes of a digest (the other 16 stay free for the record's other choices). */
+function guidOf(draw: Buffer): string {
+  const hex = draw.toString('hex', 0, 16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
@@ -127,18 +145,156 @@ const operations: Record<ContentType, readonly string[]> = {
   'DLP.All': ['DlpRuleMatch', 'DlpRuleUndo', 'DlpInfo'],
 };
 
+
+/**
+ * The body of a blob: its records' texts joined by "," inside "[" "]", compact, as Microsoft sends it, encoded
+ * record by record (one big UTF-16 string of a whole blob is several times slower to encode).
+ */
+export function blobBody(texts: readonly string[]): Buffer {
+  let length = 2 + Math.max(0, texts.length - 1);
+  for (const text of texts) length += Buffer.byteLength(text, 'utf8');
+  const body = Buffer.allocUnsafe(length);
+  let offset = body.write('[', 0, 'latin1');
+  texts.forEach((text, n) => {
+    if (n > 0) offset += body.write(',', offset, 'latin1');
+    offset += body.write(text, offset, 'utf8');
+  });
+  body.write(']', offset, 'latin1');
+  return body;
+}
+
+/** The members every record gets per draw; the rest of a record is its template's, serialized once. */
+type Slot = 'CreationTime' | 'Id' | 'Operation' | 'UserKey' | 'UserId' | 'ClientIP' | 'ObjectId';
+const slotOrder: readonly Slot[] = ['CreationTime', 'Id', 'Operation', 'UserKey', 'UserId', 'ClientIP', 'ObjectId'];
+
+interface CompiledTemplate {
+  /** Text around the slots: a record is parts[0] + slots[0]'s value + parts[1] + ... */
+  readonly parts: readonly string[];
+  readonly slots: readonly Slot[];
+  /** The template's own ObjectId as JSON text (Azure AD records keep it). */
+  readonly objectId: string | undefined;
+}
+
+/**
+ * Serializes a template once, with the per-record members left as slots in the template's key order (members
+ * the template lacks go at the end, in `slotOrder`) and the per-tenant constants filled in.
+ */
+function compile(template: Record<string, unknown>, constants: Record<string, unknown>): CompiledTemplate {
+  const keys = [...Object.keys(template)];
+  for (const key of [...slotOrder, ...Object.keys(constants)]) if (!keys.includes(key)) keys.push(key);
+  const parts: string[] = [];
+  const slots: Slot[] = [];
+  let pending = '{';
+  keys.forEach((key, n) => {
+    pending += `${n === 0 ? '' : ','}${JSON.stringify(key)}:`;
+    if ((slotOrder as readonly string[]).includes(key)) {
+      parts.push(pending);
+      slots.push(key as Slot);
+      pending = '';
+    } else {
+      pending += JSON.stringify(key in constants ? constants[key] : template[key]);
+    }
+  });
+  parts.push(`${pending}}`);
+  return { parts, slots, objectId: template['ObjectId'] === undefined ? undefined : JSON.stringify(template['ObjectId']) };
+}
+
+/** Every non-ASCII UTF-16 unit as a \uXXXX escape (pairs stay pairs): valid anywhere, since only strings hold them. */
+function escapeNonAscii(text: string): string {
+  return text.replace(/[\u0080-\uffff]/g, (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const displayNames = ['Renée François', 'Jürgen Müller', 'Łukasz Żółć', 'Zoë Ångström 🔒', '陈伟 (Chén Wěi)', 'Søren Ørsted'];
+const subjects = ['Quarterly review\u2028(draft 2)', 'Board pack\u2028\u2029final', 'Re: access request\u2028approved'];
+const decimals = ['1.0', '2.50', '0.10', '3.0'];
+const exponents = ['1e3', '2E+2', '5e-1', '1.5e3'];
+const zeros = ['-0', '-0.0', '0.0'];
+const integerKeyed = ['{"30":4,"7":12,"1":3}', '{"10":"a","2":"b"}', '{"365":1,"90":2,"30":0}'];
+/** Strings that end in a backslash, hold quotes, or hold JSON (braces, brackets) inside them. */
+const scannerTraps = [
+  JSON.stringify({ ClientQuery: '{"Folder":"\\\\Inbox\\\\Q3 \\"final\\"","Items":[1,2]}', LocalPath: 'C:\\Users\\lee.gu\\' }).slice(1, -1),
+  JSON.stringify({ ClientQuery: 'subject:"a \\" b" AND from:{x}', LocalPath: '\\\\fileserver\\share\\"quoted"\\' }).slice(1, -1),
+];
+
+/** The encodings JSON.parse + JSON.stringify changes: a tricky record has one or two of them. */
+const changingEncodings = ['integer-keys', 'number-forms', 'unicode-escapes', 'escaped-slashes', 'big-integer'] as const;
+type ChangingEncoding = typeof changingEncodings[number];
+
+/**
+ * Gives about one record in five (digest byte 26 below 51) one or two of `changingEncodings`, and often a raw
+ * U+2028 or a scanner trap besides (those survive JSON.parse + JSON.stringify, but not a naive line splitter or
+ * brace counter), all drawn from the record's digest bytes 26 to 31. Members are added at the end; the
+ * whole-text rewrites (\u escapes, \/) are valid anywhere in JSON text, since only strings hold those characters.
+ */
+function withTrickyEncodings(text: string, draw: Buffer, host: string): string {
+  if (draw[26]! >= 51) return text;
+  const first = changingEncodings[draw[27]! % changingEncodings.length]!;
+  const second = draw[28]! & 4 ? changingEncodings[(draw[27]! + 1 + ((draw[28]! >> 3) % 4)) % changingEncodings.length] : undefined;
+  const has = (encoding: ChangingEncoding) => first === encoding || second === encoding;
+  const pick = <T>(list: readonly T[], byte: number) => list[draw[byte]! % list.length]!;
+  let result = text.slice(0, -1);
+  if (has('integer-keys')) result += `,"ItemCountsByDays":${pick(integerKeyed, 29)}`;
+  if (has('number-forms')) {
+    const forms = 1 + ((draw[29]! >> 2) % 7); // one, two or all three of 1.0, 1e3 and -0
+    if (forms & 1) result = `${result.replace('"Version":1,', '"Version":1.0,')},"RiskScore":${pick(decimals, 29)}`;
+    if (forms & 2) result += `,"SizeLimitKB":${pick(exponents, 30)}`;
+    if (forms & 4) result += `,"TimeZoneBias":${pick(zeros, 31)}`;
+  }
+  if (has('unicode-escapes')) result += `,"UserDisplayName":${JSON.stringify(pick(displayNames, 29))}`;
+  if (has('escaped-slashes')) result += `,"ReferrerUrl":"https://${host}.sharepoint.com/sites/finance/Forms/AllItems.aspx?id=${draw[30]}"`;
+  if (has('big-integer')) {
+    let big = (draw.readBigUInt64BE(0) % 9_000_000_000_000_000_000n) + 1_000_000_000_000_000_000n;
+    if (big % 10n === 0n) big += 1n; // 19 digits, the last not 0: no double prints back the same digits
+    result += `,"SequenceNumber":${big}`;
+  }
+  if (has('unicode-escapes')) result = escapeNonAscii(result);
+  if (has('escaped-slashes')) result = result.replaceAll('/', '\\/');
+  if (draw[28]! & 1) result += `,"MessageSubject":${JSON.stringify(pick(subjects, 30))}`;
+  if (draw[28]! & 2) result += `,${pick(scannerTraps, 31)}`;
+  return `${result}}`;
+}
+
+function parseRecordText(text: string, where: string): RecordText {
+  let parsed: unknown;
+  try { parsed = JSON.parse(text); } catch (error) { throw new TypeError(`${where} is not JSON: ${(error as Error).message}`); }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { Id?: unknown }).Id !== 'string') {
+    throw new TypeError(`${where} is not a JSON object with a string Id`);
+  }
+  const creation = (parsed as { CreationTime?: unknown }).CreationTime;
+  return { id: (parsed as { Id: string }).Id, creationTime: typeof creation === 'string' ? creation : undefined, text };
+}
+
+interface AddedBlob {
+  readonly blob: BlobDescriptor;
+  readonly texts?: readonly RecordText[];
+  readonly count?: number;
+}
+
 export class Corpus {
   readonly options: CorpusOptions;
-  readonly #templates: Record<ContentType, Record<string, unknown>[]>;
+  readonly #compiled: Record<ContentType, CompiledTemplate[]>;
   readonly #interval: number;
-  readonly #added = new Map<ContentType, Array<{ blob: BlobDescriptor; records?: AuditRecordObject[] }>>();
-  readonly #addedById = new Map<string, { blob: BlobDescriptor; records?: AuditRecordObject[] }>();
-  readonly #addedCounts = new Map<string, number>();
+  readonly #host: string;
+  readonly #users: ReadonlyArray<{ userId: string; userKey: string; plain: string }>;
+  readonly #added = new Map<ContentType, AddedBlob[]>();
+  readonly #addedById = new Map<string, AddedBlob>();
 
   constructor(options: CorpusOptions) {
     this.options = options;
-    this.#templates = builtInTemplates(options.tenantId, options.tenantDomain);
+    const { tenantId, tenantDomain } = options;
+    this.#host = tenantDomain.split('.')[0]!;
+    const templates = builtInTemplates(tenantId, tenantDomain);
+    const constants = (contentType: ContentType): Record<string, unknown> => ({
+      OrganizationId: tenantId,
+      ...(contentType === 'Audit.SharePoint' ? { SiteUrl: `https://${this.#host}.sharepoint.com/sites/finance/` } : {}),
+    });
+    this.#compiled = Object.fromEntries(contentTypes.map((type) => [type, templates[type].map((template) => compile(template, constants(type)))])) as Record<ContentType, CompiledTemplate[]>;
     this.#interval = options.blobIntervalMinutes * minute;
+    this.#users = users.map((name) => ({
+      plain: `${name}@${tenantDomain}`,
+      userId: JSON.stringify(`${name}@${tenantDomain}`),
+      userKey: JSON.stringify(`10032001${userKeys.get(name)}@${tenantDomain}`),
+    }));
   }
 
   blob(contentType: ContentType, index: number): BlobDescriptor {
@@ -161,6 +317,7 @@ export class Corpus {
 
   /** Adds one blob that is not on the grid (content arriving now, or late), and returns it. */
   add(contentType: ContentType, now: Date, options: AddContentOptions = {}): BlobDescriptor {
+    if (options.records && options.recordTexts) throw new TypeError('addContent takes records or recordTexts, not both');
     const list = this.#added.get(contentType) ?? [];
     this.#added.set(contentType, list);
     const added = list.length;
@@ -169,11 +326,10 @@ export class Corpus {
     const stamp = contentCreated.toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
     const contentId = `${stamp}A${String(added).padStart(7, '0')}$${stamp}$${contentType.toLowerCase().replace('.', '_')}_${this.options.tenantId.replaceAll('-', '')}$${digest(this.options.seed, contentType, 'added', added).toString('hex').slice(0, 32)}$emea0026`;
     const blob: BlobDescriptor = { contentType, index: -1, contentId, contentCreated, contentExpiration: new Date(contentCreated.getTime() + retention), visibleAt, added };
-    const entry = {
-      blob,
-      ...(options.records ? { records: options.records.map((record) => ({ CreationTime: creationTime(new Date(contentCreated.getTime() - 30 * minute)), ...record }) as AuditRecordObject) } : {}),
-    };
-    if (!options.records && options.count !== undefined) this.#addedCounts.set(contentId, options.count);
+    const defaultCreationTime = creationTime(new Date(contentCreated.getTime() - 30 * minute));
+    const texts = options.recordTexts?.map((text, n) => parseRecordText(text, `recordTexts[${n}]`))
+      ?? options.records?.map((record, n) => parseRecordText(JSON.stringify({ CreationTime: defaultCreationTime, ...record }), `records[${n}]`));
+    const entry: AddedBlob = { blob, ...(texts ? { texts } : { count: options.count ?? this.options.recordsPerBlob }) };
     list.push(entry);
     this.#addedById.set(contentId, entry);
     return blob;
@@ -209,70 +365,96 @@ export class Corpus {
     return undefined;
   }
 
-  #record(contentType: ContentType, blob: BlobDescriptor, position: number): AuditRecordObject {
-    const { seed, tenantId, tenantDomain } = this.options;
-    const key = blob.added === undefined ? [seed, contentType, blob.index, position] as const : [seed, contentType, 'added', blob.added, position] as const;
-    // One digest per record gives every choice below (a blob of 100 records costs 200 hashes, not 1,000).
-    const draw = digest(...key, 'record');
-    const share = (slot: number) => draw.readUInt32BE(slot * 4) / 0x1_0000_0000;
-    const templates = this.#templates[contentType];
-    const template = templates[Math.floor(share(0) * templates.length)]!;
-    const userName = users[Math.floor(share(1) * users.length)]!;
-    const user = `${userName}@${tenantDomain}`;
-    const happened = new Date(blob.contentCreated.getTime() - Math.floor((30 + share(2) * 690) * minute));
-    const ip = `${20 + (draw[12]! % 180)}.${draw[13]!}.${draw[14]!}.${1 + (draw[15]! % 253)}`;
-    const operationList = operations[contentType];
-    const record: AuditRecordObject = {
-      ...template,
-      CreationTime: creationTime(happened),
-      Id: guid(...key, 'id'),
-      Operation: operationList[Math.floor(share(4) * operationList.length)]!,
-      OrganizationId: tenantId,
-      UserKey: `10032001${userKeys.get(userName)}@${tenantDomain}`,
-      UserId: user,
-      ClientIP: ip,
-    };
-    if (contentType === 'Audit.SharePoint') {
-      record['ObjectId'] = `https://${tenantDomain.split('.')[0]}.sharepoint.com/sites/finance/Shared Documents/report-${position}.docx`;
-      record['SiteUrl'] = `https://${tenantDomain.split('.')[0]}.sharepoint.com/sites/finance/`;
-    } else if (contentType !== 'Audit.AzureActiveDirectory') {
-      record['ObjectId'] = user;
-    }
-    if (position % 17 === 3) record['ObjectId'] = `Überprüfung — «${user}»\nzweite Zeile`;
-    return record;
+  /** A record's digest: its Id is made from the first half, every other choice from the second. */
+  #draw(blob: BlobDescriptor, position: number): Buffer {
+    const { seed } = this.options;
+    return blob.added === undefined ? digest(seed, blob.contentType, blob.index, position, 'id') : digest(seed, blob.contentType, 'added', blob.added, position, 'id');
   }
 
-  /** The records of one blob, in the order the service would return them (not time order). */
-  records(blob: BlobDescriptor): AuditRecordObject[] {
+  #generate(blob: BlobDescriptor, position: number): RecordText {
+    const contentType = blob.contentType;
+    // One digest per record gives its Id (bytes 0-15) and every choice below (bytes 16-31).
+    const draw = this.#draw(blob, position);
+    const id = guidOf(draw);
+    const templates = this.#compiled[contentType];
+    const template = templates[Math.floor((draw.readUInt16BE(16) / 0x1_0000) * templates.length)]!;
+    const user = this.#users[draw[18]! % this.#users.length]!;
+    const happened = creationTime(new Date(blob.contentCreated.getTime() - Math.floor((30 + (draw.readUInt16BE(19) / 0x1_0000) * 690) * minute)));
+    const operationList = operations[contentType];
+    const operation = JSON.stringify(operationList[draw[21]! % operationList.length]!);
+    const ip = `"${20 + (draw[22]! % 180)}.${draw[23]!}.${draw[24]!}.${1 + (draw[25]! % 253)}"`;
+    let objectId: string;
+    if (position % 17 === 3) objectId = JSON.stringify(`Überprüfung — «${user.plain}»\nzweite Zeile`);
+    else if (contentType === 'Audit.SharePoint') objectId = `"https://${this.#host}.sharepoint.com/sites/finance/Shared Documents/report-${position}.docx"`;
+    else if (contentType === 'Audit.AzureActiveDirectory' && template.objectId !== undefined) objectId = template.objectId;
+    else objectId = user.userId;
+    const { parts, slots } = template;
+    const pieces: string[] = [parts[0]!];
+    for (let n = 0; n < slots.length; n += 1) {
+      switch (slots[n]) {
+        case 'CreationTime': pieces.push(`"${happened}"`); break;
+        case 'Id': pieces.push(`"${id}"`); break;
+        case 'Operation': pieces.push(operation); break;
+        case 'UserKey': pieces.push(user.userKey); break;
+        case 'UserId': pieces.push(user.userId); break;
+        case 'ClientIP': pieces.push(ip); break;
+        case 'ObjectId': pieces.push(objectId); break;
+      }
+      pieces.push(parts[n + 1]!);
+    }
+    const text = pieces.join('');
+    return { id, creationTime: happened, text: withTrickyEncodings(text, draw, this.#host) };
+  }
+
+  /** The records of one blob as served, in the order the service would return them (not time order). */
+  recordTexts(blob: BlobDescriptor): RecordText[] {
     if (blob.added !== undefined) {
       const entry = this.#addedById.get(blob.contentId);
-      if (entry?.records) return entry.records;
-      const count = this.#addedCounts.get(blob.contentId) ?? this.options.recordsPerBlob;
-      return Array.from({ length: count }, (_, position) => this.#record(blob.contentType, blob, position));
+      if (entry?.texts) return [...entry.texts];
+      return Array.from({ length: entry?.count ?? this.options.recordsPerBlob }, (_, position) => this.#generate(blob, position));
     }
-    const records: AuditRecordObject[] = [];
-    for (let position = 0; position < this.options.recordsPerBlob; position += 1) {
-      records.push(this.#record(blob.contentType, blob, position));
-    }
-    if (blob.index > 0 && fraction(this.options.seed, blob.contentType, blob.index, 'duplicate') < this.options.duplicateRate) {
-      const previous = this.blob(blob.contentType, blob.index - 1);
-      records.push(this.#record(blob.contentType, previous, 0));
-    }
-    return records;
+    const texts: RecordText[] = [];
+    for (let position = 0; position < this.options.recordsPerBlob; position += 1) texts.push(this.#generate(blob, position));
+    if (this.#repeatsPrevious(blob)) texts.push(this.#generate(this.blob(blob.contentType, blob.index - 1), 0));
+    return texts;
+  }
+
+  /** The exact body the service answers for a blob. */
+  body(blob: BlobDescriptor): Buffer {
+    return blobBody(this.recordTexts(blob).map((record) => record.text));
+  }
+
+  /** The records of one blob as the sinks receive them: exact bytes, with the Id and CreationTime they carry. */
+  rawRecords(blob: BlobDescriptor): Array<{ id: string; creationTime: string | undefined; bytes: Buffer }> {
+    return this.recordTexts(blob).map(({ id, creationTime: time, text }) => ({ id, creationTime: time, bytes: Buffer.from(text, 'utf8') }));
+  }
+
+  /** The records of one blob parsed, for tests that read fields (parsing loses what the bytes say: see recordTexts). */
+  records(blob: BlobDescriptor): AuditRecordObject[] {
+    return this.recordTexts(blob).map((record) => JSON.parse(record.text) as AuditRecordObject);
+  }
+
+  /** Every record (duplicates included) of the given blobs, lazily, as served. */
+  *recordTextsIn(blobs: Iterable<BlobDescriptor>): Generator<RecordText> {
+    for (const blob of blobs) yield* this.recordTexts(blob);
   }
 
   /** Every record Id (duplicates included) in the given blobs, without building their records. */
   *recordIds(blobs: Iterable<BlobDescriptor>): Generator<string> {
-    const { seed, recordsPerBlob, duplicateRate } = this.options;
+    const { recordsPerBlob } = this.options;
     for (const blob of blobs) {
       if (blob.added !== undefined) {
-        for (const record of this.records(blob)) yield record.Id;
+        const entry = this.#addedById.get(blob.contentId);
+        if (entry?.texts) for (const record of entry.texts) yield record.id;
+        else for (let position = 0; position < (entry?.count ?? recordsPerBlob); position += 1) yield guidOf(this.#draw(blob, position));
         continue;
       }
-      for (let position = 0; position < recordsPerBlob; position += 1) yield guid(seed, blob.contentType, blob.index, position, 'id');
-      if (blob.index > 0 && fraction(seed, blob.contentType, blob.index, 'duplicate') < duplicateRate) {
-        yield guid(seed, blob.contentType, blob.index - 1, 0, 'id');
-      }
+      for (let position = 0; position < recordsPerBlob; position += 1) yield guidOf(this.#draw(blob, position));
+      if (this.#repeatsPrevious(blob)) yield guidOf(this.#draw(this.blob(blob.contentType, blob.index - 1), 0));
     }
+  }
+
+  #repeatsPrevious(blob: BlobDescriptor): boolean {
+    return blob.index > 0 && fraction(this.options.seed, blob.contentType, blob.index, 'duplicate') < this.options.duplicateRate;
   }
 }

@@ -36,8 +36,11 @@ export interface TokenClaims {
 
 export interface HttpAnswer {
   readonly status: number;
+  /** Sent as is when a string or Buffer, as JSON otherwise. */
   readonly body: unknown;
   readonly headers?: Record<string, string>;
+  /** For a blob: how many records its body holds. */
+  readonly records?: number;
 }
 
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -17,7 +17,7 @@ import { createTestPki, type TestPki } from './tls.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
 export { parseFaultRule } from './faults.ts';
-export type { AddContentOptions, BlobDescriptor, AuditRecordObject } from './corpus.ts';
+export type { AddContentOptions, BlobDescriptor, AuditRecordObject, RecordText } from './corpus.ts';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
@@ -110,6 +110,13 @@ export interface Emulator {
   groundTruth(contentType?: ContentType): Set<string>;
   /** The same ids lazily, duplicates included (as served): for corpora too big for one Set. */
   groundTruthIds(contentType?: ContentType): Generator<string>;
+  /**
+   * The exact bytes of every distinct record a subscriber can fetch now, by Id: what a connector that passes
+   * records through must deliver. A repeated record is the same bytes in every blob that carries it.
+   */
+  groundTruthBytes(contentType?: ContentType): Map<string, Buffer>;
+  /** The same lazily, duplicates included (as served): for corpora too big for one Map. */
+  groundTruthRecords(contentType?: ContentType): Generator<{ id: string; bytes: Buffer }>;
   /** How many records (duplicates included) and blobs a full crawl would fetch now. */
   groundTruthCount(contentType?: ContentType): { records: number; blobs: number };
   counters(): EmulatorCounters;
@@ -214,9 +221,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     record[key] = (record[key] ?? 0) + 1;
   }
 
+  function bodyOf(answer: HttpAnswer): Buffer {
+    if (Buffer.isBuffer(answer.body)) return answer.body;
+    return Buffer.from(typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body), 'utf8');
+  }
+
   function send(response: ServerResponse, answer: HttpAnswer): void {
-    const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
-    const body = Buffer.from(text, 'utf8');
+    const body = bodyOf(answer);
     counters.bytesServed += body.length;
     count(counters.byStatus, String(answer.status));
     if (answer.status === 401) counters.unauthorized += 1;
@@ -232,7 +243,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   /** Sends the headers and part of the body, then cuts the connection, as a dropped transfer looks to a client. */
   function sendCut(response: ServerResponse, answer: HttpAnswer): void {
-    const body = Buffer.from(JSON.stringify(answer.body), 'utf8');
+    const body = bodyOf(answer);
     const part = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
     counters.dropped += 1;
     counters.bytesServed += part.length;
@@ -328,7 +339,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
     if (routeName === 'audit' && answer.status === 200) {
       counters.blobsServed += 1;
-      counters.recordsServed += Array.isArray(answer.body) ? answer.body.length : 0;
+      counters.recordsServed += answer.records ?? 0;
     }
     if (fault.drop && answer.status === 200 && answer.body !== '') return sendCut(response, answer);
     return send(response, answer);
@@ -415,6 +426,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     },
     groundTruthIds(contentType) {
       return corpus.recordIds(truthBlobs(contentType));
+    },
+    groundTruthBytes(contentType) {
+      const truth = new Map<string, Buffer>();
+      for (const { id, text } of corpus.recordTextsIn(truthBlobs(contentType))) {
+        if (!truth.has(id)) truth.set(id, Buffer.from(text, 'utf8'));
+      }
+      return truth;
+    },
+    *groundTruthRecords(contentType) {
+      for (const { id, text } of corpus.recordTextsIn(truthBlobs(contentType))) yield { id, bytes: Buffer.from(text, 'utf8') };
     },
     groundTruthCount(contentType) {
       const blobs = truthBlobs(contentType);

@@ -50,6 +50,8 @@ export interface ApiAnswer {
   // Tests read whatever the service answered.
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
   text: string;
+  /** The body exactly as received. */
+  bytes: Buffer;
 }
 
 /** Calls the activity feed; `path` is relative to /activity/feed/ or a full URL; PublisherIdentifier is added when absent. */
@@ -63,18 +65,20 @@ export async function callApi(emulator: Emulator, agent: Agent, token: string | 
     headers: { ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json', ...options.headers },
     ...(options.body !== undefined ? { body: options.body } : {}),
   });
-  const text = await response.body.text();
+  const bytes = Buffer.from(await response.body.arrayBuffer());
+  const text = bytes.toString('utf8');
   let body: unknown;
   try { body = text ? JSON.parse(text) : undefined; } catch { body = text; }
-  return { status: response.statusCode, headers: response.headers, body, text };
+  return { status: response.statusCode, headers: response.headers, body, text, bytes };
 }
 
 export async function postForm(emulator: Emulator, agent: Agent, tenant: string, form: Record<string, string>): Promise<ApiAnswer> {
   const response = await request(`${emulator.authorityHost}/${tenant}/oauth2/v2.0/token`, {
     method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString(),
   });
-  const text = await response.body.text();
-  return { status: response.statusCode, headers: response.headers, body: JSON.parse(text), text };
+  const bytes = Buffer.from(await response.body.arrayBuffer());
+  const text = bytes.toString('utf8');
+  return { status: response.statusCode, headers: response.headers, body: JSON.parse(text), text, bytes };
 }
 
 /** UTC in the API's YYYY-MM-DDTHH:MM:SS form. */
