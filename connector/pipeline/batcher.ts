@@ -7,13 +7,14 @@
 import type { ContentBlob } from '../api/activity-api.ts';
 import type { FetchOutcome } from '../collect/blob-fetcher.ts';
 import type { RawRecord } from '../sinks/sink.ts';
+import type { RecordKey } from '../state/store.ts';
 import type { RecordDeduplicator } from './record-deduplicator.ts';
 
 export interface Batch {
   readonly records: RawRecord[];
   bytes: number;
-  /** Ids of `records` (those that have one), remembered by the store once the batch commits. */
-  readonly ids: string[];
+  /** Keys of `records` (those with an Id), remembered by the store once the batch commits. */
+  readonly keys: RecordKey[];
   /** Blobs whose last record is in this batch: delivered when it commits. */
   readonly blobs: ContentBlob[];
   /** Blobs found expired (AF20051): recorded when it commits. */
@@ -39,7 +40,7 @@ export interface BatcherOptions {
 }
 
 export function emptyBatch(now: number): Batch {
-  return { records: [], bytes: 0, ids: [], blobs: [], expired: [], duplicates: 0, openedAt: now };
+  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], duplicates: 0, openedAt: now };
 }
 
 export function isEmpty(batch: Batch): boolean {
@@ -97,7 +98,7 @@ export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, optio
         if (batch.records.length === 0) batch.openedAt = clock();
         batch.records.push(record);
         batch.bytes += record.bytes.length;
-        if (record.id !== undefined) batch.ids.push(record.id);
+        if (record.id !== undefined) batch.keys.push({ id: record.id, creationTime: record.creationTime });
       }
       batch.blobs.push(outcome.blob);
       if (full()) {

@@ -4,7 +4,7 @@
  * repeated records) → commit through the lane. The checkpoint moves only past blobs whose every record every
  * sink acknowledged; a blob that could not be fetched, or a window that could not be listed, holds it.
  */
-import type { ActivityApi, ContentBlob, TimeWindow } from '../api/activity-api.ts';
+import type { ActivityApi, TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
@@ -103,21 +103,19 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     for (const blob of batch.expired) tracker.acknowledged(blob.contentId);
     const before = outcome.checkpoint;
     outcome.checkpoint = tracker.advance(ceiling());
-    const newest = newestCreated([...batch.blobs, ...batch.expired]);
     return {
       contentType, at,
       ...(outcome.checkpoint !== undefined && outcome.checkpoint !== before ? { checkpoint: new Date(outcome.checkpoint).toISOString() } : {}),
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),
-      recordIds: batch.ids,
-      ...(newest ? { recordIdsSeenAt: newest } : {}),
+      recordKeys: batch.keys,
       records: batch.records.length,
       duplicates: batch.duplicates,
     };
   };
   const commit = async (batch: Batch) => {
     await lane.commit(batch.records.length > 0 ? { contentType, records: batch.records } : undefined, () => commitOf(batch));
-    dedupe.committed(batch.ids);
+    dedupe.committed(batch.keys);
     context.pipeline.sent(batch.records.length, batch.bytes);
     outcome.records += batch.records.length;
     outcome.blobs += batch.blobs.length;
@@ -161,13 +159,7 @@ function endOfPass(context: PassContext, tracker: CheckpointTracker, outcome: Pa
     ...(checkpoint !== undefined ? {
       // Blobs listed again are those at or after checkpoint - overlap; older contentIds can never come back.
       forgetBlobsBefore: new Date(checkpoint - context.settings.overlapMinutes * minute - minute).toISOString(),
-      forgetRecordIdsBefore: new Date(checkpoint - context.settings.dedupeRetentionHours * hour).toISOString(),
+      forgetRecordsCreatedBefore: new Date(checkpoint - context.settings.dedupeRetentionHours * hour).toISOString(),
     } : {}),
   };
-}
-
-function newestCreated(blobs: readonly ContentBlob[]): string | undefined {
-  let newest: string | undefined;
-  for (const blob of blobs) if (newest === undefined || blob.contentCreated > newest) newest = blob.contentCreated;
-  return newest;
 }

@@ -1,11 +1,15 @@
 /**
- * Drops records whose Id was delivered before (the service delivers some records in more than one blob, days
- * apart). What was committed is asked of the store; Ids taken into a batch that is not committed yet are held
- * here, so memory holds only the Ids of the batches in flight, whatever the backlog.
+ * Drops records delivered before (the service delivers some records in more than one blob, days apart): a record
+ * is known by its Id and CreationTime (RecordKey). What was committed is asked of the store; records taken into a
+ * batch that is not committed yet are held here, so memory holds only the batches in flight, whatever the backlog.
  */
 import type { ContentType } from '../api/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
-import type { StateStore } from '../state/store.ts';
+import { creationSecond, type RecordKey, type StateStore } from '../state/store.ts';
+
+function heldKey(key: RecordKey): string {
+  return `${creationSecond(key.creationTime)} ${key.id}`;
+}
 
 export class RecordDeduplicator {
   readonly #store: StateStore;
@@ -17,31 +21,32 @@ export class RecordDeduplicator {
     this.#contentType = contentType;
   }
 
-  /** The records not delivered before, in order; their Ids are held as taken until `committed`. */
+  /** The records not delivered before, in order; they are held as taken until `committed`. */
   async select(records: readonly RawRecord[]): Promise<{ fresh: RawRecord[]; duplicates: number }> {
-    const candidates: string[] = [];
-    for (const record of records) if (record.id !== undefined && !this.#pending.has(record.id)) candidates.push(record.id);
-    // Held Ids are checked first and released only after their commit, so an Id is always in one of the two.
-    const stored = candidates.length > 0 ? await this.#store.seenRecordIds(this.#contentType, candidates) : new Set<string>();
+    const held: Array<string | undefined> = records.map((record) => (record.id === undefined ? undefined : heldKey(record as RecordKey)));
+    const candidates: RecordKey[] = [];
+    records.forEach((record, i) => { if (held[i] !== undefined && !this.#pending.has(held[i])) candidates.push(record as RecordKey); });
+    // Held keys are checked first and released only after their commit, so a key is always in one of the two.
+    const stored = candidates.length > 0 ? await this.#store.seenRecords(this.#contentType, candidates) : new Set<string>();
     const fresh: RawRecord[] = [];
     let duplicates = 0;
-    for (const record of records) {
-      const id = record.id;
-      if (id === undefined) {
+    records.forEach((record, i) => {
+      const key = held[i];
+      if (key === undefined) {
         fresh.push(record); // nothing to recognise it by: delivered every time it is served
-      } else if (this.#pending.has(id) || stored.has(id)) {
+      } else if (this.#pending.has(key) || stored.has(record.id!)) {
         duplicates += 1;
       } else {
-        this.#pending.add(id);
+        this.#pending.add(key);
         fresh.push(record);
       }
-    }
+    });
     return { fresh, duplicates };
   }
 
-  /** These Ids are in the store now. */
-  committed(ids: readonly string[]): void {
-    for (const id of ids) this.#pending.delete(id);
+  /** These records are in the store now. */
+  committed(keys: readonly RecordKey[]): void {
+    for (const key of keys) this.#pending.delete(heldKey(key));
   }
 
   /** Ids held for batches that will never commit (a pass that ended early). */

@@ -11,7 +11,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { isContentType, type ContentType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
-import { expiredKept, type CursorState, type ExpiredContent, type LastError, type StateStore } from './store.ts';
+import { expiredKept, type CursorState, type ExpiredContent, type LastError, type RecordKey, type StateStore } from './store.ts';
 
 /** A state file of version 2, as the previous release's FileStateStore wrote it. */
 export interface StateFileV2 {
@@ -71,7 +71,7 @@ export function importV2States(db: DatabaseSync, states: ReadonlyMap<ContentType
   const insertBlobs = db.prepare(`INSERT INTO delivered_blobs (content_type, content_id, content_created_ms)
     SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
     ON CONFLICT (content_type, content_id) DO NOTHING`);
-  const insertIds = db.prepare(`INSERT INTO record_ids (content_type, id, seen_at_ms)
+  const insertIds = db.prepare(`INSERT INTO legacy_record_ids (content_type, id, seen_at_ms)
     SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
     ON CONFLICT (content_type, id) DO NOTHING`);
   const insertPosition = db.prepare('INSERT INTO sink_positions (name, position) VALUES (?, ?)');
@@ -125,9 +125,9 @@ export class V2StateView implements StateStore {
     return new Set(contentIds.filter((id) => Object.hasOwn(delivered, id)));
   }
 
-  async seenRecordIds(contentType: ContentType, ids: readonly string[]): Promise<Set<string>> {
+  async seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
     const seen = new Set(this.#states.get(contentType)?.recentIds.map(([id]) => id));
-    return new Set(ids.filter((id) => seen.has(id)));
+    return new Set(keys.filter((key) => seen.has(key.id)).map((key) => key.id));
   }
 
   async commit(): Promise<void> {

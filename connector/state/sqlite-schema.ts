@@ -10,6 +10,7 @@
  * simply leaves it out.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import type { ContentType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 
 const migrations: readonly string[] = [
@@ -46,13 +47,21 @@ const migrations: readonly string[] = [
     PRIMARY KEY (content_type, content_id)
   ) WITHOUT ROWID;
   CREATE INDEX delivered_blobs_by_created ON delivered_blobs (content_type, content_created_ms);
+  -- Delivered records, keyed by time first (see RecordKey): a commit's records sit in one small region of the
+  -- index, so commits cost the same at a million Ids as at a thousand. content_code: contentTypeCodes below.
   CREATE TABLE record_ids (
+    content_code     SMALLINT NOT NULL,
+    creation_second  BIGINT NOT NULL,
+    id               TEXT NOT NULL,
+    PRIMARY KEY (content_code, creation_second, id)
+  ) WITHOUT ROWID;
+  -- Ids imported from the previous release's state, which kept no CreationTime; forgotten by their blob's time.
+  CREATE TABLE legacy_record_ids (
     content_type  TEXT NOT NULL,
     id            TEXT NOT NULL,
     seen_at_ms    BIGINT NOT NULL,
     PRIMARY KEY (content_type, id)
   ) WITHOUT ROWID;
-  CREATE INDEX record_ids_by_seen_at ON record_ids (content_type, seen_at_ms);
   CREATE TABLE sink_positions (
     name      TEXT PRIMARY KEY,
     position  TEXT NOT NULL
@@ -61,6 +70,15 @@ const migrations: readonly string[] = [
 ];
 
 export const currentSchemaVersion = migrations.length;
+
+/** The content type of a record_ids row, as a small number (the table has a row per delivered record). Append-only. */
+export const contentTypeCodes: Readonly<Record<ContentType, number>> = {
+  'Audit.AzureActiveDirectory': 1,
+  'Audit.Exchange': 2,
+  'Audit.SharePoint': 3,
+  'Audit.General': 4,
+  'DLP.All': 5,
+};
 
 /** 0 for a database this connector never wrote (new, or its first transaction not committed yet). */
 export function schemaVersionOf(db: DatabaseSync): number {

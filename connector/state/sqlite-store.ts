@@ -5,8 +5,9 @@
  * which the operating system releases when the process dies. The schema is versioned (sqlite-schema.ts); a
  * directory of the previous release's JSON files is imported on the first open (migrate-v2.ts).
  *
- * Membership lookups (delivered blobs, record Ids) are one indexed query per call, and a commit inserts all its
- * Ids in one statement: the Ids travel as one JSON array that json_each unrolls inside SQLite.
+ * Membership lookups (delivered blobs, records) are one indexed query per call, and a commit inserts all its
+ * records in one statement: the keys travel as one JSON array that json_each unrolls inside SQLite. Records are
+ * keyed by (content type, CreationTime, Id), so the index stays cheap to write however large it grows.
  */
 import { chmodSync, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -19,8 +20,8 @@ import type { SinkPosition } from '../sinks/sink.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView } from './migrate-v2.ts';
-import { assertKnownVersion, currentSchemaVersion, getMeta, migrate, schemaVersionOf, setMeta } from './sqlite-schema.ts';
-import { expiredKept, type Commit, type CursorState, type StateStore } from './store.ts';
+import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, migrate, schemaVersionOf, setMeta } from './sqlite-schema.ts';
+import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateStore } from './store.ts';
 
 export const stateDbName = 'state.db';
 
@@ -33,10 +34,10 @@ export interface OpenStateStoreOptions {
 }
 
 /**
- * Page cache of the writer (SQLite's default is 2 MiB). The record Id index is keyed by random GUIDs, so every
- * commit touches pages all over it; at a million Ids (about 150 MB) a larger cache saves re-reading most of them.
+ * Page cache of the writer (SQLite's default is 2 MiB). Commits and lookups work in the region of the record
+ * index of the last hours of CreationTime, which a few MiB hold; the cache counts against the process's memory.
  */
-const cacheKiB = 32 * 1024;
+const cacheKiB = 8 * 1024;
 
 /** How long one statement waits for another connection's lock (a `status` reader's, a WAL checkpoint's). */
 const busyTimeoutMs = 5_000;
@@ -141,7 +142,11 @@ function prepareReads(db: DatabaseSync) {
     expired: db.prepare('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs ORDER BY content_type, seq'),
     sinkPositions: db.prepare('SELECT name, position FROM sink_positions ORDER BY name'),
     deliveredBlobs: db.prepare('SELECT content_id FROM delivered_blobs WHERE content_type = ? AND content_id IN (SELECT value FROM json_each(?))'),
-    seenRecordIds: db.prepare('SELECT id FROM record_ids WHERE content_type = ? AND id IN (SELECT value FROM json_each(?))'),
+    // Row values: one primary-key probe per key (a join on json_each would scan the table instead).
+    seenRecords: db.prepare(`SELECT id FROM record_ids WHERE content_code = ?
+      AND (creation_second, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`),
+    seenLegacyIds: db.prepare('SELECT id FROM legacy_record_ids WHERE content_type = ? AND id IN (SELECT value ->> 1 FROM json_each(?))'),
+    anyLegacyIds: db.prepare('SELECT 1 AS found FROM legacy_record_ids LIMIT 1'),
   };
 }
 
@@ -156,13 +161,13 @@ function prepareWrites(db: DatabaseSync) {
       ON CONFLICT (content_type, content_id) DO UPDATE SET content_created_ms = excluded.content_created_ms`),
     insertExpired: db.prepare('INSERT INTO expired_blobs (content_type, seq, content_id, content_created, detected_at) VALUES (?, ?, ?, ?, ?)'),
     trimExpired: db.prepare('DELETE FROM expired_blobs WHERE content_type = ? AND seq <= ?'),
-    // In key order: the Ids are random GUIDs, and sorted inserts visit each b-tree page once, in order.
-    // A repeated Id (the pipeline should not send one) keeps the later time, so it is remembered the longer.
-    insertRecordIds: db.prepare(`INSERT INTO record_ids (content_type, id, seen_at_ms)
-      SELECT ?, value, ? FROM json_each(?) ORDER BY value
-      ON CONFLICT (content_type, id) DO UPDATE SET seen_at_ms = CASE WHEN excluded.seen_at_ms > record_ids.seen_at_ms THEN excluded.seen_at_ms ELSE record_ids.seen_at_ms END`),
+    // In key order: each b-tree page is visited once. A repeated key (the pipeline sends none) is kept once.
+    insertRecords: db.prepare(`INSERT INTO record_ids (content_code, creation_second, id)
+      SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ORDER BY 2, 3
+      ON CONFLICT (content_code, creation_second, id) DO NOTHING`),
     forgetBlobs: db.prepare('DELETE FROM delivered_blobs WHERE content_type = ? AND content_created_ms < ?'),
-    forgetRecordIds: db.prepare('DELETE FROM record_ids WHERE content_type = ? AND seen_at_ms < ?'),
+    forgetRecords: db.prepare('DELETE FROM record_ids WHERE content_code = ? AND creation_second < ?'),
+    forgetLegacyIds: db.prepare('DELETE FROM legacy_record_ids WHERE content_type = ? AND seen_at_ms < ?'),
     upsertSinkPosition: db.prepare('INSERT INTO sink_positions (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
   };
 }
@@ -175,6 +180,8 @@ export class SqliteStateStore implements StateStore {
   readonly #lock: DirectoryLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
+  /** Ids imported from the previous release remain (they are asked too, until forgotten). */
+  #legacyIds: boolean;
 
   /** Through openStateStore (a run) or openStateStoreReadOnly (`status`, lock undefined). */
   constructor(location: string, db: DatabaseSync, lock: DirectoryLock | undefined) {
@@ -183,6 +190,7 @@ export class SqliteStateStore implements StateStore {
     this.#lock = lock;
     this.#reads = prepareReads(db);
     this.#writes = lock ? prepareWrites(db) : undefined;
+    this.#legacyIds = this.#reads.anyLegacyIds.get() !== undefined;
   }
 
   async cursors(): Promise<Map<ContentType, CursorState>> {
@@ -209,10 +217,13 @@ export class SqliteStateStore implements StateStore {
     return new Set(rows.map((row) => row.content_id));
   }
 
-  async seenRecordIds(contentType: ContentType, ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const rows = this.#reads.seenRecordIds.all(contentType, JSON.stringify(ids)) as Array<{ id: string }>;
-    return new Set(rows.map((row) => row.id));
+  async seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const json = keysJson(keys);
+    const seen = new Set<string>();
+    for (const row of this.#reads.seenRecords.all(contentTypeCodes[contentType], json) as Array<{ id: string }>) seen.add(row.id);
+    if (this.#legacyIds) for (const row of this.#reads.seenLegacyIds.all(contentType, json) as Array<{ id: string }>) seen.add(row.id);
+    return seen;
   }
 
   async commit(commit: Commit): Promise<void> {
@@ -228,6 +239,7 @@ export class SqliteStateStore implements StateStore {
       for (const [name, position] of Object.entries(commit.sinkPositions ?? {})) writes.upsertSinkPosition.run(name, JSON.stringify(position ?? null));
       failpoint('commit-mid-transaction');
       db.exec('COMMIT'); // synchronous=FULL: the WAL is on disk when this returns
+      if (this.#legacyIds && commit.forgetRecordsCreatedBefore !== undefined) this.#legacyIds = this.#reads.anyLegacyIds.get() !== undefined;
     } catch (error) {
       if (db.isTransaction) db.exec('ROLLBACK');
       throw error;
@@ -246,12 +258,14 @@ export class SqliteStateStore implements StateStore {
       commit.expired.forEach((e, i) => writes.insertExpired.run(contentType, before + i + 1, e.contentId, e.contentCreated, e.detectedAt));
       writes.trimExpired.run(contentType, next.expired_count - expiredKept);
     }
-    if (commit.recordIds?.length) {
-      writes.insertRecordIds.run(contentType, epochMs(commit.recordIdsSeenAt ?? commit.at, 'recordIdsSeenAt'), JSON.stringify(commit.recordIds));
-    }
+    if (commit.recordKeys?.length) writes.insertRecords.run(contentTypeCodes[contentType], keysJson(commit.recordKeys));
     // After the inserts: forgetting applies to this commit's own entries too.
     if (commit.forgetBlobsBefore !== undefined) writes.forgetBlobs.run(contentType, epochMs(commit.forgetBlobsBefore, 'forgetBlobsBefore'));
-    if (commit.forgetRecordIdsBefore !== undefined) writes.forgetRecordIds.run(contentType, epochMs(commit.forgetRecordIdsBefore, 'forgetRecordIdsBefore'));
+    if (commit.forgetRecordsCreatedBefore !== undefined) {
+      const before = epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
+      writes.forgetRecords.run(contentTypeCodes[contentType], Math.floor(before / 1000));
+      if (this.#legacyIds) writes.forgetLegacyIds.run(contentType, before);
+    }
   }
 
   async close(): Promise<void> {
@@ -259,6 +273,11 @@ export class SqliteStateStore implements StateStore {
     this.#db.close();
     this.#lock?.release();
   }
+}
+
+/** `[[creationSecond, id], ...]`, the form the record statements unroll. */
+function keysJson(keys: readonly RecordKey[]): string {
+  return JSON.stringify(keys.map((key) => [creationSecond(key.creationTime), key.id]));
 }
 
 function emptyCursorRow(contentType: ContentType): CursorRow {

@@ -45,6 +45,27 @@ export interface CursorState {
 export const expiredKept = 50;
 
 /**
+ * What identifies a delivered record for de-duplication: its `Id` and its `CreationTime` (a repeated record is
+ * the same record, time included). Stores key the Ids by time first: a batch's records happened within hours of
+ * each other, so a commit writes into one small region of the index instead of all over it, whatever its size.
+ */
+export interface RecordKey {
+  readonly id: string;
+  readonly creationTime: string | undefined;
+}
+
+/**
+ * A record's CreationTime as whole epoch seconds (UTC when it has no zone, as the API writes it); 0 when it has
+ * none or it cannot be read. Every store keys record Ids by this, so the same record always finds its entry.
+ */
+export function creationSecond(creationTime: string | undefined): number {
+  if (creationTime === undefined) return 0;
+  const zoned = /(?:[zZ]|[+-]\d\d:?\d\d)$/.test(creationTime);
+  const ms = Date.parse(zoned ? creationTime : `${creationTime}Z`);
+  return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
+}
+
+/**
  * One commit, applied atomically. Everything is optional except `at`: a commit may only record sink positions
  * (before the first write), only an error, or a whole delivered batch. Counters are increments.
  */
@@ -59,9 +80,8 @@ export interface Commit {
   readonly blobs?: ReadonlyArray<{ readonly contentId: string; readonly contentCreated: string }>;
   /** Blobs found expired (AF20051), also listed in `blobs`. */
   readonly expired?: readonly ExpiredContent[];
-  /** Record Ids now delivered, remembered against `recordIdsSeenAt` (the newest blob's contentCreated). */
-  readonly recordIds?: readonly string[];
-  readonly recordIdsSeenAt?: string;
+  /** Records now delivered: never delivered again while remembered. */
+  readonly recordKeys?: readonly RecordKey[];
   readonly records?: number;
   readonly duplicates?: number;
   /** undefined: unchanged; null: cleared. */
@@ -69,9 +89,10 @@ export interface Commit {
   readonly heldBlobs?: number;
   /** Each sink's position after this commit's writes (merged into the stored positions by name). */
   readonly sinkPositions?: Readonly<Record<string, SinkPosition>>;
-  /** Forget delivered blobs and record Ids of this content type whose contentCreated is before these instants. */
+  /** Forget delivered blobs of this content type whose contentCreated is before this instant. */
   readonly forgetBlobsBefore?: string;
-  readonly forgetRecordIdsBefore?: string;
+  /** Forget delivered records of this content type whose CreationTime is before this instant. */
+  readonly forgetRecordsCreatedBefore?: string;
 }
 
 export interface StateStore {
@@ -83,8 +104,8 @@ export interface StateStore {
   sinkPositions(): Promise<Record<string, SinkPosition>>;
   /** Which of `contentIds` were delivered (and are still remembered) for this content type. */
   deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>>;
-  /** Which of `ids` were delivered (and are still remembered) for this content type. */
-  seenRecordIds(contentType: ContentType, ids: readonly string[]): Promise<Set<string>>;
+  /** The Ids of those of `keys` that were delivered (and are still remembered) for this content type. */
+  seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>>;
   /** Applies the commit in one durable transaction: resolved means a crash afterwards still finds it. */
   commit(commit: Commit): Promise<void>;
   close(): Promise<void>;

@@ -4,7 +4,7 @@ import type { FetchOutcome } from '../../../connector/collect/blob-fetcher.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import { batchRecords, type Batch, type BatcherOptions } from '../../../connector/pipeline/batcher.ts';
 import { RecordDeduplicator } from '../../../connector/pipeline/record-deduplicator.ts';
-import type { StateStore } from '../../../connector/state/store.ts';
+import type { RecordKey, StateStore } from '../../../connector/state/store.ts';
 import { auditRecord } from './fake-activity-api.ts';
 
 const blob = (contentId: string): ContentBlob => ({
@@ -20,7 +20,7 @@ const records = (contentId: string, ids: string[]): FetchOutcome => {
 /** Only what the deduplicator asks of a store: the Ids committed before. */
 function storeWith(seen: string[] = []): StateStore {
   const ids = new Set(seen);
-  return { seenRecordIds: async (_type: string, asked: readonly string[]) => new Set(asked.filter((id) => ids.has(id))) } as unknown as StateStore;
+  return { seenRecords: async (_type: string, asked: readonly RecordKey[]) => new Set(asked.filter((key) => ids.has(key.id)).map((key) => key.id)) } as unknown as StateStore;
 }
 
 async function* from(outcomes: FetchOutcome[]): AsyncGenerator<FetchOutcome> {
@@ -32,7 +32,7 @@ async function collect(outcomes: AsyncIterable<FetchOutcome>, options: Partial<B
   const batches: Batch[] = [];
   for await (const batch of batchRecords(outcomes, { bounds: { maxRecords: 3, maxBytes: 1 << 20, maxWaitMs: 60_000 }, dedupe, onFailed: () => {}, ...options })) {
     batches.push(batch);
-    dedupe.committed(batch.ids);
+    dedupe.committed(batch.keys);
   }
   return batches;
 }
@@ -40,19 +40,19 @@ async function collect(outcomes: AsyncIterable<FetchOutcome>, options: Partial<B
 describe('batchRecords', () => {
   it('cuts batches at maxRecords and acknowledges a blob with the batch holding its last record', async () => {
     const batches = await collect(from([records('b1', ['r1', 'r2']), records('b2', ['r3', 'r4', 'r5', 'r6']), records('b3', [])]));
-    expect(batches.map((b) => b.ids)).toEqual([['r1', 'r2', 'r3'], ['r4', 'r5', 'r6'], []]);
+    expect(batches.map((b) => b.keys.map((k) => k.id))).toEqual([['r1', 'r2', 'r3'], ['r4', 'r5', 'r6'], []]);
     expect(batches.map((b) => b.blobs.map((x) => x.contentId))).toEqual([['b1'], ['b2'], ['b3']]);
   });
 
   it('cuts batches at maxBytes, a record larger than the bound going alone', async () => {
     const size = auditRecord('r1').bytes.length;
     const batches = await collect(from([records('b1', ['r1', 'r2', 'r3'])]), { bounds: { maxRecords: 100, maxBytes: size + 1, maxWaitMs: 60_000 } });
-    expect(batches.map((b) => b.ids)).toEqual([['r1', 'r2'], ['r3']]);
+    expect(batches.map((b) => b.keys.map((k) => k.id))).toEqual([['r1', 'r2'], ['r3']]);
   });
 
   it('drops records delivered before, repeated within a blob, or repeated in a later blob', async () => {
     const batches = await collect(from([records('b1', ['old', 'r1', 'r1']), records('b2', ['r1', 'r2'])]), { seen: ['old'] });
-    expect(batches.flatMap((b) => b.ids)).toEqual(['r1', 'r2']);
+    expect(batches.flatMap((b) => b.keys.map((k) => k.id))).toEqual(['r1', 'r2']);
     expect(batches.reduce((n, b) => n + b.duplicates, 0)).toBe(3);
   });
 
@@ -87,10 +87,10 @@ describe('batchRecords', () => {
     const dedupe = new RecordDeduplicator(storeWith(), 'Audit.SharePoint');
     const iterator = batchRecords(slow(), { bounds: { maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 20 }, dedupe, onFailed: () => {} })[Symbol.asyncIterator]();
     const first = await iterator.next(); // only the wait can end this batch: b2 is held back
-    expect(first.value?.ids).toEqual(['r1']);
+    expect((first.value as Batch).keys.map((k) => k.id)).toEqual(['r1']);
     release();
     const rest: string[] = [];
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(...next.value.ids);
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) rest.push(...next.value.keys.map((k) => k.id));
     expect(rest).toEqual(['r2']);
   });
 });
@@ -98,7 +98,7 @@ describe('batchRecords', () => {
 describe('RecordDeduplicator', () => {
   it('holds the Ids of uncommitted batches, and asks the store for the rest', async () => {
     const asked: string[][] = [];
-    const store = { seenRecordIds: async (_t: string, ids: readonly string[]) => { asked.push([...ids]); return new Set(ids.filter((id) => id === 'stored')); } } as unknown as StateStore;
+    const store = { seenRecords: async (_t: string, keys: readonly RecordKey[]) => { asked.push(keys.map((k) => k.id)); return new Set(keys.map((k) => k.id).filter((id) => id === 'stored')); } } as unknown as StateStore;
     const dedupe = new RecordDeduplicator(store, 'Audit.SharePoint');
     const first = await dedupe.select([auditRecord('a'), auditRecord('stored')]);
     expect(first.fresh.map((r) => r.id)).toEqual(['a']);
@@ -106,7 +106,7 @@ describe('RecordDeduplicator', () => {
     expect(second.fresh.map((r) => r.id)).toEqual(['b']);
     expect(second.duplicates).toBe(1);
     expect(asked).toEqual([['a', 'stored'], ['b']]); // a held Id is not asked for again
-    dedupe.committed(['a', 'b']);
+    dedupe.committed([auditRecord('a'), auditRecord('b')] as RecordKey[]);
     expect(dedupe.held).toBe(0);
   });
 

@@ -48,7 +48,7 @@ class WatchedStore implements StateStore {
   cursors() { return this.inner.cursors(); }
   sinkPositions() { return this.inner.sinkPositions(); }
   deliveredBlobs(...args: Parameters<StateStore['deliveredBlobs']>) { return this.inner.deliveredBlobs(...args); }
-  seenRecordIds(...args: Parameters<StateStore['seenRecordIds']>) { return this.inner.seenRecordIds(...args); }
+  seenRecords(...args: Parameters<StateStore['seenRecords']>) { return this.inner.seenRecords(...args); }
   async commit(commit: Commit) {
     this.#records += commit.records ?? 0;
     const seen = { ...structuredClone(commit), recordsSoFar: this.#records };

@@ -12,7 +12,7 @@ describe('status report', () => {
     const dir = await workDir();
     const store = await openStateStore(dir, { lockWaitMs: 0 });
     try {
-      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T09:50:00.000Z', checkpoint: '2026-11-25T09:30:00.000Z', records: 120, blobs: [{ contentId: 'b1', contentCreated: '2026-11-25T09:20:00.000Z' }], recordIds: ['r1'], sinkPositions: { stdout: null } });
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T09:50:00.000Z', checkpoint: '2026-11-25T09:30:00.000Z', records: 120, blobs: [{ contentId: 'b1', contentCreated: '2026-11-25T09:20:00.000Z' }], recordKeys: [{ id: 'r1', creationTime: '2026-11-25T09:01:00' }], sinkPositions: { stdout: null } });
       const gone = { contentId: 'old-blob', contentCreated: '2026-11-18T09:00:00.000Z', detectedAt: '2026-11-25T09:40:00.000Z' };
       await store.commit({ contentType: 'Audit.SharePoint', at: '2026-11-25T09:40:00.000Z', checkpoint: '2026-11-25T09:20:00.000Z', blobs: [gone], expired: [gone] });
       await store.commit({ contentType: 'DLP.All', at: '2026-11-25T09:45:00.000Z', lastError: { code: 'AF10001', message: 'permission denied for DLP.All', at: '2026-11-25T09:45:00.000Z' } });
