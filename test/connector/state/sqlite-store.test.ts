@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { expiredKept, type Commit, type StateStore } from '../../../connector/state/store.ts';
+import { expiredKept, type Commit, type RecordKey, type StateStore } from '../../../connector/state/store.ts';
 import { openStateStore, openStateStoreReadOnly, stateDbName } from '../../../connector/state/sqlite-store.ts';
 import { workDir } from '../../e2e/support.ts';
 
@@ -16,7 +16,12 @@ afterEach(async () => {
   for (const store of opened.splice(0)) await store.close();
 });
 
-const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(6, '0')}`);
+/** A CreationTime as the API writes it: UTC without a zone, whole seconds. */
+const apiTime = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+const key = (id: string, creationTime: string | undefined): RecordKey => ({ id, creationTime });
+/** `n` records as a blob holds them: Ids `<prefix>-000000`, ... with CreationTimes 7 s apart from `from` on. */
+const keys = (prefix: string, n: number, from = Date.UTC(2026, 10, 25, 8, 50)): RecordKey[] =>
+  Array.from({ length: n }, (_, i) => key(`${prefix}-${String(i).padStart(6, '0')}`, apiTime(from + i * 7_000)));
 
 /** A delivered batch of Audit.Exchange as the pipeline commits it. */
 function batch(overrides: Partial<Commit> = {}): Commit {
@@ -28,8 +33,7 @@ function batch(overrides: Partial<Commit> = {}): Commit {
       { contentId: '20261125085500123$20261125085500123$audit_exchange$Audit_Exchange$emea0001', contentCreated: '2026-11-25T08:55:00.123Z' },
       { contentId: '20261125085800456$20261125085800456$audit_exchange$Audit_Exchange$emea0001', contentCreated: '2026-11-25T08:58:00.456Z' },
     ],
-    recordIds: ids('rec', 40),
-    recordIdsSeenAt: '2026-11-25T08:58:00.456Z',
+    recordKeys: keys('rec', 40),
     records: 40,
     duplicates: 2,
     sinkPositions: { 'file:/var/log/o365.ndjson': 40_960 },
@@ -53,7 +57,7 @@ describe('SQLite state store', () => {
     const store = await open(await workDir());
     await store.commit(batch());
     await store.commit(batch({
-      at: '2026-11-25T10:05:00.000Z', checkpoint: '2026-11-25T09:05:00.000Z', records: 10, duplicates: 0, recordIds: ids('later', 10),
+      at: '2026-11-25T10:05:00.000Z', checkpoint: '2026-11-25T09:05:00.000Z', records: 10, duplicates: 0, recordKeys: keys('later', 10, Date.UTC(2026, 10, 25, 9, 0)),
       blobs: [{ contentId: 'blob-c', contentCreated: '2026-11-25T09:01:00Z' }], heldBlobs: 1,
       lastError: { code: 'AF20055', message: 'fetch failed', at: '2026-11-25T10:04:00.000Z' },
     }));
@@ -92,38 +96,82 @@ describe('SQLite state store', () => {
     expect(await store.deliveredBlobs('Audit.SharePoint', ['expired-0', 'expired-56', 'other'])).toEqual(new Set(['expired-0', 'expired-56']));
   });
 
-  it('answers which blobs and record Ids were delivered, per content type', async () => {
+  it('answers which blobs and records were delivered, per content type', async () => {
     const store = await open(await workDir());
     await store.commit(batch());
-    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: 'general-1', contentCreated: '2026-11-25T08:00:00Z' }], recordIds: ['shared-id'], records: 1 });
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: 'general-1', contentCreated: '2026-11-25T08:00:00Z' }], recordKeys: [key('shared-id', '2026-11-25T07:59:00')], records: 1 });
     const [first] = batch().blobs!;
+    const exchange = keys('rec', 40);
     expect(await store.deliveredBlobs('Audit.Exchange', [first!.contentId, 'never', 'general-1'])).toEqual(new Set([first!.contentId]));
     expect(await store.deliveredBlobs('Audit.General', ['general-1'])).toEqual(new Set(['general-1']));
-    expect(await store.seenRecordIds('Audit.Exchange', ['rec-000000', 'rec-000039', 'rec-000040', 'shared-id'])).toEqual(new Set(['rec-000000', 'rec-000039']));
-    expect(await store.seenRecordIds('Audit.General', ['shared-id', 'rec-000000'])).toEqual(new Set(['shared-id']));
-    expect(await store.seenRecordIds('Audit.Exchange', [])).toEqual(new Set());
+    expect(await store.seenRecords('Audit.Exchange', [exchange[0]!, exchange[39]!, keys('rec', 41)[40]!, key('shared-id', '2026-11-25T07:59:00')])).toEqual(new Set(['rec-000000', 'rec-000039']));
+    expect(await store.seenRecords('Audit.General', [key('shared-id', '2026-11-25T07:59:00'), exchange[0]!])).toEqual(new Set(['shared-id']));
+    expect(await store.seenRecords('Audit.Exchange', [])).toEqual(new Set());
     // Ids are data, not SQL or JSON syntax.
-    const odd = [`it's "quoted"`, 'back\\slash', '日本語', "'); DROP TABLE record_ids; --"];
-    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', recordIds: odd });
-    expect(await store.seenRecordIds('Audit.Exchange', [...odd, 'x'])).toEqual(new Set(odd));
+    const odd = [`it's "quoted"`, 'back\\slash', '日本語', "'); DROP TABLE record_ids; --", '', '[1,"x"]', '42'].map((id) => key(id, '2026-11-25T09:00:00'));
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', recordKeys: odd });
+    expect(await store.seenRecords('Audit.Exchange', [...odd, key('x', '2026-11-25T09:00:00')])).toEqual(new Set(odd.map((k) => k.id)));
   });
 
-  it('forgets delivered blobs and record Ids older than the given instants, of that content type only', async () => {
+  it('knows a record by its Id and CreationTime: the same Id at another second is another record', async () => {
+    const store = await open(await workDir());
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:00:00.000Z', recordKeys: [key('a', '2026-11-25T09:01:00'), key('b', '2026-11-25T09:01:00.4567890')], records: 2 });
+    // The same second, however it is spelled, is the same record.
+    for (const time of ['2026-11-25T09:01:00', '2026-11-25T09:01:00Z', '2026-11-25T09:01:00.000Z', '2026-11-25T09:01:00.4', '2026-11-25T09:01:00.9999999',
+      '2026-11-25T10:01:00+01:00', '2026-11-25T04:01:00-05:00']) {
+      expect(await store.seenRecords('Audit.Exchange', [key('a', time), key('b', time)]), time).toEqual(new Set(['a', 'b']));
+    }
+    // Another second (either side), another day, the local time of another zone, or no time: not delivered yet.
+    for (const time of ['2026-11-25T09:01:01', '2026-11-25T09:00:59.999', '2026-11-26T09:01:00', '2026-11-25T09:01:00+01:00', undefined, 'not a time']) {
+      expect(await store.seenRecords('Audit.Exchange', [key('a', time), key('b', time)]), String(time)).toEqual(new Set());
+    }
+    // Nor under another content type.
+    expect(await store.seenRecords('Audit.General', [key('a', '2026-11-25T09:01:00')])).toEqual(new Set());
+    // So the record at the other second is delivered and remembered beside the first; a key repeated within a
+    // commit (in any spelling) is kept once.
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', recordKeys: [key('a', '2026-11-25T09:01:01'), key('a', '2026-11-25T09:01:01Z'), key('a', '2026-11-25T09:01:01.5')], records: 1 });
+    expect(await store.seenRecords('Audit.Exchange', [key('a', '2026-11-25T09:01:01.9Z')])).toEqual(new Set(['a']));
+    expect(await store.seenRecords('Audit.Exchange', [key('a', '2026-11-25T09:01:00')])).toEqual(new Set(['a']));
+    // Each is forgotten by its own CreationTime.
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:02:00.000Z', forgetRecordsCreatedBefore: '2026-11-25T09:01:01.000Z' });
+    expect(await store.seenRecords('Audit.Exchange', [key('a', '2026-11-25T09:01:00')])).toEqual(new Set());
+    expect(await store.seenRecords('Audit.Exchange', [key('b', '2026-11-25T09:01:00')])).toEqual(new Set());
+    expect(await store.seenRecords('Audit.Exchange', [key('a', '2026-11-25T09:01:01')])).toEqual(new Set(['a']));
+  });
+
+  it('keys a record without a readable CreationTime at second 0, so the first forgetting drops it', async () => {
+    const store = await open(await workDir());
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:00:00.000Z', recordKeys: [key('no-time', undefined), key('bad-time', 'yesterday'), key('epoch', '1970-01-01T00:00:00')], records: 3 });
+    // Any unreadable time (or none) finds them, a readable one does not.
+    expect(await store.seenRecords('Audit.General', [key('no-time', 'garbage'), key('bad-time', undefined), key('epoch', '')])).toEqual(new Set(['no-time', 'bad-time', 'epoch']));
+    expect(await store.seenRecords('Audit.General', [key('no-time', '2026-11-25T09:01:00')])).toEqual(new Set());
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:01:00.000Z', forgetRecordsCreatedBefore: '2026-11-18T09:00:00.000Z' });
+    expect(await store.seenRecords('Audit.General', [key('no-time', undefined), key('bad-time', undefined), key('epoch', undefined)])).toEqual(new Set());
+  });
+
+  it('forgets delivered blobs by contentCreated and records by CreationTime, before the given instants, of that content type only', async () => {
     const store = await open(await workDir());
     for (const [hour, contentType] of [[6, 'Audit.Exchange'], [8, 'Audit.Exchange'], [6, 'Audit.General']] as const) {
-      const created = `2026-11-25T0${hour}:00:00Z`;
-      await store.commit({ contentType, at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: `blob-${hour}`, contentCreated: created }], recordIds: [`id-${hour}`], recordIdsSeenAt: created });
+      const created = `2026-11-25T0${hour}:00:00`;
+      await store.commit({ contentType, at: '2026-11-25T10:00:00.000Z', blobs: [{ contentId: `blob-${hour}`, contentCreated: `${created}Z` }], recordKeys: [key(`id-${hour}`, created)] });
     }
-    // The bound is exclusive, and compares instants (07:59:59.9999999Z has more digits than 08:00:00Z).
-    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', forgetBlobsBefore: '2026-11-25T08:00:00.000Z', forgetRecordIdsBefore: '2026-11-25T07:59:59.9999999Z' });
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:00:00.000Z', recordKeys: [key('id-759', '2026-11-25T07:59:59.9')] });
+    // The bounds are exclusive, and compare instants (07:59:59.9999999Z has more digits than 08:00:00Z).
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', forgetBlobsBefore: '2026-11-25T07:59:59.9999999Z', forgetRecordsCreatedBefore: '2026-11-25T08:00:00.000Z' });
     expect(await store.deliveredBlobs('Audit.Exchange', ['blob-6', 'blob-8'])).toEqual(new Set(['blob-8']));
-    expect(await store.seenRecordIds('Audit.Exchange', ['id-6', 'id-8'])).toEqual(new Set(['id-8']));
+    expect(await store.seenRecords('Audit.Exchange', [key('id-6', '2026-11-25T06:00:00'), key('id-759', '2026-11-25T07:59:59'), key('id-8', '2026-11-25T08:00:00')])).toEqual(new Set(['id-8']));
     expect(await store.deliveredBlobs('Audit.General', ['blob-6'])).toEqual(new Set(['blob-6']));
-    expect(await store.seenRecordIds('Audit.General', ['id-6'])).toEqual(new Set(['id-6']));
-    // Without recordIdsSeenAt the Ids are remembered against the commit's time.
-    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:02:00.000Z', recordIds: ['id-now'] });
-    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:03:00.000Z', forgetRecordIdsBefore: '2026-11-25T10:02:00.000Z' });
-    expect(await store.seenRecordIds('Audit.General', ['id-6', 'id-now'])).toEqual(new Set(['id-now']));
+    expect(await store.seenRecords('Audit.General', [key('id-6', '2026-11-25T06:00:00')])).toEqual(new Set(['id-6']));
+    // Records are forgotten by whole seconds: one in the bound's own second stays (the safe side).
+    await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:02:00.000Z', forgetRecordsCreatedBefore: '2026-11-25T08:00:00.999Z' });
+    expect(await store.seenRecords('Audit.Exchange', [key('id-8', '2026-11-25T08:00:00')])).toEqual(new Set(['id-8']));
+    // By CreationTime, not by when or in which blob they came: a late record of an old time goes at once (this
+    // commit's own entries included), a recent one stays however old its blob.
+    await store.commit({
+      contentType: 'Audit.General', at: '2026-11-25T10:03:00.000Z', blobs: [{ contentId: 'blob-old', contentCreated: '2026-11-20T00:00:00Z' }],
+      recordKeys: [key('late', '2026-11-24T23:59:59'), key('recent', '2026-11-25T00:00:00')], forgetRecordsCreatedBefore: '2026-11-25T00:00:00.000Z',
+    });
+    expect(await store.seenRecords('Audit.General', [key('late', '2026-11-24T23:59:59'), key('recent', '2026-11-25T00:00:00'), key('id-6', '2026-11-25T06:00:00')])).toEqual(new Set(['recent', 'id-6']));
   });
 
   it('merges sink positions by name, and keeps everything across a reopen', async () => {
@@ -137,30 +185,33 @@ describe('SQLite state store', () => {
     const reopened = await open(dir);
     expect(await reopened.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': { inode: 1234, offset: 40_960 }, 'syslog+tls://siem:6514': null });
     expect(await reopened.cursors()).toEqual(cursors);
-    expect((await reopened.seenRecordIds('Audit.Exchange', ids('rec', 40))).size).toBe(40);
+    expect((await reopened.seenRecords('Audit.Exchange', keys('rec', 40))).size).toBe(40);
   });
 
   it('applies a commit whole or not at all: one that fails midway leaves the previous state', async () => {
     const store = await open(await workDir());
     await store.commit(batch());
     const before = { cursors: await store.cursors(), positions: await store.sinkPositions() };
-    // The cursor, blobs, Ids and positions are written before the bad instant is reached.
-    const failing = batch({ at: '2026-11-25T11:00:00.000Z', checkpoint: '2026-11-25T10:00:00.000Z', recordIds: ['new-id'], blobs: [{ contentId: 'new-blob', contentCreated: '2026-11-25T09:30:00Z' }], sinkPositions: { 'file:/var/log/o365.ndjson': 99_999 }, forgetRecordIdsBefore: 'not a time' });
-    await expect(store.commit(failing)).rejects.toThrow(/forgetRecordIdsBefore is not a timestamp/);
+    // The cursor, blobs, records and positions are written before the bad instant is reached.
+    const newKey = key('new-id', '2026-11-25T09:30:00');
+    const failing = batch({ at: '2026-11-25T11:00:00.000Z', checkpoint: '2026-11-25T10:00:00.000Z', recordKeys: [newKey], blobs: [{ contentId: 'new-blob', contentCreated: '2026-11-25T09:30:00Z' }], sinkPositions: { 'file:/var/log/o365.ndjson': 99_999 }, forgetRecordsCreatedBefore: 'not a time' });
+    await expect(store.commit(failing)).rejects.toThrow(/forgetRecordsCreatedBefore is not a timestamp/);
     expect(await store.cursors()).toEqual(before.cursors);
     expect(await store.sinkPositions()).toEqual(before.positions);
-    expect(await store.seenRecordIds('Audit.Exchange', ['new-id'])).toEqual(new Set());
+    expect(await store.seenRecords('Audit.Exchange', [newKey])).toEqual(new Set());
     expect(await store.deliveredBlobs('Audit.Exchange', ['new-blob'])).toEqual(new Set());
     // And the store goes on.
-    await store.commit(batch({ at: '2026-11-25T11:00:00.000Z', recordIds: ['new-id'], records: 1 }));
+    await store.commit(batch({ at: '2026-11-25T11:00:00.000Z', recordKeys: [newKey], records: 1 }));
     expect((await store.cursors()).get('Audit.Exchange')!.recordsDelivered).toBe(41);
   });
 
-  it('takes 5,000 record Ids in one commit', async () => {
+  it('takes 5,000 records in one commit', async () => {
     const store = await open(await workDir());
-    const many = ids('bulk', 5000);
-    await store.commit(batch({ recordIds: many, records: 5000 }));
-    expect((await store.seenRecordIds('Audit.Exchange', many.filter((_, i) => i % 50 === 0))).size).toBe(100);
+    const many = keys('bulk', 5000);
+    await store.commit(batch({ recordKeys: many, records: 5000 }));
+    const asked = many.filter((_, i) => i % 50 === 0);
+    expect((await store.seenRecords('Audit.Exchange', asked)).size).toBe(100);
+    expect(await store.seenRecords('Audit.Exchange', asked.map((k) => key(k.id, apiTime(Date.parse(`${k.creationTime}Z`) + 1_000))))).toEqual(new Set());
   });
 
   it('refuses a second opener of the same directory in the same process, and lets it in once the first closes', async () => {
@@ -216,9 +267,9 @@ describe('read-only state store (status)', () => {
     try {
       expect(await reader.cursors()).toEqual(await writer.cursors());
       expect(await reader.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': 40_960 });
-      await writer.commit(batch({ at: '2026-11-25T10:05:00.000Z', recordIds: ['later'], records: 1 }));
+      await writer.commit(batch({ at: '2026-11-25T10:05:00.000Z', recordKeys: [key('later', '2026-11-25T09:04:00')], records: 1 }));
       expect((await reader.cursors()).get('Audit.Exchange')!.recordsDelivered).toBe(41);
-      expect(await reader.seenRecordIds('Audit.Exchange', ['later'])).toEqual(new Set(['later']));
+      expect(await reader.seenRecords('Audit.Exchange', [key('later', '2026-11-25T09:04:00Z'), key('later-too', '2026-11-25T09:04:00')])).toEqual(new Set(['later']));
       await expect(reader.commit(batch())).rejects.toThrow(/read-only/);
     } finally {
       await reader.close();
@@ -233,7 +284,7 @@ describe('read-only state store (status)', () => {
     const store = await openStateStoreReadOnly(missing);
     expect(await store.cursors()).toEqual(new Map());
     expect(await store.sinkPositions()).toEqual({});
-    expect(await store.seenRecordIds('Audit.General', ['a'])).toEqual(new Set());
+    expect(await store.seenRecords('Audit.General', [key('a', undefined)])).toEqual(new Set());
     await store.close();
     expect(await readdir(parent)).toEqual([]);
     const empty = await openStateStoreReadOnly(parent);

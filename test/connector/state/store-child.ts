@@ -2,7 +2,8 @@
  * A second process for the state store tests, run with Node directly
  * (`node store-child.ts <mode> <dir> [lockWaitMs]`); it prints `locked` and exits 3 on STATE_LOCKED.
  *   hold     opens the store for a run, prints `open`, and keeps it until killed.
- *   commit   opens the store and makes commits 1, 2, 3, ... (Audit.General, 100 record Ids each),
+ *   commit   opens the store and makes commits 1, 2, 3, ... (Audit.General, 100 records each: Id `id-<n>-<i>`,
+ *            CreationTime 2026-11-25T08:5<n>:<i % 60> without a zone, as store-processes.test.ts rebuilds them),
  *            printing `committed <n>` after each, until it has made 5 or is killed (O365_FAILPOINT).
  */
 import { ConnectorError } from '../../../connector/errors.ts';
@@ -39,8 +40,7 @@ function childCommit(n: number) {
     at: `2026-11-25T10:0${n}:00.000Z`,
     checkpoint: `2026-11-25T09:0${n}:00.000Z`,
     blobs: [{ contentId: `blob-${n}`, contentCreated: `2026-11-25T09:0${n}:00.000Z` }],
-    recordIds: Array.from({ length: 100 }, (_, i) => `id-${n}-${i}`),
-    recordIdsSeenAt: `2026-11-25T09:0${n}:00.000Z`,
+    recordKeys: Array.from({ length: 100 }, (_, i) => ({ id: `id-${n}-${i}`, creationTime: `2026-11-25T08:5${n}:${String(i % 60).padStart(2, '0')}` })),
     records: 100,
     sinkPositions: { 'file:/var/log/o365.ndjson': n * 1000 },
   };

@@ -3,9 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import type { RecordKey } from '../../../connector/state/store.ts';
 import { workDir } from '../../e2e/support.ts';
 
 const childScript = join(import.meta.dirname, 'store-child.ts');
+
+/** The records of the child's n-th commit (see store-child.ts). */
+const childKeys = (n: number): RecordKey[] => Array.from({ length: 100 }, (_, i) => ({ id: `id-${n}-${i}`, creationTime: `2026-11-25T08:5${n}:${String(i % 60).padStart(2, '0')}` }));
 
 interface Child { process: ChildProcess; stdout: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }
 
@@ -85,11 +89,12 @@ describe('state store across processes', () => {
     try {
       expect((await store.cursors()).get('Audit.General')).toMatchObject({ checkpoint: '2026-11-25T09:01:00.000Z', recordsDelivered: 100, blobsDelivered: 1, updatedAt: '2026-11-25T10:01:00.000Z' });
       expect(await store.sinkPositions()).toEqual({ 'file:/var/log/o365.ndjson': 1000 });
-      expect((await store.seenRecordIds('Audit.General', Array.from({ length: 100 }, (_, i) => `id-1-${i}`))).size).toBe(100);
-      expect(await store.seenRecordIds('Audit.General', ['id-2-0', 'id-2-99'])).toEqual(new Set());
+      expect((await store.seenRecords('Audit.General', childKeys(1))).size).toBe(100);
+      const second = childKeys(2);
+      expect(await store.seenRecords('Audit.General', [second[0]!, second[99]!])).toEqual(new Set());
       expect(await store.deliveredBlobs('Audit.General', ['blob-1', 'blob-2'])).toEqual(new Set(['blob-1']));
       // And it goes on from there.
-      await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:02:00.000Z', checkpoint: '2026-11-25T09:02:00.000Z', recordIds: ['id-2-0'], records: 1 });
+      await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:02:00.000Z', checkpoint: '2026-11-25T09:02:00.000Z', recordKeys: [second[0]!], records: 1 });
       expect((await store.cursors()).get('Audit.General')).toMatchObject({ checkpoint: '2026-11-25T09:02:00.000Z', recordsDelivered: 101 });
     } finally {
       await store.close();
