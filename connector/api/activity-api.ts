@@ -34,6 +34,11 @@ export interface FetchedContent {
   readonly records: RawRecord[];
   /** Size of the response body, for throughput telemetry. */
   readonly bytes: number;
+  /**
+   * Gives the body's buffer back for reuse. Call it once no record of this blob is referenced any more (its batch
+   * committed): the records' bytes may be overwritten afterwards. Never calling it is safe (the buffer is garbage).
+   */
+  readonly release?: () => void;
 }
 
 /**

@@ -12,6 +12,7 @@ import type { ComponentReporter } from '../status/telemetry.ts';
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
+import { BodyPool, readPooled } from './body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget } from './request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
@@ -44,6 +45,8 @@ export interface ActivityClientOptions {
   readonly bodyTimeoutMs?: number;
   /** The local clock the skew is measured against (the same one the windows planner uses). */
   readonly now?: () => Date;
+  /** Where content bodies are read into and given back to (default: one of its own). */
+  readonly bodyPool?: BodyPool;
 }
 
 const second = 1000;
@@ -58,20 +61,23 @@ export function apiTime(date: Date): string {
 interface Answer {
   /** The whole body as received: content blobs are split from it without decoding (see content-records.ts). */
   readonly body: Buffer;
+  /** The pooled buffer `body` is a view of, to give back to the pool once nothing refers to it. */
+  readonly pooled?: Buffer | undefined;
   /** The body decoded as undici's text() does (UTF-8, a leading BOM skipped), on first use. */
   readonly text: string;
   readonly headers: Dispatcher.ResponseData['headers'];
 }
 
-function answerOf(body: Buffer, headers: Dispatcher.ResponseData['headers']): Answer {
+function answerOf(body: Buffer, headers: Dispatcher.ResponseData['headers'], pooled?: Buffer): Answer {
   let text: string | undefined;
   const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-  return { body, headers, get text() { return (text ??= body.toString('utf8', start)); } };
+  return { body, pooled, headers, get text() { return (text ??= body.toString('utf8', start)); } };
 }
 
 export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
+  readonly #bodies: BodyPool;
   readonly #retry: RetryPolicyOptions;
   readonly #origin: string;
   readonly #feed: string;
@@ -80,6 +86,7 @@ export class ActivityClient implements ActivityApi {
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
+    this.#bodies = options.bodyPool ?? new BodyPool();
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
       maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
@@ -135,8 +142,11 @@ export class ActivityClient implements ActivityApi {
     if (!Number.isNaN(server)) this.#clockSkewMs = server + 500 - receivedAt;
   }
 
-  /** One exchange: budget slot, token, request, whole body read; a 401 refreshes the token once. */
-  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined): Promise<Answer> {
+  /**
+   * One exchange: budget slot, token, request, whole body read (into a buffer of `pool` when given and the answer
+   * is a success); a 401 refreshes the token once.
+   */
+  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, pool?: BodyPool): Promise<Answer> {
     for (let refreshed = false; ; refreshed = true) {
       const release = await this.#budget.acquire(signal);
       let token: string;
@@ -154,8 +164,14 @@ export class ActivityClient implements ActivityApi {
             bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
             ...(signal ? { signal } : {}),
           });
-          const bytes = await response.body.bytes();
-          answer = answerOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), response.headers);
+          if (pool && response.statusCode < 300) {
+            const announced = Number(response.headers['content-length']);
+            const { buffer, length } = await readPooled(response.body, pool, Number.isSafeInteger(announced) ? announced : undefined);
+            answer = answerOf(buffer.subarray(0, length), response.headers, buffer);
+          } else {
+            const bytes = await response.body.bytes();
+            answer = answerOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), response.headers);
+          }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
           throw transportError(error, url);
@@ -182,9 +198,9 @@ export class ActivityClient implements ActivityApi {
   }
 
   /** An exchange and the reading of its JSON, repeated by the retry policy (a cut or garbled body is retried too). */
-  #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T): Promise<T> {
+  #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T, pool?: BodyPool): Promise<T> {
     const signal = options.abortSignal;
-    return withRetry(async () => read(await this.#exchange(method, url, signal)), this.#retry, {
+    return withRetry(async () => read(await this.#exchange(method, url, signal, pool)), this.#retry, {
       abortSignal: signal,
       onRetry: ({ error, attempt, delayMs }) => {
         this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
@@ -264,10 +280,16 @@ export class ActivityClient implements ActivityApi {
   }
 
   async fetchContent(blob: ContentBlob, options: ApiCallOptions = {}): Promise<FetchedContent> {
-    const result = await this.#call('GET', this.#serviceUrl(blob.contentUri, 'contentUri'), options, (answer) => ({
-      records: contentRecords(answer.body),
-      bytes: answer.body.length,
-    }));
+    const pool = this.#bodies;
+    const result = await this.#call('GET', this.#serviceUrl(blob.contentUri, 'contentUri'), options, (answer) => {
+      const give = () => { if (answer.pooled) pool.give(answer.pooled); };
+      try {
+        return { records: contentRecords(answer.body), bytes: answer.body.length, release: give };
+      } catch (error) {
+        give();
+        throw error;
+      }
+    }, pool);
     this.#options.telemetry?.received(result.records.length, result.bytes);
     return result;
   }

@@ -38,7 +38,7 @@ export const settingSpecs = {
   maxInFlight: { flag: 'max-in-flight', unit: 'n', default: 8, ...whole(1, 64), global: true, help: 'API requests in flight at most' },
   requestsPerMinute: { flag: 'requests-per-minute', unit: 'n', default: 2000, ...whole(1, 1_000_000), global: true, help: 'ceiling of the request rate; the connector starts just under it, slows down on AF429 and recovers gradually (the tenant quota is about 2,000/min)' },
   batchMaxRecords: { flag: 'batch-max-records', unit: 'n', default: 5000, ...whole(1, 1_000_000), help: 'records per sink batch at most' },
-  batchMaxBytes: { flag: 'batch-max-bytes', unit: 'bytes', default: 8 * 1024 * 1024, ...whole(1024, 1024 * 1024 * 1024), help: 'bytes of records per sink batch at most (a larger single record goes alone)' },
+  batchMaxBytes: { flag: 'batch-max-bytes', unit: 'bytes', default: 2 * 1024 * 1024, ...whole(1024, 1024 * 1024 * 1024), help: 'bytes of records per sink batch at most (a larger single record goes alone)' },
   batchMaxWaitMs: { flag: 'batch-max-wait', unit: 'ms', default: 1000, ...whole(0, 600_000), help: 'a batch is written once its oldest record waited this long for more' },
   dedupeRetentionHours: { flag: 'dedupe-retention', unit: 'hours', default: 10 * 24, ...whole(1, 90 * 24), help: 'how long after its CreationTime a delivered record is remembered, to drop repeats (Microsoft keeps content 7 days, repeats records days later, and lists some blobs days after their events); kept in the state directory, not in memory' },
   stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the state lock of a predecessor that is still exiting' },

@@ -19,6 +19,8 @@ export interface Batch {
   readonly blobs: ContentBlob[];
   /** Blobs found expired (AF20051): recorded when it commits. */
   readonly expired: ContentBlob[];
+  /** Give the bodies of `blobs` back for reuse: called once the batch committed (no record of them is needed). */
+  readonly releases: Array<() => void>;
   duplicates: number;
   openedAt: number;
 }
@@ -40,7 +42,7 @@ export interface BatcherOptions {
 }
 
 export function emptyBatch(now: number): Batch {
-  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], duplicates: 0, openedAt: now };
+  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], releases: [], duplicates: 0, openedAt: now };
 }
 
 export function isEmpty(batch: Batch): boolean {
@@ -101,6 +103,7 @@ export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, optio
         if (record.id !== undefined) batch.keys.push({ id: record.id, creationTime: record.creationTime });
       }
       batch.blobs.push(outcome.blob);
+      if (outcome.release) batch.releases.push(outcome.release);
       if (full()) {
         yield batch;
         batch = emptyBatch(clock());

@@ -115,6 +115,8 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   };
   const commit = async (batch: Batch) => {
     await lane.commit(batch.records.length > 0 ? { contentType, records: batch.records } : undefined, () => commitOf(batch));
+    // Every sink acknowledged and holds no reference to the records (the Sink contract): their bodies can be reused.
+    for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
     context.pipeline.sent(batch.records.length, batch.bytes);
     outcome.records += batch.records.length;

@@ -24,17 +24,33 @@ export class RecordDeduplicator {
   /** The records not delivered before, in order; they are held as taken until `committed`. */
   async select(records: readonly RawRecord[]): Promise<{ fresh: RawRecord[]; duplicates: number }> {
     const held: Array<string | undefined> = records.map((record) => (record.id === undefined ? undefined : heldKey(record as RecordKey)));
-    const candidates: RecordKey[] = [];
-    records.forEach((record, i) => { if (held[i] !== undefined && !this.#pending.has(held[i])) candidates.push(record as RecordKey); });
+    // The store answers with Ids: one question holds each Id once, so that an Id found stands for that one key.
+    const questions: RecordKey[][] = [];
+    const asked = new Map<string, number>();
+    const keys = new Set<string>();
+    records.forEach((record, i) => {
+      const key = held[i];
+      if (key === undefined || this.#pending.has(key) || keys.has(key)) return;
+      keys.add(key);
+      const round = asked.get(record.id!) ?? 0;
+      asked.set(record.id!, round + 1);
+      (questions[round] ??= []).push(record as RecordKey);
+    });
     // Held keys are checked first and released only after their commit, so a key is always in one of the two.
-    const stored = candidates.length > 0 ? await this.#store.seenRecords(this.#contentType, candidates) : new Set<string>();
+    const stored = new Set<string>();
+    for (const question of questions) {
+      for (const id of await this.#store.seenRecords(this.#contentType, question)) {
+        const key = question.find((candidate) => candidate.id === id);
+        if (key) stored.add(heldKey(key));
+      }
+    }
     const fresh: RawRecord[] = [];
     let duplicates = 0;
     records.forEach((record, i) => {
       const key = held[i];
       if (key === undefined) {
         fresh.push(record); // nothing to recognise it by: delivered every time it is served
-      } else if (this.#pending.has(key) || stored.has(record.id!)) {
+      } else if (this.#pending.has(key) || stored.has(key)) {
         duplicates += 1;
       } else {
         this.#pending.add(key);

@@ -35,6 +35,8 @@ export interface SinkCallOptions {
  *   ConnectorError) when it cannot; the pipeline then holds the checkpoint and retries the same batch.
  * - Writes are called one at a time per sink (the pipeline awaits each), which is the backpressure.
  * - A sink reports bytes/records sent and errors through the Telemetry it is given.
+ * - A sink keeps no reference to a record's `bytes` once `write` settled: they are views of buffers that are
+ *   reused for later content. Whatever it keeps (a replay window) it copies.
  */
 export interface Sink {
   /** For logs and status: the spec with any secret removed, e.g. `file:/var/log/o365.ndjson`. */

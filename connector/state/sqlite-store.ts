@@ -37,7 +37,7 @@ export interface OpenStateStoreOptions {
  * Page cache of the writer (SQLite's default is 2 MiB). Commits and lookups work in the region of the record
  * index of the last hours of CreationTime, which a few MiB hold; the cache counts against the process's memory.
  */
-const cacheKiB = 8 * 1024;
+const cacheKiB = 2 * 1024;
 
 /** How long one statement waits for another connection's lock (a `status` reader's, a WAL checkpoint's). */
 const busyTimeoutMs = 5_000;
@@ -166,7 +166,8 @@ function prepareWrites(db: DatabaseSync) {
       SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ORDER BY 2, 3
       ON CONFLICT (content_code, creation_second, id) DO NOTHING`),
     forgetBlobs: db.prepare('DELETE FROM delivered_blobs WHERE content_type = ? AND content_created_ms < ?'),
-    forgetRecords: db.prepare('DELETE FROM record_ids WHERE content_code = ? AND creation_second < ?'),
+    // Second 0 (no readable CreationTime: the API always sends one) has no age: such records are kept.
+    forgetRecords: db.prepare('DELETE FROM record_ids WHERE content_code = ? AND creation_second < ? AND creation_second <> 0'),
     forgetLegacyIds: db.prepare('DELETE FROM legacy_record_ids WHERE content_type = ? AND seen_at_ms < ?'),
     upsertSinkPosition: db.prepare('INSERT INTO sink_positions (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
   };

@@ -116,3 +116,18 @@ describe('RecordDeduplicator', () => {
     expect((await dedupe.select([anonymous, anonymous])).fresh).toHaveLength(2);
   });
 });
+
+describe('RecordDeduplicator and CreationTime', () => {
+  it('tells a stored record from one with the same Id and another CreationTime asked in the same blob', async () => {
+    const stored = { id: 'same', creationTime: '2026-11-20T08:00:00' };
+    const store = {
+      seenRecords: async (_t: string, keys: readonly RecordKey[]) => new Set(keys.filter((k) => k.id === stored.id && k.creationTime === stored.creationTime).map((k) => k.id)),
+    } as unknown as StateStore;
+    const dedupe = new RecordDeduplicator(store, 'Audit.SharePoint');
+    const later = { id: 'same', creationTime: '2026-11-21T09:30:00', bytes: Buffer.from('{"Id":"same","CreationTime":"2026-11-21T09:30:00"}') };
+    const repeat = { ...stored, bytes: Buffer.from('{"Id":"same","CreationTime":"2026-11-20T08:00:00"}') };
+    const { fresh, duplicates } = await dedupe.select([later, repeat]);
+    expect(fresh).toEqual([later]);
+    expect(duplicates).toBe(1);
+  });
+});

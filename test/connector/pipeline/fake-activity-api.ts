@@ -31,6 +31,9 @@ export class FakeActivityApi implements ActivityApi {
   readonly failing = new Map<string, number>();
   readonly listed: TimeWindow[] = [];
   readonly fetched: string[] = [];
+  /** contentIds whose body the pipeline gave back, in order, and what was checked at that moment. */
+  readonly released: string[] = [];
+  onRelease: ((contentId: string) => void) | undefined;
   clockSkewMs = 0;
   pageSize = 3;
   #now: () => number;
@@ -92,6 +95,9 @@ export class FakeActivityApi implements ActivityApi {
     const found = this.blobs.find((b) => b.contentId === blob.contentId)!;
     // Fresh buffers, as a real fetch gives: nothing the pipeline holds is shared with the fake.
     const records = found.records.map((record) => ({ ...record, bytes: Buffer.from(record.bytes) }));
-    return { records, bytes: records.reduce((n, r) => n + r.bytes.length + 1, 1) };
+    return {
+      records, bytes: records.reduce((n, r) => n + r.bytes.length + 1, 1),
+      release: () => { this.onRelease?.(blob.contentId); this.released.push(blob.contentId); },
+    };
   }
 }

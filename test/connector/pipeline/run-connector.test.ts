@@ -131,6 +131,22 @@ describe('runConnector', () => {
     expect(new Set(flaky.received).size).toBe(24);
   });
 
+  it('gives a blob\'s body back for reuse only after every sink acknowledged all its records, and each body once', async () => {
+    const api = feed();
+    for (let i = 0; i < 6; i += 1) api.addBlob('Audit.SharePoint', `b${i}`, now - 5 * hour + i * 20 * minute, [`r${i}a`, `r${i}b`, `r${i}c`]);
+    const steady = new MemorySink('steady');
+    const flaky = new MemorySink('flaky', 3);
+    const early: string[] = [];
+    api.onRelease = (contentId) => {
+      for (const record of api.blobs.find((b) => b.contentId === contentId)!.records) {
+        if (!steady.received.includes(record.id!) || !flaky.received.includes(record.id!)) early.push(`${contentId} before ${record.id}`);
+      }
+    };
+    await run(api, await workDir(), [steady, flaky]);
+    expect(early).toEqual([]);
+    expect([...api.released].sort()).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
+  });
+
   it('commits each sink\'s position with the checkpoint in the same commit', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'b1', now - 3 * hour, ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
