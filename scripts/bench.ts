@@ -15,7 +15,7 @@
 // Every figure comes with the command lines that produced it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -331,12 +331,33 @@ async function sinks() {
   return { scenario: 'sink throughput', command: `npx node scripts/bench-sinks.ts --records ${options.sinkRecords}`, results: await (await import('./bench-sinks.ts')).benchSinks({ records: options.sinkRecords }) };
 }
 
+/**
+ * Which code `connector/bin.mjs` runs, by its rule: the bundle when it is newer than every connector source (as
+ * after `npm ci`), the TypeScript sources otherwise (a working tree being edited, a forgotten `npm run build`).
+ */
+async function connectorCode(): Promise<string> {
+  const newest = async (dir: string): Promise<number> => {
+    let time = 0;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) time = Math.max(time, await newest(path));
+      else if (entry.name.endsWith('.ts')) time = Math.max(time, (await stat(path)).mtimeMs);
+    }
+    return time;
+  };
+  const bundle = await stat(join(root, 'dist/o365-connector.mjs')).catch(() => undefined);
+  if (bundle && bundle.mtimeMs >= (await newest(join(root, 'connector')))) return 'bundle dist/o365-connector.mjs, as npm ci installs it';
+  progress('dist/o365-connector.mjs is missing or older than the sources: measuring the TypeScript sources; `npm run build` first to measure what users run');
+  return 'TypeScript sources (dist/o365-connector.mjs missing or stale: npm run build)';
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 const chosen = options.scenario;
 const result: Record<string, unknown> = {
   command: shell({}, ['npm', 'run', 'bench', '--', ...process.argv.slice(2)]),
   note: 'relative paths in commands are relative to the repository root; the connector ran in its work directory',
+  connectorCode: chosen === 'sinks' ? undefined : await connectorCode(),
   node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
 };
 const failures: string[] = [];
