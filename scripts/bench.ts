@@ -19,23 +19,14 @@ import { mkdtemp, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
+import { count, share } from './arguments.ts';
 import { Agent, request } from 'undici';
 import { contentTypes } from '../connector/api/content-types.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'connector/bin.mjs');
 
-function count(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a whole number >= 0');
-  return parsed;
-}
-function share(value: string): number {
-  const parsed = Number(value);
-  if (!(parsed >= 0 && parsed <= 1)) throw new InvalidArgumentError('must be between 0 and 1');
-  return parsed;
-}
 
 const options = new Command('bench')
   .description('Benchmarks of `o365-connector run --once` (a child process) against the stand-in (another process)')

@@ -4,18 +4,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { contentTypes, isContentType, type ContentType } from '../connector/api/content-types.ts';
 import { parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
+import { number, share } from './arguments.ts';
 
-function number(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('must be a non-negative number');
-  return parsed;
-}
-
-function share(value: string): number {
-  const parsed = number(value);
-  if (parsed > 1) throw new InvalidArgumentError('must be between 0 and 1');
-  return parsed;
-}
 
 function faultRule(spec: string, previous: FaultRule[] = []): FaultRule[] {
   try {
