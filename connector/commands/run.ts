@@ -44,7 +44,10 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       if (controller.signal.aborted) return exitCodes.ok;
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });
     }
-    const store = await openStateStore(runtime.config.stateDir, { lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal });
+    const store = await openStateStore(runtime.config.stateDir, {
+      lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
+      onLockWait: () => runtime.logger.warn({ stateDir: runtime.config.stateDir, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
+    });
     let summary: RunSummary;
     try {
       summary = await runConnector({
