@@ -246,6 +246,28 @@ describe('o365-connector commands', () => {
     }
   }, 30_000);
 
+  it('refuses a second connector on a state directory in use, after waiting --state-lock-wait, in one line', async () => {
+    const state = join(dir, 'state-shared');
+    const outputs = join(dir, 'outputs-shared.json');
+    await writeFile(outputs, JSON.stringify(connectorOutputs(emulator)));
+    const first = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--content-types', 'Audit.General', '--since', '1h', '--state', state, '--poll-interval', '60', '--sink', `file:${join(dir, 'shared.ndjson')}`], {
+      cwd: dir, env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: outputs, O365_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
+    try {
+      // The first connector holds the lock once its state database exists.
+      await expect.poll(async () => (await readdir(state).catch(() => [] as string[])).includes('state.db'), { timeout: 20_000 }).toBe(true);
+      const second = await cli(['run', '--once', '--state', state, '--state-lock-wait', '1', '--sink', `file:${join(dir, 'shared.ndjson')}`]);
+      expect(second.code).toBe(2);
+      expect(second.stderr).toMatch(/"msg":"the state directory is locked by another connector/);
+      expect(second.stderr).toMatch(/^error: STATE_LOCKED: state directory \S+ is in use by another running connector\. Fix: stop that connector, or give this one its own --state directory$/m);
+      expectOneLineNoStack(second);
+    } finally {
+      first.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+  }, 30_000);
+
   it('rejects a malformed --since in one line naming the flag', async () => {
     const result = await cli(['run', '--once', '--since', 'last tuesday']);
     expect(result.code).toBe(2);
