@@ -346,7 +346,7 @@ async function connectorCode(): Promise<string> {
 
 const chosen = options.scenario;
 const result: Record<string, unknown> = {
-  command: shell({}, ['npm', 'run', 'bench', '--', ...process.argv.slice(2)]),
+  command: shell({}, ['npm', 'run', 'bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])]),
   note: 'relative paths in commands are relative to the repository root; the connector ran in its work directory',
   connectorCode: chosen === 'sinks' ? undefined : await connectorCode(),
   node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
