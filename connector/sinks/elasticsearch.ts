@@ -19,12 +19,13 @@
  * Elasticsearch's own reason and the record Id, and holds the checkpoint: nothing is skipped silently.
  * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
+import { z } from 'zod';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
-import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { count, flag, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 import { ndjson } from './ndjson.ts';
 
@@ -37,6 +38,27 @@ function validIndex(index: string): boolean {
     && !/[\\/*?"<>| ,#:%]/.test(index) && Buffer.byteLength(index) <= 255;
 }
 
+/** The query parameters of an Elasticsearch sink: an API key, or a username and password, or neither. */
+export const elasticsearchParameters = (env: NodeJS.ProcessEnv) => z.object({
+  apiKeyEnv: secretEnv(env),
+  apiKeyFile: secretFile(),
+  usernameEnv: secretEnv(env),
+  passwordEnv: secretEnv(env),
+  pipeline: text(),
+  tls: flag(true),
+  ...deliveryParameters(60_000),
+  maxRecords: count(1000, 1, 100_000),
+  maxBytes: count(10 * 1024 * 1024, 1024, 512 * 1024 * 1024),
+  format: text(),
+}).superRefine((parameters, ctx) => {
+  const hasUser = parameters.usernameEnv !== undefined;
+  if (hasUser !== (parameters.passwordEnv !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: [hasUser ? 'passwordEnv' : 'usernameEnv'], message: 'Basic authentication needs both usernameEnv and passwordEnv', params: { fix: 'give both, or use apiKeyEnv' } });
+  } else if ((parameters.apiKeyEnv ?? parameters.apiKeyFile) && hasUser) {
+    ctx.addIssue({ code: 'custom', path: ['apiKeyEnv'], message: 'give either an API key or a username and password, not both' });
+  }
+});
+
 export class ElasticsearchSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
@@ -47,27 +69,23 @@ export class ElasticsearchSink implements Sink {
   readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['apiKeyEnv', 'apiKeyFile', 'usernameEnv', 'passwordEnv', 'pipeline', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip']);
+    const url = new SinkUrl(spec);
+    const parameters = url.parameters(elasticsearchParameters(options.env ?? process.env));
     let index = url.url.pathname.replace(/^\/+|\/+$/g, '');
     try { index = decodeURIComponent(index); } catch { /* left encoded: validIndex refuses the % */ }
     if (!validIndex(index)) {
       throw new ConfigError('--sink index', `"${index}" is not a valid index name (the URL path must be one lowercase index or data stream name without \\ / * ? " < > | , # : or spaces, not starting with - _ +)`, 'e.g. elasticsearch://es.example:9200/o365-audit');
     }
-    const { authority, origin } = url.httpEndpoint('elasticsearch', 9200);
-    const apiKey = url.secret('apiKey');
-    const hasUser = url.string('usernameEnv') !== undefined;
-    if (hasUser !== (url.string('passwordEnv') !== undefined)) {
-      throw new ConfigError(`--sink ${hasUser ? 'passwordEnv' : 'usernameEnv'}`, 'Basic authentication needs both usernameEnv and passwordEnv', 'give both, or use apiKeyEnv');
-    }
-    if (apiKey && hasUser) throw new ConfigError('--sink apiKeyEnv', 'give either an API key or a username and password, not both');
-    const auth = apiKey ? `ApiKey ${apiKey}` : hasUser ? `Basic ${Buffer.from(`${url.secret('username')}:${url.secret('password')}`).toString('base64')}` : undefined;
-    const pipeline = url.string('pipeline');
+    const { authority, origin } = url.httpEndpoint('elasticsearch', 9200, parameters.tls);
+    const { usernameEnv: username, passwordEnv: password, pipeline } = parameters;
+    const apiKey = parameters.apiKeyEnv ?? parameters.apiKeyFile;
+    const auth = apiKey ? `ApiKey ${apiKey}` : username !== undefined ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined;
     const query = new URLSearchParams({ filter_path: 'errors,items.*.status,items.*.error', ...(pipeline ? { pipeline } : {}) });
     this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;
-    this.#target = httpTarget(url, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, 60_000);
-    this.#maxRecords = url.number('maxRecords', 1000, 1, 100_000);
-    this.#maxBytes = url.number('maxBytes', 10 * 1024 * 1024, 1024, 512 * 1024 * 1024);
+    this.#target = httpTarget(parameters, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) });
+    this.#maxRecords = parameters.maxRecords;
+    this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;
     this.#reportError = sendingErrorReporter(options.telemetry, 'ES');
   }

@@ -11,7 +11,7 @@ import { Agent, request } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { SinkUrl } from './sink-url.ts';
+import { count, fileText, flag } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';
 
 const gzip = promisify(gzipCallback);
@@ -53,17 +53,24 @@ export function createSinkAgent(ca: string | undefined, timeoutMs: number): Agen
   });
 }
 
-/** The parameters every HTTP-based sink shares: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
-export function httpTarget(spec: SinkUrl, endpoint: string, headers: Record<string, string>, defaultTimeoutMs = 30_000): HttpTarget {
-  const timeoutMs = spec.number('timeoutMs', defaultTimeoutMs, 100, 600_000);
-  return {
-    url: endpoint,
-    headers,
-    gzip: spec.flag('gzip'),
-    timeoutMs,
-    maxAttempts: spec.number('maxAttempts', 5, 1, 100),
-    agent: createSinkAgent(spec.file('ca'), timeoutMs),
-  };
+/** The parameters every HTTP-based sink shares, for its schema: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
+export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
+  gzip: flag(),
+  timeoutMs: count(defaultTimeoutMs, 100, 600_000),
+  maxAttempts: count(5, 1, 100),
+  ca: fileText(),
+});
+
+export interface DeliveryParameters {
+  readonly gzip: boolean;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly ca?: string | undefined;
+}
+
+export function httpTarget(parameters: DeliveryParameters, endpoint: string, headers: Record<string, string>): HttpTarget {
+  const { gzip, timeoutMs, maxAttempts, ca } = parameters;
+  return { url: endpoint, headers, gzip, timeoutMs, maxAttempts, agent: createSinkAgent(ca, timeoutMs) };
 }
 
 /** The judgement by HTTP status alone, for destinations without codes of their own. */

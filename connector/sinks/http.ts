@@ -15,12 +15,13 @@
  * request after storing part of it may receive those records twice.
  * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
+import { z } from 'zod';
 import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { ndjson } from './ndjson.ts';
-import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { count, headerParameters, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 
 /** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
 export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
@@ -39,6 +40,17 @@ export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: 
   if (chunk.length > 0) yield chunk;
 }
 
+/** The query parameters of an `http(s)://` sink. */
+export const httpParameters = (env: NodeJS.ProcessEnv) => z.object({
+  ...deliveryParameters(),
+  maxRecords: count(500, 1, 1_000_000),
+  maxBytes: count(1024 * 1024, 1024, 512 * 1024 * 1024),
+  tokenEnv: secretEnv(env),
+  tokenFile: secretFile(),
+  format: text(),
+  ...headerParameters(env),
+});
+
 export class HttpSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
@@ -48,14 +60,15 @@ export class HttpSink implements Sink {
   readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['gzip', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'tokenEnv', 'tokenFile', 'ca', 'format', 'header.*', 'headerEnv.*']);
+    const url = new SinkUrl(spec);
+    const parameters = url.parameters(httpParameters(options.env ?? process.env));
     this.name = url.display;
-    const token = url.secret('token');
-    const target = new URL(spec);
+    const token = parameters.tokenEnv ?? parameters.tokenFile;
+    const target = new URL(url.url);
     target.search = ''; // the query configures the sink; it is not sent
-    this.#target = httpTarget(url, target.toString(), { 'content-type': 'application/x-ndjson', ...url.headers(), ...(token ? { authorization: `Bearer ${token}` } : {}) });
-    this.#maxRecords = url.number('maxRecords', 500, 1, 1_000_000);
-    this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
+    this.#target = httpTarget(parameters, target.toString(), { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) });
+    this.#maxRecords = parameters.maxRecords;
+    this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;
     this.#reportError = sendingErrorReporter(options.telemetry, 'HTTP');
   }

@@ -1,20 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 
 /**
  * A sink spec as a URL with query parameters, e.g. `syslog+tls://siem:6514?ca=/etc/ssl/ca.pem&facility=local0`.
- * Secrets never sit in the spec: parameters ending in `Env` name an environment variable, and `File` a file.
+ * Each sink kind declares its parameters once, as a zod schema built from the readers below (types, bounds,
+ * defaults); `parameters` reads the query through it. Secrets never sit in the spec: parameters ending in
+ * `Env` name an environment variable, and `File` a file.
  */
 export class SinkUrl {
   readonly url: URL;
-  readonly #spec: string;
-  readonly #env: NodeJS.ProcessEnv;
-  readonly #known: Set<string>;
 
-  constructor(spec: string, env: NodeJS.ProcessEnv, known: readonly string[]) {
-    this.#spec = spec;
-    this.#env = env;
-    this.#known = new Set(known);
+  constructor(spec: string) {
     try {
       this.url = new URL(spec);
     } catch {
@@ -22,13 +19,6 @@ export class SinkUrl {
     }
     if (this.url.username || this.url.password) {
       throw new ConfigError('--sink', 'credentials in the sink URL are not accepted (they would show in process lists and logs)', 'use tokenEnv=<VARIABLE> or a *File parameter');
-    }
-    for (const key of this.url.searchParams.keys()) {
-      const prefix = /^[A-Za-z]+\./.exec(key)?.[0];
-      if (!this.#known.has(key) && !(prefix && this.#known.has(`${prefix}*`))) {
-        throw new ConfigError(`--sink ${key}`, `unknown parameter for ${this.url.protocol}// sinks`, `use any of ${[...this.#known].join(', ')}`);
-      }
-      if (this.url.searchParams.getAll(key).length > 1) throw new ConfigError(`--sink ${key}`, 'given more than once', 'give each parameter once');
     }
   }
 
@@ -47,94 +37,121 @@ export class SinkUrl {
 
   /**
    * For sinks with a scheme of their own that speak HTTP (`splunk-hec:`, `elasticsearch:`): `authority` is
-   * `host:port` (an IPv6 host in brackets), `origin` is https unless `tls=0`; an `http(s)://` spec keeps its scheme.
+   * `host:port` (an IPv6 host in brackets), `origin` is https unless `tls` is off; an `http(s)://` spec keeps its scheme.
    */
-  httpEndpoint(ownScheme: string, defaultPort: number): { authority: string; origin: string } {
+  httpEndpoint(ownScheme: string, defaultPort: number, tls: boolean): { authority: string; origin: string } {
     const { host, port } = this.host(defaultPort);
     const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    const scheme = this.url.protocol === `${ownScheme}:` ? (this.flag('tls') || this.string('tls') === undefined ? 'https' : 'http') : this.url.protocol.replace(':', '');
+    const scheme = this.url.protocol === `${ownScheme}:` ? (tls ? 'https' : 'http') : this.url.protocol.replace(':', '');
     return { authority, origin: `${scheme}://${authority}` };
   }
 
-  string(name: string): string | undefined {
-    const value = this.url.searchParams.get(name);
-    return value === null || value === '' ? undefined : value;
-  }
-
-  number(name: string, fallback: number, min: number, max: number): number {
-    const raw = this.string(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max) throw new ConfigError(`--sink ${name}`, `"${raw}" must be a number from ${min} to ${max}`);
-    return value;
-  }
-
-  flag(name: string): boolean {
-    const raw = this.string(name);
-    if (raw === undefined) return false;
-    if (['1', 'true', 'yes'].includes(raw)) return true;
-    if (['0', 'false', 'no'].includes(raw)) return false;
-    throw new ConfigError(`--sink ${name}`, `"${raw}" is not true or false`);
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const raw = this.string(name) ?? fallback;
-    if (!(allowed as readonly string[]).includes(raw)) throw new ConfigError(`--sink ${name}`, `unknown value "${raw}"`, `use one of ${allowed.join(', ')}`);
-    return raw as T;
-  }
-
-  /** A file's text (CA, certificate, key). */
-  file(name: string): string | undefined {
-    const path = this.string(name);
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new ConfigError(`--sink ${name}`, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-    }
-  }
-
-  /** A secret from `<name>Env` (an environment variable) or `<name>File`. */
-  secret(name: string): string | undefined {
-    const variable = this.string(`${name}Env`);
-    if (variable !== undefined) {
-      const value = this.#env[variable];
-      if (value === undefined || value === '') throw new ConfigError(`--sink ${name}Env`, `environment variable ${variable} is not set`, `export ${variable}=... before starting the connector`);
-      return value;
-    }
-    const file = this.file(`${name}File`);
-    return file?.trim();
-  }
-
   /**
-   * Custom request headers: `header.<Name>=<value>` for plain values, `headerEnv.<Name>=<VARIABLE>` for secret
-   * ones. Authorization and cookies may only come from the environment: the spec shows up in process lists.
+   * The query read through a sink's schema. Only the parameters it declares are accepted, each once;
+   * `header.<Name>` and `headerEnv.<Name>` are collected into the `header` and `headerEnv` maps. A problem is
+   * one ConfigError naming the parameter; messages quote values, never the secrets variables and files hold.
    */
-  headers(): Record<string, string> {
-    const headers: Record<string, string> = {};
-    for (const [key, value] of this.url.searchParams) {
-      const plain = key.startsWith('header.');
-      if (!plain && !key.startsWith('headerEnv.')) continue;
-      const name = key.slice(key.indexOf('.') + 1);
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`--sink ${key}`, `"${name}" is not a valid header name`);
-      if (plain && /^(authorization|proxy-authorization|cookie)$/i.test(name)) {
-        throw new ConfigError(`--sink ${key}`, 'a credential may not be written into the sink spec', `export it in a variable and use headerEnv.${name}=<VARIABLE> (or tokenEnv=)`);
+  parameters<T extends z.ZodObject>(schema: T): z.output<T> {
+    const declared = Object.keys(schema.shape);
+    const input: Record<string, unknown> = {};
+    for (const key of new Set(this.url.searchParams.keys())) {
+      const prefix = /^([A-Za-z]+)\./.exec(key)?.[1];
+      const group = prefix !== undefined && prefixed.has(prefix) && declared.includes(prefix) ? prefix : undefined;
+      if (!group && (!declared.includes(key) || prefixed.has(key))) {
+        const known = declared.map((name) => (prefixed.has(name) ? `${name}.*` : name));
+        throw new ConfigError(`--sink ${key}`, `unknown parameter for ${this.url.protocol}// sinks`, `use any of ${known.join(', ')}`);
       }
-      if (plain) {
-        headers[name.toLowerCase()] = value;
-        continue;
-      }
-      const secret = this.#env[value];
-      if (secret === undefined || secret === '') throw new ConfigError(`--sink ${key}`, `environment variable ${value} is not set`, `export ${value}=... before starting the connector`);
-      headers[name.toLowerCase()] = secret;
+      const values = this.url.searchParams.getAll(key);
+      if (values.length > 1) throw new ConfigError(`--sink ${key}`, 'given more than once', 'give each parameter once');
+      if (group) ((input[group] ??= {}) as Record<string, string>)[key.slice(group.length + 1)] = values[0]!;
+      else input[key] = values[0];
     }
-    return headers;
-  }
-
-  get spec(): string {
-    return this.#spec;
+    const parsed = schema.safeParse(input);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0]!;
+    const fix = issue.code === 'custom' && typeof issue.params?.['fix'] === 'string' ? issue.params['fix'] as string : undefined;
+    throw new ConfigError(`--sink ${issue.path.join('.')}`, issue.message, fix);
   }
 }
+
+/** Parameters written `<group>.<name>=value`. */
+const prefixed = new Set(['header', 'headerEnv']);
+
+/** An empty value (`?index=`) counts as not given. */
+const given = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema);
+
+/** A custom issue with its fix, as the sink's ConfigError line shows it. */
+function fail(ctx: z.RefinementCtx, message: string, fix?: string): never {
+  ctx.addIssue({ code: 'custom', message, ...(fix ? { params: { fix } } : {}) });
+  return z.NEVER;
+}
+
+/** Plain text, optional. */
+export const text = () => given(z.string().optional());
+
+/** Plain text with a default. */
+export const textOr = (fallback: string) => given(z.string().default(fallback));
+
+/** A number from `min` to `max` (as JavaScript reads it: `1e3` is 1000), `fallback` when not given. */
+export const count = (fallback: number, min: number, max: number) => given(z.string()
+  .refine((raw) => { const value = Number(raw); return Number.isFinite(value) && value >= min && value <= max; }, { error: (issue) => `"${String(issue.input)}" must be a number from ${min} to ${max}` })
+  .transform(Number)
+  .default(fallback));
+
+/** 1/true/yes or 0/false/no (as written), `fallback` when not given. */
+export const flag = (fallback = false) => given(z.stringbool({ truthy: ['1', 'true', 'yes'], falsy: ['0', 'false', 'no'], case: 'sensitive', error: (issue) => `"${String(issue.input)}" is not true or false` })
+  .default(fallback));
+
+/** One of `allowed`, `fallback` when not given; a wrong value is answered with the allowed ones. */
+export const choice = <T extends string>(allowed: readonly [T, ...T[]], fallback: T) => given(z.string().default(fallback)
+  .refine((raw) => (allowed as readonly string[]).includes(raw), { error: (issue) => `unknown value "${String(issue.input)}"`, params: { fix: `use one of ${allowed.join(', ')}` } })
+  .transform((raw) => raw as T));
+
+/** A parameter this kind of sink refuses although its sibling takes it (`ca` on syslog+tcp://). */
+export const refused = (message: string, fix: string) => given(z.custom<never>(() => false, { error: message, params: { fix } }).optional());
+
+/** A file's text (CA, certificate, key), read from the path given. */
+export const fileText = () => given(z.string().transform((path, ctx) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    return fail(ctx, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}).optional());
+
+/** A secret file (`tokenFile`): its text without surrounding white space. */
+export const secretFile = () => fileText().transform((value) => value?.trim());
+
+/** The value of the environment variable the parameter names (`tokenEnv=SPLUNK_HEC_TOKEN`). */
+const variable = (env: NodeJS.ProcessEnv) => z.string().transform((name, ctx) => {
+  const value = env[name];
+  return value === undefined || value === '' ? fail(ctx, `environment variable ${name} is not set`, `export ${name}=... before starting the connector`) : value;
+});
+
+export const secretEnv = (env: NodeJS.ProcessEnv) => given(variable(env).optional());
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Header names checked, lower-cased; `plain` ones may not carry a credential (the spec shows up in process lists). */
+const headerMap = (values: z.ZodType<string>, plain: boolean) => z.record(z.string(), values).transform((headers, ctx) => {
+  const checked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!headerName.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `"${name}" is not a valid header name` });
+    else if (plain && /^(authorization|proxy-authorization|cookie)$/i.test(name)) {
+      ctx.addIssue({ code: 'custom', path: [name], message: 'a credential may not be written into the sink spec', params: { fix: `export it in a variable and use headerEnv.${name}=<VARIABLE> (or tokenEnv=)` } });
+    } else checked[name.toLowerCase()] = value;
+  }
+  return checked;
+}).default({});
+
+/**
+ * Custom request headers: `header.<Name>=<value>` for plain values, `headerEnv.<Name>=<VARIABLE>` for secret
+ * ones. Authorization and cookies may only come from the environment.
+ */
+export const headerParameters = (env: NodeJS.ProcessEnv) => ({
+  header: headerMap(z.string(), true),
+  headerEnv: headerMap(z.string().pipe(variable(env)), false),
+});
 
 export function redact(spec: string): string {
   return spec.replace(/\/\/[^@/]*@/, '//[redacted]@');

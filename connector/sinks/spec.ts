@@ -34,7 +34,7 @@ function httpFamily(spec: string, context: SinkContext): Sink {
   return new HttpSink(spec, options);
 }
 
-const syslog: SinkFactory = (spec, context) => new SyslogSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), logger: context.logger });
+const syslog: SinkFactory = (spec, context) => new SyslogSink(spec, { telemetry: sinkTelemetry(spec, context), logger: context.logger });
 
 /**
  * Sink specs by scheme: `stdout`, `file:<path>`, and the SIEM sinks. Each sink module contributes one

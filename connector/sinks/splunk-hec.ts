@@ -23,12 +23,13 @@
  * system roots for this sink).
  */
 import { randomUUID } from 'node:crypto';
-import { ConfigError, ConnectorError } from '../errors.ts';
+import { z } from 'zod';
+import { ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
-import { SinkUrl } from './sink-url.ts';
-import { deliver, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from './sink-url.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 import { ndjson } from './ndjson.ts';
 
@@ -100,6 +101,27 @@ export function judgeHec(name: string, answer: HttpAnswer, recordIds: ReadonlyAr
   });
 }
 
+/** The query parameters of a Splunk HEC sink; a token is required. */
+export const hecParameters = (env: NodeJS.ProcessEnv) => z.object({
+  tokenEnv: secretEnv(env),
+  tokenFile: secretFile(),
+  index: text(),
+  host: text(),
+  source: textOr('o365-connector'),
+  sourcetype: text(),
+  tls: flag(true),
+  ...deliveryParameters(),
+  maxRecords: count(500, 1, 100_000),
+  maxBytes: count(1024 * 1024, 1024, 512 * 1024 * 1024),
+  format: text(),
+  ack: flag(),
+  ackTimeoutMs: count(120_000, 100, 3_600_000),
+}).superRefine((parameters, ctx) => {
+  if (!(parameters.tokenEnv ?? parameters.tokenFile)) {
+    ctx.addIssue({ code: 'custom', path: ['tokenEnv'], message: 'the HEC token is required', params: { fix: 'export SPLUNK_HEC_TOKEN=... and add ?tokenEnv=SPLUNK_HEC_TOKEN (or tokenFile=<path>)' } });
+  }
+});
+
 export class SplunkHecSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
@@ -115,24 +137,24 @@ export class SplunkHecSink implements Sink {
   readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['tokenEnv', 'tokenFile', 'index', 'host', 'source', 'sourcetype', 'tls', 'ca', 'maxRecords', 'maxBytes', 'timeoutMs', 'maxAttempts', 'format', 'gzip', 'ack', 'ackTimeoutMs']);
-    const token = url.secret('token');
-    if (!token) throw new ConfigError('--sink tokenEnv', 'the HEC token is required', 'export SPLUNK_HEC_TOKEN=... and add ?tokenEnv=SPLUNK_HEC_TOKEN (or tokenFile=<path>)');
-    const { authority, origin } = url.httpEndpoint('splunk-hec', 8088);
+    const url = new SinkUrl(spec);
+    const parameters = url.parameters(hecParameters(options.env ?? process.env));
+    const token = parameters.tokenEnv ?? parameters.tokenFile!;
+    const { authority, origin } = url.httpEndpoint('splunk-hec', 8088, parameters.tls);
     const path = url.url.protocol === 'splunk-hec:' || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
     this.name = `splunk-hec://${authority}`;
-    const channel = url.flag('ack') ? randomUUID() : undefined;
+    const channel = parameters.ack ? randomUUID() : undefined;
     const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
-    this.#target = httpTarget(url, `${origin}${path}`, headers);
+    this.#target = httpTarget(parameters, `${origin}${path}`, headers);
     // Acknowledgement queries are tiny: no gzip, same pool.
     this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
-    this.#ackTimeoutMs = url.number('ackTimeoutMs', 120_000, 100, 3_600_000);
-    this.#index = url.string('index');
-    this.#host = url.string('host');
-    this.#source = url.string('source') ?? 'o365-connector';
-    this.#sourcetype = url.string('sourcetype');
-    this.#maxRecords = url.number('maxRecords', 500, 1, 100_000);
-    this.#maxBytes = url.number('maxBytes', 1024 * 1024, 1024, 512 * 1024 * 1024);
+    this.#ackTimeoutMs = parameters.ackTimeoutMs;
+    this.#index = parameters.index;
+    this.#host = parameters.host;
+    this.#source = parameters.source;
+    this.#sourcetype = parameters.sourcetype;
+    this.#maxRecords = parameters.maxRecords;
+    this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;
     this.#reportError = sendingErrorReporter(options.telemetry, 'HEC');
   }

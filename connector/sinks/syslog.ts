@@ -24,15 +24,37 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { hostname as localHostname } from 'node:os';
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
-import { SinkUrl } from './sink-url.ts';
+import { choice, count, fileText, refused, SinkUrl, text, textOr } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';
 
 const facilities = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'security', 'console', 'solaris-cron', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
 const severities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+
+const tlsOnly = (name: string) => refused('only for syslog+tls://', `use syslog+tls:// or remove ${name}=`);
+
+/** The query parameters of a syslog sink; TLS files only for syslog+tls://, a client certificate with its key. */
+export const syslogParameters = (secure: boolean) => z.object({
+  ca: secure ? fileText() : tlsOnly('ca'),
+  cert: secure ? fileText() : tlsOnly('cert'),
+  key: secure ? fileText() : tlsOnly('key'),
+  servername: text(),
+  facility: choice(facilities, 'local0'),
+  severity: choice(severities, 'info'),
+  appName: textOr('o365-connector'),
+  hostname: textOr(localHostname()),
+  replayBytes: count(4 * 1024 * 1024, 0, 1024 * 1024 * 1024),
+  replaySeconds: count(10, 0, 3600),
+  connectTimeoutMs: count(10_000, 100, 600_000),
+}).superRefine((parameters, ctx) => {
+  if ((parameters.cert === undefined) !== (parameters.key === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [parameters.cert === undefined ? 'cert' : 'key'], message: 'a client certificate needs both cert= and key=', params: { fix: 'give both files, or neither' } });
+  }
+});
 
 /** PRINTUSASCII without spaces, at most `max` characters, or the NILVALUE. */
 function headerField(value: string, max: number): string {
@@ -85,33 +107,23 @@ export class SyslogSink implements Sink {
   #recentBytes = 0;
   #connections = 0;
 
-  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; logger?: Logger } = {}) {
-    const url = new SinkUrl(spec, options.env ?? process.env, ['ca', 'cert', 'key', 'servername', 'facility', 'severity', 'appName', 'hostname', 'replayBytes', 'replaySeconds', 'connectTimeoutMs']);
+  constructor(spec: string, options: { telemetry?: ComponentReporter; logger?: Logger } = {}) {
+    const url = new SinkUrl(spec);
     const secure = url.url.protocol === 'syslog+tls:';
     if (!secure && url.url.protocol !== 'syslog+tcp:') throw new ConfigError('--sink', `unknown syslog scheme ${url.url.protocol}`, 'use syslog+tcp:// or syslog+tls://');
     this.#target = url.host(secure ? 6514 : 514);
     this.name = url.display;
-    if (secure) {
-      const ca = url.file('ca');
-      const cert = url.file('cert');
-      const key = url.file('key');
-      const servername = url.string('servername');
-      if ((cert === undefined) !== (key === undefined)) throw new ConfigError(`--sink ${cert === undefined ? 'cert' : 'key'}`, 'a client certificate needs both cert= and key=', 'give both files, or neither');
-      this.#tls = { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(servername ? { servername } : {}) };
-    } else {
-      for (const name of ['ca', 'cert', 'key']) {
-        if (url.string(name)) throw new ConfigError(`--sink ${name}`, 'only for syslog+tls://', `use syslog+tls:// or remove ${name}=`);
-      }
-    }
+    const { ca, cert, key, servername, ...parameters } = url.parameters(syslogParameters(secure));
+    this.#tls = secure ? { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(servername ? { servername } : {}) } : undefined;
     this.#format = {
-      facility: facilities.indexOf(url.oneOf('facility', facilities, 'local0')),
-      severity: severities.indexOf(url.oneOf('severity', severities, 'info')),
-      hostname: url.string('hostname') ?? localHostname(),
-      appName: url.string('appName') ?? 'o365-connector',
+      facility: facilities.indexOf(parameters.facility),
+      severity: severities.indexOf(parameters.severity),
+      hostname: parameters.hostname,
+      appName: parameters.appName,
     };
-    this.#replayBytes = url.number('replayBytes', 4 * 1024 * 1024, 0, 1024 * 1024 * 1024);
-    this.#replayMs = url.number('replaySeconds', 10, 0, 3600) * 1000;
-    this.#connectTimeoutMs = url.number('connectTimeoutMs', 10_000, 100, 600_000);
+    this.#replayBytes = parameters.replayBytes;
+    this.#replayMs = parameters.replaySeconds * 1000;
+    this.#connectTimeoutMs = parameters.connectTimeoutMs;
     this.#telemetry = options.telemetry;
     this.#logger = options.logger;
   }

@@ -4,6 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../connector/errors.ts';
 import { createSink } from '../../../connector/sinks/spec.ts';
+import { httpParameters } from '../../../connector/sinks/http.ts';
+import { hecParameters } from '../../../connector/sinks/splunk-hec.ts';
+import { elasticsearchParameters } from '../../../connector/sinks/elasticsearch.ts';
+import { syslogParameters } from '../../../connector/sinks/syslog.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { createLogger } from '../../../connector/status/log.ts';
 import { hecReceiver } from '../../receivers/http-receivers.ts';
@@ -62,6 +66,13 @@ describe('sink specs', () => {
     expect((error as ConfigError).field).toBe(field);
     expect((error as ConfigError).toLine()).toMatch(message);
     for (const secret of [...secrets, 'secret']) expect((error as ConfigError).toLine()).not.toContain(secret);
+  });
+
+  it('takes each parameter\'s default from its sink\'s schema, an empty value counting as not given', () => {
+    expect(httpParameters(env).parse({ maxBytes: '' })).toMatchObject({ gzip: false, timeoutMs: 30_000, maxAttempts: 5, maxRecords: 500, maxBytes: 1024 * 1024, header: {}, headerEnv: {} });
+    expect(hecParameters(env).parse({ tokenEnv: 'SPLUNK_HEC_TOKEN' })).toMatchObject({ tokenEnv: 'hec-456-secret', tls: true, source: 'o365-connector', ack: false, ackTimeoutMs: 120_000 });
+    expect(elasticsearchParameters(env).parse({ gzip: 'yes' })).toMatchObject({ gzip: true, tls: true, timeoutMs: 60_000, maxRecords: 1000, maxBytes: 10 * 1024 * 1024 });
+    expect(syslogParameters(false).parse({ severity: 'notice' })).toMatchObject({ facility: 'local0', severity: 'notice', appName: 'o365-connector', replayBytes: 4 * 1024 * 1024, replaySeconds: 10, connectTimeoutMs: 10_000 });
   });
 
   it('reads a token from tokenFile, trimmed, and sends it', async () => {
