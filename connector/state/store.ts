@@ -60,6 +60,11 @@ export interface RecordKey {
  */
 export function creationSecond(creationTime: string | undefined): number {
   if (creationTime === undefined) return 0;
+  if (creationTime.length === 19) {
+    // The API's own form, `YYYY-MM-DDTHH:MM:SS` in UTC, read without the date parser (it runs once per record).
+    const seconds = plainUtcSeconds(creationTime);
+    if (seconds !== undefined) return seconds;
+  }
   const zoned = /(?:[zZ]|[+-]\d\d:?\d\d)$/.test(creationTime);
   const ms = Date.parse(zoned ? creationTime : `${creationTime}Z`);
   return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
@@ -109,4 +114,23 @@ export interface StateStore {
   /** Applies the commit in one durable transaction: resolved means a crash afterwards still finds it. */
   commit(commit: Commit): Promise<void>;
   close(): Promise<void>;
+}
+
+function plainUtcSeconds(text: string): number | undefined {
+  const digit = (at: number) => text.charCodeAt(at) - 48;
+  const number = (from: number, length: number) => {
+    let value = 0;
+    for (let i = from; i < from + length; i += 1) {
+      const d = digit(i);
+      if (d < 0 || d > 9) return Number.NaN;
+      value = value * 10 + d;
+    }
+    return value;
+  };
+  if (text[4] !== '-' || text[7] !== '-' || text[10] !== 'T' || text[13] !== ':' || text[16] !== ':') return undefined;
+  const [year, month, day, hour, minute, second] = [number(0, 4), number(5, 2), number(8, 2), number(11, 2), number(14, 2), number(17, 2)];
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second <= 59)) return undefined;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  // A day past the month's end (Feb 30) is left to the date parser, which decides as it always did.
+  return new Date(ms).getUTCDate() === day ? Math.floor(ms / 1000) : undefined;
 }

@@ -29,4 +29,15 @@ describe('creationSecond (the time part of a record key)', () => {
     for (const time of [undefined, '', 'yesterday', 'not a time', '2026-11-25T09:01:60', '2026-13-01T00:00:00']) expect(creationSecond(time), String(time)).toBe(0);
     expect(creationSecond('1970-01-01T00:00:00')).toBe(0);
   });
+
+  it('reads the API\'s own form exactly as the date parser does, for every second of a leap year sampled', () => {
+    for (let ms = Date.UTC(2024, 0, 1); ms < Date.UTC(2025, 0, 1); ms += 7_919_333) {
+      const text = new Date(ms).toISOString().slice(0, 19);
+      expect(creationSecond(text), text).toBe(Math.floor(Date.parse(`${text}Z`) / 1000));
+    }
+    for (const odd of ['2026-02-30T10:00:00', '2026-11-25T24:00:00', '2026-11-25 09:01:00', '２026-11-25T09:01:00']) {
+      const parsed = Date.parse(`${odd}Z`);
+      expect(creationSecond(odd), odd).toBe(Number.isNaN(parsed) ? 0 : Math.floor(parsed / 1000));
+    }
+  });
 });
