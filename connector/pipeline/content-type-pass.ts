@@ -37,6 +37,8 @@ export interface PassContext {
   readonly since: Date;
   readonly now: () => Date;
   readonly abortSignal?: AbortSignal | undefined;
+  /** The run's totals, counted as each batch commits (so a pass cut short by a stop still counts what it committed). */
+  readonly totals?: { records: number; blobs: number; duplicates: number; expired: number };
 }
 
 export interface PassOutcome {
@@ -119,10 +121,12 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
     context.pipeline.sent(batch.records.length, batch.bytes);
-    outcome.records += batch.records.length;
-    outcome.blobs += batch.blobs.length;
-    outcome.duplicates += batch.duplicates;
-    outcome.expired += batch.expired.length;
+    for (const counts of context.totals ? [outcome, context.totals] : [outcome]) {
+      counts.records += batch.records.length;
+      counts.blobs += batch.blobs.length;
+      counts.duplicates += batch.duplicates;
+      counts.expired += batch.expired.length;
+    }
   };
 
   // One batch commits while the next one fills: at most two batches of this content type are resident.

@@ -70,17 +70,13 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
     let fatal: ConnectorError | undefined;
 
     const collect = async (contentType: ContentType) => {
-      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal };
+      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary };
       const stored = cursors.get(contentType)?.checkpoint;
       let checkpoint = stored === undefined ? undefined : Date.parse(stored);
       for (;;) {
         try {
           const pass = await runPass(context, checkpoint);
           checkpoint = pass.checkpoint;
-          summary.records += pass.records;
-          summary.blobs += pass.blobs;
-          summary.duplicates += pass.duplicates;
-          summary.expired += pass.expired;
           for (const error of pass.errors) {
             summary.errors.push({ contentType, code: error.code, message: error.toLine() });
             if (fatalCodes.has(error.code)) fatal ??= error;

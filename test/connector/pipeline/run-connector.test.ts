@@ -258,10 +258,12 @@ describe('runConnector', () => {
       async write(batch) { if (!controller.signal.aborted) controller.abort(new Error('SIGTERM')); return sink.write(batch); },
     };
     const dir = await workDir();
-    await run(api, dir, [slow], { once: false, abortSignal: controller.signal, settings: { batchMaxRecords: 1 } });
+    const stopped = await run(api, dir, [slow], { once: false, abortSignal: controller.signal, settings: { batchMaxRecords: 1 } });
     const state = (await cursorOf(dir))!;
     expect(sink.received).toHaveLength(1);
     expect(state.recordsDelivered).toBe(1);
+    // The run's summary counts what the interrupted pass committed (it used to say 0).
+    expect(stopped.summary).toMatchObject({ records: 1, blobs: 1 });
     api.nowMs += minute;
     await run(api, dir, [sink]);
     expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
