@@ -12,7 +12,7 @@ import type { ComponentReporter } from '../status/telemetry.ts';
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
-import { BodyPool, readPooled } from './body-pool.ts';
+import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget } from './request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
@@ -47,6 +47,8 @@ export interface ActivityClientOptions {
   readonly now?: () => Date;
   /** Where content bodies are read into and given back to (default: one of its own). */
   readonly bodyPool?: BodyPool;
+  /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE (default from the settings table). */
+  readonly maxBlobBytes?: number;
 }
 
 const second = 1000;
@@ -78,6 +80,7 @@ export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
   readonly #bodies: BodyPool;
+  readonly #maxBlobBytes: number;
   readonly #retry: RetryPolicyOptions;
   readonly #origin: string;
   readonly #feed: string;
@@ -87,6 +90,7 @@ export class ActivityClient implements ActivityApi {
   constructor(options: ActivityClientOptions) {
     this.#options = options;
     this.#bodies = options.bodyPool ?? new BodyPool();
+    this.#maxBlobBytes = options.maxBlobBytes ?? defaultRunSettings.maxBlobBytes;
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
       maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
@@ -166,7 +170,7 @@ export class ActivityClient implements ActivityApi {
           });
           if (pool && response.statusCode < 300) {
             const announced = Number(response.headers['content-length']);
-            const { buffer, length } = await readPooled(response.body, pool, Number.isSafeInteger(announced) ? announced : undefined);
+            const { buffer, length } = await readPooled(response.body, pool, Number.isSafeInteger(announced) ? announced : undefined, this.#maxBlobBytes);
             answer = answerOf(buffer.subarray(0, length), response.headers, buffer);
           } else {
             const bytes = await response.body.bytes();
@@ -174,6 +178,9 @@ export class ActivityClient implements ActivityApi {
           }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
+          if (error instanceof BodyTooLargeError) {
+            throw new ConnectorError('BLOB_TOO_LARGE', `${error.message} (--max-blob-bytes)`, { fix: 'raise --max-blob-bytes if the blob is genuine; Microsoft\'s are far smaller, so report the host if not' });
+          }
           throw transportError(error, url);
         }
         status = response.statusCode;
@@ -289,7 +296,13 @@ export class ActivityClient implements ActivityApi {
         give();
         throw error;
       }
-    }, pool);
+    }, pool).catch((error: unknown) => {
+      // Named by its content id, so that the log, the held blob and `status` say which one.
+      if (error instanceof ConnectorError && error.code === 'BLOB_TOO_LARGE') {
+        throw new ConnectorError(error.code, `content ${blob.contentId} of ${blob.contentType}: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
+      }
+      throw error;
+    });
     this.#options.telemetry?.received(result.records.length, result.bytes);
     return result;
   }

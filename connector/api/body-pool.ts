@@ -46,15 +46,37 @@ function sizeClass(bytes: number): number {
   return size;
 }
 
+/** A content body longer than the configured bound (`--max-blob-bytes`): it is not read on. */
+export class BodyTooLargeError extends Error {
+  readonly limit: number;
+  readonly announced: number | undefined;
+  constructor(limit: number, announced: number | undefined) {
+    super(announced === undefined ? `the body grew past ${limit} bytes` : `the body announces ${announced} bytes, more than ${limit}`);
+    this.limit = limit;
+    this.announced = announced;
+  }
+}
+
 /**
  * Reads a body stream into a pooled buffer, growing it (by taking a larger one) when the stream is longer than
- * announced. Returns the buffer and how many bytes of it the body fills.
+ * announced. Stops, dropping the rest of the stream, as soon as the body is known to exceed `maxBytes`. Returns
+ * the buffer and how many bytes of it the body fills.
  */
-export async function readPooled(body: AsyncIterable<Uint8Array>, pool: BodyPool, expectedBytes: number | undefined): Promise<{ buffer: Buffer; length: number }> {
+export async function readPooled(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, pool: BodyPool, expectedBytes: number | undefined, maxBytes = Number.POSITIVE_INFINITY): Promise<{ buffer: Buffer; length: number }> {
+  if (expectedBytes !== undefined && expectedBytes > maxBytes) {
+    body.destroy?.(); // not read: its connection is dropped
+    throw new BodyTooLargeError(maxBytes, expectedBytes);
+  }
+  const chunks = body[Symbol.asyncIterator]();
   let buffer = pool.take(expectedBytes ?? 0);
   let length = 0;
   try {
-    for await (const chunk of body) {
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      const chunk = next.value;
+      if (length + chunk.length > maxBytes) {
+        await chunks.return?.(undefined);
+        throw new BodyTooLargeError(maxBytes, undefined);
+      }
       if (length + chunk.length > buffer.length) {
         const larger = pool.take(length + chunk.length);
         buffer.copy(larger, 0, 0, length);

@@ -41,12 +41,13 @@ const feed = `${root}/api/v1.0/${tenant}/activity/feed`;
 let invalidated: Array<string | undefined> = [];
 let tokenNumber = 0;
 
-function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number } = {}) {
+function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number; maxBlobBytes?: number } = {}) {
   return new ActivityClient({
     apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent,
     tokens: { getToken: async () => `token-${tokenNumber}`, invalidate: (token) => { invalidated.push(token); tokenNumber += 1; } },
     retry: { maxAttempts: options.maxAttempts ?? 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50, ...(options.random ? { random: options.random } : {}) },
     requestsPerMinute: options.requestsPerMinute ?? 600_000, maxInFlight: options.maxInFlight ?? 8,
+    ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
   });
 }
 const blob = (id: string, base = root) => ({ contentType: 'Audit.General' as const, contentId: id, contentUri: `${base}/api/v1.0/${tenant}/activity/feed/audit/${id}`, contentCreated: '2026-11-25T00:00:00.000Z', contentExpiration: '2026-12-02T00:00:00.000Z' });
@@ -299,3 +300,40 @@ describe('ActivityClient request budget', () => {
     expect(peak).toBe(3);
   });
 });
+
+describe('content bodies beyond --max-blob-bytes', () => {
+  const blob = { contentType: 'Audit.Exchange' as const, contentId: 'huge-blob-1', contentUri: `${feed}/audit/huge-blob-1`, contentCreated: '2026-11-25T10:00:00.000Z', contentExpiration: '2026-12-02T10:00:00.000Z' };
+
+  it('refuses a blob that announces more than the bound, naming its content id, without reading or retrying it', async () => {
+    seen.length = 0;
+    let written = 0;
+    handler = ({ res }) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(500 * 1024 * 1024) });
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = () => { while (!res.destroyed && written < 500 * 1024 * 1024 && res.write(chunk)) written += chunk.length; };
+      res.on('drain', pump);
+      pump();
+    };
+    const error = await client({ maxBlobBytes: 1024 * 1024 }).fetchContent(blob).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BLOB_TOO_LARGE', retryable: false });
+    expect((error as Error).message).toMatch(/content huge-blob-1 of Audit.Exchange: the body announces 524288000 bytes, more than 1048576/);
+    expect(seen.filter((r) => r.url.pathname.endsWith('/huge-blob-1'))).toHaveLength(1);
+    expect(written).toBeLessThan(100 * 1024 * 1024);
+  });
+
+  it('stops an endless body at the bound instead of growing without end', async () => {
+    handler = ({ res }) => {
+      res.writeHead(200, { 'content-type': 'application/json' }); // chunked, no length: it never ends
+      const chunk = Buffer.from(`[${'{"Id":"x"},'.repeat(5000)}`);
+      const pump = () => { while (!res.destroyed && res.write(chunk)); };
+      res.on('drain', pump);
+      pump();
+    };
+    const before = process.memoryUsage().rss;
+    const error = await client({ maxBlobBytes: 4 * 1024 * 1024 }).fetchContent(blob).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BLOB_TOO_LARGE' });
+    expect((error as Error).message).toMatch(/the body grew past 4194304 bytes/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+});
+

@@ -53,3 +53,33 @@ describe('readPooled', () => {
     expect(pool.freeBytes).toBe(64 * 1024);
   });
 });
+
+describe('readPooled with a size bound', () => {
+  it('refuses a body that announces more than the bound without reading it', async () => {
+    const pool = new BodyPool();
+    let read = 0;
+    let destroyed = false;
+    const body = Object.assign((async function* () { for (;;) { read += 1; yield Buffer.alloc(1024); } })(), { destroy: () => { destroyed = true; } });
+    await expect(readPooled(body, pool, 10_000_000, 1_000_000)).rejects.toMatchObject({ announced: 10_000_000, limit: 1_000_000 });
+    expect(read).toBe(0);
+    expect(destroyed).toBe(true);
+    expect(pool.freeBytes).toBe(0);
+  });
+
+  it('stops reading an endless body as soon as it passes the bound, and closes the stream', async () => {
+    const pool = new BodyPool();
+    let read = 0;
+    let closed = false;
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        for (;;) { read += 1; yield Buffer.alloc(64 * 1024); }
+      } finally {
+        closed = true;
+      }
+    }
+    await expect(readPooled(endless(), pool, undefined, 1024 * 1024)).rejects.toThrow(/grew past 1048576 bytes/);
+    expect(read).toBe(17);
+    expect(closed).toBe(true);
+    expect(pool.freeBytes).toBeGreaterThan(0); // its buffer went back to the pool
+  });
+});

@@ -206,6 +206,29 @@ describe('runConnector', () => {
     expect(sink.received).toEqual(['r1', 'r2']);
   });
 
+  it('holds a blob larger than --max-blob-bytes, names it in status, and delivers the rest', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'fine-1', now - 4 * hour, ['r1']);
+    api.addBlob('Audit.SharePoint', 'huge', now - 3 * hour, ['r2']);
+    api.addBlob('Audit.SharePoint', 'fine-2', now - 2 * hour, ['r3']);
+    const fetchContent = api.fetchContent.bind(api);
+    api.fetchContent = async (blob, options) => {
+      if (blob.contentId !== 'huge') return fetchContent(blob, options);
+      throw new ConnectorError('BLOB_TOO_LARGE', `content huge of Audit.SharePoint: the body announces 524288000 bytes, more than 67108864 (--max-blob-bytes)`, { fix: 'raise --max-blob-bytes if the blob is genuine' });
+    };
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const { summary } = await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r1', 'r3']);
+    expect(summary.errors).toEqual([expect.objectContaining({ code: 'BLOB_TOO_LARGE' })]);
+    const cursor = (await cursorOf(dir))!;
+    expect(cursor.heldBlobs).toBe(1);
+    expect(cursor.checkpoint).toBe(api.blobs[1]!.contentCreated);
+    const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => new Date(now) });
+    expect(report.overall).toBe('Degraded');
+    expect(report.contentTypes[0]!.lastError?.message).toMatch(/^BLOB_TOO_LARGE: content huge of Audit\.SharePoint/);
+  });
+
   it('counts expired content, logs its contentId, records it in state and reports it, never silently', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'gone', now - 4 * hour, ['r1']);
