@@ -17,7 +17,7 @@ import { contentRecords } from './content-records.ts';
 import { RequestBudget } from './request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
 import { defaultRunSettings } from '../config/settings.ts';
-import { transportError } from './transport-errors.ts';
+import { TransportError, transportError } from './transport-errors.ts';
 
 /** What the client needs from the credentials side. */
 export interface AccessTokenSource {
@@ -49,6 +49,8 @@ export interface ActivityClientOptions {
   readonly bodyPool?: BodyPool;
   /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE (default from the settings table). */
   readonly maxBlobBytes?: number;
+  /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried (default from the settings table). */
+  readonly requestDeadlineMs?: number;
 }
 
 const second = 1000;
@@ -81,6 +83,7 @@ export class ActivityClient implements ActivityApi {
   readonly #budget: RequestBudget;
   readonly #bodies: BodyPool;
   readonly #maxBlobBytes: number;
+  readonly #requestDeadlineMs: number;
   readonly #retry: RetryPolicyOptions;
   readonly #origin: string;
   readonly #feed: string;
@@ -91,6 +94,7 @@ export class ActivityClient implements ActivityApi {
     this.#options = options;
     this.#bodies = options.bodyPool ?? new BodyPool();
     this.#maxBlobBytes = options.maxBlobBytes ?? defaultRunSettings.maxBlobBytes;
+    this.#requestDeadlineMs = options.requestDeadlineMs ?? defaultRunSettings.requestDeadlineSeconds * 1000;
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
       maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
@@ -159,6 +163,8 @@ export class ActivityClient implements ActivityApi {
       try {
         token = await this.#options.tokens.getToken({ abortSignal: signal });
         let response: Dispatcher.ResponseData;
+        // A total deadline for the answer, headers and body: the idle timeouts alone let a trickled body hang for ever.
+        const deadline = AbortSignal.timeout(this.#requestDeadlineMs);
         try {
           response = await request(url, {
             method,
@@ -166,7 +172,7 @@ export class ActivityClient implements ActivityApi {
             headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
             headersTimeout: this.#options.headersTimeoutMs ?? 60 * second,
             bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
-            ...(signal ? { signal } : {}),
+            signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
           });
           if (pool && response.statusCode < 300) {
             const announced = Number(response.headers['content-length']);
@@ -178,6 +184,11 @@ export class ActivityClient implements ActivityApi {
           }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
+          if (deadline.aborted) {
+            throw new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
+              fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
+            });
+          }
           if (error instanceof BodyTooLargeError) {
             throw new ConnectorError('BLOB_TOO_LARGE', `${error.message} (--max-blob-bytes)`, { fix: 'raise --max-blob-bytes if the blob is genuine; Microsoft\'s are far smaller, so report the host if not' });
           }

@@ -23,7 +23,7 @@ export interface RunFlags extends GlobalFlags {
  */
 export async function runCommand(flags: RunFlags): Promise<number> {
   const since = parseSince(flags.since, new Date());
-  const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes });
+  const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
   const controller = new AbortController();
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

@@ -31,7 +31,7 @@ export function loggerFor(flags: GlobalFlags): Logger {
 }
 
 /** Configuration -> credentials -> API client, wired once per command. */
-export async function createRuntime(flags: GlobalFlags, options: { retry?: RetryPolicyOptions; logger?: Logger; maxBlobBytes?: number } = {}): Promise<Runtime> {
+export async function createRuntime(flags: GlobalFlags, options: { retry?: RetryPolicyOptions; logger?: Logger; maxBlobBytes?: number; requestDeadlineMs?: number } = {}): Promise<Runtime> {
   const logger = options.logger ?? loggerFor(flags);
   const { config, reloadCredential } = await loadConfig(flags);
   const telemetry = new Telemetry();
@@ -47,6 +47,7 @@ export async function createRuntime(flags: GlobalFlags, options: { retry?: Retry
     ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
     ...(options.retry ? { retry: options.retry } : {}),
     ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
+    ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
   });
   logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, authorityHost: config.authorityHost, credential: config.credential.kind, stateDir: config.stateDir }, 'configuration loaded');
   if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {

@@ -41,13 +41,14 @@ const feed = `${root}/api/v1.0/${tenant}/activity/feed`;
 let invalidated: Array<string | undefined> = [];
 let tokenNumber = 0;
 
-function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number; maxBlobBytes?: number } = {}) {
+function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number; maxBlobBytes?: number; requestDeadlineMs?: number } = {}) {
   return new ActivityClient({
     apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent,
     tokens: { getToken: async () => `token-${tokenNumber}`, invalidate: (token) => { invalidated.push(token); tokenNumber += 1; } },
     retry: { maxAttempts: options.maxAttempts ?? 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50, ...(options.random ? { random: options.random } : {}) },
     requestsPerMinute: options.requestsPerMinute ?? 600_000, maxInFlight: options.maxInFlight ?? 8,
     ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
+    ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
   });
 }
 const blob = (id: string, base = root) => ({ contentType: 'Audit.General' as const, contentId: id, contentUri: `${base}/api/v1.0/${tenant}/activity/feed/audit/${id}`, contentCreated: '2026-11-25T00:00:00.000Z', contentExpiration: '2026-12-02T00:00:00.000Z' });
@@ -334,6 +335,30 @@ describe('content bodies beyond --max-blob-bytes', () => {
     expect(error).toMatchObject({ code: 'BLOB_TOO_LARGE' });
     expect((error as Error).message).toMatch(/the body grew past 4194304 bytes/);
     expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+  });
+});
+
+describe('a total deadline per request', () => {
+  it('abandons a body trickled byte by byte at the deadline and retries it, instead of hanging', async () => {
+    seen.length = 0;
+    const timers: NodeJS.Timeout[] = [];
+    handler = ({ res }) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      // One byte every 100 ms: never idle long enough for the idle timeouts, never done.
+      const drip = setInterval(() => { if (res.destroyed) clearInterval(drip); else res.write('['); }, 100);
+      timers.push(drip);
+    };
+    try {
+      const error = await client({ maxAttempts: 2, requestDeadlineMs: 600 }).fetchContent({
+        contentType: 'Audit.Exchange', contentId: 'trickle', contentUri: `${feed}/audit/trickle`, contentCreated: '2026-11-25T10:00:00.000Z', contentExpiration: '2026-12-02T10:00:00.000Z',
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransportError);
+      expect(error).toMatchObject({ code: 'REQUEST_TIMEOUT', retryable: true });
+      expect((error as Error).message).toMatch(/no complete answer from 127\.0\.0\.1:\d+ within 0\.6 s/);
+      expect(seen.filter((r) => r.url.pathname.endsWith('/trickle'))).toHaveLength(2); // retried once, then reported
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+    }
   });
 });
 
