@@ -1,6 +1,6 @@
 /**
  * The Office 365 Management Activity API over undici. Every call: takes a slot from the request budget, adds
- * PublisherIdentifier, sends the bearer token (refreshed once on 401), consumes the whole body, learns the
+ * PublisherIdentifier, sends the bearer token (renewed on 401, twice at most), consumes the whole body, learns the
  * server's clock from `Date`, and goes through the retry policy. Errors are ActivityApiError (AF codes) or
  * TransportError. On AF20022 while listing, the error is thrown as is: the collector starts the subscription
  * and lists again (it owns the "once per 15 minutes" pacing), see `subscriptionMissingCode`.
@@ -152,10 +152,10 @@ export class ActivityClient implements ActivityApi {
 
   /**
    * One exchange: budget slot, token, request, whole body read (into a buffer of `pool` when given and the answer
-   * is a success); a 401 refreshes the token once.
+   * is a success); a 401 renews the token, twice at most.
    */
   async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, pool?: BodyPool): Promise<Answer> {
-    for (let refreshed = false; ; refreshed = true) {
+    for (let refreshes = 0; ; refreshes += 1) {
       const release = await this.#budget.acquire(signal);
       let token: string;
       let status: number;
@@ -207,7 +207,8 @@ export class ActivityClient implements ActivityApi {
       const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
       // AF429 means the quota is spent, whatever the status (429 or 403): the budget slows down, and pauses for a Retry-After.
       this.#budget.answered({ throttled: error.code === 'AF429', retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry) });
-      if (error.code === unauthorizedCode && !refreshed) {
+      // Twice at most: the renewed token itself can expire before its request is answered (a clock that jumps).
+      if (error.code === unauthorizedCode && refreshes < 2) {
         this.#options.tokens.invalidate(token);
         continue;
       }

@@ -252,14 +252,20 @@ describe('ActivityClient retry policy', () => {
     await expect((async () => { for await (const _page of pages) { /* drain */ } })()).rejects.toMatchObject({ code: 'AF20022', retryable: false });
   });
 
-  it('drops the refused token and retries once on 401, then reports UNAUTHORIZED', async () => {
+  it('drops the refused token and retries on 401 (twice at most), then reports UNAUTHORIZED', async () => {
     handler = ({ authorization, reply }) => (authorization === 'Bearer token-0' ? reply(401, '{"Message":"Authorization has been denied for this request."}') : reply(200, '[]'));
     await client().listSubscriptions();
     expect(invalidated).toEqual(['token-0']);
     invalidated = [];
     handler = ({ reply }) => reply(401, '{"Message":"Authorization has been denied for this request."}');
     await expect(client().listSubscriptions()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
-    expect(invalidated).toHaveLength(1);
+    expect(invalidated).toEqual(['token-1', 'token-2']);
+  });
+
+  it('renews again when the renewed token is refused too (it expired before its answer came)', async () => {
+    handler = ({ authorization, reply }) => (authorization === 'Bearer token-0' || authorization === 'Bearer token-1' ? reply(401, '{"Message":"Authorization has been denied for this request."}') : reply(200, '[]'));
+    await expect(client().listSubscriptions()).resolves.toEqual([]);
+    expect(invalidated).toEqual(['token-0', 'token-1']);
   });
 
   it('reports an untrusted certificate as a TLS error without retrying', async () => {
