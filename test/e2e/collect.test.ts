@@ -81,8 +81,11 @@ describe('collection against the stand-in', () => {
     const emulator = await emulatorWith({ faults: { throttleRate: 0.15, throttleStatus: 403, serverErrorRate: 0.1, dropMidBodyRate: 0.1 } });
     const dir = await workDir();
     const revoke = setInterval(() => { if (emulator.counters().blobsServed > 20) { emulator.revokeTokens(); clearInterval(revoke); } }, 5);
-    await collect(emulator, dir);
+    const { summary } = await collect(emulator, dir);
     clearInterval(revoke);
+    // A blob whose every retry met a fault (rare at these rates, but seen under load) is held, not lost: the next
+    // pass fetches it. Nothing may be missing once that pass ran, and nothing may be there twice.
+    if (summary.errors.length > 0) await collect(emulator, dir);
     const counters = emulator.counters();
     expect(counters.throttled).toBeGreaterThan(0);
     expect(counters.serverErrors).toBeGreaterThan(0);
