@@ -189,9 +189,7 @@ export class ActivityClient implements ActivityApi {
               fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
             });
           }
-          if (error instanceof BodyTooLargeError) {
-            throw new ConnectorError('BLOB_TOO_LARGE', `${error.message} (--max-blob-bytes)`, { fix: 'raise --max-blob-bytes if the blob is genuine; Microsoft\'s are far smaller, so report the host if not' });
-          }
+          if (error instanceof BodyTooLargeError) throw error; // not retryable; fetchContent names the blob
           throw transportError(error, url);
         }
         status = response.statusCode;
@@ -310,8 +308,10 @@ export class ActivityClient implements ActivityApi {
       }
     }, pool).catch((error: unknown) => {
       // Named by its content id, so that the log, the held blob and `status` say which one.
-      if (error instanceof ConnectorError && error.code === 'BLOB_TOO_LARGE') {
-        throw new ConnectorError(error.code, `content ${blob.contentId} of ${blob.contentType}: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
+      if (error instanceof BodyTooLargeError) {
+        throw new ConnectorError('BLOB_TOO_LARGE', `content ${blob.contentId} of ${blob.contentType}: ${error.message} (--max-blob-bytes)`, {
+          fix: 'raise --max-blob-bytes if the blob is genuine; Microsoft\'s are far smaller, so report the host if not', cause: error,
+        });
       }
       throw error;
     });

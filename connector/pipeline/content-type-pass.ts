@@ -103,11 +103,9 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     const at = context.now().toISOString();
     for (const blob of batch.blobs) tracker.acknowledged(blob.contentId);
     for (const blob of batch.expired) tracker.acknowledged(blob.contentId);
-    const before = outcome.checkpoint;
-    outcome.checkpoint = tracker.advance(ceiling());
     return {
       contentType, at,
-      ...(outcome.checkpoint !== undefined && outcome.checkpoint !== before ? { checkpoint: new Date(outcome.checkpoint).toISOString() } : {}),
+      ...advanceCheckpoint(tracker, outcome, ceiling()),
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),
       recordKeys: batch.keys,
@@ -153,13 +151,12 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
 /** The pass's last commit: its error (or none), held blobs, the checkpoint, and what can be forgotten now. */
 function endOfPass(context: PassContext, tracker: CheckpointTracker, outcome: PassOutcome, ceiling: number, held: number): Omit<Commit, 'sinkPositions'> {
   const now = context.now();
-  const before = outcome.checkpoint;
-  outcome.checkpoint = tracker.advance(ceiling);
+  const moved = advanceCheckpoint(tracker, outcome, ceiling);
   const checkpoint = outcome.checkpoint;
   const last = outcome.errors.at(-1);
   return {
     contentType: context.contentType, at: now.toISOString(),
-    ...(checkpoint !== undefined && checkpoint !== before ? { checkpoint: new Date(checkpoint).toISOString() } : {}),
+    ...moved,
     lastError: last ? lastErrorOf(last, now) : null,
     heldBlobs: held,
     ...(checkpoint !== undefined ? {
@@ -168,4 +165,11 @@ function endOfPass(context: PassContext, tracker: CheckpointTracker, outcome: Pa
       forgetRecordsCreatedBefore: new Date(checkpoint - context.settings.dedupeRetentionHours * hour).toISOString(),
     } : {}),
   };
+}
+
+/** Moves the pass's checkpoint as far as the acknowledgements allow; the commit carries it only when it moved. */
+function advanceCheckpoint(tracker: CheckpointTracker, outcome: PassOutcome, ceiling: number): { checkpoint?: string } {
+  const before = outcome.checkpoint;
+  outcome.checkpoint = tracker.advance(ceiling);
+  return outcome.checkpoint !== undefined && outcome.checkpoint !== before ? { checkpoint: new Date(outcome.checkpoint).toISOString() } : {};
 }
