@@ -268,10 +268,7 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
         i = close + 1;
         state = expectColon;
       } else if (b === closeObject && state === expectKeyOrEnd) {
-        i++;
-        depth--;
-        state = expectNext;
-        if (depth === 1 && collecting) records.push(rawRecord(buffer, recordStart, i, lineBreak, idOpen, idClose, idEscaped, timeOpen, timeClose, timeEscaped));
+        state = expectNext; // an empty object: the close is handled there, as for any object
       } else {
         invalid('an unexpected character (expected a key)', i, n);
       }
@@ -287,9 +284,7 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
 
     // A value, or the end of an empty array.
     if (b === closeArray && state === expectValueOrEnd) {
-      i++;
-      depth--;
-      state = expectNext;
+      state = expectNext; // an empty array: the close is handled there, as for any array
       continue;
     }
     if (depth < 2 && shapeProblem === undefined) {
