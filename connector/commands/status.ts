@@ -1,7 +1,6 @@
 import type { Subscription } from '../api/activity-api.ts';
 import { stateDirOf } from '../config/config.ts';
-import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
-import { buildStatusReport, formatStatusReport, type StatusReport } from '../status/status-report.ts';
+import { buildStatusReport, formatStatusReport } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
 import { quickRetryPolicy } from './test-connection.ts';
@@ -35,14 +34,8 @@ export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream 
       logger.warn({ reason: describeFailure(error).line }, 'live subscription list unavailable; reporting from the state directory only');
     }
   }
-  // Read-only: no lock, nothing created, so it answers while a connector runs and on a directory that never ran.
-  const store = await openStateStoreReadOnly(stateDir);
-  let report: StatusReport;
-  try {
-    report = await buildStatusReport({ stateDir, store, ...(subscriptions ? { subscriptions } : {}) });
-  } finally {
-    await store.close();
-  }
+  // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
+  const report = await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) });
   out.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
   if (report.overall === 'Active') return exitCodes.ok;
   return report.overall === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;
