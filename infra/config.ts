@@ -5,6 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
 import { cloudNames, type CloudName } from '../connector/config/clouds.ts';
+import { guidPattern as guid } from '../connector/config/stack-outputs.ts';
 
 export const configNamespace = 'o365-connector';
 
@@ -99,7 +100,6 @@ export class InfraConfigError extends pulumi.RunError {
   }
 }
 
-const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const billingScopePattern = /^\/providers\/Microsoft\.Billing\/billingAccounts\/[^/]+(\/(billingProfiles|enrollmentAccounts|customers)\/[^/]+)*(\/invoiceSections\/[^/]+)?$/i;
 const vaultNamePattern = /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/;
 const vaultSecretNamePattern = /^[0-9a-zA-Z-]{1,127}$/;

@@ -8,7 +8,7 @@ import { contentTypes, type ContentType } from '../api/content-types.ts';
 import { ConfigError } from '../errors.ts';
 import { cloudNames, isCloudName } from './clouds.ts';
 
-const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A GUID; `what` completes "must be a GUID" for the field it checks. */
 const guid = (what: string) => z.string().trim().regex(guidPattern, { error: (issue) => `must be a GUID${what} (got "${String(issue.input)}")` });
