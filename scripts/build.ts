@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { build } from 'rolldown';
 
 const root = resolve(import.meta.dirname, '..');
-export const bundleFile = join(root, 'dist', 'o365-connector.mjs');
+const bundleFile = join(root, 'dist', 'o365-connector.mjs');
 
 await rm(join(root, 'dist'), { recursive: true, force: true });
 await build({

@@ -56,7 +56,7 @@ export const defaultRunSettings: RunSettings = Object.fromEntries(
 export const settingNames = Object.keys(settingSpecs) as SettingName[];
 
 /** The key commander stores a flag's value under: `poll-interval` -> `pollInterval`. */
-export function optionKey(name: SettingName): string {
+function optionKey(name: SettingName): string {
   return settingSpecs[name].flag.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
 }
 

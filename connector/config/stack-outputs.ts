@@ -78,7 +78,7 @@ export const stackOutputsSchema = z.object({
 export type StackOutputs = z.output<typeof stackOutputsSchema>;
 
 /** Outputs that exist for the connector only; the Pulumi program does not export them. */
-export type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath';
+type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath';
 /** What the Pulumi program exports. */
 export type ProgramOutputs = Omit<StackOutputs, ConnectorOnlyOutput>;
 

@@ -121,7 +121,7 @@ export async function compareFileBytes(file: string, truth: ReadonlyMap<string, 
 }
 
 /** For an assertion's message: the first record whose bytes differ from the ground truth, where they start to. */
-export function firstAlteration(records: Iterable<Buffer>, truth: ReadonlyMap<string, Buffer>): string {
+function firstAlteration(records: Iterable<Buffer>, truth: ReadonlyMap<string, Buffer>): string {
   for (const record of records) {
     const id = idOf(record);
     const expected = id === undefined ? undefined : truth.get(id);

@@ -17,7 +17,7 @@ import { createTestPki, type TestPki } from './tls.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
 export { parseFaultRule } from './faults.ts';
-export type { AddContentOptions, BlobDescriptor, AuditRecordObject, RecordText } from './corpus.ts';
+export type { AddContentOptions, BlobDescriptor, AuditRecordObject } from './corpus.ts';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
