@@ -164,7 +164,7 @@ export class ActivityClient implements ActivityApi {
         token = await this.#options.tokens.getToken({ abortSignal: signal });
         let response: Dispatcher.ResponseData;
         // A total deadline for the answer, headers and body: the idle timeouts alone let a trickled body hang for ever.
-        const deadline = AbortSignal.timeout(this.#requestDeadlineMs);
+        const deadline = new RequestDeadline(this.#requestDeadlineMs, signal);
         try {
           response = await request(url, {
             method,
@@ -172,7 +172,7 @@ export class ActivityClient implements ActivityApi {
             headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
             headersTimeout: this.#options.headersTimeoutMs ?? 60 * second,
             bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
-            signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
+            signal: deadline.signal,
           });
           if (pool && response.statusCode < 300) {
             const announced = Number(response.headers['content-length']);
@@ -184,13 +184,15 @@ export class ActivityClient implements ActivityApi {
           }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
-          if (deadline.aborted) {
+          if (deadline.expired) {
             throw new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
               fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
             });
           }
           if (error instanceof BodyTooLargeError) throw error; // not retryable; fetchContent names the blob
           throw transportError(error, url);
+        } finally {
+          deadline.clear();
         }
         status = response.statusCode;
         this.#learnClock(response.headers, this.#now().getTime());
@@ -317,5 +319,38 @@ export class ActivityClient implements ActivityApi {
     });
     this.#options.telemetry?.received(result.records.length, result.bytes);
     return result;
+  }
+}
+
+/**
+ * The signal of one request: aborted by the caller's signal or when the total deadline passes. Its timer and its
+ * listener on the caller's signal go away as soon as the request ends (AbortSignal.timeout and AbortSignal.any
+ * would keep a timer and a dependant per request alive for the whole deadline, thousands of them in a backfill).
+ */
+class RequestDeadline {
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #parent: AbortSignal | undefined;
+  readonly #onParentAbort = (): void => this.#controller.abort(this.#parent?.reason);
+  expired = false;
+
+  constructor(ms: number, parent: AbortSignal | undefined) {
+    this.#parent = parent;
+    this.#timer = setTimeout(() => {
+      this.expired = true;
+      this.#controller.abort(new Error('request deadline passed'));
+    }, ms);
+    this.#timer.unref();
+    if (parent?.aborted) this.#controller.abort(parent.reason);
+    else parent?.addEventListener('abort', this.#onParentAbort, { once: true });
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#parent?.removeEventListener('abort', this.#onParentAbort);
   }
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { createHook } from 'node:async_hooks';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -365,6 +366,30 @@ describe('a total deadline per request', () => {
     } finally {
       for (const timer of timers) clearInterval(timer);
     }
+  });
+
+  it('leaves no timer and no abort listener behind once a request is answered (a backfill makes thousands)', async () => {
+    handler = ({ reply }) => reply(200, '[]');
+    const run = new AbortController();
+    let listeners = 0;
+    const counted = run.signal.addEventListener.bind(run.signal);
+    run.signal.addEventListener = ((type: string, listener: EventListener, options?: AddEventListenerOptions) => { listeners += 1; counted(type, listener, options); }) as typeof run.signal.addEventListener;
+    const uncounted = run.signal.removeEventListener.bind(run.signal);
+    run.signal.removeEventListener = ((type: string, listener: EventListener) => { listeners -= 1; uncounted(type, listener); }) as typeof run.signal.removeEventListener;
+    // Timers still pending (created and neither fired nor cleared), seen through async_hooks: unref'd ones included.
+    const pending = new Set<number>();
+    const hook = createHook({ init: (id, type) => { if (type === 'Timeout') pending.add(id); }, destroy: (id) => pending.delete(id) }).enable();
+    const api = client({ requestDeadlineMs: 300_000 });
+    try {
+      for (let i = 0; i < 50; i += 1) {
+        await api.fetchContent({ ...blob(`quick-${i}`), contentUri: `${feed}/audit/quick-${i}` }, { abortSignal: run.signal });
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // destroy hooks run after the clearing tick
+    } finally {
+      hook.disable();
+    }
+    expect(pending.size).toBeLessThan(5);
+    expect(listeners).toBe(0);
   });
 });
 
