@@ -18,7 +18,7 @@ import { ConfigError, ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
-import { ndjson } from './ndjson.ts';
+import { LineBuffer, ndjson } from './ndjson.ts';
 
 export class FileSink implements Sink {
   readonly name: string;
@@ -27,6 +27,7 @@ export class FileSink implements Sink {
   readonly #logger: Logger | undefined;
   #file: FileHandle | undefined;
   #offset = 0;
+  readonly #lines = new LineBuffer();
 
   constructor(path: string, options: { telemetry?: ComponentReporter; logger?: Logger } = {}) {
     if (path.trim() === '') throw new ConfigError('--sink', 'file: needs a path', 'e.g. --sink file:/var/log/o365/audit.ndjson');
@@ -60,7 +61,7 @@ export class FileSink implements Sink {
   async write(batch: SinkBatch): Promise<SinkPosition> {
     if (!this.#file) throw new ConnectorError('SINK_CLOSED', `${this.name} is not open`);
     if (batch.records.length === 0) return this.#offset;
-    const bytes = ndjson(batch.records.map((record) => record.bytes));
+    const bytes = ndjson(batch.records.map((record) => record.bytes), this.#lines);
     try {
       // 'a+' appends at the end whatever the position; the offset we report is where the file now ends.
       for (let written = 0; written < bytes.length;) {
