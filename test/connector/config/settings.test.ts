@@ -51,7 +51,7 @@ describe('the settings table', () => {
     ['pollIntervalSeconds', '1.5', '--poll-interval: "1.5" is not a whole number of seconds', 'give a whole number from 1 to 86400, or leave --poll-interval out for its default, 60'],
     ['requestsPerMinute', '1e3', '--requests-per-minute: "1e3" is not a whole number', 'give a whole number from 1 to 1000000, or leave --requests-per-minute out for its default, 2000'],
     ['fetchConcurrency', '0x10', '--fetch-concurrency: "0x10" is not a whole number', 'give a whole number from 1 to 64, or leave --fetch-concurrency out for its default, 8'],
-    ['batchMaxBytes', '', '--batch-max-bytes: "" is not a whole number of bytes', 'give a whole number from 1024 to 1073741824, or leave --batch-max-bytes out for its default, 2097152'],
+    ['batchMaxBytes', '', '--batch-max-bytes: "" is not a whole number of bytes', 'give a whole number from 1024 to 1073741824, or leave --batch-max-bytes out for its default, 1048576'],
   ] as const)('refuses %s = %j with one line naming the flag, its bounds and the fix', (name, value, message, fix) => {
     const error = failure(() => parseSetting(name, value));
     expect(error.code).toBe('CONFIG_INVALID');
