@@ -1,6 +1,7 @@
 // `npm run bench -- [--scenario backfill|quota|sinks|all] [--records N] [--quota-records N] [--json]`
 //
-// Measures the path users run: `o365-connector run --once` as a child process (connector/bin.mjs on this Node),
+// Measures the path users run: `o365-connector run --once` as a child process (bin/o365-connector, which execs
+// the pinned Node on connector/bin.mjs),
 // configured by an outputs file, trusting the stand-in's CA through NODE_EXTRA_CA_CERTS, with no heap cap and no
 // debug hooks. The stand-in runs in a process of its own (scripts/emulator.ts), so its CPU is not the connector's.
 //
@@ -25,7 +26,7 @@ import { Agent, request } from 'undici';
 import { contentTypes } from '../connector/api/content-types.ts';
 
 const root = resolve(import.meta.dirname, '..');
-const bin = join(root, 'connector/bin.mjs');
+const bin = join(root, 'bin/o365-connector');
 
 
 const options = new Command('bench')
@@ -125,7 +126,7 @@ async function pollProc(pid: number): Promise<{ vmHwmBytes: number; cpuMicros: n
 async function runConnector(standIn: StandIn, dir: string, flags: string[]): Promise<ConnectorRun & { sinkFile: string }> {
   const sinkFile = join(dir, 'audit.ndjson');
   const env = { NODE_EXTRA_CA_CERTS: standIn.caFile, O365_LOG_LEVEL: 'info' };
-  const argv = [process.execPath, bin, 'run', '--once', '--outputs', standIn.outputsFile, '--state', join(dir, 'state'), '--sink', `file:${sinkFile}`, ...flags];
+  const argv = [bin, 'run', '--once', '--outputs', standIn.outputsFile, '--state', join(dir, 'state'), '--sink', `file:${sinkFile}`, ...flags];
   const started = performance.now();
   const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: dir, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
   let finished: RunFinished | undefined;

@@ -45,7 +45,7 @@ async function backfill(records: number, pki: Awaited<ReturnType<typeof createTe
     const env: NodeJS.ProcessEnv = {};
     // Nothing from the test's environment reaches the connector that a user would not have set: no NODE_OPTIONS.
     for (const [key, value] of Object.entries(process.env)) if (key !== 'NODE_OPTIONS' && !key.startsWith('O365_')) env[key] = value;
-    const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--once', '--outputs', outputs, '--state', join(dir, 'state'),
+    const child = spawn(join(root, 'bin/o365-connector'), ['run', '--once', '--outputs', outputs, '--state', join(dir, 'state'),
       '--sink', `file:${join(dir, 'audit.ndjson')}`, '--requests-per-minute', '1000000'], {
       cwd: dir, env: { ...env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
