@@ -372,10 +372,10 @@ describe('a total deadline per request', () => {
     handler = ({ reply }) => reply(200, '[]');
     const run = new AbortController();
     let listeners = 0;
-    const counted = run.signal.addEventListener.bind(run.signal);
-    run.signal.addEventListener = ((type: string, listener: EventListener, options?: AddEventListenerOptions) => { listeners += 1; counted(type, listener, options); }) as typeof run.signal.addEventListener;
-    const uncounted = run.signal.removeEventListener.bind(run.signal);
-    run.signal.removeEventListener = ((type: string, listener: EventListener) => { listeners -= 1; uncounted(type, listener); }) as typeof run.signal.removeEventListener;
+    const add = run.signal.addEventListener.bind(run.signal);
+    const remove = run.signal.removeEventListener.bind(run.signal);
+    run.signal.addEventListener = (...args: Parameters<AbortSignal['addEventListener']>) => { listeners += 1; add(...args); };
+    run.signal.removeEventListener = (...args: Parameters<AbortSignal['removeEventListener']>) => { listeners -= 1; remove(...args); };
     // Timers still pending (created and neither fired nor cleared), seen through async_hooks: unref'd ones included.
     const pending = new Set<number>();
     const hook = createHook({ init: (id, type) => { if (type === 'Timeout') pending.add(id); }, destroy: (id) => pending.delete(id) }).enable();
