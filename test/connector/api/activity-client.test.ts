@@ -381,14 +381,15 @@ describe('a total deadline per request', () => {
     const hook = createHook({ init: (id, type) => { if (type === 'Timeout') pending.add(id); }, destroy: (id) => pending.delete(id) }).enable();
     const api = client({ requestDeadlineMs: 300_000 });
     try {
-      for (let i = 0; i < 50; i += 1) {
+      for (let i = 0; i < 100; i += 1) {
         await api.fetchContent({ ...blob(`quick-${i}`), contentUri: `${feed}/audit/quick-${i}` }, { abortSignal: run.signal });
       }
       await new Promise((resolve) => setImmediate(resolve)); // destroy hooks run after the clearing tick
     } finally {
       hook.disable();
     }
-    expect(pending.size).toBeLessThan(5);
+    // A few belong to connections and the budget (undici's and the test server's own timers), none to each request.
+    expect(pending.size).toBeLessThan(20);
     expect(listeners).toBe(0);
   });
 });
