@@ -32,3 +32,6 @@ export class ConfigError extends ConnectorError {
     this.field = field;
   }
 }
+
+/** A sink refused for good: its target is taken, holds what it must not overwrite, or refuses every batch. */
+export class SinkError extends ConnectorError {}

@@ -1,7 +1,7 @@
 import { ActivityApiError, unauthorizedCode } from '../api/af-errors.ts';
 import { TransportError } from '../api/transport-errors.ts';
 import { IdentityError } from '../auth/aadsts-errors.ts';
-import { ConfigError, ConnectorError } from '../errors.ts';
+import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
 
 /** Exit codes, documented in the README. */
 export const exitCodes = {
@@ -16,6 +16,8 @@ export const exitCodes = {
   api: 4,
   /** Network or TLS: host unreachable, DNS, connection reset, untrusted certificate. */
   network: 5,
+  /** A sink refused for good: its file is another connector's, or it refuses every batch (token, index, format). */
+  sink: 6,
   /** `status`: at least one content type is Degraded (lagging or failing). */
   degraded: 10,
   /** `status`: nothing is being collected (no state, or every content type Inactive). */
@@ -28,6 +30,7 @@ function exitCodeOf(error: ConnectorError): number {
   if (error instanceof ConfigError || error.code === 'CONFIG_INVALID' || error.code.startsWith('STATE_')) return exitCodes.config;
   if (error instanceof IdentityError || (error instanceof ActivityApiError && error.code === unauthorizedCode)) return exitCodes.auth;
   if (error instanceof TransportError) return exitCodes.network;
+  if (error instanceof SinkError) return exitCodes.sink;
   if (error instanceof ActivityApiError) return exitCodes.api;
   return exitCodes.internal;
 }

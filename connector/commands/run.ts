@@ -38,7 +38,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger };
+    const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000 };
     const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
     for (const type of runtime.config.contentTypes) {
       if (controller.signal.aborted) return exitCodes.ok;

@@ -43,7 +43,7 @@ export const settingSpecs = {
   dedupeRetentionHours: { flag: 'dedupe-retention', unit: 'hours', default: 10 * 24, ...whole(1, 90 * 24), help: 'how long after its CreationTime a delivered record is remembered, to drop repeats (Microsoft keeps content 7 days, repeats records days later, and lists some blobs days after their events); kept in the state directory, not in memory' },
   maxBlobBytes: { flag: 'max-blob-bytes', unit: 'bytes', default: 64 * 1024 * 1024, ...whole(65_536, 1024 * 1024 * 1024), help: 'a content blob larger than this is not read: it is held (it holds the checkpoint) and status names it; Microsoft\'s blobs are far smaller' },
   requestDeadlineSeconds: { flag: 'request-deadline', unit: 'seconds', default: 300, ...whole(5, 3600), help: 'time for one whole API answer, headers and body, before it is abandoned and retried (a body trickled byte by byte never hangs the connector)' },
-  stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the state lock of a predecessor that is still exiting' },
+  stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the locks of the state directory and of file sinks, held by a predecessor that is still exiting' },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingName = keyof typeof settingSpecs;

@@ -5,7 +5,7 @@
  * (backpressure). A graceful stop ends the retries (the batch is not committed; a restart delivers it again).
  * A sink that keeps refusing for a reason retrying cannot fix (bad token, bad index) ends the run instead.
  */
-import { ConnectorError } from '../errors.ts';
+import { ConnectorError, SinkError } from '../errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
 import type { Logger } from '../status/log.ts';
 
@@ -40,7 +40,7 @@ export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, optio
       if (error instanceof ConnectorError && !error.retryable) {
         refusals += 1;
         if (refusals >= retry.maxNonRetryableAttempts) {
-          throw new ConnectorError(code, `sink ${sink.name} refused the same batch ${refusals} times: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
+          throw new SinkError(code, `sink ${sink.name} refused the same batch ${refusals} times: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
         }
       }
       const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.min(attempt - 1, 16));

@@ -14,6 +14,8 @@ export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
+  /** How long a sink waits for a lock another connector holds on its target (--state-lock-wait). */
+  readonly lockWaitMs?: number;
 }
 
 export type SinkFactory = (spec: string, context: SinkContext) => Sink;
@@ -48,7 +50,7 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'https', create: httpFamily },
   { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
   { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
-  { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger }) },
+  { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
 
 export function schemeOf(spec: string): string {
