@@ -53,8 +53,9 @@ export async function* listNewBlobs(api: ActivityApi, contentType: ContentType, 
     try {
       for await (const page of listWindow(api, contentType, window, options)) {
         const delivered = await options.delivered(page.map((blob) => blob.contentId));
-        for (const blob of page) {
-          if (delivered.has(blob.contentId)) continue;
+        for (const listed of page) {
+          if (delivered.has(listed.contentId)) continue;
+          const blob = placedInTime(listed, window, contentType, options.logger);
           options.onListed(blob);
           yield blob;
         }
@@ -66,4 +67,16 @@ export async function* listNewBlobs(api: ActivityApi, contentType: ContentType, 
     }
     options.onWindowListed(window.end);
   }
+}
+
+/**
+ * A listing entry whose contentCreated is not a readable time cannot be ordered against the checkpoint: it is
+ * placed at the start of the window that listed it (the service lists a blob in the window its contentCreated
+ * falls in), so that it holds the checkpoint there until delivered, and is recorded with that time.
+ */
+function placedInTime(blob: ContentBlob, window: TimeWindow, contentType: ContentType, logger: Logger | undefined): ContentBlob {
+  if (Number.isFinite(Date.parse(blob.contentCreated))) return blob;
+  const placed = window.start.toISOString();
+  logger?.warn({ component: 'lister', contentType, contentId: blob.contentId, contentCreated: blob.contentCreated, placedAt: placed }, 'listing entry with an unreadable contentCreated: placed at the start of its listing window');
+  return { ...blob, contentCreated: placed };
 }

@@ -16,7 +16,9 @@ export class CheckpointTracker {
   }
 
   listed(blob: ContentBlob): void {
-    this.#pending.set(blob.contentId, Date.parse(blob.contentCreated));
+    const created = Date.parse(blob.contentCreated);
+    // One that cannot be placed in time (the lister places them; this is the last guard) holds the checkpoint still.
+    this.#pending.set(blob.contentId, Number.isFinite(created) ? created : Number.NEGATIVE_INFINITY);
   }
 
   /** Every page of the window ending here has been listed. */
@@ -41,6 +43,7 @@ export class CheckpointTracker {
     if (this.#listedUpTo === undefined) return this.#checkpoint;
     let candidate = Math.min(this.#listedUpTo, ceilingMs);
     for (const created of this.#pending.values()) if (created < candidate) candidate = created;
+    if (!Number.isFinite(candidate)) return this.#checkpoint;
     if (this.#checkpoint === undefined || candidate > this.#checkpoint) this.#checkpoint = candidate;
     return this.#checkpoint;
   }

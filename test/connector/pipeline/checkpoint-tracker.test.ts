@@ -30,4 +30,14 @@ describe('checkpoint tracker (ordered acknowledgements)', () => {
     tracker.windowListed(new Date('2026-11-25T12:00:00Z'));
     expect(tracker.advance(ms('2026-11-25T11:45:00Z'))).toBe(ms('2026-11-25T11:45:00Z'));
   });
+
+  it('holds the checkpoint still for a pending blob whose contentCreated cannot be read, until it is acknowledged', () => {
+    const tracker = new CheckpointTracker(ms('2026-11-25T07:00:00Z'));
+    tracker.listed(blob('garbled', 'not a time'));
+    tracker.windowListed(new Date('2026-11-25T12:00:00Z'));
+    expect(tracker.advance(far)).toBe(ms('2026-11-25T07:00:00Z'));
+    tracker.acknowledged('garbled');
+    expect(tracker.advance(far)).toBe(ms('2026-11-25T12:00:00Z'));
+    expect(new CheckpointTracker(undefined).advance(far)).toBeUndefined();
+  });
 });

@@ -190,6 +190,35 @@ describe('runConnector', () => {
     expect(after.checkpoint).toBe(new Date(api.nowMs - 15 * minute).toISOString());
   });
 
+  it('holds the checkpoint before a listed blob whose contentCreated cannot be read when that blob fails, instead of stepping over it', async () => {
+    const api = feed();
+    for (let i = 0; i < 4; i += 1) api.addBlob('Audit.SharePoint', `b${i}`, now - 5 * hour + i * hour, [`r${i}`]);
+    const listContent = api.listContent.bind(api);
+    const windowsOfGarbled: Array<{ start: number; end: number }> = [];
+    api.listContent = async function* (contentType, window, options) {
+      for await (const page of listContent(contentType, window, options)) {
+        yield page.map((blob) => {
+          if (blob.contentId !== 'b1') return blob;
+          windowsOfGarbled.push({ start: window.start.getTime(), end: window.end.getTime() });
+          return { ...blob, contentCreated: 'the 25th, around noon' };
+        });
+      }
+    };
+    api.failing.set('b1', 1);
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const first = await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r0', 'r2', 'r3']);
+    expect(first.summary.errors).toEqual([expect.objectContaining({ code: 'AF50000' })]);
+    const held = (await cursorOf(dir))!;
+    expect(held.heldBlobs).toBe(1);
+    // Placed at the start of the window that listed it: the service promises contentCreated within the window.
+    expect(Date.parse(held.checkpoint!)).toBeLessThanOrEqual(Math.min(...windowsOfGarbled.map((w) => w.start)) + 0);
+    api.nowMs += minute;
+    await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3']);
+  });
+
   it('never moves the checkpoint closer to now than the safety lag, and picks up a blob listed late inside the overlap', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'early', now - 2 * hour, ['r1']);
