@@ -31,7 +31,7 @@ function sampleRecords(count: number): RawRecord[] {
   const records: RawRecord[] = [];
   for (let index = 0; records.length < count; index += 1) {
     const texts = (corpus.records(corpus.blob(contentTypes[index % contentTypes.length]!, index)) as unknown[]).map(recordText);
-    records.push(...contentRecords(Buffer.from(`[${texts.join(',')}]`)));
+    records.push(...contentRecords(Buffer.from(`[${texts.join(",")}]`)).records);
   }
   return records.slice(0, count);
 }

@@ -1,3 +1,4 @@
+import type { RejectedElement } from './content-records.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import type { ContentType } from './content-types.ts';
 
@@ -32,6 +33,8 @@ export interface ApiCallOptions {
 export interface FetchedContent {
   /** The blob's records in the order of the body, each as its exact bytes. */
   readonly records: RawRecord[];
+  /** Elements of the body that are not audit records (not an object with a string Id), set aside. */
+  readonly rejected?: readonly RejectedElement[];
   /** Size of the response body, for throughput telemetry. */
   readonly bytes: number;
   /**

@@ -303,7 +303,8 @@ export class ActivityClient implements ActivityApi {
     const result = await this.#call('GET', this.#serviceUrl(blob.contentUri, 'contentUri'), options, (answer) => {
       const give = () => { if (answer.pooled) pool.give(answer.pooled); };
       try {
-        return { records: contentRecords(answer.body), bytes: answer.body.length, release: give };
+        const { records, rejected } = contentRecords(answer.body);
+        return { records, rejected, bytes: answer.body.length, release: give };
       } catch (error) {
         give();
         throw error;

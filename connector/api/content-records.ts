@@ -6,7 +6,7 @@
  * The body is validated in full, exactly as strictly as JSON.parse(body.toString()): no trailing commas or
  * comments, no leading zeros, no raw control characters in strings, nothing after the value. Bytes that are
  * not valid UTF-8 pass, as they do there (decoded as U+FFFD); the sinks write them on unchanged. A leading
- * UTF-8 BOM is skipped. The top level must be an array of objects, the documented shape. It runs on every byte
+ * UTF-8 BOM is skipped. The top level must be an array, the documented shape. It runs on every byte
  * the connector receives, so it is one tight loop over the bytes that allocates nothing per byte or per token
  * (only the records themselves), with an explicit stack, so any depth JSON.parse accepts is accepted; it is
  * faster than JSON.parse(body.toString()), which it replaces.
@@ -21,8 +21,25 @@
  * `id` and `creationTime` are the string values of the record's own `Id` and `CreationTime` keys (keys of
  * nested objects do not count), escapes decoded; a repeated key counts as JSON.parse counts it (the last one
  * wins); undefined when absent or not a string.
+ *
+ * An element of the array that is not an object with a string `Id` (`null`, `5`, `"text"`, `[1,2]`, `{}`) is no
+ * audit record: it is returned apart, as its bytes, never among the records, and the rest of the body is
+ * unaffected.
  */
 import type { RawRecord } from '../sinks/sink.ts';
+
+/** An element of a content body that is not an audit record, as its exact bytes, and why. */
+export interface RejectedElement {
+  /** Its position in the body's array, from 0. */
+  readonly index: number;
+  readonly reason: 'not a JSON object' | 'no string Id';
+  readonly bytes: Buffer;
+}
+
+export interface ContentBody {
+  readonly records: RawRecord[];
+  readonly rejected: RejectedElement[];
+}
 import { ActivityApiError, invalidBodyCode } from './af-errors.ts';
 
 const tab = 0x09;
@@ -203,12 +220,15 @@ function rawRecord(body: Buffer, start: number, end: number, lineBreak: boolean,
  * INVALID_BODY (retryable: a cut or garbled body is fetched again) naming what was wrong and at which byte,
  * never the content.
  */
-export function contentRecords(buffer: Buffer): RawRecord[] {
+export function contentRecords(buffer: Buffer): ContentBody {
   // Reads through a plain Uint8Array view measured faster than through the Buffer.
   const body = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
   const n = body.length;
   let i = n >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
   const records: RawRecord[] = [];
+  const rejected: RejectedElement[] = [];
+  let elements = 0; // of the top-level array, begun so far
+  let otherStart = -1; // where the element being read began, when it is not an object
   let containers = new Uint8Array(64); // containers[depth]: inArray or inObject; depth 0 is the top level
   let depth = 0;
   let state = expectValue;
@@ -251,10 +271,14 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
       } else if (b === closeObject && container === inObject) {
         i++;
         depth--;
-        if (depth === 1 && collecting) records.push(rawRecord(buffer, recordStart, i, lineBreak, idOpen, idClose, idEscaped, timeOpen, timeClose, timeEscaped));
+        if (depth === 1 && collecting) {
+          if (idOpen >= 0) records.push(rawRecord(buffer, recordStart, i, lineBreak, idOpen, idClose, idEscaped, timeOpen, timeClose, timeEscaped));
+          else rejected.push({ index: elements - 1, reason: 'no string Id', bytes: buffer.subarray(recordStart, i) });
+        }
       } else if (b === closeArray && container === inArray) {
         i++;
         depth--;
+        if (depth === 1 && otherStart >= 0) otherStart = rejectElement(buffer, otherStart, i, elements - 1, rejected);
       } else {
         invalid(container === inArray ? 'an unexpected character (expected , or ])' : 'an unexpected character (expected , or })', i, n);
       }
@@ -291,14 +315,16 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
       if (depth === 0) {
         if (b === openArray) collecting = true;
         else shapeProblem = `the top level is not an array (byte ${i})`;
-      } else if (b === openObject) {
-        recordStart = i;
-        lineBreak = false;
-        idOpen = -1;
-        timeOpen = -1;
       } else {
-        shapeProblem = `element ${records.length} is not an object (byte ${i})`;
-        collecting = false;
+        elements++;
+        if (b === openObject) {
+          recordStart = i;
+          lineBreak = false;
+          idOpen = -1;
+          timeOpen = -1;
+        } else {
+          otherStart = i;
+        }
       }
     }
     state = expectNext;
@@ -317,6 +343,7 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
         key = otherKey;
       }
       i = close + 1;
+      if (depth === 1 && otherStart >= 0) otherStart = rejectElement(buffer, otherStart, i, elements - 1, rejected);
       continue;
     }
     if (key !== otherKey) {
@@ -335,16 +362,25 @@ export function contentRecords(buffer: Buffer): RawRecord[] {
       containers[depth] = b === openObject ? inObject : inArray;
       state = b === openObject ? expectKeyOrEnd : expectValueOrEnd;
       i++;
-    } else if (b === minus || (b >= zero && b <= nine)) {
-      i = numberEnd(body, i, n);
     } else {
-      const word = literals[b];
-      if (word === undefined) invalid('an unexpected character (expected a value)', i, n);
-      i = literalEnd(body, i, n, word);
+      if (b === minus || (b >= zero && b <= nine)) {
+        i = numberEnd(body, i, n);
+      } else {
+        const word = literals[b];
+        if (word === undefined) invalid('an unexpected character (expected a value)', i, n);
+        i = literalEnd(body, i, n, word);
+      }
+      if (depth === 1 && otherStart >= 0) otherStart = rejectElement(buffer, otherStart, i, elements - 1, rejected);
     }
   }
   if (shapeProblem !== undefined) {
     throw new ActivityApiError(invalidBodyCode, `the content answer did not have the documented shape, an array of records: ${shapeProblem}`, 200, { retryable: true });
   }
-  return records;
+  return { records, rejected };
+}
+
+/** Sets aside a top-level element that is not an object; returns the new `otherStart` (none). */
+function rejectElement(buffer: Buffer, start: number, end: number, index: number, rejected: RejectedElement[]): number {
+  rejected.push({ index, reason: 'not a JSON object', bytes: buffer.subarray(start, end) });
+  return -1;
 }

@@ -4,11 +4,12 @@
  * gone at the source), or failed (after the API client's own retries: hold the checkpoint, try next pass).
  */
 import type { ActivityApi, ContentBlob } from '../api/activity-api.ts';
+import type { RejectedElement } from '../api/content-records.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import { ConnectorError } from '../errors.ts';
 
 export type FetchOutcome =
-  | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly RawRecord[]; readonly bytes: number; readonly release?: (() => void) | undefined }
+  | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly RawRecord[]; readonly rejected: readonly RejectedElement[]; readonly bytes: number; readonly release?: (() => void) | undefined }
   | { readonly kind: 'expired'; readonly blob: ContentBlob; readonly error: ConnectorError }
   | { readonly kind: 'failed'; readonly blob: ContentBlob; readonly error: unknown };
 
@@ -51,7 +52,7 @@ export class BlobFetcher {
     try {
       options.abortSignal?.throwIfAborted();
       const fetched = await this.#api.fetchContent(blob, options.abortSignal ? { abortSignal: options.abortSignal } : {});
-      return { kind: 'records', blob, records: fetched.records, bytes: fetched.bytes, release: fetched.release };
+      return { kind: 'records', blob, records: fetched.records, rejected: fetched.rejected ?? [], bytes: fetched.bytes, release: fetched.release };
     } catch (error) {
       if (options.abortSignal?.aborted) throw error;
       if (error instanceof ConnectorError && error.code === 'AF20051') return { kind: 'expired', blob, error };

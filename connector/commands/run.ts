@@ -59,7 +59,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     }
     const usage = process.resourceUsage();
     runtime.logger.info({
-      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, errors: summary.errors.length },
+      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, setAside: summary.setAside, errors: summary.errors.length },
       // maxRSS is in KiB; CPU in microseconds. Operators size machines by these; the bench reads them too.
       resources: { peakRssBytes: usage.maxRSS * 1024, cpuUserMicros: usage.userCPUTime, cpuSystemMicros: usage.systemCPUTime },
     }, 'run finished');

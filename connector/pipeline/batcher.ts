@@ -7,7 +7,7 @@
 import type { ContentBlob } from '../api/activity-api.ts';
 import type { FetchOutcome } from '../collect/blob-fetcher.ts';
 import type { RawRecord } from '../sinks/sink.ts';
-import type { RecordKey } from '../state/store.ts';
+import type { RecordKey, SetAsideRecord } from '../state/store.ts';
 import type { RecordDeduplicator } from './record-deduplicator.ts';
 
 export interface Batch {
@@ -19,6 +19,8 @@ export interface Batch {
   readonly blobs: ContentBlob[];
   /** Blobs found expired (AF20051): recorded when it commits. */
   readonly expired: ContentBlob[];
+  /** Elements of its blobs that are not audit records: set aside (the dead-letter file) when it commits. */
+  readonly setAside: SetAsideRecord[];
   /** Give the bodies of `blobs` back for reuse: called once the batch committed (no record of them is needed). */
   readonly releases: Array<() => void>;
   duplicates: number;
@@ -38,15 +40,17 @@ export interface BatcherOptions {
   readonly onFailed: (outcome: Extract<FetchOutcome, { kind: 'failed' }>) => void;
   readonly onExpired?: (outcome: Extract<FetchOutcome, { kind: 'expired' }>) => void;
   readonly onReceived?: (records: number, bytes: number) => void;
+  /** A blob with elements that are not audit records (they go with the batch that holds the blob). */
+  readonly onSetAside?: (outcome: Extract<FetchOutcome, { kind: 'records' }>) => void;
   readonly clock?: () => number;
 }
 
 export function emptyBatch(now: number): Batch {
-  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], releases: [], duplicates: 0, openedAt: now };
+  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], setAside: [], releases: [], duplicates: 0, openedAt: now };
 }
 
 export function isEmpty(batch: Batch): boolean {
-  return batch.records.length === 0 && batch.blobs.length === 0 && batch.expired.length === 0 && batch.duplicates === 0;
+  return batch.records.length === 0 && batch.blobs.length === 0 && batch.expired.length === 0 && batch.setAside.length === 0 && batch.duplicates === 0;
 }
 
 const timedOut = Symbol('timed out');
@@ -90,6 +94,10 @@ export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, optio
         continue;
       }
       options.onReceived?.(outcome.records.length, outcome.bytes);
+      if (outcome.rejected.length > 0) {
+        options.onSetAside?.(outcome);
+        for (const element of outcome.rejected) batch.setAside.push({ contentId: outcome.blob.contentId, ...element });
+      }
       const { fresh, duplicates } = await dedupe.select(outcome.records);
       batch.duplicates += duplicates;
       for (const record of fresh) {

@@ -14,6 +14,7 @@ import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
+import { deadLetterFileName } from '../state/dead-letter.ts';
 import type { Commit, LastError, StateStore } from '../state/store.ts';
 import { batchRecords, isEmpty, type Batch } from './batcher.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
@@ -38,7 +39,7 @@ export interface PassContext {
   readonly now: () => Date;
   readonly abortSignal?: AbortSignal | undefined;
   /** The run's totals, counted as each batch commits (so a pass cut short by a stop still counts what it committed). */
-  readonly totals?: { records: number; blobs: number; duplicates: number; expired: number };
+  readonly totals?: { records: number; blobs: number; duplicates: number; expired: number; setAside: number };
 }
 
 export interface PassOutcome {
@@ -46,6 +47,8 @@ export interface PassOutcome {
   blobs: number;
   duplicates: number;
   expired: number;
+  /** Elements that were not audit records, set aside to the dead-letter file. */
+  setAside: number;
   /** Where the checkpoint stands after the pass (ms), for the next pass. */
   checkpoint: number | undefined;
   /** Errors that ended or held back this pass (the checkpoint holds; the next pass retries). */
@@ -66,7 +69,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   const { contentType, api, store, lane, settings, logger, abortSignal: signal } = context;
   const tracker = new CheckpointTracker(checkpoint);
   const dedupe = new RecordDeduplicator(store, contentType);
-  const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, checkpoint, errors: [] };
+  const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, checkpoint, errors: [] };
   const ceiling = () => checkpointCeiling(context.now(), api.clockSkewMs, settings.safetyLagMinutes * minute);
   let held = 0;
 
@@ -86,6 +89,10 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     bounds: { maxRecords: settings.batchMaxRecords, maxBytes: settings.batchMaxBytes, maxWaitMs: settings.batchMaxWaitMs },
     dedupe,
     onReceived: (records, bytes) => context.pipeline.received(records, bytes),
+    onSetAside: ({ blob, rejected }) => {
+      logger.warn({ component: 'fetcher', contentType, contentId: blob.contentId, setAside: rejected.length, reasons: [...new Set(rejected.map((r) => r.reason))] }, `elements that are not audit records (not a JSON object with a string Id) set aside to ${deadLetterFileName} in the state directory; the rest of the blob is delivered`);
+      context.pipeline.error({ stage: 'receiving', code: 'NOT_A_RECORD', message: `${rejected.length} element(s) of content ${blob.contentId} of ${contentType} are not audit records: set aside`, discarded: rejected.length });
+    },
     onFailed: ({ blob, error }) => {
       held += 1;
       const failure = toConnectorError(error);
@@ -109,6 +116,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),
       recordKeys: batch.keys,
+      ...(batch.setAside.length > 0 ? { setAside: batch.setAside } : {}),
       records: batch.records.length,
       duplicates: batch.duplicates,
     };
@@ -124,6 +132,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       counts.blobs += batch.blobs.length;
       counts.duplicates += batch.duplicates;
       counts.expired += batch.expired.length;
+      counts.setAside += batch.setAside.length;
     }
   };
 

@@ -40,6 +40,8 @@ export interface RunSummary {
   blobs: number;
   duplicates: number;
   expired: number;
+  /** Elements that were not audit records, set aside to the state directory's dead-letter file. */
+  setAside: number;
   errors: Array<{ contentType: ContentType; code: string; message: string }>;
 }
 
@@ -50,7 +52,7 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
   const { store, logger, abortSignal } = options;
   const settings: RunSettings = { ...defaultRunSettings, ...options.settings };
   const now = options.now ?? (() => new Date());
-  const summary: RunSummary = { records: 0, blobs: 0, duplicates: 0, expired: 0, errors: [] };
+  const summary: RunSummary = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, errors: [] };
   // Ends every loop when the lane fails (a sink refusing for good, a failed commit), as a stop does.
   const halt = new AbortController();
   const signal = abortSignal ? AbortSignal.any([abortSignal, halt.signal]) : halt.signal;

@@ -17,6 +17,7 @@ import type { ContentType } from '../api/content-types.ts';
 import { settingSpecs } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
+import { appendDeadLetters } from './dead-letter.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView } from './migrate-v2.ts';
@@ -231,6 +232,8 @@ export class SqliteStateStore implements StateStore {
     const writes = this.#writes;
     if (!writes) throw new Error(`state ${this.location} is open read-only`);
     const db = this.#db;
+    // Before the transaction that delivers their blobs: a crash in between appends them again, never loses them.
+    if (commit.contentType !== undefined && commit.setAside?.length) appendDeadLetters(this.location, commit.contentType, commit.at, commit.setAside);
     db.exec('BEGIN IMMEDIATE');
     try {
       if (commit.contentType !== undefined) this.#applyToContentType(writes, commit.contentType, commit);

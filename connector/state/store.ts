@@ -74,6 +74,16 @@ export function creationSecond(creationTime: string | undefined): number {
  * One commit, applied atomically. Everything is optional except `at`: a commit may only record sink positions
  * (before the first write), only an error, or a whole delivered batch. Counters are increments.
  */
+/** An element of a content blob that is not an audit record (not a JSON object with a string Id). */
+export interface SetAsideRecord {
+  readonly contentId: string;
+  /** Its position in the blob's array, from 0. */
+  readonly index: number;
+  readonly reason: string;
+  /** Its exact bytes. */
+  readonly bytes: Buffer;
+}
+
 export interface Commit {
   /** The content type this commit moves; absent for a commit of sink positions alone. */
   readonly contentType?: ContentType;
@@ -94,6 +104,8 @@ export interface Commit {
   readonly heldBlobs?: number;
   /** Each sink's position after this commit's writes (merged into the stored positions by name). */
   readonly sinkPositions?: Readonly<Record<string, SinkPosition>>;
+  /** Elements of this commit's blobs that are not audit records: kept apart (the dead-letter file), never delivered. */
+  readonly setAside?: readonly SetAsideRecord[];
   /** Forget delivered blobs of this content type whose contentCreated is before this instant. */
   readonly forgetBlobsBefore?: string;
   /** Forget delivered records of this content type whose CreationTime is before this instant. */

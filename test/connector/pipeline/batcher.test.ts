@@ -14,7 +14,7 @@ const blob = (contentId: string): ContentBlob => ({
 
 const records = (contentId: string, ids: string[]): FetchOutcome => {
   const list = ids.map((id) => auditRecord(id));
-  return { kind: 'records', blob: blob(contentId), records: list, bytes: list.reduce((n, r) => n + r.bytes.length, 0) };
+  return { kind: 'records', blob: blob(contentId), records: list, rejected: [], bytes: list.reduce((n, r) => n + r.bytes.length, 0) };
 };
 
 /** Only what the deduplicator asks of a store: the Ids committed before. */

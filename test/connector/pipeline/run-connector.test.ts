@@ -9,7 +9,10 @@ import { ConnectorError } from '../../../connector/errors.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { buildStatusReport } from '../../../connector/status/status-report.ts';
 import { quietLogger, workDir } from '../../e2e/support.ts';
-import { FakeActivityApi } from './fake-activity-api.ts';
+import { FakeActivityApi, auditRecord } from './fake-activity-api.ts';
+import { contentRecords } from '../../../connector/api/content-records.ts';
+import { FileSink } from '../../../connector/sinks/file.ts';
+import { readFile } from 'node:fs/promises';
 
 const minute = 60_000;
 const hour = 60 * minute;
@@ -217,6 +220,42 @@ describe('runConnector', () => {
     api.nowMs += minute;
     await run(api, dir, [sink]);
     expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3']);
+  });
+
+  it('sets aside elements that are not audit records (to the dead-letter file, counted, logged with their blob), delivering the rest and moving on', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'odd', now - 5 * hour, []);
+    api.addBlob('Audit.SharePoint', 'after', now - 4 * hour, ['r9']);
+    const deep = `{"Id":"deep","CreationTime":"2026-11-24T09:12:44","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const elements = ['null', '5', '"a string"', '[1,2]', 'true', '{"NoId":1}', deep, auditRecord('r1').bytes.toString()];
+    const fetchContent = api.fetchContent.bind(api);
+    api.fetchContent = async (blob, options) => {
+      if (blob.contentId !== 'odd') return fetchContent(blob, options);
+      const body = Buffer.from(`[${elements.join(',')}]`);
+      return { ...contentRecords(body), bytes: body.length };
+    };
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    const file = join(dir, 'audit.ndjson');
+    const { summary, lines } = await run(api, dir, [sink, new FileSink(file)]);
+    expect(sink.received.sort()).toEqual(['deep', 'r1', 'r9']);
+    const written = (await readFile(file, 'utf8')).split('\n').filter(Boolean);
+    expect(written.sort()).toEqual([auditRecord('r1').bytes.toString(), auditRecord('r9').bytes.toString(), deep].sort());
+    expect(summary.setAside).toBe(6);
+    expect(summary.errors).toEqual([]);
+    const deadLetters = (await readFile(join(dir, 'state', 'dead-letter.ndjson'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(deadLetters.map(({ contentType, contentId, index, reason, text }) => ({ contentType, contentId, index, reason, text }))).toEqual([
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 0, reason: 'not a JSON object', text: 'null' },
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 1, reason: 'not a JSON object', text: '5' },
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 2, reason: 'not a JSON object', text: '"a string"' },
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 3, reason: 'not a JSON object', text: '[1,2]' },
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 4, reason: 'not a JSON object', text: 'true' },
+      { contentType: 'Audit.SharePoint', contentId: 'odd', index: 5, reason: 'no string Id', text: '{"NoId":1}' },
+    ]);
+    expect(lines.join('')).toMatch(/"contentId":"odd","setAside":6.*set aside to dead-letter\.ndjson in the state directory/);
+    const cursor = (await cursorOf(dir))!;
+    expect(cursor.heldBlobs ?? 0).toBe(0);
+    expect(cursor.checkpoint).toBe(new Date(now - 15 * minute).toISOString());
   });
 
   it('never moves the checkpoint closer to now than the safety lag, and picks up a blob listed late inside the overlap', async () => {

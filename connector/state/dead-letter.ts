@@ -1,0 +1,36 @@
+/**
+ * The dead-letter file of a state directory, `dead-letter.ndjson`: elements of content blobs that are not audit
+ * records (not a JSON object with a string Id), one JSON line each, appended and fsynced before the commit that
+ * delivers their blob. A crash between the two appends them again on the next run (at least once, never lost).
+ * Each line: `at`, `contentType`, `contentId`, `index` (in the blob's array), `reason`, and the element as `text`
+ * (its exact bytes, which are UTF-8) or `base64` (when they are not).
+ */
+import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ContentType } from '../api/content-types.ts';
+import type { SetAsideRecord } from './store.ts';
+
+export const deadLetterFileName = 'dead-letter.ndjson';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function element(bytes: Buffer): { text: string } | { base64: string } {
+  try {
+    return { text: strictUtf8.decode(bytes) };
+  } catch {
+    return { base64: bytes.toString('base64') };
+  }
+}
+
+/** Appends `records` to the dead-letter file of `dir` and fsyncs it. */
+export function appendDeadLetters(dir: string, contentType: ContentType, at: string, records: readonly SetAsideRecord[]): void {
+  const lines = records.map((r) => `${JSON.stringify({ at, contentType, contentId: r.contentId, index: r.index, reason: r.reason, ...element(r.bytes) })}\n`).join('');
+  const fd = openSync(join(dir, deadLetterFileName), 'a', 0o600);
+  try {
+    const bytes = Buffer.from(lines, 'utf8');
+    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
