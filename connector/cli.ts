@@ -1,7 +1,7 @@
 // Commands and flags only: each action hands its options to one function in ./commands/.
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { contentTypes } from './api/content-types.ts';
-import { describeFailure } from './commands/exit-codes.ts';
+import { describeFailure, exitCodes } from './commands/exit-codes.ts';
 import { runCommand, type RunFlags } from './commands/run.ts';
 import type { GlobalFlags } from './commands/runtime.ts';
 import { showStatus } from './commands/status.ts';
@@ -23,7 +23,9 @@ const stateHelp = 'state directory (default: O365_STATE_DIR or ./.o365-state)';
 const program = new Command('o365-connector')
   .description('Stream Microsoft 365 audit logs from the Office 365 Management Activity API to your SIEM.\n'
     + 'Configuration, highest precedence first: flags, O365_* environment variables, --outputs file, --stack.')
-  .showHelpAfterError()
+  .exitOverride()
+  // Commander's own errors (unknown option, missing value, bad choice) become one line below, with the fix.
+  .configureOutput({ outputError: () => {} })
   .configureHelp({ showGlobalOptions: true })
   .addOption(new Option('--outputs <file>', 'configuration: a file holding `pulumi stack output --json --show-secrets`').env('O365_OUTPUTS_FILE'))
   .option('--stack <name>', 'read the configuration from this Pulumi stack (runs `pulumi stack output --json --show-secrets`; needs the Pulumi CLI)')
@@ -84,10 +86,19 @@ program.command('status')
   .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
   .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
 
+/** A command-line mistake commander found, as one line naming the fix; help asked for is no error. */
+function usageFailure(error: CommanderError): { line: string; exitCode: number } {
+  if (error.exitCode === 0) return { line: '', exitCode: 0 };
+  if (error.code === 'commander.help' || error.code === 'commander.helpDisplayed') return { line: '', exitCode: exitCodes.config };
+  const command = program.commands.find((c) => process.argv.slice(2).includes(c.name()))?.name();
+  const message = error.message.replace(/^error: /, '').split('\n').map((part) => part.trim()).filter(Boolean).join(' ').replace(/\.$/, '');
+  return { line: `error: CONFIG_INVALID: ${message}. Fix: see \`o365-connector ${command ? `${command} ` : ''}--help\``, exitCode: exitCodes.config };
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  const { line, exitCode } = describeFailure(error);
-  process.stderr.write(`${line}\n`);
+  const { line, exitCode } = error instanceof CommanderError ? usageFailure(error) : describeFailure(error);
+  if (line) process.stderr.write(`${line}\n`);
   process.exitCode = exitCode;
 }

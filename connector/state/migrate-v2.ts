@@ -90,13 +90,24 @@ export function importV2States(db: DatabaseSync, states: ReadonlyMap<ContentType
   for (const [name, position] of Object.entries(latestV2(states.values())?.sinkPositions ?? {})) insertPosition.run(name, JSON.stringify(position));
 }
 
-/** After the import committed: rename the JSON files out of the way, drop the old lock and stray temp files. */
+/**
+ * After the import committed: rename the JSON files out of the way, and drop the previous release's lock and its
+ * interrupted saves (`<ContentType>.json.<n>.tmp`). Only in a directory that still holds that release's state
+ * files: in any other, a file named `lock` or `*.tmp` is not the connector's, and is left alone.
+ */
 export async function retireV2Files(dir: string): Promise<void> {
-  for (const name of await namesIn(dir)) {
+  const names = await namesIn(dir);
+  if (!names.some(isV2StateFileName)) return;
+  for (const name of names) {
     const path = join(dir, name);
     if (isV2StateFileName(name)) await rename(path, `${path}${migratedSuffix}`);
-    else if (name === v2LockFileName || /\.json\.\d+\.tmp$/.test(name)) await unlink(path).catch(() => {});
+    else if (name === v2LockFileName || isV2TempFileName(name)) await unlink(path).catch(() => {});
   }
+}
+
+function isV2TempFileName(name: string): boolean {
+  const match = /^(.+)\.json\.\d+\.tmp$/.exec(name);
+  return match !== null && isContentType(match[1]!);
 }
 
 /**

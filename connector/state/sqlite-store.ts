@@ -10,7 +10,6 @@
  * keyed by (content type, CreationTime, Id), so the index stays cheap to write however large it grows.
  */
 import { chmodSync, existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { ContentType } from '../api/content-types.ts';
@@ -18,6 +17,7 @@ import { settingSpecs } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { appendDeadLetters } from './dead-letter.ts';
+import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView } from './migrate-v2.ts';
@@ -48,7 +48,7 @@ const busyTimeoutMs = 5_000;
  * `lockWaitMs`, then STATE_LOCKED), brings the schema up to date and imports the previous release's files.
  */
 export async function openStateStore(dir: string, options: OpenStateStoreOptions = {}): Promise<SqliteStateStore> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  prepareStateDirectory(dir);
   const lock = await lockStateDirectory(dir, { waitMs: options.lockWaitMs ?? settingSpecs.stateLockWaitSeconds.default * 1000, abortSignal: options.abortSignal, onWait: options.onLockWait });
   let db: DatabaseSync | undefined;
   try {
@@ -203,7 +203,7 @@ export class SqliteStateStore implements StateStore {
       expired.set(row.content_type, list);
     }
     const cursors = new Map<ContentType, CursorState>();
-    for (const row of this.#reads.cursors.all() as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? []));
+    for (const row of this.#reads.cursors.all() as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], join(this.location, stateDbName)));
     return cursors;
   }
 
@@ -319,7 +319,12 @@ function nextCursor(row: CursorRow, commit: Commit): CursorRow {
   };
 }
 
-function cursorOf(row: CursorRow, expired: CursorState['expired']): CursorState {
+function cursorOf(row: CursorRow, expired: CursorState['expired'], path: string): CursorState {
+  if (row.checkpoint !== null && !Number.isFinite(Date.parse(row.checkpoint))) {
+    throw new ConnectorError('STATE_CORRUPT', `${path}: the checkpoint of ${row.content_type}, ${JSON.stringify(row.checkpoint)}, is not a time`, {
+      fix: `restore the state directory from a backup, or set it to an ISO time (sqlite3 ${path} "UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE content_type = '${row.content_type}'"); records after that time are delivered again only if not remembered`,
+    });
+  }
   return {
     contentType: row.content_type,
     checkpoint: row.checkpoint ?? undefined,

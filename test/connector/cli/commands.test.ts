@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { startEmulator } from '../../emulator/index.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';
 import { workDir } from '../../e2e/support.ts';
@@ -274,3 +275,38 @@ describe('o365-connector commands', () => {
     expect(result.stderr).toMatch(/CONFIG_INVALID: --since: "last tuesday" is neither an ISO time nor a duration/);
   });
 });
+
+describe('exit codes and lines for operator mistakes', () => {
+  it.each([
+    ['an unknown option', ['run', '--once', '--bogus'], {}, "error: CONFIG_INVALID: unknown option '--bogus'. Fix: see `o365-connector run --help`"],
+    ['a mistyped option', ['status', '--jsn'], {}, "error: CONFIG_INVALID: unknown option '--jsn' (Did you mean --json?). Fix: see `o365-connector status --help`"],
+    ['an option without its value', ['run', '--since'], {}, "error: CONFIG_INVALID: option '--since <time>' argument missing. Fix: see `o365-connector run --help`"],
+    ['a bad O365_LOG_LEVEL', ['status', '--offline'], { O365_LOG_LEVEL: 'loud' }, "error: CONFIG_INVALID: option '--log-level <level>' value 'loud' from env 'O365_LOG_LEVEL' is invalid. Allowed choices are trace, debug, info, warn, error, fatal, silent. Fix: see `o365-connector status --help`"],
+    ['a setting out of range', ['run', '--once', '--requests-per-minute', '0'], {}, 'error: CONFIG_INVALID: --requests-per-minute: 0 is outside 1 to 1000000. Fix: give a whole number from 1 to 1000000, or leave --requests-per-minute out for its default, 2000'],
+    ['--state /', ['run', '--once', '--state', '/'], {}, "error: STATE_UNSAFE: --state / is a directory of the system itself, not one for the connector's state. Fix: give --state a new or empty directory of its own, e.g. /var/lib/o365"],
+  ])('%s: exit 2, one line, no help dump', async (_what, args, env, line) => {
+    const result = await cli(args, { env });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(line);
+  });
+
+  it('a --state that is a file: exit 2 naming it', async () => {
+    const file = join(dir, 'not-a-directory');
+    await writeFile(file, 'x');
+    const result = await cli(['run', '--once', '--state', file]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(`error: STATE_NOT_A_DIRECTORY: --state ${file} is a file, not a directory. Fix: give --state a new or empty directory of its own, e.g. /var/lib/o365`);
+  });
+
+  it('a checkpoint that is not a time: exit 2, STATE_CORRUPT naming the file, the content type and the way out', async () => {
+    const state = join(dir, 'corrupt-checkpoint');
+    expect((await cli(['run', '--once', '--content-types', 'Audit.General', '--since', '1h', '--state', state, '--sink', `file:${join(state, '..', 'corrupt.ndjson')}`])).code).toBe(0);
+    const db = new DatabaseSync(join(state, 'state.db'));
+    db.exec("UPDATE cursors SET checkpoint = 'the day before yesterday'");
+    db.close();
+    const result = await cli(['run', '--once', '--content-types', 'Audit.General', '--state', state, '--sink', `file:${join(state, '..', 'corrupt.ndjson')}`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(new RegExp(`^error: STATE_CORRUPT: ${join(state, 'state.db')}: the checkpoint of Audit\\.General, "the day before yesterday", is not a time\\. Fix: restore the state directory from a backup, or set it to an ISO time \\(sqlite3 `));
+  });
+});
+

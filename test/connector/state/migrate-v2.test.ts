@@ -50,6 +50,16 @@ async function previousReleaseDir(): Promise<string> {
 }
 
 describe('migration from state version 2 (JSON files)', () => {
+  it('ignores the previous release\'s pid lock file, even naming a live process, and removes it', async () => {
+    for (const pid of [process.ppid, 1]) {
+      const dir = await workDir();
+      await writeV2(dir, v2State('Audit.General', { sequence: 1 }));
+      await writeFile(join(dir, 'lock'), String(pid));
+      await (await openStateStore(dir, { lockWaitMs: 0 })).close();
+      expect(await readdir(dir)).not.toContain('lock');
+    }
+  });
+
   it('imports every content type on the first open, then retires the files and the old lock', async () => {
     const dir = await previousReleaseDir();
     const store = await openStateStore(dir, { lockWaitMs: 0 });

@@ -228,15 +228,6 @@ describe('SQLite state store', () => {
     await (await open(dir)).close();
   });
 
-  it('ignores the previous release\'s pid lock file, even naming a live process', async () => {
-    for (const pid of [process.ppid, 1]) {
-      const dir = await workDir();
-      await writeFile(join(dir, 'lock'), String(pid));
-      await (await open(dir)).close();
-      expect(await readdir(dir)).not.toContain('lock');
-    }
-  });
-
   it('says the database is corrupt instead of starting over', async () => {
     const dir = await workDir();
     await writeFile(join(dir, stateDbName), 'this is not a SQLite database, it is a text file that happens to be long enough '.repeat(20));
