@@ -19,6 +19,11 @@ export interface WindowPlanInput {
 /** The retention the API enforces (7 days), less a margin so that a window is never rejected for its start. */
 export const retentionMarginMs = 15 * minute;
 
+/** The oldest instant (ms, server time) a window may start at: the API's 7-day retention less the margin. */
+export function earliestListable(serverNowMs: number): number {
+  return Math.ceil((serverNowMs - 7 * day + retentionMarginMs) / 1000) * 1000;
+}
+
 /** The furthest a checkpoint may stand: server time now less the safety lag, in whole seconds. */
 export function checkpointCeiling(now: Date, skewMs: number, safetyLagMs: number): number {
   return Math.floor((now.getTime() + skewMs - safetyLagMs) / 1000) * 1000;
@@ -32,7 +37,7 @@ export function planWindows(input: WindowPlanInput): TimeWindow[] {
   const serverNow = input.now.getTime() + input.skewMs;
   // Whole seconds: the API's time format has no fractions, and a window must not round to an empty one.
   const end = Math.floor(serverNow / 1000) * 1000;
-  const earliest = Math.ceil((serverNow - 7 * day + retentionMarginMs) / 1000) * 1000;
+  const earliest = earliestListable(serverNow);
   const from = input.checkpoint ? input.checkpoint.getTime() - input.overlapMs : input.since.getTime();
   let start = Math.max(Math.floor(from / 1000) * 1000, earliest);
   const windows: TimeWindow[] = [];

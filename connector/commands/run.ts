@@ -1,3 +1,4 @@
+import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';
 import { runConnector, type RunSummary } from '../pipeline/run-connector.ts';
@@ -24,6 +25,10 @@ export interface RunFlags extends GlobalFlags {
 export async function runCommand(flags: RunFlags): Promise<number> {
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
+  // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.
+  if (since.getTime() < Date.now() - 7 * 24 * 3_600_000 - 60_000) {
+    runtime.logger.warn({ since: flags.since, startsAt: new Date(earliestListable(Date.now())).toISOString() }, '--since is further back than the 7 days the API keeps content: a first run starts at the oldest content it can list');
+  }
   const controller = new AbortController();
   let signals = 0;
   const stop = (signal: NodeJS.Signals) => {

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { contentTypes as allContentTypes, isContentType, type ContentType } from '../api/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
-import { clouds, type CloudName } from './clouds.ts';
+import { cloudNames, clouds, type CloudName } from './clouds.ts';
 import { outputsError, stackOutputsSchema, type StackOutputs } from './stack-outputs.ts';
 
 export interface ConnectorConfig {
@@ -153,6 +153,22 @@ function required<T>(field: 'tenantId' | 'clientId', value: T | undefined): T {
   return value;
 }
 
+/**
+ * O365_CLOUD names one cloud while the endpoints, from the outputs, are another's: the connector would print one
+ * and call the other. Endpoints given with the cloud in the same place (an outputs file for a stand-in, or both
+ * variables) are a deliberate choice and stand.
+ */
+function refuseCloudContradiction(cloud: CloudName, outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): void {
+  if (text(env['O365_CLOUD']) === undefined) return;
+  for (const [field, variable] of [['apiRoot', 'O365_API_ROOT'], ['authorityHost', 'O365_AUTHORITY_HOST']] as const) {
+    const given = outputs[field];
+    if (text(env[variable]) !== undefined || given === undefined || given === clouds[cloud][field]) continue;
+    const owner = cloudNames.find((name) => clouds[name][field] === given);
+    throw new ConfigError('O365_CLOUD', `${cloud} contradicts the outputs' ${field} ${given}${owner ? ` (the ${owner} cloud's)` : ''}`,
+      `unset O365_CLOUD to use the outputs as they are, set ${variable} too, or write the outputs again from a stack configured with cloud ${cloud}`);
+  }
+}
+
 export interface LoadedConfig {
   readonly config: ConnectorConfig;
   /** Reads the credential again from the same sources (a stack update may have rotated it); undefined when unreadable. */
@@ -172,6 +188,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   }
 
   const cloud = outputs.cloud ?? 'commercial';
+  refuseCloudContradiction(cloud, outputs, env);
   const contentTypes = parseContentTypes('--content-types', flags.contentTypes)
     ?? parseContentTypes('O365_CONTENT_TYPES', env['O365_CONTENT_TYPES'])
     ?? (outputs.contentTypes?.length ? outputs.contentTypes : undefined)
@@ -207,6 +224,19 @@ export function stateDirOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
+const monthNames = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/** A day or time that does not exist (2026-02-30, 24:00): the date parser would roll it over into another. */
+function refuseImpossibleDate(value: string, text: string): void {
+  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2}))?)?/.exec(text);
+  if (!parts) return;
+  const [year, month, day, hour = 0, minute = 0, second = 0] = parts.slice(1).map((part) => (part === undefined ? undefined : Number(part))) as number[];
+  const days = month! >= 1 && month! <= 12 ? new Date(Date.UTC(year!, month!, 0)).getUTCDate() : 0;
+  if (days === 0) throw new ConfigError('--since', `${value} has no month ${month}`, 'give a date as YYYY-MM-DD, e.g. --since 2026-11-20');
+  if (day! < 1 || day! > days) throw new ConfigError('--since', `${value} is not a date: ${monthNames[month! - 1]} ${year} has ${days} days`, 'give a day that exists, e.g. --since 2026-11-20');
+  if (hour! > 23 || minute! > 59 || second! > 59) throw new ConfigError('--since', `${value} is not a time of day`, 'give hours 00-23, minutes and seconds 00-59, e.g. --since 2026-11-20T06:30:00Z');
+}
+
 /** `--since`: an ISO time (UTC when no zone is given), or a duration back from now such as 90m, 36h, 7d. */
 export function parseSince(value: string, now: Date): Date {
   const trimmed = value.trim();
@@ -217,6 +247,7 @@ export function parseSince(value: string, now: Date): Date {
   } else {
     const iso = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$/.test(trimmed) ? `${trimmed.length === 10 ? `${trimmed}T00:00:00` : trimmed}Z` : trimmed;
     date = /^\d{4}-\d{2}-\d{2}/.test(trimmed) ? new Date(iso) : new Date(Number.NaN);
+    refuseImpossibleDate(value, trimmed);
   }
   if (Number.isNaN(date.getTime())) throw new ConfigError('--since', `"${value}" is neither an ISO time nor a duration`, 'e.g. --since 36h, --since 7d or --since 2026-11-20T00:00:00Z');
   if (date.getTime() > now.getTime()) throw new ConfigError('--since', `${value} is in the future`, 'give a past time or a duration such as 36h');

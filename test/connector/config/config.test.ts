@@ -206,4 +206,31 @@ describe('--since', () => {
     expect(() => parseSince('last tuesday', now)).toThrow(/^--since: "last tuesday" is neither an ISO time nor a duration$/);
     expect(() => parseSince('12', now)).toThrow(/neither an ISO time nor a duration/);
   });
+
+  it.each([
+    ['2026-02-30', '--since: 2026-02-30 is not a date: February 2026 has 28 days'],
+    ['2024-02-30', '--since: 2024-02-30 is not a date: February 2024 has 29 days'],
+    ['2026-11-31T00:00:00Z', '--since: 2026-11-31T00:00:00Z is not a date: November 2026 has 30 days'],
+    ['2026-13-01', '--since: 2026-13-01 has no month 13'],
+    ['2026-11-20T24:00', '--since: 2026-11-20T24:00 is not a time of day'],
+  ])('refuses %s, a day or time that does not exist, instead of rolling it over', (value, message) => {
+    expect(() => parseSince(value, now)).toThrow(message);
+  });
+});
+
+describe('contradictions between the environment and the outputs', () => {
+  it('refuses O365_CLOUD naming one cloud beside outputs whose endpoints are another\'s', async () => {
+    const file = await outputsFile({ ...outputs, cloud: 'commercial', apiRoot: 'https://manage.office.com', authorityHost: 'https://login.microsoftonline.com' });
+    const error = await failure(loadConfig({ outputs: file }, { O365_CLOUD: 'gcchigh' }));
+    expect(error.message).toBe("O365_CLOUD: gcchigh contradicts the outputs' apiRoot https://manage.office.com (the commercial cloud's)");
+    expect(error.fix).toBe('unset O365_CLOUD to use the outputs as they are, set O365_API_ROOT too, or write the outputs again from a stack configured with cloud gcchigh');
+  });
+
+  it('accepts endpoints that agree with O365_CLOUD, and endpoints set beside it in the environment', async () => {
+    const file = await outputsFile({ ...outputs, cloud: 'commercial', apiRoot: 'https://manage.office365.us', authorityHost: 'https://login.microsoftonline.us' });
+    expect((await loadConfig({ outputs: file }, { O365_CLOUD: 'gcchigh' })).config.apiRoot).toBe('https://manage.office365.us');
+    const local = await outputsFile({ ...outputs, cloud: 'commercial', apiRoot: 'https://127.0.0.1:8443', authorityHost: 'https://127.0.0.1:8443' });
+    const { config } = await loadConfig({ outputs: local }, { O365_CLOUD: 'gcc', O365_API_ROOT: 'https://127.0.0.1:9443', O365_AUTHORITY_HOST: 'https://127.0.0.1:9443' });
+    expect([config.cloud, config.apiRoot]).toEqual(['gcc', 'https://127.0.0.1:9443']);
+  });
 });
