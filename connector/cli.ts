@@ -1,4 +1,5 @@
 // Commands and flags only: each action hands its options to one function in ./commands/.
+import { redactSecrets } from './status/secret-values.ts';
 import { Command, CommanderError, Option } from 'commander';
 import { contentTypes } from './api/content-types.ts';
 import { describeFailure, exitCodes } from './commands/exit-codes.ts';
@@ -45,9 +46,9 @@ function act(action: () => Promise<number>, command: Command): Promise<void> {
     (exitCode) => { process.exitCode = exitCode; },
     (error: unknown) => {
       const { line, exitCode } = describeFailure(error);
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(`${redactSecrets(line)}\n`);
       if (globals(command).logLevel === 'debug' || globals(command).logLevel === 'trace') {
-        if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+        if (error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
       }
       process.exitCode = exitCode;
     },
@@ -99,6 +100,6 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   const { line, exitCode } = error instanceof CommanderError ? usageFailure(error) : describeFailure(error);
-  if (line) process.stderr.write(`${line}\n`);
+  if (line) process.stderr.write(`${redactSecrets(line)}\n`);
   process.exitCode = exitCode;
 }

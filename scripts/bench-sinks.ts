@@ -58,7 +58,7 @@ export async function benchSinks(options: { records?: number } = {}): Promise<Si
     results.push(await measure('http ndjson gzip', new HttpSink(`${ndjson.url}/in?gzip=1&tokenEnv=BENCH_TOKEN`, { env }), records));
     await ndjson.close();
     const hec = await hecReceiver('bench-token');
-    results.push(await measure('splunk-hec', new SplunkHecSink(`splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&tokenEnv=BENCH_TOKEN`, { env }), records));
+    results.push(await measure('splunk-hec', new SplunkHecSink(`splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
     await hec.close();
     const bulk = await bulkReceiver();
     results.push(await measure('elasticsearch bulk', new ElasticsearchSink(`elasticsearch://127.0.0.1:${new URL(bulk.url).port}/o365?tls=0`, { env }), records));

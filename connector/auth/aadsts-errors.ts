@@ -35,7 +35,9 @@ export function identityError(code: string | undefined, description: string): Id
   const entry = code === undefined ? undefined : aadstsErrors[code];
   if (code !== undefined && entry) return new IdentityError(`AADSTS${code}`, entry.meaning, { fix: entry.fix });
   // The service's description ends with trace and correlation ids, which help nobody on this line.
-  const said = description.replace(/^AADSTS\d+:\s*/, '').split(/\r?\n| Trace ID:/)[0]!.trim().slice(0, 240);
+  // msal wraps it as "Error(s): <codes> - Timestamp: … - Description: AADSTS…: <what>"; the service's own words are after that.
+  const own = /Description: (.*)$/s.exec(description)?.[1] ?? description;
+  const said = own.replace(/^AADSTS\d+:\s*/, '').split(/\r?\n| Trace ID:/)[0]!.trim().slice(0, 240);
   return new IdentityError(code === undefined ? 'AUTH_FAILED' : `AADSTS${code}`, `the identity platform refused the token request${said ? `: ${said}` : ''}`, {
     fix: 'compare tenantId, clientId and the credential with `pulumi stack output --json --show-secrets`',
   });

@@ -33,7 +33,8 @@ export function loggerFor(flags: GlobalFlags): Logger {
 /** Configuration -> credentials -> API client, wired once per command. */
 export async function createRuntime(flags: GlobalFlags, options: { retry?: RetryPolicyOptions; logger?: Logger; maxBlobBytes?: number; requestDeadlineMs?: number } = {}): Promise<Runtime> {
   const logger = options.logger ?? loggerFor(flags);
-  const { config, reloadCredential } = await loadConfig(flags);
+  const { config, reloadCredential, warnings } = await loadConfig(flags);
+  for (const warning of warnings) logger.warn({ component: 'config' }, warning);
   const telemetry = new Telemetry();
   const agent = createHttpAgent({ caFile: config.caFile, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const tokens = new MsalTokenProvider({

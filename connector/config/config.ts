@@ -4,7 +4,9 @@
  * the live stack (`--stack`, through the Pulumi CLI). The outputs and the variables that stand for them are checked by
  * the stack-outputs contract (stack-outputs.ts). Invalid input is one ConfigError naming the field.
  */
+import { registerSecret } from '../status/secret-values.ts';
 import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { contentTypes as allContentTypes, isContentType, type ContentType } from '../api/content-types.ts';
@@ -47,10 +49,24 @@ function isObject(value: unknown): value is Raw {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The text of an outputs file as Windows tools write it too: UTF-8 with or without a byte-order mark, or UTF-16
+ * (what Windows PowerShell 5.1's `>` writes: little-endian with a mark), big-endian as well.
+ */
+export function decodeOutputsText(bytes: Buffer): string {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString('utf8');
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return Buffer.from(bytes.subarray(2)).swap16().toString('utf16le');
+  // No mark: JSON starts with an ASCII character, so a zero byte beside it gives UTF-16 away.
+  if (bytes.length >= 2 && bytes.length % 2 === 0 && bytes[0] !== 0 && bytes[1] === 0) return bytes.toString('utf16le');
+  if (bytes.length >= 2 && bytes.length % 2 === 0 && bytes[0] === 0 && bytes[1] !== 0) return Buffer.from(bytes).swap16().toString('utf16le');
+  return bytes.toString('utf8');
+}
+
 async function readOutputsFile(path: string): Promise<Raw> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = decodeOutputsText(await readFile(path));
   } catch (error) {
     throw new ConfigError('--outputs', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'write it with `pulumi stack output --json --show-secrets > outputs.json`');
   }
@@ -62,6 +78,19 @@ async function readOutputsFile(path: string): Promise<Raw> {
   }
   if (!isObject(parsed)) throw new ConfigError('--outputs', `${path} is not the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
   return parsed;
+}
+
+/** An outputs file holding the client secret that other users may read. */
+function outputsFileWarnings(flags: ConfigFlags, env: NodeJS.ProcessEnv): string[] {
+  const path = text(flags.outputs) ?? text(env['O365_OUTPUTS_FILE']);
+  if (!path) return [];
+  try {
+    const mode = statSync(resolve(path)).mode & 0o777;
+    if ((mode & 0o044) === 0) return [];
+    return [`${resolve(path)} holds the client secret and is readable by ${(mode & 0o004) !== 0 ? 'every user' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it`];
+  } catch {
+    return [];
+  }
 }
 
 /** `pulumi stack output --json --show-secrets --stack <name>`; its output holds the secret, so it is never logged or echoed. */
@@ -137,6 +166,12 @@ async function readOutputs(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<
 
 /** Environment first, then the outputs; at one level a certificate wins over a secret (it was set on purpose). */
 function credentialOf(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
+  const credential = findCredential(outputs, env);
+  if (credential?.kind === 'secret') registerSecret(credential.secret);
+  return credential;
+}
+
+function findCredential(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
   const envCertificate = text(env['O365_CLIENT_CERTIFICATE_PATH']);
   if (envCertificate) return { kind: 'certificate', path: resolve(envCertificate) };
   const envSecret = text(env['O365_CLIENT_SECRET']);
@@ -171,6 +206,8 @@ function refuseCloudContradiction(cloud: CloudName, outputs: Partial<StackOutput
 
 export interface LoadedConfig {
   readonly config: ConnectorConfig;
+  /** Things worth a warning in the log (an outputs file others may read). */
+  readonly warnings: readonly string[];
   /** Reads the credential again from the same sources (a stack update may have rotated it); undefined when unreadable. */
   reloadCredential(): Promise<ClientCredential | undefined>;
 }
@@ -207,6 +244,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   };
   return {
     config,
+    warnings: outputsFileWarnings(flags, env),
     reloadCredential: async () => {
       try {
         return credentialOf(await readOutputs(flags, env), env);

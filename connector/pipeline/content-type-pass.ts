@@ -4,6 +4,7 @@
  * repeated records) → commit through the lane. The checkpoint moves only past blobs whose every record every
  * sink acknowledged; a blob that could not be fetched, or a window that could not be listed, holds it.
  */
+import { redactSecrets } from '../status/secret-values.ts';
 import type { ActivityApi, TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
@@ -62,7 +63,8 @@ export function toConnectorError(error: unknown): ConnectorError {
 
 export function lastErrorOf(error: unknown, now: Date): LastError {
   const failure = toConnectorError(error);
-  return { code: failure.code, message: failure.toLine(), at: now.toISOString() };
+  // Kept in the state and shown by status: an answer that echoed a secret must not put it there.
+  return { code: failure.code, message: redactSecrets(failure.toLine()), at: now.toISOString() };
 }
 
 export async function runPass(context: PassContext, checkpoint: number | undefined): Promise<PassOutcome> {

@@ -19,13 +19,14 @@
  * Elasticsearch's own reason and the record Id, and holds the checkpoint: nothing is skipped silently.
  * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
+import { registerSecret } from '../status/secret-values.ts';
 import { z } from 'zod';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 import { ndjson } from './ndjson.ts';
 
@@ -77,9 +78,12 @@ export class ElasticsearchSink implements Sink {
       throw new ConfigError('--sink index', `"${index}" is not a valid index name (the URL path must be one lowercase index or data stream name without \\ / * ? " < > | , # : or spaces, not starting with - _ +)`, 'e.g. elasticsearch://es.example:9200/o365-audit');
     }
     const { authority, origin } = url.httpEndpoint('elasticsearch', 9200, parameters.tls);
+    refuseClearTextCredentials(origin, parameters.insecure, `elasticsearch://${authority}`, { apiKeyEnv: parameters.apiKeyEnv, apiKeyFile: parameters.apiKeyFile, passwordEnv: parameters.passwordEnv });
     const { usernameEnv: username, passwordEnv: password, pipeline } = parameters;
     const apiKey = parameters.apiKeyEnv ?? parameters.apiKeyFile;
-    const auth = apiKey ? `ApiKey ${apiKey}` : username !== undefined ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` : undefined;
+    const basic = username !== undefined ? Buffer.from(`${username}:${password}`).toString('base64') : undefined;
+    registerSecret(basic); // an echoed Authorization header shows the encoded form
+    const auth = apiKey ? `ApiKey ${apiKey}` : basic !== undefined ? `Basic ${basic}` : undefined;
     const query = new URLSearchParams({ filter_path: 'errors,items.*.status,items.*.error', ...(pipeline ? { pipeline } : {}) });
     this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;

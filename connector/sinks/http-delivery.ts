@@ -5,6 +5,7 @@
  * number of times, honouring Retry-After; then the error is thrown, still marked retryable, so the pipeline
  * holds the checkpoint and sends the same batch again later. Every response body is read to the end.
  */
+import { ConfigError } from '../errors.ts';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { Agent, request } from 'undici';
@@ -56,10 +57,22 @@ export function createSinkAgent(ca: string | undefined, timeoutMs: number): Agen
 /** The parameters every HTTP-based sink shares, for its schema: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
 export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
   gzip: flag(),
+  insecure: flag(),
   timeoutMs: count(defaultTimeoutMs, 100, 600_000),
   maxAttempts: count(5, 1, 100),
   ca: fileText(),
 });
+
+/**
+ * A credential sent over plain http crosses the network readable by anyone on the path: refused unless the spec
+ * says `insecure=1` (a trusted path, e.g. a receiver on the same host).
+ */
+export function refuseClearTextCredentials(origin: string, insecure: boolean, sinkName: string, credentials: Record<string, unknown>): void {
+  if (!origin.startsWith('http:') || insecure) return;
+  const given = Object.entries(credentials).filter(([, value]) => value !== undefined && !(typeof value === 'object' && value !== null && Object.keys(value).length === 0)).map(([name]) => name);
+  if (given.length === 0) return;
+  throw new ConfigError('--sink', `${sinkName}: ${given.join(', ')} would cross the network in clear text over http`, 'use https (drop tls=0, or give an https:// URL), or add insecure=1 if the network path to the receiver is trusted');
+}
 
 export interface DeliveryParameters {
   readonly gzip: boolean;

@@ -21,7 +21,7 @@ import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { ndjson } from './ndjson.ts';
 import { count, headerParameters, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 
 /** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
 export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
@@ -66,6 +66,7 @@ export class HttpSink implements Sink {
     const token = parameters.tokenEnv ?? parameters.tokenFile;
     const target = new URL(url.url);
     target.search = ''; // the query configures the sink; it is not sent
+    refuseClearTextCredentials(target.origin, parameters.insecure, url.display, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile, headerEnv: parameters.headerEnv });
     this.#target = httpTarget(parameters, target.toString(), { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) });
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;

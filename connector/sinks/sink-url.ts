@@ -1,3 +1,4 @@
+import { registerSecret } from '../status/secret-values.ts';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
@@ -120,12 +121,18 @@ export const fileText = () => given(z.string().transform((path, ctx) => {
 }).optional());
 
 /** A secret file (`tokenFile`): its text without surrounding white space. */
-export const secretFile = () => fileText().transform((value) => value?.trim());
+export const secretFile = () => fileText().transform((value) => {
+  const secret = value?.trim();
+  registerSecret(secret);
+  return secret;
+});
 
 /** The value of the environment variable the parameter names (`tokenEnv=SPLUNK_HEC_TOKEN`). */
 const variable = (env: NodeJS.ProcessEnv) => z.string().transform((name, ctx) => {
   const value = env[name];
-  return value === undefined || value === '' ? fail(ctx, `environment variable ${name} is not set`, `export ${name}=... before starting the connector`) : value;
+  if (value === undefined || value === '') return fail(ctx, `environment variable ${name} is not set`, `export ${name}=... before starting the connector`);
+  registerSecret(value);
+  return value;
 });
 
 export const secretEnv = (env: NodeJS.ProcessEnv) => given(variable(env).optional());

@@ -29,7 +29,7 @@ import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from './sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 import { ndjson } from './ndjson.ts';
 
@@ -143,6 +143,7 @@ export class SplunkHecSink implements Sink {
     const { authority, origin } = url.httpEndpoint('splunk-hec', 8088, parameters.tls);
     const path = url.url.protocol === 'splunk-hec:' || url.url.pathname === '/' ? '/services/collector/event' : url.url.pathname;
     this.name = `splunk-hec://${authority}`;
+    refuseClearTextCredentials(origin, parameters.insecure, this.name, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile });
     const channel = parameters.ack ? randomUUID() : undefined;
     const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
     this.#target = httpTarget(parameters, `${origin}${path}`, headers);

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { redactSecrets } from './secret-values.ts';
 
 export type { Logger };
 
@@ -10,7 +11,10 @@ export const secretKeys = [
 
 const redactPaths = secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
 
-/** Structured JSON logs on stderr (never stdout: stdout may be the sink), secrets redacted by key. */
+/**
+ * Structured JSON logs on stderr (never stdout: stdout may be the sink), secrets redacted by key, and every known
+ * secret value (secret-values.ts) cut out of each line whatever carries it.
+ */
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
@@ -20,6 +24,10 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       redact: { paths: redactPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ fd: 2, sync: true }),
+    redactingStream(options.destination ?? pino.destination({ fd: 2, sync: true })),
   );
+}
+
+function redactingStream(destination: DestinationStream): DestinationStream {
+  return { write: (line: string) => destination.write(redactSecrets(line)) };
 }

@@ -22,7 +22,7 @@ describe.skipIf(skip !== undefined)('run --sink fan-out', () => {
     const hec = await hecReceiver('hec-token-fanout');
     try {
       const outputs = await writeOutputs(emulator, dir);
-      const sinks = [`file:${join(dir, 'audit.ndjson')}`, `syslog+tls://127.0.0.1:${rsyslog.tlsPort}?ca=${pki.caFile}`, `splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&tokenEnv=HEC_TOKEN`];
+      const sinks = [`file:${join(dir, 'audit.ndjson')}`, `syslog+tls://127.0.0.1:${rsyslog.tlsPort}?ca=${pki.caFile}`, `splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&insecure=1&tokenEnv=HEC_TOKEN`];
       const code = await new Promise<number>((done) => execFile(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--once', '--outputs', outputs, '--state', join(dir, 'state'), '--requests-per-minute', '100000', ...sinks.flatMap((s) => ['--sink', s])], {
         cwd: dir, env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, HEC_TOKEN: 'hec-token-fanout', O365_LOG_LEVEL: 'warn' },
       }, (error, _stdout, stderr) => { if (error) console.error(stderr); done(error ? Number(error.code) || 1 : 0); }));

@@ -234,3 +234,30 @@ describe('contradictions between the environment and the outputs', () => {
     expect([config.cloud, config.apiRoot]).toEqual(['gcc', 'https://127.0.0.1:9443']);
   });
 });
+
+describe('outputs files as other tools write them', () => {
+  const json = JSON.stringify({ ...outputs, clientSecret: 'Q~wide-é-secret' }, null, 2);
+  it.each([
+    ['UTF-8 with a byte-order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(json, 'utf8')])],
+    ['UTF-16 little-endian with a mark (Windows PowerShell 5.1 >)', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(json, 'utf16le')])],
+    ['UTF-16 big-endian with a mark', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(json, 'utf16le').swap16()])],
+    ['UTF-16 little-endian without a mark', Buffer.from(json, 'utf16le')],
+  ])('reads %s', async (_what, bytes) => {
+    const file = join(dir, `encoded-${(files += 1)}.json`);
+    await writeFile(file, bytes);
+    const { config } = await loadConfig({ outputs: file }, {});
+    expect(config.credential).toEqual({ kind: 'secret', secret: 'Q~wide-é-secret' });
+    expect(config.tenantId).toBe(tenantId);
+  });
+
+  it('warns when the outputs file, which holds the secret, is readable by other users', async () => {
+    const file = await outputsFile(outputs);
+    await chmod(file, 0o644);
+    expect((await loadConfig({ outputs: file }, {})).warnings).toEqual([`${file} holds the client secret and is readable by every user (mode 0644): chmod 600 it`]);
+    await chmod(file, 0o640);
+    expect((await loadConfig({ outputs: file }, {})).warnings).toEqual([`${file} holds the client secret and is readable by its group (mode 0640): chmod 600 it`]);
+    await chmod(file, 0o600);
+    expect((await loadConfig({ outputs: file }, {})).warnings).toEqual([]);
+  });
+});
+

@@ -14,7 +14,7 @@ async function elasticsearch(): Promise<BulkReceiver> {
   open.push(receiver);
   return receiver;
 }
-const specFor = (receiver: BulkReceiver, query = '') => `elasticsearch://127.0.0.1:${new URL(receiver.url).port}/o365-audit?tls=0${query}`;
+const specFor = (receiver: BulkReceiver, query = '') => `elasticsearch://127.0.0.1:${new URL(receiver.url).port}/o365-audit?tls=0&insecure=1${query}`;
 const itemsOf = (body: string) => body.split('\n').filter(Boolean).filter((_, i) => i % 2 === 0).map((line) => JSON.parse(line) as { create: { _index: string; _id: string } });
 /** The `_bulk` body for these records, built independently: a create action, then the record's bytes. */
 const bulkOf = (records: readonly RawRecord[], index = 'o365-audit') => Buffer.concat(records.flatMap((r) => [

@@ -1,5 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
+import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
+import { SplunkHecSink } from '../../../connector/sinks/splunk-hec.ts';
 import { HttpSink } from '../../../connector/sinks/http.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
@@ -18,7 +20,7 @@ describe('generic HTTP sink', () => {
   it('POSTs gzip NDJSON bounded by maxRecords, each line the bytes it was given, with custom headers and the token from the environment', async () => {
     const collector = await receiver();
     const telemetry = new Telemetry();
-    const sink = new HttpSink(`${collector.url}/ingest?gzip=1&maxRecords=40&tokenEnv=COLLECTOR_TOKEN&header.X-Source=o365&headerEnv.X-Api-Key=COLLECTOR_KEY`, { env, telemetry: telemetry.component('http', 'sink') });
+    const sink = new HttpSink(`${collector.url}/ingest?gzip=1&insecure=1&maxRecords=40&tokenEnv=COLLECTOR_TOKEN&header.X-Source=o365&headerEnv.X-Api-Key=COLLECTOR_KEY`, { env, telemetry: telemetry.component('http', 'sink') });
     const sent = auditRecords(100);
     await sink.write({ contentType: 'Audit.Exchange', records: sent });
     await sink.close();
@@ -81,7 +83,7 @@ describe('generic HTTP sink', () => {
   it('rejects as retryable when the collector keeps failing, and as final on 401 and 413 with the fix', async () => {
     const collector = await receiver();
     collector.script({ status: 500 }, { status: 500 });
-    const sink = new HttpSink(`${collector.url}/ingest?maxAttempts=2&tokenEnv=COLLECTOR_TOKEN`, { env });
+    const sink = new HttpSink(`${collector.url}/ingest?maxAttempts=2&insecure=1&tokenEnv=COLLECTOR_TOKEN`, { env });
     await expect(sink.write({ contentType: 'Audit.General', records: auditRecords(2) })).rejects.toMatchObject({ code: 'HTTP500', retryable: true });
     collector.script({ status: 401, body: '{"error":"unauthorized"}' });
     const unauthorized = await sink.write({ contentType: 'Audit.General', records: auditRecords(2) }).catch((e: ConnectorError) => e);
@@ -120,4 +122,16 @@ describe('generic HTTP sink', () => {
       expect(collector.requests).toHaveLength(1);
     });
   });
+
+  it('refuses a credential over plain http unless insecure=1 says the path is trusted', () => {
+    const env = { COLLECTOR_TOKEN: 'tok-abcdef123456', COLLECTOR_KEY: 'key-abcdef123456' };
+    expect(() => new HttpSink('http://collector.example:8080/ingest?tokenEnv=COLLECTOR_TOKEN', { env })).toThrow('--sink: http://collector.example:8080/ingest: tokenEnv would cross the network in clear text over http');
+    expect(() => new HttpSink('http://collector.example:8080/ingest?headerEnv.X-Api-Key=COLLECTOR_KEY', { env })).toThrow(/headerEnv would cross the network in clear text/);
+    expect(() => new SplunkHecSink('splunk-hec://splunk.example:8088?tls=0&tokenEnv=COLLECTOR_TOKEN', { env })).toThrow('--sink: splunk-hec://splunk.example:8088: tokenEnv would cross the network in clear text over http');
+    expect(() => new ElasticsearchSink('elasticsearch://es.example:9200/o365?tls=0&apiKeyEnv=COLLECTOR_KEY', { env })).toThrow(/apiKeyEnv would cross the network in clear text/);
+    new HttpSink('http://collector.example:8080/ingest?tokenEnv=COLLECTOR_TOKEN&insecure=1', { env });
+    new HttpSink('https://collector.example:8443/ingest?tokenEnv=COLLECTOR_TOKEN', { env });
+    new HttpSink('http://collector.example:8080/ingest', { env }); // nothing secret to send
+  });
 });
+

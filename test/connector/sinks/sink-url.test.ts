@@ -79,7 +79,7 @@ describe('sink specs', () => {
     const file = join(await caDir, 'token');
     await writeFile(file, 'file-token-secret\n');
     const splunk = await hecReceiver('file-token-secret');
-    const sink = createSink(`splunk-hec://127.0.0.1:${new URL(splunk.url).port}?tls=0&tokenFile=${file}`, context());
+    const sink = createSink(`splunk-hec://127.0.0.1:${new URL(splunk.url).port}?tls=0&insecure=1&tokenFile=${file}`, context());
     await sink.write({ contentType: 'Audit.General', records: auditRecords(1) });
     await sink.close();
     await splunk.close();

@@ -16,7 +16,7 @@ async function splunk(options: HecReceiverOptions & { token?: string } = {}): Pr
   open.push(receiver);
   return receiver;
 }
-const specFor = (receiver: HecReceiver, query = '') => `splunk-hec://127.0.0.1:${new URL(receiver.url).port}?tls=0&tokenEnv=SPLUNK_HEC_TOKEN${query}`;
+const specFor = (receiver: HecReceiver, query = '') => `splunk-hec://127.0.0.1:${new URL(receiver.url).port}?tls=0&insecure=1&tokenEnv=SPLUNK_HEC_TOKEN${query}`;
 /** The `event` of each event line HEC received, as the bytes on the wire (the envelope puts it last). */
 const eventBytes = (receiver: HecReceiver) => receiver.requests.filter((r) => r.url === '/services/collector/event')
   .flatMap((r) => lines(r.raw)).map((line) => line.subarray(line.indexOf(',"event":') + ',"event":'.length, -1));
