@@ -40,7 +40,8 @@ export function connectTo(emulator: Emulator, options: { requestsPerMinute?: num
 
 export async function writeOutputs(emulator: Emulator, dir: string, overrides: Record<string, unknown> = {}): Promise<string> {
   const file = join(dir, 'outputs.json');
-  await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), ...overrides }, null, 2));
+  // Private, as the README tells users to make it (the connector warns otherwise).
+  await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), ...overrides }, null, 2), { mode: 0o600 });
   return file;
 }
 

@@ -17,7 +17,7 @@ interface Result { code: number; stdout: string; stderr: string }
 function cli(args: string[], options: { env?: Record<string, string | undefined>; outputs?: Record<string, unknown> | null } = {}): Promise<Result> {
   return (async () => {
     const file = join(dir, `outputs-${Math.random().toString(36).slice(2)}.json`);
-    if (options.outputs !== null) await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined, ...options.outputs }));
+    if (options.outputs !== null) await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined, ...options.outputs }), { mode: 0o600 });
     const env: Record<string, string | undefined> = { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: options.outputs === null ? undefined : file, O365_LOG_LEVEL: 'warn', ...options.env };
     for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
     return new Promise<Result>((resolvePromise) => {
@@ -99,7 +99,7 @@ describe('o365-connector test', () => {
       const { createHttpAgent } = await import('../../../connector/api/http-agent.ts');
       const { loadConfig } = await import('../../../connector/config/config.ts');
       const file = join(dir, 'rotating.json');
-      await writeFile(file, JSON.stringify(connectorOutputs(rotating)));
+      await writeFile(file, JSON.stringify(connectorOutputs(rotating)), { mode: 0o600 });
       const { config, reloadCredential } = await loadConfig({ outputs: file }, {});
       const agent = createHttpAgent({ caFile: rotating.caFile });
       const tokens = new MsalTokenProvider({ tenantId: config.tenantId, clientId: config.clientId, credential: config.credential, authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, reloadCredential });
@@ -175,7 +175,7 @@ describe('o365-connector commands', () => {
 
   it('accepts the global options after the command name too', async () => {
     const file = join(dir, 'global-after.json');
-    await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }));
+    await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }), { mode: 0o600 });
     const result = await cli(['test', '--outputs', file, '--log-level', 'error'], { outputs: null });
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Connection successful /);
@@ -211,7 +211,7 @@ describe('o365-connector commands', () => {
     const rotating = await startEmulator({ seed: 23, days: 1 });
     try {
       const file = join(dir, 'mid-run.json');
-      await writeFile(file, JSON.stringify(connectorOutputs(rotating)));
+      await writeFile(file, JSON.stringify(connectorOutputs(rotating)), { mode: 0o600 });
       const state = join(dir, 'state-rotation');
       const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--content-types', 'Audit.General', '--since', '2h', '--state', state, '--poll-interval', '1', '--sink', `file:${join(dir, 'rotation.ndjson')}`], {
         cwd: dir, env: { ...process.env, O365_OUTPUTS_FILE: file, O365_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'],
@@ -250,7 +250,7 @@ describe('o365-connector commands', () => {
   it('refuses a second connector on a state directory in use, after waiting --state-lock-wait, in one line', async () => {
     const state = join(dir, 'state-shared');
     const outputs = join(dir, 'outputs-shared.json');
-    await writeFile(outputs, JSON.stringify(connectorOutputs(emulator)));
+    await writeFile(outputs, JSON.stringify(connectorOutputs(emulator)), { mode: 0o600 });
     const first = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--content-types', 'Audit.General', '--since', '1h', '--state', state, '--poll-interval', '60', '--sink', `file:${join(dir, 'shared.ndjson')}`], {
       cwd: dir, env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: outputs, O365_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
