@@ -1,3 +1,4 @@
+import type { RequestPriority } from './request-budget.ts';
 import type { RejectedElement } from './content-records.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import type { ContentType } from './content-types.ts';
@@ -28,6 +29,8 @@ export interface TimeWindow {
 
 export interface ApiCallOptions {
   readonly abortSignal?: AbortSignal;
+  /** 'background' requests (a sweep) wait while live ones are queued; default 'live'. */
+  readonly priority?: RequestPriority;
 }
 
 export interface FetchedContent {

@@ -14,7 +14,7 @@ import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
 import { contentRecords } from './content-records.ts';
-import { RequestBudget } from './request-budget.ts';
+import { RequestBudget, type RequestPriority } from './request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from './retry-policy.ts';
 import { defaultRunSettings } from '../config/settings.ts';
 import { TransportError, transportError } from './transport-errors.ts';
@@ -154,9 +154,9 @@ export class ActivityClient implements ActivityApi {
    * One exchange: budget slot, token, request, whole body read (into a buffer of `pool` when given and the answer
    * is a success); a 401 renews the token, twice at most.
    */
-  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, pool?: BodyPool): Promise<Answer> {
+  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, priority: RequestPriority, pool?: BodyPool): Promise<Answer> {
     for (let refreshes = 0; ; refreshes += 1) {
-      const release = await this.#budget.acquire(signal);
+      const release = await this.#budget.acquire(signal, priority);
       let token: string;
       let status: number;
       let answer: Answer;
@@ -219,7 +219,7 @@ export class ActivityClient implements ActivityApi {
   /** An exchange and the reading of its JSON, repeated by the retry policy (a cut or garbled body is retried too). */
   #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T, pool?: BodyPool): Promise<T> {
     const signal = options.abortSignal;
-    return withRetry(async () => read(await this.#exchange(method, url, signal, pool)), this.#retry, {
+    return withRetry(async () => read(await this.#exchange(method, url, signal, options.priority ?? 'live', pool)), this.#retry, {
       abortSignal: signal,
       onRetry: ({ error, attempt, delayMs }) => {
         this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });

@@ -58,7 +58,45 @@ export interface RequestBudgetOptions {
   readonly tuning?: Partial<RateTuning>;
 }
 
+/** Live collection, or work that may wait for it (a sweep over the retention): see `acquire`. */
+export type RequestPriority = 'live' | 'background';
+
+/** First come, first served, without shifting the array on every grant. */
+class WaiterQueue {
+  readonly #items: Waiter[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(waiter: Waiter): void {
+    this.#items.push(waiter);
+  }
+
+  peek(): Waiter | undefined {
+    return this.#items[this.#head];
+  }
+
+  shift(): Waiter {
+    const waiter = this.#items[this.#head]!;
+    this.#head += 1;
+    // Compact now and then instead of shifting on every grant.
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return waiter;
+  }
+
+  remove(waiter: Waiter): void {
+    const index = this.#items.indexOf(waiter, this.#head);
+    if (index >= 0) this.#items.splice(index, 1);
+  }
+}
+
 interface Waiter {
+  readonly priority: RequestPriority;
   readonly grant: (release: () => void) => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
@@ -74,8 +112,9 @@ export class RequestBudget {
   readonly #fixedBurst: number | undefined;
   readonly #maxInFlight: number;
   readonly #now: () => number;
-  readonly #queue: Waiter[] = [];
-  #head = 0;
+  readonly #live = new WaiterQueue();
+  readonly #background = new WaiterQueue();
+  #backgroundInFlight = 0;
   /** Requests per millisecond granted now. */
   #rate: number;
   #tokens: number;
@@ -112,7 +151,7 @@ export class RequestBudget {
   }
 
   get waiting(): number {
-    return this.#queue.length - this.#head;
+    return this.#live.length + this.#background.length;
   }
 
   /** The rate granted now, in requests a minute (between the floor and the ceiling). */
@@ -130,23 +169,28 @@ export class RequestBudget {
     return this.#cuts;
   }
 
-  /** Resolves with a release function once a request may start; rejects with the signal's reason on abort. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with a release function once a request may start; rejects with the signal's reason on abort.
+   * Background requests start only when no live request waits, and hold at most half the in-flight slots, so that
+   * they never delay live collection by more than the requests already under way.
+   */
+  acquire(signal?: AbortSignal, priority: RequestPriority = 'live'): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
+      const queue = priority === 'live' ? this.#live : this.#background;
       const waiter: Waiter = {
+        priority,
         grant: resolve,
         reject,
         signal,
         onAbort: () => {
-          const index = this.#queue.indexOf(waiter, this.#head);
-          if (index >= 0) this.#queue.splice(index, 1);
+          queue.remove(waiter);
           reject(signal!.reason);
           this.#pump();
         },
       };
       signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
+      queue.push(waiter);
       this.#pump();
     });
   }
@@ -213,13 +257,21 @@ export class RequestBudget {
     this.#refill(now);
   }
 
-  #release(): void {
+  #release(priority: RequestPriority): void {
     this.#inFlight -= 1;
+    if (priority === 'background') this.#backgroundInFlight -= 1;
     this.#pump();
   }
 
+  /** The next waiter allowed to start now: live first; background only with no live one waiting and a slot to spare. */
+  #next(): WaiterQueue | undefined {
+    if (this.#live.length > 0) return this.#live;
+    if (this.#background.length > 0 && this.#backgroundInFlight < Math.max(1, Math.floor(this.#maxInFlight / 2))) return this.#background;
+    return undefined;
+  }
+
   #pump(): void {
-    while (this.#head < this.#queue.length && this.#inFlight < this.#maxInFlight) {
+    for (let queue = this.#next(); queue !== undefined && this.#inFlight < this.#maxInFlight; queue = this.#next()) {
       const now = this.#now();
       this.#advance(now);
       if (now < this.#pausedUntil) {
@@ -232,25 +284,20 @@ export class RequestBudget {
       }
       this.#tokens -= 1;
       this.#inFlight += 1;
-      const waiter = this.#queue[this.#head]!;
-      this.#head += 1;
+      const waiter = queue.shift();
+      if (waiter.priority === 'background') this.#backgroundInFlight += 1;
       waiter.signal?.removeEventListener('abort', waiter.onAbort);
       let released = false;
       waiter.grant(() => {
         if (released) return;
         released = true;
-        this.#release();
+        this.#release(waiter.priority);
       });
     }
     // Nobody left to wake: do not keep the process alive for a refill or a pause.
     if (this.waiting === 0 && this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-    }
-    // Compact now and then instead of shifting on every grant.
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue.splice(0, this.#head);
-      this.#head = 0;
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import type { ActivityApi, ContentBlob } from '../api/activity-api.ts';
 import type { RejectedElement } from '../api/content-records.ts';
+import type { RequestPriority } from '../api/request-budget.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import { ConnectorError } from '../errors.ts';
 
@@ -47,11 +48,11 @@ export class BlobFetcher {
   }
 
   /** Never rejects except when `abortSignal` fires: every other failure is an outcome. */
-  async fetch(blob: ContentBlob, options: { abortSignal?: AbortSignal | undefined } = {}): Promise<FetchOutcome> {
+  async fetch(blob: ContentBlob, options: { abortSignal?: AbortSignal | undefined; priority?: RequestPriority } = {}): Promise<FetchOutcome> {
     await this.#slots.acquire();
     try {
       options.abortSignal?.throwIfAborted();
-      const fetched = await this.#api.fetchContent(blob, options.abortSignal ? { abortSignal: options.abortSignal } : {});
+      const fetched = await this.#api.fetchContent(blob, { ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}), ...(options.priority ? { priority: options.priority } : {}) });
       return { kind: 'records', blob, records: fetched.records, rejected: fetched.rejected ?? [], bytes: fetched.bytes, release: fetched.release };
     } catch (error) {
       if (options.abortSignal?.aborted) throw error;

@@ -6,18 +6,21 @@
  */
 import type { ActivityApi, ContentBlob, TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
+import type { RequestPriority } from '../api/request-budget.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 
 export interface ListWindowOptions {
   readonly abortSignal?: AbortSignal | undefined;
+  /** 'background' for a sweep: its listing waits while live requests are queued. */
+  readonly priority?: RequestPriority;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
 }
 
 export async function* listWindow(api: ActivityApi, contentType: ContentType, window: TimeWindow, options: ListWindowOptions = {}): AsyncGenerator<ContentBlob[]> {
-  const call = options.abortSignal ? { abortSignal: options.abortSignal } : {};
+  const call = { ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}), ...(options.priority ? { priority: options.priority } : {}) };
   const seen = new Set<string>();
   for (let started = false; ; started = true) {
     try {

@@ -5,9 +5,10 @@
  * across content types.
  */
 import type { ContentBlob } from '../api/activity-api.ts';
+import type { RequestPriority } from '../api/request-budget.ts';
 import type { BlobFetcher, FetchOutcome } from './blob-fetcher.ts';
 
-export async function* fetchAhead(blobs: AsyncIterable<ContentBlob>, fetcher: BlobFetcher, ahead: number, abortSignal?: AbortSignal): AsyncGenerator<FetchOutcome> {
+export async function* fetchAhead(blobs: AsyncIterable<ContentBlob>, fetcher: BlobFetcher, ahead: number, abortSignal?: AbortSignal, priority: RequestPriority = 'live'): AsyncGenerator<FetchOutcome> {
   const queue: Array<{ promise: Promise<FetchOutcome>; settled: boolean }> = [];
   const listing = blobs[Symbol.asyncIterator]();
   let next: Promise<IteratorResult<ContentBlob>> | undefined;
@@ -18,7 +19,7 @@ export async function* fetchAhead(blobs: AsyncIterable<ContentBlob>, fetcher: Bl
       listed = true;
       return;
     }
-    const entry = { promise: fetcher.fetch(result.value, { abortSignal }), settled: false };
+    const entry = { promise: fetcher.fetch(result.value, { abortSignal, priority }), settled: false };
     entry.promise.then(() => { entry.settled = true; }, () => { entry.settled = true; });
     queue.push(entry);
   };

@@ -37,14 +37,26 @@ export function planWindows(input: WindowPlanInput): TimeWindow[] {
   const serverNow = input.now.getTime() + input.skewMs;
   // Whole seconds: the API's time format has no fractions, and a window must not round to an empty one.
   const end = Math.floor(serverNow / 1000) * 1000;
-  const earliest = earliestListable(serverNow);
   const from = input.checkpoint ? input.checkpoint.getTime() - input.overlapMs : input.since.getTime();
-  let start = Math.max(Math.floor(from / 1000) * 1000, earliest);
+  return cutWindows(Math.max(Math.floor(from / 1000) * 1000, earliestListable(serverNow)), end);
+}
+
+/** [from, to) in windows of at most 24 hours (the API's limit), none when it is empty. */
+export function cutWindows(from: number, to: number): TimeWindow[] {
   const windows: TimeWindow[] = [];
-  while (start < end) {
-    const stop = Math.min(start + day, end);
+  for (let start = from; start < to;) {
+    const stop = Math.min(start + day, to);
     windows.push({ start: new Date(start), end: new Date(stop) });
     start = stop;
   }
   return windows;
+}
+
+/**
+ * What a sweep lists: from where the state's coverage begins (never before the API's limit, in server time) to
+ * where the live passes list again from (the checkpoint less the overlap), in whole seconds.
+ */
+export function sweepWindows(input: { coveredFrom: number; checkpoint: number; overlapMs: number; now: Date; skewMs: number }): TimeWindow[] {
+  const from = Math.max(Math.ceil(input.coveredFrom / 1000) * 1000, earliestListable(input.now.getTime() + input.skewMs));
+  return cutWindows(from, Math.floor((input.checkpoint - input.overlapMs) / 1000) * 1000);
 }

@@ -33,6 +33,7 @@ const whole = (min: number, max: number) => ({
 export const settingSpecs = {
   pollIntervalSeconds: { flag: 'poll-interval', unit: 'seconds', default: 60, ...whole(1, 86_400), help: 'seconds between passes of a content type when not --once' },
   overlapMinutes: { flag: 'overlap', unit: 'minutes', default: 240, ...whole(0, 7 * 24 * 60), help: 'minutes behind the checkpoint listed again on every pass, for content that becomes available late' },
+  sweepIntervalMinutes: { flag: 'sweep-interval', unit: 'minutes', default: 60, ...whole(1, 24 * 60), help: 'minutes between sweeps: listings of the whole range the state covers (up to the API\'s 7 days), at a priority below live collection, that deliver blobs Microsoft listed late (run --once sweeps once, at its end)' },
   safetyLagMinutes: { flag: 'safety-lag', unit: 'minutes', default: 15, ...whole(0, 24 * 60), help: 'the checkpoint stays at least this far behind server time (the newest minutes are still filling)' },
   fetchConcurrency: { flag: 'fetch-concurrency', unit: 'n', default: 8, ...whole(1, 64), help: 'content blobs fetched ahead at once, across content types' },
   maxInFlight: { flag: 'max-in-flight', unit: 'n', default: 8, ...whole(1, 64), global: true, help: 'API requests in flight at most' },

@@ -3,6 +3,11 @@
  * overlap) → list the blobs not delivered before → fetch ahead, in order, with a bound → batch (dropping
  * repeated records) → commit through the lane. The checkpoint moves only past blobs whose every record every
  * sink acknowledged; a blob that could not be fetched, or a window that could not be listed, holds it.
+ *
+ * A sweep is the same pass over the older part of the covered range (from where coverage begins, within the
+ * API's 7 days, up to where live passes list again), at background priority: it moves no checkpoint; what it
+ * delivers was listed late, and is counted with its lateness; when every window was listed and every blob
+ * fetched, it records that the sweep completed.
  */
 import { redactSecrets } from '../status/secret-values.ts';
 import type { ActivityApi, TimeWindow } from '../api/activity-api.ts';
@@ -10,7 +15,7 @@ import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
 import { fetchAhead } from '../collect/fetch-ahead.ts';
-import { checkpointCeiling, planWindows } from '../collect/windows.ts';
+import { checkpointCeiling, cutWindows, planWindows } from '../collect/windows.ts';
 import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
@@ -24,6 +29,8 @@ import { RecordDeduplicator } from './record-deduplicator.ts';
 
 const minute = 60_000;
 const hour = 60 * minute;
+/** How long the API keeps content (and lists it). */
+const retentionMs = 7 * 24 * hour;
 
 export interface PassContext {
   readonly contentType: ContentType;
@@ -40,7 +47,11 @@ export interface PassContext {
   readonly now: () => Date;
   readonly abortSignal?: AbortSignal | undefined;
   /** The run's totals, counted as each batch commits (so a pass cut short by a stop still counts what it committed). */
-  readonly totals?: { records: number; blobs: number; duplicates: number; expired: number; setAside: number };
+  readonly totals?: { records: number; blobs: number; duplicates: number; expired: number; setAside: number; late: number };
+  /** Record keys held by batches in flight, shared by the live passes and the sweep of this content type. */
+  readonly pending?: Set<string>;
+  /** A sweep over this range (ms) instead of a live pass from the checkpoint. */
+  readonly sweep?: { readonly from: number; readonly to: number };
 }
 
 export interface PassOutcome {
@@ -50,6 +61,10 @@ export interface PassOutcome {
   expired: number;
   /** Elements that were not audit records, set aside to the dead-letter file. */
   setAside: number;
+  /** Blobs a sweep delivered (listed after their window was). */
+  late: number;
+  /** Where this pass's first window began (ms): where the state's coverage begins on a first run. */
+  listedFrom: number | undefined;
   /** Where the checkpoint stands after the pass (ms), for the next pass. */
   checkpoint: number | undefined;
   /** Errors that ended or held back this pass (the checkpoint holds; the next pass retries). */
@@ -69,15 +84,19 @@ export function lastErrorOf(error: unknown, now: Date): LastError {
 
 export async function runPass(context: PassContext, checkpoint: number | undefined): Promise<PassOutcome> {
   const { contentType, api, store, lane, settings, logger, abortSignal: signal } = context;
+  const sweeping = context.sweep !== undefined;
+  const priority = sweeping ? 'background' : 'live';
   const tracker = new CheckpointTracker(checkpoint);
-  const dedupe = new RecordDeduplicator(store, contentType);
-  const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, checkpoint, errors: [] };
+  const dedupe = new RecordDeduplicator(store, contentType, context.pending);
   const ceiling = () => checkpointCeiling(context.now(), api.clockSkewMs, settings.safetyLagMinutes * minute);
   let held = 0;
 
-  const windows = planWindows({ checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs: settings.overlapMinutes * minute });
+  const windows = context.sweep
+    ? cutWindows(context.sweep.from, context.sweep.to)
+    : planWindows({ checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs: settings.overlapMinutes * minute });
+  const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0, listedFrom: windows[0]?.start.getTime(), checkpoint, errors: [] };
   const blobs = listNewBlobs(api, contentType, windows, {
-    abortSignal: signal, logger, telemetry: context.source,
+    abortSignal: signal, logger, telemetry: context.source, priority,
     delivered: (contentIds) => store.deliveredBlobs(contentType, contentIds),
     onListed: (blob) => tracker.listed(blob),
     onWindowListed: (end) => tracker.windowListed(end),
@@ -87,7 +106,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       logger.error({ component: 'lister', contentType, code: failure.code, window: { start: window.start.toISOString(), end: window.end.toISOString() }, reason: failure.toLine() }, 'listing failed: the checkpoint holds at this window and the next pass lists it again');
     },
   });
-  const batches = batchRecords(fetchAhead(blobs, context.fetcher, settings.fetchConcurrency, signal), {
+  const batches = batchRecords(fetchAhead(blobs, context.fetcher, settings.fetchConcurrency, signal, priority), {
     bounds: { maxRecords: settings.batchMaxRecords, maxBytes: settings.batchMaxBytes, maxWaitMs: settings.batchMaxWaitMs },
     dedupe,
     onReceived: (records, bytes) => context.pipeline.received(records, bytes),
@@ -109,12 +128,19 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
 
   /** Acknowledges the batch's blobs and moves the checkpoint as far as they allow; runs after every sink acked. */
   const commitOf = (batch: Batch): Omit<Commit, 'sinkPositions'> => {
-    const at = context.now().toISOString();
+    const now = context.now();
+    const at = now.toISOString();
     for (const blob of batch.blobs) tracker.acknowledged(blob.contentId);
     for (const blob of batch.expired) tracker.acknowledged(blob.contentId);
+    // Found by a sweep: listed after its window had been listed. How late: now (its discovery) less its contentCreated.
+    const late = sweeping ? batch.blobs.map((blob) => ({ contentId: blob.contentId, latenessMs: Math.max(0, now.getTime() - Date.parse(blob.contentCreated)) })) : [];
+    if (late.length > 0) {
+      logger.info({ component: 'sweep', contentType, lateBlobs: late.length, maxLatenessHours: Math.round(Math.max(...late.map((l) => l.latenessMs)) / 36e5 * 10) / 10 }, 'the sweep found blobs listed after their window was: delivered now');
+    }
     return {
       contentType, at,
-      ...advanceCheckpoint(tracker, outcome, ceiling()),
+      ...(sweeping ? {} : advanceCheckpoint(tracker, outcome, ceiling())),
+      ...(late.length > 0 ? { late } : {}),
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),
       recordKeys: batch.keys,
@@ -135,6 +161,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       counts.duplicates += batch.duplicates;
       counts.expired += batch.expired.length;
       counts.setAside += batch.setAside.length;
+      if (sweeping) counts.late += batch.blobs.length;
     }
   };
 
@@ -151,7 +178,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     }
     if (committing) await committing;
     committing = undefined;
-    await lane.commit(undefined, () => endOfPass(context, tracker, outcome, ceiling(), held));
+    await lane.commit(undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)));
   } finally {
     if (committing) await committing.catch(() => {});
     dedupe.reset();
@@ -170,11 +197,22 @@ function endOfPass(context: PassContext, tracker: CheckpointTracker, outcome: Pa
     ...moved,
     lastError: last ? lastErrorOf(last, now) : null,
     heldBlobs: held,
+    ...(outcome.listedFrom !== undefined ? { coveredFrom: new Date(outcome.listedFrom).toISOString() } : {}),
     ...(checkpoint !== undefined ? {
-      // Blobs listed again are those at or after checkpoint - overlap; older contentIds can never come back.
-      forgetBlobsBefore: new Date(checkpoint - context.settings.overlapMinutes * minute - minute).toISOString(),
+      // Sweeps list the whole retention again: a delivered blob is remembered until the API could not list it any more.
+      forgetBlobsBefore: new Date(now.getTime() + context.api.clockSkewMs - retentionMs - hour).toISOString(),
       forgetRecordsCreatedBefore: new Date(checkpoint - context.settings.dedupeRetentionHours * hour).toISOString(),
     } : {}),
+  };
+}
+
+/** A sweep's last commit: it completed when every window was listed and every blob fetched; an error is kept. */
+function endOfSweep(context: PassContext, outcome: PassOutcome): Omit<Commit, 'sinkPositions'> {
+  const now = context.now();
+  const last = outcome.errors.at(-1);
+  return {
+    contentType: context.contentType, at: now.toISOString(),
+    ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }),
   };
 }
 

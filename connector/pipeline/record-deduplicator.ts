@@ -2,6 +2,8 @@
  * Drops records delivered before (the service delivers some records in more than one blob, days apart): a record
  * is known by its Id and CreationTime (RecordKey). What was committed is asked of the store; records taken into a
  * batch that is not committed yet are held here, so memory holds only the batches in flight, whatever the backlog.
+ * The live passes and the sweep of one content type run side by side: they share the held keys (`pending`), so a
+ * record that both find is delivered by one of them; each gives back only its own keys when it ends early.
  */
 import type { ContentType } from '../api/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
@@ -14,11 +16,13 @@ function heldKey(key: RecordKey): string {
 export class RecordDeduplicator {
   readonly #store: StateStore;
   readonly #contentType: ContentType;
-  readonly #pending = new Set<string>();
+  readonly #pending: Set<string>;
+  readonly #mine = new Set<string>();
 
-  constructor(store: StateStore, contentType: ContentType) {
+  constructor(store: StateStore, contentType: ContentType, pending = new Set<string>()) {
     this.#store = store;
     this.#contentType = contentType;
+    this.#pending = pending;
   }
 
   /** The records not delivered before, in order; they are held as taken until `committed`. */
@@ -54,6 +58,7 @@ export class RecordDeduplicator {
         duplicates += 1;
       } else {
         this.#pending.add(key);
+        this.#mine.add(key);
         fresh.push(record);
       }
     });
@@ -62,15 +67,20 @@ export class RecordDeduplicator {
 
   /** These records are in the store now. */
   committed(keys: readonly RecordKey[]): void {
-    for (const key of keys) this.#pending.delete(heldKey(key));
+    for (const key of keys) {
+      const held = heldKey(key);
+      this.#pending.delete(held);
+      this.#mine.delete(held);
+    }
   }
 
   /** Ids held for batches that will never commit (a pass that ended early). */
   reset(): void {
-    this.#pending.clear();
+    for (const key of this.#mine) this.#pending.delete(key);
+    this.#mine.clear();
   }
 
   get held(): number {
-    return this.#pending.size;
+    return this.#mine.size;
   }
 }

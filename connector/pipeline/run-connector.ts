@@ -1,13 +1,16 @@
 /**
  * The collection loop. Every content type runs its own passes, so a slow or failing one never holds the
  * others back; their fetches share one concurrency limit and their commits one lane (the sinks are shared).
- * --once: one pass per content type that drains everything available now, then return. Otherwise: a pass,
- * then pollInterval, until the abort signal fires; the batch in flight is finished and committed first.
+ * --once: a live pass per content type that drains everything available now, then a sweep of the rest of the
+ * covered range (blobs listed late), then return. Otherwise: a live pass every pollInterval and, beside them, a
+ * sweep every sweepInterval at background priority, until the abort signal fires; the batches in flight are
+ * finished and committed first.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ActivityApi } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
 import { BlobFetcher, FetchSlots } from '../collect/blob-fetcher.ts';
+import { sweepWindows } from '../collect/windows.ts';
 import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Sink } from '../sinks/sink.ts';
@@ -15,7 +18,7 @@ import type { Logger } from '../status/log.ts';
 import type { Telemetry } from '../status/telemetry.ts';
 import type { StateStore } from '../state/store.ts';
 import { CommitLane } from './commit-lane.ts';
-import { lastErrorOf, runPass, toConnectorError, type PassContext } from './content-type-pass.ts';
+import { lastErrorOf, runPass, toConnectorError, type PassContext, type PassOutcome } from './content-type-pass.ts';
 import type { SinkRetryPolicy } from './sink-fanout.ts';
 
 export interface RunConnectorOptions {
@@ -42,6 +45,8 @@ export interface RunSummary {
   expired: number;
   /** Elements that were not audit records, set aside to the state directory's dead-letter file. */
   setAside: number;
+  /** Blobs the sweeps delivered: listed after their window had been. */
+  late: number;
   errors: Array<{ contentType: ContentType; code: string; message: string }>;
 }
 
@@ -52,7 +57,7 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
   const { store, logger, abortSignal } = options;
   const settings: RunSettings = { ...defaultRunSettings, ...options.settings };
   const now = options.now ?? (() => new Date());
-  const summary: RunSummary = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, errors: [] };
+  const summary: RunSummary = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0, errors: [] };
   // Ends every loop when the lane fails (a sink refusing for good, a failed commit), as a stop does.
   const halt = new AbortController();
   const signal = abortSignal ? AbortSignal.any([abortSignal, halt.signal]) : halt.signal;
@@ -71,35 +76,66 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
     const pipeline = options.telemetry.component('pipeline', 'transform');
     let fatal: ConnectorError | undefined;
 
-    const collect = async (contentType: ContentType) => {
-      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary };
-      const stored = cursors.get(contentType)?.checkpoint;
-      let checkpoint = stored === undefined ? undefined : Date.parse(stored);
-      for (;;) {
-        try {
-          const pass = await runPass(context, checkpoint);
-          checkpoint = pass.checkpoint;
-          for (const error of pass.errors) {
-            summary.errors.push({ contentType, code: error.code, message: error.toLine() });
-            if (fatalCodes.has(error.code)) fatal ??= error;
-          }
-        } catch (error) {
-          if (lane.failure !== undefined) {
-            halt.abort(lane.failure);
-            return;
-          }
-          if (signal.aborted) return;
-          const failure = toConnectorError(error);
-          summary.errors.push({ contentType, code: failure.code, message: failure.toLine() });
-          fatal ??= failure;
-          logger.error({ component: 'pipeline', contentType, code: failure.code, reason: failure.toLine() }, 'a pass failed; the checkpoint holds and the next pass retries');
-          // So that `status` shows it: a pass that threw made no commit of its own.
-          await lane.commit(undefined, () => ({ contentType, at: now().toISOString(), lastError: lastErrorOf(failure, now()) })).catch(() => {});
+    /** Runs one pass (live or sweep); false when the run must end (the lane failed, or a stop). */
+    const attempt = async (contentType: ContentType, pass: () => Promise<PassOutcome>, onDone: (outcome: PassOutcome) => void): Promise<boolean> => {
+      try {
+        const outcome = await pass();
+        onDone(outcome);
+        for (const error of outcome.errors) {
+          summary.errors.push({ contentType, code: error.code, message: error.toLine() });
+          if (fatalCodes.has(error.code)) fatal ??= error;
         }
-        if (options.once || signal.aborted) return;
-        await delay(settings.pollIntervalSeconds * 1000, undefined, { signal }).catch(() => {});
-        if (signal.aborted) return;
+      } catch (error) {
+        if (lane.failure !== undefined) {
+          halt.abort(lane.failure);
+          return false;
+        }
+        if (signal.aborted) return false;
+        const failure = toConnectorError(error);
+        summary.errors.push({ contentType, code: failure.code, message: failure.toLine() });
+        fatal ??= failure;
+        logger.error({ component: 'pipeline', contentType, code: failure.code, reason: failure.toLine() }, 'a pass failed; the checkpoint holds and the next pass retries');
+        // So that `status` shows it: a pass that threw made no commit of its own.
+        await lane.commit(undefined, () => ({ contentType, at: now().toISOString(), lastError: lastErrorOf(failure, now()) })).catch(() => {});
       }
+      return !signal.aborted;
+    };
+
+    const collect = async (contentType: ContentType) => {
+      const pending = new Set<string>();
+      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending };
+      const cursor = cursors.get(contentType);
+      let checkpoint = cursor?.checkpoint === undefined ? undefined : Date.parse(cursor.checkpoint);
+      let coveredFrom = cursor?.coveredFrom === undefined ? undefined : Date.parse(cursor.coveredFrom);
+      const live = () => attempt(contentType, () => runPass(context, checkpoint), (pass) => {
+        checkpoint = pass.checkpoint;
+        coveredFrom ??= pass.listedFrom;
+      });
+      /** The older part of the covered range, listed again for blobs Microsoft listed late; nothing to do before a checkpoint. */
+      const sweep = () => {
+        if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!signal.aborted);
+        const range = { coveredFrom, checkpoint, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: options.api.clockSkewMs };
+        const windows = sweepWindows(range);
+        if (windows.length === 0) return Promise.resolve(!signal.aborted);
+        const sweepRange = { from: windows[0]!.start.getTime(), to: windows.at(-1)!.end.getTime() };
+        return attempt(contentType, () => runPass({ ...context, sweep: sweepRange }, checkpoint), () => {});
+      };
+      if (options.once) {
+        // Everything listable now within the covered range: the live pass, then a sweep of the rest.
+        if (await live()) await sweep();
+        return;
+      }
+      const sweeps = (async () => {
+        while (await sweep()) {
+          await delay(settings.sweepIntervalMinutes * 60_000, undefined, { signal }).catch(() => {});
+          if (signal.aborted) return;
+        }
+      })();
+      while (await live()) {
+        await delay(settings.pollIntervalSeconds * 1000, undefined, { signal }).catch(() => {});
+        if (signal.aborted) break;
+      }
+      await sweeps;
     };
 
     await Promise.all(options.contentTypes.map((contentType) => collect(contentType)));

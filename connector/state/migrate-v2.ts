@@ -153,6 +153,7 @@ function cursorOfV2(s: StateFileV2): CursorState {
     contentType: s.contentType, checkpoint: s.checkpoint, recordsDelivered: s.recordsDelivered, blobsDelivered: s.blobsDelivered,
     duplicatesDropped: s.duplicatesDropped, expiredCount: s.expiredCount, expired: s.expired.slice(-expiredKept),
     lastContentSeen: s.lastContentSeen, lastDeliveryAt: s.lastDeliveryAt, lastError: s.lastError, heldBlobs: s.heldBlobs, updatedAt: s.updatedAt,
+    coveredFrom: undefined, lateBlobs: 0, maxLatenessMs: 0, lastSweepAt: undefined,
   };
 }
 

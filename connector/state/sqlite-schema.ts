@@ -67,6 +67,13 @@ const migrations: readonly string[] = [
     position  TEXT NOT NULL
   );
   `,
+  // 2: sweeps over the retention: where the state's coverage begins, blobs found late, the last full sweep.
+  `
+  ALTER TABLE cursors ADD COLUMN covered_from TEXT;
+  ALTER TABLE cursors ADD COLUMN late_blobs BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE cursors ADD COLUMN max_lateness_ms BIGINT NOT NULL DEFAULT 0;
+  ALTER TABLE cursors ADD COLUMN last_sweep_at TEXT;
+  `,
 ];
 
 export const currentSchemaVersion = migrations.length;

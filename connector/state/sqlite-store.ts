@@ -130,12 +130,17 @@ interface CursorRow {
   last_error_at: string | null;
   held_blobs: number;
   updated_at: string | null;
+  covered_from: string | null;
+  late_blobs: number;
+  max_lateness_ms: number;
+  last_sweep_at: string | null;
 }
 
 interface ExpiredRow { content_type: ContentType; content_id: string; content_created: string; detected_at: string }
 
 const cursorColumns = ['content_type', 'checkpoint', 'records_delivered', 'blobs_delivered', 'duplicates_dropped', 'expired_count', 'last_content_seen',
-  'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at'] as const satisfies ReadonlyArray<keyof CursorRow>;
+  'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at',
+  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at'] as const satisfies ReadonlyArray<keyof CursorRow>;
 
 function prepareReads(db: DatabaseSync) {
   return {
@@ -288,6 +293,7 @@ function emptyCursorRow(contentType: ContentType): CursorRow {
   return {
     content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
     last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
+    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null,
   };
 }
 
@@ -316,6 +322,11 @@ function nextCursor(row: CursorRow, commit: Commit): CursorRow {
     last_error_code: error.last_error_code, last_error_message: error.last_error_message, last_error_at: error.last_error_at,
     held_blobs: commit.heldBlobs ?? row.held_blobs,
     updated_at: commit.at,
+    // The earliest start ever covered stands: a later pass never narrows it.
+    covered_from: row.covered_from ?? commit.coveredFrom ?? null,
+    late_blobs: row.late_blobs + (commit.late?.length ?? 0),
+    max_lateness_ms: Math.max(row.max_lateness_ms, ...(commit.late ?? []).map((late) => late.latenessMs)),
+    last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
   };
 }
 
@@ -338,6 +349,10 @@ function cursorOf(row: CursorRow, expired: CursorState['expired'], path: string)
     lastError: row.last_error_code === null ? undefined : { code: row.last_error_code, message: row.last_error_message ?? '', at: row.last_error_at ?? '' },
     heldBlobs: row.held_blobs,
     updatedAt: row.updated_at ?? undefined,
+    coveredFrom: row.covered_from ?? undefined,
+    lateBlobs: row.late_blobs,
+    maxLatenessMs: row.max_lateness_ms,
+    lastSweepAt: row.last_sweep_at ?? undefined,
   };
 }
 

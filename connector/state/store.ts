@@ -39,6 +39,13 @@ export interface CursorState {
   /** Blobs whose fetch failed in the last pass and will be fetched again (they hold the checkpoint). */
   readonly heldBlobs: number;
   readonly updatedAt: string | undefined;
+  /** The start of the first window ever listed: sweeps cover from here (within the API's 7 days). */
+  readonly coveredFrom: string | undefined;
+  /** Blobs a sweep found after their window was listed, and the largest lateness among them (discovery - contentCreated). */
+  readonly lateBlobs: number;
+  readonly maxLatenessMs: number;
+  /** When the last sweep over the whole covered range completed (every window listed). */
+  readonly lastSweepAt: string | undefined;
 }
 
 /** How many expired blobs a cursor lists (the count keeps growing). */
@@ -104,6 +111,12 @@ export interface Commit {
   readonly heldBlobs?: number;
   /** Each sink's position after this commit's writes (merged into the stored positions by name). */
   readonly sinkPositions?: Readonly<Record<string, SinkPosition>>;
+  /** Where the state's coverage begins (kept from the first commit that gives it). */
+  readonly coveredFrom?: string;
+  /** Blobs of this commit that a sweep found late, with how late (ms). */
+  readonly late?: ReadonlyArray<{ readonly contentId: string; readonly latenessMs: number }>;
+  /** A sweep over the whole covered range completed at this time. */
+  readonly sweptAt?: string;
   /** Elements of this commit's blobs that are not audit records: kept apart (the dead-letter file), never delivered. */
   readonly setAside?: readonly SetAsideRecord[];
   /** Forget delivered blobs of this content type whose contentCreated is before this instant. */

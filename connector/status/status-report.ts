@@ -26,6 +26,11 @@ export interface ContentTypeStatus {
   lastExpired: ExpiredContent[];
   /** Blobs whose fetch failed in the last pass: they hold the checkpoint until fetched. */
   heldBlobs: number;
+  /** Blobs the sweeps found after their window was listed (Microsoft listed them late), and the largest lateness. */
+  lateBlobs: number;
+  maxLatenessSeconds: number;
+  /** When the last sweep of the whole covered range completed. */
+  lastSweepAt: string | undefined;
   lastError: LastError | undefined;
   health: Health;
   /** Why the health is not Active, in words. */
@@ -86,7 +91,8 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
       contentType, subscription, checkpoint: state?.checkpoint, lagSeconds, lastContentSeen: state?.lastContentSeen,
       lastDeliveryAt: state?.lastDeliveryAt, recordsDelivered: state?.recordsDelivered ?? 0, blobsDelivered: state?.blobsDelivered ?? 0,
       duplicatesDropped: state?.duplicatesDropped ?? 0, expiredCount: state?.expiredCount ?? 0, lastExpired: state?.expired.slice(-5) ?? [],
-      heldBlobs: state?.heldBlobs ?? 0, lastError: state?.lastError, health, reasons,
+      heldBlobs: state?.heldBlobs ?? 0, lateBlobs: state?.lateBlobs ?? 0, maxLatenessSeconds: Math.round((state?.maxLatenessMs ?? 0) / 1000),
+      lastSweepAt: state?.lastSweepAt, lastError: state?.lastError, health, reasons,
     });
   }
   // Subscriptions this state directory never collected (another connector's, or not run yet) are listed but
@@ -112,7 +118,8 @@ function formatLag(seconds: number | undefined): string {
   if (seconds === undefined) return '-';
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
-  return `${(seconds / 3600).toFixed(1)}h`;
+  if (seconds < 2 * 86_400) return `${(seconds / 3600).toFixed(1)}h`;
+  return `${(seconds / 86_400).toFixed(1)}d`;
 }
 
 export function formatStatusReport(report: StatusReport): string {
@@ -121,10 +128,11 @@ export function formatStatusReport(report: StatusReport): string {
     lines.push('No content type has been collected yet: run `npx o365-connector run`.');
     return lines.join('\n') + '\n';
   }
-  const header = ['content type', 'health', 'subscription', 'checkpoint', 'lag', 'last content', 'records', 'dupes', 'expired'];
+  const header = ['content type', 'health', 'subscription', 'checkpoint', 'lag', 'last content', 'records', 'dupes', 'expired', 'late (max)', 'last sweep'];
   const table = report.contentTypes.map((r) => [
     r.contentType, r.health, r.subscription, r.checkpoint ?? '-', formatLag(r.lagSeconds), r.lastContentSeen ?? '-',
     String(r.recordsDelivered), String(r.duplicatesDropped), String(r.expiredCount),
+    r.lateBlobs > 0 ? `${r.lateBlobs} (${formatLag(r.maxLatenessSeconds)})` : '0', r.lastSweepAt ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   for (const row of [header, ...table]) lines.push(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());

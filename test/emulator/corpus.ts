@@ -28,10 +28,14 @@ export interface CorpusOptions {
   /** Minutes between two blobs of one content type. */
   readonly blobIntervalMinutes: number;
   readonly recordsPerBlob: number;
-  /** Share of blobs that become visible only 20 to 90 minutes after their contentCreated. */
+  /** Share of blobs that become visible only 20 minutes to `lateMaxMinutes` after their contentCreated. */
   readonly lateBlobRate: number;
-  /** Share of blobs that repeat one record of the previous blob. */
+  /** How late a late blob may be listed, in minutes (default 90; days for the retention-long tests). */
+  readonly lateMaxMinutes?: number;
+  /** Share of blobs that repeat one record of an earlier blob. */
   readonly duplicateRate: number;
+  /** How far back (in minutes of contentCreated) the repeated record's blob may be; default: the previous blob. */
+  readonly duplicateMaxAgeMinutes?: number;
 }
 
 export interface BlobDescriptor {
@@ -301,7 +305,8 @@ export class Corpus {
     const { seed, tenantId } = this.options;
     const contentCreated = new Date(this.options.origin.getTime() + index * this.#interval + Math.floor(fraction(seed, contentType, index, 'jitter') * Math.min(this.#interval, minute)));
     const late = fraction(seed, contentType, index, 'late') < this.options.lateBlobRate;
-    const visibleAt = late ? new Date(contentCreated.getTime() + (20 + Math.floor(fraction(seed, contentType, index, 'delay') * 70)) * minute) : contentCreated;
+    const lateMax = Math.max(20, this.options.lateMaxMinutes ?? 90);
+    const visibleAt = late ? new Date(contentCreated.getTime() + (20 + Math.floor(fraction(seed, contentType, index, 'delay') * (lateMax - 20))) * minute) : contentCreated;
     const stamp = contentCreated.toISOString().replace(/[-:T.Z]/g, '').slice(0, 14);
     const contentId = `${stamp}${String(index).padStart(8, '0')}$${stamp}$${contentType.toLowerCase().replace('.', '_')}_${tenantId.replaceAll('-', '')}$${digest(seed, contentType, index).toString('hex').slice(0, 32)}$emea0026`;
     return { contentType, index, contentId, contentCreated, contentExpiration: new Date(contentCreated.getTime() + retention), visibleAt };
@@ -415,7 +420,8 @@ export class Corpus {
     }
     const texts: RecordText[] = [];
     for (let position = 0; position < this.options.recordsPerBlob; position += 1) texts.push(this.#generate(blob, position));
-    if (this.#repeatsPrevious(blob)) texts.push(this.#generate(this.blob(blob.contentType, blob.index - 1), 0));
+    const source = this.#repeatSource(blob);
+    if (source !== undefined) texts.push(this.#generate(this.blob(blob.contentType, source), 0));
     return texts;
   }
 
@@ -450,11 +456,16 @@ export class Corpus {
         continue;
       }
       for (let position = 0; position < recordsPerBlob; position += 1) yield guidOf(this.#draw(blob, position));
-      if (this.#repeatsPrevious(blob)) yield guidOf(this.#draw(this.blob(blob.contentType, blob.index - 1), 0));
+      const source = this.#repeatSource(blob);
+      if (source !== undefined) yield guidOf(this.#draw(this.blob(blob.contentType, source), 0));
     }
   }
 
-  #repeatsPrevious(blob: BlobDescriptor): boolean {
-    return blob.index > 0 && fraction(this.options.seed, blob.contentType, blob.index, 'duplicate') < this.options.duplicateRate;
+  /** The index of the earlier blob whose first record this one repeats, if it repeats one. */
+  #repeatSource(blob: BlobDescriptor): number | undefined {
+    const { seed, duplicateRate, duplicateMaxAgeMinutes } = this.options;
+    if (blob.index <= 0 || fraction(seed, blob.contentType, blob.index, 'duplicate') >= duplicateRate) return undefined;
+    const reach = Math.max(1, Math.floor(((duplicateMaxAgeMinutes ?? 0) * minute) / this.#interval));
+    return Math.max(0, blob.index - 1 - Math.floor(fraction(seed, blob.contentType, blob.index, 'repeat-age') * reach));
   }
 }

@@ -41,6 +41,10 @@ export interface EmulatorOptions {
   recordsPerBlob?: number;
   /** Share of blobs listed 20 to 90 minutes after their contentCreated; default 0. */
   lateBlobRate?: number;
+  /** How late a late blob may become listable, in minutes; default 90. */
+  lateMaxMinutes?: number;
+  /** How far back a repeated record's first blob may be, in minutes; default: the previous blob. */
+  duplicateMaxAgeMinutes?: number;
   /** Share of blobs that repeat a record of the previous blob; default 0. */
   duplicateRate?: number;
   /** Content entries per listing page; default 100. */
@@ -198,6 +202,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     recordsPerBlob: options.recordsPerBlob ?? 20,
     lateBlobRate: options.lateBlobRate ?? 0,
     duplicateRate: options.duplicateRate ?? 0,
+    ...(options.lateMaxMinutes !== undefined ? { lateMaxMinutes: options.lateMaxMinutes } : {}),
+    ...(options.duplicateMaxAgeMinutes !== undefined ? { duplicateMaxAgeMinutes: options.duplicateMaxAgeMinutes } : {}),
   });
   const subscriptions = new Map<ContentType, SubscriptionRecord>();
   for (const contentType of options.enabledContentTypes ?? []) subscriptions.set(contentType, { status: 'enabled', webhook: null, gaps: [] });

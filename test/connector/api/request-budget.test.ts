@@ -347,3 +347,27 @@ describe('ActivityClient reports AF429 to its budget', () => {
     await mock.close();
   });
 });
+
+describe('RequestBudget: background requests (sweeps) give way to live ones', () => {
+  it('grants a waiting live request before any waiting background one, and lets background hold at most half the slots', async () => {
+    const budget = budgetOf({ requestsPerMinute: 1_000_000, maxInFlight: 4 });
+    const order: string[] = [];
+    const releases: Array<() => void> = [];
+    const take = (name: string, priority: 'live' | 'background') => budget.acquire(undefined, priority).then((release) => { order.push(name); releases.push(release); });
+    for (let i = 0; i < 4; i += 1) void take(`b${i}`, 'background');
+    await settle();
+    expect(order).toEqual(['b0', 'b1']); // half the slots: two are left for live requests
+    void take('l0', 'live');
+    void take('l1', 'live');
+    await settle();
+    expect(order).toEqual(['b0', 'b1', 'l0', 'l1']);
+    void take('l2', 'live');
+    releases[0]!(); // a background request ends: the waiting live one goes first
+    await settle();
+    expect(order).toEqual(['b0', 'b1', 'l0', 'l1', 'l2']);
+    for (const release of releases.slice(1)) release();
+    await settle();
+    expect(order.slice(5).sort()).toEqual(['b2', 'b3']);
+    expect(budget.waiting).toBe(0);
+  });
+});

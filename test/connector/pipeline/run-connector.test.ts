@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 
 const minute = 60_000;
 const hour = 60 * minute;
+const day = 24 * hour;
 const now = Date.parse('2026-11-25T12:00:00Z');
 
 class MemorySink implements Sink {
@@ -258,6 +259,30 @@ describe('runConnector', () => {
     expect(cursor.checkpoint).toBe(new Date(now - 15 * minute).toISOString());
   });
 
+  it('sweeps the covered range: a blob listed days late is delivered once, counted with its lateness, and a record repeated days later is dropped', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'on-time', now - 5 * day, ['r1', 'r2']);
+    // contentCreated 4 days back, listable only after the first run: far behind every live pass's overlap by then.
+    const late = api.addBlob('Audit.SharePoint', 'late', now - 4 * day, ['r3', 'r1'], now + 10 * minute);
+    const dir = await workDir();
+    const sink = new MemorySink('memory');
+    await run(api, dir, [sink], { since: new Date(now - 6 * day) }); // the late blob is not listable yet
+    expect(sink.received.sort()).toEqual(['r1', 'r2']);
+    api.nowMs = now + 30 * minute; // past its listing time (it still is not in any live pass's range)
+    const second = await run(api, dir, [sink]);
+    expect(sink.received.sort()).toEqual(['r1', 'r2', 'r3']);
+    expect(second.summary).toMatchObject({ late: 1, duplicates: 1 });
+    const cursor = (await cursorOf(dir))!;
+    expect(cursor).toMatchObject({ lateBlobs: 1, coveredFrom: new Date(now - 6 * day).toISOString() });
+    expect(cursor.maxLatenessMs).toBe(api.nowMs - Date.parse(late.contentCreated));
+    expect(Date.parse(cursor.lastSweepAt!)).toBe(api.nowMs);
+    // A third run finds nothing new anywhere, and delivers nothing twice.
+    api.nowMs += hour;
+    const third = await run(api, dir, [sink]);
+    expect(third.summary).toMatchObject({ records: 0, late: 0 });
+    expect(sink.received).toHaveLength(3);
+  });
+
   it('never moves the checkpoint closer to now than the safety lag, and picks up a blob listed late inside the overlap', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'early', now - 2 * hour, ['r1']);
@@ -335,8 +360,13 @@ describe('runConnector', () => {
     api.listed.length = 0;
     api.nowMs += 10 * minute;
     await run(api, dir, [new MemorySink('memory')], { since: new Date(now - 6 * 24 * hour) });
-    expect(api.listed).toHaveLength(1);
-    expect(api.listed[0]!.start.getTime()).toBe(now - 15 * minute - 4 * hour); // the default overlap
+    // The live pass lists the overlap again (the default, 4 hours, behind the checkpoint); then the sweep lists the
+    // rest of what the state covers, from the first run's since (not this run's) to where live passes list from
+    // now on (the checkpoint it just moved, less the overlap), for blobs listed late.
+    expect(api.listed.map((w) => [w.start.getTime(), w.end.getTime()])).toEqual([
+      [now - 15 * minute - 4 * hour, now + 10 * minute],
+      [now - 6 * hour, now + 10 * minute - 15 * minute - 4 * hour],
+    ]);
   });
 
   it('stops on the abort signal after the batch in flight and saves its state', async () => {

@@ -70,7 +70,7 @@ describe('migration from state version 2 (JSON files)', () => {
         contentType: 'Audit.Exchange', checkpoint: '2026-11-25T09:00:00.000Z', recordsDelivered: 1200, blobsDelivered: 60, duplicatesDropped: 7,
         expiredCount: expired.length + 10, expired: expired.slice(-expiredKept), lastContentSeen: '2026-11-25T08:45:00.000Z',
         lastDeliveryAt: '2026-11-25T09:14:00.000Z', lastError: { code: 'AF20055', message: 'content fetch failed after retries', at: '2026-11-25T09:15:00.000Z' },
-        heldBlobs: 2, updatedAt: '2026-11-25T09:15:00.000Z',
+        heldBlobs: 2, updatedAt: '2026-11-25T09:15:00.000Z', coveredFrom: undefined, lateBlobs: 0, maxLatenessMs: 0, lastSweepAt: undefined,
       });
       expect(cursors.get('DLP.All')).toMatchObject({ checkpoint: undefined, recordsDelivered: 0, lastError: undefined, updatedAt: undefined });
       // The sink positions of the latest commit (highest sequence), whichever content type made it.

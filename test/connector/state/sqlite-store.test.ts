@@ -53,6 +53,17 @@ describe('SQLite state store', () => {
     expect(store.location).toBe(dir);
   });
 
+  it('keeps where coverage began (the first one given), counts blobs found late with the largest lateness, and the last sweep', async () => {
+    const store = await open(await workDir());
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T10:00:00.000Z', coveredFrom: '2026-11-20T00:00:00.000Z' });
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T11:00:00.000Z', coveredFrom: '2026-11-25T06:00:00.000Z', late: [{ contentId: 'a', latenessMs: 3_600_000 }, { contentId: 'b', latenessMs: 5 * 86_400_000 }] });
+    await store.commit({ contentType: 'Audit.General', at: '2026-11-25T12:00:00.000Z', late: [{ contentId: 'c', latenessMs: 60_000 }], sweptAt: '2026-11-25T12:00:00.000Z' });
+    expect((await store.cursors()).get('Audit.General')).toMatchObject({
+      coveredFrom: '2026-11-20T00:00:00.000Z', lateBlobs: 3, maxLatenessMs: 5 * 86_400_000, lastSweepAt: '2026-11-25T12:00:00.000Z',
+    });
+    await store.close();
+  });
+
   it('adds up counters, moves the checkpoint and keeps a cursor per content type', async () => {
     const store = await open(await workDir());
     await store.commit(batch());
@@ -69,6 +80,7 @@ describe('SQLite state store', () => {
       contentType: 'Audit.Exchange', checkpoint: '2026-11-25T09:05:00.000Z', recordsDelivered: 50, blobsDelivered: 3, duplicatesDropped: 2,
       expiredCount: 0, expired: [], lastContentSeen: '2026-11-25T09:01:00Z', lastDeliveryAt: '2026-11-25T10:05:00.000Z',
       lastError: { code: 'AF20055', message: 'fetch failed', at: '2026-11-25T10:04:00.000Z' }, heldBlobs: 1, updatedAt: '2026-11-25T10:05:00.000Z',
+      coveredFrom: undefined, lateBlobs: 0, maxLatenessMs: 0, lastSweepAt: undefined,
     });
     expect(cursors.get('DLP.All')).toMatchObject({ checkpoint: undefined, recordsDelivered: 0, lastDeliveryAt: undefined, lastError: { code: 'AF10001' } });
     // A clean pass clears the error; a commit without records leaves lastDeliveryAt alone; an older blob does not move lastContentSeen.
