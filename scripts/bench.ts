@@ -1,4 +1,4 @@
-// `npm run bench -- [--scenario backfill|quota|sinks|all] [--records N] [--quota-records N] [--json]`
+// `npm run bench -- [--scenario backfill|quota|sweep|sinks|all] [--records N] [--quota-records N] [--json]`
 //
 // Measures the path users run: `o365-connector run --once` as a child process (bin/o365-connector, which execs
 // the pinned Node on connector/bin.mjs),
@@ -11,6 +11,9 @@
 //             sink file's bytes). Targets: throughput / limit >= 0.6, peak RSS <= 150 MB.
 //   quota     a backlog of --quota-records against a 2,000/min quota, connector on its default settings: requests
 //             made and AF429s (the stand-in's counters), against the quota-bound minimum. Target: wall / minimum <= 1.1.
+//   sweep     the cost of a sweep: a backlog of --sweep-blobs-per-day blobs a day per content type over 6 days,
+//             backfilled, then a second run --once (a live pass and a sweep of the covered range): listing requests
+//             it made (the stand-in's counters), and the same per blob for a tenant of 50,000 blobs a day.
 //   sinks     throughput of each sink against local receivers (scripts/bench-sinks.ts).
 //
 // Every figure comes with the command lines that produced it.
@@ -31,7 +34,7 @@ const bin = join(root, 'bin/o365-connector');
 
 const options = new Command('bench')
   .description('Benchmarks of `o365-connector run --once` (a child process) against the stand-in (another process)')
-  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sinks', 'all']).default('all'))
+  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sweep', 'sinks', 'all']).default('all'))
   .option('--records <n>', 'backfill: records in the backlog', count, 1_000_000)
   .option('--requests-per-minute <n>', 'backfill: the connector flag of the same name (a user with a bigger quota sets it)', count, 1_000_000)
   .option('--quota-records <n>', 'quota: records in the backlog', count, 200_000)
@@ -39,12 +42,13 @@ const options = new Command('bench')
   .option('--records-per-blob <n>', 'records per blob (both backfills)', count, 100)
   .option('--throttle-rate <0..1>', 'share of API requests the stand-in answers AF429 besides the quota (both backfills)', share, 0)
   .option('--sink-records <n>', 'sinks: records per sink', count, 50_000)
+  .option('--sweep-blobs-per-day <n>', 'sweep: blobs a day per content type', count, 2_000)
   .option('--timeout <seconds>', 'a connector run taking longer is stopped and reported as failed', count, 3600)
   .option('--keep', 'keep the work directories (sink file, state, outputs) and report their paths')
   .option('--json', 'print the result as one line of JSON')
   .parse()
   .opts<{
-    scenario: 'backfill' | 'quota' | 'sinks' | 'all'; records: number; requestsPerMinute: number; quotaRecords: number; quota: number;
+    scenario: 'backfill' | 'quota' | 'sweep' | 'sinks' | 'all'; records: number; requestsPerMinute: number; quotaRecords: number; quota: number; sweepBlobsPerDay: number;
     recordsPerBlob: number; throttleRate: number; sinkRecords: number; timeout: number; keep?: boolean; json?: boolean;
   }>();
 
@@ -69,12 +73,13 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 interface EmulatorCounters { apiRequests: number; throttled: number; serverErrors: number; blobsServed: number; recordsServed: number; bytesServed: number; byRoute: Record<string, number> }
 interface StandIn { caFile: string; apiRoot: string; outputsFile: string; commandLine: string; counters(): Promise<EmulatorCounters>; stop(): Promise<void> }
 
-async function startStandIn(dir: string, backlog: { records: number; quota: number }): Promise<StandIn> {
+async function startStandIn(dir: string, backlog: { records: number; quota: number; recordsPerBlob?: number }): Promise<StandIn> {
   const days = 6;
-  const blobsPerType = Math.max(1, Math.ceil(backlog.records / options.recordsPerBlob / contentTypes.length));
+  const recordsPerBlob = backlog.recordsPerBlob ?? options.recordsPerBlob;
+  const blobsPerType = Math.max(1, Math.ceil(backlog.records / recordsPerBlob / contentTypes.length));
   const outputsFile = join(dir, 'outputs.json');
   const argv = [process.execPath, join(root, 'scripts/emulator.ts'), '--days', String(days), '--blob-interval', String((days * 24 * 60) / blobsPerType),
-    '--records-per-blob', String(options.recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
+    '--records-per-blob', String(recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
     // No arrivals during the run: the backlog is what is measured, the same for every run.
     '--arrival-interval', '0', '--quota', String(backlog.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv({}) });
@@ -316,6 +321,40 @@ async function quota() {
   });
 }
 
+async function sweep() {
+  return withWorkDir('sweep', async (dir) => {
+    const days = 6;
+    const blobs = options.sweepBlobsPerDay * days * contentTypes.length;
+    progress(`sweep: ${options.sweepBlobsPerDay} blobs a day per content type over ${days} days (one record each), backfilled first, then a second run --once (a live pass and a sweep)`);
+    const standIn = await startStandIn(dir, { records: blobs, quota: 100_000_000, recordsPerBlob: 1 });
+    try {
+      const flags = ['--requests-per-minute', '1000000'];
+      const fill = await runConnector(standIn, dir, flags);
+      const fillFailure = failure(fill);
+      if (fillFailure) throw new Error(fillFailure);
+      const before = await standIn.counters();
+      const run = await runConnector(standIn, dir, flags);
+      const after = await standIn.counters();
+      const failed = failure(run);
+      if (failed) throw new Error(failed);
+      const route = (name: string) => (after.byRoute[name] ?? 0) - (before.byRoute[name] ?? 0);
+      const listRequests = route('subscriptions/content');
+      const perTypePerDayBlob = listRequests / contentTypes.length / (options.sweepBlobsPerDay * days);
+      return {
+        scenario: 'sweep of the covered range (second run --once: a live pass, then a sweep over 6 days)',
+        commands: { standIn: standIn.commandLine, connector: run.commandLine },
+        blobsPerDayPerContentType: options.sweepBlobsPerDay, days, listingPageSize: 200,
+        secondRun: { wallSeconds: round(run.wallSeconds), listRequests, blobFetches: route('audit'), records: run.finished!.summary.records },
+        listRequestsPerContentType: Math.round(listRequests / contentTypes.length),
+        // Listing cost grows with the blobs listed (pages of 200): the same cost per blob for a tenant of 50,000 a day.
+        extrapolatedTo50kBlobsADayPerContentType: { listRequestsPerContentType: Math.round(perTypePerDayBlob * 50_000 * 7), listRequestsForFiveTypes: Math.round(perTypePerDayBlob * 50_000 * 7 * 5), shareOfAnHourAt2000PerMinute: round((perTypePerDayBlob * 50_000 * 7 * 5) / (2000 * 60)) },
+      };
+    } finally {
+      await standIn.stop();
+    }
+  });
+}
+
 async function sinks() {
   if (options.sinkRecords === 0) return { scenario: 'sink throughput', skipped: '--sink-records 0' };
   progress(`sinks: ${options.sinkRecords} records per sink`);
@@ -353,7 +392,7 @@ const result: Record<string, unknown> = {
   node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
 };
 const failures: string[] = [];
-for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sinks', sinks]] as const) {
+for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sweep', sweep], ['sinks', sinks]] as const) {
   if (chosen !== 'all' && chosen !== name) continue;
   try {
     // Other work on the machine skews every figure (2 cores here): the load around each scenario says how much.
