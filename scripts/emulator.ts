@@ -38,8 +38,10 @@ const options = new Command('emulator')
   .option('--blob-interval <minutes>', 'minutes between blobs of one content type (fractions allowed)', number, 30)
   .option('--records-per-blob <n>', 'records in each blob', number, 20)
   .option('--page-size <n>', 'content entries per listing page', number, 100)
-  .option('--late-rate <0..1>', 'share of blobs listed 20-90 minutes after their contentCreated', share, 0.1)
-  .option('--duplicate-rate <0..1>', 'share of blobs repeating a record of the previous blob', share, 0.05)
+  .option('--late-rate <0..1>', 'share of blobs listed 20 minutes to --late-max after their contentCreated', share, 0.1)
+  .option('--late-max <minutes>', 'how late a late blob may be listed (e.g. 8640 for 6 days)', number, 90)
+  .option('--duplicate-rate <0..1>', 'share of blobs repeating a record of an earlier blob', share, 0.05)
+  .option('--duplicate-max-age <minutes>', 'how much older that blob may be (default: the previous blob)', number, 0)
   .option('--arrival-interval <ms>', 'milliseconds between generated blobs of each type, besides the grid (0 = off)', number, 60_000)
   .option('--arrival-late-rate <0..1>', 'share of generated blobs that arrive late', share, 0.2)
   .option('--quota <n>', 'requests per minute per PublisherIdentifier', number, 2000)
@@ -66,7 +68,7 @@ const emulator = await startEmulator({
   grantedRoles: String(options.grantRoles).split(',').filter(Boolean),
   enabledContentTypes: options.enable ?? [],
   days: options.days, blobIntervalMinutes: options.blobInterval, recordsPerBlob: options.recordsPerBlob, pageSize: options.pageSize,
-  lateBlobRate: options.lateRate, duplicateRate: options.duplicateRate,
+  lateBlobRate: options.lateRate, lateMaxMinutes: options.lateMax, duplicateRate: options.duplicateRate, duplicateMaxAgeMinutes: options.duplicateMaxAge,
   ...(options.arrivalInterval > 0 ? { arrivalIntervalMs: options.arrivalInterval, arrivalLateRate: options.arrivalLateRate } : {}),
   quotaPerMinute: options.quota,
   ...(options.anonymousQuota !== undefined ? { anonymousQuotaPerMinute: options.anonymousQuota } : {}),
