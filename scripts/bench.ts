@@ -73,15 +73,15 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 interface EmulatorCounters { apiRequests: number; throttled: number; serverErrors: number; blobsServed: number; recordsServed: number; bytesServed: number; byRoute: Record<string, number> }
 interface StandIn { caFile: string; apiRoot: string; outputsFile: string; commandLine: string; counters(): Promise<EmulatorCounters>; stop(): Promise<void> }
 
-async function startStandIn(dir: string, backlog: { records: number; quota: number; recordsPerBlob?: number }): Promise<StandIn> {
+async function startStandIn(dir: string, backlog: { records: number; quota: number; recordsPerBlob?: number; arrivalIntervalMs?: number }): Promise<StandIn> {
   const days = 6;
   const recordsPerBlob = backlog.recordsPerBlob ?? options.recordsPerBlob;
   const blobsPerType = Math.max(1, Math.ceil(backlog.records / recordsPerBlob / contentTypes.length));
   const outputsFile = join(dir, 'outputs.json');
   const argv = [process.execPath, join(root, 'scripts/emulator.ts'), '--days', String(days), '--blob-interval', String((days * 24 * 60) / blobsPerType),
     '--records-per-blob', String(recordsPerBlob), '--late-rate', '0', '--duplicate-rate', '0.02', '--page-size', '200',
-    // No arrivals during the run: the backlog is what is measured, the same for every run.
-    '--arrival-interval', '0', '--quota', String(backlog.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile];
+    // No arrivals during the run unless asked (the sweep's live phase): the backlog is what is measured.
+    '--arrival-interval', String(backlog.arrivalIntervalMs ?? 0), '--arrival-late-rate', '0', '--quota', String(backlog.quota), '--throttle-rate', String(options.throttleRate), '--config-out', outputsFile];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv({}) });
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   const first = await new Promise<string>((resolveLine, reject) => {
@@ -326,7 +326,8 @@ async function sweep() {
     const days = 6;
     const blobs = options.sweepBlobsPerDay * days * contentTypes.length;
     progress(`sweep: ${options.sweepBlobsPerDay} blobs a day per content type over ${days} days (one record each), backfilled first, then a second run --once (a live pass and a sweep)`);
-    const standIn = await startStandIn(dir, { records: blobs, quota: 100_000_000, recordsPerBlob: 1 });
+    // New blobs arrive all along (one a second per content type): the live phase measures whether they keep flowing.
+    const standIn = await startStandIn(dir, { records: blobs, quota: 100_000_000, recordsPerBlob: 1, arrivalIntervalMs: 1000 });
     try {
       const flags = ['--requests-per-minute', '1000000'];
       const fill = await runConnector(standIn, dir, flags);
@@ -338,6 +339,8 @@ async function sweep() {
       const failed = failure(run);
       if (failed) throw new Error(failed);
       const route = (name: string) => (after.byRoute[name] ?? 0) - (before.byRoute[name] ?? 0);
+      progress('sweep: a continuous run at the default 2,000/min ceiling, a sweep starting at once beside the live passes');
+      const live = await liveDuringSweep(standIn, dir);
       const listRequests = route('subscriptions/content');
       const perTypePerDayBlob = listRequests / contentTypes.length / (options.sweepBlobsPerDay * days);
       return {
@@ -345,6 +348,7 @@ async function sweep() {
         commands: { standIn: standIn.commandLine, connector: run.commandLine },
         blobsPerDayPerContentType: options.sweepBlobsPerDay, days, listingPageSize: 200,
         secondRun: { wallSeconds: round(run.wallSeconds), listRequests, blobFetches: route('audit'), records: run.finished!.summary.records },
+        liveCollectionDuringASweep: live,
         listRequestsPerContentType: Math.round(listRequests / contentTypes.length),
         // Listing cost grows with the blobs listed (pages of 200): the same cost per blob for a tenant of 50,000 a day.
         extrapolatedTo50kBlobsADayPerContentType: { listRequestsPerContentType: Math.round(perTypePerDayBlob * 50_000 * 7), listRequestsForFiveTypes: Math.round(perTypePerDayBlob * 50_000 * 7 * 5), shareOfAnHourAt2000PerMinute: round((perTypePerDayBlob * 50_000 * 7 * 5) / (2000 * 60)) },
@@ -353,6 +357,54 @@ async function sweep() {
       await standIn.stop();
     }
   });
+}
+
+/**
+ * A continuous run (`run --poll-interval 2`, default request ceiling) while new blobs arrive, one a second per content
+ * type: the records appended to the sink while its first sweep runs, against the arrivals in that time. Live
+ * collection keeps pace when the two match (less what arrived within the last poll interval).
+ */
+async function liveDuringSweep(standIn: StandIn, dir: string) {
+  const sinkFile = join(dir, 'audit.ndjson');
+  const env = { NODE_EXTRA_CA_CERTS: standIn.caFile, O365_LOG_LEVEL: 'info' };
+  const argv = [bin, 'run', '--poll-interval', '2', '--outputs', standIn.outputsFile, '--state', join(dir, 'state'), '--sink', `file:${sinkFile}`];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  const lineCount = async () => { let n = 0; for (const byte of await readFile(sinkFile)) if (byte === 0x0a) n += 1; return n; };
+  const sweeps = new Map<string, { startedAt?: number; endedAt?: number; linesAtStart?: number; linesAtEnd?: number }>();
+  const lines = createInterface({ input: child.stderr! });
+  lines.on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    const entry = JSON.parse(line) as { msg?: string; contentType?: string };
+    if (entry.msg !== 'sweep started' && entry.msg !== 'sweep ended') return;
+    const at = performance.now();
+    const sweep = sweeps.get(entry.contentType!) ?? {};
+    sweeps.set(entry.contentType!, sweep);
+    if (entry.msg === 'sweep started' && sweep.startedAt === undefined) sweep.startedAt = at;
+    if (entry.msg === 'sweep ended' && sweep.endedAt === undefined) sweep.endedAt = at;
+  });
+  const startLines = await lineCount();
+  let firstStart: number | undefined;
+  let linesAtFirstStart = startLines;
+  const deadline = performance.now() + options.timeout * 1000;
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    const started = [...sweeps.values()].map((sweep) => sweep.startedAt).filter((at): at is number => at !== undefined);
+    if (firstStart === undefined && started.length > 0) { firstStart = Math.min(...started); linesAtFirstStart = await lineCount(); }
+    if (sweeps.size === contentTypes.length && [...sweeps.values()].every((sweep) => sweep.endedAt !== undefined)) break;
+  }
+  const lastEnd = Math.max(...[...sweeps.values()].map((sweep) => sweep.endedAt ?? Number.NaN));
+  const linesAtLastEnd = await lineCount();
+  child.kill('SIGTERM');
+  await exited;
+  const seconds = (lastEnd - (firstStart ?? lastEnd)) / 1000;
+  const delivered = linesAtLastEnd - linesAtFirstStart;
+  const arrived = seconds * contentTypes.length; // one record a second per content type
+  return {
+    command: shell(env, argv), sweepSeconds: round(seconds), recordsArrivedDuringSweeps: Math.round(arrived), recordsDeliveredDuringSweeps: delivered,
+    deliveredToArrivedRatio: arrived > 0 ? round(delivered / arrived) : null,
+    note: 'records the live passes delivered while the first sweeps ran, against those that arrived meanwhile (a record arriving within the last 2 s poll interval is delivered just after)',
+  };
 }
 
 async function sinks() {

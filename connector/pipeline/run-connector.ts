@@ -118,7 +118,11 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
         const windows = sweepWindows(range);
         if (windows.length === 0) return Promise.resolve(!signal.aborted);
         const sweepRange = { from: windows[0]!.start.getTime(), to: windows.at(-1)!.end.getTime() };
-        return attempt(contentType, () => runPass({ ...context, sweep: sweepRange }, checkpoint), () => {});
+        const started = performance.now();
+        logger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
+        return attempt(contentType, () => runPass({ ...context, sweep: sweepRange }, checkpoint), (pass) => {
+          logger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
+        });
       };
       if (options.once) {
         // Everything listable now within the covered range: the live pass, then a sweep of the rest.
