@@ -73,7 +73,8 @@ const run = program.command('run')
   .option('--since <time>', 'first run only: how far back to start, an ISO time or a duration such as 90m, 36h, 7d (the API keeps 7 days)', '7d')
   .option('--sink <spec>', 'where records go: stdout, file:<path>, or a SIEM sink (repeatable; every sink must acknowledge; default: O365_SINKS, else stdout)', (value: string, previous: string[]) => [...previous, value], [] as string[])
   .option('--state <dir>', stateHelp)
-  .option('--content-types <list>', contentTypesHelp);
+  .option('--content-types <list>', contentTypesHelp)
+  .addOption(new Option('--listen <host:port>', 'serve Prometheus /metrics, /livez and /readyz over HTTP on this address (e.g. 127.0.0.1:9464)').env('O365_LISTEN'));
 for (const name of runSettings) run.addOption(settingOption(name));
 run.action((_options: object, command: Command) => act(() => {
   const flags = globals(command);

@@ -82,6 +82,7 @@ export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
   readonly #bodies: BodyPool;
+  #observer: ((operation: string, code: string) => void) | undefined;
   readonly #maxBlobBytes: number;
   readonly #requestDeadlineMs: number;
   readonly #retry: RetryPolicyOptions;
@@ -154,6 +155,17 @@ export class ActivityClient implements ActivityApi {
    * One exchange: budget slot, token, request, whole body read (into a buffer of `pool` when given and the answer
    * is a success); a 401 renews the token, twice at most.
    */
+  /** Called for every answer (or transport failure): the operation (`subscriptions/content`, `audit`, ...) and its code. */
+  observeAnswers(listener: (operation: string, code: string) => void): void {
+    this.#observer = listener;
+  }
+
+  #answered(url: string, code: string): void {
+    if (!this.#observer) return;
+    const path = new URL(url).pathname;
+    this.#observer(/\/audit\//.test(path) ? 'audit' : /\/(subscriptions\/\w+)$/.exec(path)?.[1] ?? 'other', code);
+  }
+
   async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, priority: RequestPriority, pool?: BodyPool): Promise<Answer> {
     for (let refreshes = 0; ; refreshes += 1) {
       const release = await this.#budget.acquire(signal, priority);
@@ -184,6 +196,7 @@ export class ActivityClient implements ActivityApi {
           }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
+          this.#answered(url, deadline.expired ? 'REQUEST_TIMEOUT' : error instanceof ConnectorError ? error.code : transportError(error, url).code);
           if (deadline.expired) {
             throw new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
               fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
@@ -201,10 +214,12 @@ export class ActivityClient implements ActivityApi {
       }
       if (status < 300) {
         this.#budget.answered({ throttled: false });
+        this.#answered(url, String(status));
         return answer;
       }
       const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
       const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
+      this.#answered(url, error.code);
       // AF429 means the quota is spent, whatever the status (429 or 403): the budget slows down, and pauses for a Retry-After.
       this.#budget.answered({ throttled: error.code === 'AF429', retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry) });
       // Twice at most: the renewed token itself can expire before its request is answered (a clock that jumps).

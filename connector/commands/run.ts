@@ -5,14 +5,20 @@ import { runConnector, type RunSummary } from '../pipeline/run-connector.ts';
 import { openStateStore } from '../state/sqlite-store.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
-import { exitCodes } from './exit-codes.ts';
-import { createRuntime, type GlobalFlags } from './runtime.ts';
+import { describeFailure, exitCodes } from './exit-codes.ts';
+import { createRuntime, type GlobalFlags, type Runtime } from './runtime.ts';
+import { startHealthServer, type HealthServer, type Readiness } from '../status/health-server.ts';
+import { ConnectorMetrics } from '../status/metrics.ts';
+import type { StateStore } from '../state/store.ts';
+import { redactSecrets } from '../status/secret-values.ts';
 
 export interface RunFlags extends GlobalFlags {
   readonly once?: boolean | undefined;
   readonly since: string;
   readonly sink: string[];
   readonly contentTypes?: string | undefined;
+  /** `host:port` to serve /metrics, /livez and /readyz on (off when absent). */
+  readonly listen?: string | undefined;
   /** Every tunable of the run, validated, with the table's defaults (connector/config/settings.ts). */
   readonly settings: RunSettings;
 }
@@ -22,6 +28,17 @@ export interface RunFlags extends GlobalFlags {
  * available now is delivered). The first SIGINT/SIGTERM aborts gracefully (in-flight batches acknowledged,
  * state saved, exit 0); a second one exits at once with 130.
  */
+/** Ready: not stopping, and a token can be had (a refused or expired secret makes the connector unready). */
+async function readiness(runtime: Runtime, stopping: AbortSignal): Promise<Readiness> {
+  if (stopping.aborted) return { ready: false, reasons: ['stopping'] };
+  try {
+    await runtime.tokens.getToken({ abortSignal: AbortSignal.timeout(10_000) });
+    return { ready: true, reasons: [] };
+  } catch (error) {
+    return { ready: false, reasons: [`no token: ${redactSecrets(describeFailure(error).line)}`] };
+  }
+}
+
 export async function runCommand(flags: RunFlags): Promise<number> {
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
@@ -42,25 +59,38 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  let health: HealthServer | undefined;
   try {
     const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000 };
     const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
+    // Served from the start (the state's figures appear once the store is open), so that startup is observable too.
+    let store: StateStore | undefined;
+    if (flags.listen) {
+      const metrics = new ConnectorMetrics({
+        tenant: runtime.config.tenantId, stateDir: runtime.config.stateDir, store: () => store, telemetry: runtime.telemetry,
+        sinkNames: sinks.map((sink) => sink.name), secretExpiresAt: runtime.config.secretExpiresAt,
+      });
+      runtime.api.observeAnswers((operation, code) => metrics.apiAnswered(operation, code));
+      health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
+    }
     for (const type of runtime.config.contentTypes) {
       if (controller.signal.aborted) return exitCodes.ok;
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });
     }
-    const store = await openStateStore(runtime.config.stateDir, {
+    const opened = await openStateStore(runtime.config.stateDir, {
       lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => runtime.logger.warn({ stateDir: runtime.config.stateDir, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     });
+    store = opened;
     let summary: RunSummary;
     try {
       summary = await runConnector({
-        api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store,
+        api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store: opened,
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
       });
     } finally {
-      await store.close();
+      store = undefined;
+      await opened.close();
     }
     const usage = process.resourceUsage();
     runtime.logger.info({
@@ -81,6 +111,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    await health?.close();
     await runtime.close();
   }
 }

@@ -1,0 +1,123 @@
+/**
+ * Prometheus metrics of a run (`run --listen`). What `status` shows comes from the state's cursors, and so do the
+ * metrics for it: they are read from the running store at each scrape (records delivered, duplicates, expired and
+ * late blobs, checkpoint lag, collection active, last sweep), never counted a second time. What the state does not
+ * hold is counted in the process: API answers by operation and code, sink errors (from the telemetry the sinks
+ * report to), and Node's own process metrics.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { StateStore } from '../state/store.ts';
+import { buildStatusReport, type StatusReport } from './status-report.ts';
+import type { Telemetry } from './telemetry.ts';
+
+export interface MetricsSources {
+  readonly tenant: string;
+  readonly stateDir: string;
+  /** The running store; undefined until it is open (or once it is closed): the state's figures are absent then. */
+  readonly store: () => StateStore | undefined;
+  readonly telemetry: Telemetry;
+  readonly sinkNames: readonly string[];
+  readonly secretExpiresAt: Date | undefined;
+  readonly now?: () => Date;
+}
+
+/** The state's figures for one scrape: every state-derived metric of that scrape reads the same report. */
+class ReportOfScrape {
+  readonly #sources: MetricsSources;
+  #pending: Promise<StatusReport> | undefined;
+
+  constructor(sources: MetricsSources) {
+    this.#sources = sources;
+  }
+
+  get(): Promise<StatusReport> {
+    const sources = this.#sources;
+    const store = sources.store();
+    if (!store) return Promise.resolve({ overall: 'Inactive', stateDir: sources.stateDir, updatedAt: undefined, contentTypes: [] });
+    this.#pending ??= buildStatusReport({ stateDir: sources.stateDir, store, ...(sources.now ? { now: sources.now } : {}) })
+      .finally(() => setImmediate(() => { this.#pending = undefined; }));
+    return this.#pending;
+  }
+}
+
+export class ConnectorMetrics {
+  readonly registry = new Registry();
+  readonly #apiRequests: Counter<'tenant' | 'operation' | 'code'>;
+  readonly #throttled: Counter<'tenant'>;
+  readonly #tenant: string;
+
+  constructor(sources: MetricsSources) {
+    const { registry } = this;
+    const tenant = sources.tenant;
+    this.#tenant = tenant;
+    const report = new ReportOfScrape(sources);
+    collectDefaultMetrics({ register: registry });
+
+    /** A counter whose value is a running total the state keeps (it only grows, across restarts too). */
+    const stateCounter = (name: string, help: string, labels: readonly string[], rows: (r: StatusReport) => Array<[Record<string, string>, number]>) => new Counter({
+      name, help, labelNames: labels, registers: [registry],
+      async collect() {
+        const values = rows(await report.get());
+        this.reset();
+        for (const [labelValues, value] of values) this.inc(labelValues, value);
+      },
+    });
+    const perType = (pick: (r: StatusReport['contentTypes'][number]) => number) => (r: StatusReport): Array<[Record<string, string>, number]> =>
+      r.contentTypes.map((row) => [{ tenant, content_type: row.contentType }, pick(row)]);
+
+    // Every sink acknowledges every record before a checkpoint moves: each has received what the state counts.
+    stateCounter('o365_records_delivered_total', 'Audit records delivered, acknowledged by the sink (from the state, as status shows).', ['tenant', 'content_type', 'sink'],
+      (r) => r.contentTypes.flatMap((row) => sources.sinkNames.map((sink): [Record<string, string>, number] => [{ tenant, content_type: row.contentType, sink }, row.recordsDelivered])));
+    stateCounter('o365_records_duplicate_total', 'Records dropped as repeats of records delivered before.', ['tenant', 'content_type'], perType((row) => row.duplicatesDropped));
+    stateCounter('o365_blobs_delivered_total', 'Content blobs whose every record was delivered.', ['tenant', 'content_type'], perType((row) => row.blobsDelivered));
+    stateCounter('o365_blobs_expired_total', 'Content blobs that expired (AF20051) before they could be fetched: their records are lost at the source.', ['tenant', 'content_type'], perType((row) => row.expiredCount));
+    stateCounter('o365_blobs_late_total', 'Content blobs a sweep found after their window had been listed (Microsoft listed them late).', ['tenant', 'content_type'], perType((row) => row.lateBlobs));
+
+    const stateGauge = (name: string, help: string, rows: (r: StatusReport) => Array<[Record<string, string>, number]>) => new Gauge({
+      name, help, labelNames: ['tenant', 'content_type'], registers: [registry],
+      async collect() {
+        const values = rows(await report.get());
+        this.reset();
+        for (const [labelValues, value] of values) this.set(labelValues, value);
+      },
+    });
+    stateGauge('o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', (r) =>
+      r.contentTypes.filter((row) => row.lagSeconds !== undefined).map((row) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
+    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure), else 0: the Collection Status.', perType((row) => (row.health === 'Active' ? 1 : 0)));
+    stateGauge('o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', perType((row) => row.heldBlobs));
+    stateGauge('o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', perType((row) => row.maxLatenessSeconds));
+    stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>
+      r.contentTypes.filter((row) => row.lastSweepAt !== undefined).map((row) => [{ tenant, content_type: row.contentType }, Date.parse(row.lastSweepAt!) / 1000]));
+
+    this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
+    this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent).', labelNames: ['tenant'], registers: [registry] });
+    this.#throttled.inc({ tenant }, 0);
+
+    new Counter({
+      name: 'o365_sink_errors_total', help: 'Sink errors by sink and kind (the error code): each made the pipeline hold the batch and retry.', labelNames: ['sink', 'kind'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const component of sources.telemetry.snapshot()) {
+          if (component.kind !== 'sink') continue;
+          for (const [kind, count] of Object.entries(component.errorsByCode)) this.inc({ sink: component.name.replace(/^sink:/, ''), kind }, count);
+        }
+      },
+    });
+    const expiry = new Gauge({ name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry] });
+    if (sources.secretExpiresAt) expiry.set({ tenant }, sources.secretExpiresAt.getTime() / 1000);
+  }
+
+  /** One answer of the API (or a transport failure) to an operation such as `subscriptions/content` or `audit`. */
+  apiAnswered(operation: string, code: string): void {
+    this.#apiRequests.inc({ tenant: this.#tenant, operation, code });
+    if (code === 'AF429') this.#throttled.inc({ tenant: this.#tenant });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
