@@ -1,12 +1,23 @@
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
-import { exitCodes } from './exit-codes.ts';
+import { createSink } from '../sinks/spec.ts';
+import { redactSecrets } from '../status/secret-values.ts';
+import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags } from './runtime.ts';
+
+export interface TestFlags extends GlobalFlags {
+  /** Sink specs to check too (--sink, repeatable; else O365_SINKS; none: the API alone). */
+  readonly sink?: string[] | undefined;
+}
 
 /** `test` answers in seconds: a couple of quick retries, not the collector's patient policy. */
 export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, maxRetryAfterMs: 5000 };
 
-/** `test`: acquire a token and list subscriptions; "Connection successful <ISO time>" on stdout, or a thrown ConnectorError. */
-export async function testConnection(flags: GlobalFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+/**
+ * `test`: acquire a token and list subscriptions ("Connection successful <ISO time>" on stdout, or a thrown
+ * ConnectorError), then check each configured sink the way `run` will use it: one line each, `Sink <name>: ok (...)`
+ * on stdout or `error: sink <name>: CODE: ... Fix: ...` on stderr; exit 6 when a sink failed.
+ */
+export async function testConnection(flags: TestFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const runtime = await createRuntime(flags, { retry: quickRetryPolicy });
   try {
     await runtime.tokens.getToken();
@@ -15,7 +26,21 @@ export async function testConnection(flags: GlobalFlags, out: NodeJS.WritableStr
     const { config } = runtime;
     out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
-    return exitCodes.ok;
+    const specs = flags.sink?.length ? flags.sink : (process.env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
+    let failed = false;
+    for (const spec of specs) {
+      const sink = createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger });
+      try {
+        const verified = sink.check ? await sink.check({ abortSignal: AbortSignal.timeout(60_000) }) : 'nothing to check';
+        out.write(`Sink ${sink.name}: ok (${verified})\n`);
+      } catch (error) {
+        failed = true;
+        err.write(`${redactSecrets(describeFailure(error).line.replace(/^error: /, `error: sink ${sink.name}: `))}\n`);
+      } finally {
+        await sink.close().catch(() => {});
+      }
+    }
+    return failed ? exitCodes.sink : exitCodes.ok;
   } finally {
     await runtime.close();
   }

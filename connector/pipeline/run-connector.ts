@@ -12,7 +12,7 @@ import type { ContentType } from '../api/content-types.ts';
 import { BlobFetcher, FetchSlots } from '../collect/blob-fetcher.ts';
 import { sweepWindows } from '../collect/windows.ts';
 import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
-import { ConnectorError } from '../errors.ts';
+import { ConnectorError, SinkError } from '../errors.ts';
 import type { Sink } from '../sinks/sink.ts';
 import type { Logger } from '../status/log.ts';
 import type { Telemetry } from '../status/telemetry.ts';
@@ -68,6 +68,7 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
     for (const sink of options.sinks) {
       await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
       opened.push(sink);
+      await checkSink(sink, logger, abortSignal);
     }
     const lane = new CommitLane(store, options.sinks, positions, { logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}) });
     await lane.recordStartingPositions(now().toISOString());
@@ -148,5 +149,23 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
     return summary;
   } finally {
     for (const sink of opened) await sink.close().catch(() => {});
+  }
+}
+
+/**
+ * Tries a sink before the first batch: what can never work (a refused token, a missing privilege, an untrusted
+ * certificate) stops the run at once with the fix; what may pass (a receiver restarting) is logged and left to the
+ * batches' retries.
+ */
+async function checkSink(sink: Sink, logger: Logger, abortSignal: AbortSignal | undefined): Promise<void> {
+  if (!sink.check) return;
+  try {
+    const verified = await sink.check(abortSignal ? { abortSignal } : {});
+    logger.info({ component: 'sink', sink: sink.name, verified }, 'sink checked');
+  } catch (error) {
+    if (abortSignal?.aborted) throw error;
+    const failure = toConnectorError(error);
+    if (!failure.retryable) throw new SinkError(failure.code, `sink ${sink.name}: ${failure.message}`, { ...(failure.fix ? { fix: failure.fix } : {}), cause: failure });
+    logger.warn({ component: 'sink', sink: sink.name, code: failure.code, reason: failure.toLine() }, 'sink check failed; the first batch will try again');
   }
 }

@@ -21,10 +21,10 @@
  */
 import { registerSecret } from '../status/secret-values.ts';
 import { z } from 'zod';
-import { ConfigError, ConnectorError } from '../errors.ts';
+import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { RawRecord, Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
 import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
@@ -63,6 +63,7 @@ export const elasticsearchParameters = (env: NodeJS.ProcessEnv) => z.object({
 export class ElasticsearchSink implements Sink {
   readonly name: string;
   readonly #target: HttpTarget;
+  readonly #origin: string;
   readonly #index: string;
   readonly #maxRecords: number;
   readonly #maxBytes: number;
@@ -87,6 +88,7 @@ export class ElasticsearchSink implements Sink {
     const query = new URLSearchParams({ filter_path: 'errors,items.*.status,items.*.error', ...(pipeline ? { pipeline } : {}) });
     this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;
+    this.#origin = origin;
     this.#target = httpTarget(parameters, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) });
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;
@@ -95,6 +97,30 @@ export class ElasticsearchSink implements Sink {
   }
 
   async open(): Promise<void> {}
+
+  /**
+   * Asks Elasticsearch whether these credentials may create documents in the index (`_has_privileges`): wrong
+   * credentials and a missing privilege fail here, not at the first batch. A cluster without security has no such
+   * API: then only reachability is verified.
+   */
+  async check(options: SinkCallOptions = {}): Promise<string> {
+    const target = { ...this.#target, url: `${this.#origin}/_security/user/_has_privileges`, gzip: false, maxAttempts: 1, headers: { ...this.#target.headers, 'content-type': 'application/json' } };
+    const body = JSON.stringify({ index: [{ names: [this.#index], privileges: ['create_doc'] }] });
+    let unsecured = false;
+    const answer = await deliver(target, body, (reply) => {
+      if (reply.status === 401) return new SinkError('ES_UNAUTHENTICATED', `${this.name}: Elasticsearch did not accept the credentials (HTTP 401)`, { fix: 'check the API key (apiKeyEnv/apiKeyFile) or usernameEnv/passwordEnv' });
+      if (reply.status >= 200 && reply.status < 300) return undefined;
+      // No security (400/404/500 naming it): nothing to ask; the cluster answered, which is what can be verified.
+      if (reply.status < 500 || /security/i.test(reply.text)) { unsecured = true; return undefined; }
+      return judgeStatus(this.name, reply);
+    }, options);
+    if (unsecured) return 'reachable (security is off: no privileges to check)';
+    const verdict = JSON.parse(answer.text) as { has_all_requested?: unknown };
+    if (verdict.has_all_requested !== true) {
+      throw new SinkError('ES_FORBIDDEN', `${this.name}: these credentials may not create documents in ${this.#index}: no create_doc privilege`, { fix: `grant the role of this API key or user the create_doc (or write) privilege on ${this.#index}` });
+    }
+    return `credentials accepted, may create documents in ${this.#index}`;
+  }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
     const items = batch.records.map((record) => this.#item(record));

@@ -123,6 +123,23 @@ export class FileSink implements Sink {
     return offset;
   }
 
+  async check(): Promise<string> {
+    try {
+      mkdirSync(dirname(this.#path), { recursive: true });
+      const file = await open(this.#path, 'a', 0o640);
+      try {
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+      const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a parent of it is a file, not a directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code;
+      throw new SinkError('SINK_UNWRITABLE', `${this.#path} cannot be appended to and synced: ${why}`, { fix: 'give a path in a directory the connector\'s user may write, on a writable file system' });
+    }
+    return 'appendable and fsync-able';
+  }
+
   position(): SinkPosition {
     return { offset: this.#offset, ...this.#identity!, writer: this.#writer! };
   }

@@ -5,11 +5,10 @@
  * number of times, honouring Retry-After; then the error is thrown, still marked retryable, so the pipeline
  * holds the checkpoint and sends the same batch again later. Every response body is read to the end.
  */
-import { ConfigError } from '../errors.ts';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { Agent, request } from 'undici';
-import { ConnectorError } from '../errors.ts';
+import { ConfigError, ConnectorError } from '../errors.ts';
 import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import { count, fileText, flag } from './sink-url.ts';
@@ -113,6 +112,17 @@ export function sendingErrorReporter(telemetry: ComponentReporter | undefined, f
 const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
 
 /** POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer. */
+/** One request without a body (`HEAD`, `GET`): the answer, or the transport failure as a ConnectorError. */
+export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options: { abortSignal?: AbortSignal } = {}): Promise<HttpAnswer> {
+  try {
+    const response = await request(target.url, { method, dispatcher: target.agent, headers: target.headers, ...(options.abortSignal ? { signal: options.abortSignal } : {}) });
+    return { status: response.statusCode, text: await response.body.text(), retryAfter: undefined };
+  } catch (cause) {
+    if (options.abortSignal?.aborted) throw cause;
+    throw transportFailure(cause, new URL(target.url).host);
+  }
+}
+
 export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const payload = target.gzip ? await gzip(bytes) : bytes;

@@ -18,10 +18,10 @@
 import { z } from 'zod';
 import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
 import { ndjson } from './ndjson.ts';
 import { count, headerParameters, secretEnv, secretFile, SinkUrl, text } from './sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
+import { deliver, deliveryParameters, httpTarget, judgeStatus, probe, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 
 /** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
 export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
@@ -75,6 +75,15 @@ export class HttpSink implements Sink {
   }
 
   async open(): Promise<void> {}
+
+  /** A HEAD request with the sink's headers: any answer but a refused credential or a server error will do. */
+  async check(options: SinkCallOptions = {}): Promise<string> {
+    const answer = await probe(this.#target, 'HEAD', options);
+    if (answer.status === 401 || answer.status === 403 || answer.status >= 500) {
+      throw judgeStatus(new URL(this.#target.url).host, answer) ?? new ConnectorError(`HTTP${answer.status}`, `${this.name} answered HTTP ${answer.status}`);
+    }
+    return `reachable (HTTP ${answer.status} to HEAD)`;
+  }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
     const lines = batch.records.map((record) => record.bytes);

@@ -50,4 +50,11 @@ export interface Sink {
   position?(): SinkPosition | undefined;
   write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined>;
   close(): Promise<void>;
+  /**
+   * Optional: tries the destination the way writes will use it, without writing a record (file appendable and
+   * fsync-able, receiver reachable, TLS verified, credentials and write permission accepted). Resolves with what
+   * was verified, in words; rejects with a ConnectorError naming the fix. `test` runs it for every sink, and `run`
+   * before the first batch, so that a bad token fails at start instead of at the first batch.
+   */
+  check?(options?: SinkCallOptions): Promise<string>;
 }

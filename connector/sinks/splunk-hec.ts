@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { ConnectorError } from '../errors.ts';
 import { sleep } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { RawRecord, Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from './sink-url.ts';
 import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
@@ -161,6 +161,12 @@ export class SplunkHecSink implements Sink {
   }
 
   async open(): Promise<void> {}
+
+  /** An empty request: HEC checks the token (and the channel) before the body, and answers "No data" (code 5) to a valid one. */
+  async check(options: SinkCallOptions = {}): Promise<string> {
+    await deliver(this.#target, '', (answer) => (parseReply(answer.text).code === 5 ? undefined : judgeHec(this.name, answer) ?? new ConnectorError('HEC_UNEXPECTED', `${this.name}: an empty request was accepted (HTTP ${answer.status}); is this the event endpoint?`, { fix: 'point the sink at the HEC /services/collector/event endpoint' })), options);
+    return `token accepted${this.#index ? ` (index ${this.#index} is checked by the first batch: HEC checks indexes only with events)` : ''}`;
+  }
 
   /** The HEC event for one record: its envelope as JSON text, the record's own bytes as `event`. */
   event(record: RawRecord, contentType: string): Buffer {

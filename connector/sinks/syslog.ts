@@ -130,6 +130,20 @@ export class SyslogSink implements Sink {
 
   async open(): Promise<void> {}
 
+  async check(): Promise<string> {
+    let socket: Socket;
+    try {
+      socket = await this.#connect();
+    } catch (cause) {
+      throw transportFailure(cause, this.name);
+    }
+    this.#closing = true; // this probe's socket is no connection to repair
+    socket.end();
+    socket.destroy();
+    this.#closing = false;
+    return this.#tls ? 'reachable, TLS certificate verified' : 'reachable';
+  }
+
   #connect(): Promise<Socket> {
     return new Promise((resolve, reject) => {
       const { host, port } = this.#target;

@@ -172,11 +172,32 @@ const itemErrors: Record<number, { type: string; reason: string }> = {
   403: { type: 'security_exception', reason: 'action [indices:data/write/bulk[s]] is unauthorized for API key' },
 };
 
-export async function bulkReceiver(): Promise<BulkReceiver> {
+/**
+ * `security`: Elasticsearch with security on: requests need `Authorization: ApiKey <apiKey>` (else 401), and
+ * `_security/user/_has_privileges` answers whether the key may create documents in the indexes asked about
+ * (those in `writable`). Without it, security is off: no authentication, and that API does not exist.
+ */
+export async function bulkReceiver(options: { security?: { apiKey: string; writable: readonly string[] } } = {}): Promise<BulkReceiver> {
   const documents = new Map<string, Buffer>();
   const forced: number[] = [];
-  const receiver = await listen((req, _body, res, raw) => {
+  const receiver = await listen((req, body, res, raw) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    const { security } = options;
+    if (security) {
+      if (req.headers.authorization !== `ApiKey ${security.apiKey}`) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { type: 'security_exception', reason: 'unable to authenticate with provided credentials and anonymous access is not allowed for this request' }, status: 401 }));
+        return;
+      }
+      if (url.pathname === '/_security/user/_has_privileges') {
+        const asked = (JSON.parse(body) as { index: Array<{ names: string[]; privileges: string[] }> }).index;
+        const index: Record<string, Record<string, boolean>> = {};
+        for (const entry of asked) for (const name of entry.names) index[name] = Object.fromEntries(entry.privileges.map((p) => [p, security.writable.includes(name)]));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ username: 'o365', has_all_requested: Object.values(index).every((privileges) => Object.values(privileges).every(Boolean)), cluster: {}, index, application: {} }));
+        return;
+      }
+    }
     if (req.method !== 'POST' || !/^(\/[^/_][^/]*)?\/_bulk$/.test(url.pathname)) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { type: 'illegal_argument_exception', reason: `no handler for ${url.pathname}` }, status: 404 }));
