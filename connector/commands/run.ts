@@ -8,7 +8,9 @@ import type { Sink } from '../sinks/sink.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags, type Runtime } from './runtime.ts';
 import { startHealthServer, type HealthServer, type Readiness } from '../status/health-server.ts';
+import { keepBelowLogs } from '../status/log.ts';
 import { ConnectorMetrics } from '../status/metrics.ts';
+import { ProgressDisplay } from '../status/progress.ts';
 import type { StateStore } from '../state/store.ts';
 import { redactSecrets } from '../status/secret-values.ts';
 
@@ -83,12 +85,22 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     });
     store = opened;
     let summary: RunSummary;
+    let progress: ProgressDisplay | undefined;
     try {
+      // On a terminal: one live line per content type under the logs (never when stderr is a file or a pipe).
+      if (process.stderr.isTTY) {
+        progress = new ProgressDisplay(process.stderr, runtime.config.contentTypes, { lagMs: flags.settings.safetyLagMinutes * 60_000 });
+        keepBelowLogs(progress);
+        progress.start();
+      }
       summary = await runConnector({
         api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store: opened,
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
+        ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
       });
     } finally {
+      keepBelowLogs(undefined);
+      progress?.stop();
       store = undefined;
       await opened.close();
     }

@@ -50,6 +50,8 @@ export interface PassContext {
   readonly totals?: { records: number; blobs: number; duplicates: number; expired: number; setAside: number; late: number };
   /** Record keys held by batches in flight, shared by the live passes and the sweep of this content type. */
   readonly pending?: Set<string>;
+  /** Each commit of this content type: records it added, where the checkpoint and the covered range begin (progress.ts). */
+  readonly onProgress?: ((contentType: ContentType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
   /** A sweep over this range (ms) instead of a live pass from the checkpoint. */
   readonly sweep?: { readonly from: number; readonly to: number };
 }
@@ -155,6 +157,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
     context.pipeline.sent(batch.records.length, batch.bytes);
+    context.onProgress?.(contentType, { records: batch.records.length, checkpoint: outcome.checkpoint, coveredFrom: outcome.listedFrom });
     for (const counts of context.totals ? [outcome, context.totals] : [outcome]) {
       counts.records += batch.records.length;
       counts.blobs += batch.blobs.length;

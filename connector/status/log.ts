@@ -28,6 +28,19 @@ export function createLogger(options: { level?: string; destination?: Destinatio
   );
 }
 
+/** Lines kept at the bottom of a terminal (progress.ts): cleared before each log line and drawn again after it. */
+let bottomLines: { clear(): void; draw(): void } | undefined;
+
+export function keepBelowLogs(lines: { clear(): void; draw(): void } | undefined): void {
+  bottomLines = lines;
+}
+
 function redactingStream(destination: DestinationStream): DestinationStream {
-  return { write: (line: string) => destination.write(redactSecrets(line)) };
+  return {
+    write: (line: string) => {
+      bottomLines?.clear();
+      destination.write(redactSecrets(line));
+      bottomLines?.draw();
+    },
+  };
 }
