@@ -71,6 +71,7 @@ for (const verb of ['start', 'stop', 'list'] as const satisfies readonly Subscri
 const run = program.command('run')
   .description('start the needed subscriptions, then stream every audit record to the sinks (SIGINT/SIGTERM: flush, save state, exit 0)')
   .option('--once', 'deliver everything available now, save state and exit')
+  .option('--emit-health', 'also write connector health records into the sinks (RecordType O365ConnectorHealth: content expired, content listed late, subscription disabled, throttled)')
   .option('--since <time>', 'first run only: how far back to start, an ISO time or a duration such as 90m, 36h, 7d (the API keeps 7 days)', '7d')
   .option('--sink <spec>', 'where records go: stdout, file:<path>, or a SIEM sink (repeatable; every sink must acknowledge; default: O365_SINKS, else stdout)', (value: string, previous: string[]) => [...previous, value], [] as string[])
   .option('--state <dir>', stateHelp)

@@ -19,6 +19,8 @@ export interface RunFlags extends GlobalFlags {
   readonly since: string;
   readonly sink: string[];
   readonly contentTypes?: string | undefined;
+  /** Write connector health records into the sinks (--emit-health). */
+  readonly emitHealth?: boolean | undefined;
   /** `host:port` to serve /metrics, /livez and /readyz on (off when absent). */
   readonly listen?: string | undefined;
   /** Every tunable of the run, validated, with the table's defaults (connector/config/settings.ts). */
@@ -97,6 +99,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store: opened,
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
+        ...(flags.emitHealth ? { emitHealth: true } : {}),
       });
     } finally {
       keepBelowLogs(undefined);

@@ -20,10 +20,12 @@ import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
+import type { RawRecord } from '../sinks/sink.ts';
 import { deadLetterFileName } from '../state/dead-letter.ts';
 import type { Commit, LastError, StateStore } from '../state/store.ts';
 import { batchRecords, isEmpty, type Batch } from './batcher.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
+import { healthRecord } from './health-records.ts';
 import type { CommitLane } from './commit-lane.ts';
 import { RecordDeduplicator } from './record-deduplicator.ts';
 
@@ -52,6 +54,8 @@ export interface PassContext {
   readonly pending?: Set<string>;
   /** Each commit of this content type: records it added, where the checkpoint and the covered range begin (progress.ts). */
   readonly onProgress?: ((contentType: ContentType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
+  /** Write health records (health-records.ts) into the sinks with the batches. */
+  readonly emitHealth?: boolean | undefined;
   /** A sweep over this range (ms) instead of a live pass from the checkpoint. */
   readonly sweep?: { readonly from: number; readonly to: number };
 }
@@ -151,8 +155,19 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       duplicates: batch.duplicates,
     };
   };
+  /** The health records of a batch: its expired blobs, and (a sweep's) the blobs found late. */
+  const healthOf = (batch: Batch) => {
+    if (!context.emitHealth) return [];
+    const now = context.now();
+    return [
+      ...batch.expired.map((blob) => healthRecord('ContentExpired', contentType, now, { ContentId: blob.contentId, ContentCreated: blob.contentCreated, ContentExpiration: blob.contentExpiration }, blob.contentId)),
+      ...(sweeping ? batch.blobs.map((blob) => healthRecord('LateContent', contentType, now, { ContentId: blob.contentId, ContentCreated: blob.contentCreated, LatenessSeconds: Math.round((now.getTime() - Date.parse(blob.contentCreated)) / 1000) }, blob.contentId)) : []),
+    ];
+  };
   const commit = async (batch: Batch) => {
-    await lane.commit(batch.records.length > 0 ? { contentType, records: batch.records } : undefined, () => commitOf(batch));
+    const health = healthOf(batch);
+    const records = health.length > 0 ? [...batch.records, ...health] : batch.records;
+    await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => commitOf(batch));
     // Every sink acknowledged and holds no reference to the records (the Sink contract): their bodies can be reused.
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
@@ -181,12 +196,26 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     }
     if (committing) await committing;
     committing = undefined;
-    await lane.commit(undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)));
+    const health = passHealth(context, outcome, windows);
+    await lane.commit(health.length > 0 ? { contentType, records: health } : undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)));
   } finally {
     if (committing) await committing.catch(() => {});
     dedupe.reset();
   }
   return outcome;
+}
+
+/** Health records for how a pass ended: a subscription an administrator disabled, a quota spent after retries. */
+function passHealth(context: PassContext, outcome: PassOutcome, windows: readonly TimeWindow[]): RawRecord[] {
+  if (!context.emitHealth) return [];
+  const now = context.now();
+  const window = { WindowStart: windows[0]?.start.toISOString() ?? '', WindowEnd: windows.at(-1)?.end.toISOString() ?? '' };
+  const records: RawRecord[] = [];
+  // One per content type and hour: a storm of passes ending the same way is one event downstream.
+  const hour = now.toISOString().slice(0, 13);
+  if (outcome.errors.some((error) => error.code === 'AF20023')) records.push(healthRecord('SubscriptionDisabled', context.contentType, now, { Code: 'AF20023', ...window }, hour));
+  if (outcome.errors.some((error) => error.code === 'AF429')) records.push(healthRecord('Throttled', context.contentType, now, { Code: 'AF429', ...window }, hour));
+  return records;
 }
 
 /** The pass's last commit: its error (or none), held blobs, the checkpoint, and what can be forgotten now. */

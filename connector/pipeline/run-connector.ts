@@ -36,6 +36,8 @@ export interface RunConnectorOptions {
   readonly abortSignal?: AbortSignal | undefined;
   readonly now?: () => Date;
   readonly sinkRetry?: SinkRetryPolicy;
+  /** Write health records into the sinks (health-records.ts). */
+  readonly emitHealth?: boolean;
   /** Each commit, per content type (the terminal's progress lines). */
   readonly onProgress?: PassContext['onProgress'];
 }
@@ -106,7 +108,7 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
 
     const collect = async (contentType: ContentType) => {
       const pending = new Set<string>();
-      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending, onProgress: options.onProgress };
+      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth };
       const cursor = cursors.get(contentType);
       let checkpoint = cursor?.checkpoint === undefined ? undefined : Date.parse(cursor.checkpoint);
       let coveredFrom = cursor?.coveredFrom === undefined ? undefined : Date.parse(cursor.coveredFrom);

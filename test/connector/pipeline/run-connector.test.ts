@@ -283,6 +283,41 @@ describe('runConnector', () => {
     expect(sink.received).toHaveLength(3);
   });
 
+  it('with emitHealth, writes health records into the sinks: content expired, content listed late, subscription disabled, throttled', async () => {
+    const api = feed();
+    api.addBlob('Audit.SharePoint', 'fine', now - 5 * hour, ['r1']);
+    api.addBlob('Audit.SharePoint', 'gone', now - 4 * hour, ['r2']);
+    api.expired.add('gone');
+    const dir = await workDir();
+    const bodies: Array<Record<string, unknown>> = [];
+    const sink: Sink = { name: 'health', async open() {}, async close() {}, async write(batch) { bodies.push(...batch.records.map((r) => JSON.parse(r.bytes.toString()) as Record<string, unknown>)); return bodies.length; } };
+    const first = await run(api, dir, [sink], { emitHealth: true });
+    const health = () => bodies.filter((body) => body['RecordType'] === 'O365ConnectorHealth');
+    expect(health()).toEqual([expect.objectContaining({ Event: 'ContentExpired', ContentType: 'Audit.SharePoint', ContentId: 'gone', Id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/), CreationTime: new Date(now).toISOString().slice(0, 19) })]);
+    expect(first.summary.records).toBe(1); // health records are not audit records
+    expect((await cursorOf(dir))!.recordsDelivered).toBe(1);
+    // A blob listed days late, found by the next run's sweep; then the subscription disabled by an administrator.
+    api.addBlob('Audit.SharePoint', 'late', now - 5 * hour - 30 * minute, ['r3'], now + 5 * hour); // behind the next live pass's overlap
+    api.nowMs = now + 5 * hour + minute;
+    await run(api, dir, [sink], { emitHealth: true });
+    expect(health().at(-1)).toMatchObject({ Event: 'LateContent', ContentId: 'late', LatenessSeconds: Math.round((api.nowMs - (now - 5.5 * hour)) / 1000) });
+    const listContent = api.listContent.bind(api);
+    api.listContent = async function* () { throw new ConnectorError('AF20023', 'The subscription was disabled by an administrator'); yield* listContent('Audit.SharePoint', { start: new Date(0), end: new Date(0) }); };
+    api.nowMs += minute;
+    await run(api, dir, [sink], { emitHealth: true }).catch(() => undefined);
+    expect(health().at(-1)).toMatchObject({ Event: 'SubscriptionDisabled', Code: 'AF20023', WindowStart: expect.any(String), WindowEnd: expect.any(String) });
+    api.listContent = async function* () { throw new ConnectorError('AF429', 'quota exceeded', { retryable: true }); yield* listContent('Audit.SharePoint', { start: new Date(0), end: new Date(0) }); };
+    await run(api, dir, [sink], { emitHealth: true }).catch(() => undefined);
+    expect(health().at(-1)).toMatchObject({ Event: 'Throttled', Code: 'AF429' });
+    // Without emitHealth, none.
+    const quiet: string[] = [];
+    const plain = feed();
+    plain.addBlob('Audit.SharePoint', 'gone', now - 4 * hour, ['r2']);
+    plain.expired.add('gone');
+    await run(plain, await workDir(), [{ name: 'plain', async open() {}, async close() {}, async write(batch) { quiet.push(...batch.records.map((r) => r.bytes.toString())); return quiet.length; } }]);
+    expect(quiet).toEqual([]);
+  });
+
   it('never moves the checkpoint closer to now than the safety lag, and picks up a blob listed late inside the overlap', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'early', now - 2 * hour, ['r1']);
