@@ -69,12 +69,14 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
     // Served from the start (the state's figures appear once the store is open), so that startup is observable too.
     let store: StateStore | undefined;
+    let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
-      const metrics = new ConnectorMetrics({
+      metrics = new ConnectorMetrics({
         tenant: runtime.config.tenantId, stateDir: runtime.config.stateDir, store: () => store, telemetry: runtime.telemetry,
         sinkNames: sinks.map((sink) => sink.name), secretExpiresAt: runtime.config.secretExpiresAt,
       });
-      runtime.api.observeAnswers((operation, code) => metrics.apiAnswered(operation, code));
+      const counting = metrics;
+      runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
       health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
     }
     for (const type of runtime.config.contentTypes) {
@@ -100,6 +102,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
         ...(flags.emitHealth ? { emitHealth: true } : {}),
+        ...(metrics ? { observer: metrics } : {}),
       });
     } finally {
       keepBelowLogs(undefined);

@@ -17,6 +17,8 @@ export interface CommitLaneOptions {
   /** A graceful stop: sink retries end (the batch is not committed; a restart delivers it again). */
   readonly stopSignal?: AbortSignal | undefined;
   readonly retry?: SinkRetryPolicy;
+  /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
+  readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
 }
 
 export class CommitLane {

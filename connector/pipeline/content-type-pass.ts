@@ -54,6 +54,8 @@ export interface PassContext {
   readonly pending?: Set<string>;
   /** Each commit of this content type: records it added, where the checkpoint and the covered range begin (progress.ts). */
   readonly onProgress?: ((contentType: ContentType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
+  /** Counts blobs listed and fetched (metrics). */
+  readonly observer?: { listed(contentType: ContentType): void; fetched(contentType: ContentType): void } | undefined;
   /** Write health records (health-records.ts) into the sinks with the batches. */
   readonly emitHealth?: boolean | undefined;
   /** A sweep over this range (ms) instead of a live pass from the checkpoint. */
@@ -104,7 +106,10 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   const blobs = listNewBlobs(api, contentType, windows, {
     abortSignal: signal, logger, telemetry: context.source, priority,
     delivered: (contentIds) => store.deliveredBlobs(contentType, contentIds),
-    onListed: (blob) => tracker.listed(blob),
+    onListed: (blob) => {
+      tracker.listed(blob);
+      context.observer?.listed(contentType);
+    },
     onWindowListed: (end) => tracker.windowListed(end),
     onListingFailed: (error, window: TimeWindow) => {
       const failure = toConnectorError(error);
@@ -115,7 +120,10 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   const batches = batchRecords(fetchAhead(blobs, context.fetcher, settings.fetchConcurrency, signal, priority), {
     bounds: { maxRecords: settings.batchMaxRecords, maxBytes: settings.batchMaxBytes, maxWaitMs: settings.batchMaxWaitMs },
     dedupe,
-    onReceived: (records, bytes) => context.pipeline.received(records, bytes),
+    onReceived: (records, bytes) => {
+      context.pipeline.received(records, bytes);
+      context.observer?.fetched(contentType);
+    },
     onSetAside: ({ blob, rejected }) => {
       logger.warn({ component: 'fetcher', contentType, contentId: blob.contentId, setAside: rejected.length, reasons: [...new Set(rejected.map((r) => r.reason))] }, `elements that are not audit records (not a JSON object with a string Id) set aside to ${deadLetterFileName} in the state directory; the rest of the blob is delivered`);
       context.pipeline.error({ stage: 'receiving', code: 'NOT_A_RECORD', message: `${rejected.length} element(s) of content ${blob.contentId} of ${contentType} are not audit records: set aside`, discarded: rejected.length });

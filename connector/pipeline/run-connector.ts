@@ -36,10 +36,19 @@ export interface RunConnectorOptions {
   readonly abortSignal?: AbortSignal | undefined;
   readonly now?: () => Date;
   readonly sinkRetry?: SinkRetryPolicy;
+  /** What metrics count in the process (metrics.ts): blobs listed and fetched, sink batch times. */
+  readonly observer?: RunObserver;
   /** Write health records into the sinks (health-records.ts). */
   readonly emitHealth?: boolean;
   /** Each commit, per content type (the terminal's progress lines). */
   readonly onProgress?: PassContext['onProgress'];
+}
+
+export interface RunObserver {
+  /** Blobs listed (new ones: not delivered before). */
+  listed(contentType: ContentType): void;
+  fetched(contentType: ContentType): void;
+  sinkBatch(sink: string, seconds: number): void;
 }
 
 export interface RunSummary {
@@ -74,7 +83,10 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
       opened.push(sink);
       await checkSink(sink, logger, abortSignal);
     }
-    const lane = new CommitLane(store, options.sinks, positions, { logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}) });
+    const lane = new CommitLane(store, options.sinks, positions, {
+      logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
+      ...(options.observer ? { onAcknowledged: options.observer.sinkBatch.bind(options.observer) } : {}),
+    });
     await lane.recordStartingPositions(now().toISOString());
     const fetcher = new BlobFetcher(options.api, new FetchSlots(settings.fetchConcurrency));
     const source = options.telemetry.component('collector', 'source');
@@ -108,7 +120,7 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
 
     const collect = async (contentType: ContentType) => {
       const pending = new Set<string>();
-      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth };
+      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: options.observer };
       const cursor = cursors.get(contentType);
       let checkpoint = cursor?.checkpoint === undefined ? undefined : Date.parse(cursor.checkpoint);
       let coveredFrom = cursor?.coveredFrom === undefined ? undefined : Date.parse(cursor.coveredFrom);

@@ -52,8 +52,13 @@ export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, optio
 }
 
 /** Writes one batch to every sink; resolves with the new positions once all of them have acknowledged it. */
-export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy }): Promise<Record<string, SinkPosition>> {
-  const acknowledged = await Promise.all(sinks.map(async (sink) => [sink.name, await writeUntilAcknowledged(sink, batch, options)] as const));
+export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy; onAcknowledged?: ((sink: string, seconds: number) => void) | undefined }): Promise<Record<string, SinkPosition>> {
+  const acknowledged = await Promise.all(sinks.map(async (sink) => {
+    const started = performance.now();
+    const position = await writeUntilAcknowledged(sink, batch, options);
+    options.onAcknowledged?.(sink.name, (performance.now() - started) / 1000);
+    return [sink.name, position] as const;
+  }));
   const positions: Record<string, SinkPosition> = {};
   for (const [name, position] of acknowledged) if (position !== undefined) positions[name] = position;
   return positions;

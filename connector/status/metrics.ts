@@ -5,7 +5,9 @@
  * hold is counted in the process: API answers by operation and code, sink errors (from the telemetry the sinks
  * report to), and Node's own process metrics.
  */
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ContentType } from '../api/content-types.ts';
+import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
 import type { Telemetry } from './telemetry.ts';
@@ -40,8 +42,11 @@ class ReportOfScrape {
   }
 }
 
-export class ConnectorMetrics {
+export class ConnectorMetrics implements RunObserver {
   readonly registry = new Registry();
+  readonly #listed: Counter<'tenant' | 'content_type'>;
+  readonly #fetched: Counter<'tenant' | 'content_type'>;
+  readonly #sinkBatch: Histogram<'sink'>;
   readonly #apiRequests: Counter<'tenant' | 'operation' | 'code'>;
   readonly #throttled: Counter<'tenant'>;
   readonly #tenant: string;
@@ -89,6 +94,9 @@ export class ConnectorMetrics {
     stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>
       r.contentTypes.filter((row) => row.lastSweepAt !== undefined).map((row) => [{ tenant, content_type: row.contentType }, Date.parse(row.lastSweepAt!) / 1000]));
 
+    this.#listed = new Counter({ name: 'o365_blobs_listed_total', help: 'Content blobs listed that were not delivered before (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
+    this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
+    this.#sinkBatch = new Histogram({ name: 'o365_sink_batch_seconds', help: 'Time from handing a batch to a sink to its acknowledgement, retries included.', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
     this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
     this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent).', labelNames: ['tenant'], registers: [registry] });
     this.#throttled.inc({ tenant }, 0);
@@ -105,6 +113,18 @@ export class ConnectorMetrics {
     });
     const expiry = new Gauge({ name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry] });
     if (sources.secretExpiresAt) expiry.set({ tenant }, sources.secretExpiresAt.getTime() / 1000);
+  }
+
+  listed(contentType: ContentType): void {
+    this.#listed.inc({ tenant: this.#tenant, content_type: contentType });
+  }
+
+  fetched(contentType: ContentType): void {
+    this.#fetched.inc({ tenant: this.#tenant, content_type: contentType });
+  }
+
+  sinkBatch(sink: string, seconds: number): void {
+    this.#sinkBatch.observe({ sink }, seconds);
   }
 
   /** One answer of the API (or a transport failure) to an operation such as `subscriptions/content` or `audit`. */

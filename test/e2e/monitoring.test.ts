@@ -71,6 +71,10 @@ describe('run --listen: metrics and health over HTTP', () => {
       expect(sums.get('o365_records_duplicate_total')).toBe(report.contentTypes.reduce((n, r) => n + r.duplicatesDropped, 0));
       expect(sums.get('o365_blobs_delivered_total')).toBe(report.contentTypes.reduce((n, r) => n + r.blobsDelivered, 0));
       expect(sums.get('o365_collection_active')).toBe(2);
+      // Counted in the process: a clean first run fetched each blob it listed once, and delivered it.
+      expect(sums.get('o365_blobs_fetched_total')).toBe(sums.get('o365_blobs_delivered_total'));
+      expect(sums.get('o365_blobs_listed_total')).toBe(sums.get('o365_blobs_fetched_total'));
+      expect(metrics).toMatch(/^o365_sink_batch_seconds_count\{sink="file:[^"]+"\} [1-9]\d*$/m);
       expect(metrics).toMatch(new RegExp(`^o365_records_delivered_total\\{tenant="${emulator.tenantId}",content_type="Audit.Exchange",sink="file:[^"]+"\\} ${emulator.groundTruth('Audit.Exchange').size}$`, 'm'));
       expect(metrics).toMatch(/^o365_api_requests_total\{tenant="[^"]+",operation="audit",code="200"\} \d+$/m);
       expect(metrics).toMatch(/^o365_client_secret_expiry_timestamp_seconds\{tenant="[^"]+"\} \d+/m);
