@@ -154,6 +154,9 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     return {
       contentType, at,
       ...(sweeping ? {} : advanceCheckpoint(tracker, outcome, ceiling())),
+      // With the first commit, not only at the end of the pass: a first run killed mid-way must not lose where its
+      // coverage began, or the sweeps would never look behind the checkpoint it reached.
+      ...(!sweeping && outcome.listedFrom !== undefined ? { coveredFrom: new Date(outcome.listedFrom).toISOString() } : {}),
       ...(late.length > 0 ? { late } : {}),
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),

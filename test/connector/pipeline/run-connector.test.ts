@@ -420,6 +420,8 @@ describe('runConnector', () => {
     expect(state.recordsDelivered).toBe(1);
     // The run's summary counts what the interrupted pass committed (it used to say 0).
     expect(stopped.summary).toMatchObject({ records: 1, blobs: 1 });
+    // Where coverage began is kept from the first commit: the sweeps of later runs look back to the first since.
+    expect(state.coveredFrom).toBe(new Date(now - 6 * hour).toISOString());
     api.nowMs += minute;
     await run(api, dir, [sink]);
     expect(sink.received.sort()).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5']);
