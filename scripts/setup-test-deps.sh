@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing and this machine can (root with apt):
-# a real rsyslog with its OpenSSL TLS driver (the syslog sink tests) and tini (the container entry point's smoke
-# test runs the Dockerfile's PID 1). Otherwise it says why and succeeds; those tests then skip with that reason.
+# a real rsyslog with its OpenSSL TLS driver (the syslog sink tests), tini (the container entry point's smoke
+# test runs the Dockerfile's PID 1) and tinyproxy (a real forward proxy for the proxy tests). Otherwise it says why and succeeds; those tests then skip with that reason.
 set -u
 missing=()
 if ! { command -v rsyslogd >/dev/null 2>&1 && ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1; }; then
@@ -9,6 +9,9 @@ if ! { command -v rsyslogd >/dev/null 2>&1 && ls /usr/lib/*/rsyslog/lmnsd_ossl.s
 fi
 if ! [ -x /usr/bin/tini ]; then
   missing+=(tini)
+fi
+if ! command -v tinyproxy >/dev/null 2>&1 && ! [ -x /usr/bin/tinyproxy ]; then
+  missing+=(tinyproxy)
 fi
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0

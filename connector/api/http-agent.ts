@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
-import { Agent } from 'undici';
+import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { ConfigError } from '../errors.ts';
+import type { ProxySettings } from './proxy.ts';
 
 export interface HttpAgentOptions {
   /** Extra CA certificates (PEM file) trusted in addition to the system's; verification is never switched off. */
@@ -9,10 +10,15 @@ export interface HttpAgentOptions {
   readonly connections?: number;
   readonly connectTimeoutMs?: number;
   readonly bodyTimeoutMs?: number;
+  /** Through this forward proxy (hosts in its NO_PROXY direct). */
+  readonly proxy?: ProxySettings | undefined;
 }
 
-/** One undici Agent for the identity platform and the API, trusting the default CAs (NODE_EXTRA_CA_CERTS included). */
-export function createHttpAgent(options: HttpAgentOptions = {}): Agent {
+/**
+ * One undici dispatcher for the identity platform and the API, trusting the default CAs (NODE_EXTRA_CA_CERTS
+ * included), through the proxy when one is configured (undici's own proxy agent: CONNECT, then TLS to the host).
+ */
+export function createHttpAgent(options: HttpAgentOptions = {}): Dispatcher {
   let ca: string[] | undefined;
   if (options.caFile) {
     let extra: string;
@@ -23,12 +29,23 @@ export function createHttpAgent(options: HttpAgentOptions = {}): Agent {
     }
     ca = [...getCACertificates('default'), extra];
   }
-  return new Agent({
+  const settings = {
     connections: options.connections ?? 16,
     connectTimeout: options.connectTimeoutMs ?? 15_000,
     headersTimeout: 60_000,
     bodyTimeout: options.bodyTimeoutMs ?? 120_000,
     keepAliveTimeout: 10_000,
     connect: ca ? { ca } : {},
+  };
+  return options.proxy ? proxyDispatcher(options.proxy, settings, ca) : new Agent(settings);
+}
+
+/** Through `proxy` except for its NO_PROXY hosts; `ca` verifies the hosts behind it (and a proxy spoken to over TLS). */
+export function proxyDispatcher(proxy: ProxySettings, settings: Agent.Options, ca: string[] | string | undefined): Dispatcher {
+  return new EnvHttpProxyAgent({
+    ...settings,
+    httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: proxy.noProxy,
+    ...(proxy.token ? { token: proxy.token } : {}),
+    ...(ca ? { requestTls: { ca }, proxyTls: { ca } } : {}),
   });
 }

@@ -23,6 +23,19 @@ export function transportError(cause: unknown, url: string): TransportError {
   } catch {
     // keep the raw text: it is only used in the message
   }
+  // undici's proxy agent: the proxy answered the CONNECT with something else than 200.
+  const proxyStatus = /Proxy response \((\d{3})\)/.exec(`${String(error.message ?? '')} ${String(inner.message ?? '')}`)?.[1];
+  // 407 as the standard says; some proxies (tinyproxy) answer a CONNECT with wrong credentials 401.
+  if (proxyStatus === '407' || proxyStatus === '401') {
+    return new TransportError('PROXY_AUTH', `the proxy answered HTTP ${proxyStatus} to the CONNECT to ${host}: its credentials are missing or wrong`, {
+      fix: 'give the proxy user and password in the proxy URL or in O365_PROXY_USERNAME and O365_PROXY_PASSWORD', cause,
+    });
+  }
+  if (proxyStatus !== undefined) {
+    return new TransportError('PROXY_REFUSED', `the proxy answered HTTP ${proxyStatus} to the CONNECT to ${host}: it does not let the connection through`, {
+      fix: `the proxy's allow-list must let CONNECT through to ${host} (and to the identity platform and Management API hosts of the configured cloud, all on port 443), or add the host to NO_PROXY if it is reached directly`, cause,
+    });
+  }
   if (tlsCodes.test(code)) {
     return new TransportError(code, `the TLS certificate of ${host} is not trusted: ${detail}`, {
       fix: 'add the CA that issued it with NODE_EXTRA_CA_CERTS=<pem file> or caFile in the outputs file (both add to the default roots; verification is never switched off)',

@@ -65,7 +65,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   process.on('SIGTERM', stop);
   let health: HealthServer | undefined;
   try {
-    const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000 };
+    const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy: runtime.proxy };
     const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
     // Served from the start (the state's figures appear once the store is open), so that startup is observable too.
     let store: StateStore | undefined;

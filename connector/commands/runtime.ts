@@ -1,6 +1,7 @@
-import type { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ActivityClient } from '../api/activity-client.ts';
 import { createHttpAgent } from '../api/http-agent.ts';
+import { proxySettings, type ProxySettings } from '../api/proxy.ts';
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
 import { MsalTokenProvider } from '../auth/token-provider.ts';
 import { loadConfig, type ConfigFlags, type ConnectorConfig } from '../config/config.ts';
@@ -11,13 +12,17 @@ export interface GlobalFlags extends ConfigFlags {
   readonly logLevel?: string | undefined;
   readonly requestsPerMinute?: number | undefined;
   readonly maxInFlight?: number | undefined;
+  /** Forward proxy URL for the calls to Microsoft (--proxy, O365_PROXY; else HTTPS_PROXY). */
+  readonly proxy?: string | undefined;
 }
 
 export interface Runtime {
   readonly config: ConnectorConfig;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
-  readonly agent: Agent;
+  readonly agent: Dispatcher;
+  /** The forward proxy to Microsoft, when one is configured. */
+  readonly proxy: ProxySettings | undefined;
   readonly tokens: MsalTokenProvider;
   readonly api: ActivityClient;
   close(): Promise<void>;
@@ -36,7 +41,8 @@ export async function createRuntime(flags: GlobalFlags, options: { retry?: Retry
   const { config, reloadCredential, warnings } = await loadConfig(flags);
   for (const warning of warnings) logger.warn({ component: 'config' }, warning);
   const telemetry = new Telemetry();
-  const agent = createHttpAgent({ caFile: config.caFile, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
+  const proxy = proxySettings(process.env, flags.proxy);
+  const agent = createHttpAgent({ caFile: config.caFile, proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const tokens = new MsalTokenProvider({
     tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
     authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, logger, reloadCredential,
@@ -54,5 +60,5 @@ export async function createRuntime(flags: GlobalFlags, options: { retry?: Retry
   if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
     logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');
   }
-  return { config, logger, telemetry, agent, tokens, api, close: () => agent.close() };
+  return { config, logger, telemetry, agent, proxy, tokens, api, close: () => agent.close() };
 }

@@ -24,12 +24,12 @@ export async function testConnection(flags: TestFlags, out: NodeJS.WritableStrea
     const subscriptions = await runtime.api.listSubscriptions();
     const enabled = subscriptions.filter((s) => s.status === 'enabled').map((s) => s.contentType);
     const { config } = runtime;
-    out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}); `
+    out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? ` via proxy ${runtime.proxy.display}` : ''}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
     const specs = flags.sink?.length ? flags.sink : (process.env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
     let failed = false;
     for (const spec of specs) {
-      const sink = createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger });
+      const sink = createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, proxy: runtime.proxy });
       try {
         const verified = sink.check ? await sink.check({ abortSignal: AbortSignal.timeout(60_000) }) : 'nothing to check';
         out.write(`Sink ${sink.name}: ok (${verified})\n`);

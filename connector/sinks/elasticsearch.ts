@@ -19,6 +19,7 @@
  * Elasticsearch's own reason and the record Id, and holds the checkpoint: nothing is skipped silently.
  * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
+import type { ProxySettings } from '../api/proxy.ts';
 import { registerSecret } from '../status/secret-values.ts';
 import { z } from 'zod';
 import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
@@ -70,7 +71,7 @@ export class ElasticsearchSink implements Sink {
   readonly #telemetry: ComponentReporter | undefined;
   readonly #reportError: (error: ConnectorError) => void;
 
-  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
+  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
     const url = new SinkUrl(spec);
     const parameters = url.parameters(elasticsearchParameters(options.env ?? process.env));
     let index = url.url.pathname.replace(/^\/+|\/+$/g, '');
@@ -89,7 +90,7 @@ export class ElasticsearchSink implements Sink {
     this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;
     this.#origin = origin;
-    this.#target = httpTarget(parameters, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) });
+    this.#target = httpTarget(parameters, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, options.proxy);
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;

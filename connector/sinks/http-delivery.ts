@@ -7,7 +7,9 @@
  */
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
+import { proxyDispatcher } from '../api/http-agent.ts';
+import type { ProxySettings } from '../api/proxy.ts';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../api/retry-policy.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
@@ -23,7 +25,7 @@ export interface HttpTarget {
   readonly gzip: boolean;
   readonly timeoutMs: number;
   readonly maxAttempts: number;
-  readonly agent: Agent;
+  readonly agent: Dispatcher;
 }
 
 export interface HttpAnswer {
@@ -42,21 +44,23 @@ export interface DeliverOptions {
 }
 
 /** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
-export function createSinkAgent(ca: string | undefined, timeoutMs: number): Agent {
-  return new Agent({
+export function createSinkAgent(ca: string | undefined, timeoutMs: number, proxy?: ProxySettings): Dispatcher {
+  const settings = {
     connections: 4,
     connectTimeout: Math.min(timeoutMs, 30_000),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     keepAliveTimeout: 10_000,
     ...(ca ? { connect: { ca } } : {}),
-  });
+  };
+  return proxy ? proxyDispatcher(proxy, settings, ca) : new Agent(settings);
 }
 
 /** The parameters every HTTP-based sink shares, for its schema: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
 export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
   gzip: flag(),
   insecure: flag(),
+  proxy: flag(),
   timeoutMs: count(defaultTimeoutMs, 100, 600_000),
   maxAttempts: count(5, 1, 100),
   ca: fileText(),
@@ -78,11 +82,18 @@ export interface DeliveryParameters {
   readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly ca?: string | undefined;
+  /** `proxy=1`: through the configured proxy. */
+  readonly proxy?: boolean;
 }
 
-export function httpTarget(parameters: DeliveryParameters, endpoint: string, headers: Record<string, string>): HttpTarget {
+/**
+ * Sinks go direct (they are usually inside the network): through the proxy only when the spec says `proxy=1`, and
+ * then not to a host its NO_PROXY names.
+ */
+export function httpTarget(parameters: DeliveryParameters, endpoint: string, headers: Record<string, string>, proxy?: ProxySettings): HttpTarget {
   const { gzip, timeoutMs, maxAttempts, ca } = parameters;
-  return { url: endpoint, headers, gzip, timeoutMs, maxAttempts, agent: createSinkAgent(ca, timeoutMs) };
+  if (parameters.proxy && !proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
+  return { url: endpoint, headers, gzip, timeoutMs, maxAttempts, agent: createSinkAgent(ca, timeoutMs, parameters.proxy ? proxy : undefined) };
 }
 
 /** The judgement by HTTP status alone, for destinations without codes of their own. */

@@ -15,6 +15,7 @@
  * request after storing part of it may receive those records twice.
  * Buffering: one request body at a time. TLS: `ca` (PEM; replaces the system roots for this sink).
  */
+import type { ProxySettings } from '../api/proxy.ts';
 import { z } from 'zod';
 import { ConnectorError } from '../errors.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
@@ -59,7 +60,7 @@ export class HttpSink implements Sink {
   readonly #telemetry: ComponentReporter | undefined;
   readonly #reportError: (error: ConnectorError) => void;
 
-  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
+  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
     const url = new SinkUrl(spec);
     const parameters = url.parameters(httpParameters(options.env ?? process.env));
     this.name = url.display;
@@ -67,7 +68,7 @@ export class HttpSink implements Sink {
     const target = new URL(url.url);
     target.search = ''; // the query configures the sink; it is not sent
     refuseClearTextCredentials(target.origin, parameters.insecure, url.display, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile, headerEnv: parameters.headerEnv });
-    this.#target = httpTarget(parameters, target.toString(), { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) });
+    this.#target = httpTarget(parameters, target.toString(), { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) }, options.proxy);
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;

@@ -1,3 +1,4 @@
+import type { ProxySettings } from '../api/proxy.ts';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { Telemetry } from '../status/telemetry.ts';
@@ -14,6 +15,8 @@ export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
+  /** The forward proxy, for HTTP sinks whose spec says proxy=1. */
+  readonly proxy?: ProxySettings | undefined;
   /** How long a sink waits for a lock another connector holds on its target (--state-lock-wait). */
   readonly lockWaitMs?: number;
 }
@@ -29,7 +32,7 @@ function sinkTelemetry(spec: string, context: SinkContext) {
 function httpFamily(spec: string, context: SinkContext): Sink {
   let format = 'ndjson'; // an unreadable URL is reported by the sink's own parser, naming the problem
   try { format = new URL(spec).searchParams.get('format') ?? 'ndjson'; } catch { /* see above */ }
-  const options = { env: context.env, telemetry: sinkTelemetry(spec, context) };
+  const options = { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy };
   if (format === 'hec') return new SplunkHecSink(spec, options);
   if (format === 'bulk') return new ElasticsearchSink(spec, options);
   if (format !== 'ndjson') throw new ConfigError('--sink format', `unknown format "${format}"`, 'use ndjson, hec or bulk');
@@ -48,8 +51,8 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'syslog+tls', create: syslog },
   { scheme: 'http', create: httpFamily },
   { scheme: 'https', create: httpFamily },
-  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
-  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context) }) },
+  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
+  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
 

@@ -22,6 +22,7 @@
  * Buffering: one request body at a time, plus the ackIds of the current batch. TLS: `ca` (PEM; replaces the
  * system roots for this sink).
  */
+import type { ProxySettings } from '../api/proxy.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConnectorError } from '../errors.ts';
@@ -136,7 +137,7 @@ export class SplunkHecSink implements Sink {
   readonly #telemetry: ComponentReporter | undefined;
   readonly #reportError: (error: ConnectorError) => void;
 
-  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter } = {}) {
+  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
     const url = new SinkUrl(spec);
     const parameters = url.parameters(hecParameters(options.env ?? process.env));
     const token = parameters.tokenEnv ?? parameters.tokenFile!;
@@ -146,7 +147,7 @@ export class SplunkHecSink implements Sink {
     refuseClearTextCredentials(origin, parameters.insecure, this.name, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile });
     const channel = parameters.ack ? randomUUID() : undefined;
     const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
-    this.#target = httpTarget(parameters, `${origin}${path}`, headers);
+    this.#target = httpTarget(parameters, `${origin}${path}`, headers, options.proxy);
     // Acknowledgement queries are tiny: no gzip, same pool.
     this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
     this.#ackTimeoutMs = parameters.ackTimeoutMs;

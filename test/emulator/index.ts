@@ -87,6 +87,8 @@ export interface EmulatorCounters {
   unauthorized: number;
   inFlight: number;
   peakConcurrency: number;
+  /** TCP connections accepted (through a proxy: one per tunnel). */
+  connections: number;
   bytesServed: number;
   blobsServed: number;
   recordsServed: number;
@@ -160,7 +162,7 @@ function emptyCounters(inFlight = 0): EmulatorCounters {
   return {
     requests: 0, apiRequests: 0, byRoute: {}, byStatus: {}, perMinute: {}, throttled: 0, serverErrors: 0, dropped: 0, expiredServed: 0,
     windowsRejected: 0, tokensIssued: 0, tokenFailures: 0, unauthorized: 0, inFlight, peakConcurrency: inFlight, bytesServed: 0,
-    blobsServed: 0, recordsServed: 0, missingPublisherIdentifier: 0, webhookValidations: 0, notificationsSent: 0,
+    blobsServed: 0, recordsServed: 0, missingPublisherIdentifier: 0, webhookValidations: 0, notificationsSent: 0, connections: 0,
   };
 }
 
@@ -403,6 +405,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: Socket) => {
+    counters.connections += 1;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });

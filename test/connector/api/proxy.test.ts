@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { proxySettings } from '../../../connector/api/proxy.ts';
+import { redactSecrets } from '../../../connector/status/secret-values.ts';
+import { transportError } from '../../../connector/api/transport-errors.ts';
+
+describe('proxy settings', () => {
+  it('takes --proxy over O365_PROXY over HTTPS_PROXY over https_proxy, and none without them', () => {
+    expect(proxySettings({})).toBeUndefined();
+    expect(proxySettings({ https_proxy: 'http://low:3128' })?.display).toBe('low:3128');
+    expect(proxySettings({ https_proxy: 'http://low:3128', HTTPS_PROXY: 'http://upper:3128' })?.display).toBe('upper:3128');
+    expect(proxySettings({ HTTPS_PROXY: 'http://upper:3128', O365_PROXY: 'proxy.corp:8080' })?.display).toBe('proxy.corp:8080');
+    expect(proxySettings({ O365_PROXY: 'proxy.corp:8080' }, 'http://flag:1')?.display).toBe('flag:1');
+    expect(proxySettings({ HTTPS_PROXY: 'http://p', NO_PROXY: '.corp, localhost' })).toEqual({ url: 'http://p/', display: 'p:80', noProxy: '.corp, localhost' });
+  });
+
+  it('takes credentials from the URL or O365_PROXY_USERNAME/PASSWORD (which win), keeps them out of the URL and out of every line', () => {
+    const fromUrl = proxySettings({ HTTPS_PROXY: 'http://bob:p%40ss-word-1@proxy:3128' })!;
+    expect(fromUrl.url).toBe('http://proxy:3128/');
+    expect(fromUrl.token).toBe(`Basic ${Buffer.from('bob:p@ss-word-1').toString('base64')}`);
+    const fromEnv = proxySettings({ HTTPS_PROXY: 'http://bob:old@proxy:3128', O365_PROXY_USERNAME: 'carol', O365_PROXY_PASSWORD: 'n3w-password' })!;
+    expect(fromEnv.token).toBe(`Basic ${Buffer.from('carol:n3w-password').toString('base64')}`);
+    expect(redactSecrets('proxy said n3w-password and p@ss-word-1')).toBe('proxy said [redacted] and [redacted]');
+  });
+
+  it('refuses what is not an http(s) proxy URL, naming where it came from', () => {
+    expect(() => proxySettings({ HTTPS_PROXY: 'socks5://proxy:1080' })).toThrow('HTTPS_PROXY: proxies over socks5: are not supported');
+    expect(() => proxySettings({}, 'http://[bad')).toThrow('--proxy: is not a proxy URL');
+  });
+
+  it('turns the proxy\'s refusals of a CONNECT into one line with the fix', () => {
+    const refused = transportError(new Error('Proxy response (403) !== 200 when HTTP Tunneling'), 'https://manage.office.com/api/v1.0');
+    expect(refused.toLine()).toMatch(/^PROXY_REFUSED: the proxy answered HTTP 403 to the CONNECT to manage\.office\.com: it does not let the connection through\. Fix: the proxy's allow-list must let CONNECT through to manage\.office\.com/);
+    expect(transportError(new Error('Proxy response (407) !== 200 when HTTP Tunneling'), 'https://login.microsoftonline.com/t').code).toBe('PROXY_AUTH');
+  });
+});
