@@ -51,18 +51,18 @@ export async function benchSinks(options: { records?: number } = {}): Promise<Si
   const dir = await mkdtemp(join(tmpdir(), 'o365-sink-bench-'));
   const env = { BENCH_TOKEN: 'bench-token' };
   const results: SinkBenchResult[] = [];
+  // Closed whatever happens: a receiver left open would keep the bench process alive after a failure.
+  const receivers: Array<{ close(): Promise<void> }> = [];
+  const opened = <T extends { close(): Promise<void> }>(receiver: T): T => { receivers.push(receiver); return receiver; };
   try {
     results.push(await measure('file (fsync per batch)', new FileSink(join(dir, 'out.ndjson')), records));
-    const ndjson = await ndjsonReceiver();
-    results.push(await measure('http ndjson', new HttpSink(`${ndjson.url}/in?tokenEnv=BENCH_TOKEN`, { env }), records));
-    results.push(await measure('http ndjson gzip', new HttpSink(`${ndjson.url}/in?gzip=1&tokenEnv=BENCH_TOKEN`, { env }), records));
-    await ndjson.close();
-    const hec = await hecReceiver('bench-token');
+    const ndjson = opened(await ndjsonReceiver());
+    results.push(await measure('http ndjson', new HttpSink(`${ndjson.url}/in?insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
+    results.push(await measure('http ndjson gzip', new HttpSink(`${ndjson.url}/in?gzip=1&insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
+    const hec = opened(await hecReceiver('bench-token'));
     results.push(await measure('splunk-hec', new SplunkHecSink(`splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
-    await hec.close();
-    const bulk = await bulkReceiver();
+    const bulk = opened(await bulkReceiver());
     results.push(await measure('elasticsearch bulk', new ElasticsearchSink(`elasticsearch://127.0.0.1:${new URL(bulk.url).port}/o365?tls=0`, { env }), records));
-    await bulk.close();
     const missing = rsyslogUnavailable();
     if (missing) {
       results.push({ sink: 'syslog', records: 0, seconds: 0, recordsPerSecond: 0, mbPerSecond: 0, note: `skipped: ${missing}` });
@@ -77,6 +77,7 @@ export async function benchSinks(options: { records?: number } = {}): Promise<Si
       }
     }
   } finally {
+    for (const receiver of receivers) await receiver.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
   return results;
