@@ -3,6 +3,9 @@ import type { RejectedElement } from './content-records.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import type { ContentType } from './content-types.ts';
 
+/** How long the API keeps content and lists it: 7 days, in the server's time. */
+export const retentionMs = 7 * 24 * 3_600_000;
+
 /** One entry of `subscriptions/content`: a blob of records that became available at `contentCreated`. */
 export interface ContentBlob {
   readonly contentType: ContentType;

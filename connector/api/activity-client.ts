@@ -9,7 +9,7 @@ import { request, type Dispatcher } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from './activity-api.ts';
+import { retentionMs, type ActivityApi, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
@@ -288,7 +288,7 @@ export class ActivityClient implements ActivityApi {
     if (Number.isNaN(start) || Number.isNaN(end)) problem = 'has an invalid bound';
     else if (end <= start) problem = 'ends before it starts (whole seconds)';
     else if (end - start > day) problem = 'is longer than 24 hours';
-    else if (start < serverNow - 7 * day) problem = 'starts more than 7 days before the server\'s time';
+    else if (start < serverNow - retentionMs) problem = 'starts more than 7 days before the server\'s time';
     if (problem) {
       throw new ConnectorError('WINDOW_INVALID', `listing window ${startTime}..${endTime} ${problem}`, { fix: 'report this as a connector bug; meanwhile a later --since may help' });
     }

@@ -1,4 +1,4 @@
-import type { TimeWindow } from '../api/activity-api.ts';
+import { retentionMs, type TimeWindow } from '../api/activity-api.ts';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
@@ -21,7 +21,7 @@ export const retentionMarginMs = 15 * minute;
 
 /** The oldest instant (ms, server time) a window may start at: the API's 7-day retention less the margin. */
 export function earliestListable(serverNowMs: number): number {
-  return Math.ceil((serverNowMs - 7 * day + retentionMarginMs) / 1000) * 1000;
+  return Math.ceil((serverNowMs - retentionMs + retentionMarginMs) / 1000) * 1000;
 }
 
 /** The furthest a checkpoint may stand: server time now less the safety lag, in whole seconds. */

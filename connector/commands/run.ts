@@ -1,3 +1,4 @@
+import { retentionMs } from '../api/activity-api.ts';
 import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';
@@ -47,7 +48,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
   // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.
-  if (since.getTime() < Date.now() - 7 * 24 * 3_600_000 - 60_000) {
+  if (since.getTime() < Date.now() - retentionMs - 60_000) {
     runtime.logger.warn({ since: flags.since, startsAt: new Date(earliestListable(Date.now())).toISOString() }, '--since is further back than the 7 days the API keeps content: a first run starts at the oldest content it can list');
   }
   const controller = new AbortController();

@@ -10,7 +10,7 @@
  * fetched, it records that the sweep completed.
  */
 import { redactSecrets } from '../status/secret-values.ts';
-import type { ActivityApi, TimeWindow } from '../api/activity-api.ts';
+import { retentionMs, type ActivityApi, type TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
@@ -31,8 +31,6 @@ import { RecordDeduplicator } from './record-deduplicator.ts';
 
 const minute = 60_000;
 const hour = 60 * minute;
-/** How long the API keeps content (and lists it). */
-const retentionMs = 7 * 24 * hour;
 
 export interface PassContext {
   readonly contentType: ContentType;
