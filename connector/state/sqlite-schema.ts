@@ -13,6 +13,9 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { ContentType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 
+/** The state database's file name in a state directory. */
+export const stateDbName = 'state.db';
+
 const migrations: readonly string[] = [
   // 1: the first SQLite schema (imports the JSON files of state version 2, see migrate-v2.ts).
   `

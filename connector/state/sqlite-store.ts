@@ -21,10 +21,9 @@ import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView } from './migrate-v2.ts';
-import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, migrate, schemaVersionOf, setMeta } from './sqlite-schema.ts';
+import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, migrate, schemaVersionOf, setMeta, stateDbName } from './sqlite-schema.ts';
 import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateStore } from './store.ts';
 
-export const stateDbName = 'state.db';
 
 export interface OpenStateStoreOptions {
   /** How long to wait for a predecessor that still holds the directory's lock (it is exiting); default 15 s. */

@@ -6,8 +6,11 @@
  */
 import { constants, accessSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isContentType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
+import { deadLetterFileName } from './dead-letter.ts';
+import { lockFileName } from './directory-lock.ts';
+import { isV2FileName } from './migrate-v2.ts';
+import { stateDbName } from './sqlite-schema.ts';
 
 /** Directories of the system itself: never a state directory (their subdirectories may be). */
 const systemDirectories = new Set([
@@ -18,9 +21,7 @@ const systemDirectories = new Set([
 
 /** Files that only the connector writes, which make a directory its state directory (this release's and the previous one's). */
 function isStateFileName(name: string): boolean {
-  if (/^state\.db(-wal|-shm|-journal)?$/.test(name) || name === 'connector.lock' || name === 'dead-letter.ndjson') return true;
-  const v2 = /^(.+)\.json(\.migrated-v2)?$/.exec(name);
-  return v2 !== null && isContentType(v2[1]!);
+  return [stateDbName, `${stateDbName}-wal`, `${stateDbName}-shm`, `${stateDbName}-journal`, lockFileName, deadLetterFileName].includes(name) || isV2FileName(name);
 }
 
 const fix = 'give --state a new or empty directory of its own, e.g. /var/lib/o365';

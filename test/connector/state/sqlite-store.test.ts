@@ -3,7 +3,8 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { expiredKept, type Commit, type RecordKey, type StateStore } from '../../../connector/state/store.ts';
-import { openStateStore, openStateStoreReadOnly, stateDbName } from '../../../connector/state/sqlite-store.ts';
+import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
+import { stateDbName } from '../../../connector/state/sqlite-schema.ts';
 import { workDir } from '../../e2e/support.ts';
 
 const opened: StateStore[] = [];
