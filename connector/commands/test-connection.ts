@@ -1,5 +1,5 @@
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
-import { createSink } from '../sinks/spec.ts';
+import { configuredSinkSpecs, createSink } from '../sinks/spec.ts';
 import { redactSecrets } from '../status/secret-values.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags } from './runtime.ts';
@@ -26,9 +26,8 @@ export async function testConnection(flags: TestFlags, out: NodeJS.WritableStrea
     const { config } = runtime;
     out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? ` via proxy ${runtime.proxy.display}` : ''}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
-    const specs = flags.sink?.length ? flags.sink : (process.env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
     let failed = false;
-    for (const spec of specs) {
+    for (const spec of configuredSinkSpecs(flags.sink ?? [], process.env)) {
       const sink = createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, proxy: runtime.proxy });
       try {
         const verified = sink.check ? await sink.check({ abortSignal: AbortSignal.timeout(60_000) }) : 'nothing to check';

@@ -67,9 +67,14 @@ export function schemeOf(spec: string): string {
  * whitespace or newlines, so a systemd `Environment=` or an env file can hold several), else stdout.
  */
 export function sinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const given = configuredSinkSpecs(flagSpecs, env);
+  return given.length ? given : ['stdout'];
+}
+
+/** The sink specs given by `--sink` or `O365_SINKS`; none when neither names one. */
+export function configuredSinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
   if (flagSpecs.length) return [...flagSpecs];
-  const fromEnv = (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
-  return fromEnv.length ? fromEnv : ['stdout'];
+  return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
 }
 
 export function createSink(spec: string, context: SinkContext): Sink {
