@@ -42,7 +42,7 @@ export function planWindows(input: WindowPlanInput): TimeWindow[] {
 }
 
 /** [from, to) in windows of at most 24 hours (the API's limit), none when it is empty. */
-export function cutWindows(from: number, to: number): TimeWindow[] {
+function cutWindows(from: number, to: number): TimeWindow[] {
   const windows: TimeWindow[] = [];
   for (let start = from; start < to;) {
     const stop = Math.min(start + day, to);

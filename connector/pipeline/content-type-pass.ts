@@ -15,7 +15,7 @@ import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
 import { fetchAhead } from '../collect/fetch-ahead.ts';
-import { checkpointCeiling, cutWindows, planWindows } from '../collect/windows.ts';
+import { checkpointCeiling, planWindows } from '../collect/windows.ts';
 import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
@@ -56,8 +56,8 @@ export interface PassContext {
   readonly observer?: { listed(contentType: ContentType): void; fetched(contentType: ContentType): void } | undefined;
   /** Write health records (health-records.ts) into the sinks with the batches. */
   readonly emitHealth?: boolean | undefined;
-  /** A sweep over this range (ms) instead of a live pass from the checkpoint. */
-  readonly sweep?: { readonly from: number; readonly to: number };
+  /** A sweep of these windows (collect/windows.ts sweepWindows) instead of a live pass from the checkpoint. */
+  readonly sweep?: readonly TimeWindow[];
 }
 
 export interface PassOutcome {
@@ -98,8 +98,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   let held = 0;
 
   const windows = context.sweep
-    ? cutWindows(context.sweep.from, context.sweep.to)
-    : planWindows({ checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs: settings.overlapMinutes * minute });
+    ?? planWindows({ checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs: settings.overlapMinutes * minute });
   const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0, listedFrom: windows[0]?.start.getTime(), checkpoint, errors: [] };
   const blobs = listNewBlobs(api, contentType, windows, {
     abortSignal: signal, logger, telemetry: context.source, priority,

@@ -134,10 +134,9 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
         const range = { coveredFrom, checkpoint, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: options.api.clockSkewMs };
         const windows = sweepWindows(range);
         if (windows.length === 0) return Promise.resolve(!signal.aborted);
-        const sweepRange = { from: windows[0]!.start.getTime(), to: windows.at(-1)!.end.getTime() };
         const started = performance.now();
         logger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
-        return attempt(contentType, () => runPass({ ...context, sweep: sweepRange }, checkpoint), (pass) => {
+        return attempt(contentType, () => runPass({ ...context, sweep: windows }, checkpoint), (pass) => {
           logger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
         });
       };
