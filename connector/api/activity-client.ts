@@ -196,14 +196,17 @@ export class ActivityClient implements ActivityApi {
           }
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
-          this.#answered(url, deadline.expired ? 'REQUEST_TIMEOUT' : error instanceof ConnectorError ? error.code : transportError(error, url).code);
-          if (deadline.expired) {
-            throw new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
-              fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
-            });
+          if (!deadline.expired && error instanceof BodyTooLargeError) { // not retryable; fetchContent names the blob
+            this.#answered(url, 'BLOB_TOO_LARGE');
+            throw error;
           }
-          if (error instanceof BodyTooLargeError) throw error; // not retryable; fetchContent names the blob
-          throw transportError(error, url);
+          const failure = deadline.expired
+            ? new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
+              fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
+            })
+            : transportError(error, url);
+          this.#answered(url, failure.code);
+          throw failure;
         } finally {
           deadline.clear();
         }
