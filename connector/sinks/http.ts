@@ -81,7 +81,7 @@ export class HttpSink implements Sink {
   async check(options: SinkCallOptions = {}): Promise<string> {
     const answer = await probe(this.#target, 'HEAD', options);
     if (answer.status === 401 || answer.status === 403 || answer.status >= 500) {
-      throw judgeStatus(new URL(this.#target.url).host, answer) ?? new ConnectorError(`HTTP${answer.status}`, `${this.name} answered HTTP ${answer.status}`);
+      throw judgeStatus(new URL(this.#target.url).host, answer)!; // an error for any status outside 2xx
     }
     return `reachable (HTTP ${answer.status} to HEAD)`;
   }

@@ -79,6 +79,6 @@ function tryLock(path: string, mode: number, durable: boolean): HeldLock | undef
 }
 
 /** SQLITE_BUSY (and its extended codes): another connection holds the lock. */
-export function isBusy(error: unknown): boolean {
+function isBusy(error: unknown): boolean {
   return typeof (error as { errcode?: unknown }).errcode === 'number' && ((error as { errcode: number }).errcode & 0xff) === 5;
 }
