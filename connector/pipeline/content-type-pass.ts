@@ -10,7 +10,7 @@
  * fetched, it records that the sweep completed.
  */
 import { redactSecrets } from '../status/secret-values.ts';
-import { retentionMs, type ActivityApi, type TimeWindow } from '../api/activity-api.ts';
+import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../api/activity-api.ts';
 import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
@@ -58,6 +58,12 @@ export interface PassContext {
   readonly emitHealth?: boolean | undefined;
   /** A sweep of these windows (collect/windows.ts sweepWindows) instead of a live pass from the checkpoint. */
   readonly sweep?: readonly TimeWindow[];
+}
+
+/** A blob a sweep delivered, and how late it was listed. */
+interface LateBlob {
+  readonly blob: ContentBlob;
+  readonly latenessMs: number;
 }
 
 export interface PassOutcome {
@@ -138,13 +144,10 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   });
 
   /** Acknowledges the batch's blobs and moves the checkpoint as far as they allow; runs after every sink acked. */
-  const commitOf = (batch: Batch): Omit<Commit, 'sinkPositions'> => {
-    const now = context.now();
-    const at = now.toISOString();
+  const commitOf = (batch: Batch, late: readonly LateBlob[]): Omit<Commit, 'sinkPositions'> => {
+    const at = context.now().toISOString();
     for (const blob of batch.blobs) tracker.acknowledged(blob.contentId);
     for (const blob of batch.expired) tracker.acknowledged(blob.contentId);
-    // Found by a sweep: listed after its window had been listed. How late: now (its discovery) less its contentCreated.
-    const late = sweeping ? batch.blobs.map((blob) => ({ contentId: blob.contentId, latenessMs: Math.max(0, now.getTime() - Date.parse(blob.contentCreated)) })) : [];
     if (late.length > 0) {
       logger.info({ component: 'sweep', contentType, lateBlobs: late.length, maxLatenessHours: Math.round(Math.max(...late.map((l) => l.latenessMs)) / 36e5 * 10) / 10 }, 'the sweep found blobs listed after their window was: delivered now');
     }
@@ -154,7 +157,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
       // With the first commit, not only at the end of the pass: a first run killed mid-way must not lose where its
       // coverage began, or the sweeps would never look behind the checkpoint it reached.
       ...(!sweeping && outcome.listedFrom !== undefined ? { coveredFrom: new Date(outcome.listedFrom).toISOString() } : {}),
-      ...(late.length > 0 ? { late } : {}),
+      ...(late.length > 0 ? { late: late.map(({ blob, latenessMs }) => ({ contentId: blob.contentId, latenessMs })) } : {}),
       blobs: [...batch.blobs, ...batch.expired].map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated })),
       expired: batch.expired.map((blob) => ({ contentId: blob.contentId, contentCreated: blob.contentCreated, detectedAt: at })),
       recordKeys: batch.keys,
@@ -164,18 +167,20 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     };
   };
   /** The health records of a batch: its expired blobs, and (a sweep's) the blobs found late. */
-  const healthOf = (batch: Batch) => {
+  const healthOf = (batch: Batch, late: readonly LateBlob[], now: Date) => {
     if (!context.emitHealth) return [];
-    const now = context.now();
     return [
       ...batch.expired.map((blob) => healthRecord('ContentExpired', contentType, now, { ContentId: blob.contentId, ContentCreated: blob.contentCreated, ContentExpiration: blob.contentExpiration }, blob.contentId)),
-      ...(sweeping ? batch.blobs.map((blob) => healthRecord('LateContent', contentType, now, { ContentId: blob.contentId, ContentCreated: blob.contentCreated, LatenessSeconds: Math.round((now.getTime() - Date.parse(blob.contentCreated)) / 1000) }, blob.contentId)) : []),
+      ...late.map(({ blob, latenessMs }) => healthRecord('LateContent', contentType, now, { ContentId: blob.contentId, ContentCreated: blob.contentCreated, LatenessSeconds: Math.round(latenessMs / 1000) }, blob.contentId)),
     ];
   };
   const commit = async (batch: Batch) => {
-    const health = healthOf(batch);
+    const now = context.now();
+    // Found by a sweep: listed after its window had been listed. How late: now (its discovery) less its contentCreated.
+    const late: LateBlob[] = sweeping ? batch.blobs.map((blob) => ({ blob, latenessMs: Math.max(0, now.getTime() - Date.parse(blob.contentCreated)) })) : [];
+    const health = healthOf(batch, late, now);
     const records = health.length > 0 ? [...batch.records, ...health] : batch.records;
-    await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => commitOf(batch));
+    await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => commitOf(batch, late));
     // Every sink acknowledged and holds no reference to the records (the Sink contract): their bodies can be reused.
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
