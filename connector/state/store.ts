@@ -125,6 +125,12 @@ export interface Commit {
   readonly forgetRecordsCreatedBefore?: string;
 }
 
+/**
+ * One tenant's state, as the pipeline of that tenant's content types reads and commits it. A store opened for
+ * one tenant (`run --outputs`) is such a view; a fleet database (`run --tenants`) hands out one view per tenant
+ * (`StateDatabase.tenant`). Sink positions belong to the process (the sinks are its own), not to a tenant: every
+ * view of one database answers the same positions, and a commit's positions replace them.
+ */
 export interface StateStore {
   /** For logs and status: where the state lives (a directory, a database without credentials). */
   readonly location: string;
@@ -158,4 +164,59 @@ function plainUtcSeconds(text: string): number | undefined {
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   // A day past the month's end (Feb 30) is left to the date parser, which decides as it always did.
   return new Date(ms).getUTCDate() === day ? Math.floor(ms / 1000) : undefined;
+}
+
+/** What one worker collects on its own: one content type of one tenant. */
+export interface UnitKey {
+  /** The tenant id (lower-case GUID). */
+  readonly tenant: string;
+  readonly contentType: ContentType;
+}
+
+export function unitName(unit: UnitKey): string {
+  return `${unit.tenant}/${unit.contentType}`;
+}
+
+/** Who holds a unit now (status's fleet view). */
+export interface UnitHolder {
+  readonly unit: UnitKey;
+  /** The holding worker's name (`--worker-name`). */
+  readonly worker: string;
+  /** Since when its database session holds the unit (ISO), when the store knows. */
+  readonly since?: string | undefined;
+}
+
+/**
+ * Exclusivity of units between the workers sharing one database. The database itself decides (PostgreSQL:
+ * session-level advisory locks, which the server releases when the holder's connection ends), never timers of
+ * our own; and every commit of a unit is refused (STATE_FENCED) unless its session still holds the unit.
+ */
+export interface UnitClaims {
+  /** Takes the unit unless another worker holds it; true when this worker holds it now. */
+  tryClaim(unit: UnitKey): Promise<boolean>;
+  /** Gives the unit up (its collection has stopped and committed). */
+  release(unit: UnitKey): Promise<void>;
+  /** The workers connected now, this one included (a fair share is units / workers). */
+  workers(): Promise<number>;
+  /** Every unit held by any worker. */
+  holders(): Promise<UnitHolder[]>;
+  /**
+   * Fires (once per session) when this worker's session may have ended: every claim is gone, and the units
+   * must stop at once. `reconnect` then opens a new session, holding nothing.
+   */
+  onLost(listener: (reason: Error) => void): void;
+  /** A new session after a loss; rejects while the database cannot be reached. */
+  reconnect(): Promise<void>;
+}
+
+/** Every tenant's state in one database: the SQLite file of a state directory, or a PostgreSQL database. */
+export interface StateDatabase {
+  /** For logs and status, without credentials. */
+  readonly location: string;
+  /** The view of one tenant (created on its first commit). */
+  tenant(tenantId: string): StateStore;
+  /** The tenants that have state, sorted. */
+  tenants(): Promise<string[]>;
+  readonly claims: UnitClaims;
+  close(): Promise<void>;
 }
