@@ -59,19 +59,25 @@ export class CommitLane {
 
   /**
    * Writes `batch` (if any) to every sink; once all acknowledged, `build` makes the commit (it runs only then,
-   * so it may move trackers forward) and the store applies it with the new sink positions.
+   * so it may move trackers forward) and `store` (a tenant's view; by default the lane's own) applies it with the
+   * new sink positions. A commit refused because this worker no longer holds the unit (STATE_FENCED) ends that
+   * unit only: its batch is in the sinks but not committed, and the unit's new holder delivers it again.
    */
-  commit(batch: SinkBatch | undefined, build: () => Omit<Commit, 'sinkPositions'>): Promise<void> {
+  commit(batch: SinkBatch | undefined, build: () => Omit<Commit, 'sinkPositions'>, store: StateStore = this.#store): Promise<void> {
     const run = async () => {
       if (this.#failure !== undefined) throw this.#failure;
       const written = batch && batch.records.length > 0 ? await this.#write(batch) : {};
       const commit = build();
       const positions = { ...this.#positions, ...written };
       try {
-        await this.#store.commit({ ...commit, sinkPositions: positions });
+        await store.commit({ ...commit, sinkPositions: positions });
       } catch (error) {
+        if (error instanceof ConnectorError && error.code === 'STATE_FENCED') {
+          Object.assign(this.#positions, written);
+          throw error;
+        }
         // The sinks are now ahead of the store; committing anything else would pair new positions with old checkpoints.
-        this.#failure = error instanceof ConnectorError ? error : new ConnectorError('STATE_WRITE_FAILED', `cannot commit the state${commit.contentType ? ` of ${commit.contentType}` : ''} to ${this.#store.location}: ${(error as Error).message}`, { fix: 'check disk space and permissions of the --state directory', cause: error });
+        this.#failure = error instanceof ConnectorError ? error : new ConnectorError('STATE_WRITE_FAILED', `cannot commit the state${commit.contentType ? ` of ${commit.contentType}` : ''} to ${store.location}: ${(error as Error).message}`, { fix: 'check disk space and permissions of the --state directory', cause: error });
         throw this.#failure;
       }
       Object.assign(this.#positions, written);

@@ -180,7 +180,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     const late: LateBlob[] = sweeping ? batch.blobs.map((blob) => ({ blob, latenessMs: Math.max(0, now.getTime() - Date.parse(blob.contentCreated)) })) : [];
     const health = healthOf(batch, late, now);
     const records = health.length > 0 ? [...batch.records, ...health] : batch.records;
-    await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => commitOf(batch, late));
+    await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => commitOf(batch, late), store);
     // Every sink acknowledged and holds no reference to the records (the Sink contract): their bodies can be reused.
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
@@ -210,7 +210,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     if (committing) await committing;
     committing = undefined;
     const health = passHealth(context, outcome, windows);
-    await lane.commit(health.length > 0 ? { contentType, records: health } : undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)));
+    await lane.commit(health.length > 0 ? { contentType, records: health } : undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)), store);
   } finally {
     if (committing) await committing.catch(() => {});
     dedupe.reset();

@@ -16,7 +16,7 @@ import { ConnectorError, SinkError } from '../errors.ts';
 import type { Sink } from '../sinks/sink.ts';
 import type { Logger } from '../status/log.ts';
 import type { Telemetry } from '../status/telemetry.ts';
-import type { StateStore } from '../state/store.ts';
+import type { CursorState, StateStore } from '../state/store.ts';
 import { CommitLane } from './commit-lane.ts';
 import { lastErrorOf, runPass, toConnectorError, type PassContext, type PassOutcome } from './content-type-pass.ts';
 import type { SinkRetryPolicy } from './sink-fanout.ts';
@@ -27,7 +27,7 @@ export interface RunConnectorOptions {
   /** First run only (no checkpoint for a content type): where to start. Later runs resume from the store. */
   readonly since: Date;
   readonly once: boolean;
-  /** Opened (and locked) by the caller; closed by the caller. */
+  /** Opened (and locked) by the caller; closed by the caller. Holds the sink positions. */
   readonly store: StateStore;
   readonly sinks: readonly Sink[];
   readonly telemetry: Telemetry;
@@ -67,6 +67,51 @@ export interface RunSummary {
 const fatalCodes = new Set(['AF10001', 'AF20010', 'AUDIT_LOG_DISABLED', 'UNAUTHORIZED', 'AF20020', 'AF20023']);
 
 export async function runConnector(options: RunConnectorOptions): Promise<RunSummary> {
+  const collection = await openCollection(options);
+  try {
+    const cursors = await options.store.cursors();
+    await Promise.all(options.contentTypes.map((contentType) => collection.collect({
+      api: options.api, contentType, store: options.store, since: options.since, cursor: cursors.get(contentType),
+    })));
+    return collection.finish();
+  } finally {
+    await collection.close();
+  }
+}
+
+/** One unit's collection within an open Collection: one content type of one tenant. */
+export interface UnitCollection {
+  readonly api: ActivityApi;
+  readonly contentType: ContentType;
+  /** The tenant's view of the state. */
+  readonly store: StateStore;
+  readonly since: Date;
+  /** Where the unit stands (read once by the caller with the rest of the tenant's cursors). */
+  readonly cursor: CursorState | undefined;
+  /** Ends this unit only (the worker gave it up or lost it); the run's own stop ends every unit. */
+  readonly abortSignal?: AbortSignal | undefined;
+  /** The unit's logger (a fleet labels it with the tenant); the run's by default. */
+  readonly logger?: Logger | undefined;
+}
+
+export interface Collection {
+  /** The summary so far, shared by every unit. */
+  readonly summary: RunSummary;
+  /** Ends when every unit must end: the run's stop, or a lane failure (a sink refusing for good, a failed commit). */
+  readonly signal: AbortSignal;
+  /** Collects one unit until stopped (or, --once, until everything listable now is delivered). */
+  collect(unit: UnitCollection): Promise<void>;
+  /** The summary of a run that ended: throws the lane's failure, or (--once) the first fatal error. */
+  finish(): RunSummary;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the sinks (each checked before its first batch) and the commit lane they share, for units to collect
+ * into: one tenant's content types (runConnector), or whichever units a fleet worker holds. `options.store`
+ * holds the process's sink positions.
+ */
+export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 'contentTypes' | 'since'>): Promise<Collection> {
   const { store, logger, abortSignal } = options;
   const settings: RunSettings = { ...defaultRunSettings, ...options.settings };
   const now = options.now ?? (() => new Date());
@@ -75,26 +120,41 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
   const halt = new AbortController();
   const signal = abortSignal ? AbortSignal.any([abortSignal, halt.signal]) : halt.signal;
   const opened: Sink[] = [];
+  const close = async () => {
+    for (const sink of opened) await sink.close().catch(() => {});
+  };
+  let lane: CommitLane;
   try {
-    const cursors = await store.cursors();
     const positions = await store.sinkPositions();
     for (const sink of options.sinks) {
       await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
       opened.push(sink);
       await checkSink(sink, logger, abortSignal);
     }
-    const lane = new CommitLane(store, options.sinks, positions, {
+    lane = new CommitLane(store, options.sinks, positions, {
       logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
       ...(options.observer ? { onAcknowledged: options.observer.sinkBatch.bind(options.observer) } : {}),
     });
     await lane.recordStartingPositions(now().toISOString());
-    const fetcher = new BlobFetcher(options.api, new FetchSlots(settings.fetchConcurrency));
-    const source = options.telemetry.component('collector', 'source');
-    const pipeline = options.telemetry.component('pipeline', 'transform');
-    let fatal: ConnectorError | undefined;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const slots = new FetchSlots(settings.fetchConcurrency);
+  const fetchers = new WeakMap<ActivityApi, BlobFetcher>();
+  const source = options.telemetry.component('collector', 'source');
+  const pipeline = options.telemetry.component('pipeline', 'transform');
+  let fatal: ConnectorError | undefined;
 
-    /** Runs one pass (live or sweep); false when the run must end (the lane failed, or a stop). */
-    const attempt = async (contentType: ContentType, pass: () => Promise<PassOutcome>, onDone: (outcome: PassOutcome) => void): Promise<boolean> => {
+  const collect = async (unit: UnitCollection) => {
+    const { contentType, store: unitStore } = unit;
+    const unitLogger = unit.logger ?? logger;
+    const unitSignal = unit.abortSignal ? AbortSignal.any([signal, unit.abortSignal]) : signal;
+    let fetcher = fetchers.get(unit.api);
+    if (!fetcher) fetchers.set(unit.api, fetcher = new BlobFetcher(unit.api, slots));
+
+    /** Runs one pass (live or sweep); false when the unit must end (the lane failed, a stop, the unit given up). */
+    const attempt = async (pass: () => Promise<PassOutcome>, onDone: (outcome: PassOutcome) => void): Promise<boolean> => {
       try {
         const outcome = await pass();
         onDone(outcome);
@@ -107,64 +167,73 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
           halt.abort(lane.failure);
           return false;
         }
-        if (signal.aborted) return false;
+        if (unitSignal.aborted) return false;
         const failure = toConnectorError(error);
+        if (failure.code === 'STATE_FENCED') {
+          unitLogger.warn({ component: 'pipeline', contentType, reason: failure.toLine() }, 'this worker no longer holds the unit: it stops, and its holder delivers the batch in flight again');
+          return false;
+        }
         summary.errors.push({ contentType, code: failure.code, message: failure.toLine() });
         fatal ??= failure;
-        logger.error({ component: 'pipeline', contentType, code: failure.code, reason: failure.toLine() }, 'a pass failed; the checkpoint holds and the next pass retries');
+        unitLogger.error({ component: 'pipeline', contentType, code: failure.code, reason: failure.toLine() }, 'a pass failed; the checkpoint holds and the next pass retries');
         // So that `status` shows it: a pass that threw made no commit of its own.
-        await lane.commit(undefined, () => ({ contentType, at: now().toISOString(), lastError: lastErrorOf(failure, now()) })).catch(() => {});
+        await lane.commit(undefined, () => ({ contentType, at: now().toISOString(), lastError: lastErrorOf(failure, now()) }), unitStore).catch(() => {});
       }
-      return !signal.aborted;
+      return !unitSignal.aborted;
     };
 
-    const collect = async (contentType: ContentType) => {
-      const pending = new Set<string>();
-      const context: PassContext = { contentType, api: options.api, store, fetcher, lane, settings, logger, source, pipeline, since: options.since, now, abortSignal: signal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: options.observer };
-      const cursor = cursors.get(contentType);
-      let checkpoint = cursor?.checkpoint === undefined ? undefined : Date.parse(cursor.checkpoint);
-      let coveredFrom = cursor?.coveredFrom === undefined ? undefined : Date.parse(cursor.coveredFrom);
-      const live = () => attempt(contentType, () => runPass(context, checkpoint), (pass) => {
-        checkpoint = pass.checkpoint;
-        coveredFrom ??= pass.listedFrom;
+    const pending = new Set<string>();
+    const context: PassContext = {
+      contentType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
+      abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: options.observer,
+    };
+    let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
+    let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
+    const live = () => attempt(() => runPass(context, checkpoint), (pass) => {
+      checkpoint = pass.checkpoint;
+      coveredFrom ??= pass.listedFrom;
+    });
+    /** The older part of the covered range, listed again for blobs Microsoft listed late; nothing to do before a checkpoint. */
+    const sweep = () => {
+      if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!unitSignal.aborted);
+      const range = { coveredFrom, checkpoint, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: unit.api.clockSkewMs };
+      const windows = sweepWindows(range);
+      if (windows.length === 0) return Promise.resolve(!unitSignal.aborted);
+      const started = performance.now();
+      unitLogger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
+      return attempt(() => runPass({ ...context, sweep: windows }, checkpoint), (pass) => {
+        unitLogger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
       });
-      /** The older part of the covered range, listed again for blobs Microsoft listed late; nothing to do before a checkpoint. */
-      const sweep = () => {
-        if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!signal.aborted);
-        const range = { coveredFrom, checkpoint, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: options.api.clockSkewMs };
-        const windows = sweepWindows(range);
-        if (windows.length === 0) return Promise.resolve(!signal.aborted);
-        const started = performance.now();
-        logger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
-        return attempt(contentType, () => runPass({ ...context, sweep: windows }, checkpoint), (pass) => {
-          logger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
-        });
-      };
-      if (options.once) {
-        // Everything listable now within the covered range: the live pass, then a sweep of the rest.
-        if (await live()) await sweep();
-        return;
-      }
-      const sweeps = (async () => {
-        while (await sweep()) {
-          await delay(settings.sweepIntervalMinutes * 60_000, undefined, { signal }).catch(() => {});
-          if (signal.aborted) return;
-        }
-      })();
-      while (await live()) {
-        await delay(settings.pollIntervalSeconds * 1000, undefined, { signal }).catch(() => {});
-        if (signal.aborted) break;
-      }
-      await sweeps;
     };
+    if (options.once) {
+      // Everything listable now within the covered range: the live pass, then a sweep of the rest.
+      if (await live()) await sweep();
+      return;
+    }
+    const sweeps = (async () => {
+      while (await sweep()) {
+        await delay(settings.sweepIntervalMinutes * 60_000, undefined, { signal: unitSignal }).catch(() => {});
+        if (unitSignal.aborted) return;
+      }
+    })();
+    while (await live()) {
+      await delay(settings.pollIntervalSeconds * 1000, undefined, { signal: unitSignal }).catch(() => {});
+      if (unitSignal.aborted) break;
+    }
+    await sweeps;
+  };
 
-    await Promise.all(options.contentTypes.map((contentType) => collect(contentType)));
-    if (lane.failure !== undefined) throw lane.failure;
-    if (options.once && fatal && !abortSignal?.aborted) throw fatal;
-    return summary;
-  } finally {
-    for (const sink of opened) await sink.close().catch(() => {});
-  }
+  return {
+    summary,
+    signal,
+    collect,
+    finish: () => {
+      if (lane.failure !== undefined) throw lane.failure;
+      if (options.once && fatal && !abortSignal?.aborted) throw fatal;
+      return summary;
+    },
+    close,
+  };
 }
 
 /**
