@@ -117,6 +117,19 @@ export class MsalTokenProvider implements TokenProvider {
     });
   }
 
+  /**
+   * Uses `credential` from now on when it differs from the current one (a fleet's tenant file changed: a rotated
+   * secret is put to use at once, while the old one still works, so a wrong new one shows before the old expires).
+   */
+  async useCredential(credential: ClientCredential): Promise<boolean> {
+    const loaded = await loadCredential(credential);
+    if (loaded.fingerprint === (await this.#loaded.catch(() => undefined))?.fingerprint) return false;
+    this.#loaded = Promise.resolve(loaded);
+    this.#client = Promise.resolve(this.#createClient(loaded));
+    this.#cached = undefined;
+    return true;
+  }
+
   invalidate(token?: string): void {
     if (token !== undefined && this.#cached !== undefined && this.#cached.token !== token) return;
     this.#cached = undefined;

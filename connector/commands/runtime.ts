@@ -3,7 +3,7 @@ import { ActivityClient } from '../api/activity-client.ts';
 import { createHttpAgent } from '../api/http-agent.ts';
 import { proxySettings, type ProxySettings } from '../api/proxy.ts';
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
-import { MsalTokenProvider } from '../auth/token-provider.ts';
+import { MsalTokenProvider, type ClientCredential } from '../auth/token-provider.ts';
 import { loadConfig, type ConfigFlags, type ConnectorConfig } from '../config/config.ts';
 import { createLogger, type Logger } from '../status/log.ts';
 import { Telemetry } from '../status/telemetry.ts';
@@ -35,6 +35,40 @@ export function loggerFor(flags: GlobalFlags): Logger {
   return createLogger(flags.logLevel ? { level: flags.logLevel } : {});
 }
 
+export interface TenantClientOptions {
+  readonly agent: Dispatcher;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  readonly reloadCredential?: () => Promise<ClientCredential | undefined>;
+  readonly flags: Pick<GlobalFlags, 'requestsPerMinute' | 'maxInFlight'>;
+  readonly retry?: RetryPolicyOptions;
+  readonly maxBlobBytes?: number;
+  readonly requestDeadlineMs?: number;
+}
+
+/**
+ * One tenant's token provider and API client: its own token cache, publisher id and request budget (the quota is
+ * the tenant's), on the process's shared HTTP agent.
+ */
+export function createTenantClients(config: ConnectorConfig, options: TenantClientOptions): { tokens: MsalTokenProvider; api: ActivityClient } {
+  const { agent, logger, flags } = options;
+  const tokens = new MsalTokenProvider({
+    tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
+    authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, logger,
+    ...(options.reloadCredential ? { reloadCredential: options.reloadCredential } : {}),
+  });
+  const api = new ActivityClient({
+    apiRoot: config.apiRoot, tenantId: config.tenantId, publisherId: config.publisherId, tokens, dispatcher: agent, logger,
+    telemetry: options.telemetry.component('collector', 'source'),
+    ...(flags.requestsPerMinute ? { requestsPerMinute: flags.requestsPerMinute } : {}),
+    ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
+    ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
+  });
+  return { tokens, api };
+}
+
 /** Configuration -> credentials -> API client, wired once per command. */
 export async function createRuntime(flags: GlobalFlags, options: { retry?: RetryPolicyOptions; logger?: Logger; maxBlobBytes?: number; requestDeadlineMs?: number } = {}): Promise<Runtime> {
   const logger = options.logger ?? loggerFor(flags);
@@ -43,19 +77,7 @@ export async function createRuntime(flags: GlobalFlags, options: { retry?: Retry
   const telemetry = new Telemetry();
   const proxy = proxySettings(process.env, flags.proxy);
   const agent = createHttpAgent({ caFile: config.caFile, proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
-  const tokens = new MsalTokenProvider({
-    tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
-    authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, logger, reloadCredential,
-  });
-  const api = new ActivityClient({
-    apiRoot: config.apiRoot, tenantId: config.tenantId, publisherId: config.publisherId, tokens, dispatcher: agent, logger,
-    telemetry: telemetry.component('collector', 'source'),
-    ...(flags.requestsPerMinute ? { requestsPerMinute: flags.requestsPerMinute } : {}),
-    ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
-    ...(options.retry ? { retry: options.retry } : {}),
-    ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
-    ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
-  });
+  const { tokens, api } = createTenantClients(config, { agent, logger, telemetry, reloadCredential, flags, ...options });
   logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, authorityHost: config.authorityHost, credential: config.credential.kind, stateDir: config.stateDir }, 'configuration loaded');
   if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
     logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');

@@ -60,7 +60,7 @@ export interface RunSummary {
   setAside: number;
   /** Blobs the sweeps delivered: listed after their window had been. */
   late: number;
-  errors: Array<{ contentType: ContentType; code: string; message: string }>;
+  errors: Array<{ tenant?: string; contentType: ContentType; code: string; message: string }>;
 }
 
 /** Errors no retry can fix: a `--once` run stops on them instead of reporting and carrying on. */
@@ -92,6 +92,10 @@ export interface UnitCollection {
   readonly abortSignal?: AbortSignal | undefined;
   /** The unit's logger (a fleet labels it with the tenant); the run's by default. */
   readonly logger?: Logger | undefined;
+  /** Before the first live pass, and again before each pass until it succeeds (a fleet starts the tenant's subscription). */
+  readonly prepare?: ((signal: AbortSignal) => Promise<void>) | undefined;
+  /** The tenant, in the run summary's errors. */
+  readonly tenant?: string | undefined;
 }
 
 export interface Collection {
@@ -149,6 +153,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
   const collect = async (unit: UnitCollection) => {
     const { contentType, store: unitStore } = unit;
     const unitLogger = unit.logger ?? logger;
+    const tenantOf = unit.tenant === undefined ? {} : { tenant: unit.tenant };
     const unitSignal = unit.abortSignal ? AbortSignal.any([signal, unit.abortSignal]) : signal;
     let fetcher = fetchers.get(unit.api);
     if (!fetcher) fetchers.set(unit.api, fetcher = new BlobFetcher(unit.api, slots));
@@ -159,7 +164,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
         const outcome = await pass();
         onDone(outcome);
         for (const error of outcome.errors) {
-          summary.errors.push({ contentType, code: error.code, message: error.toLine() });
+          summary.errors.push({ ...tenantOf, contentType, code: error.code, message: error.toLine() });
           if (fatalCodes.has(error.code)) fatal ??= error;
         }
       } catch (error) {
@@ -173,7 +178,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
           unitLogger.warn({ component: 'pipeline', contentType, reason: failure.toLine() }, 'this worker no longer holds the unit: it stops, and its holder delivers the batch in flight again');
           return false;
         }
-        summary.errors.push({ contentType, code: failure.code, message: failure.toLine() });
+        summary.errors.push({ ...tenantOf, contentType, code: failure.code, message: failure.toLine() });
         fatal ??= failure;
         unitLogger.error({ component: 'pipeline', contentType, code: failure.code, reason: failure.toLine() }, 'a pass failed; the checkpoint holds and the next pass retries');
         // So that `status` shows it: a pass that threw made no commit of its own.
@@ -189,7 +194,14 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     };
     let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
-    const live = () => attempt(() => runPass(context, checkpoint), (pass) => {
+    let prepared = unit.prepare === undefined;
+    const live = () => attempt(async () => {
+      if (!prepared) {
+        await unit.prepare!(unitSignal);
+        prepared = true;
+      }
+      return runPass(context, checkpoint);
+    }, (pass) => {
       checkpoint = pass.checkpoint;
       coveredFrom ??= pass.listedFrom;
     });

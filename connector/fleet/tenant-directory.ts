@@ -1,0 +1,134 @@
+/**
+ * The fleet's tenants: every `*.json` in the `--tenants` directory is one tenant's outputs file, exactly what
+ * `pulumi stack output --json --show-secrets` writes. Read again on every scan, so that a file added, changed (a
+ * rotated secret) or removed is picked up without a restart. A file that cannot be used is reported and left out;
+ * it never stops the other tenants.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { ConfigError, ConnectorError } from '../errors.ts';
+import type { ClientCredential } from '../auth/token-provider.ts';
+
+export interface TenantEntry {
+  readonly file: string;
+  /** SHA-256 of the file's bytes: a change of any field (a rotated secret) changes it. */
+  readonly fingerprint: string;
+  readonly config: ConnectorConfig;
+  /** Reads the file's credential again (the token provider calls it when the credential is refused). */
+  reloadCredential(): Promise<ClientCredential | undefined>;
+}
+
+export interface TenantProblem {
+  readonly file: string;
+  readonly error: ConnectorError;
+}
+
+export interface TenantChanges {
+  readonly added: readonly TenantEntry[];
+  /** The new entry of a tenant whose file changed. */
+  readonly changed: readonly TenantEntry[];
+  readonly removed: readonly string[];
+  /** Files left out this scan (unchanged problems are reported once). */
+  readonly problems: readonly TenantProblem[];
+}
+
+/** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
+export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
+
+export interface TenantDirectoryOptions {
+  /** `--content-types` of the run, over each file's own list. */
+  readonly contentTypes?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export class TenantDirectory {
+  readonly dir: string;
+  readonly #options: TenantDirectoryOptions;
+  readonly #env: NodeJS.ProcessEnv;
+  /** By tenant id. */
+  #tenants = new Map<string, TenantEntry>();
+  /** Fingerprints of files reported as unusable, so that each is reported once until it changes. */
+  #reported = new Map<string, string>();
+
+  constructor(dir: string, options: TenantDirectoryOptions = {}) {
+    this.dir = resolve(dir);
+    this.#options = options;
+    const env = { ...(options.env ?? process.env) };
+    for (const name of perTenantVariables) delete env[name];
+    this.#env = env;
+  }
+
+  get tenants(): ReadonlyMap<string, TenantEntry> {
+    return this.#tenants;
+  }
+
+  /** Reads the directory again and says what changed since the last scan. An unreadable directory is a ConfigError. */
+  async scan(): Promise<TenantChanges> {
+    const files = await this.#jsonFiles();
+    const next = new Map<string, TenantEntry>();
+    const problems: TenantProblem[] = [];
+    const known = new Map([...this.#tenants.values()].map((entry) => [entry.file, entry]));
+    for (const file of files) {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch {
+        continue; // removed between the listing and the read: the next scan sees it gone
+      }
+      const fingerprint = createHash('sha256').update(bytes).digest('hex');
+      const previous = known.get(file);
+      let entry: TenantEntry;
+      if (previous && previous.fingerprint === fingerprint) {
+        entry = previous;
+      } else {
+        try {
+          entry = await this.#load(file, fingerprint);
+        } catch (error) {
+          const failure = error instanceof ConnectorError ? error : new ConfigError(file, String((error as Error).message));
+          if (this.#reported.get(file) !== fingerprint) problems.push({ file, error: failure });
+          this.#reported.set(file, fingerprint);
+          continue;
+        }
+      }
+      this.#reported.delete(file);
+      const other = next.get(entry.config.tenantId);
+      if (other) {
+        const duplicate = new ConfigError('--tenants', `${file} names tenant ${entry.config.tenantId}, as ${other.file} does`, 'keep one outputs file per tenant in the directory');
+        if (this.#reported.get(file) !== fingerprint) problems.push({ file, error: duplicate });
+        this.#reported.set(file, fingerprint);
+        continue;
+      }
+      next.set(entry.config.tenantId, entry);
+    }
+    const added: TenantEntry[] = [];
+    const changed: TenantEntry[] = [];
+    for (const [tenant, entry] of next) {
+      const before = this.#tenants.get(tenant);
+      if (!before) added.push(entry);
+      else if (before.fingerprint !== entry.fingerprint || before.file !== entry.file) changed.push(entry);
+    }
+    const removed = [...this.#tenants.keys()].filter((tenant) => !next.has(tenant));
+    for (const file of this.#reported.keys()) if (!files.includes(file)) this.#reported.delete(file);
+    this.#tenants = next;
+    return { added, changed, removed, problems };
+  }
+
+  async #jsonFiles(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      throw new ConfigError('--tenants', `cannot read the directory ${this.dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
+    }
+    // Editors' and tools' temporary files (.x.json.swp, x.json~, .x.json.tmp) are not tenants.
+    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.dir, name));
+  }
+
+  async #load(file: string, fingerprint: string): Promise<TenantEntry> {
+    const flags = { outputs: file, contentTypes: this.#options.contentTypes };
+    const loaded = await loadConfig(flags, this.#env);
+    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential };
+  }
+}
