@@ -3,7 +3,8 @@
  * records (not a JSON object with a string Id), one JSON line each, appended and fsynced before the commit that
  * delivers their blob. A crash between the two appends them again on the next run (at least once, never lost).
  * Each line: `at`, `contentType`, `contentId`, `index` (in the blob's array), `reason`, and the element as `text`
- * (its exact bytes, which are UTF-8) or `base64` (when they are not).
+ * (its exact bytes, which are UTF-8) or `base64` (when they are not). A state directory holding several tenants
+ * (fleet mode) keeps one file per tenant, `dead-letter.<tenant>.ndjson`; the legacy tenant '' keeps the plain name.
  */
 import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,17 @@ import type { ContentType } from '../api/content-types.ts';
 import type { SetAsideRecord } from './store.ts';
 
 export const deadLetterFileName = 'dead-letter.ndjson';
+
+/** The dead-letter file of one tenant's records (`tenant` '' is the single tenant of before fleet mode). */
+export function deadLetterFileNameOf(tenant: string): string {
+  // A tenant id is a GUID; anything else is encoded so that it can never name another directory.
+  return tenant === '' ? deadLetterFileName : `dead-letter.${encodeURIComponent(tenant)}.ndjson`;
+}
+
+/** Whether a file of a state directory is a dead-letter file (any tenant's). */
+export function isDeadLetterFileName(name: string): boolean {
+  return name === deadLetterFileName || /^dead-letter\.[^/]+\.ndjson$/.test(name);
+}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -22,10 +34,10 @@ function element(bytes: Buffer): { text: string } | { base64: string } {
   }
 }
 
-/** Appends `records` to the dead-letter file of `dir` and fsyncs it. */
-export function appendDeadLetters(dir: string, contentType: ContentType, at: string, records: readonly SetAsideRecord[]): void {
+/** Appends `records` to the dead-letter file of `tenant` in `dir` and fsyncs it. */
+export function appendDeadLetters(dir: string, tenant: string, contentType: ContentType, at: string, records: readonly SetAsideRecord[]): void {
   const lines = records.map((r) => `${JSON.stringify({ at, contentType, contentId: r.contentId, index: r.index, reason: r.reason, ...element(r.bytes) })}\n`).join('');
-  const fd = openSync(join(dir, deadLetterFileName), 'a', 0o600);
+  const fd = openSync(join(dir, deadLetterFileNameOf(tenant)), 'a', 0o600);
   try {
     const bytes = Buffer.from(lines, 'utf8');
     for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written, bytes.length - written);

@@ -64,16 +64,17 @@ export async function readV2States(dir: string): Promise<Map<ContentType, StateF
 
 /** Writes the version-2 states into an empty schema; the caller wraps it in the transaction that records it. */
 export function importV2States(db: DatabaseSync, states: ReadonlyMap<ContentType, StateFileV2>): void {
-  const insertCursor = db.prepare(`INSERT INTO cursors (content_type, checkpoint, records_delivered, blobs_delivered, duplicates_dropped,
+  // Into the legacy tenant: the previous release knew one tenant, and its first run under a tenant adopts them.
+  const insertCursor = db.prepare(`INSERT INTO cursors (tenant, content_type, checkpoint, records_delivered, blobs_delivered, duplicates_dropped,
     expired_count, last_content_seen, last_delivery_at, last_error_code, last_error_message, last_error_at, held_blobs, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-  const insertExpired = db.prepare('INSERT INTO expired_blobs (content_type, seq, content_id, content_created, detected_at) VALUES (?, ?, ?, ?, ?)');
-  const insertBlobs = db.prepare(`INSERT INTO delivered_blobs (content_type, content_id, content_created_ms)
-    SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
-    ON CONFLICT (content_type, content_id) DO NOTHING`);
-  const insertIds = db.prepare(`INSERT INTO legacy_record_ids (content_type, id, seen_at_ms)
-    SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
-    ON CONFLICT (content_type, id) DO NOTHING`);
+    VALUES ('', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insertExpired = db.prepare(`INSERT INTO expired_blobs (tenant, content_type, seq, content_id, content_created, detected_at) VALUES ('', ?, ?, ?, ?, ?)`);
+  const insertBlobs = db.prepare(`INSERT INTO delivered_blobs (tenant, content_type, content_id, content_created_ms)
+    SELECT '', ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+    ON CONFLICT (tenant, content_type, content_id) DO NOTHING`);
+  const insertIds = db.prepare(`INSERT INTO legacy_record_ids (tenant, content_type, id, seen_at_ms)
+    SELECT '', ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+    ON CONFLICT (tenant, content_type, id) DO NOTHING`);
   const insertPosition = db.prepare('INSERT INTO sink_positions (name, position) VALUES (?, ?)');
   for (const [contentType, s] of states) {
     insertCursor.run(contentType, s.checkpoint ?? null, s.recordsDelivered, s.blobsDelivered, s.duplicatesDropped, s.expiredCount,

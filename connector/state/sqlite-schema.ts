@@ -3,8 +3,8 @@
  * and opening for a run applies the missing ones in one transaction. Migrations are append-only: a released one
  * is never edited, a change is a new entry.
  *
- * The data model is meant to carry over to PostgreSQL as is: plain tables keyed by content type and by sink
- * name, TEXT and BIGINT columns, ISO timestamps where a person reads them and epoch milliseconds where the store
+ * The data model carries over to PostgreSQL as is (postgres-schema.ts): plain tables keyed by tenant and content
+ * type and by sink name, TEXT and BIGINT columns, ISO timestamps where a person reads them and epoch milliseconds where the store
  * compares them (ISO strings with different fractional digits do not sort as text). The one SQLite-only clause,
  * WITHOUT ROWID, is storage layout (the rows live in the primary key's b-tree, half the size); PostgreSQL's DDL
  * simply leaves it out.
@@ -77,9 +77,92 @@ const migrations: readonly string[] = [
   ALTER TABLE cursors ADD COLUMN max_lateness_ms BIGINT NOT NULL DEFAULT 0;
   ALTER TABLE cursors ADD COLUMN last_sweep_at TEXT;
   `,
+  // 3: fleet mode, many tenants in one database. Every per-unit table is keyed by the tenant first; the rows of
+  // before belong to tenant '' (the single tenant of a state directory, adopted by its tenant on its first run,
+  // see sqlite-store.ts). record_ids holds a row per record, so it keys the tenant by a small code (tenants).
+  // SQLite cannot change a primary key in place: each table is copied into its new form.
+  `
+  CREATE TABLE tenants (
+    code    INTEGER PRIMARY KEY,
+    tenant  TEXT NOT NULL UNIQUE
+  );
+  INSERT INTO tenants (code, tenant) VALUES (0, '');
+  CREATE TABLE cursors_v3 (
+    tenant              TEXT NOT NULL,
+    content_type        TEXT NOT NULL,
+    checkpoint          TEXT,
+    records_delivered   BIGINT NOT NULL DEFAULT 0,
+    blobs_delivered     BIGINT NOT NULL DEFAULT 0,
+    duplicates_dropped  BIGINT NOT NULL DEFAULT 0,
+    expired_count       BIGINT NOT NULL DEFAULT 0,
+    last_content_seen   TEXT,
+    last_delivery_at    TEXT,
+    last_error_code     TEXT,
+    last_error_message  TEXT,
+    last_error_at       TEXT,
+    held_blobs          BIGINT NOT NULL DEFAULT 0,
+    updated_at          TEXT,
+    covered_from        TEXT,
+    late_blobs          BIGINT NOT NULL DEFAULT 0,
+    max_lateness_ms     BIGINT NOT NULL DEFAULT 0,
+    last_sweep_at       TEXT,
+    PRIMARY KEY (tenant, content_type)
+  );
+  INSERT INTO cursors_v3 SELECT '', content_type, checkpoint, records_delivered, blobs_delivered, duplicates_dropped, expired_count,
+    last_content_seen, last_delivery_at, last_error_code, last_error_message, last_error_at, held_blobs, updated_at,
+    covered_from, late_blobs, max_lateness_ms, last_sweep_at FROM cursors;
+  DROP TABLE cursors;
+  ALTER TABLE cursors_v3 RENAME TO cursors;
+  CREATE TABLE expired_blobs_v3 (
+    tenant           TEXT NOT NULL,
+    content_type     TEXT NOT NULL,
+    seq              BIGINT NOT NULL,
+    content_id       TEXT NOT NULL,
+    content_created  TEXT NOT NULL,
+    detected_at      TEXT NOT NULL,
+    PRIMARY KEY (tenant, content_type, seq)
+  );
+  INSERT INTO expired_blobs_v3 SELECT '', content_type, seq, content_id, content_created, detected_at FROM expired_blobs;
+  DROP TABLE expired_blobs;
+  ALTER TABLE expired_blobs_v3 RENAME TO expired_blobs;
+  CREATE TABLE delivered_blobs_v3 (
+    tenant              TEXT NOT NULL,
+    content_type        TEXT NOT NULL,
+    content_id          TEXT NOT NULL,
+    content_created_ms  BIGINT NOT NULL,
+    PRIMARY KEY (tenant, content_type, content_id)
+  ) WITHOUT ROWID;
+  INSERT INTO delivered_blobs_v3 SELECT '', content_type, content_id, content_created_ms FROM delivered_blobs;
+  DROP TABLE delivered_blobs;
+  ALTER TABLE delivered_blobs_v3 RENAME TO delivered_blobs;
+  CREATE INDEX delivered_blobs_by_created ON delivered_blobs (tenant, content_type, content_created_ms);
+  CREATE TABLE record_ids_v3 (
+    tenant_code      INTEGER NOT NULL,
+    content_code     SMALLINT NOT NULL,
+    creation_second  BIGINT NOT NULL,
+    id               TEXT NOT NULL,
+    PRIMARY KEY (tenant_code, content_code, creation_second, id)
+  ) WITHOUT ROWID;
+  INSERT INTO record_ids_v3 SELECT 0, content_code, creation_second, id FROM record_ids ORDER BY content_code, creation_second, id;
+  DROP TABLE record_ids;
+  ALTER TABLE record_ids_v3 RENAME TO record_ids;
+  CREATE TABLE legacy_record_ids_v3 (
+    tenant        TEXT NOT NULL,
+    content_type  TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    seen_at_ms    BIGINT NOT NULL,
+    PRIMARY KEY (tenant, content_type, id)
+  ) WITHOUT ROWID;
+  INSERT INTO legacy_record_ids_v3 SELECT '', content_type, id, seen_at_ms FROM legacy_record_ids;
+  DROP TABLE legacy_record_ids;
+  ALTER TABLE legacy_record_ids_v3 RENAME TO legacy_record_ids;
+  `,
 ];
 
 export const currentSchemaVersion = migrations.length;
+
+/** The tenant of the rows written before fleet mode (and of a state directory whose tenant has not run on it yet). */
+export const legacyTenant = '';
 
 /** The content type of a record_ids row, as a small number (the table has a row per delivered record). Append-only. */
 export const contentTypeCodes: Readonly<Record<ContentType, number>> = {

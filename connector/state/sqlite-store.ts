@@ -5,32 +5,48 @@
  * which the operating system releases when the process dies. The schema is versioned (sqlite-schema.ts); a
  * directory of the previous release's JSON files is imported on the first open (migrate-v2.ts).
  *
+ * One database holds every tenant's state (fleet mode runs many tenants in one process); `openStateStore` gives
+ * the view of one tenant, as a single-tenant run uses it. The rows of before fleet mode belong to tenant '', and
+ * the first run of a tenant on such a directory adopts them (they were its state).
+ *
  * Membership lookups (delivered blobs, records) are one indexed query per call, and a commit inserts all its
  * records in one statement: the keys travel as one JSON array that json_each unrolls inside SQLite. Records are
- * keyed by (content type, CreationTime, Id), so the index stays cheap to write however large it grows.
+ * keyed by (tenant, content type, CreationTime, Id), so the index stays cheap to write however large it grows.
  */
 import { chmodSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { ContentType } from '../api/content-types.ts';
 import { settingSpecs } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
+import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
-import { importV2States, readV2States, retireV2Files, V2StateView } from './migrate-v2.ts';
-import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, migrate, schemaVersionOf, setMeta, stateDbName } from './sqlite-schema.ts';
-import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateStore } from './store.ts';
+import { LocalUnitClaims } from './local-claims.ts';
+import { importV2States, readV2States, retireV2Files, V2StateView, type StateFileV2 } from './migrate-v2.ts';
+import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, legacyTenant, migrate, schemaVersionOf, setMeta, stateDbName } from './sqlite-schema.ts';
+import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateDatabase, type StateStore, type UnitClaims } from './store.ts';
 
-
-export interface OpenStateStoreOptions {
+export interface OpenStateDatabaseOptions {
   /** How long to wait for a predecessor that still holds the directory's lock (it is exiting); default 15 s. */
   readonly lockWaitMs?: number | undefined;
   readonly abortSignal?: AbortSignal | undefined;
   /** Called once when the lock is found taken and the wait for it begins (e.g. to log that it waits). */
   readonly onLockWait?: (() => void) | undefined;
+  /** The worker name this process's claims are shown under (status's fleet view); default the host name. */
+  readonly workerName?: string | undefined;
+}
+
+export interface OpenStateStoreOptions extends OpenStateDatabaseOptions {
+  /**
+   * Whose state: a tenant id, or '' (the default) for the tenant of a state directory written before fleet mode.
+   * A tenant id on a directory holding only such state adopts it (see adoptLegacyState).
+   */
+  readonly tenant?: string | undefined;
 }
 
 /**
@@ -46,7 +62,21 @@ const busyTimeoutMs = 5_000;
  * Opens the state directory for a run: creates it (0700) when needed, takes its lock (waiting up to
  * `lockWaitMs`, then STATE_LOCKED), brings the schema up to date and imports the previous release's files.
  */
-export async function openStateStore(dir: string, options: OpenStateStoreOptions = {}): Promise<SqliteStateStore> {
+export async function openStateDatabase(dir: string, options: OpenStateDatabaseOptions = {}): Promise<SqliteStateDatabase> {
+  return openLocked(dir, options, () => {});
+}
+
+/**
+ * Opens the state directory for a single-tenant run, as openStateDatabase, and gives the view of `tenant`
+ * (default ''); closing the view closes the database.
+ */
+export async function openStateStore(dir: string, options: OpenStateStoreOptions = {}): Promise<StateStore> {
+  const tenant = options.tenant ?? legacyTenant;
+  const database = await openLocked(dir, options, (db) => adoptLegacyState(db, tenant));
+  return viewClosingDatabase(database, tenant);
+}
+
+async function openLocked(dir: string, options: OpenStateDatabaseOptions, prepare: (db: DatabaseSync) => void): Promise<SqliteStateDatabase> {
   prepareStateDirectory(dir);
   const lock = await lockStateDirectory(dir, { waitMs: options.lockWaitMs ?? settingSpecs.stateLockWaitSeconds.default * 1000, abortSignal: options.abortSignal, onWait: options.onLockWait });
   let db: DatabaseSync | undefined;
@@ -61,7 +91,8 @@ export async function openStateStore(dir: string, options: OpenStateStoreOptions
       migrate(db!, path);
     }, path);
     await importPreviousRelease(db, dir);
-    return new SqliteStateStore(dir, db, lock);
+    prepare(db);
+    return new SqliteStateDatabase(dir, db, lock, new LocalUnitClaims(options.workerName ?? hostname()));
   } catch (error) {
     db?.close();
     lock.release();
@@ -73,9 +104,9 @@ export async function openStateStore(dir: string, options: OpenStateStoreOptions
  * Opens the state directory for reading only, as `status` does: takes no lock (works while a connector runs),
  * and creates nothing: a missing directory or database reads as empty (or as the previous release's files).
  */
-export async function openStateStoreReadOnly(dir: string): Promise<StateStore> {
+export async function openStateDatabaseReadOnly(dir: string): Promise<StateDatabase> {
   const path = join(dir, stateDbName);
-  if (!existsSync(path)) return new V2StateView(dir, await readV2States(dir));
+  if (!existsSync(path)) return new V2StateDatabase(dir, await readV2States(dir));
   const db = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
   try {
     const version = readable(() => schemaVersionOf(db), path);
@@ -84,16 +115,34 @@ export async function openStateStoreReadOnly(dir: string): Promise<StateStore> {
     // running, died, or stopped at a corrupt file): those files are still the state.
     if (version === 0 || getMeta(db, 'v2_imported_at') === undefined) {
       db.close();
-      return new V2StateView(dir, await readV2States(dir));
+      return new V2StateDatabase(dir, await readV2States(dir));
     }
     if (version < currentSchemaVersion) {
       throw new ConnectorError('STATE_VERSION', `${path} has state schema ${version}, this connector reads ${currentSchemaVersion}`, { fix: 'run the connector once (`run --once`) to migrate it, then ask again' });
     }
-    return new SqliteStateStore(dir, db, undefined);
+    return new SqliteStateDatabase(dir, db, undefined, new LocalUnitClaims(hostname(), { readOnly: true }));
   } catch (error) {
     if (db.isOpen) db.close();
     throw error;
   }
+}
+
+/**
+ * The read-only view of one tenant's state (`status` of a single-tenant run): `tenant`, or else the only tenant
+ * the directory holds ('' when it holds none). Closing the view closes the database.
+ */
+export async function openStateStoreReadOnly(dir: string, options: { readonly tenant?: string | undefined } = {}): Promise<StateStore> {
+  const database = await openStateDatabaseReadOnly(dir);
+  let tenant = options.tenant;
+  if (tenant === undefined) {
+    const tenants = await database.tenants();
+    if (tenants.length > 1) {
+      await database.close();
+      throw new ConnectorError('STATE_SEVERAL_TENANTS', `${dir} holds the state of ${tenants.length} tenants (${tenants.map((t) => t === '' ? "''" : t).join(', ')})`, { fix: 'name the tenant whose state to read' });
+    }
+    tenant = tenants[0] ?? legacyTenant;
+  }
+  return viewClosingDatabase(database, tenant);
 }
 
 /** The first open of a directory written by the previous release imports its JSON files (one transaction). */
@@ -115,83 +164,92 @@ async function importPreviousRelease(db: DatabaseSync, dir: string): Promise<voi
   await retireV2Files(dir);
 }
 
-interface CursorRow {
-  content_type: ContentType;
-  checkpoint: string | null;
-  records_delivered: number;
-  blobs_delivered: number;
-  duplicates_dropped: number;
-  expired_count: number;
-  last_content_seen: string | null;
-  last_delivery_at: string | null;
-  last_error_code: string | null;
-  last_error_message: string | null;
-  last_error_at: string | null;
-  held_blobs: number;
-  updated_at: string | null;
-  covered_from: string | null;
-  late_blobs: number;
-  max_lateness_ms: number;
-  last_sweep_at: string | null;
+/**
+ * A state directory of before fleet mode holds one tenant's state under tenant ''. The first run that names its
+ * tenant, while the directory holds nothing of that tenant yet, re-keys those rows to it (one transaction), so the
+ * run goes on where the previous one stopped. Record Ids move by renaming their tenant code: no row is rewritten.
+ */
+function adoptLegacyState(db: DatabaseSync, tenant: string): void {
+  if (tenant === legacyTenant) return;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    const has = db.prepare('SELECT 1 AS found FROM cursors WHERE tenant = ? LIMIT 1');
+    if (has.get(legacyTenant) !== undefined && has.get(tenant) === undefined) {
+      for (const table of ['cursors', 'expired_blobs', 'delivered_blobs', 'legacy_record_ids']) db.prepare(`UPDATE ${table} SET tenant = ? WHERE tenant = ''`).run(tenant);
+      // A code of the tenant's own (none is made without a cursor, but a hand-edited database may have one) gives way.
+      const own = db.prepare('SELECT code FROM tenants WHERE tenant = ?').get(tenant) as { code: number } | undefined;
+      if (own) {
+        db.prepare('DELETE FROM record_ids WHERE tenant_code = ?').run(own.code);
+        db.prepare('DELETE FROM tenants WHERE code = ?').run(own.code);
+      }
+      db.prepare("UPDATE tenants SET tenant = ? WHERE tenant = ''").run(tenant);
+    }
+    db.exec('COMMIT');
+  } catch (error) {
+    if (db.isTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
 }
 
-interface ExpiredRow { content_type: ContentType; content_id: string; content_created: string; detected_at: string }
-
-const cursorColumns = ['content_type', 'checkpoint', 'records_delivered', 'blobs_delivered', 'duplicates_dropped', 'expired_count', 'last_content_seen',
-  'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at',
-  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at'] as const satisfies ReadonlyArray<keyof CursorRow>;
+/** The tenant's code in record_ids, as a scalar subquery: SQLite evaluates it once, and the key probes stay. */
+const tenantCode = '(SELECT code FROM tenants WHERE tenant = ?)';
 
 function prepareReads(db: DatabaseSync) {
   return {
-    cursors: db.prepare('SELECT * FROM cursors ORDER BY content_type'),
-    expired: db.prepare('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs ORDER BY content_type, seq'),
+    tenants: db.prepare('SELECT DISTINCT tenant FROM cursors ORDER BY tenant'),
+    cursors: db.prepare('SELECT * FROM cursors WHERE tenant = ? ORDER BY content_type'),
+    expired: db.prepare('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs WHERE tenant = ? ORDER BY content_type, seq'),
     sinkPositions: db.prepare('SELECT name, position FROM sink_positions ORDER BY name'),
-    deliveredBlobs: db.prepare('SELECT content_id FROM delivered_blobs WHERE content_type = ? AND content_id IN (SELECT value FROM json_each(?))'),
+    deliveredBlobs: db.prepare('SELECT content_id FROM delivered_blobs WHERE tenant = ? AND content_type = ? AND content_id IN (SELECT value FROM json_each(?))'),
     // Row values: one primary-key probe per key (a join on json_each would scan the table instead).
-    seenRecords: db.prepare(`SELECT id FROM record_ids WHERE content_code = ?
+    seenRecords: db.prepare(`SELECT id FROM record_ids WHERE tenant_code = ${tenantCode} AND content_code = ?
       AND (creation_second, id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))`),
-    seenLegacyIds: db.prepare('SELECT id FROM legacy_record_ids WHERE content_type = ? AND id IN (SELECT value ->> 1 FROM json_each(?))'),
+    seenLegacyIds: db.prepare('SELECT id FROM legacy_record_ids WHERE tenant = ? AND content_type = ? AND id IN (SELECT value ->> 1 FROM json_each(?))'),
     anyLegacyIds: db.prepare('SELECT 1 AS found FROM legacy_record_ids LIMIT 1'),
   };
 }
 
 function prepareWrites(db: DatabaseSync) {
-  const updates = cursorColumns.slice(1).map((column) => `${column} = excluded.${column}`).join(', ');
+  const updates = cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ');
   return {
-    cursor: db.prepare('SELECT * FROM cursors WHERE content_type = ?'),
+    cursor: db.prepare('SELECT * FROM cursors WHERE tenant = ? AND content_type = ?'),
     upsertCursor: db.prepare(`INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map(() => '?').join(', ')})
-      ON CONFLICT (content_type) DO UPDATE SET ${updates}`),
-    insertBlobs: db.prepare(`INSERT INTO delivered_blobs (content_type, content_id, content_created_ms)
-      SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
-      ON CONFLICT (content_type, content_id) DO UPDATE SET content_created_ms = excluded.content_created_ms`),
-    insertExpired: db.prepare('INSERT INTO expired_blobs (content_type, seq, content_id, content_created, detected_at) VALUES (?, ?, ?, ?, ?)'),
-    trimExpired: db.prepare('DELETE FROM expired_blobs WHERE content_type = ? AND seq <= ?'),
+      ON CONFLICT (tenant, content_type) DO UPDATE SET ${updates}`),
+    insertBlobs: db.prepare(`INSERT INTO delivered_blobs (tenant, content_type, content_id, content_created_ms)
+      SELECT ?, ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
+      ON CONFLICT (tenant, content_type, content_id) DO UPDATE SET content_created_ms = excluded.content_created_ms`),
+    insertExpired: db.prepare('INSERT INTO expired_blobs (tenant, content_type, seq, content_id, content_created, detected_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    trimExpired: db.prepare('DELETE FROM expired_blobs WHERE tenant = ? AND content_type = ? AND seq <= ?'),
+    insertTenant: db.prepare('INSERT INTO tenants (tenant) VALUES (?) ON CONFLICT (tenant) DO NOTHING'),
     // In key order: each b-tree page is visited once. A repeated key (the pipeline sends none) is kept once.
-    insertRecords: db.prepare(`INSERT INTO record_ids (content_code, creation_second, id)
-      SELECT ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ORDER BY 2, 3
-      ON CONFLICT (content_code, creation_second, id) DO NOTHING`),
-    forgetBlobs: db.prepare('DELETE FROM delivered_blobs WHERE content_type = ? AND content_created_ms < ?'),
+    insertRecords: db.prepare(`INSERT INTO record_ids (tenant_code, content_code, creation_second, id)
+      SELECT ${tenantCode}, ?, value ->> 0, value ->> 1 FROM json_each(?) WHERE true ORDER BY 3, 4
+      ON CONFLICT (tenant_code, content_code, creation_second, id) DO NOTHING`),
+    forgetBlobs: db.prepare('DELETE FROM delivered_blobs WHERE tenant = ? AND content_type = ? AND content_created_ms < ?'),
     // Second 0 (no readable CreationTime: the API always sends one) has no age: such records are kept.
-    forgetRecords: db.prepare('DELETE FROM record_ids WHERE content_code = ? AND creation_second < ? AND creation_second <> 0'),
-    forgetLegacyIds: db.prepare('DELETE FROM legacy_record_ids WHERE content_type = ? AND seen_at_ms < ?'),
+    forgetRecords: db.prepare(`DELETE FROM record_ids WHERE tenant_code = ${tenantCode} AND content_code = ? AND creation_second < ? AND creation_second <> 0`),
+    forgetLegacyIds: db.prepare('DELETE FROM legacy_record_ids WHERE tenant = ? AND content_type = ? AND seen_at_ms < ?'),
     upsertSinkPosition: db.prepare('INSERT INTO sink_positions (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'),
   };
 }
 
 type WriteStatements = ReturnType<typeof prepareWrites>;
 
-export class SqliteStateStore implements StateStore {
+/** Every tenant's state in one state directory; through openStateDatabase (a run) or openStateDatabaseReadOnly (`status`, lock undefined). */
+export class SqliteStateDatabase implements StateDatabase {
   readonly location: string;
+  readonly claims: UnitClaims;
   readonly #db: DatabaseSync;
   readonly #lock: DirectoryLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
+  readonly #views = new Map<string, SqliteStateStore>();
   /** Ids imported from the previous release remain (they are asked too, until forgotten). */
   #legacyIds: boolean;
 
-  /** Through openStateStore (a run) or openStateStoreReadOnly (`status`, lock undefined). */
-  constructor(location: string, db: DatabaseSync, lock: DirectoryLock | undefined) {
+  constructor(location: string, db: DatabaseSync, lock: DirectoryLock | undefined, claims: UnitClaims) {
     this.location = location;
+    this.claims = claims;
     this.#db = db;
     this.#lock = lock;
     this.#reads = prepareReads(db);
@@ -199,51 +257,57 @@ export class SqliteStateStore implements StateStore {
     this.#legacyIds = this.#reads.anyLegacyIds.get() !== undefined;
   }
 
-  async cursors(): Promise<Map<ContentType, CursorState>> {
-    const expired = new Map<ContentType, CursorState['expired'][number][]>();
-    for (const row of this.#reads.expired.all() as unknown as ExpiredRow[]) {
-      const list = expired.get(row.content_type) ?? [];
-      list.push({ contentId: row.content_id, contentCreated: row.content_created, detectedAt: row.detected_at });
-      expired.set(row.content_type, list);
-    }
+  tenant(tenantId: string): SqliteStateStore {
+    let view = this.#views.get(tenantId);
+    if (!view) this.#views.set(tenantId, view = new SqliteStateStore(this, tenantId));
+    return view;
+  }
+
+  async tenants(): Promise<string[]> {
+    return (this.#reads.tenants.all() as Array<{ tenant: string }>).map((row) => row.tenant);
+  }
+
+  /** @internal the reads and commits of the tenant views */
+  cursorsOf(tenant: string): Map<ContentType, CursorState> {
+    const expired = expiredByContentType(this.#reads.expired.all(tenant) as unknown as ExpiredRow[]);
+    const path = join(this.location, stateDbName);
     const cursors = new Map<ContentType, CursorState>();
-    for (const row of this.#reads.cursors.all() as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], join(this.location, stateDbName)));
+    for (const row of this.#reads.cursors.all(tenant) as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], path, checkpointFix(path)));
     return cursors;
   }
 
-  async sinkPositions(): Promise<Record<string, SinkPosition>> {
+  sinkPositions(): Record<string, SinkPosition> {
     const positions: Record<string, SinkPosition> = {};
     for (const row of this.#reads.sinkPositions.all() as Array<{ name: string; position: string }>) positions[row.name] = JSON.parse(row.position) as SinkPosition;
     return positions;
   }
 
-  async deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>> {
+  deliveredBlobs(tenant: string, contentType: ContentType, contentIds: readonly string[]): Set<string> {
     if (contentIds.length === 0) return new Set();
-    const rows = this.#reads.deliveredBlobs.all(contentType, JSON.stringify(contentIds)) as Array<{ content_id: string }>;
+    const rows = this.#reads.deliveredBlobs.all(tenant, contentType, JSON.stringify(contentIds)) as Array<{ content_id: string }>;
     return new Set(rows.map((row) => row.content_id));
   }
 
-  async seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+  seenRecords(tenant: string, contentType: ContentType, keys: readonly RecordKey[]): Set<string> {
     if (keys.length === 0) return new Set();
     const json = keysJson(keys);
     const seen = new Set<string>();
-    for (const row of this.#reads.seenRecords.all(contentTypeCodes[contentType], json) as Array<{ id: string }>) seen.add(row.id);
-    if (this.#legacyIds) for (const row of this.#reads.seenLegacyIds.all(contentType, json) as Array<{ id: string }>) seen.add(row.id);
+    for (const row of this.#reads.seenRecords.all(tenant, contentTypeCodes[contentType], json) as Array<{ id: string }>) seen.add(row.id);
+    if (this.#legacyIds) for (const row of this.#reads.seenLegacyIds.all(tenant, contentType, json) as Array<{ id: string }>) seen.add(row.id);
     return seen;
   }
 
-  async commit(commit: Commit): Promise<void> {
+  commit(tenant: string, commit: Commit): void {
     const writes = this.#writes;
     if (!writes) throw new Error(`state ${this.location} is open read-only`);
+    if (!this.#db.isOpen) throw new Error(`state ${this.location} is closed`);
     const db = this.#db;
     // Before the transaction that delivers their blobs: a crash in between appends them again, never loses them.
-    if (commit.contentType !== undefined && commit.setAside?.length) appendDeadLetters(this.location, commit.contentType, commit.at, commit.setAside);
+    if (commit.contentType !== undefined && commit.setAside?.length) appendDeadLetters(this.location, tenant, commit.contentType, commit.at, commit.setAside);
     db.exec('BEGIN IMMEDIATE');
     try {
-      if (commit.contentType !== undefined) this.#applyToContentType(writes, commit.contentType, commit);
-      else if (Object.entries(commit).some(([key, value]) => value !== undefined && key !== 'at' && key !== 'sinkPositions')) {
-        throw new TypeError('a commit without contentType may only carry sink positions');
-      }
+      if (commit.contentType !== undefined) this.#applyToContentType(writes, tenant, commit.contentType, commit);
+      else assertPositionsOnly(commit);
       for (const [name, position] of Object.entries(commit.sinkPositions ?? {})) writes.upsertSinkPosition.run(name, JSON.stringify(position ?? null));
       failpoint('commit-mid-transaction');
       db.exec('COMMIT'); // synchronous=FULL: the WAL is on disk when this returns
@@ -254,25 +318,28 @@ export class SqliteStateStore implements StateStore {
     }
   }
 
-  #applyToContentType(writes: WriteStatements, contentType: ContentType, commit: Commit): void {
-    const current = writes.cursor.get(contentType) as CursorRow | undefined;
-    const next = nextCursor(current ?? emptyCursorRow(contentType), commit);
+  #applyToContentType(writes: WriteStatements, tenant: string, contentType: ContentType, commit: Commit): void {
+    const current = writes.cursor.get(tenant, contentType) as CursorRow | undefined;
+    const next = nextCursor(current ?? emptyCursorRow(tenant, contentType), commit);
     writes.upsertCursor.run(...cursorColumns.map((column) => next[column]));
     if (commit.blobs?.length) {
-      writes.insertBlobs.run(contentType, JSON.stringify(commit.blobs.map((blob) => [blob.contentId, epochMs(blob.contentCreated, 'blobs[].contentCreated')])));
+      writes.insertBlobs.run(tenant, contentType, JSON.stringify(commit.blobs.map((blob) => [blob.contentId, epochMs(blob.contentCreated, 'blobs[].contentCreated')])));
     }
     if (commit.expired?.length) {
       const before = current?.expired_count ?? 0;
-      commit.expired.forEach((e, i) => writes.insertExpired.run(contentType, before + i + 1, e.contentId, e.contentCreated, e.detectedAt));
-      writes.trimExpired.run(contentType, next.expired_count - expiredKept);
+      commit.expired.forEach((e, i) => writes.insertExpired.run(tenant, contentType, before + i + 1, e.contentId, e.contentCreated, e.detectedAt));
+      writes.trimExpired.run(tenant, contentType, next.expired_count - expiredKept);
     }
-    if (commit.recordKeys?.length) writes.insertRecords.run(contentTypeCodes[contentType], keysJson(commit.recordKeys));
+    if (commit.recordKeys?.length) {
+      writes.insertTenant.run(tenant);
+      writes.insertRecords.run(tenant, contentTypeCodes[contentType], keysJson(commit.recordKeys));
+    }
     // After the inserts: forgetting applies to this commit's own entries too.
-    if (commit.forgetBlobsBefore !== undefined) writes.forgetBlobs.run(contentType, epochMs(commit.forgetBlobsBefore, 'forgetBlobsBefore'));
+    if (commit.forgetBlobsBefore !== undefined) writes.forgetBlobs.run(tenant, contentType, epochMs(commit.forgetBlobsBefore, 'forgetBlobsBefore'));
     if (commit.forgetRecordsCreatedBefore !== undefined) {
       const before = epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
-      writes.forgetRecords.run(contentTypeCodes[contentType], Math.floor(before / 1000));
-      if (this.#legacyIds) writes.forgetLegacyIds.run(contentType, before);
+      writes.forgetRecords.run(tenant, contentTypeCodes[contentType], Math.floor(before / 1000));
+      if (this.#legacyIds) writes.forgetLegacyIds.run(tenant, contentType, before);
     }
   }
 
@@ -283,82 +350,84 @@ export class SqliteStateStore implements StateStore {
   }
 }
 
+/** One tenant's view of a state directory's database (closing it leaves the database open: it is shared). */
+export class SqliteStateStore implements StateStore {
+  readonly location: string;
+  readonly #database: SqliteStateDatabase;
+  readonly #tenant: string;
+
+  constructor(database: SqliteStateDatabase, tenant: string) {
+    this.location = database.location;
+    this.#database = database;
+    this.#tenant = tenant;
+  }
+
+  async cursors(): Promise<Map<ContentType, CursorState>> {
+    return this.#database.cursorsOf(this.#tenant);
+  }
+
+  async sinkPositions(): Promise<Record<string, SinkPosition>> {
+    return this.#database.sinkPositions();
+  }
+
+  async deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>> {
+    return this.#database.deliveredBlobs(this.#tenant, contentType, contentIds);
+  }
+
+  async seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+    return this.#database.seenRecords(this.#tenant, contentType, keys);
+  }
+
+  async commit(commit: Commit): Promise<void> {
+    this.#database.commit(this.#tenant, commit);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A directory the previous release wrote and this one has not run on yet: its files are tenant ''. */
+class V2StateDatabase implements StateDatabase {
+  readonly location: string;
+  readonly claims: UnitClaims = new LocalUnitClaims(hostname(), { readOnly: true });
+  readonly #states: ReadonlyMap<ContentType, StateFileV2>;
+
+  constructor(location: string, states: ReadonlyMap<ContentType, StateFileV2>) {
+    this.location = location;
+    this.#states = states;
+  }
+
+  tenant(tenantId: string): StateStore {
+    return new V2StateView(this.location, tenantId === legacyTenant ? this.#states : new Map());
+  }
+
+  async tenants(): Promise<string[]> {
+    return this.#states.size > 0 ? [legacyTenant] : [];
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The view of `tenant` that owns its database: a single-tenant run's store. */
+function viewClosingDatabase(database: StateDatabase, tenant: string): StateStore {
+  const view = database.tenant(tenant);
+  return {
+    location: view.location,
+    cursors: () => view.cursors(),
+    sinkPositions: () => view.sinkPositions(),
+    deliveredBlobs: (contentType, contentIds) => view.deliveredBlobs(contentType, contentIds),
+    seenRecords: (contentType, keys) => view.seenRecords(contentType, keys),
+    commit: (commit) => view.commit(commit),
+    close: () => database.close(),
+  };
+}
+
+function checkpointFix(path: string) {
+  return (row: CursorRow) => `restore the state directory from a backup, or set it to an ISO time (sqlite3 ${path} "UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${row.tenant}' AND content_type = '${row.content_type}'"); records after that time are delivered again only if not remembered`;
+}
+
 /** `[[creationSecond, id], ...]`, the form the record statements unroll. */
 function keysJson(keys: readonly RecordKey[]): string {
   return JSON.stringify(keys.map((key) => [creationSecond(key.creationTime), key.id]));
-}
-
-function emptyCursorRow(contentType: ContentType): CursorRow {
-  return {
-    content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
-    last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
-    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null,
-  };
-}
-
-/** The cursor after a commit: counters add up, the rest is replaced when the commit says so. */
-function nextCursor(row: CursorRow, commit: Commit): CursorRow {
-  const expiredIds = new Set(commit.expired?.map((e) => e.contentId));
-  // Expired blobs are listed in `blobs` too (never fetch them again), but were not delivered.
-  const delivered = (commit.blobs ?? []).filter((blob) => !expiredIds.has(blob.contentId));
-  let lastContentSeen = row.last_content_seen;
-  for (const blob of delivered) {
-    if (lastContentSeen === null || epochMs(blob.contentCreated, 'blobs[].contentCreated') > Date.parse(lastContentSeen)) lastContentSeen = blob.contentCreated;
-  }
-  const records = commit.records ?? 0;
-  const error = commit.lastError === undefined ? row : {
-    last_error_code: commit.lastError?.code ?? null, last_error_message: commit.lastError?.message ?? null, last_error_at: commit.lastError?.at ?? null,
-  };
-  return {
-    ...row,
-    checkpoint: commit.checkpoint ?? row.checkpoint,
-    records_delivered: row.records_delivered + records,
-    blobs_delivered: row.blobs_delivered + delivered.length,
-    duplicates_dropped: row.duplicates_dropped + (commit.duplicates ?? 0),
-    expired_count: row.expired_count + (commit.expired?.length ?? 0),
-    last_content_seen: lastContentSeen,
-    last_delivery_at: records > 0 ? commit.at : row.last_delivery_at,
-    last_error_code: error.last_error_code, last_error_message: error.last_error_message, last_error_at: error.last_error_at,
-    held_blobs: commit.heldBlobs ?? row.held_blobs,
-    updated_at: commit.at,
-    // The earliest start ever covered stands: a later pass never narrows it.
-    covered_from: row.covered_from ?? commit.coveredFrom ?? null,
-    late_blobs: row.late_blobs + (commit.late?.length ?? 0),
-    max_lateness_ms: Math.max(row.max_lateness_ms, ...(commit.late ?? []).map((late) => late.latenessMs)),
-    last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
-  };
-}
-
-function cursorOf(row: CursorRow, expired: CursorState['expired'], path: string): CursorState {
-  if (row.checkpoint !== null && !Number.isFinite(Date.parse(row.checkpoint))) {
-    throw new ConnectorError('STATE_CORRUPT', `${path}: the checkpoint of ${row.content_type}, ${JSON.stringify(row.checkpoint)}, is not a time`, {
-      fix: `restore the state directory from a backup, or set it to an ISO time (sqlite3 ${path} "UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE content_type = '${row.content_type}'"); records after that time are delivered again only if not remembered`,
-    });
-  }
-  return {
-    contentType: row.content_type,
-    checkpoint: row.checkpoint ?? undefined,
-    recordsDelivered: row.records_delivered,
-    blobsDelivered: row.blobs_delivered,
-    duplicatesDropped: row.duplicates_dropped,
-    expiredCount: row.expired_count,
-    expired,
-    lastContentSeen: row.last_content_seen ?? undefined,
-    lastDeliveryAt: row.last_delivery_at ?? undefined,
-    lastError: row.last_error_code === null ? undefined : { code: row.last_error_code, message: row.last_error_message ?? '', at: row.last_error_at ?? '' },
-    heldBlobs: row.held_blobs,
-    updatedAt: row.updated_at ?? undefined,
-    coveredFrom: row.covered_from ?? undefined,
-    lateBlobs: row.late_blobs,
-    maxLatenessMs: row.max_lateness_ms,
-    lastSweepAt: row.last_sweep_at ?? undefined,
-  };
-}
-
-function epochMs(iso: string, field: string): number {
-  const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) throw new TypeError(`commit.${field} is not a timestamp: ${iso}`);
-  return ms;
 }
 
 /** A file that is not a SQLite database (or a damaged one) is STATE_CORRUPT, with the way out. */

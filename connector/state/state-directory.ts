@@ -7,7 +7,7 @@
 import { constants, accessSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConnectorError } from '../errors.ts';
-import { deadLetterFileName } from './dead-letter.ts';
+import { isDeadLetterFileName } from './dead-letter.ts';
 import { lockFileName } from './directory-lock.ts';
 import { isV2FileName } from './migrate-v2.ts';
 import { stateDbName } from './sqlite-schema.ts';
@@ -21,7 +21,7 @@ const systemDirectories = new Set([
 
 /** Files that only the connector writes, which make a directory its state directory (this release's and the previous one's). */
 function isStateFileName(name: string): boolean {
-  return [stateDbName, `${stateDbName}-wal`, `${stateDbName}-shm`, `${stateDbName}-journal`, lockFileName, deadLetterFileName].includes(name) || isV2FileName(name);
+  return [stateDbName, `${stateDbName}-wal`, `${stateDbName}-shm`, `${stateDbName}-journal`, lockFileName].includes(name) || isDeadLetterFileName(name) || isV2FileName(name);
 }
 
 const fix = 'give --state a new or empty directory of its own, e.g. /var/lib/o365';

@@ -7,11 +7,12 @@
  *            printing `committed <n>` after each, until it has made 5 or is killed (O365_FAILPOINT).
  */
 import { ConnectorError } from '../../../connector/errors.ts';
-import { openStateStore, type SqliteStateStore } from '../../../connector/state/sqlite-store.ts';
+import type { StateStore } from '../../../connector/state/store.ts';
+import { openStateStore } from '../../../connector/state/sqlite-store.ts';
 
 const [mode, dir, lockWaitMs = '10000'] = process.argv.slice(2);
 if (!dir) throw new Error('usage: store-child.ts hold|commit <dir> [lockWaitMs]');
-let store: SqliteStateStore;
+let store: StateStore;
 try {
   store = await openStateStore(dir, { lockWaitMs: Number(lockWaitMs) });
 } catch (error) {
