@@ -1,0 +1,129 @@
+/**
+ * A real PostgreSQL for the fleet store tests: a throwaway cluster (`initdb` into a temp dir, `postgres` on a free
+ * port of 127.0.0.1 with password logins and its socket in the temp dir, without fsync), stopped and removed
+ * afterwards. PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` system user. With
+ * O365_TEST_POSTGRES_URL (a superuser's URL) that server is used instead. Either way every `newDatabase()` is a
+ * database of its own, dropped at `stop()`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from './rsyslog.ts';
+
+const externalUrl = process.env['O365_TEST_POSTGRES_URL'];
+
+/** Why the PostgreSQL tests cannot run here, or undefined when they can. */
+export function postgresUnavailable(): string | undefined {
+  if (externalUrl) return undefined;
+  if (!binDir()) return 'PostgreSQL is not installed (run scripts/setup-test-deps.sh as root, or set O365_TEST_POSTGRES_URL)';
+  if (process.getuid?.() === 0 && !postgresUser()) return 'running as root and there is no postgres system user to run PostgreSQL as';
+  return undefined;
+}
+
+export interface TestPostgres {
+  /** A new empty database: its URL (with the password). */
+  newDatabase(): Promise<string>;
+  /** Runs SQL as the superuser on `url`'s database (e.g. pg_terminate_backend from a third connection). */
+  admin<T extends pg.QueryResultRow>(url: string, sql: string, values?: unknown[]): Promise<T[]>;
+  stop(): Promise<void>;
+}
+
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const server = externalUrl ? { url: externalUrl, stop: async () => {} } : await startCluster();
+  const created: string[] = [];
+  const admin = async <T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<T>(sql, values)).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  return {
+    async newDatabase() {
+      const name = `o365_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+      await admin(server.url, `CREATE DATABASE ${name}`);
+      created.push(name);
+      const url = new URL(server.url);
+      url.pathname = `/${name}`;
+      return url.toString();
+    },
+    admin,
+    async stop() {
+      try {
+        if (externalUrl) for (const name of created) await admin(server.url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await server.stop();
+      }
+    },
+  };
+}
+
+async function startCluster(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const bin = binDir();
+  if (!bin) throw new Error(postgresUnavailable());
+  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'o365-pg-'));
+  const password = `test-${randomBytes(12).toString('hex')}`;
+  const passwordFile = join(dir, 'password');
+  await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  if (owner) for (const path of [dir, passwordFile]) chownSync(path, owner.uid, owner.gid);
+  const as = owner ? { uid: owner.uid, gid: owner.gid } : {};
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  const init = spawnSync(join(bin, 'initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', '--pwfile', passwordFile, '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync'], { ...as, env, encoding: 'utf8', cwd: dir });
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.error?.message}`);
+  const port = await freePort();
+  let stderr = '';
+  const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port), '-h', '127.0.0.1', '-k', dir,
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=60', '-c', 'shared_buffers=16MB'], { ...as, env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT'); // fast shutdown: sessions are ended
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.end();
+      return { url, stop };
+    } catch (error) {
+      await client.end().catch(() => {});
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n${stderr}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** The server binaries of the newest PostgreSQL installed (Debian keeps them in /usr/lib/postgresql/<version>/bin). */
+function binDir(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (existsSync(root)) {
+    const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return join(root, versions[0], 'bin');
+  }
+  const probe = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  const dir = probe.status === 0 ? probe.stdout.trim() : '';
+  return dir && existsSync(join(dir, 'initdb')) ? dir : undefined;
+}
+
+function postgresUser(): { uid: number; gid: number } | undefined {
+  const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (uid.status !== 0 || gid.status !== 0) return undefined;
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
