@@ -206,8 +206,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     return answer;
   }
 
-  async function route(tenant: ServedTenant | undefined, request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', origin());
+  async function route(tenant: ServedTenant | undefined, url: URL, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const method = request.method ?? 'GET';
     const body = await readBody(request);
     count(tenant, (counters) => {
@@ -274,13 +273,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (request, response) => {
-    const tenant = tenantOfPath(new URL(request.url ?? '/', 'https://127.0.0.1').pathname);
+    const url = URL.parse(request.url ?? '/', origin());
+    const tenant = url ? tenantOfPath(url.pathname) : undefined;
     count(tenant, (counters) => {
       counters.inFlight += 1;
       counters.peakConcurrency = Math.max(counters.peakConcurrency, counters.inFlight);
     });
     response.on('close', () => count(tenant, (counters) => { counters.inFlight -= 1; }));
-    route(tenant, request, response).catch((error: unknown) => {
+    const routed = url ? route(tenant, url, request, response) : Promise.reject(new TypeError(`unreadable request target ${request.url}`));
+    routed.catch((error: unknown) => {
       if (!response.headersSent) send(tenant, response, afError(500, 'AF50000', `An internal error occurred. Retry the request. (${String(error)})`));
     });
   });
