@@ -1,10 +1,12 @@
 // `npm run emulator -- [options]`: the local stand-in for the Microsoft endpoints, until SIGINT/SIGTERM.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { contentTypes, isContentType, type ContentType } from '../connector/api/content-types.ts';
 import { parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
-import { number, share } from './arguments.ts';
+import { count, number, share } from './arguments.ts';
 
 
 function faultRule(spec: string, previous: FaultRule[] = []): FaultRule[] {
@@ -13,6 +15,12 @@ function faultRule(spec: string, previous: FaultRule[] = []): FaultRule[] {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+function tenantCount(value: string): number {
+  const parsed = count(value);
+  if (parsed < 1) throw new InvalidArgumentError('must be a whole number >= 1');
+  return parsed;
 }
 
 function contentTypeList(value: string): ContentType[] {
@@ -57,9 +65,18 @@ const options = new Command('emulator')
   .option('--fault <rule>', 'scheduled fault, repeatable: kind@from-to | kind@every:N [/route,...]; kinds throttle, server-error, drop, expired, revoke, latency', faultRule)
   .option('--auditing-off', 'behave like a tenant without unified audit logging')
   .option('--config-out <file>', 'write the connector configuration (Pulumi stack-outputs form) to this file')
+  .option('--tenants <n>', 'serve n tenants on the same host, each with its own ids, secret, quota and corpus (the id options name the first)', tenantCount, 1)
+  .option('--quiet-tenants', 'tenants after the first serve no content: no history and no arrivals')
+  .option('--outputs-dir <dir>', "write each tenant's configuration to <dir>/<tenantId>.json (default with --tenants: a new temporary directory)")
   .parse()
   .opts();
 
+const faults = {
+  throttleRate: options.throttleRate, throttleStatus: options.throttleStatus === '403' ? 403 as const : 429 as const,
+  ...(options.retryAfter !== undefined ? { retryAfterSeconds: options.retryAfter } : {}),
+  serverErrorRate: options.serverErrorRate, serverErrorCode: options.serverErrorCode, dropMidBodyRate: options.dropRate,
+  expiredRate: options.expiredRate, latencyMs: options.latency, schedule: options.fault ?? [],
+};
 const emulator = await startEmulator({
   port: options.port, seed: options.seed, tenantDomain: options.tenantDomain, tokenLifetimeSeconds: options.tokenLifetime,
   ...(options.tenantId ? { tenantId: options.tenantId } : {}),
@@ -73,17 +90,20 @@ const emulator = await startEmulator({
   quotaPerMinute: options.quota,
   ...(options.anonymousQuota !== undefined ? { anonymousQuotaPerMinute: options.anonymousQuota } : {}),
   auditingEnabled: !options.auditingOff,
-  faults: {
-    throttleRate: options.throttleRate, throttleStatus: options.throttleStatus === '403' ? 403 : 429,
-    ...(options.retryAfter !== undefined ? { retryAfterSeconds: options.retryAfter } : {}),
-    serverErrorRate: options.serverErrorRate, serverErrorCode: options.serverErrorCode, dropMidBodyRate: options.dropRate,
-    expiredRate: options.expiredRate, latencyMs: options.latency, schedule: options.fault ?? [],
-  },
+  faults,
 });
+// Every tenant gets the same options and faults; ids and secrets are drawn from the seed and the tenant's index.
+for (let added = 1; added < options.tenants; added += 1) emulator.addTenant({ faults, ...(options.quietTenants ? { quiet: true } : {}) });
 if (options.configOut) await writeFile(options.configOut, JSON.stringify(connectorOutputs(emulator), null, 2) + '\n', { mode: 0o600 });
+const outputsDir: string | undefined = options.outputsDir ?? (options.tenants > 1 ? await mkdtemp(join(tmpdir(), 'o365-emulator-tenants-')) : undefined);
+if (outputsDir !== undefined) {
+  await mkdir(outputsDir, { recursive: true, mode: 0o700 });
+  for (const tenant of emulator.tenants()) await tenant.writeStackOutputs(join(outputsDir, `${tenant.tenantId}.json`));
+}
 process.stdout.write(JSON.stringify({
   port: emulator.port, caFile: emulator.caFile, tenantId: emulator.tenantId, clientId: emulator.clientId,
   clientSecret: emulator.clientSecret, authorityHost: emulator.authorityHost, apiRoot: emulator.apiRoot,
+  ...(outputsDir !== undefined ? { tenants: options.tenants, outputsDir } : {}),
 }) + '\n');
 const stop = () => { void emulator.stop().then(() => process.exit(0)); };
 process.on('SIGINT', stop);

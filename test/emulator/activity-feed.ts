@@ -103,17 +103,22 @@ function auditingOff(operation: string, context: FeedContext, contentType: strin
 
 const unauthorized: HttpAnswer = { status: 401, body: { Message: 'Authorization has been denied for this request.' }, headers: { 'WWW-Authenticate': 'Bearer' } };
 
-/** Checks the bearer token: signature, expiry, revocation, audience, then the tenant. Returns the claims or the refusal. */
+/**
+ * Checks the bearer token: signature, expiry, revocation, audience, then the tenant. Returns the claims or the refusal.
+ * `generationOf` gives the token generation of a served tenant; a token whose tenant is not served (or no longer) is
+ * refused like a revoked one.
+ */
 export function authenticate(
   authorization: string | undefined, urlTenant: string,
-  check: { signingKey: string; apiRoot: string; now: Date; generation: number },
+  check: { signingKey: string; apiRoot: string; now: Date; generationOf: (tenantId: string) => number | undefined },
 ): { claims: TokenClaims } | { refusal: HttpAnswer } {
   const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
   const claims = token ? readAccessToken(token, check.signingKey) : undefined;
   if (!claims) return { refusal: unauthorized };
   const seconds = check.now.getTime() / 1000;
   if (claims.exp <= seconds || claims.nbf > seconds + 300) return { refusal: unauthorized };
-  if (claims.gen < check.generation || claims.aud !== check.apiRoot) return { refusal: unauthorized };
+  const generation = check.generationOf(claims.tid);
+  if (generation === undefined || claims.gen < generation || claims.aud !== check.apiRoot) return { refusal: unauthorized };
   if (!guidPattern.test(urlTenant)) return { refusal: afError(400, 'AF20013', `The tenant ID passed in the URL (${urlTenant}) is not a valid GUID.`) };
   if (claims.tid.toLowerCase() !== urlTenant.toLowerCase()) {
     return { refusal: afError(401, 'AF20010', `The tenant ID passed in the URL (${urlTenant}) does not match the tenant ID passed in the access token (${claims.tid}).`) };

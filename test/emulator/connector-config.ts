@@ -1,27 +1,30 @@
 import type { z } from 'zod';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import { stackOutputsSchema, type StackOutputs } from '../../connector/config/stack-outputs.ts';
-import type { Emulator } from './index.ts';
+import type { EmulatorTenant } from './tenant.ts';
+
+/** What the outputs are made of: a tenant of the stand-in, or the stand-in itself (its first tenant). */
+export type OutputsSource = Pick<EmulatorTenant, 'tenantId' | 'tenantDomain' | 'clientId' | 'clientSecret' | 'now' | 'authorityHost' | 'apiRoot' | 'caFile'>;
 
 /**
- * The connector configuration for a stand-in, in the form of `pulumi stack output --json --show-secrets`: the
+ * The connector configuration for a stand-in's tenant, in the form of `pulumi stack output --json --show-secrets`: the
  * stack-outputs contract's fields (checked by its schema, so the stand-in cannot drift from what infra exports),
  * plus caFile for the stand-in's throwaway CA.
  */
-export function connectorOutputs(emulator: Emulator): StackOutputs {
+export function connectorOutputs(source: OutputsSource): StackOutputs {
   const outputs: z.input<typeof stackOutputsSchema> = {
     connectorName: 'o365-connector-demo',
-    tenantId: emulator.tenantId,
-    tenantDomain: emulator.tenantDomain,
-    clientId: emulator.clientId,
-    clientSecret: emulator.clientSecret,
-    clientSecretExpiry: new Date(emulator.now().getTime() + 180 * 86_400_000).toISOString(),
-    publisherId: emulator.tenantId,
+    tenantId: source.tenantId,
+    tenantDomain: source.tenantDomain,
+    clientId: source.clientId,
+    clientSecret: source.clientSecret,
+    clientSecretExpiry: new Date(source.now().getTime() + 180 * 86_400_000).toISOString(),
+    publisherId: source.tenantId,
     cloud: 'commercial',
     contentTypes: [...contentTypes],
-    authorityHost: emulator.authorityHost,
-    apiRoot: emulator.apiRoot,
-    caFile: emulator.caFile,
+    authorityHost: source.authorityHost,
+    apiRoot: source.apiRoot,
+    caFile: source.caFile,
   };
   return stackOutputsSchema.parse(outputs);
 }

@@ -36,6 +36,8 @@ export interface CorpusOptions {
   readonly duplicateRate: number;
   /** How far back (in minutes of contentCreated) the repeated record's blob may be; default: the previous blob. */
   readonly duplicateMaxAgeMinutes?: number;
+  /** False for a quiet tenant: no blobs on the grid, only those added at run time. Default true. */
+  readonly grid?: boolean;
 }
 
 export interface BlobDescriptor {
@@ -345,7 +347,7 @@ export class Corpus {
     // The API's window rule: start inclusive, end exclusive, on contentCreated.
     const inWindow = (blob: BlobDescriptor) => blob.contentCreated >= start && blob.contentCreated < end;
     const blobs: BlobDescriptor[] = [];
-    const { first, last } = this.indexRange(start, end);
+    const { first, last } = this.options.grid === false ? { first: 0, last: -1 } : this.indexRange(start, end);
     for (let index = first; index <= last; index += 1) {
       const blob = this.blob(contentType, index);
       if (inWindow(blob)) blobs.push(blob);
@@ -359,6 +361,7 @@ export class Corpus {
   blobOf(contentId: string): BlobDescriptor | undefined {
     const added = this.#addedById.get(contentId);
     if (added) return added.blob;
+    if (this.options.grid === false) return undefined;
     for (const contentType of contentTypes) {
       const marker = `$${contentType.toLowerCase().replace('.', '_')}_`;
       if (!contentId.includes(marker)) continue;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,6 +51,34 @@ describe('npm run emulator', () => {
       expect(await throttled.body.json()).toMatchObject({ error: { code: 'AF429' } });
       const listed = await list();
       expect((await listed.body.json() as unknown[]).length).toBe(5);
+    } finally {
+      await agent.close();
+    }
+    emulator.child.kill('SIGTERM');
+    expect(await emulator.exit).toBe(0);
+  });
+
+  it('serves --tenants n on one port and writes each one\'s configuration to --outputs-dir as <tenantId>.json', async () => {
+    const outputsDir = join(dir, 'tenants');
+    const emulator = run(['--seed', '6', '--tenants', '3', '--quiet-tenants', '--enable', 'Audit.General', '--outputs-dir', outputsDir]);
+    const line = JSON.parse(await emulator.firstLine);
+    expect(line).toMatchObject({ tenants: 3, outputsDir });
+    const files = (await readdir(outputsDir)).sort();
+    expect(files).toHaveLength(3);
+    expect(files).toContain(`${line.tenantId}.json`);
+    const configs = await Promise.all(files.map(async (file) => JSON.parse(await readFile(join(outputsDir, file), 'utf8'))));
+    expect(new Set(configs.map((config) => config.clientId)).size).toBe(3);
+    for (const file of files) expect((await stat(join(outputsDir, file))).mode & 0o777).toBe(0o600);
+    const other = configs.find((config) => config.tenantId !== line.tenantId)!;
+    expect(files).toContain(`${other.tenantId}.json`);
+    const agent = new Agent({ connect: { ca: await readFile(line.caFile, 'utf8') } });
+    try {
+      const token = await (await request(`${other.authorityHost}/${other.tenantId}/oauth2/v2.0/token`, {
+        method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: other.clientId, client_secret: other.clientSecret, scope: `${other.apiRoot}/.default` }).toString(),
+      })).body.json() as { access_token: string };
+      const listed = await request(`${other.apiRoot}/api/v1.0/${other.tenantId}/activity/feed/subscriptions/list?PublisherIdentifier=${other.tenantId}`, { dispatcher: agent, headers: { authorization: `Bearer ${token.access_token}` } });
+      expect(await listed.body.json()).toEqual([{ contentType: 'Audit.General', status: 'enabled', webhook: null }]);
     } finally {
       await agent.close();
     }

@@ -94,11 +94,15 @@ export function aadError(now: Date, status: number, error: string, code: number,
   };
 }
 
-type TenantLookup = { kind: 'tenant' } | { kind: 'multi' } | { kind: 'unknown' } | { kind: 'malformed' };
+/** The tenants the stand-in serves, found by id or domain name (any case); undefined for any other name. */
+export type Directory = (tenant: string) => IdentityState | undefined;
 
-function lookUpTenant(tenant: string, state: IdentityState): TenantLookup {
+type TenantLookup = { kind: 'tenant'; state: IdentityState } | { kind: 'multi' } | { kind: 'unknown' } | { kind: 'malformed' };
+
+function lookUpTenant(tenant: string, directory: Directory): TenantLookup {
   const lower = tenant.toLowerCase();
-  if (lower === state.tenantId.toLowerCase() || lower === state.tenantDomain.toLowerCase()) return { kind: 'tenant' };
+  const state = directory(tenant);
+  if (state) return { kind: 'tenant', state };
   if (lower === 'common' || lower === 'organizations') return { kind: 'multi' };
   if (guidPattern.test(tenant) || dnsPattern.test(tenant)) return { kind: 'unknown' };
   return { kind: 'malformed' };
@@ -115,13 +119,13 @@ function tenantRefusal(tenant: string, lookup: TenantLookup, now: Date, error: s
 }
 
 /** `GET /{tenant}/v2.0/.well-known/openid-configuration`; an unknown tenant is refused here already. */
-export function openIdConfiguration(authorityHost: string, tenant: string, state: IdentityState, now: Date): HttpAnswer {
-  const lookup = lookUpTenant(tenant, state);
+export function openIdConfiguration(authorityHost: string, tenant: string, directory: Directory, now: Date): HttpAnswer {
+  const lookup = lookUpTenant(tenant, directory);
   const refused = tenantRefusal(tenant, lookup, now, 'invalid_tenant');
   if (refused) return refused;
   // Like Entra: the metadata names the tenant by id, whatever name it was asked by; multi-tenant names get a placeholder.
-  const issuerTenant = lookup.kind === 'multi' ? '{tenantid}' : state.tenantId;
-  const base = `${authorityHost}/${lookup.kind === 'multi' ? tenant : state.tenantId}`;
+  const issuerTenant = lookup.kind === 'tenant' ? lookup.state.tenantId : '{tenantid}';
+  const base = `${authorityHost}/${lookup.kind === 'tenant' ? lookup.state.tenantId : tenant}`;
   return {
     status: 200,
     body: {
@@ -217,10 +221,10 @@ function verifyAssertion(assertion: string, state: IdentityState, tokenEndpoints
 export function tokenRequest(
   tenant: string,
   form: URLSearchParams,
-  context: { state: IdentityState; apiRoot: string; authorityHost: string; now: Date },
+  context: { directory: Directory; apiRoot: string; authorityHost: string; now: Date },
 ): HttpAnswer {
-  const { state, now } = context;
-  const lookup = lookUpTenant(tenant, state);
+  const { now } = context;
+  const lookup = lookUpTenant(tenant, context.directory);
   const refused = tenantRefusal(tenant, lookup, now, 'invalid_request');
   if (refused) return refused;
   if (form.get('grant_type') === null) {
@@ -229,9 +233,10 @@ export function tokenRequest(
   if (form.get('grant_type') !== 'client_credentials') {
     return aadError(now, 400, 'unsupported_grant_type', 70003, 'The app requested an unsupported grant type.');
   }
-  if (lookup.kind === 'multi') {
+  if (lookup.kind !== 'tenant') {
     return aadError(now, 400, 'invalid_request', 50059, 'No tenant-identifying information found in either the request or implied by any provided credentials.');
   }
+  const state = lookup.state;
   const clientId = form.get('client_id');
   if (!clientId) return aadError(now, 400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
   if (clientId !== state.clientId) {

@@ -4,7 +4,7 @@
  */
 import { ConfidentialClientApplication, type Configuration, type INetworkModule, type NetworkRequestOptions, type NetworkResponse } from '@azure/msal-node';
 import { Agent, request } from 'undici';
-import type { Emulator } from './index.ts';
+import type { EmulatorTenant } from './tenant.ts';
 
 /** An msal network module over undici that trusts the CA and refuses, without sending, anything off 127.0.0.1. */
 export function loopbackNetwork(agent: Agent, asked: string[] = []): INetworkModule {
@@ -24,7 +24,7 @@ export function loopbackNetwork(agent: Agent, asked: string[] = []): INetworkMod
 }
 
 /** The msal-node configuration a connector needs against the stand-in (or any non-Microsoft authority host). */
-export function msalConfiguration(emulator: Emulator, agent: Agent, credential: Configuration['auth'] extends infer A ? Partial<A> : never, asked?: string[]): Configuration {
+export function msalConfiguration(emulator: EmulatorTenant, agent: Agent, credential: Configuration['auth'] extends infer A ? Partial<A> : never, asked?: string[]): Configuration {
   return {
     auth: {
       clientId: emulator.clientId,
@@ -36,7 +36,7 @@ export function msalConfiguration(emulator: Emulator, agent: Agent, credential: 
   };
 }
 
-export async function msalToken(emulator: Emulator, agent: Agent, credential: Parameters<typeof msalConfiguration>[2] = {}, scope = `${emulator.apiRoot}/.default`): Promise<string> {
+export async function msalToken(emulator: EmulatorTenant, agent: Agent, credential: Parameters<typeof msalConfiguration>[2] = {}, scope = `${emulator.apiRoot}/.default`): Promise<string> {
   const auth = Object.keys(credential).length > 0 ? credential : { clientSecret: emulator.clientSecret };
   const client = new ConfidentialClientApplication(msalConfiguration(emulator, agent, auth));
   const result = await client.acquireTokenByClientCredential({ scopes: [scope] });
@@ -55,7 +55,7 @@ export interface ApiAnswer {
 }
 
 /** Calls the activity feed; `path` is relative to /activity/feed/ or a full URL; PublisherIdentifier is added when absent. */
-export async function callApi(emulator: Emulator, agent: Agent, token: string | undefined, path: string, options: { method?: 'GET' | 'POST'; body?: string; publisher?: string | null; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
+export async function callApi(emulator: EmulatorTenant, agent: Agent, token: string | undefined, path: string, options: { method?: 'GET' | 'POST'; body?: string; publisher?: string | null; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
   const url = new URL(path.startsWith('https://') ? path : `${emulator.apiRoot}/api/v1.0/${emulator.tenantId}/activity/feed/${path}`);
   if (options.publisher !== null && !url.searchParams.has('PublisherIdentifier')) {
     url.searchParams.set('PublisherIdentifier', options.publisher ?? emulator.tenantId);
@@ -72,7 +72,7 @@ export async function callApi(emulator: Emulator, agent: Agent, token: string | 
   return { status: response.statusCode, headers: response.headers, body, text, bytes };
 }
 
-export async function postForm(emulator: Emulator, agent: Agent, tenant: string, form: Record<string, string>): Promise<ApiAnswer> {
+export async function postForm(emulator: EmulatorTenant, agent: Agent, tenant: string, form: Record<string, string>): Promise<ApiAnswer> {
   const response = await request(`${emulator.authorityHost}/${tenant}/oauth2/v2.0/token`, {
     method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString(),
   });
@@ -87,7 +87,7 @@ export function apiTime(date: Date): string {
 }
 
 /** Lists every page of a window, following NextPageUri verbatim; returns the entries and the number of pages. */
-export async function listAll(emulator: Emulator, agent: Agent, token: string, first: string): Promise<{ entries: Array<{ contentId: string; contentUri: string; contentCreated: string; contentType: string }>; pages: number }> {
+export async function listAll(emulator: EmulatorTenant, agent: Agent, token: string, first: string): Promise<{ entries: Array<{ contentId: string; contentUri: string; contentCreated: string; contentType: string }>; pages: number }> {
   const entries = [];
   let pages = 0;
   let next: string | undefined = first;
