@@ -19,7 +19,7 @@ const globalSettings = settingNames.filter((name) => 'global' in settingSpecs[na
 const runSettings = settingNames.filter((name) => !globalSettings.includes(name));
 
 const contentTypesHelp = `comma-separated content types (default: O365_CONTENT_TYPES, the outputs' contentTypes, or all: ${contentTypes.join(', ')})`;
-const stateHelp = 'state directory (default: O365_STATE_DIR or ./.o365-state)';
+const stateHelp = 'state directory, or a PostgreSQL URL (postgres://user@host/db) that a fleet of workers shares (default: O365_STATE_DIR or ./.o365-state)';
 
 const program = new Command('o365-connector')
   .description('Stream Microsoft 365 audit logs from the Office 365 Management Activity API to your SIEM.\n'
@@ -77,6 +77,8 @@ const run = program.command('run')
   .option('--sink <spec>', 'where records go: stdout, file:<path>, or a SIEM sink (repeatable; every sink must acknowledge; default: O365_SINKS, else stdout)', (value: string, previous: string[]) => [...previous, value], [] as string[])
   .option('--state <dir>', stateHelp)
   .option('--content-types <list>', contentTypesHelp)
+  .addOption(new Option('--tenants <dir>', 'fleet mode: collect every tenant whose outputs file (`pulumi stack output --json --show-secrets`) is a *.json in this directory; files added, changed or removed are picked up while running').env('O365_TENANTS_DIR'))
+  .addOption(new Option('--worker-name <name>', 'this worker\'s name in a fleet sharing one --state database (default: the host name); status shows which worker holds what').env('O365_WORKER_NAME'))
   .addOption(new Option('--listen <host:port>', 'serve Prometheus /metrics, /livez and /readyz over HTTP on this address (e.g. 127.0.0.1:9464)').env('O365_LISTEN'));
 for (const name of runSettings) run.addOption(settingOption(name));
 run.action((_options: object, command: Command) => act(() => {

@@ -14,6 +14,10 @@ import { ConnectorMetrics } from '../status/metrics.ts';
 import { ProgressDisplay } from '../status/progress.ts';
 import type { StateStore } from '../state/store.ts';
 import { redactSecrets } from '../status/secret-values.ts';
+import { isPostgresUrl } from '../state/open-database.ts';
+import { stateLocationOf } from '../config/config.ts';
+import { runFleetCommand } from './run-fleet.ts';
+import { stopOnSignals } from './stop-signals.ts';
 
 export interface RunFlags extends GlobalFlags {
   readonly once?: boolean | undefined;
@@ -24,6 +28,10 @@ export interface RunFlags extends GlobalFlags {
   readonly emitHealth?: boolean | undefined;
   /** `host:port` to serve /metrics, /livez and /readyz on (off when absent). */
   readonly listen?: string | undefined;
+  /** A fleet worker: every `*.json` of this directory is one tenant's outputs file. */
+  readonly tenants?: string | undefined;
+  /** This worker's name in a fleet (status shows who holds what; sink positions are kept per worker). */
+  readonly workerName?: string | undefined;
   /** Every tunable of the run, validated, with the table's defaults (connector/config/settings.ts). */
   readonly settings: RunSettings;
 }
@@ -45,25 +53,15 @@ async function readiness(runtime: Runtime, stopping: AbortSignal): Promise<Readi
 }
 
 export async function runCommand(flags: RunFlags): Promise<number> {
+  // Many tenants (--tenants), or state in a database the fleet shares: a fleet worker.
+  if (flags.tenants !== undefined || isPostgresUrl(stateLocationOf(flags))) return runFleetCommand(flags);
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
   // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.
   if (since.getTime() < Date.now() - retentionMs - 60_000) {
     runtime.logger.warn({ since: flags.since, startsAt: new Date(earliestListable(Date.now())).toISOString() }, '--since is further back than the 7 days the API keeps content: a first run starts at the oldest content it can list');
   }
-  const controller = new AbortController();
-  let signals = 0;
-  const stop = (signal: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      process.stderr.write(`error: stopped by a second ${signal} before the graceful stop finished; the state saved last is kept\n`);
-      process.exit(exitCodes.interrupted);
-    }
-    runtime.logger.info({ signal }, 'stopping: finishing the batch in flight and saving state (send it again to stop at once)');
-    controller.abort(new Error(`stopped by ${signal}`));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const { controller, dispose } = stopOnSignals(runtime.logger);
   let health: HealthServer | undefined;
   try {
     const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy: runtime.proxy };
@@ -85,6 +83,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });
     }
     const opened = await openStateStore(runtime.config.stateDir, {
+      tenant: runtime.config.tenantId,
       lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => runtime.logger.warn({ stateDir: runtime.config.stateDir, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     });
@@ -128,8 +127,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     if (controller.signal.aborted) return exitCodes.ok;
     throw error;
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    dispose();
     await health?.close();
     await runtime.close();
   }

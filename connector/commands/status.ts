@@ -1,6 +1,10 @@
 import type { Subscription } from '../api/activity-api.ts';
-import { stateDirOf } from '../config/config.ts';
-import { buildStatusReport, formatStatusReport } from '../status/status-report.ts';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stateDirOf, stateLocationOf } from '../config/config.ts';
+import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
+import { stateDbName } from '../state/sqlite-schema.ts';
+import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
 import { quickRetryPolicy } from './test-connection.ts';
@@ -18,6 +22,11 @@ export interface StatusFlags extends GlobalFlags {
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const fleet = await fleetReportOf(stateLocationOf(flags));
+  if (fleet) {
+    out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
+    return exitCodeOf(fleet.overall);
+  }
   const logger = loggerFor(flags);
   let stateDir = stateDirOf(flags);
   let subscriptions: Subscription[] | undefined;
@@ -37,6 +46,25 @@ export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream 
   // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
   const report = await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) });
   out.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
-  if (report.overall === 'Active') return exitCodes.ok;
-  return report.overall === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;
+  return exitCodeOf(report.overall);
+}
+
+function exitCodeOf(health: Health): number {
+  if (health === 'Active') return exitCodes.ok;
+  return health === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;
+}
+
+/**
+ * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
+ * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
+ */
+async function fleetReportOf(state: string): Promise<FleetReport | undefined> {
+  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) return undefined;
+  const database = await openStateDatabaseReadOnlyAt(state);
+  try {
+    if (!isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
+    return await buildFleetReport(database);
+  } finally {
+    await database.close();
+  }
 }

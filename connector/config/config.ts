@@ -255,6 +255,11 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   };
 }
 
+/** `--state` as given (a directory or a PostgreSQL URL), O365_STATE_DIR, or the default directory; not resolved. */
+export function stateLocationOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): string {
+  return text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir;
+}
+
 /** The state directory without the rest of the configuration (status works offline, from state alone). */
 export function stateDirOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): string {
   return resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir);

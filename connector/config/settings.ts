@@ -44,6 +44,8 @@ export const settingSpecs = {
   dedupeRetentionHours: { flag: 'dedupe-retention', unit: 'hours', default: 10 * 24, ...whole(1, 90 * 24), help: 'how long after its CreationTime a delivered record is remembered, to drop repeats (Microsoft keeps content 7 days, repeats records days later, and lists some blobs days after their events); kept in the state directory, not in memory' },
   maxBlobBytes: { flag: 'max-blob-bytes', unit: 'bytes', default: 64 * 1024 * 1024, ...whole(65_536, 1024 * 1024 * 1024), help: 'a content blob larger than this is not read: it is held (it holds the checkpoint) and status names it; Microsoft\'s blobs are far smaller' },
   requestDeadlineSeconds: { flag: 'request-deadline', unit: 'seconds', default: 300, ...whole(5, 3600), help: 'time for one whole API answer, headers and body, before it is abandoned and retried (a body trickled byte by byte never hangs the connector)' },
+  tenantsScanSeconds: { flag: 'tenants-scan-interval', unit: 'seconds', default: 10, ...whole(1, 3600), help: 'fleet mode (--tenants): seconds between two reads of the tenants directory (a file added, changed or removed takes effect within this)' },
+  claimIntervalSeconds: { flag: 'claim-interval', unit: 'seconds', default: 2, ...whole(1, 300), help: 'fleet mode: seconds between two looks at which units are free; a stopped or killed worker\'s units are taken over within about this' },
   stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the locks of the state directory and of file sinks, held by a predecessor that is still exiting' },
 } as const satisfies Record<string, SettingSpec>;
 

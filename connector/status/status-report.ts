@@ -6,7 +6,7 @@
 import { contentTypes, type ContentType } from '../api/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
-import type { CursorState, ExpiredContent, LastError, StateStore } from '../state/store.ts';
+import { unitName, type CursorState, type ExpiredContent, type LastError, type StateDatabase, type StateStore } from '../state/store.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
@@ -141,6 +141,61 @@ export function formatStatusReport(report: StatusReport): string {
     if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
     if (r.lastExpired.length > 0) {
       lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export interface FleetUnitStatus extends ContentTypeStatus {
+  /** The worker collecting the unit now; undefined when none holds it. */
+  holder: string | undefined;
+}
+
+export interface FleetReport {
+  overall: Health;
+  /** The store, without credentials. */
+  state: string;
+  /** Each worker holding units now, with how many. */
+  workers: Array<{ worker: string; units: number }>;
+  tenants: Array<{ tenant: string; overall: Health; contentTypes: FleetUnitStatus[] }>;
+}
+
+/** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
+export async function buildFleetReport(database: StateDatabase, options: { now?: () => Date } = {}): Promise<FleetReport> {
+  const holders = await database.claims.holders();
+  const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
+  const tenants: FleetReport['tenants'] = [];
+  for (const tenant of await database.tenants()) {
+    if (tenant === '') continue;
+    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), ...(options.now ? { now: options.now } : {}) });
+    tenants.push({ tenant, overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOf.get(unitName({ tenant, contentType: row.contentType })) })) });
+  }
+  const workers = new Map<string, number>();
+  for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
+  const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive')
+    ? 'Inactive'
+    : tenants.some((t) => t.overall !== 'Active') ? 'Degraded' : 'Active';
+  return { overall, state: database.location, workers: [...workers].map(([worker, units]) => ({ worker, units })).sort((a, b) => a.worker.localeCompare(b.worker)), tenants };
+}
+
+export function formatFleetReport(report: FleetReport): string {
+  const lines = [`Overall: ${report.overall}   (state ${report.state}, ${report.tenants.length} tenant(s))`];
+  lines.push(report.workers.length === 0 ? 'Workers: none holds a unit now' : `Workers: ${report.workers.map((w) => `${w.worker} (${w.units} unit${w.units === 1 ? '' : 's'})`).join(', ')}`);
+  if (report.tenants.length === 0) {
+    lines.push('No tenant has been collected yet: run `npx o365-connector run --tenants <dir> --state <this store>`.');
+    return lines.join('\n') + '\n';
+  }
+  const header = ['tenant', 'content type', 'health', 'worker', 'checkpoint', 'lag', 'records', 'dupes', 'expired', 'late (max)', 'last sweep'];
+  const table = report.tenants.flatMap((t) => t.contentTypes.map((r) => [
+    t.tenant, r.contentType, r.health, r.holder ?? '-', r.checkpoint ?? '-', formatLag(r.lagSeconds), String(r.recordsDelivered),
+    String(r.duplicatesDropped), String(r.expiredCount), r.lateBlobs > 0 ? `${r.lateBlobs} (${formatLag(r.maxLatenessSeconds)})` : '0', r.lastSweepAt ?? '-',
+  ]));
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+  for (const row of [header, ...table]) lines.push(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const t of report.tenants) {
+    for (const r of t.contentTypes) {
+      if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${t.tenant} ${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
+      if (r.lastError) lines.push(`${t.tenant} ${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
     }
   }
   return lines.join('\n') + '\n';

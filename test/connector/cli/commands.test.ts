@@ -315,7 +315,7 @@ describe('exit codes and lines for operator mistakes', () => {
     db.close();
     const result = await cli(['run', '--once', '--content-types', 'Audit.General', '--state', state, '--sink', `file:${join(state, '..', 'corrupt.ndjson')}`]);
     expect(result.code).toBe(2);
-    expect(result.stderr.trim()).toMatch(new RegExp(`^error: STATE_CORRUPT: ${join(state, 'state.db')}: the checkpoint of Audit\\.General, "the day before yesterday", is not a time\\. Fix: restore the state directory from a backup, or set it to an ISO time \\(sqlite3 `));
+    expect(result.stderr.trim()).toMatch(new RegExp(`^error: STATE_CORRUPT: ${join(state, 'state.db')}: the checkpoint of [0-9a-f-]{36}/Audit\\.General, "the day before yesterday", is not a time\\. Fix: restore the state directory from a backup, or set it to an ISO time \\(sqlite3 `));
   });
 });
 

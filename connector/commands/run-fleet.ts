@@ -1,0 +1,97 @@
+/**
+ * `run --tenants <dir>` (or `run --state postgres://…`): a fleet worker. It collects every tenant of the
+ * directory whose units it can claim, and shares them with the other workers of the same state database.
+ */
+import { hostname } from 'node:os';
+import type { Dispatcher } from 'undici';
+import { createHttpAgent } from '../api/http-agent.ts';
+import { proxySettings } from '../api/proxy.ts';
+import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
+import { ConfigError } from '../errors.ts';
+import { perTenantVariables, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
+import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
+import { createSink, sinkSpecs } from '../sinks/spec.ts';
+import { openStateDatabaseAt } from '../state/open-database.ts';
+import { Telemetry } from '../status/telemetry.ts';
+import { exitCodes } from './exit-codes.ts';
+import type { RunFlags } from './run.ts';
+import { stopOnSignals } from './stop-signals.ts';
+import { loggerFor } from './runtime.ts';
+
+export async function runFleetCommand(flags: RunFlags): Promise<number> {
+  const logger = loggerFor(flags);
+  const tenants = tenantSource(flags);
+  const since = parseSince(flags.since, new Date());
+  const state = stateLocationOf(flags);
+  const workerName = flags.workerName?.trim() || hostname();
+  const { controller, dispose } = stopOnSignals(logger);
+  const proxy = proxySettings(process.env, flags.proxy);
+  const agents = new Map<string, Dispatcher>();
+  const agentFor = (caFile: string | undefined) => {
+    let agent = agents.get(caFile ?? '');
+    if (!agent) agents.set(caFile ?? '', agent = createHttpAgent({ caFile, proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) }));
+    return agent;
+  };
+  const telemetry = new Telemetry();
+  try {
+    const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy };
+    const sinks = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
+    const database = await openStateDatabaseAt(state, {
+      workerName, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
+      onLockWait: () => logger.warn({ state, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
+    });
+    logger.info({ component: 'fleet', worker: workerName, state: database.location, tenants: tenants.description }, 'fleet worker starting');
+    let summary;
+    try {
+      summary = await runFleet({
+        database, tenants, workerName, since, once: Boolean(flags.once), sinks, telemetry, logger, abortSignal: controller.signal,
+        settings: flags.settings, scanIntervalMs: flags.settings.tenantsScanSeconds * 1000, claimIntervalMs: flags.settings.claimIntervalSeconds * 1000,
+        runtimes: { agentFor, flags, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 },
+        ...(flags.emitHealth ? { emitHealth: true } : {}),
+      });
+    } finally {
+      await database.close();
+    }
+    const usage = process.resourceUsage();
+    logger.info({
+      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, setAside: summary.setAside, errors: summary.errors.length },
+      resources: { peakRssBytes: usage.maxRSS * 1024, cpuUserMicros: usage.userCPUTime, cpuSystemMicros: usage.systemCPUTime },
+    }, 'run finished');
+    if (flags.once && summary.errors.length > 0 && !controller.signal.aborted) {
+      for (const error of summary.errors) process.stderr.write(`error: ${error.tenant ?? ''}${error.tenant ? ' ' : ''}${error.contentType}: ${error.message}\n`);
+      return exitCodes.api;
+    }
+    return exitCodes.ok;
+  } catch (error) {
+    if (controller.signal.aborted) return exitCodes.ok;
+    throw error;
+  } finally {
+    dispose();
+    await Promise.all([...agents.values()].map((agent) => agent.close()));
+  }
+}
+
+/** The directory of `--tenants`, or the one tenant of `--outputs`/`--stack` (a single tenant with state in a database). */
+function tenantSource(flags: RunFlags): TenantSource {
+  if (flags.tenants !== undefined) {
+    if (flags.outputs || flags.stack) {
+      throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+    }
+    const variable = perTenantVariables.find((name) => (process.env[name] ?? '').trim() !== '');
+    if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+    const directory = new TenantDirectory(flags.tenants, { contentTypes: flags.contentTypes });
+    return { scan: () => directory.scan(), rescans: true, description: directory.dir };
+  }
+  let scanned = false;
+  return {
+    rescans: false,
+    description: flags.outputs ?? flags.stack ?? 'the environment',
+    scan: async (): Promise<TenantChanges> => {
+      if (scanned) return { added: [], changed: [], removed: [], problems: [] };
+      scanned = true;
+      const loaded = await loadConfig(flags);
+      const entry = { file: flags.outputs ?? '', fingerprint: '', config: loaded.config, reloadCredential: loaded.reloadCredential };
+      return { added: [entry], changed: [], removed: [], problems: [] };
+    },
+  };
+}
