@@ -32,6 +32,7 @@ beforeAll(async () => {
 describe('stack configuration', () => {
   it('applies the documented defaults on a bare stack', () => {
     expect(read({})).toEqual({
+      mode: 'single', homeStack: undefined, consent: 'grant',
       displayName: 'o365-connector', cloud: 'commercial',
       permissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
       delegatedPermissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
@@ -64,7 +65,7 @@ describe('stack configuration', () => {
     [{ keyVaultResourceGroup: 'rg-soc' }, 'o365-connector:keyVaultResourceGroup: is set but keyVault is not enabled; pulumi config set o365-connector:keyVault true, or remove keyVaultResourceGroup'],
     [{ billingScope: 'billing-account-1' }, 'o365-connector:billingScope: must look like /providers/Microsoft.Billing/billingAccounts/<id>/enrollmentAccounts/<id> (EA) or /providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>/invoiceSections/<id> (MCA)'],
     [{ subscriptionWorkload: 'DevTest' }, 'o365-connector:subscriptionWorkload: is set but no billingScope is configured; set o365-connector:billingScope, or remove subscriptionWorkload'],
-    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload (pulumi config rm o365-connector:secretLifetime)'],
+    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are mode, homeStack, consent, displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload (pulumi config rm o365-connector:secretLifetime)'],
     [{ displayname: 'SOC' }, 'o365-connector:displayname: unknown key; did you mean o365-connector:displayName? (pulumi config rm o365-connector:displayname)'],
     [{ cloud: 'gcchigh', 'azuread:environment': 'global' }, 'azuread:environment: "global" does not match o365-connector:cloud gcchigh, which sets it to usgovernmentl4 itself; pulumi config rm azuread:environment'],
   ])('rejects %j with one line naming the key and the fix', (settings, message) => {
