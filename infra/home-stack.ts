@@ -11,7 +11,7 @@ const permissionList = z.array(z.enum(permissionNames, { error: (issue) => `unkn
 
 export const homeOutputsSchema = z.object({
   /** Always `home`: a customer stack refuses to consent to a single-tenant app. */
-  mode: z.literal('home', { error: 'is not "home": the stack is not a home stack (its app is single-tenant)' }),
+  mode: z.literal('home'),
   connectorName: z.string().min(1),
   clientId: guid,
   /** A Pulumi secret; absent when the home stack's credential is "certificate". */
@@ -62,12 +62,15 @@ export async function readHomeStack(reference: pulumi.StackReference, homeStack:
     const value: unknown = detail.value ?? detail.secretValue;
     return value === undefined || value === null ? [] : [[key, value]];
   }));
+  if (values['mode'] !== 'home') {
+    throw new HomeStackError(homeStack, `is not a home stack (its app is not multi-tenant): set ${configNamespace}:mode home on it and run pulumi up there, or name the home stack`);
+  }
   const parsed = homeOutputsSchema.safeParse(values);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = String(issue.path[0] ?? 'outputs');
-    const problem = issue.code === 'invalid_type' && issue.input === undefined ? 'is missing' : issue.message;
-    throw new HomeStackError(homeStack, `has no usable home outputs (${field} ${problem}); run pulumi up on it with ${configNamespace}:mode home first`);
+    const problem = issue.input === undefined ? 'is missing' : issue.message;
+    throw new HomeStackError(homeStack, `exports no usable ${field} (${problem}); run pulumi up on the home stack with this version of the program`);
   }
   const home = parsed.data;
   if (home.cloud !== cloud) {

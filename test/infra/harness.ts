@@ -40,16 +40,24 @@ export async function runProgram<Outputs extends StackOutputs = ConnectorOutputs
   // Read before the stack starts, so a rejected config fails this call the way it fails `pulumi up`, before any resource.
   const config = readConfig(undefined, now);
   let outputs: StackOutputs | undefined;
+  let failure: { error: unknown } | undefined;
   await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       ignoreChanges.set(`${args.type}::${args.name}`, args.opts.ignoreChanges ?? []);
       return undefined;
     });
-    outputs = await provision(config, { now, grantedRoles });
+    try {
+      outputs = await provision(config, { now, grantedRoles });
+    } catch (error) {
+      // Kept for after the engine settles: `pulumi up` prints a program's error once, as this call's rejection does.
+      failure = { error };
+      return {};
+    }
     return outputs;
   });
   // Wait for every registration the program started, so the recorded graph is complete.
   await pulumi.runtime.disconnect();
+  if (failure) throw failure.error;
   return {
     ...recorded,
     outputs: outputs as Outputs,
