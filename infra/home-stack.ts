@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { cloudNames, type CloudName } from '../connector/config/clouds.ts';
 import { guidPattern } from '../connector/config/stack-outputs.ts';
 import { configNamespace, permissionNames } from './config.ts';
+import { azureadEnvironment } from './providers.ts';
 
 const guid = z.string().regex(guidPattern, { error: 'must be a GUID' });
 const permissionList = z.array(z.enum(permissionNames, { error: (issue) => `unknown permission "${String(issue.input)}"` }));
@@ -73,7 +74,8 @@ export async function readHomeStack(reference: pulumi.StackReference, homeStack:
     throw new HomeStackError(homeStack, `exports no usable ${field} (${problem}); run pulumi up on the home stack with this version of the program`);
   }
   const home = parsed.data;
-  if (home.cloud !== cloud) {
+  // An app is known to the tenants of its own Entra ID cloud only; GCC tenants live in the commercial one.
+  if (azureadEnvironment[home.cloud] !== azureadEnvironment[cloud]) {
     throw new HomeStackError(homeStack, `registered its app in the ${home.cloud} cloud, but this stack's cloud is ${cloud}; a multi-tenant app works only within one cloud: pulumi config set ${configNamespace}:cloud ${home.cloud}`);
   }
   return home;

@@ -167,6 +167,12 @@ describe('customer stack, consent granted by the stack', () => {
     expect(stackOutputsSchema.strict().safeParse(outputs).error?.issues ?? []).toEqual([]);
   });
 
+  it('serves a GCC tenant from a commercial home stack (one Entra ID cloud), with the GCC endpoints', async () => {
+    const run = await runProgram({ ...customer, cloud: 'gcc' }, undefined, inCustomerTenant());
+    expect(await valueOf(run.outputs.apiRoot)).toBe('https://manage-gcc.office.com');
+    expect(await valueOf(run.outputs.cloud)).toBe('gcc');
+  });
+
   it('refuses a home stack of another cloud, with one line', async () => {
     const stacks = { [homeStackName]: { ...homeOutputs, cloud: 'gcchigh' } };
     await expect(runProgram(customer, undefined, inCustomerTenant({ stacks }))).rejects.toThrow(
