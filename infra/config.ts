@@ -18,6 +18,18 @@ export type CredentialKind = (typeof credentialKinds)[number];
 
 export const subscriptionWorkloads = ['Production', 'DevTest'] as const;
 
+/**
+ * How this stack provisions: `single` registers a single-tenant app and consents to it in its own tenant; `home`
+ * registers the multi-tenant app in the provider's tenant; `customer` consents to the home stack's app in a customer
+ * tenant and writes that tenant's outputs file.
+ */
+export const modes = ['single', 'home', 'customer'] as const;
+export type Mode = (typeof modes)[number];
+
+/** A customer stack either grants admin consent itself or only checks that the customer's admin granted it. */
+export const consentKinds = ['grant', 'verify'] as const;
+export type ConsentKind = (typeof consentKinds)[number];
+
 export const principalTypes = ['ServicePrincipal', 'User', 'Group'] as const;
 export interface SecretReader {
   readonly objectId: string;
@@ -44,6 +56,11 @@ export interface SubscriptionAliasConfig {
 }
 
 export interface InfraConfig {
+  readonly mode: Mode;
+  /** The home stack (`org/project/stack`) a customer stack takes the app and its credentials from. */
+  readonly homeStack: string | undefined;
+  /** Customer stacks only: grant admin consent, or verify the consent a customer's admin gave. */
+  readonly consent: ConsentKind;
   readonly displayName: string;
   readonly cloud: CloudName;
   /** Requested as application permissions (Role) and consented with app role assignments. */
@@ -109,7 +126,7 @@ const secretReaderPattern = new RegExp(`^(?:(${principalTypes.join('|')}):)?([0-
 
 /** Every key this program reads; anything else under `o365-connector:` is a typo worth stopping for. */
 export const knownKeys = [
-  'displayName', 'cloud', 'permissions', 'delegatedPermissions', 'credential', 'secretLifetimeDays', 'secretRotation',
+  'mode', 'homeStack', 'consent', 'displayName', 'cloud', 'permissions', 'delegatedPermissions', 'credential', 'secretLifetimeDays', 'secretRotation',
   'certificatePem', 'publisherId', 'keyVault', 'keyVaultResourceGroup', 'keyVaultLocation', 'keyVaultName',
   'keyVaultSecretName', 'keyVaultSecretReaders', 'keyVaultPurgeProtection', 'billingScope', 'subscriptionAliasName',
   'subscriptionDisplayName', 'subscriptionWorkload',
@@ -188,8 +205,14 @@ const secretReader = matching(secretReaderPattern, (entry) => `"${entry}" is not
     return { objectId: objectId!, principalType: (type ?? 'ServicePrincipal') as SecretReader['principalType'] };
   });
 
+/** `org/project/stack`: fully qualified, so the reference means the same stack whichever backend or directory runs it. */
+const stackNamePattern = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
+
 /** Each key's schema; cross-key rules (what requires what) are in readConfig. */
 const keySchemas = (now: Date) => ({
+  mode: oneOf(modes),
+  homeStack: matching(stackNamePattern, (value) => `"${value}" is not a fully qualified stack name; use org/project/stack, e.g. pulumi config set ${configNamespace}:homeStack acme/o365-connector/home`),
+  consent: oneOf(consentKinds),
   displayName: z.string()
     .min(1, { error: `must not be empty; pulumi config set ${configNamespace}:displayName "SOC audit collector"` })
     .max(120, { error: (issue) => `is ${String(issue.input).length} characters; use at most 120` }),
@@ -333,16 +356,54 @@ const azureadEnvironments: Record<CloudName, readonly string[]> = {
   commercial: ['global', 'public'], gcc: ['global', 'public'], gcchigh: ['usgovernmentl4', 'usgovernment'], dod: ['usgovernmentl5', 'dod'], china: ['china'],
 };
 
-/**
- * Reads and validates the whole configuration, throwing one InfraConfigError that lists every bad key.
- * `now` only decides whether a configured certificate has already expired.
- */
-export function readConfig(source: ConfigSource = stackConfig(), now: Date = new Date()): InfraConfig {
-  const reader = new ConfigReader(source, now);
-  reader.unknownKeys();
+const vaultReason = 'the secret is the home stack\'s; keep it in a vault there';
+const aliasReason = 'a customer stack creates nothing but the consent';
+/** What a customer stack takes from its home stack, or decides by itself: setting it there would be ignored. */
+const notInCustomerStack: Readonly<Partial<Record<Key, string>>> = {
+  displayName: 'the app\'s name comes from the home stack',
+  permissions: 'the permissions are the home stack\'s app\'s',
+  delegatedPermissions: 'the permissions are the home stack\'s app\'s',
+  credential: 'the credentials come from the home stack',
+  certificatePem: 'the credentials come from the home stack',
+  secretLifetimeDays: 'the secret is the home stack\'s; set it there',
+  secretRotation: 'rotate in the home stack, then run pulumi up on each customer stack',
+  publisherId: 'a customer stack sends the customer tenant\'s id (its own throttling bucket)',
+  keyVault: vaultReason, keyVaultResourceGroup: vaultReason, keyVaultLocation: vaultReason, keyVaultName: vaultReason,
+  keyVaultSecretName: vaultReason, keyVaultSecretReaders: vaultReason, keyVaultPurgeProtection: vaultReason,
+  billingScope: aliasReason, subscriptionAliasName: aliasReason, subscriptionDisplayName: aliasReason, subscriptionWorkload: aliasReason,
+};
 
-  const displayName = reader.read('displayName', 'o365-connector', { keepBlank: true });
-  const cloud = reader.read('cloud', 'commercial');
+/** The mode, and the keys that only make sense in some modes: one line per key set where it does not belong. */
+function modeSettings(reader: ConfigReader): { mode: Mode; homeStack: string | undefined; consent: ConsentKind } {
+  const mode = reader.read('mode', 'single');
+  if (mode !== 'customer') {
+    for (const key of ['homeStack', 'consent'] as const) {
+      if (reader.isSet(key)) reader.fail(key, `only a customer stack reads it, but mode is ${mode}; pulumi config set ${configNamespace}:mode customer, or pulumi config rm ${configNamespace}:${key}`);
+    }
+    if (mode === 'home' && reader.isSet('publisherId')) {
+      reader.fail('publisherId', `is not read in a home stack: each customer stack sends its own tenant's id (its own throttling bucket); pulumi config rm ${configNamespace}:publisherId`);
+    }
+    return { mode, homeStack: undefined, consent: 'grant' };
+  }
+  if (!reader.isSet('homeStack')) reader.fail('homeStack', `required when mode is customer: the home stack that registered the app; pulumi config set ${configNamespace}:homeStack acme/o365-connector/home`);
+  const homeStack = reader.read('homeStack', undefined);
+  const consent = reader.read('consent', 'grant');
+  for (const [key, reason] of Object.entries(notInCustomerStack)) {
+    if (reader.isSet(key as Key)) reader.fail(key, `is not read in a customer stack: ${reason}; pulumi config rm ${configNamespace}:${key}`);
+  }
+  return { mode, homeStack, consent };
+}
+
+type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' | 'azureadSettings' | 'azureNativeSettings'>;
+
+const appDefaults: AppSettings = {
+  displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], credential: 'secret',
+  secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined, keyVault: undefined, subscriptionAlias: undefined,
+};
+
+/** The app registration's settings (single and home stacks). */
+function appSettings(reader: ConfigReader): AppSettings {
+  const displayName = reader.read('displayName', appDefaults.displayName, { keepBlank: true });
   const permissions = reader.read('permissions', [...permissionNames]);
   if (!permissions.includes('ActivityFeed.Read')) {
     reader.fail('permissions', 'must include ActivityFeed.Read: without it no audit content can be read');
@@ -352,15 +413,30 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   if (beyond.length > 0) {
     reader.fail('delegatedPermissions', `${beyond.join(', ')} is not in permissions; delegated permissions must be a subset of ${configNamespace}:permissions (or "none")`);
   }
+  const credential = reader.read('credential', appDefaults.credential);
+  return {
+    displayName, permissions, delegatedPermissions, credential,
+    secretLifetimeDays: reader.read('secretLifetimeDays', appDefaults.secretLifetimeDays),
+    secretRotation: reader.read('secretRotation', appDefaults.secretRotation),
+    certificatePem: certificate(reader, credential),
+    publisherId: reader.read('publisherId', undefined),
+    keyVault: keyVault(reader, credential),
+    subscriptionAlias: subscriptionAlias(reader, displayName),
+  };
+}
 
-  const credential = reader.read('credential', 'secret');
-  const secretLifetimeDays = reader.read('secretLifetimeDays', 180);
-  const secretRotation = reader.read('secretRotation', 0);
-  const certificatePem = certificate(reader, credential);
-  const publisherId = reader.read('publisherId', undefined);
+/**
+ * Reads and validates the whole configuration, throwing one InfraConfigError that lists every bad key.
+ * `now` only decides whether a configured certificate has already expired.
+ */
+export function readConfig(source: ConfigSource = stackConfig(), now: Date = new Date()): InfraConfig {
+  const reader = new ConfigReader(source, now);
+  reader.unknownKeys();
+  const { mode, homeStack, consent } = modeSettings(reader);
 
-  const vault = keyVault(reader, credential);
-  const alias = subscriptionAlias(reader, displayName);
+  const cloud = reader.read('cloud', 'commercial');
+  // A customer stack takes the app's settings from its home stack: its own were refused above, and the defaults stand in.
+  const app = mode === 'customer' ? appDefaults : appSettings(reader);
 
   const azureadSettings = reader.namespace('azuread');
   const environment = azureadSettings['environment'];
@@ -370,8 +446,5 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   const azureNativeSettings = reader.namespace('azure-native');
 
   if (reader.problems.length > 0) throw new InfraConfigError(reader.problems);
-  return {
-    displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem,
-    publisherId, keyVault: vault, subscriptionAlias: alias, azureadSettings, azureNativeSettings,
-  };
+  return { mode, homeStack, consent, cloud, ...app, azureadSettings, azureNativeSettings };
 }

@@ -2,5 +2,6 @@
 import { readConfig } from './config.ts';
 import { provision } from './provision.ts';
 
-// A default export, so that outputs of features left off are absent rather than exported as undefined.
+// A default export, so that outputs of features left off are absent rather than exported as undefined; a promise,
+// which Pulumi awaits, because a customer stack reads its home stack before declaring anything.
 export default provision(readConfig());

@@ -2,6 +2,9 @@ import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
 import { managementApiAppId } from '../connector/config/clouds.ts';
 import type { PermissionName } from './config.ts';
+import { grantAdminConsent, managementApiPermissions } from './admin-consent.ts';
+
+export { permissionIds } from './admin-consent.ts';
 
 export interface ManagementApiAppArgs {
   readonly displayName: string;
@@ -11,29 +14,22 @@ export interface ManagementApiAppArgs {
   readonly delegatedPermissions: readonly PermissionName[];
   /** Object id of the identity running `pulumi up`, made owner so it can keep managing the app with least privilege. */
   readonly ownerObjectId: pulumi.Input<string>;
+  /**
+   * `single`: a single-tenant app with its service principal and admin consent in its own tenant. `multiTenant`: the
+   * app only (AzureADMultipleOrgs); each customer tenant gets its service principal and consent from a customer stack.
+   */
+  readonly audience: 'single' | 'multiTenant';
   readonly provider: azuread.Provider;
 }
 
-/** The ids of `values` in a service principal's published roles or scopes; fails naming the first one missing. */
-export function permissionIds(ids: Readonly<Record<string, string>>, values: readonly string[], kind: 'application permission' | 'delegated permission'): string[] {
-  return values.map((value) => {
-    const id = ids[value];
-    if (!id) {
-      throw new Error(`the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud and that the Office 365 service principal exists`);
-    }
-    return id;
-  });
-}
-
 /**
- * The app registration with least-privilege access to the Office 365 Management APIs, its service principal,
- * and the admin consent the portal's "Grant admin consent" button would give: one app role assignment per
- * application permission and one delegated permission grant carrying the delegated scopes.
+ * The app registration with least-privilege access to the Office 365 Management APIs and, for a single-tenant app,
+ * its service principal and the admin consent the portal's "Grant admin consent" button would give.
  */
 export class ManagementApiApp extends pulumi.ComponentResource {
   readonly application: azuread.Application;
-  readonly servicePrincipal: azuread.ServicePrincipal;
-  readonly roleAssignments: azuread.AppRoleAssignment[];
+  readonly servicePrincipal: azuread.ServicePrincipal | undefined;
+  readonly roleAssignments: azuread.AppRoleAssignment[] = [];
   readonly delegatedGrant: azuread.ServicePrincipalDelegatedPermissionGrant | undefined;
   readonly clientId: pulumi.Output<string>;
 
@@ -43,43 +39,33 @@ export class ManagementApiApp extends pulumi.ComponentResource {
     const child = { parent: this, provider };
 
     // Permission ids are looked up by value from the resource's service principal in this tenant, never hard-coded.
-    const resource = azuread.getServicePrincipalOutput({ clientId: managementApiAppId }, { parent: this, provider });
-    const roleIds = resource.appRoleIds.apply((ids) => permissionIds(ids, args.permissions, 'application permission'));
-    const scopeIds = resource.oauth2PermissionScopeIds.apply((ids) => permissionIds(ids, args.delegatedPermissions, 'delegated permission'));
+    const resource = managementApiPermissions(args.permissions, args.delegatedPermissions, { parent: this, provider });
 
     this.application = new azuread.Application(name, {
       displayName: args.displayName,
-      signInAudience: 'AzureADMyOrg',
+      signInAudience: args.audience === 'single' ? 'AzureADMyOrg' : 'AzureADMultipleOrgs',
       owners: [args.ownerObjectId],
       requiredResourceAccesses: [{
         resourceAppId: managementApiAppId,
-        resourceAccesses: pulumi.all([roleIds, scopeIds]).apply(([roles, scopes]) => [
+        resourceAccesses: pulumi.all([resource.roleIds, resource.scopeIds]).apply(([roles, scopes]) => [
           ...roles.map((id) => ({ id, type: 'Role' })),
           ...scopes.map((id) => ({ id, type: 'Scope' })),
         ]),
       }],
     }, child);
-
-    this.servicePrincipal = new azuread.ServicePrincipal(name, {
-      clientId: this.application.clientId,
-      appRoleAssignmentRequired: false,
-      owners: [args.ownerObjectId],
-    }, child);
-
-    this.roleAssignments = args.permissions.map((permission, index) => new azuread.AppRoleAssignment(`${name}-${permission}`, {
-      appRoleId: roleIds.apply((ids) => ids[index]!),
-      principalObjectId: this.servicePrincipal.objectId,
-      resourceObjectId: resource.objectId,
-    }, child));
-
-    // Graph rejects a grant without scopes, so no delegated permissions means no grant at all.
-    this.delegatedGrant = args.delegatedPermissions.length === 0 ? undefined : new azuread.ServicePrincipalDelegatedPermissionGrant(`${name}-delegated`, {
-      servicePrincipalObjectId: this.servicePrincipal.objectId,
-      resourceServicePrincipalObjectId: resource.objectId,
-      claimValues: [...args.delegatedPermissions],
-    }, child);
-
     this.clientId = this.application.clientId;
-    this.registerOutputs({ clientId: this.clientId, servicePrincipalObjectId: this.servicePrincipal.objectId });
+
+    if (args.audience === 'single') {
+      this.servicePrincipal = new azuread.ServicePrincipal(name, {
+        clientId: this.application.clientId,
+        appRoleAssignmentRequired: false,
+        owners: [args.ownerObjectId],
+      }, child);
+      const grants = grantAdminConsent(name, { ...args, servicePrincipalObjectId: this.servicePrincipal.objectId, resource }, child);
+      this.roleAssignments = grants.roleAssignments;
+      this.delegatedGrant = grants.delegatedGrant;
+    }
+
+    this.registerOutputs({ clientId: this.clientId, servicePrincipalObjectId: this.servicePrincipal?.objectId });
   }
 }

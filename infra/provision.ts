@@ -3,13 +3,17 @@ import * as pulumi from '@pulumi/pulumi';
 import { clouds } from '../connector/config/clouds.ts';
 import { contentTypes, type ContentType } from '../connector/api/content-types.ts';
 import type { ProgramOutputs } from '../connector/config/stack-outputs.ts';
+import type * as azuread from '@pulumi/azuread';
 import type { InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';
+import { tokenRoles, verifyConsent, type GrantedRoles } from './consent-check.ts';
+import { CustomerConsent } from './customer-consent.ts';
+import { adminConsentUrl, readHomeStack, type HomeStackOutputs } from './home-stack.ts';
 import { ConnectorKeyVault } from './key-vault.ts';
-import { ManagementApiApp } from './management-api-app.ts';
+import { ManagementApiApp, type ManagementApiAppArgs } from './management-api-app.ts';
 import { azureadProvider, azureNativeProvider } from './providers.ts';
 import { LoggingSubscription } from './subscription-alias.ts';
-import { discoverTenant } from './tenant.ts';
+import { discoverTenant, type Tenant } from './tenant.ts';
 
 /** Content types the granted application permissions can read: DLP.All needs ActivityFeed.ReadDlp. */
 export function readableContentTypes(permissions: readonly PermissionName[]): ContentType[] {
@@ -28,18 +32,37 @@ export type ConnectorOutputs = { [K in keyof ProgramOutputs]: pulumi.Output<NonN
 export interface ProvisionOptions {
   /** When a newly created secret starts its lifetime; tests pin it. */
   readonly now?: Date;
+  /** How a verify-only customer stack learns which permissions the app holds; tests replace the token request. */
+  readonly grantedRoles?: GrantedRoles;
 }
 
-export function provision(config: InfraConfig, options: ProvisionOptions = {}): ConnectorOutputs {
-  const endpoints = clouds[config.cloud];
-  const azure = azureadProvider(config.cloud, config.azureadSettings);
-  const tenant = discoverTenant(azure);
+/** What a stack exports: the connector's configuration (single and customer stacks), or what customer stacks read (home). */
+export type StackOutputs = ConnectorOutputs | HomeStackOutputs;
 
+/** The program for the configured mode. Async because a customer stack reads its home stack before declaring anything. */
+export async function provision(config: InfraConfig, options: ProvisionOptions = {}): Promise<StackOutputs> {
+  switch (config.mode) {
+    case 'single': return provisionSingle(config, options);
+    case 'home': return provisionHome(config, options);
+    case 'customer': return provisionCustomer(config, options);
+  }
+}
+
+interface ProvisionedApp {
+  readonly app: ManagementApiApp;
+  readonly credentials: ClientCredentials;
+  readonly vault: ConnectorKeyVault | undefined;
+  readonly alias: LoggingSubscription | undefined;
+}
+
+/** The app registration, its credentials and the optional vault and subscription: what single and home stacks share. */
+function appWithCredentials(config: InfraConfig, azure: azuread.Provider, tenant: Tenant, audience: ManagementApiAppArgs['audience'], options: ProvisionOptions): ProvisionedApp {
   const app = new ManagementApiApp('o365-connector', {
     displayName: config.displayName,
     permissions: config.permissions,
     delegatedPermissions: config.delegatedPermissions,
     ownerObjectId: tenant.deployerObjectId,
+    audience,
     provider: azure,
   });
   const credentials = new ClientCredentials('o365-connector', {
@@ -64,21 +87,96 @@ export function provision(config: InfraConfig, options: ProvisionOptions = {}): 
     })
     : undefined;
   const alias = config.subscriptionAlias && arm ? new LoggingSubscription('o365-connector-logging', { ...config.subscriptionAlias, provider: arm }) : undefined;
+  return { app, credentials, vault, alias };
+}
 
+/** The optional outputs of the credentials, vault and subscription: absent, not undefined, when their feature is off. */
+function credentialOutputs({ credentials, vault, alias }: ProvisionedApp) {
+  return {
+    ...(credentials.clientSecret ? { clientSecret: credentials.clientSecret } : {}),
+    ...(credentials.clientSecretExpiry ? { clientSecretExpiry: credentials.clientSecretExpiry } : {}),
+    ...(credentials.certificate ? { certificateKeyId: credentials.certificate.keyId } : {}),
+    ...(vault ? { keyVaultUri: vault.vaultUri, keyVaultSecretName: pulumi.output(vault.secretName) } : {}),
+    ...(alias ? { subscriptionId: alias.subscriptionId } : {}),
+  };
+}
+
+/** One tenant, one single-tenant app consented in it: the outputs file of that tenant. */
+function provisionSingle(config: InfraConfig, options: ProvisionOptions): ConnectorOutputs {
+  const endpoints = clouds[config.cloud];
+  const azure = azureadProvider(config.cloud, config.azureadSettings);
+  const tenant = discoverTenant(azure);
+  const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
     tenantDomain: tenant.tenantDomain,
-    clientId: app.clientId,
-    ...(credentials.clientSecret ? { clientSecret: credentials.clientSecret } : {}),
-    ...(credentials.clientSecretExpiry ? { clientSecretExpiry: credentials.clientSecretExpiry } : {}),
-    ...(credentials.certificate ? { certificateKeyId: credentials.certificate.keyId } : {}),
+    clientId: provisioned.app.clientId,
+    ...credentialOutputs(provisioned),
     publisherId: config.publisherId ? pulumi.output(config.publisherId) : tenant.tenantId,
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
     contentTypes: pulumi.output(readableContentTypes(config.permissions)),
-    ...(vault ? { keyVaultUri: vault.vaultUri, keyVaultSecretName: pulumi.output(vault.secretName) } : {}),
-    ...(alias ? { subscriptionId: alias.subscriptionId } : {}),
+  };
+}
+
+/** The provider's tenant: the multi-tenant app and its credentials, exported for the customer stacks. */
+function provisionHome(config: InfraConfig, options: ProvisionOptions): HomeStackOutputs {
+  const endpoints = clouds[config.cloud];
+  const azure = azureadProvider(config.cloud, config.azureadSettings);
+  const tenant = discoverTenant(azure);
+  const provisioned = appWithCredentials(config, azure, tenant, 'multiTenant', options);
+  const clientId = provisioned.app.clientId;
+  return {
+    mode: pulumi.output('home' as const),
+    connectorName: pulumi.output(config.displayName),
+    clientId,
+    ...credentialOutputs(provisioned),
+    cloud: pulumi.output(config.cloud),
+    homeTenantId: tenant.tenantId,
+    permissions: pulumi.output([...config.permissions]),
+    delegatedPermissions: pulumi.output([...config.delegatedPermissions]),
+    // "organizations": the tenant of whichever admin signs in; a customer stack names the customer's own tenant.
+    adminConsentUrl: clientId.apply((id) => adminConsentUrl(endpoints.authorityHost, 'organizations', id)),
+  };
+}
+
+/**
+ * A customer tenant: the home stack's app gets its service principal and admin consent there (or, with consent
+ * verify, is checked for them), and the stack exports that tenant's outputs file, its secret the home stack's.
+ */
+async function provisionCustomer(config: InfraConfig, options: ProvisionOptions): Promise<ConnectorOutputs> {
+  const homeStack = config.homeStack!;
+  const endpoints = clouds[config.cloud];
+  const azure = azureadProvider(config.cloud, config.azureadSettings);
+  const reference = new pulumi.StackReference('home', { name: homeStack });
+  const home = await readHomeStack(reference, homeStack, config.cloud);
+
+  if (config.consent === 'verify') {
+    await verifyConsent({
+      clientId: home.clientId, clientSecret: home.clientSecret, connectorName: home.connectorName, permissions: home.permissions,
+      endpoints, provider: azure, grantedRoles: options.grantedRoles ?? tokenRoles,
+    });
+  } else {
+    new CustomerConsent('o365-connector', { clientId: home.clientId, permissions: home.permissions, delegatedPermissions: home.delegatedPermissions, provider: azure });
+  }
+
+  const tenant = discoverTenant(azure);
+  return {
+    connectorName: pulumi.output(home.connectorName),
+    tenantId: tenant.tenantId,
+    tenantDomain: tenant.tenantDomain,
+    clientId: pulumi.output(home.clientId),
+    // Straight from the reference, so a rotation in the home stack reaches this file with the next pulumi up.
+    ...(home.clientSecret !== undefined ? { clientSecret: pulumi.secret(reference.requireOutput('clientSecret') as pulumi.Output<string>) } : {}),
+    ...(home.clientSecretExpiry !== undefined ? { clientSecretExpiry: pulumi.output(home.clientSecretExpiry) } : {}),
+    ...(home.certificateKeyId !== undefined ? { certificateKeyId: pulumi.output(home.certificateKeyId) } : {}),
+    // The customer tenant's own throttling bucket.
+    publisherId: tenant.tenantId,
+    cloud: pulumi.output(config.cloud),
+    authorityHost: pulumi.output(endpoints.authorityHost),
+    apiRoot: pulumi.output(endpoints.apiRoot),
+    contentTypes: pulumi.output(readableContentTypes(home.permissions)),
   };
 }

@@ -32,6 +32,7 @@ beforeAll(async () => {
 describe('stack configuration', () => {
   it('applies the documented defaults on a bare stack', () => {
     expect(read({})).toEqual({
+      mode: 'single', homeStack: undefined, consent: 'grant',
       displayName: 'o365-connector', cloud: 'commercial',
       permissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
       delegatedPermissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
@@ -64,11 +65,39 @@ describe('stack configuration', () => {
     [{ keyVaultResourceGroup: 'rg-soc' }, 'o365-connector:keyVaultResourceGroup: is set but keyVault is not enabled; pulumi config set o365-connector:keyVault true, or remove keyVaultResourceGroup'],
     [{ billingScope: 'billing-account-1' }, 'o365-connector:billingScope: must look like /providers/Microsoft.Billing/billingAccounts/<id>/enrollmentAccounts/<id> (EA) or /providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>/invoiceSections/<id> (MCA)'],
     [{ subscriptionWorkload: 'DevTest' }, 'o365-connector:subscriptionWorkload: is set but no billingScope is configured; set o365-connector:billingScope, or remove subscriptionWorkload'],
-    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload (pulumi config rm o365-connector:secretLifetime)'],
+    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are mode, homeStack, consent, displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload (pulumi config rm o365-connector:secretLifetime)'],
     [{ displayname: 'SOC' }, 'o365-connector:displayname: unknown key; did you mean o365-connector:displayName? (pulumi config rm o365-connector:displayname)'],
     [{ cloud: 'gcchigh', 'azuread:environment': 'global' }, 'azuread:environment: "global" does not match o365-connector:cloud gcchigh, which sets it to usgovernmentl4 itself; pulumi config rm azuread:environment'],
+    [{ mode: 'fleet' }, 'o365-connector:mode: unknown value "fleet"; use one of single, home, customer'],
+    [{ homeStack: 'acme/o365-connector/home' }, 'o365-connector:homeStack: only a customer stack reads it, but mode is single; pulumi config set o365-connector:mode customer, or pulumi config rm o365-connector:homeStack'],
+    [{ mode: 'home', consent: 'verify' }, 'o365-connector:consent: only a customer stack reads it, but mode is home; pulumi config set o365-connector:mode customer, or pulumi config rm o365-connector:consent'],
+    [{ mode: 'home', publisherId: '6b7e2f40-1c3d-4e5f-8a9b-0c1d2e3f4a5b' }, 'o365-connector:publisherId: is not read in a home stack: each customer stack sends its own tenant\'s id (its own throttling bucket); pulumi config rm o365-connector:publisherId'],
+    [{ mode: 'customer' }, 'o365-connector:homeStack: required when mode is customer: the home stack that registered the app; pulumi config set o365-connector:homeStack acme/o365-connector/home'],
+    [{ mode: 'customer', homeStack: 'home' }, 'o365-connector:homeStack: "home" is not a fully qualified stack name; use org/project/stack, e.g. pulumi config set o365-connector:homeStack acme/o365-connector/home'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', consent: 'ask' }, 'o365-connector:consent: unknown value "ask"; use one of grant, verify'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', secretRotation: '4' }, 'o365-connector:secretRotation: is not read in a customer stack: rotate in the home stack, then run pulumi up on each customer stack; pulumi config rm o365-connector:secretRotation'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', permissions: 'ServiceHealth.Read' }, 'o365-connector:permissions: is not read in a customer stack: the permissions are the home stack\'s app\'s; pulumi config rm o365-connector:permissions'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', credential: 'certificate' }, 'o365-connector:credential: is not read in a customer stack: the credentials come from the home stack; pulumi config rm o365-connector:credential'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', keyVaultResourceGroup: 'rg-soc' }, 'o365-connector:keyVaultResourceGroup: is not read in a customer stack: the secret is the home stack\'s; keep it in a vault there; pulumi config rm o365-connector:keyVaultResourceGroup'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', publisherId: '6b7e2f40-1c3d-4e5f-8a9b-0c1d2e3f4a5b' }, 'o365-connector:publisherId: is not read in a customer stack: a customer stack sends the customer tenant\'s id (its own throttling bucket); pulumi config rm o365-connector:publisherId'],
+    [{ mode: 'customer', homeStack: 'acme/o365-connector/home', billingScope: '/providers/Microsoft.Billing/billingAccounts/1' }, 'o365-connector:billingScope: is not read in a customer stack: a customer stack creates nothing but the consent; pulumi config rm o365-connector:billingScope'],
   ])('rejects %j with one line naming the key and the fix', (settings, message) => {
     expect(problemsOf(settings)).toEqual([message]);
+  });
+
+  it('reads a customer stack: its home stack, grant by default or verify', () => {
+    expect(read({ mode: 'customer', homeStack: 'acme/o365-connector/home' })).toMatchObject({ mode: 'customer', homeStack: 'acme/o365-connector/home', consent: 'grant' });
+    expect(read({ mode: 'customer', homeStack: 'acme/o365-connector/home', consent: 'verify', cloud: 'gcc' })).toMatchObject({ consent: 'verify', cloud: 'gcc' });
+    expect(read({ mode: 'home', secretRotation: '2' })).toMatchObject({ mode: 'home', homeStack: undefined, secretRotation: 2 });
+  });
+
+  it('refuses each of a customer stack\'s misplaced keys on its own line, once', () => {
+    expect(problemsOf({ mode: 'customer', homeStack: 'acme/o365-connector/home', credential: 'both', keyVault: 'true', keyVaultLocation: 'westeurope' })).toEqual([
+      'the stack configuration has 3 problems:',
+      'o365-connector:credential: is not read in a customer stack: the credentials come from the home stack; pulumi config rm o365-connector:credential',
+      'o365-connector:keyVault: is not read in a customer stack: the secret is the home stack\'s; keep it in a vault there; pulumi config rm o365-connector:keyVault',
+      'o365-connector:keyVaultLocation: is not read in a customer stack: the secret is the home stack\'s; keep it in a vault there; pulumi config rm o365-connector:keyVaultLocation',
+    ]);
   });
 
   it('reports every bad key at once, one line each', () => {

@@ -52,6 +52,17 @@ describe('the program as Pulumi runs it (Pulumi.yaml main, Node type stripping)'
     });
   });
 
+  it('runs a home stack and a customer stack through the same entry (the program\'s default export is awaited)', async () => {
+    const home = await program({ 'o365-connector:mode': 'home' });
+    expect(Object.keys(home.outputs).sort()).toEqual([
+      'adminConsentUrl', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'delegatedPermissions', 'homeTenantId', 'mode', 'permissions',
+    ]);
+    const customer = await program({ 'o365-connector:mode': 'customer', 'o365-connector:homeStack': 'acme/o365-connector/home' });
+    expect(unwrapSecret(customer.outputs['clientSecret'])).toBe('home-secret-generation-3');
+    expect(customer.resources).toContain('azuread:index/servicePrincipal:ServicePrincipal o365-connector');
+    expect(customer.resources.filter((resource) => resource.startsWith('azuread:index/application:'))).toEqual([]);
+  });
+
   it('stops with one line naming the fix when the Node running it cannot strip types', async () => {
     const script = `const m = await import(${JSON.stringify(join(root, 'infra/main.mjs'))}); try { await m.default(); } catch (e) { console.log(JSON.stringify({ name: e.constructor.name, message: e.message })); }`;
     const { stdout } = await run(process.execPath, ['--no-experimental-strip-types', '--input-type=module', '-e', script], { cwd: root });

@@ -32,7 +32,7 @@ describe('management API app', () => {
   it('takes the ids from the tenant\'s service principal, whatever they are', async () => {
     const fresh = () => Object.fromEntries(Object.keys(appRoleIds).map((name) => [name, randomUUID()]));
     const published = { appRoleIds: fresh(), oauth2PermissionScopeIds: fresh() };
-    const run = await runProgram({}, undefined, published);
+    const run = await runProgram({}, undefined, { published });
     expect(requested(run)).toEqual([
       ...all.map((name) => ({ id: published.appRoleIds[name]!, type: 'Role' })),
       ...all.map((name) => ({ id: published.oauth2PermissionScopeIds[name]!, type: 'Scope' })),

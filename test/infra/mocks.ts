@@ -9,6 +9,23 @@ export const subscriptionGuid = '0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9';
 export const appClientId = '3f9a6c2e-8d41-4b7a-9e05-6c1d2b3a4f58';
 export const resourceServicePrincipalObjectId = 'a7b3d9e5-1f2c-4e6a-8b9d-0c1e2f3a4b5c';
 
+/** A customer tenant, as a customer stack signed in to it sees it. */
+export const customerTenant = { tenantId: '7d1e4c2a-5b6f-4a8e-9c0d-1e2f3a4b5c6d', initialDomain: 'fabrikam.onmicrosoft.com' } as const;
+export const homeStackName = 'acme/o365-connector/home';
+/** What the home stack exports, as `pulumi stack output --json --show-secrets` would show it. */
+export const homeOutputs = {
+  mode: 'home',
+  connectorName: 'Acme MSSP audit collector',
+  clientId: appClientId,
+  clientSecret: 'home-secret-generation-3',
+  clientSecretExpiry: '2027-05-24T00:00:00Z',
+  cloud: 'commercial',
+  homeTenantId: tenantId,
+  permissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
+  delegatedPermissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
+  adminConsentUrl: `https://login.microsoftonline.com/organizations/adminconsent?client_id=${appClientId}`,
+} as const;
+
 /** The Office 365 Management APIs service principal as a tenant reports it: more roles than we may request. */
 export const appRoleIds: Record<string, string> = {
   'ActivityFeed.Read': '594c1fb6-4f81-4475-ae41-0c394909246c',
@@ -44,8 +61,21 @@ export interface PublishedPermissions {
   readonly oauth2PermissionScopeIds: Record<string, string>;
 }
 
-/** `published` replaces the ids the Office 365 Management APIs service principal reports. */
-export function installMocks(published: PublishedPermissions = { appRoleIds, oauth2PermissionScopeIds }): { resources: RecordedResource[]; calls: RecordedCall[] } {
+export interface MockWorld {
+  /** Replaces the ids the Office 365 Management APIs service principal reports. */
+  readonly published?: PublishedPermissions;
+  /** The tenant the azuread provider is signed in to (default: the home/single tenant, contoso). */
+  readonly tenant?: { readonly tenantId: string; readonly initialDomain: string };
+  /** Stacks a StackReference can read, by fully qualified name (default: the home stack with homeOutputs). */
+  readonly stacks?: Readonly<Record<string, Record<string, unknown>>>;
+  /** Whether the app (appClientId) has a service principal in the signed-in tenant. */
+  readonly appServicePrincipal?: boolean;
+}
+
+export function installMocks(world: MockWorld = {}): { resources: RecordedResource[]; calls: RecordedCall[] } {
+  const published = world.published ?? { appRoleIds, oauth2PermissionScopeIds };
+  const tenant = world.tenant ?? { tenantId, initialDomain: 'contoso.onmicrosoft.com' };
+  const stacks = world.stacks ?? { [homeStackName]: { ...homeOutputs } };
   const resources: RecordedResource[] = [];
   const calls: RecordedCall[] = [];
   pulumi.runtime.setMocks({
@@ -73,6 +103,12 @@ export function installMocks(published: PublishedPermissions = { appRoleIds, oau
           state['name'] = args.inputs.vaultName ?? `${args.name}1a2b3c4d`;
           state['properties'] = { ...args.inputs.properties, vaultUri: `https://${state['name']}.vault.azure.net/` };
           return { id: `/subscriptions/${subscriptionGuid}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.KeyVault/vaults/${state['name']}`, state };
+        case 'pulumi:pulumi:StackReference': {
+          // Read, not registered: the engine fetches the named stack's outputs; secret ones are listed by name.
+          const outputs = stacks[args.inputs.name];
+          if (!outputs) throw new Error(`unknown stack ${args.inputs.name}`);
+          return { id: args.inputs.name, state: { name: args.inputs.name, outputs, secretOutputNames: 'clientSecret' in outputs ? ['clientSecret'] : [] } };
+        }
         case 'azure-native:subscription:Alias':
           state['properties'] = { subscriptionId: '11111111-2222-3333-4444-555555555555', provisioningState: 'Succeeded' };
           return { id: `/providers/Microsoft.Subscription/aliases/${args.inputs.aliasName}`, state };
@@ -84,13 +120,13 @@ export function installMocks(published: PublishedPermissions = { appRoleIds, oau
       calls.push({ token: args.token, inputs: args.inputs });
       switch (args.token) {
         case 'azuread:index/getClientConfig:getClientConfig':
-          return { id: 'clientConfigs/' + tenantId, tenantId, clientId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', objectId: deployerObjectId };
+          return { id: 'clientConfigs/' + tenant.tenantId, tenantId: tenant.tenantId, clientId: '04b07795-8ddb-461a-bbee-02f9e1bf7b46', objectId: deployerObjectId };
         case 'azuread:index/getDomains:getDomains':
           return {
             id: 'domains',
             domains: [
-              { domainName: 'contoso.com', initial: false, default: true, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email'] },
-              { domainName: 'contoso.onmicrosoft.com', initial: true, default: false, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email', 'OfficeCommunicationsOnline'] },
+              { domainName: tenant.initialDomain.replace('.onmicrosoft.com', '.com'), initial: false, default: true, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email'] },
+              { domainName: tenant.initialDomain, initial: true, default: false, verified: true, adminManaged: true, root: true, authenticationType: 'Managed', supportedServices: ['Email', 'OfficeCommunicationsOnline'] },
             ].filter((domain) => !args.inputs.onlyInitial || domain.initial),
           };
         case 'azuread:index/getServicePrincipal:getServicePrincipal':
@@ -99,6 +135,11 @@ export function installMocks(published: PublishedPermissions = { appRoleIds, oau
             id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId,
             displayName: 'Office 365 Management APIs', appRoleIds: published.appRoleIds, oauth2PermissionScopeIds: published.oauth2PermissionScopeIds,
           };
+        case 'azuread:index/getServicePrincipals:getServicePrincipals': {
+          const found = (args.inputs.clientIds as string[]).filter((id) => id === appClientId && world.appServicePrincipal);
+          if (found.length < args.inputs.clientIds.length && !args.inputs.ignoreMissing) throw new Error('No service principals found matching specified filter');
+          return { id: 'servicePrincipals', clientIds: found, objectIds: found.map(() => 'sp-object-of-consented-app'), displayNames: found.map(() => homeOutputs.connectorName), servicePrincipals: [] };
+        }
         default:
           throw new Error(`unmocked invoke ${args.token}`);
       }
