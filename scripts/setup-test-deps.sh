@@ -13,6 +13,10 @@ fi
 if ! command -v tinyproxy >/dev/null 2>&1 && ! [ -x /usr/bin/tinyproxy ]; then
   missing+=(tinyproxy)
 fi
+# Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin (off the PATH).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -177,7 +177,7 @@ export class PostgresStateDatabase implements StateDatabase {
 
   async tenants(): Promise<string[]> {
     if (!this.#options.schema) return [];
-    return (await this.#read<{ tenant: string }>('SELECT DISTINCT tenant FROM cursors ORDER BY tenant COLLATE "C"')).map((row) => row.tenant);
+    return (await this.#read<{ tenant: string }>('SELECT tenant FROM cursors GROUP BY tenant ORDER BY tenant COLLATE "C"')).map((row) => row.tenant);
   }
 
   async close(): Promise<void> {
@@ -419,7 +419,8 @@ export class PostgresStateDatabase implements StateDatabase {
       try {
         return await action(session.client);
       } catch (error) {
-        if (error instanceof ConnectorError) throw error;
+        // The commit's own refusals (a bad commit, the fence) leave the session as it was.
+        if (error instanceof ConnectorError || error instanceof TypeError || error instanceof RangeError) throw error;
         if (session.lost || !(error instanceof pg.DatabaseError) || isConnectionCode(error.code)) {
           this.#lose(session, error as Error);
           throw sessionLost(session.lost!, unit, this.#options.workerName);
