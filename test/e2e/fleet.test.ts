@@ -1,0 +1,115 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { contentTypes } from '../../connector/api/content-types.ts';
+import { openPostgresDatabase } from '../../connector/state/postgres-store.ts';
+import { unitName } from '../../connector/state/store.ts';
+import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
+import { bulkReceiver } from '../receivers/http-receivers.ts';
+import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
+import { compareFileBytes, compareRecordBytes, exactBytes, splitLines, workDir } from './support.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+// A frozen server clock: the corpora cannot move under the tests (new content is added by hand).
+const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 14, days: 1, blobIntervalMinutes: 60, recordsPerBlob: 20, duplicateRate: 0.1, enabledContentTypes: [...contentTypes], faults: { latencyMs: 10 } });
+afterAll(() => emulator.stop());
+
+interface Worker { child: ChildProcess; done: Promise<number | null>; stderr: () => string }
+
+/** A worker as a supervisor starts it: its own process group, its own log. */
+function startWorker(args: string[], env: NodeJS.ProcessEnv = {}): Worker {
+  const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--requests-per-minute', '100000', '--since', '2d', ...args], {
+    env: { ...process.env, O365_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
+  return { child, done, stderr: () => stderr };
+}
+
+/** Every record of these tenants, by Id: their exact bytes. */
+function truthOf(tenants: readonly EmulatorTenant[]): Map<string, Buffer> {
+  const truth = new Map<string, Buffer>();
+  for (const tenant of tenants) for (const [id, bytes] of tenant.groundTruthBytes()) truth.set(id, bytes);
+  return truth;
+}
+
+async function linesOf(file: string): Promise<Buffer[]> {
+  try {
+    return splitLines(await readFile(file));
+  } catch {
+    return [];
+  }
+}
+
+const idOf = (line: Buffer) => (JSON.parse(line.toString('utf8')) as { Id: string }).Id;
+
+describe('fleet: many tenants in one worker (state directory)', () => {
+  it('run --once --tenants delivers every record of every tenant exactly once, byte for byte, and status lists each tenant', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const tenants = [emulator, emulator.addTenant(), emulator.addTenant({ days: 0.5 })];
+    await mkdir(join(dir, 'tenants'));
+    for (const tenant of tenants) await tenant.writeStackOutputs(join(dir, 'tenants', `${tenant.tenantDomain}.json`));
+    const sink = join(dir, 'audit.ndjson');
+    const worker = startWorker(['--once', '--tenants', join(dir, 'tenants'), '--state', join(dir, 'state'), '--sink', `file:${sink}`]);
+    expect(await worker.done, worker.stderr()).toBe(0);
+    expect(await compareFileBytes(sink, truthOf(tenants))).toEqual(exactBytes);
+
+    const status = await new Promise<string>((done) => {
+      const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'status', '--json', '--state', join(dir, 'state')], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+      child.on('exit', () => done(out));
+    });
+    const report = JSON.parse(status) as { overall: string; tenants: Array<{ tenant: string; contentTypes: Array<{ recordsDelivered: number }> }> };
+    expect(report.overall).toBe('Active');
+    expect(report.tenants.map((t) => t.tenant).sort()).toEqual(tenants.map((t) => t.tenantId).sort());
+    for (const tenant of tenants) {
+      const row = report.tenants.find((t) => t.tenant === tenant.tenantId)!;
+      expect(row.contentTypes.reduce((n, r) => n + r.recordsDelivered, 0)).toBe(tenant.groundTruth().size);
+    }
+    for (const tenant of tenants.slice(1)) emulator.removeTenant(tenant.tenantId);
+  });
+
+  it('picks up a tenant added, a secret rotated and a tenant removed while running, without a restart', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const [a, b, c] = [emulator.addTenant({ days: 0.25 }), emulator.addTenant({ days: 0.25 }), emulator.addTenant({ days: 0.25 })];
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    await a.writeStackOutputs(join(tenantsDir, 'a.json'));
+    await b.writeStackOutputs(join(tenantsDir, 'b.json'));
+    const sink = join(dir, 'audit.ndjson');
+    const worker = startWorker(['--tenants', tenantsDir, '--state', join(dir, 'state'), '--sink', `file:${sink}`, '--poll-interval', '1', '--tenants-scan-interval', '1', '--claim-interval', '1']);
+    try {
+      const delivered = async () => new Set((await linesOf(sink)).map(idOf));
+      const hasAll = (ids: Iterable<string>) => async () => { const have = await delivered(); return [...ids].every((id) => have.has(id)); };
+      await expect.poll(hasAll([...a.groundTruth(), ...b.groundTruth()]), { timeout: 60_000, interval: 200 }).toBe(true);
+
+      // Rotation: the old secret stops working and every token is revoked; only the new file's secret works.
+      const rotated = b.rotateSecret({ expireOld: true });
+      b.revokeTokens();
+      await writeFile(join(tenantsDir, 'b.json'), JSON.stringify({ ...b.stackOutputs(), clientSecret: rotated }), { mode: 0o600 });
+      await c.writeStackOutputs(join(tenantsDir, 'c.json'));
+      await rm(join(tenantsDir, 'a.json'));
+      // Once the worker has claimed the new tenant's units, the removed one's have stopped (they are given up first).
+      const afterRemoval = () => worker.stderr().slice(Math.max(0, worker.stderr().indexOf('tenant removed')));
+      await expect.poll(() => worker.stderr().includes('tenant removed') && afterRemoval().includes('"msg":"units claimed"'), { timeout: 30_000 }).toBe(true);
+      const aRequests = a.counters().apiRequests;
+      const fromB = [...b.corpus.recordIds([b.addContent('Audit.Exchange', { count: 5 })])];
+      const fromA = [...a.corpus.recordIds([a.addContent('Audit.Exchange', { count: 5 })])];
+      await expect.poll(hasAll([...c.groundTruth(), ...fromB]), { timeout: 60_000, interval: 200 }).toBe(true);
+      // A removed tenant is asked nothing more, and nothing new of it is delivered.
+      expect(a.counters().apiRequests).toBe(aRequests);
+      const have = await delivered();
+      expect(fromA.some((id) => have.has(id))).toBe(false);
+      expect(worker.stderr()).toContain('tenant credential changed (rotated)');
+    } finally {
+      worker.child.kill('SIGTERM');
+      expect(await worker.done, worker.stderr()).toBe(0);
+      for (const tenant of [a, b, c]) emulator.removeTenant(tenant.tenantId);
+    }
+    expect(await compareFileBytes(sink, truthOf([b, c]))).toMatchObject({ duplicated: 0, altered: 0 });
+  });
+});
