@@ -113,3 +113,79 @@ describe('fleet: many tenants in one worker (state directory)', () => {
     expect(await compareFileBytes(sink, truthOf([b, c]))).toMatchObject({ duplicated: 0, altered: 0 });
   });
 });
+
+const noPostgres = postgresUnavailable();
+
+describe.skipIf(noPostgres !== undefined)(`fleet: workers sharing a PostgreSQL store${noPostgres ? ` (skipped: ${noPostgres})` : ''}`, () => {
+  let postgres: TestPostgres | undefined;
+  afterAll(async () => { await postgres?.stop(); });
+
+  it('3 workers, 6 tenants: a worker SIGKILLed mid-backfill is taken over, a late one gets its share; every record arrives, none twice in Elasticsearch, in files at most the killed batches', { timeout: 240_000 }, async () => {
+    postgres = await startTestPostgres();
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    // Slow answers, so that the backfill is still under way when a worker is killed.
+    const slow = { latencyMs: 200 };
+    const tenants = [emulator, ...Array.from({ length: 5 }, () => emulator.addTenant({ faults: slow }))];
+    const before = emulator.faults();
+    emulator.setFaults(slow);
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    for (const tenant of tenants) await tenant.writeStackOutputs(join(tenantsDir, `${tenant.tenantId}.json`));
+    const truth = truthOf(tenants);
+    const elastic = await bulkReceiver();
+    const fileOf = (name: string) => join(dir, `${name}.ndjson`);
+    const start = (name: string) => startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', name, '--claim-interval', '1', '--poll-interval', '2',
+      '--sink', `file:${fileOf(name)}`, '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`]);
+    const workers = new Map([['w1', start('w1')], ['w2', start('w2')], ['w3', start('w3')]]);
+    /** Who holds what, as `status` reads it (a read-only open sees the schema once the workers made it). */
+    const holders = async () => {
+      const observer = await openPostgresDatabase(url, { workerName: 'test', readOnly: true });
+      try {
+        return new Map((await observer.claims.holders()).map((holder) => [unitName(holder.unit), holder.worker]));
+      } finally {
+        await observer.close();
+      }
+    };
+    const units = tenants.length * contentTypes.length;
+    try {
+      // The backfill is under way in all three workers.
+      await expect.poll(async () => new Set((await holders()).values()).size, { timeout: 60_000, interval: 100 }).toBe(3);
+      await expect.poll(() => elastic.documents.size, { timeout: 60_000, interval: 50 }).toBeGreaterThan(truth.size / 4);
+
+      const killed = workers.get('w2')!;
+      expect(elastic.documents.size).toBeLessThan(truth.size / 2);
+      process.kill(-killed.child.pid!, 'SIGKILL');
+      await killed.done;
+      // Its session ended with it: the others hold every unit again within seconds.
+      await expect.poll(async () => { const held = await holders(); return held.size === units && ![...held.values()].includes('w2'); }, { timeout: 30_000, interval: 100 }).toBe(true);
+      const [row] = await postgres.admin<{ position: string }>(url, "SELECT position FROM sink_positions WHERE worker = 'w2' AND name LIKE 'file:%'");
+      const committedOffset = (JSON.parse(row!.position) as { offset: number }).offset;
+      const inFlightAtKill = splitLines((await readFile(fileOf('w2'))).subarray(committedOffset)).length;
+
+      // A late worker gets a fair share.
+      await expect.poll(() => elastic.documents.size, { timeout: 60_000, interval: 50 }).toBeGreaterThan(truth.size / 2);
+      workers.set('w4', start('w4'));
+      await expect.poll(async () => [...(await holders()).values()].filter((worker) => worker === 'w4').length, { timeout: 30_000, interval: 100 }).toBe(units / 3);
+
+      await expect.poll(() => elastic.documents.size, { timeout: 120_000, interval: 100 }).toBe(truth.size);
+      for (const [name, worker] of workers) {
+        if (name === 'w2') continue;
+        worker.child.kill('SIGTERM');
+        expect(await worker.done, worker.stderr()).toBe(0);
+      }
+      // Elasticsearch (idempotent on _id): every record once, byte for byte.
+      expect(compareRecordBytes(elastic.documents.values(), truth)).toEqual(exactBytes);
+      // Files (at least once): every record, none altered; repeats only of the batches the killed worker had not committed.
+      const lines = (await Promise.all(['w1', 'w2', 'w3', 'w4'].map((name) => linesOf(fileOf(name))))).flat();
+      const comparison = compareRecordBytes(lines, truth);
+      expect(comparison).toMatchObject({ missing: 0, extra: 0, altered: 0 });
+      expect(comparison.duplicated).toBeLessThanOrEqual(inFlightAtKill);
+    } finally {
+      for (const worker of workers.values()) if (worker.child.exitCode === null && worker.child.signalCode === null) process.kill(-worker.child.pid!, 'SIGKILL');
+      await elastic.close();
+      emulator.setFaults(before);
+      for (const tenant of tenants.slice(1)) emulator.removeTenant(tenant.tenantId);
+    }
+  });
+});
