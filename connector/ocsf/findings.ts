@@ -92,14 +92,14 @@ export function mapAlert(record: AuditRecord): Mapped | undefined {
   const name = text(record['Name']);
   const category = text(record['Category']);
   const policyId = text(record['PolicyId']);
-  const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP', 'AlertId', 'Severity'];
+  // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
+  const consumed = ['ClientIP', 'AlertId', 'Severity'];
   if (name !== undefined) consumed.push('Name');
   if (category !== undefined) consumed.push('Category');
   if (policyId !== undefined) consumed.push('PolicyId');
   if (text(record['Status']) !== undefined) consumed.push('Status');
   if (text(record['Source']) !== undefined) consumed.push('Source');
   const attributes: Record<string, unknown> = {
-    actor: recordActor(record),
     finding_info: {
       uid: alertId,
       title: name ?? 'Security & Compliance alert',

@@ -17,12 +17,15 @@ export interface Family {
   readonly map: (record: AuditRecord) => Mapped | undefined;
 }
 
-/** Order matters where tests overlap: DLP before Exchange (DLP records can say Workload Exchange), sign-ins before directory changes. */
+/**
+ * Order matters where tests overlap: DLP before Exchange (DLP records can say Workload Exchange); directory changes,
+ * known by their operation, before sign-ins, known partly by record type.
+ */
 export const families: readonly Family[] = [
   { name: 'dlp', accepts: isDlp, map: mapDlp },
   { name: 'alerts', accepts: isAlert, map: mapAlert },
-  { name: 'sign-ins', accepts: isSignIn, map: mapSignIn },
   { name: 'directory-changes', accepts: isDirectoryChange, map: mapDirectoryChange },
+  { name: 'sign-ins', accepts: isSignIn, map: mapSignIn },
   { name: 'file-hosting', accepts: isFileOperation, map: mapFileOperation },
   { name: 'exchange', accepts: isExchange, map: mapExchange },
 ];
