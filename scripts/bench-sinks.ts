@@ -15,8 +15,9 @@ import { contentTypes } from '../connector/api/content-types.ts';
 import { bulkReceiver, hecReceiver, ndjsonReceiver } from '../test/receivers/http-receivers.ts';
 import { rsyslogUnavailable, startRsyslog } from '../test/receivers/rsyslog.ts';
 import { createTestPki } from '../test/emulator/tls.ts';
+import { OcsfSink, OcsfTransform } from '../connector/ocsf/ocsf-sink.ts';
 
-export interface SinkBenchResult { sink: string; records: number; seconds: number; recordsPerSecond: number; mbPerSecond: number; note?: string }
+export interface SinkBenchResult { sink: string; records: number; seconds: number; recordsPerSecond: number; mbPerSecond: number; microsPerRecord?: number; note?: string }
 
 /** A record of the stand-in corpus as JSON text, whichever form the corpus hands it out in (text or parsed). */
 function recordText(record: unknown): string {
@@ -43,7 +44,17 @@ async function measure(label: string, sink: Sink, records: RawRecord[], batchSiz
   for (let i = 0; i < records.length; i += batchSize) await sink.write({ contentType: 'Audit.Exchange', records: records.slice(i, i + batchSize) });
   await sink.close();
   const seconds = (performance.now() - started) / 1000;
-  return { sink: label, records: records.length, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(records.length / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)) };
+  return { sink: label, records: records.length, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(records.length / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)), microsPerRecord: Number(((seconds * 1e6) / records.length).toFixed(2)) };
+}
+
+/** The OCSF transform alone (parse, map, serialize each record), in the batches a sink gets: its cost per record. */
+function measureOcsfTransform(records: RawRecord[], batchSize = 500): SinkBenchResult {
+  const transform = new OcsfTransform();
+  const bytes = records.reduce((n, r) => n + r.bytes.length, 0);
+  const started = performance.now();
+  for (let i = 0; i < records.length; i += batchSize) transform.apply({ contentType: 'Audit.Exchange', records: records.slice(i, i + batchSize) });
+  const seconds = (performance.now() - started) / 1000;
+  return { sink: 'format=ocsf transform alone', records: records.length, seconds: Number(seconds.toFixed(2)), recordsPerSecond: Math.round(records.length / seconds), mbPerSecond: Number((bytes / 1e6 / seconds).toFixed(1)), microsPerRecord: Number(((seconds * 1e6) / records.length).toFixed(2)) };
 }
 
 export async function benchSinks(options: { records?: number } = {}): Promise<SinkBenchResult[]> {
@@ -56,8 +67,11 @@ export async function benchSinks(options: { records?: number } = {}): Promise<Si
   const opened = <T extends { close(): Promise<void> }>(receiver: T): T => { receivers.push(receiver); return receiver; };
   try {
     results.push(await measure('file (fsync per batch)', new FileSink(join(dir, 'out.ndjson')), records));
+    results.push(await measure('file format=ocsf', new OcsfSink(new FileSink(join(dir, 'ocsf.ndjson')), new OcsfTransform()), records));
+    results.push(measureOcsfTransform(records));
     const ndjson = opened(await ndjsonReceiver());
     results.push(await measure('http ndjson', new HttpSink(`${ndjson.url}/in?insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
+    results.push(await measure('http ndjson format=ocsf', new OcsfSink(new HttpSink(`${ndjson.url}/in?insecure=1&tokenEnv=BENCH_TOKEN`, { env }), new OcsfTransform()), records));
     results.push(await measure('http ndjson gzip', new HttpSink(`${ndjson.url}/in?gzip=1&insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));
     const hec = opened(await hecReceiver('bench-token'));
     results.push(await measure('splunk-hec', new SplunkHecSink(`splunk-hec://127.0.0.1:${new URL(hec.url).port}?tls=0&insecure=1&tokenEnv=BENCH_TOKEN`, { env }), records));

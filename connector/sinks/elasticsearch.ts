@@ -1,6 +1,6 @@
 /**
  * Elasticsearch sink: `elasticsearch://host:port/index` (https unless `tls=0`; port 9200 by default), or
- * `https://host:port/index?format=bulk`. The index may be a data stream.
+ * `https://host:port/index?protocol=bulk` (`format=bulk` in earlier releases). The index may be a data stream.
  * Emits: `_bulk` requests (at most `maxRecords`, 1000, and `maxBytes`, 10 MiB) of `create` actions whose
  * document `_id` is the record's `Id` (left out when the record has none: Elasticsearch then picks one),
  * optionally through an ingest `pipeline`; each action line is followed by the document, the bytes Microsoft

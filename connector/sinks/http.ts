@@ -8,7 +8,8 @@
  * batch as soon as it is complete or its wait is over, and the sink sends it at once, holding nothing back
  * between writes. Headers: `header.<Name>=<value>`, secret ones
  * `headerEnv.<Name>=<VARIABLE>`; a bearer token from the variable named by `tokenEnv` (or the file `tokenFile`).
- * `format=hec` and `format=bulk` switch to the Splunk HEC and Elasticsearch sinks for the same URL.
+ * `protocol=hec` and `protocol=bulk` (or, as in earlier releases, `format=hec`, `format=bulk`) switch to the Splunk HEC
+ * and Elasticsearch sinks for the same URL; `format=ocsf` sends OCSF events instead of records (see sinks/spec.ts).
  * Delivery: at least once. A batch is acknowledged when every request of it got a 2xx; 408, 429, 5xx and
  * dropped or timed-out connections (`timeoutMs`, 30000) are retried up to `maxAttempts` (5) with backoff and
  * Retry-After, then the batch is rejected and the pipeline sends it again. A collector that gave up on a

@@ -10,6 +10,7 @@ import { HttpSink } from './http.ts';
 import { SplunkHecSink } from './splunk-hec.ts';
 import { ElasticsearchSink } from './elasticsearch.ts';
 import { sinkLabel } from './sink-url.ts';
+import { OcsfSink, OcsfTransform } from '../ocsf/ocsf-sink.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -28,15 +29,76 @@ function sinkTelemetry(spec: string, context: SinkContext) {
   return context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink');
 }
 
-/** `http(s)://` is NDJSON, or Splunk HEC with `format=hec`, or Elasticsearch `_bulk` with `format=bulk`. */
-function httpFamily(spec: string, context: SinkContext): Sink {
-  let format = 'ndjson'; // an unreadable URL is reported by the sink's own parser, naming the problem
-  try { format = new URL(spec).searchParams.get('format') ?? 'ndjson'; } catch { /* see above */ }
+/** `http(s)://` is NDJSON, or Splunk HEC with `protocol=hec`, or Elasticsearch `_bulk` with `protocol=bulk`. */
+function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson'): Sink {
   const options = { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy };
-  if (format === 'hec') return new SplunkHecSink(spec, options);
-  if (format === 'bulk') return new ElasticsearchSink(spec, options);
-  if (format !== 'ndjson') throw new ConfigError('--sink format', `unknown format "${format}"`, 'use ndjson, hec or bulk');
+  if (protocol === 'hec') return new SplunkHecSink(spec, options);
+  if (protocol === 'bulk') return new ElasticsearchSink(spec, options);
   return new HttpSink(spec, options);
+}
+
+export type RecordForm = 'raw' | 'ocsf';
+export type HttpProtocol = 'ndjson' | 'hec' | 'bulk';
+const recordForms: readonly string[] = ['raw', 'ocsf'];
+const httpProtocols: readonly string[] = ['ndjson', 'hec', 'bulk'];
+
+/**
+ * The rule for `format` and `protocol`, the same on every sink: `format` is the record form, `raw` (the default: the
+ * bytes Microsoft sent) or `ocsf` (one OCSF 1.8.0 event per record); on `http(s)://` the wire protocol is
+ * `protocol=ndjson|hec|bulk` (ndjson by default). `format=ndjson|hec|bulk` on `http(s)://`, its meaning before the
+ * record form existed, still selects the protocol with raw records (and `format=hec` on `splunk-hec://`,
+ * `format=bulk` on `elasticsearch://`, which those sinks used to accept, still changes nothing). Both parameters are
+ * taken out of the spec here; the sink gets the rest. A combination that cannot mean one thing is a ConfigError.
+ */
+export function outputForm(spec: string): { spec: string; form: RecordForm; protocol: HttpProtocol | undefined } {
+  const scheme = schemeOf(spec);
+  const question = spec.indexOf('?');
+  if (question < 0) return { spec, form: 'raw', protocol: undefined };
+  const hash = spec.indexOf('#', question);
+  const query = spec.slice(question + 1, hash < 0 ? undefined : hash);
+  const segments = query.split('&');
+  const keyOf = (segment: string) => { try { return decodeURIComponent(segment.split('=')[0]!.replace(/\+/g, ' ')); } catch { return segment; } };
+  const valueOf = (segment: string) => { try { return decodeURIComponent(segment.slice(segment.indexOf('=') + 1).replace(/\+/g, ' ')); } catch { return segment; } };
+  const ours = segments.filter((segment) => ['format', 'protocol'].includes(keyOf(segment)));
+  // A file path may hold a "?": the query is the sink's only when it is nothing but format= (file: takes no other).
+  if (ours.length === 0 || (scheme === 'file' && ours.length !== segments.length)) return { spec, form: 'raw', protocol: undefined };
+  const formats = ours.filter((segment) => keyOf(segment) === 'format').map(valueOf);
+  const protocols = ours.filter((segment) => keyOf(segment) === 'protocol').map(valueOf);
+  if (formats.length > 1 || protocols.length > 1) throw new ConfigError(`--sink ${formats.length > 1 ? 'format' : 'protocol'}`, 'given more than once', 'give each parameter once');
+  const format = formats[0] === '' ? undefined : formats[0];
+  let protocol = protocols[0] === '' ? undefined : protocols[0];
+  const http = scheme === 'http' || scheme === 'https';
+  if (protocol !== undefined) {
+    if (!http) throw new ConfigError('--sink protocol', `protocol= is only for http(s):// sinks (a ${scheme} sink's scheme is its protocol)`, 'remove protocol=; use format=raw or format=ocsf for the record form');
+    if (!httpProtocols.includes(protocol)) throw new ConfigError('--sink protocol', `unknown protocol "${protocol}"`, 'use ndjson, hec or bulk');
+  }
+  let form: RecordForm = 'raw';
+  if (format !== undefined && httpProtocols.includes(format)) {
+    const own = (scheme === 'splunk-hec' && format === 'hec') || (scheme === 'elasticsearch' && format === 'bulk');
+    if (http && protocol !== undefined) {
+      throw new ConfigError('--sink format', `format=${format} is the older spelling of protocol=${format}, and protocol=${protocol} is given too`, `give protocol=${protocol} for the wire protocol and format=raw or format=ocsf for the record form`);
+    }
+    if (!http && !own) throw new ConfigError('--sink format', `format=${format} selects an HTTP wire protocol, which a ${scheme} sink does not have`, 'use format=raw or format=ocsf (the record form)');
+    if (http) protocol = format;
+  } else if (format !== undefined) {
+    if (!recordForms.includes(format)) throw new ConfigError('--sink format', `unknown format "${format}"`, `use raw or ocsf (the record form)${http ? '; the wire protocol is protocol=ndjson|hec|bulk' : ''}`);
+    form = format as RecordForm;
+  }
+  const rest = segments.filter((segment) => !ours.includes(segment)).join('&');
+  const stripped = `${spec.slice(0, question)}${rest ? `?${rest}` : ''}${hash < 0 ? '' : spec.slice(hash)}`;
+  return { spec: stripped, form, protocol: protocol as HttpProtocol | undefined };
+}
+
+/** One OCSF transform per run (per telemetry): a batch that goes to several OCSF sinks is mapped once. */
+const transforms = new WeakMap<Telemetry, OcsfTransform>();
+
+function transformFor(telemetry: Telemetry): OcsfTransform {
+  let transform = transforms.get(telemetry);
+  if (!transform) {
+    transform = new OcsfTransform({ telemetry });
+    transforms.set(telemetry, transform);
+  }
+  return transform;
 }
 
 const syslog: SinkFactory = (spec, context) => new SyslogSink(spec, { telemetry: sinkTelemetry(spec, context), logger: context.logger });
@@ -49,15 +111,15 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
   { scheme: 'syslog+tcp', create: syslog },
   { scheme: 'syslog+tls', create: syslog },
-  { scheme: 'http', create: httpFamily },
-  { scheme: 'https', create: httpFamily },
+  { scheme: 'http', create: (spec, context) => httpFamily(spec, context) },
+  { scheme: 'https', create: (spec, context) => httpFamily(spec, context) },
   { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
   { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
 
 export function schemeOf(spec: string): string {
-  if (spec === 'stdout') return 'stdout';
+  if (spec === 'stdout' || spec.startsWith('stdout?')) return 'stdout';
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
   return match ? match[1]!.toLowerCase() : spec;
 }
@@ -77,6 +139,7 @@ export function configuredSinkSpecs(flagSpecs: readonly string[], env: NodeJS.Pr
   return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
 }
 
+/** The sink a spec names, handed OCSF events when it says `format=ocsf` (see `outputForm` for the rule). */
 export function createSink(spec: string, context: SinkContext): Sink {
   const scheme = schemeOf(spec);
   const entry = factories.find((f) => f.scheme === scheme);
@@ -84,5 +147,8 @@ export function createSink(spec: string, context: SinkContext): Sink {
     const known = factories.map((f) => f.scheme).join(', ');
     throw new ConfigError('--sink', `unknown sink "${scheme}"`, `use one of: ${known}`);
   }
-  return entry.create(spec, context);
+  const { spec: sinkSpec, form, protocol } = outputForm(spec);
+  if (scheme === 'stdout' && sinkSpec !== 'stdout') throw new ConfigError('--sink', `stdout takes only format= ("${spec}")`, 'use stdout or stdout?format=ocsf');
+  const sink = protocol !== undefined ? httpFamily(sinkSpec, context, protocol) : entry.create(sinkSpec, context);
+  return form === 'ocsf' ? new OcsfSink(sink, transformFor(context.telemetry)) : sink;
 }

@@ -1,6 +1,6 @@
 /**
  * Splunk HTTP Event Collector sink: `splunk-hec://host:port` (https unless `tls=0`; port 8088 by default), or
- * `https://…/services/collector/event?format=hec`.
+ * `https://…/services/collector/event?protocol=hec` (`format=hec` in earlier releases).
  * Emits: one HEC event per record to /services/collector/event, several per request (at most `maxRecords`,
  * 500, and `maxBytes`, 1 MiB), one per line: `{"time":…,"host":…,"source":…,"sourcetype":…,"index":…,
  * "event":<record>}` where <record> is the bytes Microsoft sent for the record, unchanged (a record the API

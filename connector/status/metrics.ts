@@ -11,6 +11,7 @@ import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
 import type { Telemetry } from './telemetry.ts';
+import { ocsfTransformComponent } from '../ocsf/ocsf-sink.ts';
 
 export interface MetricsSources {
   readonly tenant: string;
@@ -109,6 +110,25 @@ export class ConnectorMetrics implements RunObserver {
           if (component.kind !== 'sink') continue;
           for (const [kind, count] of Object.entries(component.errorsByCode)) this.inc({ sink: component.name.replace(/^sink:/, ''), kind }, count);
         }
+      },
+    });
+    // OCSF events by class, and how many no family mapped (format=ocsf sinks; the transform's tallies, see ocsf-sink.ts).
+    const ocsfTallies = () => sources.telemetry.snapshot().find((component) => component.name === ocsfTransformComponent)?.tallies ?? {};
+    new Counter({
+      name: 'o365_ocsf_records_total', help: 'Records mapped to OCSF events for format=ocsf sinks, by OCSF class (counted by this process, once per batch).', labelNames: ['class_uid', 'class_name'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, count] of Object.entries(ocsfTallies())) {
+          const match = /^class:(\d+):(.*)$/.exec(key);
+          if (match) this.inc({ class_uid: match[1]!, class_name: match[2]! }, count);
+        }
+      },
+    });
+    new Counter({
+      name: 'o365_ocsf_fallback_total', help: 'Records that no OCSF family mapped, emitted as generic API Activity (counted by this process).', registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(ocsfTallies()['fallback'] ?? 0);
       },
     });
     const expiry = new Gauge({ name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry] });

@@ -26,6 +26,8 @@ export interface ComponentCounters {
   errors: number;
   discardedRecords: number;
   errorsByCode: Record<string, number>;
+  /** What a component counts by a key of its own (the OCSF transform: records per class, and fallbacks). */
+  tallies: Record<string, number>;
   lastError: (ComponentError & { readonly at: string }) | undefined;
 }
 
@@ -33,6 +35,8 @@ export interface ComponentReporter {
   received(records: number, bytes: number): void;
   sent(records: number, bytes: number): void;
   error(error: ComponentError): void;
+  /** Counts `count` under `key` (records per OCSF class, say); optional for components that count nothing else. */
+  tally?(key: string, count: number): void;
 }
 
 export type ErrorListener = (component: string, error: ComponentError) => void;
@@ -52,7 +56,7 @@ export class Telemetry {
       counters = {
         name, kind,
         receivedRecords: 0, receivedBytes: 0, sentRecords: 0, sentBytes: 0,
-        errors: 0, discardedRecords: 0, errorsByCode: {}, lastError: undefined,
+        errors: 0, discardedRecords: 0, errorsByCode: {}, tallies: {}, lastError: undefined,
       };
       this.#components.set(name, counters);
     }
@@ -60,6 +64,7 @@ export class Telemetry {
     return {
       received: (records, bytes) => { c.receivedRecords += records; c.receivedBytes += bytes; },
       sent: (records, bytes) => { c.sentRecords += records; c.sentBytes += bytes; },
+      tally: (key, count) => { c.tallies[key] = (c.tallies[key] ?? 0) + count; },
       error: (error) => {
         c.errors += 1;
         c.discardedRecords += error.discarded ?? 0;

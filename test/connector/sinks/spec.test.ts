@@ -9,6 +9,7 @@ import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
 import { SyslogSink } from '../../../connector/sinks/syslog.ts';
 import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { createLogger } from '../../../connector/status/log.ts';
+import { OcsfSink } from '../../../connector/ocsf/ocsf-sink.ts';
 
 const env = { COLLECTOR_TOKEN: 'tok-123-secret', SPLUNK_HEC_TOKEN: 'hec-456-secret', ES_API_KEY: 'es-789-secret' };
 const context = () => ({ env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
@@ -50,5 +51,45 @@ describe('sink factory', () => {
   it('refuses an unknown scheme or format with the list of known ones', () => {
     expect(() => createSink('kafka://broker:9092/o365', context())).toThrow(expect.objectContaining({ field: '--sink', message: '--sink: unknown sink "kafka"', fix: 'use one of: stdout, syslog+tcp, syslog+tls, http, https, splunk-hec, elasticsearch, file' }));
     expect(() => createSink('https://c.example/in?format=csv', context())).toThrow(ConfigError);
+  });
+});
+
+describe('format (the record form) and protocol (the HTTP wire protocol)', () => {
+  const ocsfInner = (spec: string) => {
+    const sink = createSink(spec, context());
+    expect(sink).toBeInstanceOf(OcsfSink);
+    return (sink as OcsfSink).inner;
+  };
+
+  it('gives every sink format=ocsf, and http(s) the protocol by protocol=', () => {
+    expect(ocsfInner('stdout?format=ocsf')).toBeInstanceOf(StdoutSink);
+    expect(ocsfInner('file:/tmp/o365-spec-test.ndjson?format=ocsf')).toBeInstanceOf(FileSink);
+    expect(ocsfInner('syslog+tcp://siem.example:514?format=ocsf&facility=local3')).toBeInstanceOf(SyslogSink);
+    expect(ocsfInner('https://c.example/in?format=ocsf&tokenEnv=COLLECTOR_TOKEN')).toBeInstanceOf(HttpSink);
+    expect(ocsfInner('https://splunk.example:8088/services/collector/event?protocol=hec&format=ocsf&tokenEnv=SPLUNK_HEC_TOKEN')).toBeInstanceOf(SplunkHecSink);
+    expect(ocsfInner('https://es.example:9200/o365?protocol=bulk&format=ocsf')).toBeInstanceOf(ElasticsearchSink);
+    expect(ocsfInner('splunk-hec://splunk.example:8088?tokenEnv=SPLUNK_HEC_TOKEN&format=ocsf')).toBeInstanceOf(SplunkHecSink);
+    expect(ocsfInner('elasticsearch://es.example/o365-ocsf?format=ocsf').name).toBe('elasticsearch://es.example:9200/o365-ocsf');
+  });
+
+  it('keeps the specs of earlier releases working: format=ndjson|hec|bulk on http(s) is the protocol, raw records', () => {
+    expect(createSink('https://c.example/in?format=ndjson', context())).toBeInstanceOf(HttpSink);
+    expect(createSink('https://s.example:8088/services/collector/event?format=hec&tokenEnv=SPLUNK_HEC_TOKEN', context())).toBeInstanceOf(SplunkHecSink);
+    expect(createSink('splunk-hec://s.example:8088?format=hec&tokenEnv=SPLUNK_HEC_TOKEN', context())).toBeInstanceOf(SplunkHecSink);
+    expect(createSink('elasticsearch://es.example/o365?format=bulk', context())).toBeInstanceOf(ElasticsearchSink);
+    expect(createSink('https://c.example/in?format=raw', context())).toBeInstanceOf(HttpSink);
+    expect(createSink('file:/tmp/odd?name.ndjson', context()).name).toBe('file:/tmp/odd?name.ndjson'); // a "?" in a path stays a path
+  });
+
+  it.each([
+    ['https://c.example/in?format=hec&protocol=bulk', '--sink format', 'give protocol=bulk for the wire protocol and format=raw or format=ocsf for the record form'],
+    ['file:/tmp/a.ndjson?format=bulk', '--sink format', 'use format=raw or format=ocsf (the record form)'],
+    ['splunk-hec://s.example:8088?format=bulk&tokenEnv=SPLUNK_HEC_TOKEN', '--sink format', 'use format=raw or format=ocsf (the record form)'],
+    ['syslog+tcp://siem:514?protocol=hec', '--sink protocol', 'remove protocol=; use format=raw or format=ocsf for the record form'],
+    ['https://c.example/in?protocol=grpc', '--sink protocol', 'use ndjson, hec or bulk'],
+    ['https://c.example/in?format=csv', '--sink format', 'use raw or ocsf (the record form); the wire protocol is protocol=ndjson|hec|bulk'],
+    ['stdout?format=ocsf&x=1', '--sink', 'use stdout or stdout?format=ocsf'],
+  ])('refuses %s in one line with the fix', (spec, field, fix) => {
+    expect(() => createSink(spec, context())).toThrow(expect.objectContaining({ field, fix }));
   });
 });

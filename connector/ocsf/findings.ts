@@ -1,0 +1,117 @@
+/**
+ * DLP matches and security/compliance alerts → findings.
+ * - DLP (RecordType 11 ComplianceDLPSharePoint, 13 ComplianceDLPExchange, 33, and DlpRuleMatch / DlpRuleUndo /
+ *   DlpInfo under any record type) → Data Security Finding (2006): the first policy and rule of PolicyDetails are the
+ *   policy and the finding's title, the sensitive information types matched are the detection pattern, the rule's
+ *   Severity the severity; SharePointMetaData names the file. DlpRuleMatch creates the finding, DlpRuleUndo closes it
+ *   (the action was undone), DlpInfo updates it (a false positive noted, nothing undone).
+ * - Alerts of the Security and Compliance Alerts schema (RecordType 40: AlertTriggered, AlertEntityGenerated,
+ *   AlertUpdated) → Detection Finding (2004): AlertId is the finding's uid, Name its title, Category its type,
+ *   PolicyId the analytic (a rule), Severity and Status normalized.
+ */
+import { classes, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+
+const dlpOperations: Readonly<Record<string, number>> = { DlpRuleMatch: 1, DlpInfo: 2, DlpRuleUndo: 3 };
+const alertOperations: Readonly<Record<string, number>> = { AlertTriggered: 1, AlertEntityGenerated: 2, AlertUpdated: 2 };
+
+/** Microsoft's alert and rule severities → OCSF severity_id. */
+const severities: Readonly<Record<string, [number, string]>> = {
+  informational: [1, 'Informational'], low: [2, 'Low'], medium: [3, 'Medium'], high: [4, 'High'], critical: [5, 'Critical'],
+};
+/** Alert Status (Active, Investigating, Resolved, Dismissed) → finding status_id. */
+const alertStatuses: Readonly<Record<string, [number, string]>> = {
+  active: [1, 'New'], investigating: [2, 'In Progress'], resolved: [4, 'Resolved'], dismissed: [3, 'Suppressed'],
+};
+
+export function isDlp(record: AuditRecord): boolean {
+  return typeof record['Operation'] === 'string' && Object.hasOwn(dlpOperations, record['Operation']);
+}
+
+export function isAlert(record: AuditRecord): boolean {
+  return record['RecordType'] === 40 || (typeof record['Operation'] === 'string' && Object.hasOwn(alertOperations, record['Operation']) && record['AlertId'] !== undefined);
+}
+
+function severity(value: unknown): Record<string, unknown> {
+  const found = typeof value === 'string' ? severities[value.toLowerCase()] : undefined;
+  return found ? { severity_id: found[0], severity: found[1] } : {};
+}
+
+interface DlpRule { RuleId?: unknown; RuleName?: unknown; Severity?: unknown; ConditionsMatched?: { SensitiveInformation?: Array<{ SensitiveInformationTypeName?: unknown }> } }
+interface DlpPolicy { PolicyId?: unknown; PolicyName?: unknown; Rules?: DlpRule[] }
+
+export function mapDlp(record: AuditRecord): Mapped | undefined {
+  const activityId = dlpOperations[record['Operation'] as string];
+  if (activityId === undefined) return undefined;
+  const policies = Array.isArray(record['PolicyDetails']) ? record['PolicyDetails'] as DlpPolicy[] : [];
+  const policy = policies[0];
+  const rule = policy?.Rules?.[0];
+  const sensitiveTypes = policies.flatMap((p) => (p.Rules ?? []).flatMap((r) => r.ConditionsMatched?.SensitiveInformation ?? []))
+    .map((s) => text(s.SensitiveInformationTypeName)).filter((name): name is string => name !== undefined);
+  const policyName = text(policy?.PolicyName);
+  const ruleName = text(rule?.RuleName);
+  const dataSecurity: Record<string, unknown> = {};
+  if (policy && (policyName !== undefined || text(policy.PolicyId) !== undefined)) {
+    dataSecurity['policy'] = { ...(policyName !== undefined ? { name: policyName } : {}), ...(text(policy.PolicyId) !== undefined ? { uid: policy.PolicyId } : {}) };
+  }
+  if (sensitiveTypes.length > 0) dataSecurity['detection_pattern'] = [...new Set(sensitiveTypes)].join(', ');
+  const exchange = record['ExchangeMetaData'] !== undefined && record['ExchangeMetaData'] !== null;
+  const sharePoint = record['SharePointMetaData'] as { FileName?: unknown; FilePathUrl?: unknown } | undefined;
+  dataSecurity['detection_system_id'] = 10;
+  dataSecurity['detection_system'] = 'Application-Level DLP';
+  dataSecurity['data_lifecycle_state_id'] = exchange ? 2 : sharePoint ? 1 : 0;
+  dataSecurity['data_lifecycle_state'] = exchange ? 'Data in-Transit' : sharePoint ? 'Data at-Rest' : 'Unknown';
+  const incident = text(record['IncidentId']);
+  const attributes: Record<string, unknown> = {
+    actor: recordActor(record),
+    src_endpoint: sourceEndpoint(record['ClientIP']),
+    finding_info: {
+      uid: incident ?? record['Id'],
+      title: [policyName, ruleName].filter(Boolean).join(': ') || String(record['Operation']),
+      types: ['Data Loss Prevention'],
+      ...(rule && text(rule.RuleId) !== undefined ? { analytic: { uid: rule.RuleId, ...(ruleName !== undefined ? { name: ruleName } : {}), type_id: 1, type: 'Rule' } } : {}),
+    },
+    data_security: dataSecurity,
+    is_alert: activityId === 1,
+    status_id: activityId === 3 ? 4 : 1,
+    status: activityId === 3 ? 'Resolved' : 'New',
+    ...severity(rule?.Severity),
+  };
+  const fileName = text(sharePoint?.FileName);
+  if (fileName !== undefined) {
+    attributes['file'] = { name: fileName, type_id: 1, type: 'Regular File', ...(text(sharePoint?.FilePathUrl) !== undefined ? { path: sharePoint!.FilePathUrl } : {}) };
+  }
+  // PolicyDetails and the metadata stay whole in `unmapped`: the event carries only their first policy and rule.
+  return { class: classes.dataSecurityFinding, activityId, attributes, consumed: ['UserId', 'UserKey', 'UserType', 'ClientIP', ...(incident !== undefined ? ['IncidentId'] : [])] };
+}
+
+export function mapAlert(record: AuditRecord): Mapped | undefined {
+  const activityId = alertOperations[record['Operation'] as string] ?? 99;
+  const alertId = text(record['AlertId']);
+  if (alertId === undefined) return undefined;
+  const status = typeof record['Status'] === 'string' ? alertStatuses[record['Status'].toLowerCase()] : undefined;
+  const name = text(record['Name']);
+  const category = text(record['Category']);
+  const policyId = text(record['PolicyId']);
+  // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
+  const consumed = ['ClientIP', 'AlertId', 'Severity'];
+  if (name !== undefined) consumed.push('Name');
+  if (category !== undefined) consumed.push('Category');
+  if (policyId !== undefined) consumed.push('PolicyId');
+  if (text(record['Status']) !== undefined) consumed.push('Status');
+  if (text(record['Source']) !== undefined) consumed.push('Source');
+  const attributes: Record<string, unknown> = {
+    finding_info: {
+      uid: alertId,
+      title: name ?? 'Security & Compliance alert',
+      ...(category !== undefined ? { types: [category] } : {}),
+      ...(policyId !== undefined ? { analytic: { uid: policyId, ...(name !== undefined ? { name } : {}), type_id: 1, type: 'Rule' } } : {}),
+      ...(text(record['Source']) !== undefined ? { product: { name: record['Source'] } } : {}),
+    },
+    is_alert: true,
+    ...(status ? { status_id: status[0], status: status[1] } : text(record['Status']) !== undefined ? { status_id: 99, status: record['Status'] } : { status_id: 0, status: 'Unknown' }),
+    ...severity(record['Severity']),
+  };
+  const ip = sourceEndpoint(record['ClientIP']);
+  if (ip['ip'] !== undefined) attributes['src_endpoint'] = ip;
+  return { class: classes.detectionFinding, activityId, attributes, consumed };
+}
