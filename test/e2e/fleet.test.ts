@@ -120,8 +120,39 @@ describe.skipIf(noPostgres !== undefined)(`fleet: workers sharing a PostgreSQL s
   let postgres: TestPostgres | undefined;
   afterAll(async () => { await postgres?.stop(); });
 
+  it('a worker whose database session is cut stops its units at once, reconnects, claims them again and loses nothing', { timeout: 120_000 }, async () => {
+    postgres ??= await startTestPostgres();
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const slow = { latencyMs: 100 };
+    const tenants = [emulator.addTenant({ faults: slow }), emulator.addTenant({ faults: slow })];
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    for (const tenant of tenants) await tenant.writeStackOutputs(join(tenantsDir, `${tenant.tenantId}.json`));
+    const truth = truthOf(tenants);
+    const elastic = await bulkReceiver();
+    const worker = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'cut', '--claim-interval', '1', '--poll-interval', '2',
+      '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`]);
+    try {
+      await expect.poll(() => elastic.documents.size, { timeout: 60_000, interval: 50 }).toBeGreaterThan(truth.size / 5);
+      // The server ends the worker's session (an administrator, a failover, a network cut seen by the server).
+      await postgres.admin(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'o365-connector:cut'");
+      await expect.poll(() => worker.stderr().includes('the session with the state database ended'), { timeout: 15_000 }).toBe(true);
+      await expect.poll(() => worker.stderr().includes('reconnected to the state database'), { timeout: 30_000 }).toBe(true);
+      await expect.poll(() => elastic.documents.size, { timeout: 90_000, interval: 100 }).toBe(truth.size);
+      expect(worker.child.exitCode).toBeNull();
+      worker.child.kill('SIGTERM');
+      expect(await worker.done, worker.stderr()).toBe(0);
+      expect(compareRecordBytes(elastic.documents.values(), truth)).toEqual(exactBytes);
+    } finally {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) process.kill(-worker.child.pid!, 'SIGKILL');
+      await elastic.close();
+      for (const tenant of tenants) emulator.removeTenant(tenant.tenantId);
+    }
+  });
+
   it('3 workers, 6 tenants: a worker SIGKILLed mid-backfill is taken over, a late one gets its share; every record arrives, none twice in Elasticsearch, in files at most the killed batches', { timeout: 240_000 }, async () => {
-    postgres = await startTestPostgres();
+    postgres ??= await startTestPostgres();
     const url = await postgres.newDatabase();
     const dir = await workDir();
     // Slow answers, so that the backfill is still under way when a worker is killed.
