@@ -13,6 +13,11 @@ import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import { Telemetry } from '../status/telemetry.ts';
+import { startHealthServer, type HealthServer } from '../status/health-server.ts';
+import { ConnectorMetrics, type MetricsTenant } from '../status/metrics.ts';
+import type { ContentType } from '../api/content-types.ts';
+import type { StateDatabase } from '../state/store.ts';
+import { TenantRuntimes } from '../fleet/tenant-runtimes.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
@@ -33,10 +38,29 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     return agent;
   };
   const telemetry = new Telemetry();
+  let health: HealthServer | undefined;
   try {
     const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy };
     const sinks = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
-    const database = await openStateDatabaseAt(state, {
+    // Each worker reports the units it holds: summed over the fleet, every unit counts once.
+    let database: StateDatabase | undefined;
+    const held = new Map<string, Set<ContentType>>();
+    let metrics: ConnectorMetrics | undefined;
+    if (flags.listen) {
+      metrics = new ConnectorMetrics({
+        stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name),
+        tenants: (): MetricsTenant[] => (database === undefined ? [] : [...held].map(([tenant, contentTypes]) => ({
+          tenant, store: database!.tenant(tenant), contentTypes, secretExpiresAt: runtimes.get(tenant)?.entry.config.secretExpiresAt,
+        }))),
+      });
+      health = await startHealthServer(flags.listen, { metrics, logger, readiness: async () => (controller.signal.aborted ? { ready: false, reasons: ['stopping'] } : { ready: true, reasons: [] }) });
+    }
+    const counting: ConnectorMetrics | undefined = metrics;
+    const runtimes: TenantRuntimes = new TenantRuntimes({
+      agentFor, flags, logger, telemetry, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000,
+      ...(counting ? { onApiAnswer: (tenant: string, operation: string, code: string) => counting.apiAnswered(operation, code, tenant) } : {}),
+    });
+    database = await openStateDatabaseAt(state, {
       workerName, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => logger.warn({ state, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     });
@@ -46,10 +70,16 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       summary = await runFleet({
         database, tenants, workerName, since, once: Boolean(flags.once), sinks, telemetry, logger, abortSignal: controller.signal,
         settings: flags.settings, scanIntervalMs: flags.settings.tenantsScanSeconds * 1000, claimIntervalMs: flags.settings.claimIntervalSeconds * 1000,
-        runtimes: { agentFor, flags, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 },
+        runtimes,
         ...(flags.emitHealth ? { emitHealth: true } : {}),
+        ...(metrics ? { observer: metrics } : {}),
+        onTick: (running) => {
+          held.clear();
+          for (const unit of running) held.set(unit.tenant, (held.get(unit.tenant) ?? new Set()).add(unit.contentType));
+        },
       });
     } finally {
+      held.clear();
       await database.close();
     }
     const usage = process.resourceUsage();
@@ -67,6 +97,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     throw error;
   } finally {
     dispose();
+    await health?.close();
     await Promise.all([...agents.values()].map((agent) => agent.close()));
   }
 }

@@ -71,8 +71,8 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
       metrics = new ConnectorMetrics({
-        tenant: runtime.config.tenantId, stateDir: runtime.config.stateDir, store: () => store, telemetry: runtime.telemetry,
-        sinkNames: sinks.map((sink) => sink.name), secretExpiresAt: runtime.config.secretExpiresAt,
+        stateDir: runtime.config.stateDir, defaultTenant: runtime.config.tenantId, telemetry: runtime.telemetry, sinkNames: sinks.map((sink) => sink.name),
+        tenants: () => (store ? [{ tenant: runtime.config.tenantId, store, secretExpiresAt: runtime.config.secretExpiresAt }] : []),
       });
       const counting = metrics;
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));

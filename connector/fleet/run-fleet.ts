@@ -11,7 +11,7 @@ import type { Logger } from '../status/log.ts';
 import { redactSecrets } from '../status/secret-values.ts';
 import type { StateDatabase, UnitKey } from '../state/store.ts';
 import type { TenantChanges } from './tenant-directory.ts';
-import { TenantRuntimes, type TenantRuntimesOptions } from './tenant-runtimes.ts';
+import type { TenantRuntimes } from './tenant-runtimes.ts';
 import { UnitScheduler } from './unit-scheduler.ts';
 
 /** Where the fleet's tenants come from: the `--tenants` directory, or the one tenant of `--outputs`. */
@@ -28,7 +28,8 @@ export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'content
   readonly database: StateDatabase;
   readonly tenants: TenantSource;
   readonly workerName: string;
-  readonly runtimes: Omit<TenantRuntimesOptions, 'logger' | 'telemetry'>;
+  /** The tenants' runtimes, filled from `tenants` by the run. */
+  readonly runtimes: TenantRuntimes;
   /** Between two reads of the tenants' files. */
   readonly scanIntervalMs: number;
   /** Between two looks at the claims: how soon a dead worker's units are taken over. */
@@ -39,7 +40,7 @@ export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'content
 
 export async function runFleet(options: FleetOptions): Promise<RunSummary> {
   const { database, logger, abortSignal } = options;
-  const runtimes = new TenantRuntimes({ ...options.runtimes, logger, telemetry: options.telemetry });
+  const { runtimes } = options;
   await applyScan(options.tenants, runtimes, logger);
   if (runtimes.size === 0) {
     if (options.once) throw new ConfigError('--tenants', `${options.tenants.description} holds no usable outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it');

@@ -29,6 +29,8 @@ export interface TenantRuntime {
 export interface TenantRuntimesOptions extends Omit<TenantClientOptions, 'agent' | 'reloadCredential'> {
   /** The HTTP agent for a tenant's endpoints (one per CA bundle; shared by the tenants that trust the same). */
   readonly agentFor: (caFile: string | undefined) => Dispatcher;
+  /** Each answer of a tenant's API (metrics count them per tenant). */
+  readonly onApiAnswer?: ((tenant: string, operation: string, code: string) => void) | undefined;
 }
 
 export class TenantRuntimes {
@@ -38,6 +40,10 @@ export class TenantRuntimes {
 
   constructor(options: TenantRuntimesOptions) {
     this.#options = options;
+  }
+
+  all(): TenantRuntime[] {
+    return [...this.#runtimes.values()];
   }
 
   get(tenant: string): TenantRuntime | undefined {
@@ -80,6 +86,8 @@ export class TenantRuntimes {
     const { config } = entry;
     const logger = this.#options.logger.child({ tenant: config.tenantId });
     const { tokens, api } = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
+    const onApiAnswer = this.#options.onApiAnswer;
+    if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
     const subscribed = new Map<ContentType, Promise<void>>();
     this.#generation += 1;
     return {

@@ -45,9 +45,9 @@ export interface RunConnectorOptions {
 }
 
 export interface RunObserver {
-  /** Blobs listed (new ones: not delivered before). */
-  listed(contentType: ContentType): void;
-  fetched(contentType: ContentType): void;
+  /** Blobs listed (new ones: not delivered before); the tenant when a fleet collects several. */
+  listed(contentType: ContentType, tenant?: string): void;
+  fetched(contentType: ContentType, tenant?: string): void;
   sinkBatch(sink: string, seconds: number): void;
 }
 
@@ -149,6 +149,11 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
   const source = options.telemetry.component('collector', 'source');
   const pipeline = options.telemetry.component('pipeline', 'transform');
   let fatal: ConnectorError | undefined;
+  const observerOf = (tenant: string | undefined): PassContext['observer'] => {
+    const observer = options.observer;
+    if (!observer || tenant === undefined) return observer;
+    return { listed: (contentType) => observer.listed(contentType, tenant), fetched: (contentType) => observer.fetched(contentType, tenant) };
+  };
 
   const collect = async (unit: UnitCollection) => {
     const { contentType, store: unitStore } = unit;
@@ -190,7 +195,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     const pending = new Set<string>();
     const context: PassContext = {
       contentType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
-      abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: options.observer,
+      abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: observerOf(unit.tenant),
     };
     let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);

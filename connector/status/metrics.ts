@@ -13,35 +13,52 @@ import { buildStatusReport, type StatusReport } from './status-report.ts';
 import type { Telemetry } from './telemetry.ts';
 import { ocsfTransformComponent } from '../ocsf/ocsf-sink.ts';
 
-export interface MetricsSources {
+/** One tenant whose state the metrics read. */
+export interface MetricsTenant {
   readonly tenant: string;
+  /** The tenant's view of the running store. */
+  readonly store: StateStore;
+  readonly secretExpiresAt: Date | undefined;
+  /** Only these content types (a fleet worker reports the units it holds); all of the tenant's when absent. */
+  readonly contentTypes?: ReadonlySet<ContentType> | undefined;
+}
+
+export interface MetricsSources {
+  /** Where the state lives (for the report; no credentials). */
   readonly stateDir: string;
-  /** The running store; undefined until it is open (or once it is closed): the state's figures are absent then. */
-  readonly store: () => StateStore | undefined;
+  /** The tenants collected now (one, unless a fleet); none until the store is open (the state's figures are absent then). */
+  readonly tenants: () => readonly MetricsTenant[];
+  /** The tenant of counts that name none (a single-tenant run's). */
+  readonly defaultTenant?: string | undefined;
   readonly telemetry: Telemetry;
   readonly sinkNames: readonly string[];
-  readonly secretExpiresAt: Date | undefined;
   readonly now?: () => Date;
 }
 
-/** The state's figures for one scrape: every state-derived metric of that scrape reads the same report. */
+type TenantReport = StatusReport & { readonly tenant: string };
+
+/** The state's figures for one scrape: every state-derived metric of that scrape reads the same reports. */
 class ReportOfScrape {
   readonly #sources: MetricsSources;
-  #pending: Promise<StatusReport> | undefined;
+  #pending: Promise<TenantReport[]> | undefined;
 
   constructor(sources: MetricsSources) {
     this.#sources = sources;
   }
 
-  get(): Promise<StatusReport> {
+  get(): Promise<TenantReport[]> {
     const sources = this.#sources;
-    const store = sources.store();
-    if (!store) return Promise.resolve({ overall: 'Inactive', stateDir: sources.stateDir, updatedAt: undefined, contentTypes: [] });
-    this.#pending ??= buildStatusReport({ stateDir: sources.stateDir, store, ...(sources.now ? { now: sources.now } : {}) })
-      .finally(() => setImmediate(() => { this.#pending = undefined; }));
+    this.#pending ??= Promise.all(sources.tenants().map(async ({ tenant, store, contentTypes }) => {
+      const report = await buildStatusReport({ stateDir: sources.stateDir, store, ...(sources.now ? { now: sources.now } : {}) });
+      return { ...report, tenant, contentTypes: contentTypes ? report.contentTypes.filter((row) => contentTypes.has(row.contentType)) : report.contentTypes };
+    })).finally(() => setImmediate(() => { this.#pending = undefined; }));
     return this.#pending;
   }
 }
+
+type Row = StatusReport['contentTypes'][number];
+/** Every (tenant, content type) row of a scrape. */
+const rowsOf = (reports: readonly TenantReport[]) => reports.flatMap((report) => report.contentTypes.map((row) => ({ tenant: report.tenant, row })));
 
 export class ConnectorMetrics implements RunObserver {
   readonly registry = new Registry();
@@ -54,13 +71,12 @@ export class ConnectorMetrics implements RunObserver {
 
   constructor(sources: MetricsSources) {
     const { registry } = this;
-    const tenant = sources.tenant;
-    this.#tenant = tenant;
+    this.#tenant = sources.defaultTenant ?? '';
     const report = new ReportOfScrape(sources);
     collectDefaultMetrics({ register: registry });
 
     /** A counter whose value is a running total the state keeps (it only grows, across restarts too). */
-    const stateCounter = (name: string, help: string, labels: readonly string[], rows: (r: StatusReport) => Array<[Record<string, string>, number]>) => new Counter({
+    const stateCounter = (name: string, help: string, labels: readonly string[], rows: (r: TenantReport[]) => Array<[Record<string, string>, number]>) => new Counter({
       name, help, labelNames: labels, registers: [registry],
       async collect() {
         const values = rows(await report.get());
@@ -68,18 +84,18 @@ export class ConnectorMetrics implements RunObserver {
         for (const [labelValues, value] of values) this.inc(labelValues, value);
       },
     });
-    const perType = (pick: (r: StatusReport['contentTypes'][number]) => number) => (r: StatusReport): Array<[Record<string, string>, number]> =>
-      r.contentTypes.map((row) => [{ tenant, content_type: row.contentType }, pick(row)]);
+    const perType = (pick: (row: Row) => number) => (r: TenantReport[]): Array<[Record<string, string>, number]> =>
+      rowsOf(r).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, pick(row)]);
 
     // Every sink acknowledges every record before a checkpoint moves: each has received what the state counts.
     stateCounter('o365_records_delivered_total', 'Audit records delivered, acknowledged by the sink (from the state, as status shows).', ['tenant', 'content_type', 'sink'],
-      (r) => r.contentTypes.flatMap((row) => sources.sinkNames.map((sink): [Record<string, string>, number] => [{ tenant, content_type: row.contentType, sink }, row.recordsDelivered])));
+      (r) => rowsOf(r).flatMap(({ tenant, row }) => sources.sinkNames.map((sink): [Record<string, string>, number] => [{ tenant, content_type: row.contentType, sink }, row.recordsDelivered])));
     stateCounter('o365_records_duplicate_total', 'Records dropped as repeats of records delivered before.', ['tenant', 'content_type'], perType((row) => row.duplicatesDropped));
     stateCounter('o365_blobs_delivered_total', 'Content blobs whose every record was delivered.', ['tenant', 'content_type'], perType((row) => row.blobsDelivered));
     stateCounter('o365_blobs_expired_total', 'Content blobs that expired (AF20051) before they could be fetched: their records are lost at the source.', ['tenant', 'content_type'], perType((row) => row.expiredCount));
     stateCounter('o365_blobs_late_total', 'Content blobs a sweep found after their window had been listed (Microsoft listed them late).', ['tenant', 'content_type'], perType((row) => row.lateBlobs));
 
-    const stateGauge = (name: string, help: string, rows: (r: StatusReport) => Array<[Record<string, string>, number]>) => new Gauge({
+    const stateGauge = (name: string, help: string, rows: (r: TenantReport[]) => Array<[Record<string, string>, number]>) => new Gauge({
       name, help, labelNames: ['tenant', 'content_type'], registers: [registry],
       async collect() {
         const values = rows(await report.get());
@@ -88,19 +104,19 @@ export class ConnectorMetrics implements RunObserver {
       },
     });
     stateGauge('o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', (r) =>
-      r.contentTypes.filter((row) => row.lagSeconds !== undefined).map((row) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
+      rowsOf(r).filter(({ row }) => row.lagSeconds !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
     stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure), else 0: the Collection Status.', perType((row) => (row.health === 'Active' ? 1 : 0)));
     stateGauge('o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', perType((row) => row.heldBlobs));
     stateGauge('o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', perType((row) => row.maxLatenessSeconds));
     stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>
-      r.contentTypes.filter((row) => row.lastSweepAt !== undefined).map((row) => [{ tenant, content_type: row.contentType }, Date.parse(row.lastSweepAt!) / 1000]));
+      rowsOf(r).filter(({ row }) => row.lastSweepAt !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, Date.parse(row.lastSweepAt!) / 1000]));
 
     this.#listed = new Counter({ name: 'o365_blobs_listed_total', help: 'Content blobs listed that were not delivered before (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
     this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
     this.#sinkBatch = new Histogram({ name: 'o365_sink_batch_seconds', help: 'Time from handing a batch to a sink to its acknowledgement, retries included.', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
     this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
     this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent).', labelNames: ['tenant'], registers: [registry] });
-    this.#throttled.inc({ tenant }, 0);
+    if (sources.defaultTenant !== undefined) this.#throttled.inc({ tenant: sources.defaultTenant }, 0);
 
     new Counter({
       name: 'o365_sink_errors_total', help: 'Sink errors by sink and kind (the error code): each made the pipeline hold the batch and retry.', labelNames: ['sink', 'kind'], registers: [registry],
@@ -131,16 +147,21 @@ export class ConnectorMetrics implements RunObserver {
         this.inc(ocsfTallies()['fallback'] ?? 0);
       },
     });
-    const expiry = new Gauge({ name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry] });
-    if (sources.secretExpiresAt) expiry.set({ tenant }, sources.secretExpiresAt.getTime() / 1000);
+    new Gauge({
+      name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const { tenant, secretExpiresAt } of sources.tenants()) if (secretExpiresAt) this.set({ tenant }, secretExpiresAt.getTime() / 1000);
+      },
+    });
   }
 
-  listed(contentType: ContentType): void {
-    this.#listed.inc({ tenant: this.#tenant, content_type: contentType });
+  listed(contentType: ContentType, tenant = this.#tenant): void {
+    this.#listed.inc({ tenant, content_type: contentType });
   }
 
-  fetched(contentType: ContentType): void {
-    this.#fetched.inc({ tenant: this.#tenant, content_type: contentType });
+  fetched(contentType: ContentType, tenant = this.#tenant): void {
+    this.#fetched.inc({ tenant, content_type: contentType });
   }
 
   sinkBatch(sink: string, seconds: number): void {
@@ -148,9 +169,9 @@ export class ConnectorMetrics implements RunObserver {
   }
 
   /** One answer of the API (or a transport failure) to an operation such as `subscriptions/content` or `audit`. */
-  apiAnswered(operation: string, code: string): void {
-    this.#apiRequests.inc({ tenant: this.#tenant, operation, code });
-    if (code === 'AF429') this.#throttled.inc({ tenant: this.#tenant });
+  apiAnswered(operation: string, code: string, tenant = this.#tenant): void {
+    this.#apiRequests.inc({ tenant, operation, code });
+    if (code === 'AF429') this.#throttled.inc({ tenant });
   }
 
   text(): Promise<string> {

@@ -18,7 +18,7 @@ describe('--listen', () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as AddressInfo).port;
-    const metrics = new ConnectorMetrics({ tenant: 't', stateDir: '/nonexistent', store: () => undefined, telemetry: new Telemetry(), sinkNames: [], secretExpiresAt: undefined });
+    const metrics = new ConnectorMetrics({ defaultTenant: 't', stateDir: '/nonexistent', tenants: () => [], telemetry: new Telemetry(), sinkNames: [] });
     const { logger } = quietLogger();
     await expect(startHealthServer(`127.0.0.1:${port}`, { metrics, logger, readiness: async () => ({ ready: true, reasons: [] }) }))
       .rejects.toThrow(`--listen: cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
