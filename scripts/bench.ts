@@ -1,4 +1,4 @@
-// `npm run bench -- [--scenario backfill|quota|sweep|sinks|all] [--records N] [--quota-records N] [--json]`
+// `npm run bench -- [--scenario backfill|quota|sweep|sinks|fleet|all] [--records N] [--quota-records N] [--json]`
 //
 // Measures the path users run: `o365-connector run --once` as a child process (bin/o365-connector, which execs
 // the pinned Node on connector/bin.mjs),
@@ -15,6 +15,8 @@
 //             backfilled, then a second run --once (a live pass and a sweep of the covered range): listing requests
 //             it made (the stand-in's counters), and the same per blob for a tenant of 50,000 blobs a day.
 //   sinks     throughput of each sink against local receivers (scripts/bench-sinks.ts).
+//   fleet     how many quiet tenants one worker holds and in how much memory, and how fast a SIGKILLed worker's
+//             units are taken over (scripts/bench-fleet.ts).
 //
 // Every figure comes with the command lines that produced it.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -34,7 +36,7 @@ const bin = join(root, 'bin/o365-connector');
 
 const options = new Command('bench')
   .description('Benchmarks of `o365-connector run --once` (a child process) against the stand-in (another process)')
-  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sweep', 'sinks', 'all']).default('all'))
+  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sweep', 'sinks', 'fleet', 'all']).default('all'))
   .option('--records <n>', 'backfill: records in the backlog', count, 1_000_000)
   .option('--requests-per-minute <n>', 'backfill: the connector flag of the same name (a user with a bigger quota sets it)', count, 1_000_000)
   .option('--quota-records <n>', 'quota: records in the backlog', count, 200_000)
@@ -42,13 +44,15 @@ const options = new Command('bench')
   .option('--records-per-blob <n>', 'records per blob (both backfills)', count, 100)
   .option('--throttle-rate <0..1>', 'share of API requests the stand-in answers AF429 besides the quota (both backfills)', share, 0)
   .option('--sink-records <n>', 'sinks: records per sink', count, 50_000)
+  .option('--fleet-tenants <n>', 'fleet: quiet tenants one worker collects', count, 500)
+  .option('--fleet-settle <seconds>', 'fleet: how long to keep measuring after every unit completed a pass (one default poll interval)', count, 60)
   .option('--sweep-blobs-per-day <n>', 'sweep: blobs a day per content type', count, 2_000)
   .option('--timeout <seconds>', 'a connector run taking longer is stopped and reported as failed', count, 3600)
   .option('--keep', 'keep the work directories (sink file, state, outputs) and report their paths')
   .option('--json', 'print the result as one line of JSON')
   .parse()
   .opts<{
-    scenario: 'backfill' | 'quota' | 'sweep' | 'sinks' | 'all'; records: number; requestsPerMinute: number; quotaRecords: number; quota: number; sweepBlobsPerDay: number;
+    scenario: 'backfill' | 'quota' | 'sweep' | 'sinks' | 'fleet' | 'all'; fleetTenants: number; fleetSettle: number; records: number; requestsPerMinute: number; quotaRecords: number; quota: number; sweepBlobsPerDay: number;
     recordsPerBlob: number; throttleRate: number; sinkRecords: number; timeout: number; keep?: boolean; json?: boolean;
   }>();
 
@@ -444,7 +448,12 @@ const result: Record<string, unknown> = {
   node: process.version, cpus: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown'}`, at: new Date().toISOString(),
 };
 const failures: string[] = [];
-for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sweep', sweep], ['sinks', sinks]] as const) {
+async function fleet() {
+  const { benchFleet } = await import('./bench-fleet.ts');
+  return { scenario: 'fleet', results: await benchFleet({ tenants: options.fleetTenants, settleSeconds: options.fleetSettle, env: childEnv({}), progress }) };
+}
+
+for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sweep', sweep], ['sinks', sinks], ['fleet', fleet]] as const) {
   if (chosen !== 'all' && chosen !== name) continue;
   try {
     // Other work on the machine skews every figure (2 cores here): the load around each scenario says how much.
