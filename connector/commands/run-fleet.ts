@@ -7,7 +7,7 @@ import type { Dispatcher } from 'undici';
 import { createHttpAgent } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, ConnectorError } from '../errors.ts';
 import { perTenantVariables, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
 import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
@@ -64,6 +64,12 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       workerName, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => logger.warn({ state, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     });
+    if ((await database.tenants()).includes('')) {
+      await database.close();
+      throw new ConnectorError('STATE_UNCLAIMED_TENANT', `${database.location} holds the state of a single-tenant connector from before fleet mode, of a tenant it did not record`, {
+        fix: `run that tenant once on its own (\`run --once --outputs <its outputs file> --state ${state.includes('://') ? '<this store>' : state}\`): its state becomes that tenant's, then start the fleet`,
+      });
+    }
     logger.info({ component: 'fleet', worker: workerName, state: database.location, tenants: tenants.description }, 'fleet worker starting');
     let summary;
     try {

@@ -66,6 +66,8 @@ interface Target {
 export async function openPostgresDatabase(url: string, options: OpenPostgresDatabaseOptions): Promise<PostgresStateDatabase> {
   const target = targetOf(url);
   registerSecret(target.password);
+  // libpq's variable, which pg reads when the URL has no password.
+  registerSecret(process.env['PGPASSWORD']);
   const pool = new pg.Pool({
     connectionString: url, types, max: options.readOnly ? 1 : readPoolSize, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
     connectionTimeoutMillis: connectTimeoutMs, idleTimeoutMillis: 30_000,

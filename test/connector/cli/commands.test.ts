@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { openStateStore } from '../../../connector/state/sqlite-store.ts';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startEmulator } from '../../emulator/index.ts';
@@ -319,3 +320,38 @@ describe('exit codes and lines for operator mistakes', () => {
   });
 });
 
+
+describe('o365-connector run --tenants (fleet mode): refusals, one line each', () => {
+  it('beside --outputs, a per-tenant variable, or an unreadable directory: exit 2 naming it', async () => {
+    const tenants = join(dir, 'fleet-tenants');
+    await mkdir(tenants, { recursive: true });
+    const withOutputs = await cli(['run', '--once', '--tenants', tenants, '--state', join(dir, 'fleet-state-1')]);
+    expect(withOutputs.code).toBe(2);
+    expect(withOutputs.stderr.trim()).toMatch(/^error: CONFIG_INVALID: --tenants: cannot be combined with --outputs \(or O365_OUTPUTS_FILE\): each tenant's outputs file in the directory is its configuration\. Fix: drop one of them$/);
+    expectOneLineNoStack(withOutputs);
+    const withSecret = await cli(['run', '--once', '--tenants', tenants, '--state', join(dir, 'fleet-state-2')], { outputs: null, env: { O365_CLIENT_SECRET: 'not-for-a-fleet-0123456789' } });
+    expect(withSecret.code).toBe(2);
+    expect(withSecret.stderr.trim()).toMatch(/^error: CONFIG_INVALID: O365_CLIENT_SECRET: names one tenant, but --tenants collects many: each tenant's identity and credential come from its file\. Fix: unset O365_CLIENT_SECRET$/);
+    expectNoSecret(withSecret, 'not-for-a-fleet-0123456789');
+    const missing = await cli(['run', '--once', '--tenants', join(dir, 'no-such-dir'), '--state', join(dir, 'fleet-state-3')], { outputs: null });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toMatch(/^error: CONFIG_INVALID: --tenants: cannot read the directory .*no-such-dir \(ENOENT\) Fix: give a directory holding one/);
+    const empty = await cli(['run', '--once', '--tenants', tenants, '--state', join(dir, 'fleet-state-4')], { outputs: null });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr.trim()).toMatch(/^error: CONFIG_INVALID: --tenants: .*fleet-tenants holds no usable outputs file\. Fix: write one `pulumi stack output --json --show-secrets` file per tenant into it$/);
+  });
+
+  it('a state directory of a single-tenant connector from before fleet mode: exit 2 with the way to adopt it', async () => {
+    const tenants = join(dir, 'fleet-legacy-tenants');
+    await mkdir(tenants, { recursive: true });
+    await writeFile(join(tenants, 'contoso.json'), JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }), { mode: 0o600 });
+    const state = join(dir, 'fleet-legacy-state');
+    const legacy = await openStateStore(state, { lockWaitMs: 0 });
+    await legacy.commit({ contentType: 'Audit.General', at: '2026-11-30T00:00:00.000Z', checkpoint: '2026-11-29T23:00:00.000Z' });
+    await legacy.close();
+    const result = await cli(['run', '--once', '--tenants', tenants, '--state', state], { outputs: null });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toMatch(/^error: STATE_UNCLAIMED_TENANT: .*fleet-legacy-state holds the state of a single-tenant connector from before fleet mode, of a tenant it did not record\. Fix: run that tenant once on its own \(`run --once --outputs <its outputs file> --state .*fleet-legacy-state`\): its state becomes that tenant's, then start the fleet$/);
+    expectOneLineNoStack(result);
+  });
+});
