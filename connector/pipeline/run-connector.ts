@@ -73,7 +73,10 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
     await Promise.all(options.contentTypes.map((contentType) => collection.collect({
       api: options.api, contentType, store: options.store, since: options.since, cursor: cursors.get(contentType),
     })));
-    return collection.finish();
+    const summary = collection.finish();
+    // --once: an error no retry can fix ends the run with it (a fleet reports every unit's errors instead).
+    if (options.once && collection.fatal && !options.abortSignal?.aborted) throw collection.fatal;
+    return summary;
   } finally {
     await collection.close();
   }
@@ -105,7 +108,9 @@ export interface Collection {
   readonly signal: AbortSignal;
   /** Collects one unit until stopped (or, --once, until everything listable now is delivered). */
   collect(unit: UnitCollection): Promise<void>;
-  /** The summary of a run that ended: throws the lane's failure, or (--once) the first fatal error. */
+  /** The first error no retry can fix (consent, auditing off, a subscription disabled), when one happened. */
+  readonly fatal: ConnectorError | undefined;
+  /** The summary of a run that ended; throws the lane's failure (a sink refusing for good, a failed commit). */
   finish(): RunSummary;
   close(): Promise<void>;
 }
@@ -244,9 +249,11 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     summary,
     signal,
     collect,
+    get fatal() {
+      return fatal;
+    },
     finish: () => {
       if (lane.failure !== undefined) throw lane.failure;
-      if (options.once && fatal && !abortSignal?.aborted) throw fatal;
       return summary;
     },
     close,

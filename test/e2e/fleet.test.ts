@@ -47,14 +47,20 @@ async function linesOf(file: string): Promise<Buffer[]> {
 const idOf = (line: Buffer) => (JSON.parse(line.toString('utf8')) as { Id: string }).Id;
 
 describe('fleet: many tenants in one worker (state directory)', () => {
-  it('run --once --tenants delivers every record of every tenant exactly once, byte for byte, and status lists each tenant', { timeout: 120_000 }, async () => {
+  it('run --once --tenants delivers every record of every tenant exactly once, byte for byte, while one tenant fails; status lists each tenant', { timeout: 120_000 }, async () => {
     const dir = await workDir();
     const tenants = [emulator, emulator.addTenant(), emulator.addTenant({ days: 0.5 })];
+    // A tenant whose administrator turned auditing off: its passes fail, the others are not held back.
+    const failing = emulator.addTenant({ days: 0.5, auditingEnabled: false });
     await mkdir(join(dir, 'tenants'));
-    for (const tenant of tenants) await tenant.writeStackOutputs(join(dir, 'tenants', `${tenant.tenantDomain}.json`));
+    for (const tenant of [...tenants, failing]) await tenant.writeStackOutputs(join(dir, 'tenants', `${tenant.tenantDomain}.json`));
     const sink = join(dir, 'audit.ndjson');
     const worker = startWorker(['--once', '--tenants', join(dir, 'tenants'), '--state', join(dir, 'state'), '--sink', `file:${sink}`]);
-    expect(await worker.done, worker.stderr()).toBe(0);
+    // --once ends with exit 4 when a unit failed, naming the tenant and the code of each failure.
+    expect(await worker.done, worker.stderr()).toBe(4);
+    const errorLines = worker.stderr().split('\n').filter((line) => line.startsWith('error: '));
+    expect(errorLines.length).toBeGreaterThan(0);
+    for (const line of errorLines) expect(line).toMatch(new RegExp(`^error: ${failing.tenantId} [A-Za-z.]+: AUDIT_LOG_DISABLED: `));
     expect(await compareFileBytes(sink, truthOf(tenants))).toEqual(exactBytes);
 
     const status = await new Promise<string>((done) => {
@@ -63,14 +69,18 @@ describe('fleet: many tenants in one worker (state directory)', () => {
       child.stdout!.on('data', (chunk: Buffer) => { out += chunk.toString(); });
       child.on('exit', () => done(out));
     });
-    const report = JSON.parse(status) as { overall: string; tenants: Array<{ tenant: string; contentTypes: Array<{ recordsDelivered: number }> }> };
-    expect(report.overall).toBe('Active');
-    expect(report.tenants.map((t) => t.tenant).sort()).toEqual(tenants.map((t) => t.tenantId).sort());
+    const report = JSON.parse(status) as { overall: string; tenants: Array<{ tenant: string; overall: string; contentTypes: Array<{ recordsDelivered: number; lastError?: { code: string } }> }> };
+    expect(report.overall).toBe('Degraded');
+    expect(report.tenants.map((t) => t.tenant).sort()).toEqual([...tenants, failing].map((t) => t.tenantId).sort());
     for (const tenant of tenants) {
       const row = report.tenants.find((t) => t.tenant === tenant.tenantId)!;
+      expect(row.overall).toBe('Active');
       expect(row.contentTypes.reduce((n, r) => n + r.recordsDelivered, 0)).toBe(tenant.groundTruth().size);
     }
-    for (const tenant of tenants.slice(1)) emulator.removeTenant(tenant.tenantId);
+    const failed = report.tenants.find((t) => t.tenant === failing.tenantId)!;
+    expect(failed.overall).toBe('Inactive');
+    expect(failed.contentTypes.every((r) => r.lastError?.code === 'AUDIT_LOG_DISABLED')).toBe(true);
+    for (const tenant of [...tenants.slice(1), failing]) emulator.removeTenant(tenant.tenantId);
   });
 
   it('picks up a tenant added, a secret rotated and a tenant removed while running, without a restart', { timeout: 120_000 }, async () => {
