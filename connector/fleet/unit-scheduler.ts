@@ -103,12 +103,14 @@ export class UnitScheduler {
     const excess = [...this.#running.values()].sort((a, b) => a.since - b.since).slice(0, Math.max(0, this.#running.size - share));
     for (const entry of excess) await this.#give(unitName(entry.unit), 'another worker joined: fair share');
     if (this.#running.size >= share) return false;
+    if (stop.aborted || this.#lost) return false;
+    const generations = new Map(open.map((entry) => [unitName(entry.unit), entry.generation]));
+    const taken = await claims.tryClaimSome(this.#order(open).map((entry) => entry.unit), share - this.#running.size);
     let claimed = 0;
-    for (const entry of this.#order(open)) {
-      if (stop.aborted || this.#lost || this.#running.size >= share) break;
-      if (!(await claims.tryClaim(entry.unit))) continue;
+    for (const unit of taken) {
+      if (this.#running.has(unitName(unit))) continue;
       claimed += 1;
-      this.#start(entry.unit, entry.generation);
+      this.#start(unit, generations.get(unitName(unit))!);
     }
     if (claimed > 0) logger.info({ component: 'fleet', claimed, running: this.#running.size, share, workers }, 'units claimed');
     return this.#running.size === 0 && claimed === 0;

@@ -23,6 +23,12 @@ export class LocalUnitClaims implements UnitClaims {
     return true;
   }
 
+  async tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
+    const taken = units.slice(0, Math.max(0, max));
+    for (const unit of taken) await this.tryClaim(unit);
+    return taken;
+  }
+
   async release(unit: UnitKey): Promise<void> {
     this.#held.delete(unitName(unit));
   }

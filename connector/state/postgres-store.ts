@@ -163,6 +163,7 @@ export class PostgresStateDatabase implements StateDatabase {
     if (session) this.#watch(session);
     this.claims = {
       tryClaim: (unit) => this.#tryClaim(unit),
+      tryClaimSome: (units, max) => this.#tryClaimSome(units, max),
       release: (unit) => this.#release(unit),
       workers: () => this.#workers(),
       holders: () => this.#holders(),
@@ -241,11 +242,33 @@ export class PostgresStateDatabase implements StateDatabase {
 
   async #read<T>(text: string, values: unknown[] = []): Promise<T[]> {
     if (this.#closed) throw new Error(`state ${this.location} is closed`);
+    // Reads wait for a pool connection here, not in the pool: its timeout is for connecting, and thousands of units
+    // starting at once must queue, not fail.
+    await this.#readTurn();
     try {
       return (await this.#pool.query(text, values)).rows as T[];
     } catch (error) {
       throw error instanceof pg.DatabaseError && !isConnectionCode(error.code) ? error : connectionError(error, this.#target);
+    } finally {
+      this.#readDone();
     }
+  }
+
+  #readsRunning = 0;
+  readonly #readsWaiting: Array<() => void> = [];
+
+  #readTurn(): Promise<void> {
+    if (this.#readsRunning < readPoolSize) {
+      this.#readsRunning += 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#readsWaiting.push(resolve));
+  }
+
+  #readDone(): void {
+    const next = this.#readsWaiting.shift();
+    if (next) next();
+    else this.#readsRunning -= 1;
   }
 
   // --- commits (the session) ---
@@ -352,6 +375,48 @@ export class PostgresStateDatabase implements StateDatabase {
       await client.query('UPDATE units SET claimed_by = $2, claimed_pid = pg_backend_pid(), claimed_at = now() WHERE id = $1', [id, this.#options.workerName]);
       return true;
     });
+  }
+
+  async #tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
+    const session = this.#writable();
+    if (units.length === 0 || max <= 0) return [];
+    const ids = await this.#unitIdsOf(session, units);
+    return this.#onSession(session, undefined, async (client) => {
+      const mine = units.filter((_, i) => session.held.has(ids[i]!)).slice(0, max);
+      const free = ids.filter((id) => !session.held.has(id));
+      const wanted = max - mine.length;
+      if (wanted <= 0 || free.length === 0) return mine;
+      // The filter runs row by row as the limit pulls them: no lock is taken beyond the `wanted`th success.
+      const { rows } = await client.query<{ id: number }>('SELECT c.id FROM unnest($2::integer[]) AS c (id) WHERE pg_try_advisory_lock($1, c.id) LIMIT $3', [advisoryNamespace, free, wanted]);
+      const claimed = new Set(rows.map((row) => Number(row.id)));
+      if (claimed.size > 0) {
+        await client.query('UPDATE units SET claimed_by = $2, claimed_pid = pg_backend_pid(), claimed_at = now() WHERE id = ANY($1::integer[])', [[...claimed], this.#options.workerName]);
+      }
+      const taken: UnitKey[] = [];
+      units.forEach((unit, i) => {
+        if (!claimed.has(ids[i]!)) return;
+        session.held.set(ids[i]!, { tenant: unit.tenant, contentType: unit.contentType });
+        taken.push(unit);
+      });
+      return [...mine, ...taken];
+    });
+  }
+
+  /** The ids of `units`, in their order: made in one statement for those new to the database. */
+  async #unitIdsOf(session: Session, units: readonly UnitKey[]): Promise<number[]> {
+    const missing = units.filter((unit) => !this.#unitIds.has(unitName(unit)));
+    if (missing.length > 0) {
+      const tenants = missing.map((unit) => unit.tenant);
+      const types = missing.map((unit) => unit.contentType);
+      const rows = await this.#onSession(session, undefined, async (client) => {
+        await client.query(`INSERT INTO units (tenant, content_type) SELECT * FROM unnest($1::text[], $2::text[])
+          ON CONFLICT (tenant, content_type) DO NOTHING`, [tenants, types]);
+        return (await client.query<{ id: number; tenant: string; content_type: ContentType }>(`SELECT u.id, u.tenant, u.content_type FROM units u
+          JOIN unnest($1::text[], $2::text[]) AS k (tenant, content_type) ON u.tenant = k.tenant AND u.content_type = k.content_type`, [tenants, types])).rows;
+      });
+      for (const row of rows) this.#unitIds.set(unitName({ tenant: row.tenant, contentType: row.content_type }), Number(row.id));
+    }
+    return units.map((unit) => this.#unitIds.get(unitName(unit))!);
   }
 
   async #release(unit: UnitKey): Promise<void> {

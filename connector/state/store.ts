@@ -195,6 +195,12 @@ export interface UnitHolder {
 export interface UnitClaims {
   /** Takes the unit unless another worker holds it; true when this worker holds it now. */
   tryClaim(unit: UnitKey): Promise<boolean>;
+  /**
+   * Tries `units` in order and takes free ones until this worker holds `max` of them (those it held already
+   * count): the ones it holds now, in one round trip however many (a worker of thousands of units claims them
+   * all at once).
+   */
+  tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]>;
   /** Gives the unit up (its collection has stopped and committed). */
   release(unit: UnitKey): Promise<void>;
   /** The workers connected now, this one included (a fair share is units / workers). */

@@ -11,13 +11,22 @@ class ClaimServer {
 
   claims(worker: string): UnitClaims {
     this.sessions.add(worker);
+    const tryClaim = async (unit: UnitKey) => {
+      if (!this.sessions.has(worker)) throw new Error('session gone');
+      const holder = this.holders.get(unitName(unit));
+      if (holder !== undefined && holder !== worker) return false;
+      this.holders.set(unitName(unit), worker);
+      return true;
+    };
     return {
-      tryClaim: async (unit) => {
-        if (!this.sessions.has(worker)) throw new Error('session gone');
-        const holder = this.holders.get(unitName(unit));
-        if (holder !== undefined && holder !== worker) return false;
-        this.holders.set(unitName(unit), worker);
-        return true;
+      tryClaim,
+      tryClaimSome: async (units, max) => {
+        const taken: UnitKey[] = [];
+        for (const unit of units) {
+          if (taken.length >= max) break;
+          if (await tryClaim(unit)) taken.push(unit);
+        }
+        return taken;
       },
       release: async (unit) => {
         if (this.holders.get(unitName(unit)) === worker) this.holders.delete(unitName(unit));

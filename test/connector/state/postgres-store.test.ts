@@ -47,6 +47,27 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
   const terminate = (url: string, workerName: string) =>
     server.admin(url, 'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', [`o365-connector:${workerName}`]);
 
+  it('claims many units in one go: up to the count asked, in the order given, skipping those another worker holds, taking no lock beyond them', async () => {
+    const url = await server.newDatabase();
+    const a = await worker(url, 'many-a');
+    const b = await worker(url, 'many-b');
+    const units: UnitKey[] = Array.from({ length: 300 }, (_, i) => ({ tenant: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, contentType: 'Audit.Exchange' }));
+    expect(await b.claims.tryClaim(units[1]!)).toBe(true);
+    const taken = await a.claims.tryClaimSome(units, 100);
+    expect(taken).toHaveLength(100);
+    expect(taken[0]).toEqual(units[0]);
+    expect(taken).not.toContainEqual(units[1]);
+    expect(taken.at(-1)).toEqual(units[100]);
+    // Exactly those: the server holds 100 locks of a and one of b.
+    const holders = await a.claims.holders();
+    expect(holders.filter((h) => h.worker === 'many-a')).toHaveLength(100);
+    expect(holders.filter((h) => h.worker === 'many-b')).toHaveLength(1);
+    // What it holds counts toward the count; the others stay free for b.
+    expect(await a.claims.tryClaimSome(units, 100)).toHaveLength(100);
+    expect(await b.claims.tryClaimSome(units, 300)).toHaveLength(200);
+    expect((await a.claims.holders()).length).toBe(300);
+  });
+
   it('never lets two workers hold one unit; a release hands it over; counts the workers and says who holds what since when', async () => {
     const url = await server.newDatabase();
     const a = await worker(url, 'worker-a');
