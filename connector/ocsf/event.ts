@@ -64,6 +64,21 @@ export function creationTimeMs(value: unknown): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/** A table's own entry for a key read from a record: `constructor` or `toString` in a record is no entry. */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: unknown): T | undefined {
+  return typeof key === 'string' && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/** A record member that should be an object, else undefined (null, a list, text). */
+export function objectOf(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined;
+}
+
+/** A record member that should be a list of objects: its objects, skipping anything else; none when it is no list. */
+export function objectsOf(value: unknown): ReadonlyArray<Readonly<Record<string, unknown>>> {
+  return Array.isArray(value) ? value.map(objectOf).filter((item) => item !== undefined) : [];
+}
+
 export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }

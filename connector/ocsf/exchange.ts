@@ -6,7 +6,7 @@
  * a mailbox audit record does not carry). The mailbox (MailboxOwnerUPN, MailboxGuid) or the cmdlet's object
  * (ObjectId) is the resource; the cmdlet's verb or the mailbox action gives the activity.
  */
-import { classes, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 /** Mailbox actions (Exchange mailbox schema) → API Activity activity_id: 1 Create, 2 Read, 3 Update, 4 Delete. */
 const mailboxActions: Readonly<Record<string, number>> = {
@@ -34,7 +34,7 @@ export function mapExchange(record: AuditRecord): Mapped | undefined {
   const operation = text(record['Operation']);
   if (operation === undefined) return undefined;
   const cmdlet = /^([A-Z][a-z]+)-[A-Za-z]+$/.exec(operation);
-  const activityId = cmdlet ? (verbs[cmdlet[1]!] ?? 99) : (mailboxActions[operation] ?? 99);
+  const activityId = (cmdlet ? lookup(verbs, cmdlet[1]) : lookup(mailboxActions, operation)) ?? 99;
   const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP'];
   const resources: Array<Record<string, unknown>> = [];
   const owner = text(record['MailboxOwnerUPN']);

@@ -37,7 +37,7 @@ export function mapSignIn(record: AuditRecord): Mapped {
   const userAgent = nameValue(extended, 'UserAgent');
   if (userAgent !== undefined) attributes['http_request'] = { user_agent: userAgent };
   const requestType = nameValue(extended, 'RequestType');
-  if (requestType !== undefined) {
+  if (requestType !== undefined && requestType !== '') {
     const protocol = protocols.find(([pattern]) => pattern.test(requestType));
     attributes['auth_protocol_id'] = protocol ? protocol[1] : 99;
     attributes['auth_protocol'] = protocol ? protocol[2] : requestType;
