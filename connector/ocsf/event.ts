@@ -93,13 +93,17 @@ export function ipAddress(value: unknown): { ip: string; port?: number } | undef
   return { ip: withPort[1]!, ...(port !== undefined && port <= 65535 ? { port } : {}) };
 }
 
-/** The Name/Value pairs Microsoft uses for ExtendedProperties, Parameters and the like, as a lookup. */
+/**
+ * The Name/Value pairs Microsoft uses for ExtendedProperties, Parameters and the like, as a lookup; for
+ * ModifiedProperties the NewValue, else the OldValue: a removal ("Remove member from role.") leaves NewValue "" and
+ * names what was removed in OldValue. An empty value counts as none.
+ */
 export function nameValue(list: unknown, name: string): string | undefined {
   if (!Array.isArray(list)) return undefined;
   for (const item of list) {
     if (item && typeof item === 'object' && (item as { Name?: unknown }).Name === name) {
-      const value = (item as { Value?: unknown; NewValue?: unknown }).Value ?? (item as { NewValue?: unknown }).NewValue;
-      return typeof value === 'string' ? value : undefined;
+      const { Value: value, NewValue: newValue, OldValue: oldValue } = item as { Value?: unknown; NewValue?: unknown; OldValue?: unknown };
+      return text(value) ?? text(newValue) ?? text(oldValue);
     }
   }
   return undefined;
