@@ -22,7 +22,8 @@ export interface SinkContext {
   readonly lockWaitMs?: number;
 }
 
-export type SinkFactory = (spec: string, context: SinkContext) => Sink;
+/** `form` is the record form the sink will be handed (a sink whose defaults depend on it reads it). */
+export type SinkFactory = (spec: string, context: SinkContext, form: RecordForm) => Sink;
 
 /** A sink's telemetry component, named by its spec without query or credentials. */
 function sinkTelemetry(spec: string, context: SinkContext) {
@@ -30,9 +31,9 @@ function sinkTelemetry(spec: string, context: SinkContext) {
 }
 
 /** `http(s)://` is NDJSON, or Splunk HEC with `protocol=hec`, or Elasticsearch `_bulk` with `protocol=bulk`. */
-function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson'): Sink {
+function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson', form: RecordForm = 'raw'): Sink {
   const options = { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy };
-  if (protocol === 'hec') return new SplunkHecSink(spec, options);
+  if (protocol === 'hec') return new SplunkHecSink(spec, { ...options, form });
   if (protocol === 'bulk') return new ElasticsearchSink(spec, options);
   return new HttpSink(spec, options);
 }
@@ -111,9 +112,9 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
   { scheme: 'syslog+tcp', create: syslog },
   { scheme: 'syslog+tls', create: syslog },
-  { scheme: 'http', create: (spec, context) => httpFamily(spec, context) },
-  { scheme: 'https', create: (spec, context) => httpFamily(spec, context) },
-  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
+  { scheme: 'http', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
+  { scheme: 'https', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
+  { scheme: 'splunk-hec', create: (spec, context, form) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy, form }) },
   { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
   { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
@@ -149,6 +150,6 @@ export function createSink(spec: string, context: SinkContext): Sink {
   }
   const { spec: sinkSpec, form, protocol } = outputForm(spec);
   if (scheme === 'stdout' && sinkSpec !== 'stdout') throw new ConfigError('--sink', `stdout takes only format= ("${spec}")`, 'use stdout or stdout?format=ocsf');
-  const sink = protocol !== undefined ? httpFamily(sinkSpec, context, protocol) : entry.create(sinkSpec, context);
+  const sink = protocol !== undefined ? httpFamily(sinkSpec, context, protocol, form) : entry.create(sinkSpec, context, form);
   return form === 'ocsf' ? new OcsfSink(sink, transformFor(context.telemetry)) : sink;
 }
