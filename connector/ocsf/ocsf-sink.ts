@@ -52,7 +52,15 @@ export class OcsfTransform {
   }
 }
 
-/** A sink that is handed OCSF events instead of raw records; everything else is the inner sink's. */
+/** The name of the OCSF twin of a sink named `name`: its own, so that its stored position and counters are its own. */
+export function ocsfSinkName(name: string): string {
+  return `${name}${name.includes('?') ? '&' : '?'}format=ocsf`;
+}
+
+/**
+ * A sink that is handed OCSF events instead of raw records; everything else is the inner sink's but the name (the
+ * inner name plus `?format=ocsf`: a raw sink to the same target keeps the name, and stored position, it always had).
+ */
 export class OcsfSink implements Sink {
   readonly #inner: Sink;
   readonly #transform: OcsfTransform;
@@ -67,7 +75,7 @@ export class OcsfSink implements Sink {
   }
 
   get name(): string {
-    return this.#inner.name;
+    return ocsfSinkName(this.#inner.name);
   }
 
   /** The sink that writes the events (for tests and status). */
