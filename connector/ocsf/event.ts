@@ -189,7 +189,7 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
   if (operation) metadata['event_code'] = operation;
   if (typeof record['CreationTime'] === 'string') metadata['original_time'] = record['CreationTime'];
   if (typeof record['OrganizationId'] === 'string') metadata['tenant_uid'] = record['OrganizationId'];
-  if (typeof record['RecordType'] === 'number') metadata['log_version'] = `RecordType ${record['RecordType']}`;
+  // RecordType stays in `unmapped`: OCSF has no member for a source record type (log_version is the log's version).
 
   const event: Record<string, unknown> = {
     class_uid: uid,

@@ -1,6 +1,6 @@
 /**
  * Exchange → API Activity (6003). Mailbox audit records (RecordType 2 ExchangeItem, 3 ExchangeItemGroup, 19
- * aggregated; MailItemsAccessed, Send, MoveToDeletedItems, …) record an operation on a mailbox, and admin audit
+ * ExchangeAggregatedOperation, 50 ExchangeItemAggregated, where MailItemsAccessed is; Send, MoveToDeletedItems, …) record an operation on a mailbox, and admin audit
  * records (RecordType 1 ExchangeAdmin) a cmdlet run: both are an API call on the service, not the transport of a
  * message that OCSF's Email Activity (4009) describes (it needs the message's sender, recipients and direction, which
  * a mailbox audit record does not carry). The mailbox (MailboxOwnerUPN, MailboxGuid) or the cmdlet's object
@@ -22,7 +22,7 @@ const verbs: Readonly<Record<string, number>> = {
   Get: 2, Search: 2, Test: 2, Export: 2, Remove: 4, Uninstall: 4, Clear: 4,
 };
 
-const mailboxRecordTypes = new Set([2, 3, 19]);
+const mailboxRecordTypes = new Set([2, 3, 19, 50]);
 
 export function isExchange(record: AuditRecord): boolean {
   const type = record['RecordType'];

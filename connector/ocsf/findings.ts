@@ -9,6 +9,7 @@
  *   AlertUpdated) → Detection Finding (2004): AlertId is the finding's uid, Name its title, Category its type,
  *   PolicyId the analytic (a rule), Severity and Status normalized.
  */
+import { createHash } from 'node:crypto';
 import { classes, lookup, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 const dlpOperations: Readonly<Record<string, number>> = { DlpRuleMatch: 1, DlpInfo: 2, DlpRuleUndo: 3 };
@@ -65,7 +66,8 @@ export function mapDlp(record: AuditRecord): Mapped | undefined {
     actor: recordActor(record),
     src_endpoint: sourceEndpoint(record['ClientIP']),
     finding_info: {
-      uid: incident ?? record['Id'],
+      // A finding always has a uid: the incident, else the record's Id, else a digest of the record (stable for one record).
+      uid: incident ?? text(record['Id']) ?? createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 32),
       title: [policyName, ruleName].filter(Boolean).join(': ') || String(record['Operation']),
       types: ['Data Loss Prevention'],
       ...(ruleId !== undefined ? { analytic: { uid: ruleId, ...(ruleName !== undefined ? { name: ruleName } : {}), type_id: 1, type: 'Rule' } } : {}),
@@ -94,7 +96,9 @@ export function mapAlert(record: AuditRecord): Mapped | undefined {
   const category = text(record['Category']);
   const policyId = text(record['PolicyId']);
   // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
-  const consumed = ['ClientIP', 'AlertId', 'Severity'];
+  const consumed = ['ClientIP', 'AlertId'];
+  // An unrecognised Severity stays in `unmapped`: the event's severity is then the default, not the alert's.
+  if (Object.keys(severity(record['Severity'])).length > 0) consumed.push('Severity');
   if (name !== undefined) consumed.push('Name');
   if (category !== undefined) consumed.push('Category');
   if (policyId !== undefined) consumed.push('PolicyId');
