@@ -375,7 +375,10 @@ const notInCustomerStack: Readonly<Partial<Record<Key, string>>> = {
 
 /** The mode, and the keys that only make sense in some modes: one line per key set where it does not belong. */
 function modeSettings(reader: ConfigReader): { mode: Mode; homeStack: string | undefined; consent: ConsentKind } {
+  const problemsBefore = reader.problems.length;
   const mode = reader.read('mode', 'single');
+  // A mode that did not parse is its one line: checks that depend on the mode would only mislead.
+  if (reader.problems.length > problemsBefore) return { mode, homeStack: undefined, consent: 'grant' };
   if (mode !== 'customer') {
     for (const key of ['homeStack', 'consent'] as const) {
       if (reader.isSet(key)) reader.fail(key, `only a customer stack reads it, but mode is ${mode}; pulumi config set ${configNamespace}:mode customer, or pulumi config rm ${configNamespace}:${key}`);

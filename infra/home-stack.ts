@@ -63,6 +63,7 @@ export async function readHomeStack(reference: pulumi.StackReference, homeStack:
     const value: unknown = detail.value ?? detail.secretValue;
     return value === undefined || value === null ? [] : [[key, value]];
   }));
+  if (Object.keys(values).length === 0) throw new HomeStackError(homeStack, 'has no outputs; run pulumi up on it first');
   if (values['mode'] !== 'home') {
     throw new HomeStackError(homeStack, `is not a home stack (its app is not multi-tenant): set ${configNamespace}:mode home on it and run pulumi up there, or name the home stack`);
   }

@@ -7,7 +7,7 @@
  * ModifiedProperties (Group.DisplayName, Role.DisplayName, …). A membership change that names no group or role has
  * no valid Group Management event: it is left to the generic mapping.
  */
-import { classes, nameValue, ocsfUser, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
+import { classes, lookup, nameValue, ocsfUser, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
 
 type Kind = 'account' | 'group' | 'role' | 'entity-user' | 'entity-group';
 
@@ -35,7 +35,7 @@ const table: Readonly<Record<string, { class: OcsfClass; activityId: number; kin
 
 function entry(record: AuditRecord) {
   const operation = record['Operation'];
-  return typeof operation === 'string' ? table[operation.toLowerCase().replace(/\.$/, '')] : undefined;
+  return typeof operation === 'string' ? lookup(table, operation.toLowerCase().replace(/\.$/, '')) : undefined;
 }
 
 export function isDirectoryChange(record: AuditRecord): boolean {

@@ -64,6 +64,21 @@ export function creationTimeMs(value: unknown): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
+/** A table's own entry for a key read from a record: `constructor` or `toString` in a record is no entry. */
+export function lookup<T>(table: Readonly<Record<string, T>>, key: unknown): T | undefined {
+  return typeof key === 'string' && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
+/** A record member that should be an object, else undefined (null, a list, text). */
+export function objectOf(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined;
+}
+
+/** A record member that should be a list of objects: its objects, skipping anything else; none when it is no list. */
+export function objectsOf(value: unknown): ReadonlyArray<Readonly<Record<string, unknown>>> {
+  return Array.isArray(value) ? value.map(objectOf).filter((item) => item !== undefined) : [];
+}
+
 export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
@@ -78,13 +93,17 @@ export function ipAddress(value: unknown): { ip: string; port?: number } | undef
   return { ip: withPort[1]!, ...(port !== undefined && port <= 65535 ? { port } : {}) };
 }
 
-/** The Name/Value pairs Microsoft uses for ExtendedProperties, Parameters and the like, as a lookup. */
+/**
+ * The Name/Value pairs Microsoft uses for ExtendedProperties, Parameters and the like, as a lookup; for
+ * ModifiedProperties the NewValue, else the OldValue: a removal ("Remove member from role.") leaves NewValue "" and
+ * names what was removed in OldValue. An empty value counts as none.
+ */
 export function nameValue(list: unknown, name: string): string | undefined {
   if (!Array.isArray(list)) return undefined;
   for (const item of list) {
     if (item && typeof item === 'object' && (item as { Name?: unknown }).Name === name) {
-      const value = (item as { Value?: unknown; NewValue?: unknown }).Value ?? (item as { NewValue?: unknown }).NewValue;
-      return typeof value === 'string' ? value : undefined;
+      const { Value: value, NewValue: newValue, OldValue: oldValue } = item as { Value?: unknown; NewValue?: unknown; OldValue?: unknown };
+      return text(value) ?? text(newValue) ?? text(oldValue);
     }
   }
   return undefined;
@@ -170,7 +189,7 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
   if (operation) metadata['event_code'] = operation;
   if (typeof record['CreationTime'] === 'string') metadata['original_time'] = record['CreationTime'];
   if (typeof record['OrganizationId'] === 'string') metadata['tenant_uid'] = record['OrganizationId'];
-  if (typeof record['RecordType'] === 'number') metadata['log_version'] = `RecordType ${record['RecordType']}`;
+  // RecordType stays in `unmapped`: OCSF has no member for a source record type (log_version is the log's version).
 
   const event: Record<string, unknown> = {
     class_uid: uid,

@@ -1,12 +1,12 @@
 /**
  * Exchange → API Activity (6003). Mailbox audit records (RecordType 2 ExchangeItem, 3 ExchangeItemGroup, 19
- * aggregated; MailItemsAccessed, Send, MoveToDeletedItems, …) record an operation on a mailbox, and admin audit
+ * ExchangeAggregatedOperation, 50 ExchangeItemAggregated, where MailItemsAccessed is; Send, MoveToDeletedItems, …) record an operation on a mailbox, and admin audit
  * records (RecordType 1 ExchangeAdmin) a cmdlet run: both are an API call on the service, not the transport of a
  * message that OCSF's Email Activity (4009) describes (it needs the message's sender, recipients and direction, which
  * a mailbox audit record does not carry). The mailbox (MailboxOwnerUPN, MailboxGuid) or the cmdlet's object
  * (ObjectId) is the resource; the cmdlet's verb or the mailbox action gives the activity.
  */
-import { classes, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 /** Mailbox actions (Exchange mailbox schema) → API Activity activity_id: 1 Create, 2 Read, 3 Update, 4 Delete. */
 const mailboxActions: Readonly<Record<string, number>> = {
@@ -22,7 +22,7 @@ const verbs: Readonly<Record<string, number>> = {
   Get: 2, Search: 2, Test: 2, Export: 2, Remove: 4, Uninstall: 4, Clear: 4,
 };
 
-const mailboxRecordTypes = new Set([2, 3, 19]);
+const mailboxRecordTypes = new Set([2, 3, 19, 50]);
 
 export function isExchange(record: AuditRecord): boolean {
   const type = record['RecordType'];
@@ -34,7 +34,7 @@ export function mapExchange(record: AuditRecord): Mapped | undefined {
   const operation = text(record['Operation']);
   if (operation === undefined) return undefined;
   const cmdlet = /^([A-Z][a-z]+)-[A-Za-z]+$/.exec(operation);
-  const activityId = cmdlet ? (verbs[cmdlet[1]!] ?? 99) : (mailboxActions[operation] ?? 99);
+  const activityId = (cmdlet ? lookup(verbs, cmdlet[1]) : lookup(mailboxActions, operation)) ?? 99;
   const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP'];
   const resources: Array<Record<string, unknown>> = [];
   const owner = text(record['MailboxOwnerUPN']);

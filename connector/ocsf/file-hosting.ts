@@ -5,7 +5,7 @@
  * ListItemUniqueId; a rename or move adds the destination as `file_result`; the site's host is the destination
  * endpoint. Members of Microsoft's SharePoint file operations and sharing schemas.
  */
-import { classes, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 /** Operation → File Hosting activity_id (OCSF 1.8.0: 1 Upload … 16 Unsync). */
 export const fileActivities: Readonly<Record<string, number>> = {
@@ -36,17 +36,19 @@ function lastSegment(path: string): string {
 function fileOf(name: string | undefined, path: string | undefined, itemType: unknown): Record<string, unknown> | undefined {
   const fileName = name ?? (path !== undefined ? lastSegment(path) : undefined);
   if (fileName === undefined) return undefined;
-  const type = itemType === 'Folder' ? { type_id: 2, type: 'Folder' } : itemType === undefined || itemType === 'File' ? { type_id: 1, type: 'Regular File' } : { type_id: 99, type: String(itemType) };
+  const named = text(itemType);
+  const type = named === 'Folder' ? { type_id: 2, type: 'Folder' } : named === undefined || named === 'File' ? { type_id: 1, type: 'Regular File' } : { type_id: 99, type: named };
   return { name: fileName, ...type, ...(path !== undefined ? { path } : {}) };
 }
 
 export function mapFileOperation(record: AuditRecord): Mapped | undefined {
-  const activityId = fileActivities[record['Operation'] as string];
+  const activityId = lookup(fileActivities, record['Operation']);
   if (activityId === undefined) return undefined;
   const objectId = text(record['ObjectId']);
   const file = fileOf(text(record['SourceFileName']), objectId, record['ItemType']);
   if (!file) return undefined;
-  const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP', 'ObjectId', 'SourceFileName', 'ItemType'];
+  // An ItemType that is no text is read as a file and kept in `unmapped`.
+  const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP', 'ObjectId', 'SourceFileName', ...(typeof record['ItemType'] === 'string' ? ['ItemType'] : [])];
   const extension = text(record['SourceFileExtension']);
   if (extension !== undefined) { file['ext'] = extension; consumed.push('SourceFileExtension'); }
   const folder = text(record['SourceRelativeUrl']);

@@ -9,7 +9,8 @@
  *   AlertUpdated) → Detection Finding (2004): AlertId is the finding's uid, Name its title, Category its type,
  *   PolicyId the analytic (a rule), Severity and Status normalized.
  */
-import { classes, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { createHash } from 'node:crypto';
+import { classes, lookup, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 const dlpOperations: Readonly<Record<string, number>> = { DlpRuleMatch: 1, DlpInfo: 2, DlpRuleUndo: 3 };
 const alertOperations: Readonly<Record<string, number>> = { AlertTriggered: 1, AlertEntityGenerated: 2, AlertUpdated: 2 };
@@ -32,30 +33,30 @@ export function isAlert(record: AuditRecord): boolean {
 }
 
 function severity(value: unknown): Record<string, unknown> {
-  const found = typeof value === 'string' ? severities[value.toLowerCase()] : undefined;
+  const found = typeof value === 'string' ? lookup(severities, value.toLowerCase()) : undefined;
   return found ? { severity_id: found[0], severity: found[1] } : {};
 }
 
-interface DlpRule { RuleId?: unknown; RuleName?: unknown; Severity?: unknown; ConditionsMatched?: { SensitiveInformation?: Array<{ SensitiveInformationTypeName?: unknown }> } }
-interface DlpPolicy { PolicyId?: unknown; PolicyName?: unknown; Rules?: DlpRule[] }
-
 export function mapDlp(record: AuditRecord): Mapped | undefined {
-  const activityId = dlpOperations[record['Operation'] as string];
+  const activityId = lookup(dlpOperations, record['Operation']);
   if (activityId === undefined) return undefined;
-  const policies = Array.isArray(record['PolicyDetails']) ? record['PolicyDetails'] as DlpPolicy[] : [];
+  // PolicyDetails as Microsoft's DLP schema documents it, read defensively: any level may be null, empty or not a list.
+  const policies = objectsOf(record['PolicyDetails']);
   const policy = policies[0];
-  const rule = policy?.Rules?.[0];
-  const sensitiveTypes = policies.flatMap((p) => (p.Rules ?? []).flatMap((r) => r.ConditionsMatched?.SensitiveInformation ?? []))
-    .map((s) => text(s.SensitiveInformationTypeName)).filter((name): name is string => name !== undefined);
-  const policyName = text(policy?.PolicyName);
-  const ruleName = text(rule?.RuleName);
+  const rule = objectsOf(policy?.['Rules'])[0];
+  const sensitiveTypes = policies.flatMap((p) => objectsOf(p['Rules']).flatMap((r) => objectsOf(objectOf(r['ConditionsMatched'])?.['SensitiveInformation'])))
+    .map((s) => text(s['SensitiveInformationTypeName'])).filter((name): name is string => name !== undefined);
+  const policyName = text(policy?.['PolicyName']);
+  const policyId = text(policy?.['PolicyId']);
+  const ruleName = text(rule?.['RuleName']);
+  const ruleId = text(rule?.['RuleId']);
   const dataSecurity: Record<string, unknown> = {};
-  if (policy && (policyName !== undefined || text(policy.PolicyId) !== undefined)) {
-    dataSecurity['policy'] = { ...(policyName !== undefined ? { name: policyName } : {}), ...(text(policy.PolicyId) !== undefined ? { uid: policy.PolicyId } : {}) };
+  if (policyName !== undefined || policyId !== undefined) {
+    dataSecurity['policy'] = { ...(policyName !== undefined ? { name: policyName } : {}), ...(policyId !== undefined ? { uid: policyId } : {}) };
   }
   if (sensitiveTypes.length > 0) dataSecurity['detection_pattern'] = [...new Set(sensitiveTypes)].join(', ');
   const exchange = record['ExchangeMetaData'] !== undefined && record['ExchangeMetaData'] !== null;
-  const sharePoint = record['SharePointMetaData'] as { FileName?: unknown; FilePathUrl?: unknown } | undefined;
+  const sharePoint = objectOf(record['SharePointMetaData']);
   dataSecurity['detection_system_id'] = 10;
   dataSecurity['detection_system'] = 'Application-Level DLP';
   dataSecurity['data_lifecycle_state_id'] = exchange ? 2 : sharePoint ? 1 : 0;
@@ -65,35 +66,39 @@ export function mapDlp(record: AuditRecord): Mapped | undefined {
     actor: recordActor(record),
     src_endpoint: sourceEndpoint(record['ClientIP']),
     finding_info: {
-      uid: incident ?? record['Id'],
+      // A finding always has a uid: the incident, else the record's Id, else a digest of the record (stable for one record).
+      uid: incident ?? text(record['Id']) ?? createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 32),
       title: [policyName, ruleName].filter(Boolean).join(': ') || String(record['Operation']),
       types: ['Data Loss Prevention'],
-      ...(rule && text(rule.RuleId) !== undefined ? { analytic: { uid: rule.RuleId, ...(ruleName !== undefined ? { name: ruleName } : {}), type_id: 1, type: 'Rule' } } : {}),
+      ...(ruleId !== undefined ? { analytic: { uid: ruleId, ...(ruleName !== undefined ? { name: ruleName } : {}), type_id: 1, type: 'Rule' } } : {}),
     },
     data_security: dataSecurity,
     is_alert: activityId === 1,
     status_id: activityId === 3 ? 4 : 1,
     status: activityId === 3 ? 'Resolved' : 'New',
-    ...severity(rule?.Severity),
+    ...severity(rule?.['Severity']),
   };
-  const fileName = text(sharePoint?.FileName);
+  const fileName = text(sharePoint?.['FileName']);
+  const filePath = text(sharePoint?.['FilePathUrl']);
   if (fileName !== undefined) {
-    attributes['file'] = { name: fileName, type_id: 1, type: 'Regular File', ...(text(sharePoint?.FilePathUrl) !== undefined ? { path: sharePoint!.FilePathUrl } : {}) };
+    attributes['file'] = { name: fileName, type_id: 1, type: 'Regular File', ...(filePath !== undefined ? { path: filePath } : {}) };
   }
   // PolicyDetails and the metadata stay whole in `unmapped`: the event carries only their first policy and rule.
   return { class: classes.dataSecurityFinding, activityId, attributes, consumed: ['UserId', 'UserKey', 'UserType', 'ClientIP', ...(incident !== undefined ? ['IncidentId'] : [])] };
 }
 
 export function mapAlert(record: AuditRecord): Mapped | undefined {
-  const activityId = alertOperations[record['Operation'] as string] ?? 99;
+  const activityId = lookup(alertOperations, record['Operation']) ?? 99;
   const alertId = text(record['AlertId']);
   if (alertId === undefined) return undefined;
-  const status = typeof record['Status'] === 'string' ? alertStatuses[record['Status'].toLowerCase()] : undefined;
+  const status = typeof record['Status'] === 'string' ? lookup(alertStatuses, record['Status'].toLowerCase()) : undefined;
   const name = text(record['Name']);
   const category = text(record['Category']);
   const policyId = text(record['PolicyId']);
   // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
-  const consumed = ['ClientIP', 'AlertId', 'Severity'];
+  const consumed = ['ClientIP', 'AlertId'];
+  // An unrecognised Severity stays in `unmapped`: the event's severity is then the default, not the alert's.
+  if (Object.keys(severity(record['Severity'])).length > 0) consumed.push('Severity');
   if (name !== undefined) consumed.push('Name');
   if (category !== undefined) consumed.push('Category');
   if (policyId !== undefined) consumed.push('PolicyId');

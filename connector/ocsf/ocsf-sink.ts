@@ -6,20 +6,23 @@
  * the sinks that ask for it, where they receive their batch: raw sinks get the batch untouched. A batch sent to
  * several OCSF sinks, or sent again after a failed write, is mapped once (the events are kept with the batch while it
  * is in flight). Counted as the `transform:ocsf` component: records received and sent, and per OCSF class (tally
- * `class:<uid>:<name>`) with the records no family mapped (`fallback`).
+ * `class:<uid>:<name>`) with the records no family mapped (`fallback`), of which those whose family's mapping threw
+ * (`mapping-error`; they are sent as generic API Activity events all the same).
  */
 import type { ComponentReporter, Telemetry } from '../status/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkCallOptions, SinkPosition } from '../sinks/sink.ts';
-import { mapRecordText } from './registry.ts';
+import { families as allFamilies, mapRecordText, type Family } from './registry.ts';
 
 export const ocsfTransformComponent = 'transform:ocsf';
 
 export class OcsfTransform {
   readonly #telemetry: ComponentReporter | undefined;
   readonly #mapped = new WeakMap<SinkBatch, SinkBatch>();
+  readonly #families: readonly Family[];
 
-  constructor(options: { telemetry?: Telemetry } = {}) {
+  constructor(options: { telemetry?: Telemetry; families?: readonly Family[] } = {}) {
     this.#telemetry = options.telemetry?.component(ocsfTransformComponent, 'transform');
+    this.#families = options.families ?? allFamilies;
   }
 
   /** The batch as OCSF events, mapped on its first call and reused while the batch object lives. */
@@ -31,10 +34,11 @@ export class OcsfTransform {
     let bytesOut = 0;
     const records: RawRecord[] = batch.records.map((record) => {
       bytesIn += record.bytes.length;
-      const mapping = mapRecordText(record.bytes.toString('utf8'), { contentType: batch.contentType });
+      const mapping = mapRecordText(record.bytes.toString('utf8'), { contentType: batch.contentType, families: this.#families });
       const key = `class:${mapping.classUid}:${mapping.className}`;
       tallies.set(key, (tallies.get(key) ?? 0) + 1);
       if (mapping.fallback) tallies.set('fallback', (tallies.get('fallback') ?? 0) + 1);
+      if (mapping.mappingError) tallies.set('mapping-error', (tallies.get('mapping-error') ?? 0) + 1);
       const bytes = Buffer.from(mapping.json, 'utf8');
       bytesOut += bytes.length;
       return { id: record.id, creationTime: record.creationTime, bytes };
@@ -48,7 +52,15 @@ export class OcsfTransform {
   }
 }
 
-/** A sink that is handed OCSF events instead of raw records; everything else is the inner sink's. */
+/** The name of the OCSF twin of a sink named `name`: its own, so that its stored position and counters are its own. */
+export function ocsfSinkName(name: string): string {
+  return `${name}${name.includes('?') ? '&' : '?'}format=ocsf`;
+}
+
+/**
+ * A sink that is handed OCSF events instead of raw records; everything else is the inner sink's but the name (the
+ * inner name plus `?format=ocsf`: a raw sink to the same target keeps the name, and stored position, it always had).
+ */
 export class OcsfSink implements Sink {
   readonly #inner: Sink;
   readonly #transform: OcsfTransform;
@@ -63,7 +75,7 @@ export class OcsfSink implements Sink {
   }
 
   get name(): string {
-    return this.#inner.name;
+    return ocsfSinkName(this.#inner.name);
   }
 
   /** The sink that writes the events (for tests and status). */

@@ -2,6 +2,8 @@
  * Which family maps a record, in order: the first whose test accepts it and whose mapping finds what its class
  * requires; a record no family takes (or one whose family finds its class's required parts missing) gets the generic
  * API Activity mapping, and counts as a fallback. Records are parsed here, once per record, for every family.
+ * A family mapping that throws (a record shaped as no schema documents) also gets the generic mapping and counts as a
+ * mapping error too: one odd record must never stop the sinks, which would retry it for ever.
  */
 import { buildEvent, classUid, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
 import { isSignIn, mapSignIn } from './sign-ins.ts';
@@ -38,10 +40,21 @@ export interface OcsfMapping {
   /** The family that mapped it, or `generic`. */
   readonly family: string;
   readonly fallback: boolean;
+  /** The family's mapping threw: the event is the generic mapping's. */
+  readonly mappingError: boolean;
+  /** What the family threw, as "<family>: <error>", when it did. */
+  readonly error?: string;
+}
+
+export interface MapOptions {
+  readonly contentType?: string | undefined;
+  readonly now?: () => number;
+  /** The families to try, in order (tests replace one). */
+  readonly families?: readonly Family[];
 }
 
 /** One record's OCSF event: `text` is the record's bytes as text (they become `raw_data`). */
-export function mapRecordText(text: string, options: { contentType?: string | undefined; now?: () => number } = {}): OcsfMapping {
+export function mapRecordText(text: string, options: MapOptions = {}): OcsfMapping {
   let record: AuditRecord;
   try {
     const parsed = JSON.parse(text) as unknown;
@@ -49,17 +62,28 @@ export function mapRecordText(text: string, options: { contentType?: string | un
   } catch {
     record = {}; // content-records only hands on JSON objects; this keeps a bug there from stopping the sink
   }
-  let mapped: Mapped | undefined;
-  let family = 'generic';
-  for (const candidate of families) {
+  const build = (mapped: Mapped, from: AuditRecord = record) => JSON.stringify(buildEvent(from, mapped, { rawText: text, contentType: options.contentType, ...(options.now ? { now: options.now } : {}) }));
+  let error: string | undefined;
+  for (const candidate of options.families ?? families) {
     if (!candidate.accepts(record)) continue;
-    mapped = candidate.map(record);
-    if (mapped) family = candidate.name;
+    try {
+      const mapped = candidate.map(record);
+      if (mapped) return { json: build(mapped), classUid: classUid(mapped.class), className: mapped.class.caption, family: candidate.name, fallback: false, mappingError: false };
+    } catch (thrown) {
+      error = `${candidate.name}: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown)}`;
+    }
     break;
   }
-  mapped ??= mapApiActivity(record);
-  const event = buildEvent(record, mapped, { rawText: text, contentType: options.contentType, ...(options.now ? { now: options.now } : {}) });
-  return { json: JSON.stringify(event), classUid: classUid(mapped.class), className: mapped.class.caption, family, fallback: family === 'generic' };
+  const mapped = mapApiActivity(record);
+  let json: string;
+  try {
+    json = build(mapped);
+  } catch (thrown) {
+    // The generic mapping reads only common-schema members as text; should even it fail, the event keeps raw_data.
+    error ??= `generic: ${thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : String(thrown)}`;
+    json = build(mapApiActivity({}), {});
+  }
+  return { json, classUid: classUid(mapped.class), className: mapped.class.caption, family: 'generic', fallback: true, mappingError: error !== undefined, ...(error !== undefined ? { error } : {}) };
 }
 
 /** For documentation and status: the classes a family can emit. */

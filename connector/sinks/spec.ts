@@ -10,7 +10,9 @@ import { HttpSink } from './http.ts';
 import { SplunkHecSink } from './splunk-hec.ts';
 import { ElasticsearchSink } from './elasticsearch.ts';
 import { sinkLabel } from './sink-url.ts';
-import { OcsfSink, OcsfTransform } from '../ocsf/ocsf-sink.ts';
+import { OcsfSink, OcsfTransform, ocsfSinkName } from '../ocsf/ocsf-sink.ts';
+import { Telemetry as ScratchTelemetry } from '../status/telemetry.ts';
+import { createLogger } from '../status/log.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;
@@ -22,17 +24,19 @@ export interface SinkContext {
   readonly lockWaitMs?: number;
 }
 
-export type SinkFactory = (spec: string, context: SinkContext) => Sink;
+/** `form` is the record form the sink will be handed (a sink whose defaults depend on it reads it). */
+export type SinkFactory = (spec: string, context: SinkContext, form: RecordForm) => Sink;
 
-/** A sink's telemetry component, named by its spec without query or credentials. */
-function sinkTelemetry(spec: string, context: SinkContext) {
-  return context.telemetry.component(`sink:${sinkLabel(spec)}`, 'sink');
+/** A sink's telemetry component, named by its spec without query or credentials (and `?format=ocsf` for OCSF events). */
+function sinkTelemetry(spec: string, context: SinkContext, form: RecordForm = 'raw') {
+  const label = sinkLabel(spec);
+  return context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(label) : label}`, 'sink');
 }
 
 /** `http(s)://` is NDJSON, or Splunk HEC with `protocol=hec`, or Elasticsearch `_bulk` with `protocol=bulk`. */
-function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson'): Sink {
-  const options = { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy };
-  if (protocol === 'hec') return new SplunkHecSink(spec, options);
+function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson', form: RecordForm = 'raw'): Sink {
+  const options = { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy };
+  if (protocol === 'hec') return new SplunkHecSink(spec, { ...options, form });
   if (protocol === 'bulk') return new ElasticsearchSink(spec, options);
   return new HttpSink(spec, options);
 }
@@ -101,21 +105,21 @@ function transformFor(telemetry: Telemetry): OcsfTransform {
   return transform;
 }
 
-const syslog: SinkFactory = (spec, context) => new SyslogSink(spec, { telemetry: sinkTelemetry(spec, context), logger: context.logger });
+const syslog: SinkFactory = (spec, context, form) => new SyslogSink(spec, { telemetry: sinkTelemetry(spec, context, form), logger: context.logger });
 
 /**
  * Sink specs by scheme: `stdout`, `file:<path>`, and the SIEM sinks. Each sink module contributes one
  * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
  */
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
-  { scheme: 'stdout', create: (_spec, context) => new StdoutSink({ telemetry: context.telemetry.component('sink:stdout', 'sink') }) },
+  { scheme: 'stdout', create: (_spec, context, form) => new StdoutSink({ telemetry: context.telemetry.component(form === 'ocsf' ? `sink:${ocsfSinkName('stdout')}` : 'sink:stdout', 'sink') }) },
   { scheme: 'syslog+tcp', create: syslog },
   { scheme: 'syslog+tls', create: syslog },
-  { scheme: 'http', create: (spec, context) => httpFamily(spec, context) },
-  { scheme: 'https', create: (spec, context) => httpFamily(spec, context) },
-  { scheme: 'splunk-hec', create: (spec, context) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
-  { scheme: 'elasticsearch', create: (spec, context) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context), proxy: context.proxy }) },
-  { scheme: 'file', create: (spec, context) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
+  { scheme: 'http', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
+  { scheme: 'https', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
+  { scheme: 'splunk-hec', create: (spec, context, form) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy, form }) },
+  { scheme: 'elasticsearch', create: (spec, context, form) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy }) },
+  { scheme: 'file', create: (spec, context, form) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(spec) : spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
 
 export function schemeOf(spec: string): string {
@@ -130,7 +134,37 @@ export function schemeOf(spec: string): string {
  */
 export function sinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const given = configuredSinkSpecs(flagSpecs, env);
+  refuseSharedSinks(given, env);
   return given.length ? given : ['stdout'];
+}
+
+/**
+ * Refuses, in one line, two sinks with one name (they would share a stored position and counters) and two sinks
+ * writing one Elasticsearch index or one file, whatever their record form (the second's documents would collide with
+ * the first's `_id` and be dropped; two writers would interleave one file). A raw and an OCSF sink to one HEC
+ * endpoint, syslog receiver or HTTP collector are fine: each event is sent, none replaces another. Each sink is built
+ * (nothing is opened) to read its name; a spec that cannot be built is left for createSink to report.
+ */
+export function refuseSharedSinks(specs: readonly string[], env: NodeJS.ProcessEnv): void {
+  const scratch: SinkContext = { env, telemetry: new ScratchTelemetry(), logger: createLogger({ level: 'silent' }) };
+  const names = new Set<string>();
+  const targets = new Set<string>();
+  for (const spec of specs) {
+    let sink: Sink;
+    try {
+      sink = createSink(spec, scratch);
+    } catch {
+      continue;
+    }
+    if (names.has(sink.name)) throw new ConfigError('--sink', `two sinks are ${sink.name}: they would share one stored position`, 'give each sink once');
+    names.add(sink.name);
+    const target = sink instanceof OcsfSink ? sink.inner : sink;
+    if (!(target instanceof ElasticsearchSink || target instanceof FileSink)) continue;
+    if (targets.has(target.name)) {
+      throw new ConfigError('--sink', `two sinks write ${target.name} (raw records and OCSF events would collide there)`, `send OCSF events to an index or file of their own (e.g. ${target instanceof FileSink ? 'file:…/ocsf.ndjson?format=ocsf' : 'elasticsearch://…/o365-ocsf?format=ocsf'})`);
+    }
+    targets.add(target.name);
+  }
 }
 
 /** The sink specs given by `--sink` or `O365_SINKS`; none when neither names one. */
@@ -149,6 +183,6 @@ export function createSink(spec: string, context: SinkContext): Sink {
   }
   const { spec: sinkSpec, form, protocol } = outputForm(spec);
   if (scheme === 'stdout' && sinkSpec !== 'stdout') throw new ConfigError('--sink', `stdout takes only format= ("${spec}")`, 'use stdout or stdout?format=ocsf');
-  const sink = protocol !== undefined ? httpFamily(sinkSpec, context, protocol) : entry.create(sinkSpec, context);
+  const sink = protocol !== undefined ? httpFamily(sinkSpec, context, protocol, form) : entry.create(sinkSpec, context, form);
   return form === 'ocsf' ? new OcsfSink(sink, transformFor(context.telemetry)) : sink;
 }

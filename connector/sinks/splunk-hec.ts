@@ -7,7 +7,8 @@
  * pretty-printed across lines is compacted to one, nothing inside its strings changing; see
  * connector/api/content-records.ts). `time` is the record's CreationTime read as UTC (the API writes it
  * without a zone suffix) in epoch seconds, left out when the record has none; `sourcetype` per content type
- * (o365:audit:exchange, …, o365:dlp:all; `sourcetype=` overrides), `source` (o365-connector), optional
+ * (o365:audit:exchange, …, o365:dlp:all) for raw records, `o365:ocsf` for OCSF events (`format=ocsf`), whatever
+ * their content type (`sourcetype=` overrides both), `source` (o365-connector), optional
  * `index` and `host`. The token comes from the variable named by `tokenEnv` (or the file `tokenFile`) as
  * `Authorization: Splunk <token>`.
  * Delivery: at least once. Without `ack=1` a batch is acknowledged when HEC answers `{"code":0}` for each of
@@ -33,6 +34,7 @@ import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from './sin
 import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './http.ts';
 import { ndjson } from './ndjson.ts';
+import type { RecordForm } from './spec.ts';
 
 interface HecCode { readonly meaning: string; readonly fix?: string; readonly retryable: boolean }
 
@@ -60,6 +62,9 @@ export const hecCodes: Readonly<Record<number, HecCode>> = {
   19: { meaning: 'HEC is unhealthy: the acknowledgement service is unavailable', ...retry },
   20: { meaning: 'HEC is unhealthy: queues full and acknowledgement service unavailable', ...retry },
 };
+
+/** OCSF events are one schema whatever the content type: one sourcetype, so Splunk never parses them as raw records. */
+export const ocsfSourcetype = 'o365:ocsf';
 
 const sourcetypes: Readonly<Record<string, string>> = {
   'Audit.AzureActiveDirectory': 'o365:audit:azureactivedirectory',
@@ -137,7 +142,7 @@ export class SplunkHecSink implements Sink {
   readonly #telemetry: ComponentReporter | undefined;
   readonly #reportError: (error: ConnectorError) => void;
 
-  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
+  constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined; form?: RecordForm } = {}) {
     const url = new SinkUrl(spec);
     const parameters = url.parameters(hecParameters(options.env ?? process.env));
     const token = parameters.tokenEnv ?? parameters.tokenFile!;
@@ -154,7 +159,7 @@ export class SplunkHecSink implements Sink {
     this.#index = parameters.index;
     this.#host = parameters.host;
     this.#source = parameters.source;
-    this.#sourcetype = parameters.sourcetype;
+    this.#sourcetype = parameters.sourcetype ?? (options.form === 'ocsf' ? ocsfSourcetype : undefined);
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;

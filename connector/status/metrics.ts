@@ -147,6 +147,13 @@ export class ConnectorMetrics implements RunObserver {
         this.inc(ocsfTallies()['fallback'] ?? 0);
       },
     });
+    new Counter({
+      name: 'o365_ocsf_mapping_errors_total', help: 'Records whose OCSF family mapping failed on an unexpected shape, emitted as generic API Activity (part of the fallbacks; counted by this process).', registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(ocsfTallies()['mapping-error'] ?? 0);
+      },
+    });
     new Gauge({
       name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry],
       collect() {

@@ -69,6 +69,7 @@ describe('stack configuration', () => {
     [{ displayname: 'SOC' }, 'o365-connector:displayname: unknown key; did you mean o365-connector:displayName? (pulumi config rm o365-connector:displayname)'],
     [{ cloud: 'gcchigh', 'azuread:environment': 'global' }, 'azuread:environment: "global" does not match o365-connector:cloud gcchigh, which sets it to usgovernmentl4 itself; pulumi config rm azuread:environment'],
     [{ mode: 'fleet' }, 'o365-connector:mode: unknown value "fleet"; use one of single, home, customer'],
+    [{ mode: 'costumer', homeStack: 'acme/o365-connector/home', consent: 'verify' }, 'o365-connector:mode: unknown value "costumer"; use one of single, home, customer'],
     [{ homeStack: 'acme/o365-connector/home' }, 'o365-connector:homeStack: only a customer stack reads it, but mode is single; pulumi config set o365-connector:mode customer, or pulumi config rm o365-connector:homeStack'],
     [{ mode: 'home', consent: 'verify' }, 'o365-connector:consent: only a customer stack reads it, but mode is home; pulumi config set o365-connector:mode customer, or pulumi config rm o365-connector:consent'],
     [{ mode: 'home', publisherId: '6b7e2f40-1c3d-4e5f-8a9b-0c1d2e3f4a5b' }, 'o365-connector:publisherId: is not read in a home stack: each customer stack sends its own tenant\'s id (its own throttling bucket); pulumi config rm o365-connector:publisherId'],

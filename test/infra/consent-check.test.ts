@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenRoles } from '../../infra/consent-check.ts';
 
@@ -54,5 +54,65 @@ describe('the granted-roles check of verify-only customer stacks', () => {
     const failure = tokenRoles(request());
     await expect(failure).rejects.toThrow(/^o365-connector:consent: cannot check the app's permissions in tenant 7d1e4c2a-5b6f-4a8e-9c0d-1e2f3a4b5c6d: AADSTS7000215: Invalid client secret provided\.$/);
     await expect(failure).rejects.not.toThrow(/home-secret/);
+  });
+
+  it('stops with one line naming the host and the error code when the token endpoint is unreachable', async () => {
+    const closed = createTcpServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const failure = tokenRoles({ ...request(), authorityHost: `http://127.0.0.1:${port}` }, { env: {} });
+    await expect(failure).rejects.toMatchObject({ name: 'ConsentMissingError' });
+    await expect(failure).rejects.toThrow(new RegExp(`^o365-connector:consent: cannot reach 127\\.0\\.0\\.1:${port} to check the app's permissions in tenant 7d1e4c2a-5b6f-4a8e-9c0d-1e2f3a4b5c6d: ECONNREFUSED[^\\n]*$`));
+  });
+
+  it('stops with one line naming the host when the token endpoint does not answer in time', async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((socket) => { sockets.push(socket); });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const failure = tokenRoles({ ...request(), authorityHost: `http://127.0.0.1:${port}` }, { env: {}, timeoutMs: 200 });
+      await expect(failure).rejects.toThrow(new RegExp(`^o365-connector:consent: cannot reach 127\\.0\\.0\\.1:${port} [^\\n]*: TIMEOUT[^\\n]*$`));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
+  it('goes through the proxy HTTP(S)_PROXY names, and direct to a host NO_PROXY names', async () => {
+    const seen: string[] = [];
+    // A forward proxy: absolute-form requests (http targets) are passed on, CONNECT (https targets) is tunnelled.
+    const proxy = createServer((incoming, response) => {
+      seen.push(`${incoming.method} ${incoming.url}`);
+      const onward = httpRequest(incoming.url!, { method: incoming.method, headers: incoming.headers }, (reply) => { response.writeHead(reply.statusCode!, reply.headers); reply.pipe(response); });
+      onward.on('error', () => response.writeHead(502).end());
+      incoming.pipe(onward);
+    });
+    proxy.on('connect', (incoming: IncomingMessage, client: Socket, head: Buffer) => {
+      seen.push(`CONNECT ${incoming.url}`);
+      const [host, port] = (incoming.url ?? '').split(':');
+      const upstream = connect(Number(port), host, () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        upstream.pipe(client);
+        client.pipe(upstream);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      answer = json(200, { access_token: jwt({ roles: ['ActivityFeed.Read'] }) });
+      expect(await tokenRoles(request(), { env: { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl } })).toEqual(['ActivityFeed.Read']);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/127\.0\.0\.1:\d+/);
+      expect(await tokenRoles(request(), { env: { HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1' } })).toEqual(['ActivityFeed.Read']);
+      expect(seen).toHaveLength(1);
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 });

@@ -187,6 +187,12 @@ describe('customer stack, consent granted by the stack', () => {
     );
   });
 
+  it('says a home stack with no outputs is not deployed yet, with one line', async () => {
+    await expect(runProgram(customer, undefined, inCustomerTenant({ stacks: { [homeStackName]: {} } }))).rejects.toThrow(
+      /^o365-connector:homeStack: acme\/o365-connector\/home has no outputs; run pulumi up on it first$/,
+    );
+  });
+
   it('names the output a home stack lacks', async () => {
     const { adminConsentUrl: _url, ...older } = homeOutputs;
     await expect(runProgram(customer, undefined, inCustomerTenant({ stacks: { [homeStackName]: older } }))).rejects.toThrow(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapValid, roleGrant } from './records.ts';
+import { groupRemoval, mapValid, roleGrant, roleRemoval } from './records.ts';
 
 const change = (operation: string, extra = '') => roleGrant.replace('"Add member to role."', JSON.stringify(operation)).replace('"ModifiedProperties":[{', `${extra}"ModifiedProperties":[{`);
 
@@ -41,5 +41,23 @@ describe('Azure AD user, group and role changes → Account Change, Group Manage
     expect(problems).toEqual([]);
     expect(mapping).toMatchObject({ family: 'generic', fallback: true, classUid: 6003 });
     expect(event).toMatchObject({ api: { operation: 'Add member to role.', service: { name: 'AzureActiveDirectory' } }, activity_id: 1 });
+  });
+
+  it('names the role of a removal from OldValue (Azure AD leaves NewValue empty)', () => {
+    const { event, mapping, problems } = mapValid(roleRemoval, 'Audit.AzureActiveDirectory');
+    expect(problems).toEqual([]);
+    expect(mapping).toMatchObject({ family: 'directory-changes', classUid: 3006 });
+    expect(event).toMatchObject({
+      activity_id: 2, activity_name: 'Revoke Privileges',
+      group: { name: 'Global Administrator', uid: '62e90394-69f5-4237-9190-012177145e10', type: 'Azure AD directory role' },
+      privileges: ['Global Administrator'], user: { name: 'diego.siciliani@contoso.onmicrosoft.com' },
+    });
+  });
+
+  it('names the group of a membership removal from OldValue', () => {
+    const { event, mapping, problems } = mapValid(groupRemoval, 'Audit.AzureActiveDirectory');
+    expect(problems).toEqual([]);
+    expect(mapping).toMatchObject({ family: 'directory-changes', classUid: 3006 });
+    expect(event).toMatchObject({ activity_id: 4, activity_name: 'Remove User', group: { name: 'Finance Approvers', uid: 'b3c2d1e0-9f8a-4b7c-8d6e-5f4a3b2c1d0e' }, user: { name: 'diego.siciliani@contoso.onmicrosoft.com' } });
   });
 });

@@ -54,12 +54,12 @@ describe('format=ocsf where a sink receives its batch', () => {
     expect(text).toContain('o365_ocsf_fallback_total 1');
   });
 
-  it('writes OCSF NDJSON to a file sink given file:<path>?format=ocsf, under the file\'s own name', async () => {
+  it('writes OCSF NDJSON to a file sink given file:<path>?format=ocsf, under a name of its own', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'o365-ocsf-'));
     try {
       const sink = createSink(`file:${dir}/ocsf.ndjson?format=ocsf`, { env: {}, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
       expect(sink).toBeInstanceOf(OcsfSink);
-      expect(sink.name).toBe(`file:${dir}/ocsf.ndjson`);
+      expect(sink.name).toBe(`file:${dir}/ocsf.ndjson?format=ocsf`);
       await sink.open(undefined);
       await sink.write(batch);
       await sink.close();

@@ -62,7 +62,7 @@ describe('every record maps to a valid OCSF 1.8.0 event', () => {
     expect(problems).toEqual([]);
     expect(mapping).toMatchObject({ family: 'generic', fallback: true, classUid: 6003 });
     expect(event).toMatchObject({
-      class_uid: 6003, activity_id: 99, activity_name: 'TeamCreated', type_uid: 600399, type_name: 'API Activity: Other',
+      class_uid: 6003, activity_id: 1, activity_name: 'Create', type_uid: 600301, type_name: 'API Activity: Create',
       actor: { user: { name: 'megan.bowen@contoso.onmicrosoft.com' } }, api: { operation: 'TeamCreated', service: { name: 'MicrosoftTeams' } },
       src_endpoint: { ip: '203.0.113.24' }, status_id: 1, status: 'Success', time: Date.parse('2026-03-02T15:30:00Z'), resources: [{ name: 'Incident Response' }],
       unmapped: { RecordType: 25, Version: 1, TeamName: 'Incident Response' },

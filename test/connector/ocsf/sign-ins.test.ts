@@ -10,7 +10,8 @@ describe('sign-ins → Authentication (3002)', () => {
       class_uid: 3002, class_name: 'Authentication', category_uid: 3, activity_id: 1, activity_name: 'Logon', type_uid: 300201,
       time: Date.parse('2026-03-02T08:15:42Z'), status_id: 1, status: 'Success', status_code: '0', status_detail: 'Success',
       user: { name: 'megan.bowen@contoso.onmicrosoft.com', email_addr: 'megan.bowen@contoso.onmicrosoft.com', uid: '10032001A1B2C3D4@contoso.onmicrosoft.com', type_id: 1, type: 'User' },
-      src_endpoint: { ip: '203.0.113.24' }, service: { uid: '89bee1f7-5e6e-4d8a-9f3d-ecd601259da7' },
+      // The service is what is signed in to (the resource, ObjectId); the client app (ApplicationId) is the actor's app.
+      src_endpoint: { ip: '203.0.113.24' }, service: { uid: '00000003-0000-0ff1-ce00-000000000000' }, actor: { app_uid: '89bee1f7-5e6e-4d8a-9f3d-ecd601259da7' },
       http_request: { user_agent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)' }, auth_protocol_id: 6, auth_protocol: 'OAUTH 2.0',
       metadata: { version: '1.8.0', uid: '5a1f1c7e-7a43-4c1b-9a57-2f0b0e8b6d01', product: { name: 'Microsoft 365', vendor_name: 'Microsoft', feature: { name: 'AzureActiveDirectory' } }, log_name: 'Audit.AzureActiveDirectory', event_code: 'UserLoggedIn', tenant_uid: '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77' },
       raw_data: signIn,
@@ -24,7 +25,7 @@ describe('sign-ins → Authentication (3002)', () => {
     expect(problems).toEqual([]);
     expect(event).toMatchObject({
       class_uid: 3002, activity_id: 1, type_uid: 300201, status_id: 2, status: 'Failure', status_code: '50126', status_detail: 'InvalidUserNameOrPassword',
-      user: { name: 'lee.gu@contoso.onmicrosoft.com' }, src_endpoint: { ip: '198.51.100.7' }, service: { uid: '1b730954-1685-4b74-9bfd-dac224a7b894' },
+      user: { name: 'lee.gu@contoso.onmicrosoft.com' }, src_endpoint: { ip: '198.51.100.7' }, service: { uid: '00000002-0000-0ff1-ce00-000000000000' }, actor: { app_uid: '1b730954-1685-4b74-9bfd-dac224a7b894' },
       http_request: { user_agent: 'python-requests/2.31' }, metadata: { uid: '9e2d4c1b-3a5f-4e6d-8c7b-1a2b3c4d5e6f', event_code: 'UserLoginFailed' },
     });
     expect(event['unmapped']).toMatchObject({ ResultStatus: 'Success' });

@@ -24,6 +24,41 @@ describe('which sinks a run uses', () => {
       .toEqual(['file:/var/log/o365/audit.ndjson', 'syslog+tls://siem.example:6514?ca=/etc/ca.pem', 'splunk-hec://s:8088?tokenEnv=T']);
   });
 
+  it('gives a format=ocsf sink its own name and telemetry, leaving the raw sink\'s name (and so its stored position) as it was', () => {
+    const c = context();
+    const raw = createSink('elasticsearch://es.example:9200/o365?apiKeyEnv=ES_API_KEY', c);
+    const ocsf = createSink('elasticsearch://es.example:9200/o365-ocsf?apiKeyEnv=ES_API_KEY&format=ocsf', c);
+    const fileRaw = createSink('file:/var/log/o365/audit.ndjson', c);
+    const fileOcsf = createSink('file:/var/log/o365/audit.ndjson?format=ocsf', c);
+    expect([raw.name, ocsf.name, fileRaw.name, fileOcsf.name]).toEqual([
+      'elasticsearch://es.example:9200/o365', 'elasticsearch://es.example:9200/o365-ocsf?format=ocsf', 'file:/var/log/o365/audit.ndjson', 'file:/var/log/o365/audit.ndjson?format=ocsf',
+    ]);
+    const hec = 'splunk-hec://s.example:8088?tokenEnv=SPLUNK_HEC_TOKEN';
+    createSink(hec, c);
+    createSink(`${hec}&format=ocsf`, c);
+    expect(c.telemetry.snapshot().map((component) => component.name).filter((name) => name.startsWith('sink:splunk-hec'))).toEqual(['sink:splunk-hec://s.example:8088', 'sink:splunk-hec://s.example:8088?format=ocsf']);
+  });
+
+  it.each([
+    ['the same sink twice', ['file:/var/log/o365/audit.ndjson', 'stdout', 'file:/var/log/o365/audit.ndjson'], 'two sinks are file:/var/log/o365/audit.ndjson'],
+    ['one sink spelled two ways', ['https://es.example:9200/o365?protocol=bulk', 'elasticsearch://es.example:9200/o365?tls=1'], 'two sinks are elasticsearch://es.example:9200/o365'],
+    ['a raw and an OCSF sink writing one Elasticsearch index', ['elasticsearch://es.example:9200/o365', 'elasticsearch://es.example:9200/o365?format=ocsf'], 'two sinks write elasticsearch://es.example:9200/o365'],
+    ['a raw and an OCSF sink writing one file', ['file:/var/log/o365/audit.ndjson', 'file:/var/log/o365/audit.ndjson?format=ocsf'], 'two sinks write file:/var/log/o365/audit.ndjson'],
+  ])('refuses %s in one line', (_title, specs, message) => {
+    let thrown: unknown;
+    try { sinkSpecs(specs, env); } catch (error) { thrown = error; }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect((thrown as ConfigError).message).toContain(message);
+    expect((thrown as ConfigError).message).not.toContain('\n');
+    expect((thrown as ConfigError).fix).toBeTruthy();
+    expect(() => sinkSpecs([], { ...env, O365_SINKS: specs.join(' ') })).toThrow(ConfigError);
+  });
+
+  it('accepts a raw and an OCSF sink to one Splunk HEC endpoint or syslog receiver (their events do not collide)', () => {
+    const hec = 'splunk-hec://s.example:8088?tokenEnv=SPLUNK_HEC_TOKEN';
+    expect(sinkSpecs([hec, `${hec}&format=ocsf`, 'syslog+tcp://siem:514', 'syslog+tcp://siem:514?format=ocsf'], env)).toHaveLength(4);
+  });
+
   it('falls back to stdout when neither names a sink', () => {
     expect(sinkSpecs([], {})).toEqual(['stdout']);
     expect(sinkSpecs([], { O365_SINKS: ' \n ' })).toEqual(['stdout']);

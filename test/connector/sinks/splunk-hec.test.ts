@@ -5,6 +5,8 @@ import { Telemetry } from '../../../connector/status/telemetry.ts';
 import { hecReceiver, type HecReceiver, type HecReceiverOptions } from '../../receivers/http-receivers.ts';
 import { auditRecords, fixtureRecords, lines, rawRecord } from './records.ts';
 import type { RawRecord } from '../../../connector/sinks/sink.ts';
+import { createSink } from '../../../connector/sinks/spec.ts';
+import { createLogger } from '../../../connector/status/log.ts';
 
 const token = 'hec-00000000-1111-2222-3333-444444444444';
 const env = { SPLUNK_HEC_TOKEN: token };
@@ -23,6 +25,18 @@ const eventBytes = (receiver: HecReceiver) => receiver.requests.filter((r) => r.
 const sameBytes = (got: Buffer[], sent: readonly RawRecord[]) => got.length === sent.length && got.every((bytes, i) => bytes.equals(sent[i]!.bytes));
 
 describe('Splunk HEC sink', () => {
+  it.each([
+    ['format=ocsf sends OCSF events under sourcetype o365:ocsf', '&format=ocsf', 'o365:ocsf'],
+    ['format=ocsf with sourcetype= keeps the sourcetype given', '&format=ocsf&sourcetype=ocsf:custom', 'ocsf:custom'],
+    ['raw records keep the sourcetype of their content type', '&format=raw', 'o365:audit:sharepoint'],
+  ])('%s', async (_title, query, sourcetype) => {
+    const receiver = await splunk();
+    const sink = createSink(specFor(receiver, query), { env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
+    await sink.write({ contentType: 'Audit.SharePoint', records: fixtureRecords.slice(2, 4) });
+    await sink.close();
+    expect(receiver.events.map((e) => e.sourcetype)).toEqual([sourcetype, sourcetype]);
+  });
+
   it('sends events with time from the zone-less CreationTime read as UTC, sourcetype per content type, index, host and the Splunk token', async () => {
     const receiver = await splunk();
     const sink = new SplunkHecSink(specFor(receiver, '&index=o365&host=tenant-contoso&maxRecords=2'), { env });
