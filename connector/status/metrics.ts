@@ -6,7 +6,7 @@
  * report to), and Node's own process metrics.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
@@ -135,11 +135,11 @@ export class ConnectorMetrics implements RunObserver {
     if (sources.secretExpiresAt) expiry.set({ tenant }, sources.secretExpiresAt.getTime() / 1000);
   }
 
-  listed(contentType: ContentType): void {
+  listed(contentType: CollectedType): void {
     this.#listed.inc({ tenant: this.#tenant, content_type: contentType });
   }
 
-  fetched(contentType: ContentType): void {
+  fetched(contentType: CollectedType): void {
     this.#fetched.inc({ tenant: this.#tenant, content_type: contentType });
   }
 
