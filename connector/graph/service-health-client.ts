@@ -78,6 +78,12 @@ export class ServiceHealthClient implements ServiceHealthApi {
     return overviews;
   }
 
+  /** One item of `resource` (`$top=1`): resolves when the app may read it, rejects GRAPH_FORBIDDEN when it lacks the permission. */
+  async probe(resource: AnnouncementKind, options: ApiCallOptions = {}): Promise<void> {
+    const url = `${this.#base}/${resource}?${new URLSearchParams({ $top: '1' }).toString()}`;
+    await withRetry(async () => graphPage(await this.#exchange(resource, url, options.abortSignal), resource), this.#retry, { abortSignal: options.abortSignal });
+  }
+
   async *#pages(resource: ServiceAnnouncementResource, first: string, options: ApiCallOptions): AsyncGenerator<GraphPage> {
     let next: string | undefined = first;
     while (next !== undefined) {
