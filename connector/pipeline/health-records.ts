@@ -25,6 +25,6 @@ function stableId(key: string): string {
 export function healthRecord(event: HealthEvent, contentType: CollectedType, at: Date, details: Record<string, string | number>, key: string): RawRecord {
   const creationTime = at.toISOString().slice(0, 19); // the API's own format: UTC without a zone
   const id = stableId(`${event} ${contentType} ${key}`);
-  const bytes = Buffer.from(JSON.stringify({ Id: id, CreationTime: creationTime, RecordType: healthRecordType, Event: event, CollectedType: contentType, ...details }), 'utf8');
+  const bytes = Buffer.from(JSON.stringify({ Id: id, CreationTime: creationTime, RecordType: healthRecordType, Event: event, ContentType: contentType, ...details }), 'utf8');
   return { id, creationTime, bytes };
 }
