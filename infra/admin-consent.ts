@@ -1,14 +1,16 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import { managementApiAppId } from '../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../connector/config/clouds.ts';
 import type { PermissionName } from './config.ts';
 
 /** The ids of `values` in a service principal's published roles or scopes; fails naming the first one missing. */
-export function permissionIds(ids: Readonly<Record<string, string>>, values: readonly string[], kind: 'application permission' | 'delegated permission'): string[] {
+export function permissionIds(ids: Readonly<Record<string, string>>, values: readonly string[], kind: 'application permission' | 'delegated permission', resource: 'management' | 'graph' = 'management'): string[] {
   return values.map((value) => {
     const id = ids[value];
     if (!id) {
-      throw new Error(`the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud and that the Office 365 service principal exists`);
+      throw new Error(resource === 'management'
+        ? `the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud and that the Office 365 service principal exists`
+        : `the Microsoft Graph service principal (${microsoftGraphAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud, or set o365-connector:serviceHealth false`);
     }
     return id;
   });
@@ -30,6 +32,26 @@ export function managementApiPermissions(
     roleIds: resource.appRoleIds.apply((ids) => permissionIds(ids, permissions, 'application permission')),
     scopeIds: resource.oauth2PermissionScopeIds.apply((ids) => permissionIds(ids, delegatedPermissions, 'delegated permission')),
   };
+}
+
+/** The tenant's Microsoft Graph service principal and the ids of the Graph application permissions asked for, looked up by value. */
+export interface GraphPermissions {
+  readonly resourceObjectId: pulumi.Output<string>;
+  readonly roleIds: pulumi.Output<string[]>;
+}
+
+export function graphPermissions(permissions: readonly GraphPermissionName[], options: pulumi.InvokeOutputOptions): GraphPermissions {
+  const resource = azuread.getServicePrincipalOutput({ clientId: microsoftGraphAppId }, options);
+  return { resourceObjectId: resource.objectId, roleIds: resource.appRoleIds.apply((ids) => permissionIds(ids, permissions, 'application permission', 'graph')) };
+}
+
+/** What the portal's "Grant admin consent" gives for Graph application permissions: one app role assignment each. */
+export function grantGraphConsent(name: string, permissions: readonly GraphPermissionName[], principalObjectId: pulumi.Input<string>, resource: GraphPermissions, options: pulumi.CustomResourceOptions): azuread.AppRoleAssignment[] {
+  return permissions.map((permission, index) => new azuread.AppRoleAssignment(`${name}-graph-${permission}`, {
+    appRoleId: resource.roleIds.apply((ids) => ids[index]!),
+    principalObjectId,
+    resourceObjectId: resource.resourceObjectId,
+  }, options));
 }
 
 export interface AdminConsentArgs {

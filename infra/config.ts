@@ -67,6 +67,11 @@ export interface InfraConfig {
   readonly permissions: readonly PermissionName[];
   /** Requested as delegated permissions (Scope) and consented with one delegated grant; a subset of `permissions`. */
   readonly delegatedPermissions: readonly PermissionName[];
+  /**
+   * Service health from Microsoft Graph: the app also requests the Graph application permissions ServiceHealth.Read.All
+   * and ServiceMessage.Read.All, with admin consent, and the outputs list ServiceHealth. Off: nothing of Graph.
+   */
+  readonly serviceHealth: boolean;
   readonly credential: CredentialKind;
   readonly secretLifetimeDays: number;
   /** Bump by one to rotate the client secret; the previous secret stays valid until the next bump. */
@@ -129,7 +134,7 @@ export const knownKeys = [
   'mode', 'homeStack', 'consent', 'displayName', 'cloud', 'permissions', 'delegatedPermissions', 'credential', 'secretLifetimeDays', 'secretRotation',
   'certificatePem', 'publisherId', 'keyVault', 'keyVaultResourceGroup', 'keyVaultLocation', 'keyVaultName',
   'keyVaultSecretName', 'keyVaultSecretReaders', 'keyVaultPurgeProtection', 'billingScope', 'subscriptionAliasName',
-  'subscriptionDisplayName', 'subscriptionWorkload',
+  'subscriptionDisplayName', 'subscriptionWorkload', 'serviceHealth',
 ] as const;
 type Key = (typeof knownKeys)[number];
 
@@ -236,6 +241,7 @@ const keySchemas = (now: Date) => ({
   subscriptionAliasName: matching(aliasNamePattern, (value) => `"${value}" is not a valid alias name: up to 63 letters, digits, _ . -`),
   subscriptionDisplayName: z.string(),
   subscriptionWorkload: oneOf(subscriptionWorkloads),
+  serviceHealth: trueOrFalse('serviceHealth'),
 }) satisfies Record<Key, z.ZodType>;
 type KeySchemas = ReturnType<typeof keySchemas>;
 type ValueOf<K extends Key> = z.output<KeySchemas[K]>;
@@ -362,6 +368,7 @@ const aliasReason = 'a customer stack creates nothing but the consent';
 const notInCustomerStack: Readonly<Partial<Record<Key, string>>> = {
   displayName: 'the app\'s name comes from the home stack',
   permissions: 'the permissions are the home stack\'s app\'s',
+  serviceHealth: 'the Graph permissions are the home stack\'s app\'s',
   delegatedPermissions: 'the permissions are the home stack\'s app\'s',
   credential: 'the credentials come from the home stack',
   certificatePem: 'the credentials come from the home stack',
@@ -400,7 +407,7 @@ function modeSettings(reader: ConfigReader): { mode: Mode; homeStack: string | u
 type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' | 'azureadSettings' | 'azureNativeSettings'>;
 
 const appDefaults: AppSettings = {
-  displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], credential: 'secret',
+  displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], serviceHealth: true, credential: 'secret',
   secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined, keyVault: undefined, subscriptionAlias: undefined,
 };
 
@@ -419,6 +426,7 @@ function appSettings(reader: ConfigReader): AppSettings {
   const credential = reader.read('credential', appDefaults.credential);
   return {
     displayName, permissions, delegatedPermissions, credential,
+    serviceHealth: reader.read('serviceHealth', appDefaults.serviceHealth),
     secretLifetimeDays: reader.read('secretLifetimeDays', appDefaults.secretLifetimeDays),
     secretRotation: reader.read('secretRotation', appDefaults.secretRotation),
     certificatePem: certificate(reader, credential),

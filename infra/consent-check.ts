@@ -101,6 +101,8 @@ export interface ConsentCheckArgs {
   readonly clientSecret: string | undefined;
   readonly connectorName: string;
   readonly permissions: readonly PermissionName[];
+  /** Microsoft Graph application permissions the app requests: checked in a token for Graph. */
+  readonly graphPermissions?: readonly string[];
   readonly endpoints: CloudEndpoints;
   readonly provider: azuread.Provider;
   readonly grantedRoles: GrantedRoles;
@@ -127,4 +129,11 @@ export async function verifyConsent(args: ConsentCheckArgs): Promise<void> {
   });
   const absent = args.permissions.filter((permission) => !(roles ?? []).includes(permission));
   if (absent.length > 0) throw missing(absent);
+  if ((args.graphPermissions ?? []).length === 0) return;
+  // Graph's roles are in a token for Graph: the same client-credentials grant, the cloud's Graph as the audience.
+  const graphRoles = await args.grantedRoles({
+    authorityHost: args.endpoints.authorityHost, apiRoot: args.endpoints.graphRoot, tenantId: client.tenantId, clientId: args.clientId, clientSecret: args.clientSecret,
+  });
+  const absentGraph = args.graphPermissions!.filter((permission) => !(graphRoles ?? []).includes(permission));
+  if (absentGraph.length > 0) throw missing(absentGraph.map((permission) => `Microsoft Graph ${permission}`));
 }

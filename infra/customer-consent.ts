@@ -1,13 +1,16 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
+import type { GraphPermissionName } from '../connector/config/clouds.ts';
 import type { PermissionName } from './config.ts';
-import { grantAdminConsent, managementApiPermissions } from './admin-consent.ts';
+import { grantAdminConsent, grantGraphConsent, graphPermissions, managementApiPermissions } from './admin-consent.ts';
 
 export interface CustomerConsentArgs {
   /** The home stack's multi-tenant app. */
   readonly clientId: pulumi.Input<string>;
   readonly permissions: readonly PermissionName[];
   readonly delegatedPermissions: readonly PermissionName[];
+  /** The home app's Microsoft Graph application permissions (service health): consented on the tenant's Graph service principal. */
+  readonly graphPermissions: readonly GraphPermissionName[];
   /** Signed in to the customer tenant. */
   readonly provider: azuread.Provider;
 }
@@ -20,6 +23,7 @@ export interface CustomerConsentArgs {
 export class CustomerConsent extends pulumi.ComponentResource {
   readonly servicePrincipal: azuread.ServicePrincipal;
   readonly roleAssignments: azuread.AppRoleAssignment[];
+  readonly graphRoleAssignments: azuread.AppRoleAssignment[];
   readonly delegatedGrant: azuread.ServicePrincipalDelegatedPermissionGrant | undefined;
 
   constructor(name: string, args: CustomerConsentArgs, options: pulumi.ComponentResourceOptions = {}) {
@@ -37,6 +41,8 @@ export class CustomerConsent extends pulumi.ComponentResource {
     const grants = grantAdminConsent(name, { ...args, servicePrincipalObjectId: this.servicePrincipal.objectId, resource }, child);
     this.roleAssignments = grants.roleAssignments;
     this.delegatedGrant = grants.delegatedGrant;
+    this.graphRoleAssignments = args.graphPermissions.length === 0 ? []
+      : grantGraphConsent(name, args.graphPermissions, this.servicePrincipal.objectId, graphPermissions(args.graphPermissions, { parent: this, provider: args.provider }), child);
     this.registerOutputs({ servicePrincipalObjectId: this.servicePrincipal.objectId });
   }
 }

@@ -1,8 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import { managementApiAppId } from '../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../connector/config/clouds.ts';
 import type { PermissionName } from './config.ts';
-import { grantAdminConsent, managementApiPermissions } from './admin-consent.ts';
+import { grantAdminConsent, grantGraphConsent, graphPermissions, managementApiPermissions } from './admin-consent.ts';
 
 export { permissionIds } from './admin-consent.ts';
 
@@ -12,6 +12,8 @@ export interface ManagementApiAppArgs {
   readonly permissions: readonly PermissionName[];
   /** Delegated permissions (Scope), consented together with one tenant-wide delegated grant. */
   readonly delegatedPermissions: readonly PermissionName[];
+  /** Microsoft Graph application permissions (service health), each consented with an app role assignment; none: nothing of Graph. */
+  readonly graphPermissions: readonly GraphPermissionName[];
   /** Object id of the identity running `pulumi up`, made owner so it can keep managing the app with least privilege. */
   readonly ownerObjectId: pulumi.Input<string>;
   /**
@@ -30,6 +32,8 @@ export class ManagementApiApp extends pulumi.ComponentResource {
   readonly application: azuread.Application;
   readonly servicePrincipal: azuread.ServicePrincipal | undefined;
   readonly roleAssignments: azuread.AppRoleAssignment[] = [];
+  /** Admin consent to the Graph application permissions (single-tenant app). */
+  readonly graphRoleAssignments: azuread.AppRoleAssignment[] = [];
   readonly delegatedGrant: azuread.ServicePrincipalDelegatedPermissionGrant | undefined;
   readonly clientId: pulumi.Output<string>;
 
@@ -40,6 +44,7 @@ export class ManagementApiApp extends pulumi.ComponentResource {
 
     // Permission ids are looked up by value from the resource's service principal in this tenant, never hard-coded.
     const resource = managementApiPermissions(args.permissions, args.delegatedPermissions, { parent: this, provider });
+    const graph = args.graphPermissions.length > 0 ? graphPermissions(args.graphPermissions, { parent: this, provider }) : undefined;
 
     this.application = new azuread.Application(name, {
       displayName: args.displayName,
@@ -51,7 +56,10 @@ export class ManagementApiApp extends pulumi.ComponentResource {
           ...roles.map((id) => ({ id, type: 'Role' })),
           ...scopes.map((id) => ({ id, type: 'Scope' })),
         ]),
-      }],
+      }, ...(graph ? [{
+        resourceAppId: microsoftGraphAppId,
+        resourceAccesses: graph.roleIds.apply((roles) => roles.map((id) => ({ id, type: 'Role' }))),
+      }] : [])],
     }, child);
     this.clientId = this.application.clientId;
 
@@ -64,6 +72,7 @@ export class ManagementApiApp extends pulumi.ComponentResource {
       const grants = grantAdminConsent(name, { ...args, servicePrincipalObjectId: this.servicePrincipal.objectId, resource }, child);
       this.roleAssignments = grants.roleAssignments;
       this.delegatedGrant = grants.delegatedGrant;
+      if (graph) this.graphRoleAssignments = grantGraphConsent(name, args.graphPermissions, this.servicePrincipal.objectId, graph, child);
     }
 
     this.registerOutputs({ clientId: this.clientId, servicePrincipalObjectId: this.servicePrincipal?.objectId });

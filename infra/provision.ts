@@ -1,7 +1,7 @@
 // Composes the components; index.ts calls this with the stack's config, tests call it under pulumi's mocks.
 import * as pulumi from '@pulumi/pulumi';
-import { clouds } from '../connector/config/clouds.ts';
-import { contentTypes, type ContentType } from '../connector/api/content-types.ts';
+import { clouds, graphServiceHealthPermissions, type GraphPermissionName } from '../connector/config/clouds.ts';
+import { contentTypes, serviceHealth, type CollectedType } from '../connector/api/content-types.ts';
 import type { ProgramOutputs } from '../connector/config/stack-outputs.ts';
 import type * as azuread from '@pulumi/azuread';
 import type { InfraConfig, PermissionName } from './config.ts';
@@ -15,10 +15,18 @@ import { azureadProvider, azureNativeProvider } from './providers.ts';
 import { LoggingSubscription } from './subscription-alias.ts';
 import { discoverTenant, type Tenant } from './tenant.ts';
 
-/** Content types the granted application permissions can read: DLP.All needs ActivityFeed.ReadDlp. */
-export function readableContentTypes(permissions: readonly PermissionName[]): ContentType[] {
-  if (!permissions.includes('ActivityFeed.Read')) return [];
-  return contentTypes.filter((type) => type !== 'DLP.All' || permissions.includes('ActivityFeed.ReadDlp'));
+/**
+ * Content types the granted application permissions can read: DLP.All needs ActivityFeed.ReadDlp; ServiceHealth (from
+ * Microsoft Graph) needs both Graph permissions. The Management API's own ServiceHealth.Read reads nothing any more.
+ */
+export function readableContentTypes(permissions: readonly PermissionName[], graph: readonly GraphPermissionName[] = []): CollectedType[] {
+  const audit: CollectedType[] = permissions.includes('ActivityFeed.Read') ? contentTypes.filter((type) => type !== 'DLP.All' || permissions.includes('ActivityFeed.ReadDlp')) : [];
+  return graphServiceHealthPermissions.every((permission) => graph.includes(permission)) ? [...audit, serviceHealth] : audit;
+}
+
+/** The Graph application permissions a stack with serviceHealth on requests; none when off. */
+export function graphPermissionsOf(config: Pick<InfraConfig, 'serviceHealth'>): GraphPermissionName[] {
+  return config.serviceHealth ? [...graphServiceHealthPermissions] : [];
 }
 
 /**
@@ -61,6 +69,7 @@ function appWithCredentials(config: InfraConfig, azure: azuread.Provider, tenant
     displayName: config.displayName,
     permissions: config.permissions,
     delegatedPermissions: config.delegatedPermissions,
+    graphPermissions: graphPermissionsOf(config),
     ownerObjectId: tenant.deployerObjectId,
     audience,
     provider: azure,
@@ -117,7 +126,8 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
-    contentTypes: pulumi.output(readableContentTypes(config.permissions)),
+    ...(config.serviceHealth ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
+    contentTypes: pulumi.output(readableContentTypes(config.permissions, graphPermissionsOf(config))),
   };
 }
 
@@ -137,6 +147,7 @@ function provisionHome(config: InfraConfig, options: ProvisionOptions): HomeStac
     homeTenantId: tenant.tenantId,
     permissions: pulumi.output([...config.permissions]),
     delegatedPermissions: pulumi.output([...config.delegatedPermissions]),
+    graphPermissions: pulumi.output(graphPermissionsOf(config)),
     // "organizations": the tenant of whichever admin signs in; a customer stack names the customer's own tenant.
     adminConsentUrl: clientId.apply((id) => adminConsentUrl(endpoints.authorityHost, 'organizations', id)),
   };
@@ -156,10 +167,10 @@ async function provisionCustomer(config: InfraConfig, options: ProvisionOptions)
   if (config.consent === 'verify') {
     await verifyConsent({
       clientId: home.clientId, clientSecret: home.clientSecret, connectorName: home.connectorName, permissions: home.permissions,
-      endpoints, provider: azure, grantedRoles: options.grantedRoles ?? tokenRoles,
+      graphPermissions: home.graphPermissions ?? [], endpoints, provider: azure, grantedRoles: options.grantedRoles ?? tokenRoles,
     });
   } else {
-    new CustomerConsent('o365-connector', { clientId: home.clientId, permissions: home.permissions, delegatedPermissions: home.delegatedPermissions, provider: azure });
+    new CustomerConsent('o365-connector', { clientId: home.clientId, permissions: home.permissions, delegatedPermissions: home.delegatedPermissions, graphPermissions: home.graphPermissions ?? [], provider: azure });
   }
 
   const tenant = discoverTenant(azure);
@@ -177,6 +188,7 @@ async function provisionCustomer(config: InfraConfig, options: ProvisionOptions)
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
-    contentTypes: pulumi.output(readableContentTypes(home.permissions)),
+    ...((home.graphPermissions ?? []).length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
+    contentTypes: pulumi.output(readableContentTypes(home.permissions, home.graphPermissions ?? [])),
   };
 }

@@ -15,9 +15,9 @@ import { openStateDatabaseAt } from '../state/open-database.ts';
 import { Telemetry } from '../status/telemetry.ts';
 import { startHealthServer, type HealthServer } from '../status/health-server.ts';
 import { ConnectorMetrics, type MetricsTenant } from '../status/metrics.ts';
-import type { ContentType } from '../api/content-types.ts';
 import type { StateDatabase } from '../state/store.ts';
 import { TenantRuntimes } from '../fleet/tenant-runtimes.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
@@ -44,7 +44,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     const sinks = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
     // Each worker reports the units it holds: summed over the fleet, every unit counts once.
     let database: StateDatabase | undefined;
-    const held = new Map<string, Set<ContentType>>();
+    const held = new Map<string, Set<CollectedType>>();
     let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
       metrics = new ConnectorMetrics({

@@ -1,4 +1,5 @@
 import { retentionMs } from '../api/activity-api.ts';
+import { auditTypesOf } from '../api/content-types.ts';
 import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';
@@ -78,7 +79,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
       health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
     }
-    for (const type of runtime.config.contentTypes) {
+    for (const type of auditTypesOf(runtime.config.contentTypes)) {
       if (controller.signal.aborted) return exitCodes.ok;
       await runtime.api.startSubscription(type, { abortSignal: controller.signal });
     }
@@ -98,7 +99,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         progress.start();
       }
       summary = await runConnector({
-        api: runtime.api, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store: opened,
+        api: runtime.api, graph: runtime.graph, contentTypes: runtime.config.contentTypes, since, once: Boolean(flags.once), store: opened,
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
         ...(flags.emitHealth ? { emitHealth: true } : {}),

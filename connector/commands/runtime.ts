@@ -4,6 +4,7 @@ import { createHttpAgent } from '../api/http-agent.ts';
 import { proxySettings, type ProxySettings } from '../api/proxy.ts';
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
 import { MsalTokenProvider, type ClientCredential } from '../auth/token-provider.ts';
+import { ServiceHealthClient } from '../graph/service-health-client.ts';
 import { loadConfig, type ConfigFlags, type ConnectorConfig } from '../config/config.ts';
 import { createLogger, type Logger } from '../status/log.ts';
 import { Telemetry } from '../status/telemetry.ts';
@@ -25,6 +26,9 @@ export interface Runtime {
   readonly proxy: ProxySettings | undefined;
   readonly tokens: MsalTokenProvider;
   readonly api: ActivityClient;
+  /** Tokens for Microsoft Graph (`${graphRoot}/.default`) and its service announcements (ServiceHealth). */
+  readonly graphTokens: MsalTokenProvider;
+  readonly graph: ServiceHealthClient;
   close(): Promise<void>;
 }
 
@@ -50,12 +54,19 @@ export interface TenantClientOptions {
  * One tenant's token provider and API client: its own token cache, publisher id and request budget (the quota is
  * the tenant's), on the process's shared HTTP agent.
  */
-export function createTenantClients(config: ConnectorConfig, options: TenantClientOptions): { tokens: MsalTokenProvider; api: ActivityClient } {
+export function createTenantClients(config: ConnectorConfig, options: TenantClientOptions): { tokens: MsalTokenProvider; api: ActivityClient; graphTokens: MsalTokenProvider; graph: ServiceHealthClient } {
   const { agent, logger, flags } = options;
-  const tokens = new MsalTokenProvider({
+  const tokenOptions = {
     tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
-    authorityHost: config.authorityHost, apiRoot: config.apiRoot, dispatcher: agent, logger,
+    authorityHost: config.authorityHost, dispatcher: agent, logger,
     ...(options.reloadCredential ? { reloadCredential: options.reloadCredential } : {}),
+  };
+  const tokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.apiRoot });
+  // The same app and credential, another audience: a Graph token carries the Graph application permissions.
+  const graphTokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot });
+  const graph = new ServiceHealthClient({
+    graphRoot: config.graphRoot, tokens: graphTokens, dispatcher: agent, logger, telemetry: options.telemetry.component('graph', 'source'),
+    ...(options.retry ? { retry: options.retry } : {}),
   });
   const api = new ActivityClient({
     apiRoot: config.apiRoot, tenantId: config.tenantId, publisherId: config.publisherId, tokens, dispatcher: agent, logger,
@@ -66,7 +77,7 @@ export function createTenantClients(config: ConnectorConfig, options: TenantClie
     ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
     ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
   });
-  return { tokens, api };
+  return { tokens, api, graphTokens, graph };
 }
 
 /** Configuration -> credentials -> API client, wired once per command. */
@@ -77,10 +88,10 @@ export async function createRuntime(flags: GlobalFlags, options: { retry?: Retry
   const telemetry = new Telemetry();
   const proxy = proxySettings(process.env, flags.proxy);
   const agent = createHttpAgent({ caFile: config.caFile, proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
-  const { tokens, api } = createTenantClients(config, { agent, logger, telemetry, reloadCredential, flags, ...options });
+  const { tokens, api, graphTokens, graph } = createTenantClients(config, { agent, logger, telemetry, reloadCredential, flags, ...options });
   logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, authorityHost: config.authorityHost, credential: config.credential.kind, stateDir: config.stateDir }, 'configuration loaded');
   if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
     logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');
   }
-  return { config, logger, telemetry, agent, proxy, tokens, api, close: () => agent.close() };
+  return { config, logger, telemetry, agent, proxy, tokens, api, graphTokens, graph, close: () => agent.close() };
 }

@@ -1,4 +1,4 @@
-import { contentTypes } from '../api/content-types.ts';
+import { auditTypesOf, contentTypes } from '../api/content-types.ts';
 import { ActivityApiError, subscriptionMissingCode } from '../api/af-errors.ts';
 import { exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags } from './runtime.ts';
@@ -20,7 +20,8 @@ export async function manageSubscriptions(verb: SubscriptionVerb, flags: GlobalF
       }
       return exitCodes.ok;
     }
-    for (const type of runtime.config.contentTypes) {
+    // ServiceHealth is read from Microsoft Graph: it has no Management API subscription.
+    for (const type of auditTypesOf(runtime.config.contentTypes)) {
       if (verb === 'start') {
         await runtime.api.startSubscription(type);
       } else {

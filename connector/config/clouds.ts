@@ -7,7 +7,7 @@ export interface CloudEndpoints {
   readonly apiRoot: string;
   /** Microsoft identity platform host that issues tokens for this cloud. */
   readonly authorityHost: string;
-  /** Microsoft Graph root, used by provisioning. */
+  /** Microsoft Graph root: service health (the ServiceHealth unit); also its token audience (`${graphRoot}/.default`). */
   readonly graphRoot: string;
 }
 
@@ -43,6 +43,13 @@ export const clouds: Readonly<Record<CloudName, CloudEndpoints>> = {
 export function isCloudName(value: string): value is CloudName {
   return (cloudNames as readonly string[]).includes(value);
 }
+
+/** Microsoft Graph's first-party application (the same appId in every cloud): owns ServiceHealth.Read.All and ServiceMessage.Read.All. */
+export const microsoftGraphAppId = '00000003-0000-0000-c000-000000000000';
+
+/** The Graph application permissions that read service health (issues, overviews) and the message centre. */
+export const graphServiceHealthPermissions = ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'] as const;
+export type GraphPermissionName = (typeof graphServiceHealthPermissions)[number];
 
 /** The first-party "Office 365 Management APIs" application that owns ActivityFeed.* permissions. */
 export const managementApiAppId = 'c5393580-f805-4401-95e8-94b7a6ef2fc2';

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { contentTypes as allContentTypes, isContentType, type ContentType } from '../api/content-types.ts';
+import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../api/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
 import { cloudNames, clouds, type CloudName } from './clouds.ts';
@@ -27,9 +27,12 @@ export interface ConnectorConfig {
   readonly cloud: CloudName;
   readonly authorityHost: string;
   readonly apiRoot: string;
+  /** Microsoft Graph's root (service health); also its token audience (`${graphRoot}/.default`). */
+  readonly graphRoot: string;
   /** Extra CA bundle trusted in addition to the default roots (NODE_EXTRA_CA_CERTS works as usual too). */
   readonly caFile: string | undefined;
-  readonly contentTypes: ContentType[];
+  /** The units to collect: audit content types, and ServiceHealth (Microsoft Graph). */
+  readonly contentTypes: CollectedType[];
   readonly stateDir: string;
 }
 
@@ -123,15 +126,15 @@ function text(value: unknown): string | undefined {
   return undefined;
 }
 
-export function parseContentTypes(field: string, value: unknown): ContentType[] | undefined {
+export function parseContentTypes(field: string, value: unknown): CollectedType[] | undefined {
   if (value === undefined || value === null) return undefined;
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const names = list.map((name) => name.trim()).filter((name) => name !== '');
   if (names.length === 0) return undefined;
   for (const name of names) {
-    if (!isContentType(name)) throw new ConfigError(field, `unknown content type "${name}"`, `use any of ${allContentTypes.join(', ')} (comma-separated)`);
+    if (!isCollectedType(name)) throw new ConfigError(field, `unknown content type "${name}"`, `use any of ${collectedTypes.join(', ')} (comma-separated)`);
   }
-  return [...new Set(names)] as ContentType[];
+  return [...new Set(names)] as CollectedType[];
 }
 
 /** The outputs file over the stack: both are "what the Pulumi program produced"; the file is the explicit one. */
@@ -145,7 +148,7 @@ async function readBase(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<Raw
 /** O365_* variables that stand for the output of the same meaning, and win over it. */
 const envOutputs = {
   tenantId: 'O365_TENANT_ID', clientId: 'O365_CLIENT_ID', tenantDomain: 'O365_TENANT_DOMAIN', publisherId: 'O365_PUBLISHER_ID',
-  cloud: 'O365_CLOUD', authorityHost: 'O365_AUTHORITY_HOST', apiRoot: 'O365_API_ROOT',
+  cloud: 'O365_CLOUD', authorityHost: 'O365_AUTHORITY_HOST', apiRoot: 'O365_API_ROOT', graphRoot: 'O365_GRAPH_ROOT',
 } as const satisfies Partial<Record<keyof StackOutputs, string>>;
 
 /**
@@ -195,7 +198,7 @@ function required<T>(field: 'tenantId' | 'clientId', value: T | undefined): T {
  */
 function refuseCloudContradiction(cloud: CloudName, outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): void {
   if (text(env['O365_CLOUD']) === undefined) return;
-  for (const [field, variable] of [['apiRoot', 'O365_API_ROOT'], ['authorityHost', 'O365_AUTHORITY_HOST']] as const) {
+  for (const [field, variable] of [['apiRoot', 'O365_API_ROOT'], ['authorityHost', 'O365_AUTHORITY_HOST'], ['graphRoot', 'O365_GRAPH_ROOT']] as const) {
     const given = outputs[field];
     if (text(env[variable]) !== undefined || given === undefined || given === clouds[cloud][field]) continue;
     const owner = cloudNames.find((name) => clouds[name][field] === given);
@@ -229,7 +232,8 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   const contentTypes = parseContentTypes('--content-types', flags.contentTypes)
     ?? parseContentTypes('O365_CONTENT_TYPES', env['O365_CONTENT_TYPES'])
     ?? (outputs.contentTypes?.length ? outputs.contentTypes : undefined)
-    ?? [...allContentTypes];
+    // ServiceHealth only when asked for, or when the outputs say the Graph permissions were granted.
+    ?? [...auditContentTypes];
   // The expiry in the outputs describes the outputs' secret, not one from the environment.
   const secretExpiresAt = outputs.clientSecretExpiry && credential.kind === 'secret' && !text(env['O365_CLIENT_SECRET']) ? new Date(outputs.clientSecretExpiry) : undefined;
 
@@ -239,6 +243,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     publisherId: (outputs.publisherId ?? tenantId).toLowerCase(), cloud,
     authorityHost: outputs.authorityHost ?? clouds[cloud].authorityHost,
     apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
+    graphRoot: outputs.graphRoot ?? clouds[cloud].graphRoot,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
     stateDir: resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir),
   };

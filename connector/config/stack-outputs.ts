@@ -4,7 +4,7 @@
  * schema for all three; a field's error names the field and never shows a secret.
  */
 import { z } from 'zod';
-import { contentTypes, type ContentType } from '../api/content-types.ts';
+import { collectedTypes, type CollectedType } from '../api/content-types.ts';
 import { ConfigError } from '../errors.ts';
 import { cloudNames, isCloudName } from './clouds.ts';
 
@@ -39,8 +39,8 @@ const cloud = z.string().transform((value, ctx) => {
   return isCloudName(name) ? name : fail(ctx, `unknown cloud "${name}"`, `use one of ${cloudNames.join(', ')}`);
 });
 
-const contentTypeList = z.array(z.enum(contentTypes, { error: (issue) => `unknown content type "${String(issue.input)}"` }))
-  .transform((names): ContentType[] => [...new Set(names)]);
+const contentTypeList = z.array(z.enum(collectedTypes, { error: (issue) => `unknown content type "${String(issue.input)}"` }))
+  .transform((names): CollectedType[] => [...new Set(names)]);
 
 const isoTime = z.string().trim().refine((value) => !Number.isNaN(new Date(value).getTime()), { error: (issue) => `"${String(issue.input)}" is not an ISO time` });
 
@@ -62,7 +62,12 @@ export const stackOutputsSchema = z.object({
   cloud,
   authorityHost: httpsRoot,
   apiRoot: httpsRoot,
-  /** What the granted permissions can read (no DLP.All without ActivityFeed.ReadDlp). */
+  /** Microsoft Graph's root for this cloud (service health); absent in outputs of older stacks: the cloud's, from clouds.ts. */
+  graphRoot: httpsRoot.optional(),
+  /**
+   * What the granted permissions can read (no DLP.All without ActivityFeed.ReadDlp; ServiceHealth only when the stack
+   * requested and consented the Graph permissions ServiceHealth.Read.All and ServiceMessage.Read.All).
+   */
   contentTypes: contentTypeList,
   keyVaultUri: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
   keyVaultSecretName: z.string().trim().min(1).optional(),
@@ -87,7 +92,7 @@ const fixes: Partial<Record<keyof StackOutputs, string>> = {
   tenantId: 'use `pulumi stack output tenantId`',
   clientId: 'use `pulumi stack output clientId`',
   publisherId: 'leave it unset to use the tenant id',
-  contentTypes: `use any of ${contentTypes.join(', ')}`,
+  contentTypes: `use any of ${collectedTypes.join(', ')}`,
   clientSecret: 'write the outputs file with `pulumi stack output --json --show-secrets`',
 };
 const regenerate = 'regenerate the outputs file with `pulumi stack output --json --show-secrets`';

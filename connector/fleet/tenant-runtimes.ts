@@ -6,7 +6,8 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ActivityClient } from '../api/activity-client.ts';
-import type { ContentType } from '../api/content-types.ts';
+import { serviceHealth, type CollectedType } from '../api/content-types.ts';
+import type { ServiceHealthClient } from '../graph/service-health-client.ts';
 import type { MsalTokenProvider } from '../auth/token-provider.ts';
 import type { ConnectorConfig } from '../config/config.ts';
 import { createTenantClients, type TenantClientOptions } from '../commands/runtime.ts';
@@ -21,9 +22,12 @@ export interface TenantRuntime {
   readonly generation: number;
   readonly tokens: MsalTokenProvider;
   readonly api: ActivityClient;
+  /** Microsoft Graph (ServiceHealth), with its own token provider for the Graph audience. */
+  readonly graphTokens: MsalTokenProvider;
+  readonly graph: ServiceHealthClient;
   readonly logger: Logger;
-  /** Starts the content type's subscription once (idempotent at the API too); later calls return at once. */
-  subscribe(contentType: ContentType, signal: AbortSignal): Promise<void>;
+  /** Starts the content type's subscription once (idempotent at the API too); later calls return at once. ServiceHealth has none. */
+  subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
 }
 
 export interface TenantRuntimesOptions extends Omit<TenantClientOptions, 'agent' | 'reloadCredential'> {
@@ -73,6 +77,7 @@ export class TenantRuntimes {
       const current = this.#runtimes.get(entry.config.tenantId);
       if (current && sameExceptCredential(current.entry.config, entry.config)) {
         const swapped = await current.tokens.useCredential(entry.config.credential);
+        await current.graphTokens.useCredential(entry.config.credential);
         this.#runtimes.set(entry.config.tenantId, { ...current, entry });
         logger.info({ component: 'fleet', tenant: entry.config.tenantId, file: entry.file, credentialChanged: swapped }, swapped ? 'tenant credential changed (rotated): the new one is used from now on' : 'tenant file changed');
       } else {
@@ -85,14 +90,15 @@ export class TenantRuntimes {
   #create(entry: TenantEntry): TenantRuntime {
     const { config } = entry;
     const logger = this.#options.logger.child({ tenant: config.tenantId });
-    const { tokens, api } = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
+    const { tokens, api, graphTokens, graph } = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
-    const subscribed = new Map<ContentType, Promise<void>>();
+    const subscribed = new Map<CollectedType, Promise<void>>();
     this.#generation += 1;
     return {
-      tenant: config.tenantId, entry, generation: this.#generation, tokens, api, logger,
+      tenant: config.tenantId, entry, generation: this.#generation, tokens, api, graphTokens, graph, logger,
       subscribe(contentType, signal) {
+        if (contentType === serviceHealth) return Promise.resolve();
         let started = subscribed.get(contentType);
         if (!started) {
           started = api.startSubscription(contentType, { abortSignal: signal }).then(() => {});
@@ -109,5 +115,5 @@ export class TenantRuntimes {
 /** What a change must leave alone for the runtime to carry on with only the credential swapped. */
 function sameExceptCredential(a: ConnectorConfig, b: ConnectorConfig): boolean {
   return a.clientId === b.clientId && a.publisherId === b.publisherId && a.apiRoot === b.apiRoot && a.authorityHost === b.authorityHost
-    && a.caFile === b.caFile && a.contentTypes.join() === b.contentTypes.join();
+    && a.graphRoot === b.graphRoot && a.caFile === b.caFile && a.contentTypes.join() === b.contentTypes.join();
 }

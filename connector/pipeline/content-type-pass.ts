@@ -11,7 +11,7 @@
  */
 import { redactSecrets } from '../status/secret-values.ts';
 import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../api/activity-api.ts';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType, ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
 import { fetchAhead } from '../collect/fetch-ahead.ts';
@@ -51,7 +51,7 @@ export interface PassContext {
   /** Record keys held by batches in flight, shared by the live passes and the sweep of this content type. */
   readonly pending?: Set<string>;
   /** Each commit of this content type: records it added, where the checkpoint and the covered range begin (progress.ts). */
-  readonly onProgress?: ((contentType: ContentType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
+  readonly onProgress?: ((contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
   /** Counts blobs listed and fetched (metrics). */
   readonly observer?: { listed(contentType: ContentType): void; fetched(contentType: ContentType): void } | undefined;
   /** Write health records (health-records.ts) into the sinks with the batches. */

@@ -9,7 +9,7 @@
  * disabled the subscription), `Throttled` (a pass ended on AF429 after its retries).
  */
 import { createHash } from 'node:crypto';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 
 export const healthRecordType = 'O365ConnectorHealth';
@@ -22,7 +22,7 @@ function stableId(key: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-export function healthRecord(event: HealthEvent, contentType: ContentType, at: Date, details: Record<string, string | number>, key: string): RawRecord {
+export function healthRecord(event: HealthEvent, contentType: CollectedType, at: Date, details: Record<string, string | number>, key: string): RawRecord {
   const creationTime = at.toISOString().slice(0, 19); // the API's own format: UTC without a zone
   const id = stableId(`${event} ${contentType} ${key}`);
   const bytes = Buffer.from(JSON.stringify({ Id: id, CreationTime: creationTime, RecordType: healthRecordType, Event: event, ContentType: contentType, ...details }), 'utf8');

@@ -5,7 +5,7 @@
  * The live passes and the sweep of one content type run side by side: they share the held keys (`pending`), so a
  * record that both find is delivered by one of them; each gives back only its own keys when it ends early.
  */
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import { creationSecond, type RecordKey, type StateStore } from '../state/store.ts';
 
@@ -15,11 +15,11 @@ function heldKey(key: RecordKey): string {
 
 export class RecordDeduplicator {
   readonly #store: StateStore;
-  readonly #contentType: ContentType;
+  readonly #contentType: CollectedType;
   readonly #pending: Set<string>;
   readonly #mine = new Set<string>();
 
-  constructor(store: StateStore, contentType: ContentType, pending = new Set<string>()) {
+  constructor(store: StateStore, contentType: CollectedType, pending = new Set<string>()) {
     this.#store = store;
     this.#contentType = contentType;
     this.#pending = pending;

@@ -8,7 +8,8 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ActivityApi } from '../api/activity-api.ts';
-import type { ContentType } from '../api/content-types.ts';
+import { serviceHealth, type CollectedType, type ContentType } from '../api/content-types.ts';
+import type { ServiceHealthApi } from '../graph/service-health-api.ts';
 import { BlobFetcher, FetchSlots } from '../collect/blob-fetcher.ts';
 import { sweepWindows } from '../collect/windows.ts';
 import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
@@ -19,11 +20,14 @@ import type { Telemetry } from '../status/telemetry.ts';
 import type { CursorState, StateStore } from '../state/store.ts';
 import { CommitLane } from './commit-lane.ts';
 import { lastErrorOf, runPass, toConnectorError, type PassContext, type PassOutcome } from './content-type-pass.ts';
+import { runServiceHealthPass, type ServiceHealthPassContext } from './service-health-pass.ts';
 import type { SinkRetryPolicy } from './sink-fanout.ts';
 
 export interface RunConnectorOptions {
   readonly api: ActivityApi;
-  readonly contentTypes: readonly ContentType[];
+  /** Microsoft Graph's service announcements: required when contentTypes holds ServiceHealth. */
+  readonly graph?: ServiceHealthApi | undefined;
+  readonly contentTypes: readonly CollectedType[];
   /** First run only (no checkpoint for a content type): where to start. Later runs resume from the store. */
   readonly since: Date;
   readonly once: boolean;
@@ -46,8 +50,8 @@ export interface RunConnectorOptions {
 
 export interface RunObserver {
   /** Blobs listed (new ones: not delivered before); the tenant when a fleet collects several. */
-  listed(contentType: ContentType, tenant?: string): void;
-  fetched(contentType: ContentType, tenant?: string): void;
+  listed(contentType: CollectedType, tenant?: string): void;
+  fetched(contentType: CollectedType, tenant?: string): void;
   sinkBatch(sink: string, seconds: number): void;
 }
 
@@ -60,18 +64,18 @@ export interface RunSummary {
   setAside: number;
   /** Blobs the sweeps delivered: listed after their window had been. */
   late: number;
-  errors: Array<{ tenant?: string; contentType: ContentType; code: string; message: string }>;
+  errors: Array<{ tenant?: string; contentType: CollectedType; code: string; message: string }>;
 }
 
 /** Errors no retry can fix: a `--once` run stops on them instead of reporting and carrying on. */
-const fatalCodes = new Set(['AF10001', 'AF20010', 'AUDIT_LOG_DISABLED', 'UNAUTHORIZED', 'AF20020', 'AF20023']);
+const fatalCodes = new Set(['AF10001', 'AF20010', 'AUDIT_LOG_DISABLED', 'UNAUTHORIZED', 'AF20020', 'AF20023', 'GRAPH_FORBIDDEN', 'GRAPH_UNAUTHORIZED']);
 
 export async function runConnector(options: RunConnectorOptions): Promise<RunSummary> {
   const collection = await openCollection(options);
   try {
     const cursors = await options.store.cursors();
     await Promise.all(options.contentTypes.map((contentType) => collection.collect({
-      api: options.api, contentType, store: options.store, since: options.since, cursor: cursors.get(contentType),
+      api: options.api, graph: options.graph, contentType, store: options.store, since: options.since, cursor: cursors.get(contentType),
     })));
     const summary = collection.finish();
     // --once: an error no retry can fix ends the run with it (a fleet reports every unit's errors instead).
@@ -85,7 +89,9 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
 /** One unit's collection within an open Collection: one content type of one tenant. */
 export interface UnitCollection {
   readonly api: ActivityApi;
-  readonly contentType: ContentType;
+  /** The tenant's Microsoft Graph client: required for the ServiceHealth unit. */
+  readonly graph?: ServiceHealthApi | undefined;
+  readonly contentType: CollectedType;
   /** The tenant's view of the state. */
   readonly store: StateStore;
   readonly since: Date;
@@ -120,7 +126,7 @@ export interface Collection {
  * into: one tenant's content types (runConnector), or whichever units a fleet worker holds. `options.store`
  * holds the process's sink positions.
  */
-export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 'contentTypes' | 'since'>): Promise<Collection> {
+export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 'graph' | 'contentTypes' | 'since'>): Promise<Collection> {
   const { store, logger, abortSignal } = options;
   const settings: RunSettings = { ...defaultRunSettings, ...options.settings };
   const now = options.now ?? (() => new Date());
@@ -198,8 +204,35 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     };
 
     const pending = new Set<string>();
+    if (contentType === serviceHealth) {
+      // Microsoft Graph's service announcements: one pass per poll, no subscription and no sweep (service-health-pass.ts).
+      if (!unit.graph) throw new ConnectorError('CONFIG_INVALID', 'ServiceHealth is to be collected but no Microsoft Graph client was given', { fix: 'report this as a connector bug' });
+      const healthContext: ServiceHealthPassContext = {
+        graph: unit.graph, store: unitStore, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
+        abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress,
+      };
+      let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
+      let prepared = unit.prepare === undefined;
+      const poll = () => attempt(async () => {
+        if (!prepared) {
+          await unit.prepare!(unitSignal);
+          prepared = true;
+        }
+        return runServiceHealthPass(healthContext, checkpoint);
+      }, (pass) => { checkpoint = pass.checkpoint; });
+      if (options.once) {
+        await poll();
+        return;
+      }
+      while (await poll()) {
+        await delay(settings.pollIntervalSeconds * 1000, undefined, { signal: unitSignal }).catch(() => {});
+        if (unitSignal.aborted) break;
+      }
+      return;
+    }
+    const auditType: ContentType = contentType;
     const context: PassContext = {
-      contentType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
+      contentType: auditType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
       abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: observerOf(unit.tenant),
     };
     let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);

@@ -1,4 +1,4 @@
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 
 /**
  * One audit record exactly as the Management Activity API returned it: `bytes` is the slice of the blob that
@@ -13,7 +13,7 @@ export interface RawRecord {
 }
 
 export interface SinkBatch {
-  readonly contentType: ContentType;
+  readonly contentType: CollectedType;
   readonly records: readonly RawRecord[];
 }
 

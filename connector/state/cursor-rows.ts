@@ -2,13 +2,13 @@
  * A cursor as both stores keep it (one row of `cursors`, the same columns in SQLite and PostgreSQL), and how a
  * commit moves it: one implementation, so the two stores cannot count differently.
  */
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
-import type { Commit, CursorState } from './store.ts';
+import type { Commit, CursorState, ServiceHealthSample } from './store.ts';
 
 export interface CursorRow {
   tenant: string;
-  content_type: ContentType;
+  content_type: CollectedType;
   checkpoint: string | null;
   records_delivered: number;
   blobs_delivered: number;
@@ -25,23 +25,25 @@ export interface CursorRow {
   late_blobs: number;
   max_lateness_ms: number;
   last_sweep_at: string | null;
+  /** ServiceHealth only: the last health overview sample (ServiceHealthSample as JSON). */
+  service_health: string | null;
 }
 
-export interface ExpiredRow { content_type: ContentType; content_id: string; content_created: string; detected_at: string }
+export interface ExpiredRow { content_type: CollectedType; content_id: string; content_created: string; detected_at: string }
 
 /** Every column of a cursor row, the key (tenant, content_type) first. */
 export const cursorColumns = ['tenant', 'content_type', 'checkpoint', 'records_delivered', 'blobs_delivered', 'duplicates_dropped', 'expired_count', 'last_content_seen',
   'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at',
-  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at'] as const satisfies ReadonlyArray<keyof CursorRow>;
+  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health'] as const satisfies ReadonlyArray<keyof CursorRow>;
 
 /** The columns a commit replaces (all but the key). */
 export const cursorValueColumns = cursorColumns.slice(2);
 
-export function emptyCursorRow(tenant: string, contentType: ContentType): CursorRow {
+export function emptyCursorRow(tenant: string, contentType: CollectedType): CursorRow {
   return {
     tenant, content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
     last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
-    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null,
+    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null,
   };
 }
 
@@ -75,6 +77,7 @@ export function nextCursor(row: CursorRow, commit: Commit): CursorRow {
     late_blobs: row.late_blobs + (commit.late?.length ?? 0),
     max_lateness_ms: Math.max(row.max_lateness_ms, ...(commit.late ?? []).map((late) => late.latenessMs)),
     last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
+    service_health: commit.serviceHealth === undefined ? row.service_health ?? null : JSON.stringify(commit.serviceHealth),
   };
 }
 
@@ -103,12 +106,23 @@ export function cursorOf(row: CursorRow, expired: CursorState['expired'], where:
     lateBlobs: Number(row.late_blobs),
     maxLatenessMs: Number(row.max_lateness_ms),
     lastSweepAt: row.last_sweep_at ?? undefined,
+    ...(row.service_health ? { serviceHealth: readServiceHealth(row.service_health) } : {}),
   };
 }
 
+/** A stored sample; an unreadable one (edited by hand) reads as none rather than stopping `status`. */
+function readServiceHealth(text: string): ServiceHealthSample | undefined {
+  try {
+    const sample = JSON.parse(text) as ServiceHealthSample;
+    return typeof sample?.at === 'string' && Array.isArray(sample.services) ? sample : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Groups expired rows (ordered by content type, then seq) by content type. */
-export function expiredByContentType(rows: readonly ExpiredRow[]): Map<ContentType, CursorState['expired'][number][]> {
-  const expired = new Map<ContentType, CursorState['expired'][number][]>();
+export function expiredByContentType(rows: readonly ExpiredRow[]): Map<CollectedType, CursorState['expired'][number][]> {
+  const expired = new Map<CollectedType, CursorState['expired'][number][]>();
   for (const row of rows) {
     const list = expired.get(row.content_type) ?? [];
     list.push({ contentId: row.content_id, contentCreated: row.content_created, detectedAt: row.detected_at });

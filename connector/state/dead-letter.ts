@@ -8,7 +8,7 @@
  */
 import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { SetAsideRecord } from './store.ts';
 
 export const deadLetterFileName = 'dead-letter.ndjson';
@@ -35,7 +35,7 @@ function element(bytes: Buffer): { text: string } | { base64: string } {
 }
 
 /** Appends `records` to the dead-letter file of `tenant` in `dir` and fsyncs it. */
-export function appendDeadLetters(dir: string, tenant: string, contentType: ContentType, at: string, records: readonly SetAsideRecord[]): void {
+export function appendDeadLetters(dir: string, tenant: string, contentType: CollectedType, at: string, records: readonly SetAsideRecord[]): void {
   const lines = records.map((r) => `${JSON.stringify({ at, contentType, contentId: r.contentId, index: r.index, reason: r.reason, ...element(r.bytes) })}\n`).join('');
   const fd = openSync(join(dir, deadLetterFileNameOf(tenant)), 'a', 0o600);
   try {

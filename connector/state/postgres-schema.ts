@@ -100,6 +100,10 @@ const migrations: readonly string[] = [
     bytes          BYTEA NOT NULL
   );
   `,
+  // 2: service health from Microsoft Graph (the ServiceHealth unit): the last sample of every service's health overview, as JSON.
+  `
+  ALTER TABLE cursors ADD COLUMN service_health TEXT;
+  `,
 ];
 
 export const currentPostgresSchemaVersion = migrations.length;

@@ -14,7 +14,7 @@
  * `unnest` unrolls in the server: never one query per record.
  */
 import pg from 'pg';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { registerSecret } from '../status/secret-values.ts';
@@ -200,14 +200,14 @@ export class PostgresStateDatabase implements StateDatabase {
   // --- reads (the pool) ---
 
   /** @internal the reads and commits of the tenant views */
-  async cursorsOf(tenant: string): Promise<Map<ContentType, CursorState>> {
+  async cursorsOf(tenant: string): Promise<Map<CollectedType, CursorState>> {
     if (!this.#options.schema) return new Map();
     const [cursorRows, expiredRows] = await Promise.all([
       this.#read<CursorRow>('SELECT * FROM cursors WHERE tenant = $1 ORDER BY content_type COLLATE "C"', [tenant]),
       this.#read<ExpiredRow>('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs WHERE tenant = $1 ORDER BY content_type COLLATE "C", seq', [tenant]),
     ]);
     const expired = expiredByContentType(expiredRows);
-    const cursors = new Map<ContentType, CursorState>();
+    const cursors = new Map<CollectedType, CursorState>();
     for (const row of cursorRows) {
       cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], this.location, (r) =>
         `set it to an ISO time (UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${r.tenant}' AND content_type = '${r.content_type}'); records after that time are delivered again only if not remembered`));
@@ -224,13 +224,13 @@ export class PostgresStateDatabase implements StateDatabase {
     return positions;
   }
 
-  async deliveredBlobs(tenant: string, contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>> {
+  async deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
     if (contentIds.length === 0 || !this.#options.schema) return new Set();
     const rows = await this.#read<{ content_id: string }>('SELECT content_id FROM delivered_blobs WHERE tenant = $1 AND content_type = $2 AND content_id = ANY($3::text[])', [tenant, contentType, contentIds]);
     return new Set(rows.map((row) => row.content_id));
   }
 
-  async seenRecords(tenant: string, contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+  async seenRecords(tenant: string, contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>> {
     if (keys.length === 0 || !this.#options.schema) return new Set();
     const [seconds, ids] = keyArrays(keys);
     // One primary-key probe per key: the (second, Id) pairs are unrolled in the server and drive the join.
@@ -302,7 +302,7 @@ export class PostgresStateDatabase implements StateDatabase {
     });
   }
 
-  async #applyToContentType(client: pg.Client, tenant: string, contentType: ContentType, commit: Commit, tenantCode: number | undefined): Promise<void> {
+  async #applyToContentType(client: pg.Client, tenant: string, contentType: CollectedType, commit: Commit, tenantCode: number | undefined): Promise<void> {
     const current = (await client.query<CursorRow>('SELECT * FROM cursors WHERE tenant = $1 AND content_type = $2 FOR UPDATE', [tenant, contentType])).rows[0];
     const next = nextCursor(current ?? emptyCursorRow(tenant, contentType), commit);
     await client.query(`INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map((_, i) => `$${i + 1}`).join(', ')})
@@ -411,7 +411,7 @@ export class PostgresStateDatabase implements StateDatabase {
       const rows = await this.#onSession(session, undefined, async (client) => {
         await client.query(`INSERT INTO units (tenant, content_type) SELECT * FROM unnest($1::text[], $2::text[])
           ON CONFLICT (tenant, content_type) DO NOTHING`, [tenants, types]);
-        return (await client.query<{ id: number; tenant: string; content_type: ContentType }>(`SELECT u.id, u.tenant, u.content_type FROM units u
+        return (await client.query<{ id: number; tenant: string; content_type: CollectedType }>(`SELECT u.id, u.tenant, u.content_type FROM units u
           JOIN unnest($1::text[], $2::text[]) AS k (tenant, content_type) ON u.tenant = k.tenant AND u.content_type = k.content_type`, [tenants, types])).rows;
       });
       for (const row of rows) this.#unitIds.set(unitName({ tenant: row.tenant, contentType: row.content_type }), Number(row.id));
@@ -448,7 +448,7 @@ export class PostgresStateDatabase implements StateDatabase {
 
   async #holders(): Promise<UnitHolder[]> {
     if (!this.#options.schema) return [];
-    const rows = await this.#read<{ tenant: string; content_type: ContentType; worker: string; since: Date | null }>(`
+    const rows = await this.#read<{ tenant: string; content_type: CollectedType; worker: string; since: Date | null }>(`
       SELECT u.tenant, u.content_type,
         CASE WHEN u.claimed_pid = l.pid THEN u.claimed_by ELSE substr(a.application_name, $2) END AS worker,
         CASE WHEN u.claimed_pid = l.pid THEN u.claimed_at ELSE a.backend_start END AS since
@@ -552,7 +552,7 @@ export class PostgresStateStore implements StateStore {
     this.#tenant = tenant;
   }
 
-  cursors(): Promise<Map<ContentType, CursorState>> {
+  cursors(): Promise<Map<CollectedType, CursorState>> {
     return this.#database.cursorsOf(this.#tenant);
   }
 
@@ -560,11 +560,11 @@ export class PostgresStateStore implements StateStore {
     return this.#database.sinkPositions();
   }
 
-  deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>> {
+  deliveredBlobs(contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
     return this.#database.deliveredBlobs(this.#tenant, contentType, contentIds);
   }
 
-  seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+  seenRecords(contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>> {
     return this.#database.seenRecords(this.#tenant, contentType, keys);
   }
 

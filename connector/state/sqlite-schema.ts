@@ -10,7 +10,7 @@
  * simply leaves it out.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 
 /** The state database's file name in a state directory. */
@@ -157,6 +157,10 @@ const migrations: readonly string[] = [
   DROP TABLE legacy_record_ids;
   ALTER TABLE legacy_record_ids_v3 RENAME TO legacy_record_ids;
   `,
+  // 4: service health from Microsoft Graph (the ServiceHealth unit): the last sample of every service's health overview, as JSON.
+  `
+  ALTER TABLE cursors ADD COLUMN service_health TEXT;
+  `,
 ];
 
 export const currentSchemaVersion = migrations.length;
@@ -165,12 +169,13 @@ export const currentSchemaVersion = migrations.length;
 export const legacyTenant = '';
 
 /** The content type of a record_ids row, as a small number (the table has a row per delivered record). Append-only. */
-export const contentTypeCodes: Readonly<Record<ContentType, number>> = {
+export const contentTypeCodes: Readonly<Record<CollectedType, number>> = {
   'Audit.AzureActiveDirectory': 1,
   'Audit.Exchange': 2,
   'Audit.SharePoint': 3,
   'Audit.General': 4,
   'DLP.All': 5,
+  ServiceHealth: 6,
 };
 
 /** 0 for a database this connector never wrote (new, or its first transaction not committed yet). */

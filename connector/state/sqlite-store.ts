@@ -17,7 +17,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType, ContentType } from '../api/content-types.ts';
 import { settingSpecs } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
@@ -268,10 +268,10 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 
   /** @internal the reads and commits of the tenant views */
-  cursorsOf(tenant: string): Map<ContentType, CursorState> {
+  cursorsOf(tenant: string): Map<CollectedType, CursorState> {
     const expired = expiredByContentType(this.#reads.expired.all(tenant) as unknown as ExpiredRow[]);
     const path = join(this.location, stateDbName);
-    const cursors = new Map<ContentType, CursorState>();
+    const cursors = new Map<CollectedType, CursorState>();
     for (const row of this.#reads.cursors.all(tenant) as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], path, checkpointFix(path)));
     return cursors;
   }
@@ -282,13 +282,13 @@ export class SqliteStateDatabase implements StateDatabase {
     return positions;
   }
 
-  deliveredBlobs(tenant: string, contentType: ContentType, contentIds: readonly string[]): Set<string> {
+  deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Set<string> {
     if (contentIds.length === 0) return new Set();
     const rows = this.#reads.deliveredBlobs.all(tenant, contentType, JSON.stringify(contentIds)) as Array<{ content_id: string }>;
     return new Set(rows.map((row) => row.content_id));
   }
 
-  seenRecords(tenant: string, contentType: ContentType, keys: readonly RecordKey[]): Set<string> {
+  seenRecords(tenant: string, contentType: CollectedType, keys: readonly RecordKey[]): Set<string> {
     if (keys.length === 0) return new Set();
     const json = keysJson(keys);
     const seen = new Set<string>();
@@ -318,7 +318,7 @@ export class SqliteStateDatabase implements StateDatabase {
     }
   }
 
-  #applyToContentType(writes: WriteStatements, tenant: string, contentType: ContentType, commit: Commit): void {
+  #applyToContentType(writes: WriteStatements, tenant: string, contentType: CollectedType, commit: Commit): void {
     const current = writes.cursor.get(tenant, contentType) as CursorRow | undefined;
     const next = nextCursor(current ?? emptyCursorRow(tenant, contentType), commit);
     writes.upsertCursor.run(...cursorColumns.map((column) => next[column]));
@@ -362,7 +362,7 @@ export class SqliteStateStore implements StateStore {
     this.#tenant = tenant;
   }
 
-  async cursors(): Promise<Map<ContentType, CursorState>> {
+  async cursors(): Promise<Map<CollectedType, CursorState>> {
     return this.#database.cursorsOf(this.#tenant);
   }
 
@@ -370,11 +370,11 @@ export class SqliteStateStore implements StateStore {
     return this.#database.sinkPositions();
   }
 
-  async deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>> {
+  async deliveredBlobs(contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
     return this.#database.deliveredBlobs(this.#tenant, contentType, contentIds);
   }
 
-  async seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>> {
+  async seenRecords(contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>> {
     return this.#database.seenRecords(this.#tenant, contentType, keys);
   }
 

@@ -6,7 +6,7 @@
  * type, and by sink name), answer set-membership queries in one statement, and apply a commit in one transaction;
  * test/connector/state/store-contract.ts holds them to the same promises.
  */
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 
 export interface ExpiredContent {
@@ -23,7 +23,7 @@ export interface LastError {
 
 /** Where one content type stands, as the pipeline resumes from it and `status` reports it. Holds no secret. */
 export interface CursorState {
-  readonly contentType: ContentType;
+  readonly contentType: CollectedType;
   /** Every blob listed with contentCreated before this instant was delivered (or recorded as expired). */
   readonly checkpoint: string | undefined;
   readonly recordsDelivered: number;
@@ -47,6 +47,14 @@ export interface CursorState {
   readonly maxLatenessMs: number;
   /** When the last sweep over the whole covered range completed (every window listed). */
   readonly lastSweepAt: string | undefined;
+  /** ServiceHealth only: every service's health as last sampled from Microsoft Graph. */
+  readonly serviceHealth?: ServiceHealthSample | undefined;
+}
+
+/** Microsoft Graph's health overview of every service (`healthOverviews`), as sampled at `at`. */
+export interface ServiceHealthSample {
+  readonly at: string;
+  readonly services: ReadonlyArray<{ readonly service: string; readonly status: string }>;
 }
 
 /** How many expired blobs a cursor lists (the count keeps growing). */
@@ -94,7 +102,7 @@ export interface SetAsideRecord {
 
 export interface Commit {
   /** The content type this commit moves; absent for a commit of sink positions alone. */
-  readonly contentType?: ContentType;
+  readonly contentType?: CollectedType;
   /** When the commit was made (ISO UTC): becomes updatedAt, and lastDeliveryAt when records > 0. */
   readonly at: string;
   /** The new checkpoint, when it moved. */
@@ -124,6 +132,8 @@ export interface Commit {
   readonly forgetBlobsBefore?: string;
   /** Forget delivered records of this content type whose CreationTime is before this instant. */
   readonly forgetRecordsCreatedBefore?: string;
+  /** ServiceHealth only: the health overview just sampled (replaces the stored one). */
+  readonly serviceHealth?: ServiceHealthSample;
 }
 
 /**
@@ -136,13 +146,13 @@ export interface StateStore {
   /** For logs and status: where the state lives (a directory, a database without credentials). */
   readonly location: string;
   /** Every content type's cursor that has ever been committed. */
-  cursors(): Promise<Map<ContentType, CursorState>>;
+  cursors(): Promise<Map<CollectedType, CursorState>>;
   /** The sink positions of the latest commit, by sink name. */
   sinkPositions(): Promise<Record<string, SinkPosition>>;
   /** Which of `contentIds` were delivered (and are still remembered) for this content type. */
-  deliveredBlobs(contentType: ContentType, contentIds: readonly string[]): Promise<Set<string>>;
+  deliveredBlobs(contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>>;
   /** The Ids of those of `keys` that were delivered (and are still remembered) for this content type. */
-  seenRecords(contentType: ContentType, keys: readonly RecordKey[]): Promise<Set<string>>;
+  seenRecords(contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>>;
   /** Applies the commit in one durable transaction: resolved means a crash afterwards still finds it. */
   commit(commit: Commit): Promise<void>;
   close(): Promise<void>;
@@ -171,7 +181,7 @@ function plainUtcSeconds(text: string): number | undefined {
 export interface UnitKey {
   /** The tenant id (lower-case GUID). */
   readonly tenant: string;
-  readonly contentType: ContentType;
+  readonly contentType: CollectedType;
 }
 
 export function unitName(unit: UnitKey): string {

@@ -6,7 +6,7 @@
  * report to), and Node's own process metrics.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
@@ -20,7 +20,7 @@ export interface MetricsTenant {
   readonly store: StateStore;
   readonly secretExpiresAt: Date | undefined;
   /** Only these content types (a fleet worker reports the units it holds); all of the tenant's when absent. */
-  readonly contentTypes?: ReadonlySet<ContentType> | undefined;
+  readonly contentTypes?: ReadonlySet<CollectedType> | undefined;
 }
 
 export interface MetricsSources {
@@ -163,11 +163,11 @@ export class ConnectorMetrics implements RunObserver {
     });
   }
 
-  listed(contentType: ContentType, tenant = this.#tenant): void {
+  listed(contentType: CollectedType, tenant = this.#tenant): void {
     this.#listed.inc({ tenant, content_type: contentType });
   }
 
-  fetched(contentType: ContentType, tenant = this.#tenant): void {
+  fetched(contentType: CollectedType, tenant = this.#tenant): void {
     this.#fetched.inc({ tenant, content_type: contentType });
   }
 

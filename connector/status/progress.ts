@@ -3,7 +3,7 @@
  * of the terminal (range covered, records this run, records/s, ETA to caught-up); log lines still scroll above it.
  * Nothing of it when stderr is not a TTY: logs stay JSON lines only.
  */
-import type { ContentType } from '../api/content-types.ts';
+import type { CollectedType } from '../api/content-types.ts';
 
 export interface ProgressStream {
   write(text: string): boolean;
@@ -25,12 +25,12 @@ export class ProgressDisplay {
   readonly #stream: ProgressStream;
   readonly #now: () => number;
   readonly #lagMs: number;
-  readonly #lines = new Map<ContentType, Line>();
+  readonly #lines = new Map<CollectedType, Line>();
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
 
   /** `lagMs`: how far behind server time a caught-up checkpoint stays (the safety lag). */
-  constructor(stream: ProgressStream, contentTypes: readonly ContentType[], options: { lagMs: number; now?: () => number }) {
+  constructor(stream: ProgressStream, contentTypes: readonly CollectedType[], options: { lagMs: number; now?: () => number }) {
     this.#stream = stream;
     this.#now = options.now ?? Date.now;
     this.#lagMs = options.lagMs;
@@ -38,7 +38,7 @@ export class ProgressDisplay {
   }
 
   /** A commit of `contentType`: records it added, and where its checkpoint (and the covered range) stands. */
-  update(contentType: ContentType, change: { records: number; checkpoint: number | undefined; coveredFrom?: number | undefined }): void {
+  update(contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom?: number | undefined }): void {
     const line = this.#lines.get(contentType);
     if (!line) return;
     line.records += change.records;
@@ -75,7 +75,7 @@ export class ProgressDisplay {
     this.#drawn = text.length;
   }
 
-  #render(contentType: ContentType, line: Line, now: number): string {
+  #render(contentType: CollectedType, line: Line, now: number): string {
     line.samples.push([now, line.records, line.checkpoint]);
     while (line.samples.length > 2 && line.samples[0]![0] < now - windowMs) line.samples.shift();
     const [then, recordsThen] = line.samples[0]!;

@@ -3,16 +3,16 @@
  * subscription (when a live list is given), checkpoint, lag, last content seen, records delivered, expired
  * content and the last error; overall Active, Degraded or Inactive.
  */
-import { contentTypes, type ContentType } from '../api/content-types.ts';
+import { collectedTypes, serviceHealth, type CollectedType } from '../api/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
-import { unitName, type CursorState, type ExpiredContent, type LastError, type StateDatabase, type StateStore } from '../state/store.ts';
+import { unitName, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample, type StateDatabase, type StateStore } from '../state/store.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
 export interface ContentTypeStatus {
-  contentType: ContentType;
-  /** `enabled`, `disabled`, `not started`, or `unknown (offline)` without a live list. */
+  contentType: CollectedType;
+  /** `enabled`, `disabled`, `not started`, or `unknown (offline)` without a live list; `none (Microsoft Graph)` for ServiceHealth. */
   subscription: string;
   checkpoint: string | undefined;
   lagSeconds: number | undefined;
@@ -32,6 +32,8 @@ export interface ContentTypeStatus {
   /** When the last sweep of the whole covered range completed. */
   lastSweepAt: string | undefined;
   lastError: LastError | undefined;
+  /** ServiceHealth: every service's health overview as last sampled from Microsoft Graph. */
+  services?: ServiceHealthSample | undefined;
   health: Health;
   /** Why the health is not Active, in words. */
   reasons: string[];
@@ -65,13 +67,14 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   const states = await cursorsOf(options);
   const rows: ContentTypeStatus[] = [];
   let updatedAt: string | undefined;
-  for (const contentType of contentTypes) {
+  for (const contentType of collectedTypes) {
     const state = states.get(contentType);
     const live = options.subscriptions?.find((s) => s.contentType === contentType);
     if (!state && !live) continue;
+    const graph = contentType === serviceHealth;
     if (state?.updatedAt && (!updatedAt || state.updatedAt > updatedAt)) updatedAt = state.updatedAt;
     const lagSeconds = state?.checkpoint ? Math.max(0, Math.round((now.getTime() - Date.parse(state.checkpoint)) / 1000)) : undefined;
-    const subscription = live ? (live.status ?? 'not started') : options.subscriptions ? 'not started' : 'unknown (offline)';
+    const subscription = graph ? 'none (Microsoft Graph)' : live ? (live.status ?? 'not started') : options.subscriptions ? 'not started' : 'unknown (offline)';
     const reasons: string[] = [];
     let health: Health = 'Active';
     if (!state?.checkpoint) {
@@ -92,7 +95,7 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
       lastDeliveryAt: state?.lastDeliveryAt, recordsDelivered: state?.recordsDelivered ?? 0, blobsDelivered: state?.blobsDelivered ?? 0,
       duplicatesDropped: state?.duplicatesDropped ?? 0, expiredCount: state?.expiredCount ?? 0, lastExpired: state?.expired.slice(-5) ?? [],
       heldBlobs: state?.heldBlobs ?? 0, lateBlobs: state?.lateBlobs ?? 0, maxLatenessSeconds: Math.round((state?.maxLatenessMs ?? 0) / 1000),
-      lastSweepAt: state?.lastSweepAt, lastError: state?.lastError, health, reasons,
+      lastSweepAt: state?.lastSweepAt, lastError: state?.lastError, ...(state?.serviceHealth ? { services: state.serviceHealth } : {}), health, reasons,
     });
   }
   // Subscriptions this state directory never collected (another connector's, or not run yet) are listed but
@@ -104,7 +107,7 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows };
 }
 
-async function cursorsOf(options: StatusReportOptions): Promise<Map<ContentType, CursorState>> {
+async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedType, CursorState>> {
   if (options.store) return options.store.cursors();
   const store = await openStateStoreReadOnly(options.stateDir);
   try {
@@ -139,11 +142,20 @@ export function formatStatusReport(report: StatusReport): string {
   for (const r of report.contentTypes) {
     if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
     if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
+    if (r.services) lines.push(`${r.contentType}: ${describeServices(r.services)}`);
     if (r.lastExpired.length > 0) {
       lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** One line: how many services Microsoft Graph reports operational, and the others with their status. */
+export function describeServices(sample: ServiceHealthSample): string {
+  const troubled = sample.services.filter((entry) => entry.status.toLowerCase() !== 'serviceoperational');
+  const operational = sample.services.length - troubled.length;
+  return `${operational} of ${sample.services.length} service(s) operational at ${sample.at}`
+    + (troubled.length > 0 ? `; ${troubled.map((entry) => `${entry.service}: ${entry.status}`).join(', ')}` : '');
 }
 
 export interface FleetUnitStatus extends ContentTypeStatus {

@@ -6,6 +6,7 @@ import { expect } from 'vitest';
 import { ActivityClient } from '../../connector/api/activity-client.ts';
 import { createHttpAgent } from '../../connector/api/http-agent.ts';
 import { MsalTokenProvider } from '../../connector/auth/token-provider.ts';
+import { ServiceHealthClient } from '../../connector/graph/service-health-client.ts';
 import { createLogger } from '../../connector/status/log.ts';
 import { Telemetry } from '../../connector/status/telemetry.ts';
 import type { Emulator } from '../emulator/index.ts';
@@ -194,4 +195,18 @@ export function memberBytes(object: Buffer, name: string): Buffer | undefined {
     if (object[at] !== 0x2c) return undefined;
     at += 1;
   }
+}
+
+/** The real Microsoft Graph client stack (msal for the Graph audience over undici) against a stand-in's Graph, fast retries. */
+export function connectGraph(emulator: Emulator, agent: ReturnType<typeof createHttpAgent>, options: { maxAttempts?: number; maxRetryAfterMs?: number; logger?: ReturnType<typeof createLogger> } = {}) {
+  const graphTokens = new MsalTokenProvider({
+    tenantId: emulator.tenantId, clientId: emulator.clientId, credential: { kind: 'secret', secret: emulator.clientSecret },
+    authorityHost: emulator.authorityHost, apiRoot: emulator.graphRoot, dispatcher: agent,
+  });
+  const graph = new ServiceHealthClient({
+    graphRoot: emulator.graphRoot, tokens: graphTokens, dispatcher: agent, now: () => emulator.now(),
+    retry: { maxAttempts: options.maxAttempts ?? 6, baseDelayMs: 5, maxDelayMs: 50, ...(options.maxRetryAfterMs !== undefined ? { maxRetryAfterMs: options.maxRetryAfterMs } : {}) },
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  return { graph, graphTokens };
 }

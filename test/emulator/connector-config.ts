@@ -4,7 +4,7 @@ import { stackOutputsSchema, type StackOutputs } from '../../connector/config/st
 import type { EmulatorTenant } from './tenant.ts';
 
 /** What the outputs are made of: a tenant of the stand-in, or the stand-in itself (its first tenant). */
-export type OutputsSource = Pick<EmulatorTenant, 'tenantId' | 'tenantDomain' | 'clientId' | 'clientSecret' | 'now' | 'authorityHost' | 'apiRoot' | 'caFile'>;
+export type OutputsSource = Pick<EmulatorTenant, 'tenantId' | 'tenantDomain' | 'clientId' | 'clientSecret' | 'now' | 'authorityHost' | 'apiRoot' | 'caFile'> & { readonly graphRoot?: string };
 
 /**
  * The connector configuration for a stand-in's tenant, in the form of `pulumi stack output --json --show-secrets`: the
@@ -24,6 +24,8 @@ export function connectorOutputs(source: OutputsSource): StackOutputs {
     contentTypes: [...contentTypes],
     authorityHost: source.authorityHost,
     apiRoot: source.apiRoot,
+    // The audit content types only: a test that wants ServiceHealth names it (as a stack with serviceHealth on exports it).
+    ...(source.graphRoot ? { graphRoot: source.graphRoot } : {}),
     caFile: source.caFile,
   };
   return stackOutputsSchema.parse(outputs);

@@ -14,6 +14,8 @@ export interface IdentityState {
   readonly secrets: Array<{ value: string; expires: Date | undefined }>;
   readonly certificates: X509Certificate[];
   grantedRoles: string[];
+  /** Microsoft Graph application permissions: the roles of a token for the Graph resource. */
+  graphRoles: string[];
   tokenLifetimeSeconds: number;
   /** Tokens of an earlier generation are rejected (revocation). */
   generation: number;
@@ -221,7 +223,7 @@ function verifyAssertion(assertion: string, state: IdentityState, tokenEndpoints
 export function tokenRequest(
   tenant: string,
   form: URLSearchParams,
-  context: { directory: Directory; apiRoot: string; authorityHost: string; now: Date },
+  context: { directory: Directory; apiRoot: string; authorityHost: string; now: Date; graphRoot?: string },
 ): HttpAnswer {
   const { now } = context;
   const lookup = lookUpTenant(tenant, context.directory);
@@ -252,7 +254,7 @@ export function tokenRequest(
     return aadError(now, 400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
   }
   const resource = scope.slice(0, -'/.default'.length);
-  if (resource !== context.apiRoot && !otherResources.includes(resource)) {
+  if (resource !== context.apiRoot && resource !== context.graphRoot && !otherResources.includes(resource)) {
     return aadError(now, 400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${state.tenantDomain}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
   }
   const secret = form.get('client_secret');
@@ -283,7 +285,8 @@ export function tokenRequest(
   const iat = Math.floor(now.getTime() / 1000);
   const token = issueAccessToken({
     iss: `https://sts.windows.net/${state.tenantId}/`, tid: state.tenantId, appid: clientId, aud: resource,
-    roles: [...state.grantedRoles], iat, nbf: iat, exp: iat + state.tokenLifetimeSeconds, jti: randomUUID(), gen: state.generation,
+    // A token carries the app roles granted on its resource: Graph's for Graph, the Management API's otherwise.
+    roles: [...(resource === context.graphRoot ? state.graphRoles : state.grantedRoles)], iat, nbf: iat, exp: iat + state.tokenLifetimeSeconds, jti: randomUUID(), gen: state.generation,
   }, state.signingKey);
   return { status: 200, body: { token_type: 'Bearer', expires_in: state.tokenLifetimeSeconds, ext_expires_in: state.tokenLifetimeSeconds, access_token: token } };
 }

@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { afError, authenticate, handleFeed, routeOf } from './activity-feed.ts';
 import { aadError, instanceDiscovery, openIdConfiguration, tokenRequest, type Directory, type HttpAnswer } from './identity.ts';
 import type { FaultDecision } from './faults.ts';
+import { graphError, handleGraph, type GraphResource } from './service-announcements.ts';
+import { readAccessToken } from './identity.ts';
 import { ServedTenant, emptyCounters, type EmulatorCounters, type EmulatorTenant, type EmulatorTenantOptions } from './tenant.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 
@@ -32,6 +34,8 @@ export interface EmulatorOptions extends EmulatorTenantOptions {
   seed?: number;
   /** Content entries per listing page; default 100. */
   pageSize?: number;
+  /** Microsoft Graph items per page unless the client's Prefer asks for fewer; default 100, as Graph. */
+  graphPageSize?: number;
   /** Milliseconds between ticks of the arrival generator (new blobs, webhook notifications); none by default. */
   arrivalIntervalMs?: number;
   /** The stand-in's clock; tests move it with `advance` or by changing what it returns. */
@@ -200,7 +204,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (!token) return undefined;
     count(tenant, (counters) => tally(counters.byRoute, 'token'));
     const answer = method === 'POST'
-      ? tokenRequest(decodeURIComponent(token[1]!), new URLSearchParams(body), { directory, apiRoot: origin(), authorityHost: origin(), now: now() })
+      ? tokenRequest(decodeURIComponent(token[1]!), new URLSearchParams(body), { directory, apiRoot: origin(), authorityHost: origin(), now: now(), graphRoot: `${origin()}/graph` })
       : aadError(now(), 400, 'invalid_request', 900561, 'The endpoint only accepts POST, OPTIONS requests. Received a GET request.');
     count(tenant, (counters) => { if (answer.status === 200) counters.tokensIssued += 1; else counters.tokenFailures += 1; });
     return answer;
@@ -218,6 +222,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (url.pathname === '/_emulator/counters') return send(tenant, response, { status: 200, body: totals });
     const identityAnswer = await identityRoute(tenant, method, url, body);
     if (identityAnswer) return send(tenant, response, identityAnswer);
+
+    const graph = /^\/graph\/v1\.0\/admin\/serviceAnnouncement\/(healthOverviews|issues|messages)$/.exec(url.pathname);
+    if (graph) return send(undefined, response, graphRoute(graph[1] as GraphResource, url, request));
+    if (url.pathname.startsWith('/graph/')) return send(tenant, response, graphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').at(-1)}'.`, now()));
 
     const feed = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/(.+)$/.exec(url.pathname);
     if (!feed) return send(tenant, response, { status: 404, body: { Message: `No HTTP resource was found that matches the request URI '${url.href}'.` } });
@@ -265,6 +273,27 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     return send(tenant, response, answer);
   }
 
+  /** Microsoft Graph: the tenant is the token's (Graph URLs name none); the token must be for Graph. */
+  function graphRoute(resource: GraphResource, url: URL, request: IncomingMessage): ReturnType<typeof handleGraph> {
+    const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const claims = token ? readAccessToken(token, context.signingKey) : undefined;
+    const at = now();
+    const served = claims ? byId.get(claims.tid.toLowerCase()) : undefined;
+    const invalid = (message: string) => graphError(401, 'InvalidAuthenticationToken', message, at, { 'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' });
+    if (!claims || !served) return invalid('Access token validation failure. Invalid audience.');
+    if (claims.aud !== `${origin()}/graph`) return invalid('Access token validation failure. Invalid audience.');
+    if (claims.exp <= at.getTime() / 1000 || claims.gen < served.identity.generation) return invalid('Lifetime validation failed, the token is expired.');
+    served.count((counters) => {
+      counters.requests += 1;
+      tally(counters.byRoute, `graph:${resource}`);
+    });
+    const answer = handleGraph(served.serviceAnnouncements, resource, url.searchParams, {
+      graphRoot: `${origin()}/graph`, roles: claims.roles, now: at, pageSize: options.graphPageSize ?? 100, prefer: request.headers['prefer'] as string | undefined,
+    });
+    if (answer.status === 429) served.count((counters) => { counters.throttled += 1; });
+    return answer;
+  }
+
   async function tick(): Promise<void> {
     const at = now();
     const tenants = [...byId.values()];
@@ -308,6 +337,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     caCertPem: pki.caCertPem,
     authorityHost: origin(),
     apiRoot: origin(),
+    graphRoot: `${origin()}/graph`,
     corpus: first.corpus,
     advance: (milliseconds) => { offset += milliseconds; },
     counters: () => structuredClone(totals),

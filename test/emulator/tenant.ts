@@ -14,6 +14,7 @@ import type { IdentityState } from './identity.ts';
 import { FaultPlan, type Faults } from './faults.ts';
 import { WebhookPoster, type ContentEntry } from './webhooks.ts';
 import { connectorOutputs } from './connector-config.ts';
+import { ServiceAnnouncements } from './service-announcements.ts';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
@@ -48,6 +49,8 @@ export interface EmulatorTenantOptions {
   anonymousQuotaPerMinute?: number;
   /** Roles put in issued tokens; default ActivityFeed.Read, ActivityFeed.ReadDlp, ServiceHealth.Read. */
   grantedRoles?: string[];
+  /** Microsoft Graph roles put in tokens for Graph; default ServiceHealth.Read.All, ServiceMessage.Read.All. */
+  graphRoles?: string[];
   auditingEnabled?: boolean;
   /** Content types whose subscriptions are already enabled at start. */
   enabledContentTypes?: ContentType[];
@@ -105,6 +108,14 @@ export interface EmulatorTenant {
   readonly authorityHost: string;
   /** `https://127.0.0.1:<port>`, the same for every tenant: the token scope is `${apiRoot}/.default`. */
   readonly apiRoot: string;
+  /** `https://127.0.0.1:<port>/graph`, the stand-in's Microsoft Graph: the token scope is `${graphRoot}/.default`. */
+  readonly graphRoot: string;
+  /** Microsoft Graph's service announcements of this tenant: issues, messages, overviews, every version served. */
+  readonly serviceAnnouncements: ServiceAnnouncements;
+  /** The Graph application permissions its tokens for Graph carry from now on. */
+  setGraphRoles(roles: string[]): void;
+  /** The next `count` Graph requests answer 429 with `Retry-After: retryAfterSeconds`. */
+  throttleGraph(count: number, retryAfterSeconds: number): void;
   /** Made on first use. */
   readonly corpus: Corpus;
   now(): Date;
@@ -194,6 +205,7 @@ export class ServedTenant {
   auditingEnabled: boolean;
   counters = emptyCounters();
   readonly handle: EmulatorTenant;
+  readonly serviceAnnouncements: ServiceAnnouncements;
   readonly #context: TenantContext;
   readonly #corpusOptions: CorpusOptions;
   #corpus: Corpus | undefined;
@@ -220,6 +232,7 @@ export class ServedTenant {
       secrets: [{ value: options.clientSecret ?? seededSecret(secretLabel, 0), expires: undefined }],
       certificates: [],
       grantedRoles: options.grantedRoles ?? ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
+      graphRoles: options.graphRoles ?? ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'],
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3599,
       generation: 0,
       signingKey: context.signingKey,
@@ -243,6 +256,7 @@ export class ServedTenant {
     this.#quota = options.quotaPerMinute ?? 2000;
     this.#anonymousQuota = options.anonymousQuotaPerMinute ?? Math.max(1, Math.floor(this.#quota / 10));
     this.#arrivalLateRate = options.arrivalLateRate ?? 0.2;
+    this.serviceAnnouncements = new ServiceAnnouncements(derived.seed, context.startedAt);
     this.handle = tenantHandle(this, context, secretLabel);
   }
 
@@ -324,6 +338,10 @@ function tenantHandle(tenant: ServedTenant, context: TenantContext, secretLabel:
     caFile: context.caFile,
     get authorityHost() { return context.origin(); },
     get apiRoot() { return context.origin(); },
+    get graphRoot() { return `${context.origin()}/graph`; },
+    serviceAnnouncements: tenant.serviceAnnouncements,
+    setGraphRoles: (roles) => { identity.graphRoles = [...roles]; },
+    throttleGraph: (count, retryAfterSeconds) => { Object.assign(tenant.serviceAnnouncements.faults, { throttleNext: count, retryAfterSeconds }); },
     get corpus() { return tenant.corpus; },
     now: context.now,
     groundTruth: (contentType) => new Set(tenant.corpus.recordIds(tenant.truthBlobs(contentType))),

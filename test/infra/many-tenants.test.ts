@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as pulumi from '@pulumi/pulumi';
 import { loadConfig } from '../../connector/config/config.ts';
-import { managementApiAppId } from '../../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../../connector/config/clouds.ts';
 import { stackOutputsSchema } from '../../connector/config/stack-outputs.ts';
 import { homeOutputsSchema, type HomeStackOutputs } from '../../infra/home-stack.ts';
 import { selfSignedCertificate } from './certificates.ts';
 import { runProgram, type ProgramRun, type World } from './harness.ts';
 import {
-  appClientId, appRoleIds, customerTenant, deployerObjectId, homeOutputs, homeStackName, oauth2PermissionScopeIds, resourceServicePrincipalObjectId, tenantId, valueOf,
+  appClientId, appRoleIds, customerTenant, deployerObjectId, graphAppRoleIds, graphServicePrincipalObjectId, homeOutputs, homeStackName, oauth2PermissionScopeIds, resourceServicePrincipalObjectId, tenantId, valueOf,
 } from './mocks.ts';
 
 const applicationType = 'azuread:index/application:Application';
@@ -42,6 +42,9 @@ describe('home stack: one multi-tenant app in the provider\'s tenant', () => {
     expect(app!.inputs.requiredResourceAccesses).toEqual([{
       resourceAppId: managementApiAppId,
       resourceAccesses: [{ id: appRoleIds['ActivityFeed.Read'], type: 'Role' }, { id: appRoleIds['ServiceHealth.Read'], type: 'Role' }],
+    }, {
+      resourceAppId: microsoftGraphAppId,
+      resourceAccesses: [{ id: graphAppRoleIds['ServiceHealth.Read.All'], type: 'Role' }, { id: graphAppRoleIds['ServiceMessage.Read.All'], type: 'Role' }],
     }]);
     expect([...run.ofType(servicePrincipalType), ...run.ofType(assignmentType), ...run.ofType(grantType)]).toEqual([]);
   });
@@ -67,6 +70,7 @@ describe('home stack: one multi-tenant app in the provider\'s tenant', () => {
       homeTenantId: tenantId,
       permissions: all,
       delegatedPermissions: all,
+      graphPermissions: ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'],
       adminConsentUrl: `https://login.microsoftonline.com/organizations/adminconsent?client_id=${appClientId}`,
     });
     expect(homeOutputsSchema.strict().safeParse(outputs).error?.issues ?? []).toEqual([]);
@@ -113,6 +117,16 @@ describe('customer stack, consent granted by the stack', () => {
     expect(run.ofType(assignmentType).map((assignment) => assignment.inputs.appRoleId)).toEqual([appRoleIds['ActivityFeed.Read'], appRoleIds['ServiceHealth.Read']]);
     expect(run.ofType(grantType)).toEqual([]);
     expect(await valueOf(run.outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General']);
+  });
+
+  it('consents the home app\'s Graph permissions on the customer\'s Microsoft Graph principal, and exports ServiceHealth and the Graph root', async () => {
+    const stacks = { [homeStackName]: { ...homeOutputs, graphPermissions: ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'] } };
+    const run = await runProgram(customer, undefined, inCustomerTenant({ stacks }));
+    expect(run.ofType(assignmentType).filter((assignment) => assignment.inputs.resourceObjectId === graphServicePrincipalObjectId).map((assignment) => assignment.inputs)).toEqual(
+      ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'].map((name) => ({ appRoleId: graphAppRoleIds[name], principalObjectId: 'sp-object-of-o365-connector', resourceObjectId: graphServicePrincipalObjectId })),
+    );
+    expect(await valueOf(run.outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All', 'ServiceHealth']);
+    expect(await valueOf(run.outputs.graphRoot!)).toBe('https://graph.microsoft.com');
   });
 
   it('exports the full outputs set of the customer tenant, its secret taken from the home stack', async () => {
@@ -227,6 +241,17 @@ describe('customer stack, consent verified only (the customer\'s own admin appro
     await expect(runProgram(verify, undefined, inCustomerTenant({ appServicePrincipal: true, grantedRoles: ['ActivityFeed.Read', 'ServiceHealth.Read'] }))).rejects.toThrow(
       /has not granted Acme MSSP audit collector \(3f9a6c2e-8d41-4b7a-9e05-6c1d2b3a4f58\) ActivityFeed\.ReadDlp; a Global Administrator/,
     );
+  });
+
+  it('checks the home app\'s Graph permissions in a token for the cloud\'s Microsoft Graph, naming any that is missing', async () => {
+    const graph = ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'];
+    const stacks = { [homeStackName]: { ...homeOutputs, graphPermissions: graph } };
+    await expect(runProgram(verify, undefined, inCustomerTenant({ stacks, appServicePrincipal: true, grantedRoles: all }))).rejects.toThrow(
+      /has not granted Acme MSSP audit collector \(3f9a6c2e-8d41-4b7a-9e05-6c1d2b3a4f58\) Microsoft Graph ServiceHealth\.Read\.All, Microsoft Graph ServiceMessage\.Read\.All; a Global Administrator/,
+    );
+    const run = await runProgram(verify, undefined, inCustomerTenant({ stacks, appServicePrincipal: true, grantedRoles: [...all, ...graph] }));
+    expect(run.tokenRequests.map((request) => request.apiRoot)).toEqual(['https://manage.office.com', 'https://graph.microsoft.com']);
+    expect(await valueOf(run.outputs.contentTypes)).toContain('ServiceHealth');
   });
 
   it('treats an app the identity platform does not know in the tenant as no consent at all', async () => {

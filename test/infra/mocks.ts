@@ -1,7 +1,7 @@
 // Faithful stand-ins for what azuread and azure-native return, for pulumi.runtime.setMocks. Property names follow the
 // providers' schemas (e.g. ApplicationPassword outputs keyId, value, startDate, endDate).
 import * as pulumi from '@pulumi/pulumi';
-import { managementApiAppId } from '../../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../../connector/config/clouds.ts';
 
 export const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
 export const deployerObjectId = '9c0d2b1e-3f4a-4b5c-8d6e-7f8091a2b3c4';
@@ -34,6 +34,15 @@ export const appRoleIds: Record<string, string> = {
   'ActivityReports.Read': 'b3a8c2bd-1e1d-4a48-8f3a-3a8d2b6b4d10',
   'ThreatIntelligence.Read': 'e2cf5a4a-4c2d-4f3e-9a0e-3f1c6c2b1a99',
 };
+/** The Microsoft Graph service principal's application permissions, as a tenant reports them (a few of its hundreds). */
+export const graphAppRoleIds: Record<string, string> = {
+  'ServiceHealth.Read.All': '79c261e0-fe76-4144-aad5-bdc68fbe4037',
+  'ServiceMessage.Read.All': '1b620472-6534-4fe6-9df2-4680e8aa28ec',
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
+};
+export const graphServicePrincipalObjectId = 'c3d4e5f6-0718-4293-a4b5-c6d7e8f90a1b';
+
 export const oauth2PermissionScopeIds: Record<string, string> = {
   'ActivityFeed.Read': '570282fd-fa5c-430d-a7fd-fc8dc98a9dca',
   'ActivityFeed.ReadDlp': '0f3b7f6d-2d7c-4c1f-a3b5-1a6e9c2b8d44',
@@ -64,6 +73,8 @@ export interface PublishedPermissions {
 export interface MockWorld {
   /** Replaces the ids the Office 365 Management APIs service principal reports. */
   readonly published?: PublishedPermissions;
+  /** Replaces the application permission ids the Microsoft Graph service principal reports. */
+  readonly graphPublished?: Record<string, string>;
   /** The tenant the azuread provider is signed in to (default: the home/single tenant, contoso). */
   readonly tenant?: { readonly tenantId: string; readonly initialDomain: string };
   /** Stacks a StackReference can read, by fully qualified name (default: the home stack with homeOutputs). */
@@ -130,6 +141,12 @@ export function installMocks(world: MockWorld = {}): { resources: RecordedResour
             ].filter((domain) => !args.inputs.onlyInitial || domain.initial),
           };
         case 'azuread:index/getServicePrincipal:getServicePrincipal':
+          if (args.inputs.clientId === microsoftGraphAppId) {
+            return {
+              id: graphServicePrincipalObjectId, objectId: graphServicePrincipalObjectId, clientId: microsoftGraphAppId,
+              displayName: 'Microsoft Graph', appRoleIds: world.graphPublished ?? graphAppRoleIds, oauth2PermissionScopeIds: {},
+            };
+          }
           if (args.inputs.clientId !== managementApiAppId) throw new Error(`unexpected service principal lookup ${JSON.stringify(args.inputs)}`);
           return {
             id: resourceServicePrincipalObjectId, objectId: resourceServicePrincipalObjectId, clientId: managementApiAppId,

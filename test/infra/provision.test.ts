@@ -26,7 +26,8 @@ describe('provisioning program', () => {
       cloud: 'commercial',
       authorityHost: 'https://login.microsoftonline.com',
       apiRoot: 'https://manage.office.com',
-      contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All'],
+      graphRoot: 'https://graph.microsoft.com',
+      contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All', 'ServiceHealth'],
     });
     for (const [key, output] of Object.entries(outputs)) {
       expect([key, await pulumi.isSecret(output as pulumi.Output<unknown>)]).toEqual([key, key === 'clientSecret']);
@@ -46,7 +47,24 @@ describe('provisioning program', () => {
 
   it('exports no DLP.All content type without ActivityFeed.ReadDlp', async () => {
     const { outputs } = await runProgram({ permissions: 'ActivityFeed.Read,ServiceHealth.Read' });
-    expect(await valueOf(outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General']);
+    expect(await valueOf(outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'ServiceHealth']);
+  });
+
+  it('with serviceHealth off exports neither ServiceHealth nor a Graph root: the connector is not told to read what it cannot', async () => {
+    const { outputs } = await runProgram({ serviceHealth: 'false' });
+    expect(await valueOf(outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All']);
+    expect('graphRoot' in outputs).toBe(false);
+  });
+
+  it.each([
+    ['commercial', 'https://graph.microsoft.com'],
+    ['gcc', 'https://graph.microsoft.com'],
+    ['gcchigh', 'https://graph.microsoft.us'],
+    ['dod', 'https://dod-graph.microsoft.us'],
+    ['china', 'https://microsoftgraph.chinacloudapi.cn'],
+  ] as const)('exports %s\'s own Microsoft Graph root for service health (%s)', async (cloud, graphRoot) => {
+    const { outputs } = await runProgram({ cloud });
+    expect(await valueOf(outputs.graphRoot!)).toBe(graphRoot);
   });
 
   it.each([

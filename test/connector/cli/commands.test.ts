@@ -81,6 +81,30 @@ describe('o365-connector test', () => {
     }
   });
 
+  it('reports the Microsoft Graph permissions for service health as granted', async () => {
+    const result = await cli(['test'], { outputs: { contentTypes: ['Audit.Exchange', 'ServiceHealth'] } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`^Microsoft Graph \\(127\\.0\\.0\\.1:${emulator.port}\\): ServiceHealth\\.Read\\.All granted, ServiceMessage\\.Read\\.All granted; service health is collected$`, 'm'));
+  });
+
+  it('names a missing Graph permission in one line with its fix, and fails when ServiceHealth is collected', async () => {
+    emulator.setGraphRoles(['ServiceHealth.Read.All']);
+    try {
+      const result = await cli(['test'], { outputs: { contentTypes: ['Audit.Exchange', 'ServiceHealth'] } });
+      expect(result.code).toBe(4);
+      expect(result.stdout).toMatch(/^Microsoft Graph \(.*\): ServiceHealth\.Read\.All granted; service health is collected$/m);
+      expect(result.stderr).toMatch(/^error: GRAPH_FORBIDDEN: Microsoft Graph refused serviceAnnouncement\/messages: the app lacks ServiceMessage\.Read\.All .*Fix: grant the app the Microsoft Graph application permission ServiceMessage\.Read\.All with admin consent/m);
+      expectOneLineNoStack(result);
+      // Not collected: the same line as a warning, and `test` passes.
+      const quiet = await cli(['test']);
+      expect(quiet.code).toBe(0);
+      expect(quiet.stderr).toMatch(/^warning: GRAPH_FORBIDDEN: .*ServiceMessage\.Read\.All/m);
+      expect(quiet.stdout).toMatch(/service health is not collected \(add ServiceHealth to --content-types\)$/m);
+    } finally {
+      emulator.setGraphRoles(['ServiceHealth.Read.All', 'ServiceMessage.Read.All']);
+    }
+  });
+
   it('names AF10001 and admin consent when the token lacks the permission', async () => {
     emulator.setGrantedRoles([]);
     try {

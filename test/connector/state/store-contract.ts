@@ -116,6 +116,25 @@ export function describeStoreContract(name: string, harness: () => StoreHarness,
       await store.close();
     });
 
+    it('keeps the ServiceHealth unit\'s last overview sample and its versions\' keys (<id>@<lastModifiedDateTime>), across a reopen', async () => {
+      const store = await open();
+      const first = { at: '2026-11-25T10:00:00.000Z', services: [{ service: 'Exchange Online', status: 'serviceDegradation' }, { service: 'Microsoft Teams', status: 'serviceOperational' }] };
+      const versions = [key('EX226792@2026-11-25T09:20:24.767Z', '2026-11-25T09:20:24.767Z'), key('EX226792@2026-11-25T09:40:00.000Z', '2026-11-25T09:40:00.000Z')];
+      await store.commit({ contentType: 'ServiceHealth', at: '2026-11-25T10:00:00.000Z', checkpoint: '2026-11-25T09:59:00.000Z', records: 2, recordKeys: versions, serviceHealth: first });
+      // A commit without a sample leaves the stored one alone; the next sample replaces it.
+      await store.commit({ contentType: 'ServiceHealth', at: '2026-11-25T10:01:00.000Z', lastError: null });
+      expect((await store.cursors()).get('ServiceHealth')).toMatchObject({ checkpoint: '2026-11-25T09:59:00.000Z', recordsDelivered: 2, serviceHealth: first });
+      expect(await store.seenRecords('ServiceHealth', [...versions, key('EX226792@2026-11-25T10:30:00.000Z', '2026-11-25T10:30:00.000Z')])).toEqual(new Set(versions.map((version) => version.id)));
+      // Kept apart from the audit content types' keys.
+      expect(await store.seenRecords('Audit.General', versions)).toEqual(new Set());
+      const second = { at: '2026-11-25T10:02:00.000Z', services: [{ service: 'Exchange Online', status: 'serviceRestored' }] };
+      await store.commit({ contentType: 'ServiceHealth', at: '2026-11-25T10:02:00.000Z', serviceHealth: second });
+      await store.close();
+      const reopened = await open(store.place);
+      expect((await reopened.cursors()).get('ServiceHealth')?.serviceHealth).toEqual(second);
+      expect((await reopened.cursors()).get('Audit.General')?.serviceHealth).toBeUndefined();
+    });
+
     it('adds up counters, moves the checkpoint and keeps a cursor per content type', async () => {
       const store = await open();
       await store.commit(batch());
