@@ -21,6 +21,7 @@ import type { CollectedType } from '../api/content-types.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
+import { logRunFinished } from './run-finished.ts';
 import { loggerFor } from './runtime.ts';
 
 export async function runFleetCommand(flags: RunFlags): Promise<number> {
@@ -88,11 +89,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       held.clear();
       await database.close();
     }
-    const usage = process.resourceUsage();
-    logger.info({
-      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, setAside: summary.setAside, errors: summary.errors.length },
-      resources: { peakRssBytes: usage.maxRSS * 1024, cpuUserMicros: usage.userCPUTime, cpuSystemMicros: usage.systemCPUTime },
-    }, 'run finished');
+    logRunFinished(logger, summary);
     if (flags.once && summary.errors.length > 0 && !controller.signal.aborted) {
       for (const error of summary.errors) process.stderr.write(`error: ${error.tenant ?? ''}${error.tenant ? ' ' : ''}${error.contentType}: ${error.message}\n`);
       return exitCodes.api;

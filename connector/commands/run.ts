@@ -19,6 +19,7 @@ import { isPostgresUrl } from '../state/open-database.ts';
 import { stateLocationOf } from '../config/config.ts';
 import { runFleetCommand } from './run-fleet.ts';
 import { stopOnSignals } from './stop-signals.ts';
+import { logRunFinished } from './run-finished.ts';
 
 export interface RunFlags extends GlobalFlags {
   readonly once?: boolean | undefined;
@@ -111,12 +112,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       store = undefined;
       await opened.close();
     }
-    const usage = process.resourceUsage();
-    runtime.logger.info({
-      summary: { records: summary.records, blobs: summary.blobs, duplicates: summary.duplicates, expired: summary.expired, setAside: summary.setAside, errors: summary.errors.length },
-      // maxRSS is in KiB; CPU in microseconds. Operators size machines by these; the bench reads them too.
-      resources: { peakRssBytes: usage.maxRSS * 1024, cpuUserMicros: usage.userCPUTime, cpuSystemMicros: usage.systemCPUTime },
-    }, 'run finished');
+    logRunFinished(runtime.logger, summary);
     const first = summary.errors[0];
     if (flags.once && first && !controller.signal.aborted) {
       process.stderr.write(`error: ${first.contentType}: ${first.message}\n`);

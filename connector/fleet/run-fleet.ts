@@ -39,8 +39,7 @@ export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'content
 }
 
 export async function runFleet(options: FleetOptions): Promise<RunSummary> {
-  const { database, logger, abortSignal } = options;
-  const { runtimes } = options;
+  const { database, logger, runtimes } = options;
   await applyScan(options.tenants, runtimes, logger);
   if (runtimes.size === 0) {
     if (options.once) throw new ConfigError('--tenants', `${options.tenants.description} holds no usable outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it');

@@ -11,47 +11,29 @@
  */
 import { redactSecrets } from '../status/secret-values.ts';
 import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../api/activity-api.ts';
-import type { CollectedType, ContentType } from '../api/content-types.ts';
+import type { ContentType } from '../api/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
 import { fetchAhead } from '../collect/fetch-ahead.ts';
 import { checkpointCeiling, planWindows } from '../collect/windows.ts';
-import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
-import type { Logger } from '../status/log.ts';
-import type { ComponentReporter } from '../status/telemetry.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import { deadLetterFileName } from '../state/dead-letter.ts';
-import type { Commit, LastError, StateStore } from '../state/store.ts';
+import type { Commit, LastError } from '../state/store.ts';
 import { batchRecords, isEmpty, type Batch } from './batcher.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
 import { healthRecord } from './health-records.ts';
-import type { CommitLane } from './commit-lane.ts';
+import type { UnitPassContext } from './unit-pass-context.ts';
 import { RecordDeduplicator } from './record-deduplicator.ts';
 
 const minute = 60_000;
 const hour = 60 * minute;
 
-export interface PassContext {
+export interface PassContext extends UnitPassContext {
   readonly contentType: ContentType;
   readonly api: ActivityApi;
-  readonly store: StateStore;
   readonly fetcher: BlobFetcher;
-  readonly lane: CommitLane;
-  readonly settings: RunSettings;
-  readonly logger: Logger;
-  readonly source: ComponentReporter;
-  readonly pipeline: ComponentReporter;
-  /** First run only (no checkpoint yet): where to start. */
-  readonly since: Date;
-  readonly now: () => Date;
-  readonly abortSignal?: AbortSignal | undefined;
-  /** The run's totals, counted as each batch commits (so a pass cut short by a stop still counts what it committed). */
   readonly totals?: { records: number; blobs: number; duplicates: number; expired: number; setAside: number; late: number };
-  /** Record keys held by batches in flight, shared by the live passes and the sweep of this content type. */
-  readonly pending?: Set<string>;
-  /** Each commit of this content type: records it added, where the checkpoint and the covered range begin (progress.ts). */
-  readonly onProgress?: ((contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
   /** Counts blobs listed and fetched (metrics). */
   readonly observer?: { listed(contentType: ContentType): void; fetched(contentType: ContentType): void } | undefined;
   /** Write health records (health-records.ts) into the sinks with the batches. */

@@ -204,6 +204,23 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     };
 
     const pending = new Set<string>();
+    let prepared = unit.prepare === undefined;
+    /** Prepares the unit before its first pass, and before each pass until that succeeded (a fleet starts the subscription). */
+    const preparedPass = async <T>(pass: () => Promise<T>): Promise<T> => {
+      if (!prepared) {
+        await unit.prepare!(unitSignal);
+        prepared = true;
+      }
+      return pass();
+    };
+    /** Runs `pass` every `intervalMs` until it says the unit ends. */
+    const every = async (intervalMs: number, pass: () => Promise<boolean>): Promise<void> => {
+      while (await pass()) {
+        await delay(intervalMs, undefined, { signal: unitSignal }).catch(() => {});
+        if (unitSignal.aborted) break;
+      }
+    };
+    const pollMs = settings.pollIntervalSeconds * 1000;
     if (contentType === serviceHealth) {
       // Microsoft Graph's service announcements: one pass per poll, no subscription and no sweep (service-health-pass.ts).
       if (!unit.graph) throw new ConnectorError('CONFIG_INVALID', 'ServiceHealth is to be collected but no Microsoft Graph client was given', { fix: 'report this as a connector bug' });
@@ -212,22 +229,9 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
         abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress,
       };
       let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
-      let prepared = unit.prepare === undefined;
-      const poll = () => attempt(async () => {
-        if (!prepared) {
-          await unit.prepare!(unitSignal);
-          prepared = true;
-        }
-        return runServiceHealthPass(healthContext, checkpoint);
-      }, (pass) => { checkpoint = pass.checkpoint; });
-      if (options.once) {
-        await poll();
-        return;
-      }
-      while (await poll()) {
-        await delay(settings.pollIntervalSeconds * 1000, undefined, { signal: unitSignal }).catch(() => {});
-        if (unitSignal.aborted) break;
-      }
+      const poll = () => attempt(() => preparedPass(() => runServiceHealthPass(healthContext, checkpoint)), (pass) => { checkpoint = pass.checkpoint; });
+      if (options.once) await poll();
+      else await every(pollMs, poll);
       return;
     }
     const auditType: ContentType = contentType;
@@ -237,14 +241,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     };
     let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
-    let prepared = unit.prepare === undefined;
-    const live = () => attempt(async () => {
-      if (!prepared) {
-        await unit.prepare!(unitSignal);
-        prepared = true;
-      }
-      return runPass(context, checkpoint);
-    }, (pass) => {
+    const live = () => attempt(() => preparedPass(() => runPass(context, checkpoint)), (pass) => {
       checkpoint = pass.checkpoint;
       coveredFrom ??= pass.listedFrom;
     });
@@ -265,17 +262,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
       if (await live()) await sweep();
       return;
     }
-    const sweeps = (async () => {
-      while (await sweep()) {
-        await delay(settings.sweepIntervalMinutes * 60_000, undefined, { signal: unitSignal }).catch(() => {});
-        if (unitSignal.aborted) return;
-      }
-    })();
-    while (await live()) {
-      await delay(settings.pollIntervalSeconds * 1000, undefined, { signal: unitSignal }).catch(() => {});
-      if (unitSignal.aborted) break;
-    }
-    await sweeps;
+    await Promise.all([every(settings.sweepIntervalMinutes * 60_000, sweep), every(pollMs, live)]);
   };
 
   return {

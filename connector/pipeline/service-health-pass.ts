@@ -11,39 +11,21 @@
  * been delivered once both lists were read to the end. A list that fails holds the checkpoint; the next pass lists
  * from there again, and the versions already delivered are dropped then.
  */
-import type { CollectedType } from '../api/content-types.ts';
 import { serviceHealth } from '../api/content-types.ts';
-import type { RunSettings } from '../config/settings.ts';
 import type { ConnectorError } from '../errors.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from '../graph/service-health-api.ts';
 import type { RawRecord } from '../sinks/sink.ts';
-import type { Logger } from '../status/log.ts';
-import type { ComponentReporter } from '../status/telemetry.ts';
-import type { Commit, RecordKey, ServiceHealthSample, StateStore } from '../state/store.ts';
-import type { CommitLane } from './commit-lane.ts';
+import type { Commit, RecordKey, ServiceHealthSample } from '../state/store.ts';
 import { lastErrorOf, toConnectorError, type PassOutcome } from './content-type-pass.ts';
 import { RecordDeduplicator } from './record-deduplicator.ts';
+import type { UnitPassContext } from './unit-pass-context.ts';
 
 const minute = 60_000;
 const hour = 60 * minute;
 const kinds: readonly AnnouncementKind[] = ['issues', 'messages'];
 
-export interface ServiceHealthPassContext {
+export interface ServiceHealthPassContext extends UnitPassContext {
   readonly graph: ServiceHealthApi;
-  readonly store: StateStore;
-  readonly lane: CommitLane;
-  readonly settings: RunSettings;
-  readonly logger: Logger;
-  readonly source: ComponentReporter;
-  readonly pipeline: ComponentReporter;
-  /** First run only (no checkpoint yet): the oldest change to collect. */
-  readonly since: Date;
-  readonly now: () => Date;
-  readonly abortSignal?: AbortSignal | undefined;
-  readonly totals?: { records: number; duplicates: number };
-  /** Record keys held by batches in flight. */
-  readonly pending?: Set<string>;
-  readonly onProgress?: ((contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
 }
 
 /** The record key of one version of an item: its id and its lastModifiedDateTime (normalized, so one version has one key). */
@@ -57,7 +39,7 @@ function recordOf(item: AnnouncementItem): RawRecord {
 }
 
 export async function runServiceHealthPass(context: ServiceHealthPassContext, checkpoint: number | undefined): Promise<PassOutcome> {
-  const { graph, store, lane, settings, logger, abortSignal: signal } = context;
+  const { graph, store, lane, settings, abortSignal: signal } = context;
   const dedupe = new RecordDeduplicator(store, serviceHealth, context.pending);
   const from = checkpoint === undefined ? context.since.getTime() : checkpoint - settings.overlapMinutes * minute;
   const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0, listedFrom: from, checkpoint, errors: [] };
