@@ -44,6 +44,16 @@ async function linesOf(file: string): Promise<Buffer[]> {
   }
 }
 
+/** A failed wait names what the worker logged last (warnings and errors), so a failure in CI can be read. */
+async function explained(worker: Worker, waiting: Promise<unknown>): Promise<void> {
+  try {
+    await waiting;
+  } catch (error) {
+    const notes = worker.stderr().split('\n').filter((line) => !line.includes('"level":30')).slice(-15).join('\n');
+    throw new Error(`${(error as Error).message}\nworker log (warnings and errors, last 15):\n${notes}`, { cause: error });
+  }
+}
+
 const idOf = (line: Buffer) => (JSON.parse(line.toString('utf8')) as { Id: string }).Id;
 
 describe('fleet: many tenants in one worker (state directory)', () => {
@@ -107,9 +117,11 @@ describe('fleet: many tenants in one worker (state directory)', () => {
       const afterRemoval = () => worker.stderr().slice(Math.max(0, worker.stderr().indexOf('tenant removed')));
       await expect.poll(() => worker.stderr().includes('tenant removed') && afterRemoval().includes('"msg":"units claimed"'), { timeout: 30_000 }).toBe(true);
       const aRequests = a.counters().apiRequests;
-      const fromB = [...b.corpus.recordIds([b.addContent('Audit.Exchange', { count: 5 })])];
-      const fromA = [...a.corpus.recordIds([a.addContent('Audit.Exchange', { count: 5 })])];
-      await expect.poll(hasAll([...c.groundTruth(), ...fromB]), { timeout: 60_000, interval: 200 }).toBe(true);
+      // Created a few minutes back: a blob created at the frozen instant itself sits on the end of every window.
+      const created = new Date(frozen.getTime() - 5 * 60_000);
+      const fromB = [...b.corpus.recordIds([b.addContent('Audit.Exchange', { count: 5, contentCreated: created })])];
+      const fromA = [...a.corpus.recordIds([a.addContent('Audit.Exchange', { count: 5, contentCreated: created })])];
+      await explained(worker, expect.poll(hasAll([...c.groundTruth(), ...fromB]), { timeout: 60_000, interval: 200 }).toBe(true));
       // A removed tenant is asked nothing more, and nothing new of it is delivered.
       expect(a.counters().apiRequests).toBe(aRequests);
       const have = await delivered();
