@@ -94,8 +94,14 @@ export async function quietTenants(options: FleetBenchOptions, postgres: TestPos
     let peak = 0;
     const sample = async () => { const m = await rssOf(worker.child.pid!); if (m) peak = Math.max(peak, m.hwm); return m; };
     let passed = 0;
+    const deadline = performance.now() + 15 * 60_000;
     while (passed < units) {
       if (worker.child.exitCode !== null) throw new Error(`the worker exited with ${worker.child.exitCode}: ${worker.argv.join(' ')}`);
+      if (performance.now() > deadline) {
+        worker.child.kill('SIGTERM');
+        await worker.exited;
+        throw new Error(`after 15 minutes only ${passed} of ${units} units had completed a pass`);
+      }
       await delay(2_000);
       await sample();
       passed = await unitsPassed(state, options.env);

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import { unitName, type UnitClaims, type UnitKey } from '../state/store.ts';
 
@@ -76,7 +77,7 @@ export class UnitScheduler {
           idle = await this.#tick(stop);
         } catch (error) {
           // A failed look at the claims is the session's trouble: the loss listener decides; the next tick retries.
-          if (!this.#lost) logger.warn({ component: 'fleet', reason: (error as Error).message }, 'could not balance units this time');
+          if (!this.#lost) logger.warn({ component: 'fleet', reason: error instanceof ConnectorError ? error.toLine() : (error as Error).message }, 'could not balance units this time: the next look tries again');
         }
         this.#options.onTick?.(this.running());
         if (this.#options.once && idle) return;

@@ -387,7 +387,15 @@ export class PostgresStateDatabase implements StateDatabase {
       const wanted = max - mine.length;
       if (wanted <= 0 || free.length === 0) return mine;
       // The filter runs row by row as the limit pulls them: no lock is taken beyond the `wanted`th success.
-      const { rows } = await client.query<{ id: number }>('SELECT c.id FROM unnest($2::integer[]) AS c (id) WHERE pg_try_advisory_lock($1, c.id) LIMIT $3', [advisoryNamespace, free, wanted]);
+      let rows: Array<{ id: number }>;
+      try {
+        rows = (await client.query<{ id: number }>('SELECT c.id FROM unnest($2::integer[]) AS c (id) WHERE pg_try_advisory_lock($1, c.id) LIMIT $3', [advisoryNamespace, free, wanted])).rows;
+      } catch (error) {
+        if (!(error instanceof pg.DatabaseError) || isConnectionCode(error.code)) throw error;
+        // Session locks taken before the statement failed stay with the session: give back those nobody knows of.
+        await this.#releaseUnknownLocks(client, session);
+        throw error.code === '53200' ? locksExhausted(this.#options.workerName, session.held.size, error) : error;
+      }
       const claimed = new Set(rows.map((row) => Number(row.id)));
       if (claimed.size > 0) {
         await client.query('UPDATE units SET claimed_by = $2, claimed_pid = pg_backend_pid(), claimed_at = now() WHERE id = ANY($1::integer[])', [[...claimed], this.#options.workerName]);
@@ -400,6 +408,12 @@ export class PostgresStateDatabase implements StateDatabase {
       });
       return [...mine, ...taken];
     });
+  }
+
+  async #releaseUnknownLocks(client: pg.Client, session: Session): Promise<void> {
+    const { rows } = await client.query<{ id: number }>(`SELECT objid::bigint AS id FROM pg_locks
+      WHERE locktype = 'advisory' AND classid = $1::oid AND objsubid = 2 AND pid = pg_backend_pid() AND granted`, [advisoryNamespace]);
+    for (const { id } of rows) if (!session.held.has(Number(id))) await client.query('SELECT pg_advisory_unlock($1, $2)', [advisoryNamespace, Number(id)]);
   }
 
   /** The ids of `units`, in their order: made in one statement for those new to the database. */
@@ -654,6 +668,14 @@ function targetOf(url: string): Target {
   const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
   const hostPort = `${host}:${port}`;
   return { location: `postgresql://${encodeURIComponent(user)}@${host.includes('/') ? `${encodeURIComponent(host)}` : host}:${port}/${encodeURIComponent(database)}`, hostPort, database, user, password };
+}
+
+/** PostgreSQL's shared lock table is full: every held unit is one advisory lock in it. */
+function locksExhausted(worker: string, held: number, cause: unknown): ConnectorError {
+  return new ConnectorError('STATE_LOCKS_EXHAUSTED', `PostgreSQL has no room for more advisory locks (worker ${worker} holds ${held} units; every unit held by any worker takes one slot of the server's lock table)`, {
+    fix: 'raise max_locks_per_transaction on the server (the table holds about max_locks_per_transaction × max_connections locks; e.g. 256 for 20,000 units with 100 connections) and restart it',
+    cause, retryable: true,
+  });
 }
 
 /** A message with the password cut out, whatever echoed it. */

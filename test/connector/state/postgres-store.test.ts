@@ -218,3 +218,31 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     expect(a.location).toBe(`postgresql://${url.username}@${url.hostname}:${url.port}${url.pathname}`);
   });
 });
+
+// A server of one's own only: an existing server's lock table (O365_TEST_POSTGRES_URL) cannot be made small.
+const ownServerReason = skipReason ?? (process.env['O365_TEST_POSTGRES_URL'] ? 'O365_TEST_POSTGRES_URL names an existing server' : undefined);
+describe.skipIf(ownServerReason !== undefined)(`PostgreSQL whose lock table is full${ownServerReason ? ` (skipped: ${ownServerReason})` : ''}`, () => {
+  it('refuses more claims with one line naming max_locks_per_transaction, keeps no lock it did not report, and claims again once there is room', { timeout: 60_000 }, async () => {
+    // A lock table of a few hundred slots (max_locks_per_transaction × connections, plus slack).
+    const small = await startTestPostgres({ max_locks_per_transaction: '10', max_connections: '20' });
+    try {
+      const url = await small.newDatabase();
+      const database = await openPostgresDatabase(url, { workerName: 'crowded' });
+      try {
+        const units: UnitKey[] = Array.from({ length: 20_000 }, (_, i) => ({ tenant: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, contentType: 'Audit.General' }));
+        const failure = await database.claims.tryClaimSome(units, units.length).then(() => undefined, (error: unknown) => error as ConnectorError);
+        expect(failure).toBeInstanceOf(ConnectorError);
+        expect(failure!.toLine()).toMatch(/^STATE_LOCKS_EXHAUSTED: PostgreSQL has no room for more advisory locks \(worker crowded holds 0 units; .*\) Fix: raise max_locks_per_transaction/);
+        // The locks the failed statement took before running out were given back: the server holds none of this worker's.
+        expect(await database.claims.holders()).toEqual([]);
+        // The session carries on: a claim that fits succeeds.
+        expect(await database.claims.tryClaimSome(units.slice(0, 50), 50)).toHaveLength(50);
+        expect(await database.claims.holders()).toHaveLength(50);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      await small.stop();
+    }
+  });
+});
