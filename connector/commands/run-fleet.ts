@@ -21,7 +21,7 @@ import type { CollectedType } from '../api/content-types.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
-import { logRunFinished } from './run-finished.ts';
+import { endOfRun } from './run-finished.ts';
 import { loggerFor } from './runtime.ts';
 
 export async function runFleetCommand(flags: RunFlags): Promise<number> {
@@ -89,12 +89,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       held.clear();
       await database.close();
     }
-    logRunFinished(logger, summary);
-    if (flags.once && summary.errors.length > 0 && !controller.signal.aborted) {
-      for (const error of summary.errors) process.stderr.write(`error: ${error.tenant ?? ''}${error.tenant ? ' ' : ''}${error.contentType}: ${error.message}\n`);
-      return exitCodes.api;
-    }
-    return exitCodes.ok;
+    return endOfRun(logger, summary, { once: Boolean(flags.once), stopped: controller.signal.aborted, every: true });
   } catch (error) {
     if (controller.signal.aborted) return exitCodes.ok;
     throw error;

@@ -19,7 +19,7 @@ import { isPostgresUrl } from '../state/open-database.ts';
 import { stateLocationOf } from '../config/config.ts';
 import { runFleetCommand } from './run-fleet.ts';
 import { stopOnSignals } from './stop-signals.ts';
-import { logRunFinished } from './run-finished.ts';
+import { endOfRun } from './run-finished.ts';
 
 export interface RunFlags extends GlobalFlags {
   readonly once?: boolean | undefined;
@@ -112,13 +112,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       store = undefined;
       await opened.close();
     }
-    logRunFinished(runtime.logger, summary);
-    const first = summary.errors[0];
-    if (flags.once && first && !controller.signal.aborted) {
-      process.stderr.write(`error: ${first.contentType}: ${first.message}\n`);
-      return exitCodes.api;
-    }
-    return exitCodes.ok;
+    return endOfRun(runtime.logger, summary, { once: Boolean(flags.once), stopped: controller.signal.aborted, every: false });
   } catch (error) {
     // A stop requested by signal is a normal end, whatever the interrupted call threw.
     if (controller.signal.aborted) return exitCodes.ok;
