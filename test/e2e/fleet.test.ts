@@ -93,6 +93,36 @@ describe('fleet: many tenants in one worker (state directory)', () => {
     for (const tenant of [...tenants.slice(1), failing]) emulator.removeTenant(tenant.tenantId);
   });
 
+  it('collects each tenant\'s Microsoft Graph service health beside its audit log, every version once, byte for byte', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const tenants = [emulator.addTenant({ days: 0.1 }), emulator.addTenant({ days: 0.1 })];
+    await mkdir(join(dir, 'tenants'));
+    for (const tenant of tenants) {
+      tenant.serviceAnnouncements.addIssue({ service: 'Exchange Online', title: `Mail delays for ${tenant.tenantDomain}`, at: new Date(frozen.getTime() - 3_600_000) });
+      await tenant.writeStackOutputs(join(dir, 'tenants', `${tenant.tenantDomain}.json`));
+    }
+    const sink = join(dir, 'audit.ndjson');
+    const worker = startWorker(['--once', '--tenants', join(dir, 'tenants'), '--state', join(dir, 'state'), '--sink', `file:${sink}`, '--content-types', 'Audit.General,ServiceHealth']);
+    try {
+      expect(await worker.done, worker.stderr()).toBe(0);
+      const lines = (await linesOf(sink)).map((line) => line.toString('utf8'));
+      // Every version changed since --since 2d, once, as Graph sent it (an hour's margin either side of that edge).
+      const hour = 3_600_000;
+      for (const tenant of tenants) {
+        const versions = [...tenant.serviceAnnouncements.versions.values()].map((version) => ({ text: version.bytes.toString('utf8'), at: Date.parse(JSON.parse(version.bytes.toString('utf8')).lastModifiedDateTime) }));
+        const recent = versions.filter((version) => version.at >= frozen.getTime() - 47 * hour);
+        expect(recent.length).toBeGreaterThan(2);
+        for (const version of recent) expect(lines.filter((line) => line === version.text)).toHaveLength(1);
+        for (const version of versions.filter((v) => v.at < frozen.getTime() - 49 * hour)) expect(lines).not.toContain(version.text);
+      }
+      // And the audit log of both, exactly once (announcements carry no RecordType).
+      const general = new Map(tenants.flatMap((tenant) => [...tenant.groundTruthBytes('Audit.General')]));
+      expect(compareRecordBytes((await linesOf(sink)).filter((line) => line.includes('"RecordType"')), general)).toEqual(exactBytes);
+    } finally {
+      for (const tenant of tenants) emulator.removeTenant(tenant.tenantId);
+    }
+  });
+
   it('picks up a tenant added, a secret rotated and a tenant removed while running, without a restart', { timeout: 120_000 }, async () => {
     const dir = await workDir();
     const [a, b, c] = [emulator.addTenant({ days: 0.25 }), emulator.addTenant({ days: 0.25 }), emulator.addTenant({ days: 0.25 })];
