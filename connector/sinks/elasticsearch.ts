@@ -108,13 +108,17 @@ export class ElasticsearchSink implements Sink {
     const target = { ...this.#target, url: `${this.#origin}/_security/user/_has_privileges`, gzip: false, maxAttempts: 1, headers: { ...this.#target.headers, 'content-type': 'application/json' } };
     const body = JSON.stringify({ index: [{ names: [this.#index], privileges: ['create_doc'] }] });
     let unsecured = false;
+    let refused = false;
     const answer = await deliver(target, body, (reply) => {
       if (reply.status === 401) return new SinkError('ES_UNAUTHENTICATED', `${this.name}: Elasticsearch did not accept the credentials (HTTP 401)`, { fix: 'check the API key (apiKeyEnv/apiKeyFile) or usernameEnv/passwordEnv' });
       if (reply.status >= 200 && reply.status < 300) return undefined;
+      // Security is on (the credentials were taken) but this key may not ask (a restricted API key): it may still write.
+      if (reply.status === 403) { refused = true; return undefined; }
       // No security (400/404/500 naming it): nothing to ask; the cluster answered, which is what can be verified.
       if (reply.status < 500 || /security/i.test(reply.text)) { unsecured = true; return undefined; }
       return judgeStatus(this.name, reply);
     }, options);
+    if (refused) return `credentials accepted; whether they may create documents in ${this.#index} could not be asked (HTTP 403 to _has_privileges): the first batch tells`;
     if (unsecured) return 'reachable (security is off: no privileges to check)';
     const verdict = JSON.parse(answer.text) as { has_all_requested?: unknown };
     if (verdict.has_all_requested !== true) {

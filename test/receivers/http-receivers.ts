@@ -177,7 +177,11 @@ const itemErrors: Record<number, { type: string; reason: string }> = {
  * `_security/user/_has_privileges` answers whether the key may create documents in the indexes asked about
  * (those in `writable`). Without it, security is off: no authentication, and that API does not exist.
  */
-export async function bulkReceiver(options: { security?: { apiKey: string; writable: readonly string[] } } = {}): Promise<BulkReceiver> {
+export async function bulkReceiver(options: {
+  security?: { apiKey: string; writable: readonly string[] };
+  /** A secured cluster that refuses `_has_privileges` to this key (a restricted API key): this answer instead. */
+  privilegesRefused?: { status: number; body: string };
+} = {}): Promise<BulkReceiver> {
   const documents = new Map<string, Buffer>();
   const forced: number[] = [];
   const receiver = await listen((req, body, res, raw) => {
@@ -187,6 +191,11 @@ export async function bulkReceiver(options: { security?: { apiKey: string; writa
       if (req.headers.authorization !== `ApiKey ${security.apiKey}`) {
         res.writeHead(401, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { type: 'security_exception', reason: 'unable to authenticate with provided credentials and anonymous access is not allowed for this request' }, status: 401 }));
+        return;
+      }
+      if (url.pathname === '/_security/user/_has_privileges' && options.privilegesRefused) {
+        res.writeHead(options.privilegesRefused.status, { 'content-type': 'application/json' });
+        res.end(options.privilegesRefused.body);
         return;
       }
       if (url.pathname === '/_security/user/_has_privileges') {

@@ -118,3 +118,23 @@ describe('Elasticsearch bulk sink', () => {
     expect(sink.name).toMatch(/^elasticsearch:\/\/127\.0\.0\.1:\d+\/o365-audit$/);
   });
 });
+
+describe('Elasticsearch sink check', () => {
+  const keyed = async (options: Parameters<typeof bulkReceiver>[0]) => {
+    const receiver = await bulkReceiver(options);
+    open.push(receiver);
+    return new ElasticsearchSink(specFor(receiver, '&apiKeyEnv=ES_API_KEY'), { env, telemetry: new Telemetry().component('es', 'sink') });
+  };
+
+  it('says what it verified: the create_doc privilege on a secured cluster, reachability on one without security', async () => {
+    expect(await (await keyed({ security: { apiKey: 'es-key-secret', writable: ['o365-audit'] } })).check()).toBe('credentials accepted, may create documents in o365-audit');
+    expect(await (await keyed({})).check()).toBe('reachable (security is off: no privileges to check)');
+  });
+
+  it('a secured cluster that refuses the privileges question (403) is not taken for one without security: the first batch tells', async () => {
+    const refusal = { status: 403, body: JSON.stringify({ error: { type: 'security_exception', reason: 'action [cluster:admin/xpack/security/user/has_privileges] is unauthorized for API key id [k1] of user [o365]' }, status: 403 }) };
+    const verdict = await (await keyed({ security: { apiKey: 'es-key-secret', writable: ['o365-audit'] }, privilegesRefused: refusal })).check();
+    expect(verdict).toBe('credentials accepted; whether they may create documents in o365-audit could not be asked (HTTP 403 to _has_privileges): the first batch tells');
+    expect(verdict).not.toMatch(/security is off/);
+  });
+});
