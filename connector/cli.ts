@@ -59,6 +59,7 @@ function act(action: () => Promise<number>, command: Command): Promise<void> {
 program.command('test')
   .description('acquire a token and list subscriptions: prints "Connection successful <time>", or the Microsoft error code, what it means and the setup step that fixes it; then checks each sink given (file appendable, receiver reachable, TLS, credentials, write permission), one line each')
   .option('--sink <spec>', 'a sink to check as run will use it (repeatable; default: O365_SINKS)', (value: string, previous: string[]) => [...previous, value], [] as string[])
+  .addOption(new Option('--tenants <dir>', 'check every tenant whose outputs file is a *.json in this directory (fleet mode), one line each').env('O365_TENANTS_DIR'))
   .action((_options: object, command: Command) => act(() => testConnection(globals(command)), command));
 
 const subscriptions = program.command('subscriptions').description('start, stop or list the Management Activity API subscriptions (idempotent)');

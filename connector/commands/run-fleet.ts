@@ -8,7 +8,7 @@ import { createHttpAgent } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
 import { ConfigError, ConnectorError } from '../errors.ts';
-import { perTenantVariables, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
+import { refuseSingleTenantSources, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
 import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
@@ -103,11 +103,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
 /** The directory of `--tenants`, or the one tenant of `--outputs`/`--stack` (a single tenant with state in a database). */
 function tenantSource(flags: RunFlags): TenantSource {
   if (flags.tenants !== undefined) {
-    if (flags.outputs || flags.stack) {
-      throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
-    }
-    const variable = perTenantVariables.find((name) => (process.env[name] ?? '').trim() !== '');
-    if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+    refuseSingleTenantSources(flags);
     const directory = new TenantDirectory(flags.tenants, { contentTypes: flags.contentTypes });
     return { scan: () => directory.scan(), rescans: true, description: directory.dir };
   }

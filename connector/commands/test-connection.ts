@@ -2,14 +2,22 @@ import type { RetryPolicyOptions } from '../api/retry-policy.ts';
 import { serviceHealth } from '../api/content-types.ts';
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../graph/graph-errors.ts';
 import type { AnnouncementKind } from '../graph/service-health-api.ts';
-import { configuredSinkSpecs, createSink } from '../sinks/spec.ts';
+import { configuredSinkSpecs, createSink, type SinkContext } from '../sinks/spec.ts';
 import { redactSecrets } from '../status/secret-values.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
-import { createRuntime, type GlobalFlags, type Runtime } from './runtime.ts';
+import { createRuntime, createTenantClients, loggerFor, type GlobalFlags, type Runtime } from './runtime.ts';
+import type { Dispatcher } from 'undici';
+import { createHttpAgent } from '../api/http-agent.ts';
+import { proxySettings } from '../api/proxy.ts';
+import { ConfigError } from '../errors.ts';
+import { refuseSingleTenantSources, TenantDirectory } from '../fleet/tenant-directory.ts';
+import { Telemetry } from '../status/telemetry.ts';
 
 export interface TestFlags extends GlobalFlags {
   /** Sink specs to check too (--sink, repeatable; else O365_SINKS; none: the API alone). */
   readonly sink?: string[] | undefined;
+  /** Check every tenant of this directory (fleet mode) instead of one. */
+  readonly tenants?: string | undefined;
 }
 
 /** `test` answers in seconds: a couple of quick retries, not the collector's patient policy. */
@@ -23,6 +31,7 @@ export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayM
  * ServiceHealth is to be collected and one is missing).
  */
 export async function testConnection(flags: TestFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  if (flags.tenants !== undefined) return testTenants(flags, out, err);
   const runtime = await createRuntime(flags, { retry: quickRetryPolicy });
   try {
     await runtime.tokens.getToken();
@@ -32,22 +41,89 @@ export async function testConnection(flags: TestFlags, out: NodeJS.WritableStrea
     out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? ` via proxy ${runtime.proxy.display}` : ''}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
     const graphFailed = await checkGraphPermissions(runtime, out, err);
-    let failed = false;
-    for (const spec of configuredSinkSpecs(flags.sink ?? [], process.env)) {
-      const sink = createSink(spec, { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, proxy: runtime.proxy });
-      try {
-        const verified = sink.check ? await sink.check({ abortSignal: AbortSignal.timeout(60_000) }) : 'nothing to check';
-        out.write(`Sink ${sink.name}: ok (${verified})\n`);
-      } catch (error) {
-        failed = true;
-        err.write(`${redactSecrets(describeFailure(error).line.replace(/^error: /, `error: sink ${sink.name}: `))}\n`);
-      } finally {
-        await sink.close().catch(() => {});
-      }
-    }
-    return failed ? exitCodes.sink : graphFailed ? exitCodes.api : exitCodes.ok;
+    const sinksFailed = await checkSinks(flags, { telemetry: runtime.telemetry, logger: runtime.logger, proxy: runtime.proxy }, out, err);
+    return sinksFailed ? exitCodes.sink : graphFailed ? exitCodes.api : exitCodes.ok;
   } finally {
     await runtime.close();
+  }
+}
+
+/** Each configured sink checked as `run` will use it: `Sink <name>: ok (...)`, or one error line. True when one failed. */
+async function checkSinks(flags: TestFlags, context: Omit<SinkContext, 'env'>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<boolean> {
+  let failed = false;
+  for (const spec of configuredSinkSpecs(flags.sink ?? [], process.env)) {
+    const sink = createSink(spec, { env: process.env, ...context });
+    try {
+      const verified = sink.check ? await sink.check({ abortSignal: AbortSignal.timeout(60_000) }) : 'nothing to check';
+      out.write(`Sink ${sink.name}: ok (${verified})\n`);
+    } catch (error) {
+      failed = true;
+      err.write(`${redactSecrets(describeFailure(error).line.replace(/^error: /, `error: sink ${sink.name}: `))}\n`);
+    } finally {
+      await sink.close().catch(() => {});
+    }
+  }
+  return failed;
+}
+
+/** Tenants asked at once by `test --tenants` (each has its own quota; the machine's connections are the bound). */
+const tenantsAtOnce = 8;
+
+/**
+ * `test --tenants <dir>`: every tenant of the directory as `test` checks one (a token, the subscription list), one line
+ * each: `Tenant <id> <domain>: ok (...)` on stdout, or `error: tenant <id> <domain>: CODE: ... Fix: ...` on stderr; a file
+ * that cannot be used is one error line naming it. Then the sinks. Exit: 6 when a sink failed, else the code of the
+ * first tenant that failed (2 a file, 3 a credential, 4 the API, 5 the network), else 0.
+ */
+async function testTenants(flags: TestFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  refuseSingleTenantSources(flags);
+  const logger = loggerFor(flags);
+  const telemetry = new Telemetry();
+  const proxy = proxySettings(process.env, flags.proxy);
+  const directory = new TenantDirectory(flags.tenants!, { contentTypes: flags.contentTypes });
+  const changes = await directory.scan();
+  const agents = new Map<string, Dispatcher>();
+  const agentFor = (caFile: string | undefined) => {
+    let agent = agents.get(caFile ?? '');
+    if (!agent) agents.set(caFile ?? '', agent = createHttpAgent({ caFile, proxy }));
+    return agent;
+  };
+  let exitCode: number = exitCodes.ok;
+  try {
+    for (const problem of changes.problems) {
+      err.write(`${redactSecrets(`error: ${problem.file}: ${problem.error.toLine()}`)}\n`);
+      exitCode ||= exitCodes.config;
+    }
+    if (changes.added.length === 0 && changes.problems.length === 0) {
+      throw new ConfigError('--tenants', `${directory.dir} holds no outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it, named <anything>.json');
+    }
+    const entries = [...changes.added].sort((a, b) => a.config.tenantId.localeCompare(b.config.tenantId));
+    const lines = new Array<{ ok: boolean; text: string; exitCode: number }>(entries.length);
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(tenantsAtOnce, entries.length) }, async () => {
+      for (let i = next++; i < entries.length; i = next++) {
+        const { config } = entries[i]!;
+        const who = `${config.tenantId}${config.tenantDomain ? ` ${config.tenantDomain}` : ''}`;
+        const { tokens, api } = createTenantClients(config, { agent: agentFor(config.caFile), logger: logger.child({ tenant: config.tenantId }), telemetry, flags, retry: quickRetryPolicy });
+        try {
+          await tokens.getToken();
+          const enabled = (await api.listSubscriptions()).filter((s) => s.status === 'enabled').map((s) => s.contentType);
+          lines[i] = { ok: true, exitCode: exitCodes.ok, text: `Tenant ${who}: ok (${config.cloud}, ${new URL(config.apiRoot).host}; enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet'})` };
+        } catch (error) {
+          const failure = describeFailure(error);
+          lines[i] = { ok: false, exitCode: failure.exitCode, text: redactSecrets(failure.line.replace(/^error: /, `error: tenant ${who}: `)) };
+        }
+      }
+    }));
+    for (const line of lines) {
+      (line.ok ? out : err).write(`${line.text}\n`);
+      if (!line.ok) exitCode ||= line.exitCode;
+    }
+    out.write(`${lines.filter((line) => line.ok).length} of ${lines.length} tenant(s) ok${changes.problems.length ? `; ${changes.problems.length} file(s) unusable` : ''}\n`);
+    const sinksFailed = await checkSinks(flags, { telemetry, logger, proxy }, out, err);
+    return sinksFailed ? exitCodes.sink : exitCode;
+  } finally {
+    await Promise.all([...agents.values()].map((agent) => agent.close()));
   }
 }
 

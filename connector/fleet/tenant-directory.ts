@@ -37,6 +37,18 @@ export interface TenantChanges {
 /** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
 export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
 
+/**
+ * `--tenants` stands alone: refused beside `--outputs`/`--stack` or a variable that names one tenant's identity or
+ * credential, one line each (a fleet's tenants are its files).
+ */
+export function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined }, env: NodeJS.ProcessEnv = process.env): void {
+  if (flags.outputs || flags.stack) {
+    throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+  }
+  const variable = perTenantVariables.find((name) => (env[name] ?? '').trim() !== '');
+  if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+}
+
 export interface TenantDirectoryOptions {
   /** `--content-types` of the run, over each file's own list. */
   readonly contentTypes?: string | undefined;

@@ -379,3 +379,30 @@ describe('o365-connector run --tenants (fleet mode): refusals, one line each', (
     expectOneLineNoStack(result);
   });
 });
+
+describe('o365-connector test --tenants (fleet mode)', () => {
+  it('checks every tenant of the directory, one line each: ok, or the Microsoft code and the fix; an unusable file is one line naming it', async () => {
+    const tenants = join(dir, 'test-tenants');
+    await mkdir(tenants, { recursive: true });
+    const other = emulator.addTenant({ quiet: true });
+    try {
+      await writeFile(join(tenants, 'good.json'), JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }), { mode: 0o600 });
+      // The secret id pasted instead of its value, in the second tenant's file.
+      await writeFile(join(tenants, 'wrong.json'), JSON.stringify({ ...connectorOutputs(other), caFile: undefined, clientSecret: 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e' }), { mode: 0o600 });
+      const result = await cli(['test', '--tenants', tenants], { outputs: null });
+      expect(result.code).toBe(3);
+      expect(result.stdout).toMatch(new RegExp(`^Tenant ${emulator.tenantId} ${emulator.tenantDomain.replaceAll('.', '\\.')}: ok \\(commercial, 127\\.0\\.0\\.1:\\d+; enabled subscriptions: `, 'm'));
+      expect(result.stdout).toMatch(/^1 of 2 tenant\(s\) ok$/m);
+      expect(result.stderr.trim()).toMatch(new RegExp(`^error: tenant ${other.tenantId} ${other.tenantDomain.replaceAll('.', '\\.')}: AADSTS7000215: the client secret is invalid`));
+      expectNoSecret(result, other.clientSecret, 'b7c1d2e3-f4a5-4b6c-8d7e-9f0a1b2c3d4e');
+
+      await writeFile(join(tenants, 'broken.json'), '{ not json', { mode: 0o600 });
+      const withBroken = await cli(['test', '--tenants', tenants], { outputs: null });
+      expect(withBroken.code).toBe(2);
+      expect(withBroken.stderr).toMatch(/^error: .*broken\.json: CONFIG_INVALID: --outputs: .*broken\.json is not the JSON object/m);
+      expect(withBroken.stdout).toMatch(/^1 of 2 tenant\(s\) ok; 1 file\(s\) unusable$/m);
+    } finally {
+      emulator.removeTenant(other.tenantId);
+    }
+  });
+});
