@@ -96,12 +96,22 @@ export class MsalTokenProvider implements TokenProvider {
     this.#client.catch(() => {});
   }
 
+  /** What tokens are asked for: the resource's `/.default` scope (the Management API's, or Microsoft Graph's). */
+  get scope(): string {
+    return `${this.#options.apiRoot}/.default`;
+  }
+
+  /** Where they are asked: the tenant's authority in the cloud's identity platform. */
+  get authority(): string {
+    return `${this.#options.authorityHost}/${this.#options.tenantId}`;
+  }
+
   #createClient(loaded: LoadedCredential): ConfidentialClientApplication {
     const { tenantId, clientId, authorityHost, logger } = this.#options;
     return new ConfidentialClientApplication({
       auth: {
         clientId,
-        authority: `${authorityHost}/${tenantId}`,
+        authority: this.authority,
         // Trusted as given: the local stand-in and private clouds cannot be found by Microsoft's instance discovery.
         knownAuthorities: [new URL(authorityHost).host],
         ...loaded.auth,
@@ -174,7 +184,7 @@ export class MsalTokenProvider implements TokenProvider {
     const record: WireRecord = {};
     let result;
     try {
-      result = await wireRecords.run(record, () => client.acquireTokenByClientCredential({ scopes: [`${this.#options.apiRoot}/.default`], skipCache }));
+      result = await wireRecords.run(record, () => client.acquireTokenByClientCredential({ scopes: [this.scope], skipCache }));
     } catch (error) {
       if (skipCache) this.#skipCache = true;
       throw explain(error, record);

@@ -66,6 +66,8 @@ export function createTenantClients(config: ConnectorConfig, options: TenantClie
   const graphTokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot });
   const graph = new ServiceHealthClient({
     graphRoot: config.graphRoot, tokens: graphTokens, dispatcher: agent, logger, telemetry: options.telemetry.component('graph', 'source'),
+    // Graph pages by position: the largest page (1,000) leaves the fewest boundaries for a change to slip between.
+    pageSize: 1000,
     ...(options.retry ? { retry: options.retry } : {}),
   });
   const api = new ActivityClient({

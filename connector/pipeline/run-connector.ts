@@ -20,7 +20,7 @@ import type { Telemetry } from '../status/telemetry.ts';
 import type { CursorState, StateStore } from '../state/store.ts';
 import { CommitLane } from './commit-lane.ts';
 import { lastErrorOf, runPass, toConnectorError, type PassContext, type PassOutcome } from './content-type-pass.ts';
-import { runServiceHealthPass, type ServiceHealthPassContext } from './service-health-pass.ts';
+import { runServiceHealthPass, serviceHealthSweepFrom, type ServiceHealthPassContext } from './service-health-pass.ts';
 import type { SinkRetryPolicy } from './sink-fanout.ts';
 
 export interface RunConnectorOptions {
@@ -230,8 +230,17 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
       };
       let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
       const poll = () => attempt(() => preparedPass(() => runServiceHealthPass(healthContext, checkpoint)), (pass) => { checkpoint = pass.checkpoint; });
-      if (options.once) await poll();
-      else await every(pollMs, poll);
+      /** Every change still remembered, listed again: a version that slipped between two pages of a live pass. */
+      const sweep = () => {
+        if (checkpoint === undefined) return Promise.resolve(!unitSignal.aborted);
+        const sweepFrom = serviceHealthSweepFrom(now().getTime() + unit.graph!.clockSkewMs, settings.dedupeRetentionHours);
+        return attempt(() => runServiceHealthPass({ ...healthContext, sweepFrom }, checkpoint), () => {});
+      };
+      if (options.once) {
+        if (await poll()) await sweep();
+        return;
+      }
+      await Promise.all([every(settings.sweepIntervalMinutes * 60_000, sweep), every(pollMs, poll)]);
       return;
     }
     const auditType: ContentType = contentType;

@@ -26,6 +26,19 @@ const kinds: readonly AnnouncementKind[] = ['issues', 'messages'];
 
 export interface ServiceHealthPassContext extends UnitPassContext {
   readonly graph: ServiceHealthApi;
+  /**
+   * A sweep: list every change since this instant again (ms), for versions a live pass missed (Graph pages by
+   * position, so a change made while it pages can slip between two pages); it moves no checkpoint.
+   */
+  readonly sweepFrom?: number;
+}
+
+/** The least overlap of a live pass, whatever --overlap says: Graph's Date header has a one-second resolution, and its stamps are the back end's. */
+const minimumOverlapMs = 15 * minute;
+
+/** Where a sweep lists from: as far back as delivered versions are remembered, less a margin (so none is delivered twice). */
+export function serviceHealthSweepFrom(now: number, dedupeRetentionHours: number): number {
+  return now - Math.max(1, dedupeRetentionHours - 2) * hour;
 }
 
 /** The record key of one version of an item: its id and its lastModifiedDateTime (normalized, so one version has one key). */
@@ -41,7 +54,8 @@ function recordOf(item: AnnouncementItem): RawRecord {
 export async function runServiceHealthPass(context: ServiceHealthPassContext, checkpoint: number | undefined): Promise<PassOutcome> {
   const { graph, store, lane, settings, abortSignal: signal } = context;
   const dedupe = new RecordDeduplicator(store, serviceHealth, context.pending);
-  const from = checkpoint === undefined ? context.since.getTime() : checkpoint - settings.overlapMinutes * minute;
+  const sweeping = context.sweepFrom !== undefined;
+  const from = context.sweepFrom ?? (checkpoint === undefined ? context.since.getTime() : checkpoint - Math.max(settings.overlapMinutes * minute, minimumOverlapMs));
   const outcome: PassOutcome = { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0, listedFrom: from, checkpoint, errors: [] };
   // Graph's time as the listing begins (the skew known from earlier answers; the overlap covers a first guess).
   const listingStarted = context.now().getTime() + graph.clockSkewMs;
@@ -79,21 +93,29 @@ export async function runServiceHealthPass(context: ServiceHealthPassContext, ch
         failed(context, outcome, kind, error);
       }
     }
-    try {
-      const services = await graph.healthOverviews({ abortSignal: signal });
-      sample = { at: context.now().toISOString(), services: services.map(({ service, status }) => ({ service, status })) };
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      failed(context, outcome, 'healthOverviews', error);
+    if (!sweeping) {
+      try {
+        const services = await graph.healthOverviews({ abortSignal: signal });
+        sample = { at: context.now().toISOString(), services: services.map(({ service, status }) => ({ service, status })) };
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        failed(context, outcome, 'healthOverviews', error);
+      }
     }
   } finally {
     dedupe.reset();
   }
 
-  const moved = complete && listingStarted > (checkpoint ?? Number.NEGATIVE_INFINITY);
+  const moved = !sweeping && complete && listingStarted > (checkpoint ?? Number.NEGATIVE_INFINITY);
   if (moved) outcome.checkpoint = listingStarted;
   const last = outcome.errors.at(-1);
   const now = context.now();
+  if (sweeping) {
+    await lane.commit(undefined, () => ({
+      contentType: serviceHealth, at: now.toISOString(), ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }),
+    }), store);
+    return outcome;
+  }
   await lane.commit(undefined, () => ({
     contentType: serviceHealth, at: now.toISOString(),
     ...(moved ? { checkpoint: new Date(listingStarted).toISOString() } : {}),

@@ -46,12 +46,14 @@ describe('sovereign clouds: Microsoft Graph for service health', () => {
     // The tenant's Graph token provider asks the cloud's authority for the cloud's Graph (msal itself is covered by the stand-in tests).
     const clients = createTenantClients(config, { agent, logger: createLogger({ level: 'silent' }), telemetry: new Telemetry(), flags: {} });
     expect(clients.graphTokens).not.toBe(clients.tokens);
+    expect(clients.graphTokens.scope).toBe(`${graphRoot}/.default`);
+    expect(clients.graphTokens.authority).toBe(`${authorityHost}/${tenantId}`);
+    expect(clients.tokens.scope).toBe(`${clouds[cloud].apiRoot}/.default`);
     const { ServiceHealthClient } = await import('../../../connector/graph/service-health-client.ts');
     const client = new ServiceHealthClient({ graphRoot: config.graphRoot, dispatcher: agent, tokens: { getToken: async () => token(`${graphRoot}`, []), invalidate: () => {} } });
     const pages = [];
     for await (const page of client.listChanged('issues', new Date('2026-11-25T08:00:00Z'))) pages.push(page);
     expect(requested).toEqual([`/v1.0/admin/serviceAnnouncement/issues?%24filter=lastModifiedDateTime+ge+2026-11-25T08%3A00%3A00Z Bearer ${token(graphRoot, [])}`]);
-    void authorityHost;
     expect(pages.flat().map((item) => item.id)).toEqual(['EX1']);
   });
 
