@@ -229,11 +229,15 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
         abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress,
       };
       let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
-      const poll = () => attempt(() => preparedPass(() => runServiceHealthPass(healthContext, checkpoint)), (pass) => { checkpoint = pass.checkpoint; });
-      /** Every change still remembered, listed again: a version that slipped between two pages of a live pass. */
+      let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
+      const poll = () => attempt(() => preparedPass(() => runServiceHealthPass(healthContext, checkpoint)), (pass) => {
+        checkpoint = pass.checkpoint;
+        coveredFrom ??= pass.listedFrom;
+      });
+      /** Every change still remembered since coverage began, listed again: a version that slipped between two pages of a live pass. */
       const sweep = () => {
-        if (checkpoint === undefined) return Promise.resolve(!unitSignal.aborted);
-        const sweepFrom = serviceHealthSweepFrom(now().getTime() + unit.graph!.clockSkewMs, settings.dedupeRetentionHours);
+        if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!unitSignal.aborted);
+        const sweepFrom = Math.max(coveredFrom, serviceHealthSweepFrom(now().getTime() + unit.graph!.clockSkewMs, settings.dedupeRetentionHours));
         return attempt(() => runServiceHealthPass({ ...healthContext, sweepFrom }, checkpoint), () => {});
       };
       if (options.once) {
