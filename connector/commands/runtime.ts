@@ -52,9 +52,20 @@ export interface TenantClientOptions {
 
 /**
  * One tenant's token provider and API client: its own token cache, publisher id and request budget (the quota is
- * the tenant's), on the process's shared HTTP agent.
+ * the tenant's), on the process's shared HTTP agent. Microsoft Graph's (service health) are made on first use: a
+ * fleet of tenants that collect none holds none.
  */
-export function createTenantClients(config: ConnectorConfig, options: TenantClientOptions): { tokens: MsalTokenProvider; api: ActivityClient; graphTokens: MsalTokenProvider; graph: ServiceHealthClient } {
+export interface TenantClients {
+  readonly tokens: MsalTokenProvider;
+  readonly api: ActivityClient;
+  /** The same app and credential for Graph's audience (a Graph token carries the Graph application permissions). */
+  readonly graphTokens: MsalTokenProvider;
+  readonly graph: ServiceHealthClient;
+  /** Uses `credential` in every token provider made so far; true when it differs from the current one. */
+  useCredential(credential: ClientCredential): Promise<boolean>;
+}
+
+export function createTenantClients(config: ConnectorConfig, options: TenantClientOptions): TenantClients {
   const { agent, logger, flags } = options;
   const tokenOptions = {
     tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
@@ -62,14 +73,6 @@ export function createTenantClients(config: ConnectorConfig, options: TenantClie
     ...(options.reloadCredential ? { reloadCredential: options.reloadCredential } : {}),
   };
   const tokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.apiRoot });
-  // The same app and credential, another audience: a Graph token carries the Graph application permissions.
-  const graphTokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot });
-  const graph = new ServiceHealthClient({
-    graphRoot: config.graphRoot, tokens: graphTokens, dispatcher: agent, logger, telemetry: options.telemetry.component('graph', 'source'),
-    // Graph pages by position: the largest page (1,000) leaves the fewest boundaries for a change to slip between.
-    pageSize: 1000,
-    ...(options.retry ? { retry: options.retry } : {}),
-  });
   const api = new ActivityClient({
     apiRoot: config.apiRoot, tenantId: config.tenantId, publisherId: config.publisherId, tokens, dispatcher: agent, logger,
     telemetry: options.telemetry.component('collector', 'source'),
@@ -79,7 +82,28 @@ export function createTenantClients(config: ConnectorConfig, options: TenantClie
     ...(options.maxBlobBytes ? { maxBlobBytes: options.maxBlobBytes } : {}),
     ...(options.requestDeadlineMs ? { requestDeadlineMs: options.requestDeadlineMs } : {}),
   });
-  return { tokens, api, graphTokens, graph };
+  let graphTokens: MsalTokenProvider | undefined;
+  let graph: ServiceHealthClient | undefined;
+  const graphTokensOf = () => (graphTokens ??= new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot }));
+  return {
+    tokens, api,
+    get graphTokens() {
+      return graphTokensOf();
+    },
+    get graph() {
+      return (graph ??= new ServiceHealthClient({
+        graphRoot: config.graphRoot, tokens: graphTokensOf(), dispatcher: agent, logger, telemetry: options.telemetry.component('graph', 'source'),
+        // Graph pages by position: the largest page (1,000) leaves the fewest boundaries for a change to slip between.
+        pageSize: 1000,
+        ...(options.retry ? { retry: options.retry } : {}),
+      }));
+    },
+    async useCredential(credential) {
+      const swapped = await tokens.useCredential(credential);
+      if (graphTokens) await graphTokens.useCredential(credential);
+      return swapped;
+    },
+  };
 }
 
 /** Configuration -> credentials -> API client, wired once per command. */

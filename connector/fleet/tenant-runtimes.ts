@@ -10,20 +10,20 @@ import { serviceHealth, type CollectedType } from '../api/content-types.ts';
 import type { ServiceHealthClient } from '../graph/service-health-client.ts';
 import type { MsalTokenProvider } from '../auth/token-provider.ts';
 import type { ConnectorConfig } from '../config/config.ts';
-import { createTenantClients, type TenantClientOptions } from '../commands/runtime.ts';
+import { createTenantClients, type TenantClientOptions, type TenantClients } from '../commands/runtime.ts';
 import type { Logger } from '../status/log.ts';
 import type { UnitKey } from '../state/store.ts';
 import type { TenantChanges, TenantEntry } from './tenant-directory.ts';
 
 export interface TenantRuntime {
   readonly tenant: string;
-  readonly entry: TenantEntry;
+  entry: TenantEntry;
   /** Grows with each new runtime of the tenant: a unit started under an older one restarts. */
   readonly generation: number;
+  /** The tenant's token providers and clients (Microsoft Graph's made when a ServiceHealth unit first asks). */
+  readonly clients: TenantClients;
   readonly tokens: MsalTokenProvider;
   readonly api: ActivityClient;
-  /** Microsoft Graph (ServiceHealth), with its own token provider for the Graph audience. */
-  readonly graphTokens: MsalTokenProvider;
   readonly graph: ServiceHealthClient;
   readonly logger: Logger;
   /** Starts the content type's subscription once (idempotent at the API too); later calls return at once. ServiceHealth has none. */
@@ -76,9 +76,8 @@ export class TenantRuntimes {
     for (const entry of changes.changed) {
       const current = this.#runtimes.get(entry.config.tenantId);
       if (current && sameExceptCredential(current.entry.config, entry.config)) {
-        const swapped = await current.tokens.useCredential(entry.config.credential);
-        await current.graphTokens.useCredential(entry.config.credential);
-        this.#runtimes.set(entry.config.tenantId, { ...current, entry });
+        const swapped = await current.clients.useCredential(entry.config.credential);
+        current.entry = entry;
         logger.info({ component: 'fleet', tenant: entry.config.tenantId, file: entry.file, credentialChanged: swapped }, swapped ? 'tenant credential changed (rotated): the new one is used from now on' : 'tenant file changed');
       } else {
         this.#runtimes.set(entry.config.tenantId, this.#create(entry));
@@ -90,13 +89,17 @@ export class TenantRuntimes {
   #create(entry: TenantEntry): TenantRuntime {
     const { config } = entry;
     const logger = this.#options.logger.child({ tenant: config.tenantId });
-    const { tokens, api, graphTokens, graph } = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
+    const clients = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
+    const { tokens, api } = clients;
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
     const subscribed = new Map<CollectedType, Promise<void>>();
     this.#generation += 1;
     return {
-      tenant: config.tenantId, entry, generation: this.#generation, tokens, api, graphTokens, graph, logger,
+      tenant: config.tenantId, entry, generation: this.#generation, clients, tokens, api, logger,
+      get graph() {
+        return clients.graph;
+      },
       subscribe(contentType, signal) {
         if (contentType === serviceHealth) return Promise.resolve();
         let started = subscribed.get(contentType);
