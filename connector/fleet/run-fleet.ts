@@ -5,6 +5,7 @@
  * tenants' files are read again every scan interval, so that tenants come, go and rotate secrets without a restart.
  */
 import { setTimeout as delay } from 'node:timers/promises';
+import { serviceHealth } from '../api/content-types.ts';
 import { ConfigError } from '../errors.ts';
 import { openCollection, type RunConnectorOptions, type RunSummary } from '../pipeline/run-connector.ts';
 import type { Logger } from '../status/log.ts';
@@ -59,7 +60,7 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
         // Read after the claim: the unit's previous holder may have moved it until a moment ago.
         const cursor = (await store.cursors()).get(unit.contentType);
         await collection.collect({
-          api: runtime.api, graph: runtime.graph, contentType: unit.contentType, store, since: options.since, cursor, abortSignal: signal,
+          api: runtime.api, ...(unit.contentType === serviceHealth ? { graph: runtime.graph } : {}), contentType: unit.contentType, store, since: options.since, cursor, abortSignal: signal,
           logger: runtime.logger, tenant: unit.tenant, prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
         });
       },
