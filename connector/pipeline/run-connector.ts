@@ -107,6 +107,12 @@ export interface UnitCollection {
   readonly tenant?: string | undefined;
 }
 
+/** The two passes of a unit, whatever its source: a live pass from the checkpoint, and a sweep of the covered range (undefined when none is due). */
+interface UnitPasses {
+  live(checkpoint: number | undefined): Promise<PassOutcome>;
+  sweep(checkpoint: number, coveredFrom: number): (() => Promise<PassOutcome>) | undefined;
+}
+
 export interface Collection {
   /** The summary so far, shared by every unit. */
   readonly summary: RunSummary;
@@ -171,8 +177,8 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     const unitLogger = unit.logger ?? logger;
     const tenantOf = unit.tenant === undefined ? {} : { tenant: unit.tenant };
     const unitSignal = unit.abortSignal ? AbortSignal.any([signal, unit.abortSignal]) : signal;
-    let fetcher = fetchers.get(unit.api);
-    if (!fetcher) fetchers.set(unit.api, fetcher = new BlobFetcher(unit.api, slots));
+    const fetcher = fetchers.get(unit.api) ?? new BlobFetcher(unit.api, slots);
+    fetchers.set(unit.api, fetcher);
 
     /** Runs one pass (live or sweep); false when the unit must end (the lane failed, a stop, the unit given up). */
     const attempt = async (pass: () => Promise<PassOutcome>, onDone: (outcome: PassOutcome) => void): Promise<boolean> => {
@@ -220,62 +226,63 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
         if (unitSignal.aborted) break;
       }
     };
-    const pollMs = settings.pollIntervalSeconds * 1000;
-    if (contentType === serviceHealth) {
-      // Microsoft Graph's service announcements: one pass per poll, no subscription and no sweep (service-health-pass.ts).
-      if (!unit.graph) throw new ConnectorError('CONFIG_INVALID', 'ServiceHealth is to be collected but no Microsoft Graph client was given', { fix: 'report this as a connector bug' });
-      const healthContext: ServiceHealthPassContext = {
-        graph: unit.graph, store: unitStore, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
-        abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress,
-      };
-      let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
-      let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
-      const poll = () => attempt(() => preparedPass(() => runServiceHealthPass(healthContext, checkpoint)), (pass) => {
-        checkpoint = pass.checkpoint;
-        coveredFrom ??= pass.listedFrom;
-      });
-      /** Every change still remembered since coverage began, listed again: a version that slipped between two pages of a live pass. */
-      const sweep = () => {
-        if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!unitSignal.aborted);
-        const sweepFrom = Math.max(coveredFrom, serviceHealthSweepFrom(now().getTime() + unit.graph!.clockSkewMs, settings.dedupeRetentionHours));
-        return attempt(() => runServiceHealthPass({ ...healthContext, sweepFrom }, checkpoint), () => {});
-      };
-      if (options.once) {
-        if (await poll()) await sweep();
-        return;
-      }
-      await Promise.all([every(settings.sweepIntervalMinutes * 60_000, sweep), every(pollMs, poll)]);
-      return;
-    }
-    const auditType: ContentType = contentType;
-    const context: PassContext = {
-      contentType: auditType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
-      abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: observerOf(unit.tenant),
-    };
+    const passes = contentType === serviceHealth ? serviceHealthPasses() : auditPasses(contentType);
     let checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     let coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
-    const live = () => attempt(() => preparedPass(() => runPass(context, checkpoint)), (pass) => {
+    const live = () => attempt(() => preparedPass(() => passes.live(checkpoint)), (pass) => {
       checkpoint = pass.checkpoint;
       coveredFrom ??= pass.listedFrom;
     });
-    /** The older part of the covered range, listed again for blobs Microsoft listed late; nothing to do before a checkpoint. */
+    /** The covered range listed again, for what a live pass could not see; nothing to do before a checkpoint. */
     const sweep = () => {
-      if (checkpoint === undefined || coveredFrom === undefined) return Promise.resolve(!unitSignal.aborted);
-      const range = { coveredFrom, checkpoint, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: unit.api.clockSkewMs };
-      const windows = sweepWindows(range);
-      if (windows.length === 0) return Promise.resolve(!unitSignal.aborted);
-      const started = performance.now();
-      unitLogger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
-      return attempt(() => runPass({ ...context, sweep: windows }, checkpoint), (pass) => {
-        unitLogger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
-      });
+      const pass = checkpoint === undefined || coveredFrom === undefined ? undefined : passes.sweep(checkpoint, coveredFrom);
+      return pass ? attempt(pass, () => {}) : Promise.resolve(!unitSignal.aborted);
     };
     if (options.once) {
       // Everything listable now within the covered range: the live pass, then a sweep of the rest.
       if (await live()) await sweep();
       return;
     }
-    await Promise.all([every(settings.sweepIntervalMinutes * 60_000, sweep), every(pollMs, live)]);
+    await Promise.all([every(settings.sweepIntervalMinutes * 60_000, sweep), every(settings.pollIntervalSeconds * 1000, live)]);
+
+    /** An audit content type: live passes from the checkpoint; sweeps of the older windows, for blobs Microsoft listed late. */
+    function auditPasses(auditType: ContentType): UnitPasses {
+      const context: PassContext = {
+        contentType: auditType, api: unit.api, store: unitStore, fetcher, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
+        abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress, emitHealth: options.emitHealth, observer: observerOf(unit.tenant),
+      };
+      return {
+        live: (from) => runPass(context, from),
+        sweep: (from, covered) => {
+          const windows = sweepWindows({ coveredFrom: covered, checkpoint: from, overlapMs: settings.overlapMinutes * 60_000, now: now(), skewMs: unit.api.clockSkewMs });
+          if (windows.length === 0) return undefined;
+          return async () => {
+            const started = performance.now();
+            unitLogger.info({ component: 'sweep', contentType, from: windows[0]!.start.toISOString(), to: windows.at(-1)!.end.toISOString() }, 'sweep started');
+            const pass = await runPass({ ...context, sweep: windows }, from);
+            unitLogger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs: pass.late, errors: pass.errors.length }, 'sweep ended');
+            return pass;
+          };
+        },
+      };
+    }
+
+    /** Microsoft Graph's service announcements: no subscription; sweeps list every change still remembered, for a version that slipped between two pages. */
+    function serviceHealthPasses(): UnitPasses {
+      const graph = unit.graph;
+      if (!graph) throw new ConnectorError('CONFIG_INVALID', 'ServiceHealth is to be collected but no Microsoft Graph client was given', { fix: 'report this as a connector bug' });
+      const healthContext: ServiceHealthPassContext = {
+        graph, store: unitStore, lane, settings, logger: unitLogger, source, pipeline, since: unit.since, now,
+        abortSignal: unitSignal, totals: summary, pending, onProgress: options.onProgress,
+      };
+      return {
+        live: (from) => runServiceHealthPass(healthContext, from),
+        sweep: (from, covered) => {
+          const sweepFrom = Math.max(covered, serviceHealthSweepFrom(now().getTime() + graph.clockSkewMs, settings.dedupeRetentionHours));
+          return () => runServiceHealthPass({ ...healthContext, sweepFrom }, from);
+        },
+      };
+    }
   };
 
   return {
