@@ -15,6 +15,29 @@ export interface HttpAgentOptions {
 }
 
 /**
+ * The agents of many tenants: one per CA bundle (the tenants that trust the same share it, and its connections),
+ * each made on first use with `options`; `close` closes them all.
+ */
+export class HttpAgentsByCaFile {
+  readonly #options: Omit<HttpAgentOptions, 'caFile'>;
+  readonly #agents = new Map<string, Dispatcher>();
+
+  constructor(options: Omit<HttpAgentOptions, 'caFile'> = {}) {
+    this.#options = options;
+  }
+
+  agentFor(caFile: string | undefined): Dispatcher {
+    let agent = this.#agents.get(caFile ?? '');
+    if (!agent) this.#agents.set(caFile ?? '', agent = createHttpAgent({ ...this.#options, caFile }));
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#agents.values()].map((agent) => agent.close()));
+  }
+}
+
+/**
  * One undici dispatcher for the identity platform and the API, trusting the default CAs (NODE_EXTRA_CA_CERTS
  * included), through the proxy when one is configured (undici's own proxy agent: CONNECT, then TLS to the host).
  */

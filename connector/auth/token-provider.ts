@@ -107,7 +107,7 @@ export class MsalTokenProvider implements TokenProvider {
   }
 
   #createClient(loaded: LoadedCredential): ConfidentialClientApplication {
-    const { tenantId, clientId, authorityHost, logger } = this.#options;
+    const { clientId, authorityHost, logger } = this.#options;
     return new ConfidentialClientApplication({
       auth: {
         clientId,

@@ -3,11 +3,10 @@
  * directory whose units it can claim, and shares them with the other workers of the same state database.
  */
 import { hostname } from 'node:os';
-import type { Dispatcher } from 'undici';
-import { createHttpAgent } from '../api/http-agent.ts';
+import { HttpAgentsByCaFile } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
-import { ConfigError, ConnectorError } from '../errors.ts';
+import { ConnectorError } from '../errors.ts';
 import { refuseSingleTenantSources, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
 import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
@@ -32,12 +31,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
   const workerName = flags.workerName?.trim() || hostname();
   const { controller, dispose } = stopOnSignals(logger);
   const proxy = proxySettings(process.env, flags.proxy);
-  const agents = new Map<string, Dispatcher>();
-  const agentFor = (caFile: string | undefined) => {
-    let agent = agents.get(caFile ?? '');
-    if (!agent) agents.set(caFile ?? '', agent = createHttpAgent({ caFile, proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) }));
-    return agent;
-  };
+  const agents = new HttpAgentsByCaFile({ proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const telemetry = new Telemetry();
   let health: HealthServer | undefined;
   try {
@@ -58,7 +52,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     }
     const counting: ConnectorMetrics | undefined = metrics;
     const runtimes: TenantRuntimes = new TenantRuntimes({
-      agentFor, flags, logger, telemetry, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000,
+      agentFor: (caFile) => agents.agentFor(caFile), flags, logger, telemetry, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000,
       ...(counting ? { onApiAnswer: (tenant: string, operation: string, code: string) => counting.apiAnswered(operation, code, tenant) } : {}),
     });
     database = await openStateDatabaseAt(state, {
@@ -96,7 +90,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
   } finally {
     dispose();
     await health?.close();
-    await Promise.all([...agents.values()].map((agent) => agent.close()));
+    await agents.close();
   }
 }
 

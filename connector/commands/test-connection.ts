@@ -6,8 +6,7 @@ import { configuredSinkSpecs, createSink, type SinkContext } from '../sinks/spec
 import { redactSecrets } from '../status/secret-values.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, createTenantClients, loggerFor, type GlobalFlags, type Runtime } from './runtime.ts';
-import type { Dispatcher } from 'undici';
-import { createHttpAgent } from '../api/http-agent.ts';
+import { HttpAgentsByCaFile } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { ConfigError } from '../errors.ts';
 import { refuseSingleTenantSources, TenantDirectory } from '../fleet/tenant-directory.ts';
@@ -82,12 +81,7 @@ async function testTenants(flags: TestFlags, out: NodeJS.WritableStream, err: No
   const proxy = proxySettings(process.env, flags.proxy);
   const directory = new TenantDirectory(flags.tenants!, { contentTypes: flags.contentTypes });
   const changes = await directory.scan();
-  const agents = new Map<string, Dispatcher>();
-  const agentFor = (caFile: string | undefined) => {
-    let agent = agents.get(caFile ?? '');
-    if (!agent) agents.set(caFile ?? '', agent = createHttpAgent({ caFile, proxy }));
-    return agent;
-  };
+  const agents = new HttpAgentsByCaFile({ proxy });
   let exitCode: number = exitCodes.ok;
   try {
     for (const problem of changes.problems) {
@@ -104,7 +98,7 @@ async function testTenants(flags: TestFlags, out: NodeJS.WritableStream, err: No
       for (let i = next++; i < entries.length; i = next++) {
         const { config } = entries[i]!;
         const who = `${config.tenantId}${config.tenantDomain ? ` ${config.tenantDomain}` : ''}`;
-        const { tokens, api } = createTenantClients(config, { agent: agentFor(config.caFile), logger: logger.child({ tenant: config.tenantId }), telemetry, flags, retry: quickRetryPolicy });
+        const { tokens, api } = createTenantClients(config, { agent: agents.agentFor(config.caFile), logger: logger.child({ tenant: config.tenantId }), telemetry, flags, retry: quickRetryPolicy });
         try {
           await tokens.getToken();
           const enabled = (await api.listSubscriptions()).filter((s) => s.status === 'enabled').map((s) => s.contentType);
@@ -123,7 +117,7 @@ async function testTenants(flags: TestFlags, out: NodeJS.WritableStream, err: No
     const sinksFailed = await checkSinks(flags, { telemetry, logger, proxy }, out, err);
     return sinksFailed ? exitCodes.sink : exitCode;
   } finally {
-    await Promise.all([...agents.values()].map((agent) => agent.close()));
+    await agents.close();
   }
 }
 
