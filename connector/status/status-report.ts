@@ -134,14 +134,11 @@ export function formatStatusReport(report: StatusReport): string {
   const header = ['content type', 'health', 'subscription', 'checkpoint', 'lag', 'last content', 'records', 'dupes', 'expired', 'late (max)', 'last sweep'];
   const table = report.contentTypes.map((r) => [
     r.contentType, r.health, r.subscription, r.checkpoint ?? '-', formatLag(r.lagSeconds), r.lastContentSeen ?? '-',
-    String(r.recordsDelivered), String(r.duplicatesDropped), String(r.expiredCount),
-    r.lateBlobs > 0 ? `${r.lateBlobs} (${formatLag(r.maxLatenessSeconds)})` : '0', r.lastSweepAt ?? '-',
+    String(r.recordsDelivered), String(r.duplicatesDropped), String(r.expiredCount), lateCell(r), r.lastSweepAt ?? '-',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  for (const row of [header, ...table]) lines.push(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  lines.push(...alignedTable(header, table));
   for (const r of report.contentTypes) {
-    if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
-    if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
+    lines.push(...healthRemarks(r.contentType, r));
     if (r.services) lines.push(`${r.contentType}: ${describeServices(r.services)}`);
     if (r.lastExpired.length > 0) {
       lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
@@ -200,15 +197,28 @@ export function formatFleetReport(report: FleetReport): string {
   const header = ['tenant', 'content type', 'health', 'worker', 'checkpoint', 'lag', 'records', 'dupes', 'expired', 'late (max)', 'last sweep'];
   const table = report.tenants.flatMap((t) => t.contentTypes.map((r) => [
     t.tenant, r.contentType, r.health, r.holder ?? '-', r.checkpoint ?? '-', formatLag(r.lagSeconds), String(r.recordsDelivered),
-    String(r.duplicatesDropped), String(r.expiredCount), r.lateBlobs > 0 ? `${r.lateBlobs} (${formatLag(r.maxLatenessSeconds)})` : '0', r.lastSweepAt ?? '-',
+    String(r.duplicatesDropped), String(r.expiredCount), lateCell(r), r.lastSweepAt ?? '-',
   ]));
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  for (const row of [header, ...table]) lines.push(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  for (const t of report.tenants) {
-    for (const r of t.contentTypes) {
-      if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${t.tenant} ${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
-      if (r.lastError) lines.push(`${t.tenant} ${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
-    }
-  }
+  lines.push(...alignedTable(header, table));
+  for (const t of report.tenants) for (const r of t.contentTypes) lines.push(...healthRemarks(`${t.tenant} ${r.contentType}`, r));
   return lines.join('\n') + '\n';
+}
+
+/** Late blobs with the largest lateness, as a table cell. */
+function lateCell(row: ContentTypeStatus): string {
+  return row.lateBlobs > 0 ? `${row.lateBlobs} (${formatLag(row.maxLatenessSeconds)})` : '0';
+}
+
+/** The header and rows with each column padded to its widest cell, two spaces apart. */
+function alignedTable(header: readonly string[], rows: readonly string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+/** Why a row is not Active, and its last error, each a line that begins with `label`. */
+function healthRemarks(label: string, row: ContentTypeStatus): string[] {
+  return [
+    ...(row.health !== 'Active' && row.reasons.length > 0 ? [`${label}: ${row.health}: ${row.reasons.join('; ')}`] : []),
+    ...(row.lastError ? [`${label}: last error at ${row.lastError.at}: ${row.lastError.message}`] : []),
+  ];
 }
