@@ -60,7 +60,7 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
         // Read after the claim: the unit's previous holder may have moved it until a moment ago.
         const cursor = (await store.cursors()).get(unit.contentType);
         await collection.collect({
-          api: runtime.api, ...(unit.contentType === serviceHealth ? { graph: runtime.graph } : {}), contentType: unit.contentType, store, since: options.since, cursor, abortSignal: signal,
+          api: runtime.clients.api, ...(unit.contentType === serviceHealth ? { graph: runtime.clients.graph } : {}), contentType: unit.contentType, store, since: options.since, cursor, abortSignal: signal,
           logger: runtime.logger, tenant: unit.tenant, prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
         });
       },

@@ -5,10 +5,7 @@
  * rotated secret) swaps the credential in place; any other change builds a new runtime, and its units restart.
  */
 import type { Dispatcher } from 'undici';
-import type { ActivityClient } from '../api/activity-client.ts';
 import { serviceHealth, type CollectedType } from '../api/content-types.ts';
-import type { ServiceHealthClient } from '../graph/service-health-client.ts';
-import type { MsalTokenProvider } from '../auth/token-provider.ts';
 import type { ConnectorConfig } from '../config/config.ts';
 import { createTenantClients, type TenantClientOptions, type TenantClients } from '../commands/runtime.ts';
 import type { Logger } from '../status/log.ts';
@@ -22,9 +19,6 @@ export interface TenantRuntime {
   readonly generation: number;
   /** The tenant's token providers and clients (Microsoft Graph's made when a ServiceHealth unit first asks). */
   readonly clients: TenantClients;
-  readonly tokens: MsalTokenProvider;
-  readonly api: ActivityClient;
-  readonly graph: ServiceHealthClient;
   readonly logger: Logger;
   /** Starts the content type's subscription once (idempotent at the API too); later calls return at once. ServiceHealth has none. */
   subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
@@ -90,16 +84,13 @@ export class TenantRuntimes {
     const { config } = entry;
     const logger = this.#options.logger.child({ tenant: config.tenantId });
     const clients = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
-    const { tokens, api } = clients;
+    const { api } = clients;
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
     const subscribed = new Map<CollectedType, Promise<void>>();
     this.#generation += 1;
     return {
-      tenant: config.tenantId, entry, generation: this.#generation, clients, tokens, api, logger,
-      get graph() {
-        return clients.graph;
-      },
+      tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
       subscribe(contentType, signal) {
         if (contentType === serviceHealth) return Promise.resolve();
         let started = subscribed.get(contentType);
