@@ -21,7 +21,8 @@ import { registerSecret } from '../status/secret-values.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';
 import { advisoryNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
 import { contentTypeCodes } from './sqlite-schema.ts';
-import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type StateDatabase, type StateStore, type UnitClaims, type UnitHolder, type UnitKey } from './store.ts';
+import { TenantView } from './tenant-view.ts';
+import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type StateDatabase, type UnitClaims, type UnitHolder, type UnitKey } from './store.ts';
 
 export interface OpenPostgresDatabaseOptions {
   /** This worker's name: its sessions are `o365-connector:<name>`, its sink positions are its own. */
@@ -98,17 +99,6 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresDat
   }
 }
 
-/** The only view of a single tenant's state, closing the database with it. */
-export async function openPostgresStateStore(url: string, options: OpenPostgresDatabaseOptions & { readonly tenant: string }): Promise<StateStore> {
-  const database = await openPostgresDatabase(url, options);
-  const view = database.tenant(options.tenant);
-  return {
-    location: view.location, cursors: () => view.cursors(), sinkPositions: () => view.sinkPositions(),
-    deliveredBlobs: (contentType, ids) => view.deliveredBlobs(contentType, ids), seenRecords: (contentType, keys) => view.seenRecords(contentType, keys),
-    commit: (commit) => view.commit(commit), close: () => database.close(),
-  };
-}
-
 /** One session connection of this worker: its claims live and die with it. */
 interface Session {
   readonly client: pg.Client;
@@ -147,7 +137,7 @@ export class PostgresStateDatabase implements StateDatabase {
   readonly #options: DatabaseOptions;
   #session: Session | undefined;
   readonly #lostListeners: Array<(reason: Error) => void> = [];
-  readonly #views = new Map<string, PostgresStateStore>();
+  readonly #views = new Map<string, TenantView>();
   /** Unit ids and tenant codes never change once made: looked up once. */
   readonly #unitIds = new Map<string, number>();
   readonly #tenantCodes = new Map<string, number>();
@@ -172,9 +162,9 @@ export class PostgresStateDatabase implements StateDatabase {
     };
   }
 
-  tenant(tenantId: string): PostgresStateStore {
+  tenant(tenantId: string): TenantView {
     let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new PostgresStateStore(this, tenantId));
+    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
     return view;
   }
 
@@ -552,41 +542,6 @@ export class PostgresStateDatabase implements StateDatabase {
       }
     }
   }
-}
-
-/** One tenant's view of the fleet database (closing it leaves the database open: it is shared). */
-export class PostgresStateStore implements StateStore {
-  readonly location: string;
-  readonly #database: PostgresStateDatabase;
-  readonly #tenant: string;
-
-  constructor(database: PostgresStateDatabase, tenant: string) {
-    this.location = database.location;
-    this.#database = database;
-    this.#tenant = tenant;
-  }
-
-  cursors(): Promise<Map<CollectedType, CursorState>> {
-    return this.#database.cursorsOf(this.#tenant);
-  }
-
-  sinkPositions(): Promise<Record<string, SinkPosition>> {
-    return this.#database.sinkPositions();
-  }
-
-  deliveredBlobs(contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
-    return this.#database.deliveredBlobs(this.#tenant, contentType, contentIds);
-  }
-
-  seenRecords(contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>> {
-    return this.#database.seenRecords(this.#tenant, contentType, keys);
-  }
-
-  commit(commit: Commit): Promise<void> {
-    return this.#database.commit(this.#tenant, commit);
-  }
-
-  async close(): Promise<void> {}
 }
 
 function keyArrays(keys: readonly RecordKey[]): [number[], string[]] {

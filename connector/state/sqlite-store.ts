@@ -27,6 +27,7 @@ import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { LocalUnitClaims } from './local-claims.ts';
+import { TenantView, viewClosingDatabase } from './tenant-view.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView, type StateFileV2 } from './migrate-v2.ts';
 import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, legacyTenant, migrate, schemaVersionOf, setMeta, stateDbName } from './sqlite-schema.ts';
 import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateDatabase, type StateStore, type UnitClaims } from './store.ts';
@@ -243,7 +244,7 @@ export class SqliteStateDatabase implements StateDatabase {
   readonly #lock: DirectoryLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
-  readonly #views = new Map<string, SqliteStateStore>();
+  readonly #views = new Map<string, TenantView>();
   /** Ids imported from the previous release remain (they are asked too, until forgotten). */
   #legacyIds: boolean;
 
@@ -257,9 +258,9 @@ export class SqliteStateDatabase implements StateDatabase {
     this.#legacyIds = this.#reads.anyLegacyIds.get() !== undefined;
   }
 
-  tenant(tenantId: string): SqliteStateStore {
+  tenant(tenantId: string): TenantView {
     let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new SqliteStateStore(this, tenantId));
+    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
     return view;
   }
 
@@ -350,41 +351,6 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 }
 
-/** One tenant's view of a state directory's database (closing it leaves the database open: it is shared). */
-export class SqliteStateStore implements StateStore {
-  readonly location: string;
-  readonly #database: SqliteStateDatabase;
-  readonly #tenant: string;
-
-  constructor(database: SqliteStateDatabase, tenant: string) {
-    this.location = database.location;
-    this.#database = database;
-    this.#tenant = tenant;
-  }
-
-  async cursors(): Promise<Map<CollectedType, CursorState>> {
-    return this.#database.cursorsOf(this.#tenant);
-  }
-
-  async sinkPositions(): Promise<Record<string, SinkPosition>> {
-    return this.#database.sinkPositions();
-  }
-
-  async deliveredBlobs(contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
-    return this.#database.deliveredBlobs(this.#tenant, contentType, contentIds);
-  }
-
-  async seenRecords(contentType: CollectedType, keys: readonly RecordKey[]): Promise<Set<string>> {
-    return this.#database.seenRecords(this.#tenant, contentType, keys);
-  }
-
-  async commit(commit: Commit): Promise<void> {
-    this.#database.commit(this.#tenant, commit);
-  }
-
-  async close(): Promise<void> {}
-}
-
 /** A directory the previous release wrote and this one has not run on yet: its files are tenant ''. */
 class V2StateDatabase implements StateDatabase {
   readonly location: string;
@@ -405,20 +371,6 @@ class V2StateDatabase implements StateDatabase {
   }
 
   async close(): Promise<void> {}
-}
-
-/** The view of `tenant` that owns its database: a single-tenant run's store. */
-function viewClosingDatabase(database: StateDatabase, tenant: string): StateStore {
-  const view = database.tenant(tenant);
-  return {
-    location: view.location,
-    cursors: () => view.cursors(),
-    sinkPositions: () => view.sinkPositions(),
-    deliveredBlobs: (contentType, contentIds) => view.deliveredBlobs(contentType, contentIds),
-    seenRecords: (contentType, keys) => view.seenRecords(contentType, keys),
-    commit: (commit) => view.commit(commit),
-    close: () => database.close(),
-  };
 }
 
 function checkpointFix(path: string) {
