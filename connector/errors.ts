@@ -9,13 +9,19 @@ export class ConnectorError extends Error {
   readonly fix: string | undefined;
   /** Whether repeating the same call later may succeed (throttling, 5xx, resets). */
   readonly retryable: boolean;
+  /**
+   * The service's quota is spent (AF429, Graph's 429): the call waits and is repeated until it succeeds or the run
+   * stops. It never counts as a failed attempt, and never fails a blob, a unit or a run.
+   */
+  readonly throttled: boolean;
 
-  constructor(code: string, message: string, options: { fix?: string; retryable?: boolean; cause?: unknown } = {}) {
+  constructor(code: string, message: string, options: { fix?: string; retryable?: boolean; throttled?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.fix = options.fix;
-    this.retryable = options.retryable ?? false;
+    this.throttled = options.throttled ?? false;
+    this.retryable = this.throttled || (options.retryable ?? false);
   }
 
   /** The single line the CLI prints: `CODE: message. Fix: ...` */

@@ -55,6 +55,19 @@ export interface FetchedContent {
  * PublisherIdentifier, retries, throttling and the request budget; failures are ConnectorErrors whose
  * `code` is the Microsoft code (AF20022, AF20051, AF429, ...) or a transport code.
  */
+/** Where a tenant's request rate stands (the adaptive budget of request-budget.ts). */
+export interface ApiRate {
+  /** Requests a minute the connector asks now. */
+  readonly perMinute: number;
+  readonly ceilingPerMinute: number;
+  /** The rate the service took when it last throttled (AF429); absent while it never has. */
+  readonly learnedPerMinute?: number;
+  /** AF429 answers since the start. */
+  readonly throttled: number;
+  /** An AF429 came back within the last few minutes. */
+  readonly throttledNow: boolean;
+}
+
 export interface ActivityApi {
   startSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<Subscription>;
   stopSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<void>;
@@ -64,4 +77,6 @@ export interface ActivityApi {
   fetchContent(blob: ContentBlob, options?: ApiCallOptions): Promise<FetchedContent>;
   /** Server time minus local time, learned from responses' Date header (0 until one is seen). */
   readonly clockSkewMs: number;
+  /** The request rate, where the client has an adaptive budget. */
+  readonly rate?: ApiRate;
 }

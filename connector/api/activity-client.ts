@@ -9,7 +9,7 @@ import { request, type Dispatcher } from 'undici';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
-import { retentionMs, type ActivityApi, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
+import { retentionMs, type ActivityApi, type ApiRate, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
 import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
@@ -54,6 +54,8 @@ export interface ActivityClientOptions {
 }
 
 const second = 1000;
+/** A tenant counts as throttled now while an AF429 came back within this long. */
+const throttledRecentlyMs = 5 * 60_000;
 const hour = 3_600_000;
 const day = 24 * hour;
 
@@ -99,6 +101,10 @@ export class ActivityClient implements ActivityApi {
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
       maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
+      onCongestion: ({ learnedPerMinute, ratePerMinute, throttled }) => {
+        options.logger?.warn({ component: 'api', code: 'AF429', throttled, learnedPerMinute: Math.round(learnedPerMinute), ratePerMinute: Math.round(ratePerMinute) },
+          `the tenant is throttled (AF429): the service took about ${Math.round(learnedPerMinute)} requests a minute, the connector now asks ${Math.round(ratePerMinute)} a minute and repeats what was refused`);
+      },
     });
     this.#retry = options.retry ?? defaultRetryPolicy;
     const root = new URL(options.apiRoot);
@@ -114,6 +120,18 @@ export class ActivityClient implements ActivityApi {
   /** Requests currently holding a slot of the budget (for tests and status). */
   get inFlight(): number {
     return this.#budget.inFlight;
+  }
+
+  /** Where the request rate stands: what the connector asks now, what the service took when it last throttled, AF429s so far. */
+  get rate(): ApiRate {
+    const learned = this.#budget.learnedPerMinute;
+    return {
+      perMinute: Math.round(this.#budget.requestsPerMinute),
+      ceilingPerMinute: this.#budget.ceilingPerMinute,
+      ...(learned !== undefined ? { learnedPerMinute: Math.round(learned) } : {}),
+      throttled: this.#budget.throttled,
+      throttledNow: this.#budget.throttledWithin(throttledRecentlyMs),
+    };
   }
 
   #feedUrl(path: string, query: Record<string, string> = {}): string {
@@ -216,7 +234,7 @@ export class ActivityClient implements ActivityApi {
         release();
       }
       if (status < 300) {
-        this.#budget.answered({ throttled: false });
+        this.#budget.answered({ throttled: false, grantedAt: release.grantedAt });
         this.#answered(url, String(status));
         return answer;
       }
@@ -224,7 +242,7 @@ export class ActivityClient implements ActivityApi {
       const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
       this.#answered(url, error.code);
       // AF429 means the quota is spent, whatever the status (429 or 403): the budget slows down, and pauses for a Retry-After.
-      this.#budget.answered({ throttled: error.code === 'AF429', retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry) });
+      this.#budget.answered({ throttled: error.throttled, retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry), grantedAt: release.grantedAt });
       // Twice at most: the renewed token itself can expire before its request is answered (a clock that jumps).
       if (error.code === unauthorizedCode && refreshes < 2) {
         this.#options.tokens.invalidate(token);
@@ -239,9 +257,15 @@ export class ActivityClient implements ActivityApi {
     const signal = options.abortSignal;
     return withRetry(async () => read(await this.#exchange(method, url, signal, options.priority ?? 'live', pool)), this.#retry, {
       abortSignal: signal,
-      onRetry: ({ error, attempt, delayMs }) => {
+      onRetry: ({ error, attempt, delayMs, throttled }) => {
+        const path = url.split('?')[0]!.slice(this.#origin.length);
+        // A throttled call is not an error: the budget logs each congestion event once, with the rate it learned.
+        if (throttled) {
+          this.#options.logger?.debug({ component: 'api', code: error.code, delayMs, path }, 'repeating a throttled Management Activity API call');
+          return;
+        }
         this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
-        this.#options.logger?.warn({ component: 'api', code: error.code, attempt, delayMs, path: url.split('?')[0]!.slice(this.#origin.length) }, 'retrying Management Activity API call');
+        this.#options.logger?.warn({ component: 'api', code: error.code, attempt, delayMs, path }, 'retrying Management Activity API call');
       },
     });
   }

@@ -42,7 +42,7 @@ export const afErrors: Readonly<Record<string, AfEntry>> = {
   AF20055: windowRule,
   AF20030: windowRule,
   AF20056: { meaning: 'the time window was rejected: start after end', fix: 'check the machine clock and --since' },
-  AF429: { meaning: 'the tenant is throttled: too many requests for this publisher identifier', fix: 'lower --requests-per-minute, and make sure publisherId is set so the tenant has its own quota', retryable: true },
+  AF429: { meaning: 'the tenant is throttled: too many requests for this publisher identifier', fix: 'none needed: the connector slows to the rate the service takes and repeats the call; make sure publisherId is set so the tenant has its own quota', retryable: true },
   AF50000: { meaning: 'the service had an internal error', fix: 'retry later; Microsoft 365 service health may show an incident', retryable: true },
   AF50005: { meaning: 'the service had an internal error', fix: 'retry later; Microsoft 365 service health may show an incident', retryable: true },
   AF50006: { meaning: 'the service had an internal error', fix: 'retry later; Microsoft 365 service health may show an incident', retryable: true },
@@ -54,7 +54,7 @@ export class ActivityApiError extends ConnectorError {
   /** Wait asked for by the service's Retry-After header, in milliseconds. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(code: string, message: string, status: number, options: { fix?: string; retryable?: boolean; retryAfterMs?: number | undefined; cause?: unknown } = {}) {
+  constructor(code: string, message: string, status: number, options: { fix?: string; retryable?: boolean; throttled?: boolean; retryAfterMs?: number | undefined; cause?: unknown } = {}) {
     super(code, message, options);
     this.status = status;
     this.retryAfterMs = options.retryAfterMs;
@@ -90,7 +90,7 @@ export function activityError(status: number, bodyText: string, retryAfterMs?: n
   }
   if (code !== undefined && afErrors[code]) {
     const entry = afErrors[code]!;
-    return new ActivityApiError(code, entry.meaning, status, { ...(entry.fix ? { fix: entry.fix } : {}), retryable: entry.retryable ?? false, ...extra });
+    return new ActivityApiError(code, entry.meaning, status, { ...(entry.fix ? { fix: entry.fix } : {}), retryable: entry.retryable ?? false, throttled: code === 'AF429', ...extra });
   }
   if (status === 401) {
     return new ActivityApiError(unauthorizedCode, 'the API refused the access token: expired, revoked, or issued for another cloud', status, {
@@ -99,5 +99,5 @@ export function activityError(status: number, bodyText: string, retryAfterMs?: n
   }
   const retryable = status >= 500 || status === 429 || status === 408;
   const detail = message ? `: ${code ? `${code} ` : ''}${firstLine(message)}` : code ? `: ${code}` : '';
-  return new ActivityApiError(code && /^AF\d+$/.test(code) ? code : `HTTP${status}`, `the API answered HTTP ${status}${detail}`, status, { retryable, ...extra });
+  return new ActivityApiError(code && /^AF\d+$/.test(code) ? code : `HTTP${status}`, `the API answered HTTP ${status}${detail}`, status, { retryable, throttled: status === 429, ...extra });
 }

@@ -3,11 +3,17 @@
  * requests in flight. Every API call takes a slot first, so bursts from concurrent fetchers queue here (first
  * come, first served) instead of turning into AF429 answers. Waiters are woken one at a time, never all at once.
  *
- * The rate adapts (AIMD, as TCP's congestion window): `requestsPerMinute` is the ceiling; the bucket starts just
- * under it, is cut multiplicatively when the service answers AF429 (the client reports every answer through
- * `answered`), and climbs back additively after each quiet spell without one. The quota is not documented
- * precisely (about 2,000 a minute per publisher identifier, more for large tenants), so the budget finds it
- * instead of guessing it low.
+ * The rate finds the quota the service enforces, whatever it is, and stays just under it. The quota is not
+ * documented precisely (about 2,000 a minute per publisher identifier, more for large tenants, far less when
+ * others share the bucket), so `requestsPerMinute` is only a ceiling: the bucket starts just under it, and each
+ * congestion event (AF429, as 429 or 403; the client reports every answer through `answered`) teaches it the rate
+ * the service took. As TCP CUBIC does with its congestion window, the budget remembers that rate, drops below it,
+ * climbs back quickly at first and slowly near it, stays there a while, and only then probes above it: against a
+ * fixed quota a few requests in a hundred are answered AF429, against a quota that grew the rate finds it again.
+ *
+ * The rate the service took is the smaller of the rate granted when congestion began and the successful answers of
+ * the last minute: a quota counted per minute answers AF429 to everything until its minute ends, and what got
+ * through in that minute is the quota itself, however fast the budget had been asking.
  */
 export interface RateTuning {
   /** The rate at start, as a share of the ceiling: close to it, with room for the opening burst. */
@@ -17,19 +23,20 @@ export interface RateTuning {
    * opening burst plus a minute at the starting rate, under the ceiling.
    */
   readonly startHoldMs: number;
-  /** The rate is multiplied by this on a congestion event ... */
+  /** After congestion the rate drops to this share of the rate the service took (CUBIC's beta) ... */
   readonly cutFactor: number;
-  /** ... and by this on each further cut while nothing but AF429 comes back (undone by the first other answer). */
+  /** ... and is back at that rate after this long asking at full speed (CUBIC's K), then probes above it, slowly at first; ... */
+  readonly regainMs: number;
+  /** ... or after this many requests at that rate when that takes longer: a tiny quota is probed as seldom, per request, as a large one. */
+  readonly regainRequests: number;
+  /** While nothing but AF429 comes back, the rate is cut by this each `cutSpacingMs` ... */
   readonly wallCutFactor: number;
+  /** ... but still asks at least once in this many ms, so that the end of a spent minute is noticed soon. */
+  readonly wallProbeMs: number;
   /** AF429s closer together than this are one congestion event (the answers of one burst of concurrent requests). */
   readonly cutSpacingMs: number;
-  /** The rate never goes below this share of the ceiling ... */
-  readonly floorShare: number;
-  /** ... nor below this many requests a minute (unless the ceiling itself is lower). */
+  /** The rate never goes below this many requests a minute (unless the ceiling itself is lower). */
   readonly floorPerMinute: number;
-  /** After each `recoveryPeriodMs` without an AF429, the rate grows by this share of the ceiling. */
-  readonly recoveryShare: number;
-  readonly recoveryPeriodMs: number;
   /** Upper bound of a Retry-After pause (a wild value must not stall the connector for hours). */
   readonly maxPauseMs: number;
 }
@@ -37,15 +44,25 @@ export interface RateTuning {
 export const defaultRateTuning: RateTuning = {
   startShare: 0.95,
   startHoldMs: 60_000,
-  cutFactor: 0.7,
+  cutFactor: 0.8,
+  regainMs: 90_000,
+  regainRequests: 40,
   wallCutFactor: 0.5,
+  wallProbeMs: 10_000,
   cutSpacingMs: 1000,
-  floorShare: 0.1,
-  floorPerMinute: 60,
-  recoveryShare: 0.05,
-  recoveryPeriodMs: 10_000,
+  floorPerMinute: 1,
   maxPauseMs: 5 * 60_000,
 };
+
+/** What the budget learned from one congestion event, when it ended (the first answer after it that was not AF429). */
+export interface CongestionEvent {
+  /** The rate the service took, in requests a minute. */
+  readonly learnedPerMinute: number;
+  /** The rate the budget asks at now, just under it. */
+  readonly ratePerMinute: number;
+  /** AF429 answers of the event. */
+  readonly throttled: number;
+}
 
 export interface RequestBudgetOptions {
   /** The ceiling of the rate: the budget never grants faster than this. */
@@ -56,7 +73,12 @@ export interface RequestBudgetOptions {
   /** Milliseconds on a monotonic clock (default performance.now). */
   readonly now?: () => number;
   readonly tuning?: Partial<RateTuning>;
+  /** Told at the end of each congestion event what the budget learned (for the log and the progress line). */
+  readonly onCongestion?: (event: CongestionEvent) => void;
 }
+
+/** Gives a slot back; `grantedAt` tells `answered` whether its answer can end a congestion event that began later. */
+export type Release = (() => void) & { readonly grantedAt: number };
 
 /** Live collection, or work that may wait for it (a sweep over the retention): see `acquire`. */
 export type RequestPriority = 'live' | 'background';
@@ -97,13 +119,55 @@ class WaiterQueue {
 
 interface Waiter {
   readonly priority: RequestPriority;
-  readonly grant: (release: () => void) => void;
+  readonly grant: (release: Release) => void;
   readonly reject: (reason: unknown) => void;
   readonly signal: AbortSignal | undefined;
   readonly onAbort: () => void;
 }
 
 const minute = 60_000;
+/** The rate grows only while the budget holds requests back (it was the limit less than this long ago). */
+const limitedGraceMs = 2000;
+
+/** Answers that were not AF429, per second over the last minute: what the service let through. */
+class SuccessWindow {
+  // Two minutes of seconds: the minute before an instant up to a minute ago can still be read.
+  readonly #seconds = new Float64Array(128).fill(Number.NaN);
+  readonly #counts = new Uint32Array(128);
+
+  add(now: number): void {
+    const second = Math.floor(now / 1000);
+    const slot = second & 127;
+    if (this.#seconds[slot] !== second) { this.#seconds[slot] = second; this.#counts[slot] = 0; }
+    this.#counts[slot] = this.#counts[slot]! + 1;
+  }
+
+  /** Successes in the 60 s before `at` (at most a minute ago). */
+  minuteBefore(at: number): number {
+    const second = Math.floor(at / 1000);
+    let total = 0;
+    for (let slot = 0; slot < 128; slot += 1) {
+      const at = this.#seconds[slot]!;
+      if (at > second - 60 && at <= second) total += this.#counts[slot]!;
+    }
+    return total;
+  }
+}
+
+/**
+ * The rate over time since the last congestion event, as CUBIC's window: from `from` back up to `target` (the rate
+ * the service took) in `regainMs`, flat near it, then above it, faster the longer nothing is throttled.
+ */
+interface Epoch {
+  readonly from: number;
+  readonly target: number;
+  /** The cube's steepness: (1 - from / target) / regain³, so that `regain` after the cut the rate is back at the target. */
+  readonly steepness: number;
+  /** How long the climb back to the target takes. */
+  readonly regainMs: number;
+  /** Time spent holding requests back since the epoch began (negative: a hold before growth starts). */
+  grownMs: number;
+}
 
 export class RequestBudget {
   readonly #tuning: RateTuning;
@@ -112,20 +176,29 @@ export class RequestBudget {
   readonly #fixedBurst: number | undefined;
   readonly #maxInFlight: number;
   readonly #now: () => number;
+  readonly #onCongestion: ((event: CongestionEvent) => void) | undefined;
   readonly #live = new WaiterQueue();
   readonly #background = new WaiterQueue();
+  readonly #successes = new SuccessWindow();
+  readonly #startedAt: number;
   #backgroundInFlight = 0;
   /** Requests per millisecond granted now. */
   #rate: number;
+  #epoch: Epoch;
+  /** The rate the service took at the last congestion event (per ms). */
+  #learned: number | undefined;
   #tokens: number;
   #updated: number;
-  /** Start of the current spell without AF429 (moved forward by each recovery step it pays for). */
-  #quietSince: number;
+  /** Up to when the epoch's growth was accounted. */
+  #grownUntil: number;
+  #limitedAt = Number.NEGATIVE_INFINITY;
   #lastCutAt = Number.NEGATIVE_INFINITY;
-  /** The rate before the first cut of the congestion event under way (AF429 answers and nothing else since). */
-  #congestedFrom: number | undefined;
+  #lastThrottledAt = Number.NEGATIVE_INFINITY;
+  /** The congestion event under way (AF429 answers and nothing else since it began): the rate it began at. */
+  #wall: { readonly from: number; readonly began: number; lastCut: number; throttled: number } | undefined;
   #pausedUntil = Number.NEGATIVE_INFINITY;
   #cuts = 0;
+  #throttled = 0;
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -134,16 +207,19 @@ export class RequestBudget {
     this.#tuning = { ...defaultRateTuning, ...options.tuning };
     const ceiling = options.requestsPerMinute;
     this.#ceiling = ceiling / minute;
-    this.#floor = Math.min(ceiling, Math.max(this.#tuning.floorPerMinute, ceiling * this.#tuning.floorShare)) / minute;
+    this.#floor = Math.min(ceiling, this.#tuning.floorPerMinute) / minute;
     this.#rate = Math.max(this.#floor, this.#ceiling * this.#tuning.startShare);
+    this.#epoch = this.#epochFrom(this.#rate, this.#ceiling, -this.#tuning.startHoldMs);
     this.#fixedBurst = options.burst === undefined ? undefined : Math.max(1, options.burst);
     this.#maxInFlight = Math.floor(options.maxInFlight);
     this.#now = options.now ?? (() => performance.now());
+    this.#onCongestion = options.onCongestion;
     // The first minute grants at most the initial tokens plus a minute at the start rate: keep that within the
     // ceiling, so a quota counted per minute (as the stand-in does) is not blown by the opening burst.
     this.#tokens = Math.max(1, Math.min(this.#burst(), ceiling - this.#rate * minute));
     this.#updated = this.#now();
-    this.#quietSince = this.#updated + this.#tuning.startHoldMs - this.#tuning.recoveryPeriodMs;
+    this.#startedAt = this.#updated;
+    this.#grownUntil = this.#updated;
   }
 
   get inFlight(): number {
@@ -164,9 +240,24 @@ export class RequestBudget {
     return this.#ceiling * minute;
   }
 
+  /** The rate the service took when it last throttled, in requests a minute; undefined while it never has. */
+  get learnedPerMinute(): number | undefined {
+    return this.#learned === undefined ? undefined : this.#learned * minute;
+  }
+
   /** Times the rate was cut so far (once per congestion event, and again for each second of a wall of AF429). */
   get cuts(): number {
     return this.#cuts;
+  }
+
+  /** AF429 answers so far. */
+  get throttled(): number {
+    return this.#throttled;
+  }
+
+  /** Whether an AF429 came back within the last `withinMs`. */
+  throttledWithin(withinMs: number): boolean {
+    return this.#now() - this.#lastThrottledAt <= withinMs;
   }
 
   /**
@@ -174,7 +265,7 @@ export class RequestBudget {
    * Background requests start only when no live request waits, and hold at most half the in-flight slots, so that
    * they never delay live collection by more than the requests already under way.
    */
-  acquire(signal?: AbortSignal, priority: RequestPriority = 'live'): Promise<() => void> {
+  acquire(signal?: AbortSignal, priority: RequestPriority = 'live'): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const queue = priority === 'live' ? this.#live : this.#background;
@@ -196,44 +287,79 @@ export class RequestBudget {
   }
 
   /**
-   * How the service answered a request that held a slot: AF429 (as 429 or 403) or anything else. AF429 cuts the
-   * rate, at most once per `cutSpacingMs` (the answers to one burst of concurrent requests are one event), and a
-   * Retry-After stops new grants until it has passed.
-   *
-   * While nothing but AF429 comes back, the cuts go on, down to the floor: the quota is spent, and there is no
-   * point in asking fast. The first other answer ends the event and brings the rate back to one cut below where
-   * the event began: a quota counted per minute answers everything AF429 until its minute ends, whatever the
-   * rate, so the cuts made during that wall say nothing about the rate the next minute can take.
+   * How the service answered a request that held a slot: AF429 (as 429 or 403) or anything else. The first AF429
+   * of a congestion event cuts the rate at once; while nothing but AF429 comes back (a spent per-minute quota
+   * answers everything AF429 until its minute ends) the rate is cut again each `cutSpacingMs`, down to a probe
+   * every `wallProbeMs`, and a Retry-After stops new grants until it has passed. The first other answer ends the
+   * event: the rate the service took is learned, and a new epoch climbs back to it from `cutFactor` below.
    */
-  answered(answer: { readonly throttled: boolean; readonly retryAfterMs?: number | undefined }): void {
+  answered(answer: { readonly throttled: boolean; readonly retryAfterMs?: number | undefined; readonly grantedAt?: number | undefined }): void {
     const now = this.#now();
     this.#advance(now);
     if (!answer.throttled) {
-      if (this.#congestedFrom !== undefined) {
-        this.#rate = Math.max(this.#rate, this.#congestedFrom * this.#tuning.cutFactor);
-        this.#congestedFrom = undefined;
-        // A refill timer set at the slower rate would wake the next waiter late.
-        if (this.#timer && now >= this.#pausedUntil) {
-          clearTimeout(this.#timer);
-          this.#timer = undefined;
-        }
-        this.#pump();
-      }
+      this.#successes.add(now);
+      // A request sent before the event began says nothing of whether the quota is back.
+      if (this.#wall !== undefined && !(answer.grantedAt !== undefined && answer.grantedAt < this.#wall.began)) this.#endWall(now);
       return;
     }
-    this.#quietSince = now;
-    const factor = this.#congestedFrom === undefined ? this.#tuning.cutFactor : this.#tuning.wallCutFactor;
-    this.#congestedFrom ??= this.#rate;
+    this.#throttled += 1;
+    this.#lastThrottledAt = now;
     if (answer.retryAfterMs !== undefined && answer.retryAfterMs > 0) {
       this.#pausedUntil = Math.max(this.#pausedUntil, now + Math.min(answer.retryAfterMs, this.#tuning.maxPauseMs));
     }
-    if (now - this.#lastCutAt >= this.#tuning.cutSpacingMs) {
-      this.#lastCutAt = now;
-      this.#cuts += 1;
-      this.#rate = Math.max(this.#floor, this.#rate * factor);
-      this.#tokens = Math.min(this.#tokens, this.#burst());
+    // An answer to a request sent before the last cut belongs to the burst that cut: it teaches nothing new.
+    const fresh = answer.grantedAt !== undefined ? answer.grantedAt >= this.#lastCutAt : now - this.#lastCutAt >= this.#tuning.cutSpacingMs;
+    if (this.#wall !== undefined) this.#wall.throttled += 1;
+    if (fresh && this.#wall === undefined) {
+      this.#wall = { from: this.#rate, began: now, lastCut: now, throttled: 1 };
+      this.#cut(now, this.#rate * this.#tuning.cutFactor);
+    } else if (fresh) {
+      this.#wall!.lastCut = now;
+      const probe = Math.min(this.#ceiling, Math.max(this.#floor, 1 / this.#tuning.wallProbeMs));
+      this.#cut(now, Math.max(Math.min(this.#rate, probe), this.#rate * this.#tuning.wallCutFactor));
     }
     this.#pump();
+  }
+
+  #cut(now: number, rate: number): void {
+    this.#lastCutAt = now;
+    this.#cuts += 1;
+    this.#rate = Math.max(this.#floor, rate);
+    // What was saved up before the quota ran out must not go out as a burst into it.
+    this.#tokens = Math.min(this.#tokens, 1);
+    // The epoch restarts from here, growing only once the event is over.
+    this.#epoch = this.#epochFrom(this.#rate, this.#rate, Number.NEGATIVE_INFINITY);
+  }
+
+  /**
+   * What got through in the minute before the quota was last found spent is the quota: a per-minute quota lets
+   * exactly that through (its minute began after that instant, or the answer would have been a success), a
+   * continuous one about that. Unless the budget is younger than a few seconds: then the rate it asked at is all
+   * it knows.
+   */
+  #endWall(now: number): void {
+    const wall = this.#wall!;
+    this.#wall = undefined;
+    const span = Math.min(minute, wall.lastCut - this.#startedAt);
+    const passed = span >= 5000 ? this.#successes.minuteBefore(wall.lastCut) / span : Number.POSITIVE_INFINITY;
+    const learned = Math.max(this.#floor, Math.min(wall.from, passed, this.#ceiling));
+    this.#learned = learned;
+    this.#rate = Math.max(this.#floor, learned * this.#tuning.cutFactor);
+    this.#epoch = this.#epochFrom(this.#rate, learned, 0);
+    this.#grownUntil = now;
+    this.#tokens = Math.min(this.#tokens, this.#burst());
+    // A refill timer set at the slower rate would wake the next waiter late.
+    if (this.#timer && now >= this.#pausedUntil) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#onCongestion?.({ learnedPerMinute: learned * minute, ratePerMinute: this.#rate * minute, throttled: wall.throttled });
+    this.#pump();
+  }
+
+  #epochFrom(from: number, target: number, grownMs: number): Epoch {
+    const regainMs = Math.max(this.#tuning.regainMs, this.#tuning.regainRequests / target);
+    return { from, target, grownMs, regainMs, steepness: Math.max(0, 1 - from / target) / regainMs ** 3 };
   }
 
   #burst(): number {
@@ -246,15 +372,21 @@ export class RequestBudget {
     this.#updated = at;
   }
 
-  /** Brings the bucket to `now`: the recovery steps earned since the last AF429, each at its own time, then the refill. */
+  /**
+   * Brings the bucket to `now`: the refill at the rate in force, then the rate the epoch has grown to. The epoch's
+   * clock runs only while the budget holds requests back: a connector that asks less than it may learns nothing
+   * about a higher rate, so it does not grow into a burst the service has never taken.
+   */
   #advance(now: number): void {
-    const { recoveryPeriodMs, recoveryShare } = this.#tuning;
-    while (this.#rate < this.#ceiling && now - this.#quietSince >= recoveryPeriodMs) {
-      this.#quietSince += recoveryPeriodMs;
-      this.#refill(this.#quietSince);
-      this.#rate = Math.min(this.#ceiling, this.#rate + this.#ceiling * recoveryShare);
-    }
     this.#refill(now);
+    if (this.#wall !== undefined) return;
+    const limited = now - this.#limitedAt <= limitedGraceMs || (this.waiting > 0 && this.#inFlight < this.#maxInFlight);
+    if (limited || this.#epoch.grownMs < 0) this.#epoch.grownMs += now - this.#grownUntil;
+    this.#grownUntil = now;
+    const { target, steepness, regainMs, grownMs } = this.#epoch;
+    if (grownMs < 0) return;
+    const rate = target * (1 + steepness * (grownMs - regainMs) ** 3);
+    this.#rate = Math.min(this.#ceiling, Math.max(this.#floor, rate));
   }
 
   #release(priority: RequestPriority): void {
@@ -279,6 +411,7 @@ export class RequestBudget {
         break;
       }
       if (this.#tokens < 1) {
+        this.#limitedAt = now;
         this.#wakeIn((1 - this.#tokens) / this.#rate);
         break;
       }
@@ -288,11 +421,11 @@ export class RequestBudget {
       if (waiter.priority === 'background') this.#backgroundInFlight += 1;
       waiter.signal?.removeEventListener('abort', waiter.onAbort);
       let released = false;
-      waiter.grant(() => {
+      waiter.grant(Object.assign(() => {
         if (released) return;
         released = true;
         this.#release(waiter.priority);
-      });
+      }, { grantedAt: now }));
     }
     // Nobody left to wake: do not keep the process alive for a refill or a pause.
     if (this.waiting === 0 && this.#timer) {

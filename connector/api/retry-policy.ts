@@ -3,7 +3,8 @@ import { ConnectorError } from '../errors.ts';
 /**
  * When and how long to wait before repeating a failed call. Whether to retry follows the error's `retryable`
  * flag, which the AF table and the transport mapping set from the service's code (AF429, AF5000x, 5xx,
- * resets, cut bodies), never from the HTTP status alone.
+ * resets, cut bodies), never from the HTTP status alone. A throttled call (AF429, Graph's 429) is not a failure:
+ * it is repeated for as long as it takes, and only other errors use up `maxAttempts`.
  */
 export interface RetryPolicyOptions {
   /** Attempts in all, the first included. */
@@ -44,26 +45,39 @@ export function isRetryable(error: unknown): boolean {
 }
 
 export interface RetryObserver {
-  (event: { error: ConnectorError; attempt: number; delayMs: number }): void;
+  /** `attempt`: failed attempts so far (throttled ones not counted); `throttled`: the call is waiting out a spent quota. */
+  (event: { error: ConnectorError; attempt: number; delayMs: number; throttled: boolean }): void;
+}
+
+export function isThrottled(error: unknown): boolean {
+  return error instanceof ConnectorError && error.throttled;
 }
 
 /**
- * Runs `operation` until it succeeds, fails with a non-retryable error, or uses up `maxAttempts`; the last
- * error is thrown as is (still retryable, so a caller such as the collector can try again on its next pass).
+ * Runs `operation` until it succeeds, fails with a non-retryable error, or uses up `maxAttempts` on errors other
+ * than throttling; the last error is thrown as is (still retryable, so a caller such as the collector can try
+ * again on its next pass). Throttled calls wait (Retry-After, else a growing jittered pause) and go again until
+ * the signal stops them.
  */
 export async function withRetry<T>(
   operation: (attempt: number) => Promise<T>,
   policy: RetryPolicyOptions,
   options: { abortSignal?: AbortSignal | undefined; onRetry?: RetryObserver } = {},
 ): Promise<T> {
+  let failures = 0;
+  let throttles = 0;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await operation(attempt);
     } catch (error) {
-      if (options.abortSignal?.aborted || !isRetryable(error) || attempt >= policy.maxAttempts) throw error;
+      if (options.abortSignal?.aborted || !isRetryable(error)) throw error;
       const connectorError = error as ConnectorError & { retryAfterMs?: number };
-      const delayMs = retryDelayMs(attempt, policy, connectorError.retryAfterMs);
-      options.onRetry?.({ error: connectorError, attempt, delayMs });
+      const throttled = connectorError.throttled;
+      if (throttled) throttles += 1;
+      else failures += 1;
+      if (!throttled && failures >= policy.maxAttempts) throw error;
+      const delayMs = retryDelayMs(throttled ? throttles : failures, policy, connectorError.retryAfterMs);
+      options.onRetry?.({ error: connectorError, attempt: failures, delayMs, throttled });
       await sleep(delayMs, options.abortSignal);
     }
   }

@@ -45,7 +45,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       metrics = new ConnectorMetrics({
         stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name),
         tenants: (): MetricsTenant[] => (database === undefined ? [] : [...held].map(([tenant, contentTypes]) => ({
-          tenant, store: database!.tenant(tenant), contentTypes, secretExpiresAt: runtimes.get(tenant)?.entry.config.secretExpiresAt,
+          tenant, store: database!.tenant(tenant), contentTypes, secretExpiresAt: runtimes.get(tenant)?.entry.config.secretExpiresAt, apiRate: runtimes.get(tenant)?.clients.api.rate,
         }))),
       });
       health = await startHealthServer(flags.listen, { metrics, logger, readiness: async () => (controller.signal.aborted ? { ready: false, reasons: ['stopping'] } : { ready: true, reasons: [] }) });

@@ -74,7 +74,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     if (flags.listen) {
       metrics = new ConnectorMetrics({
         stateDir: runtime.config.stateDir, defaultTenant: runtime.config.tenantId, telemetry: runtime.telemetry, sinkNames: sinks.map((sink) => sink.name),
-        tenants: () => (store ? [{ tenant: runtime.config.tenantId, store, secretExpiresAt: runtime.config.secretExpiresAt }] : []),
+        tenants: () => (store ? [{ tenant: runtime.config.tenantId, store, secretExpiresAt: runtime.config.secretExpiresAt, apiRate: runtime.api.rate }] : []),
       });
       const counting = metrics;
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
@@ -95,7 +95,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
     try {
       // On a terminal: one live line per content type under the logs (never when stderr is a file or a pipe).
       if (process.stderr.isTTY) {
-        progress = new ProgressDisplay(process.stderr, runtime.config.contentTypes, { lagMs: flags.settings.safetyLagMinutes * 60_000 });
+        progress = new ProgressDisplay(process.stderr, runtime.config.contentTypes, { lagMs: flags.settings.safetyLagMinutes * 60_000, rate: () => runtime.api.rate });
         keepBelowLogs(progress);
         progress.start();
       }

@@ -13,7 +13,7 @@ export class GraphApiError extends ConnectorError {
   /** Graph's own code (`Forbidden`, `TooManyRequests`, `InvalidAuthenticationToken`, ...), when the body gave one. */
   readonly graphCode: string | undefined;
 
-  constructor(code: string, message: string, status: number, options: { fix?: string; retryable?: boolean; retryAfterMs?: number | undefined; graphCode?: string | undefined; cause?: unknown } = {}) {
+  constructor(code: string, message: string, status: number, options: { fix?: string; retryable?: boolean; throttled?: boolean; retryAfterMs?: number | undefined; graphCode?: string | undefined; cause?: unknown } = {}) {
     super(code, message, options);
     this.status = status;
     this.retryAfterMs = options.retryAfterMs;
@@ -61,7 +61,7 @@ export function graphError(status: number, bodyText: string, resource: ServiceAn
   }
   if (status === 429) {
     return new GraphApiError(graphThrottledCode, `Microsoft Graph throttled ${where}${retryAfterMs === undefined ? '' : ` (Retry-After ${Math.round(retryAfterMs / 1000)} s)`}${said}`, status, {
-      ...extra, retryable: true, fix: 'none needed if it passes: the call is repeated after the wait Graph asked for',
+      ...extra, throttled: true, fix: 'none needed: the call waits as long as Graph asks and is repeated until it passes',
     });
   }
   if (status >= 500) {

@@ -83,6 +83,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   const tracker = new CheckpointTracker(checkpoint);
   const dedupe = new RecordDeduplicator(store, contentType, context.pending);
   const ceiling = () => checkpointCeiling(context.now(), api.clockSkewMs, settings.safetyLagMinutes * minute);
+  const throttledBefore = api.rate?.throttled ?? 0;
   let held = 0;
 
   const windows = context.sweep
@@ -191,7 +192,7 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     }
     if (committing) await committing;
     committing = undefined;
-    const health = passHealth(context, outcome, windows);
+    const health = passHealth(context, outcome, windows, (api.rate?.throttled ?? 0) - throttledBefore);
     await lane.commit(health.length > 0 ? { contentType, records: health } : undefined, () => (sweeping ? endOfSweep(context, outcome) : endOfPass(context, tracker, outcome, ceiling(), held)), store);
   } finally {
     if (committing) await committing.catch(() => {});
@@ -200,8 +201,8 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
   return outcome;
 }
 
-/** Health records for how a pass ended: a subscription an administrator disabled, a quota spent after retries. */
-function passHealth(context: PassContext, outcome: PassOutcome, windows: readonly TimeWindow[]): RawRecord[] {
+/** Health records for how a pass went: a subscription an administrator disabled, a tenant throttled (slowed, nothing lost). */
+function passHealth(context: PassContext, outcome: PassOutcome, windows: readonly TimeWindow[], throttled: number): RawRecord[] {
   if (!context.emitHealth) return [];
   const now = context.now();
   const window = { WindowStart: windows[0]?.start.toISOString() ?? '', WindowEnd: windows.at(-1)?.end.toISOString() ?? '' };
@@ -209,7 +210,12 @@ function passHealth(context: PassContext, outcome: PassOutcome, windows: readonl
   // One per content type and hour: a storm of passes ending the same way is one event downstream.
   const hour = now.toISOString().slice(0, 13);
   if (outcome.errors.some((error) => error.code === 'AF20023')) records.push(healthRecord('SubscriptionDisabled', context.contentType, now, { Code: 'AF20023', ...window }, hour));
-  if (outcome.errors.some((error) => error.code === 'AF429')) records.push(healthRecord('Throttled', context.contentType, now, { Code: 'AF429', ...window }, hour));
+  const rate = context.api.rate;
+  if (throttled > 0) {
+    records.push(healthRecord('Throttled', context.contentType, now, {
+      Code: 'AF429', ThrottledAnswers: throttled, ...(rate ? { RequestsPerMinute: rate.perMinute, ...(rate.learnedPerMinute !== undefined ? { LearnedPerMinute: rate.learnedPerMinute } : {}) } : {}), ...window,
+    }, hour));
+  }
   return records;
 }
 
@@ -221,6 +227,7 @@ function endOfPass(context: PassContext, tracker: CheckpointTracker, outcome: Pa
   const last = outcome.errors.at(-1);
   return {
     contentType: context.contentType, at: now.toISOString(),
+    ...rateSample(context.api, now),
     ...moved,
     lastError: last ? lastErrorOf(last, now) : null,
     heldBlobs: held,
@@ -239,8 +246,15 @@ function endOfSweep(context: PassContext, outcome: PassOutcome): Omit<Commit, 's
   const last = outcome.errors.at(-1);
   return {
     contentType: context.contentType, at: now.toISOString(),
+    ...rateSample(context.api, now),
     ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }),
   };
+}
+
+/** Where the tenant's request rate stands, for `status` (clients without an adaptive budget have none). */
+function rateSample(api: ActivityApi, now: Date): Pick<Commit, 'apiRate'> {
+  const rate = api.rate;
+  return rate ? { apiRate: { ...rate, at: now.toISOString() } } : {};
 }
 
 /** Moves the pass's checkpoint as far as the acknowledgements allow; the commit carries it only when it moved. */

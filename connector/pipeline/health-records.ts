@@ -6,7 +6,8 @@
  *
  * Events: `ContentExpired` (a blob expired before it could be fetched: its records are lost at the source),
  * `LateContent` (a sweep found a blob Microsoft listed late), `SubscriptionDisabled` (AF20023: an administrator
- * disabled the subscription), `Throttled` (a pass ended on AF429 after its retries).
+ * disabled the subscription), `Throttled` (the tenant's quota was spent during a pass: the connector slowed down and repeated the
+ * refused calls; nothing is lost, records arrive later).
  */
 import { createHash } from 'node:crypto';
 import type { CollectedType } from '../api/content-types.ts';

@@ -4,7 +4,7 @@
  */
 import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
-import type { Commit, CursorState, ServiceHealthSample } from './store.ts';
+import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from './store.ts';
 
 export interface CursorRow {
   tenant: string;
@@ -27,6 +27,8 @@ export interface CursorRow {
   last_sweep_at: string | null;
   /** ServiceHealth only: the last health overview sample (ServiceHealthSample as JSON). */
   service_health: string | null;
+  /** The tenant's request rate at the last commit (ApiRateSample as JSON). */
+  api_rate: string | null;
 }
 
 export interface ExpiredRow { content_type: CollectedType; content_id: string; content_created: string; detected_at: string }
@@ -34,7 +36,7 @@ export interface ExpiredRow { content_type: CollectedType; content_id: string; c
 /** Every column of a cursor row, the key (tenant, content_type) first. */
 export const cursorColumns = ['tenant', 'content_type', 'checkpoint', 'records_delivered', 'blobs_delivered', 'duplicates_dropped', 'expired_count', 'last_content_seen',
   'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at',
-  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health'] as const satisfies ReadonlyArray<keyof CursorRow>;
+  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health', 'api_rate'] as const satisfies ReadonlyArray<keyof CursorRow>;
 
 /** The columns a commit replaces (all but the key). */
 export const cursorValueColumns = cursorColumns.slice(2);
@@ -43,7 +45,7 @@ export function emptyCursorRow(tenant: string, contentType: CollectedType): Curs
   return {
     tenant, content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
     last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
-    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null,
+    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null, api_rate: null,
   };
 }
 
@@ -78,6 +80,7 @@ export function nextCursor(row: CursorRow, commit: Commit): CursorRow {
     max_lateness_ms: Math.max(row.max_lateness_ms, ...(commit.late ?? []).map((late) => late.latenessMs)),
     last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
     service_health: commit.serviceHealth === undefined ? row.service_health ?? null : JSON.stringify(commit.serviceHealth),
+    api_rate: commit.apiRate === undefined ? row.api_rate ?? null : JSON.stringify(commit.apiRate),
   };
 }
 
@@ -107,7 +110,18 @@ export function cursorOf(row: CursorRow, expired: CursorState['expired'], where:
     maxLatenessMs: Number(row.max_lateness_ms),
     lastSweepAt: row.last_sweep_at ?? undefined,
     ...(row.service_health ? { serviceHealth: readServiceHealth(row.service_health) } : {}),
+    ...(row.api_rate ? { apiRate: readApiRate(row.api_rate) } : {}),
   };
+}
+
+/** A stored rate; an unreadable one reads as none rather than stopping `status`. */
+function readApiRate(text: string): ApiRateSample | undefined {
+  try {
+    const sample = JSON.parse(text) as ApiRateSample;
+    return typeof sample?.at === 'string' && typeof sample.perMinute === 'number' ? sample : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A stored sample; an unreadable one (edited by hand) reads as none rather than stopping `status`. */

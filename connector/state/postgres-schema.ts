@@ -104,6 +104,10 @@ const migrations: readonly string[] = [
   `
   ALTER TABLE cursors ADD COLUMN service_health TEXT;
   `,
+  // 3: where the tenant's request rate stood at the unit's last commit (ApiRateSample as JSON), for status.
+  `
+  ALTER TABLE cursors ADD COLUMN api_rate TEXT;
+  `,
 ];
 
 export const currentPostgresSchemaVersion = migrations.length;

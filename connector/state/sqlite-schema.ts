@@ -161,6 +161,10 @@ const migrations: readonly string[] = [
   `
   ALTER TABLE cursors ADD COLUMN service_health TEXT;
   `,
+  // 5: where the tenant's request rate stood at the unit's last commit (ApiRateSample as JSON), for status.
+  `
+  ALTER TABLE cursors ADD COLUMN api_rate TEXT;
+  `,
 ];
 
 export const currentSchemaVersion = migrations.length;

@@ -6,6 +6,7 @@
  * type, and by sink name), answer set-membership queries in one statement, and apply a commit in one transaction;
  * test/connector/state/store-contract.ts holds them to the same promises.
  */
+import type { ApiRate } from '../api/activity-api.ts';
 import type { CollectedType } from '../api/content-types.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 
@@ -49,6 +50,13 @@ export interface CursorState {
   readonly lastSweepAt: string | undefined;
   /** ServiceHealth only: every service's health as last sampled from Microsoft Graph. */
   readonly serviceHealth?: ServiceHealthSample | undefined;
+  /** Where the tenant's request rate stood at this unit's last commit. */
+  readonly apiRate?: ApiRateSample | undefined;
+}
+
+/** The tenant's request rate (the adaptive budget) as sampled at `at`. */
+export interface ApiRateSample extends ApiRate {
+  readonly at: string;
 }
 
 /** Microsoft Graph's health overview of every service (`healthOverviews`), as sampled at `at`. */
@@ -134,6 +142,8 @@ export interface Commit {
   readonly forgetRecordsCreatedBefore?: string;
   /** ServiceHealth only: the health overview just sampled (replaces the stored one). */
   readonly serviceHealth?: ServiceHealthSample;
+  /** The tenant's request rate now (replaces the stored one). */
+  readonly apiRate?: ApiRateSample;
 }
 
 /**

@@ -6,6 +6,7 @@
  * report to), and Node's own process metrics.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ApiRate } from '../api/activity-api.ts';
 import type { CollectedType } from '../api/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
@@ -19,6 +20,8 @@ export interface MetricsTenant {
   /** The tenant's view of the running store. */
   readonly store: StateStore;
   readonly secretExpiresAt: Date | undefined;
+  /** Where the tenant's request rate stands now (the adaptive budget), when its API client is running. */
+  readonly apiRate?: ApiRate | undefined;
   /** Only these content types (a fleet worker reports the units it holds); all of the tenant's when absent. */
   readonly contentTypes?: ReadonlySet<CollectedType> | undefined;
 }
@@ -115,7 +118,14 @@ export class ConnectorMetrics implements RunObserver {
     this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
     this.#sinkBatch = new Histogram({ name: 'o365_sink_batch_seconds', help: 'Time from handing a batch to a sink to its acknowledgement, retries included.', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
     this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
-    this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent).', labelNames: ['tenant'], registers: [registry] });
+    this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent; each call was repeated, none failed).', labelNames: ['tenant'], registers: [registry] });
+    new Gauge({
+      name: 'o365_api_rate_per_minute', help: 'Requests a minute the connector asks of the tenant\'s quota now: just under what the service took when it last throttled (AF429), else up to --requests-per-minute.', labelNames: ['tenant'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const { tenant, apiRate } of sources.tenants()) if (apiRate) this.set({ tenant }, apiRate.perMinute);
+      },
+    });
     if (sources.defaultTenant !== undefined) this.#throttled.inc({ tenant: sources.defaultTenant }, 0);
 
     new Counter({

@@ -3,6 +3,7 @@
  * of the terminal (range covered, records this run, records/s, ETA to caught-up); log lines still scroll above it.
  * Nothing of it when stderr is not a TTY: logs stay JSON lines only.
  */
+import type { ApiRate } from '../api/activity-api.ts';
 import type { CollectedType } from '../api/content-types.ts';
 
 export interface ProgressStream {
@@ -26,12 +27,15 @@ export class ProgressDisplay {
   readonly #now: () => number;
   readonly #lagMs: number;
   readonly #lines = new Map<CollectedType, Line>();
+  readonly #rate: (() => ApiRate | undefined) | undefined;
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
 
   /** `lagMs`: how far behind server time a caught-up checkpoint stays (the safety lag). */
-  constructor(stream: ProgressStream, contentTypes: readonly CollectedType[], options: { lagMs: number; now?: () => number }) {
+  /** `rate`: the tenant's request rate, shown on a line of its own once the tenant has been throttled. */
+  constructor(stream: ProgressStream, contentTypes: readonly CollectedType[], options: { lagMs: number; now?: () => number; rate?: () => ApiRate | undefined }) {
     this.#stream = stream;
+    this.#rate = options.rate;
     this.#now = options.now ?? Date.now;
     this.#lagMs = options.lagMs;
     for (const contentType of contentTypes) this.#lines.set(contentType, { coveredFrom: undefined, checkpoint: undefined, records: 0, samples: [] });
@@ -71,6 +75,10 @@ export class ProgressDisplay {
     const now = this.#now();
     const width = Math.max(40, (this.#stream.columns || 120) - 1); // a pty may report 0 columns
     const text = [...this.#lines].map(([contentType, line]) => this.#render(contentType, line, now).slice(0, width));
+    const rate = this.#rate?.();
+    if (rate?.learnedPerMinute !== undefined) {
+      text.push(`${rate.throttledNow ? 'throttled (AF429)' : 'was throttled'}: asking ${rate.perMinute.toLocaleString('en-US')} requests/min, the service took about ${rate.learnedPerMinute.toLocaleString('en-US')}/min; ${rate.throttled.toLocaleString('en-US')} refused call(s) repeated`.slice(0, width));
+    }
     this.#stream.write(`${text.join('\n')}\n`);
     this.#drawn = text.length;
   }

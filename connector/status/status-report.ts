@@ -6,7 +6,7 @@
 import { collectedTypes, serviceHealth, type CollectedType } from '../api/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
-import { unitName, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample, type StateDatabase, type StateStore } from '../state/store.ts';
+import { unitName, type ApiRateSample, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample, type StateDatabase, type StateStore } from '../state/store.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
@@ -44,6 +44,8 @@ export interface StatusReport {
   stateDir: string;
   updatedAt: string | undefined;
   contentTypes: ContentTypeStatus[];
+  /** The tenant's request rate as its latest commit saw it (throttling slows a tenant down, it never fails it). */
+  apiRate?: ApiRateSample | undefined;
 }
 
 /**
@@ -67,8 +69,10 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   const states = await cursorsOf(options);
   const rows: ContentTypeStatus[] = [];
   let updatedAt: string | undefined;
+  let apiRate: ApiRateSample | undefined;
   for (const contentType of collectedTypes) {
     const state = states.get(contentType);
+    if (state?.apiRate && (!apiRate || state.apiRate.at > apiRate.at)) apiRate = state.apiRate;
     const live = options.subscriptions?.find((s) => s.contentType === contentType);
     if (!state && !live) continue;
     const graph = contentType === serviceHealth;
@@ -104,7 +108,7 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   const overall: Health = collected.length === 0 || collected.every((r) => r.health === 'Inactive')
     ? 'Inactive'
     : collected.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
-  return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows };
+  return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows, ...(apiRate ? { apiRate } : {}) };
 }
 
 async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedType, CursorState>> {
@@ -137,6 +141,7 @@ export function formatStatusReport(report: StatusReport): string {
     String(r.recordsDelivered), String(r.duplicatesDropped), String(r.expiredCount), lateCell(r), r.lastSweepAt ?? '-',
   ]);
   lines.push(...alignedTable(header, table));
+  if (report.apiRate) lines.push(`Request rate: ${describeRate(report.apiRate)}`);
   for (const r of report.contentTypes) {
     lines.push(...healthRemarks(r.contentType, r));
     if (r.services) lines.push(`${r.contentType}: ${describeServices(r.services)}`);
@@ -145,6 +150,14 @@ export function formatStatusReport(report: StatusReport): string {
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** One line: the rate the connector asks now, and whether and how the tenant was throttled. */
+export function describeRate(rate: ApiRateSample): string {
+  const asked = `${rate.perMinute.toLocaleString('en-US')}/min at ${rate.at}`;
+  if (rate.learnedPerMinute === undefined) return `${asked} (ceiling ${rate.ceilingPerMinute.toLocaleString('en-US')}/min; never throttled)`;
+  return `${asked} (${rate.throttledNow ? 'throttled now' : 'throttled earlier'}: ${rate.throttled.toLocaleString('en-US')} AF429 answer(s), each call repeated; `
+    + `the service took about ${rate.learnedPerMinute.toLocaleString('en-US')}/min when it last throttled, the connector stays just under it)`;
 }
 
 /** One line: how many services Microsoft Graph reports operational, and the others with their status. */
@@ -166,7 +179,7 @@ export interface FleetReport {
   state: string;
   /** Each worker holding units now, with how many. */
   workers: Array<{ worker: string; units: number }>;
-  tenants: Array<{ tenant: string; overall: Health; contentTypes: FleetUnitStatus[] }>;
+  tenants: Array<{ tenant: string; overall: Health; contentTypes: FleetUnitStatus[]; apiRate?: ApiRateSample | undefined }>;
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
@@ -177,7 +190,10 @@ export async function buildFleetReport(database: StateDatabase, options: { now?:
   for (const tenant of await database.tenants()) {
     if (tenant === '') continue;
     const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), ...(options.now ? { now: options.now } : {}) });
-    tenants.push({ tenant, overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOf.get(unitName({ tenant, contentType: row.contentType })) })) });
+    tenants.push({
+      tenant, overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOf.get(unitName({ tenant, contentType: row.contentType })) })),
+      ...(report.apiRate ? { apiRate: report.apiRate } : {}),
+    });
   }
   const workers = new Map<string, number>();
   for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
@@ -200,7 +216,11 @@ export function formatFleetReport(report: FleetReport): string {
     String(r.duplicatesDropped), String(r.expiredCount), lateCell(r), r.lastSweepAt ?? '-',
   ]));
   lines.push(...alignedTable(header, table));
-  for (const t of report.tenants) for (const r of t.contentTypes) lines.push(...healthRemarks(`${t.tenant} ${r.contentType}`, r));
+  for (const t of report.tenants) {
+    // Every tenant that was ever throttled: the rate it runs at is the first thing to know about a slow tenant.
+    if (t.apiRate?.learnedPerMinute !== undefined) lines.push(`${t.tenant} request rate: ${describeRate(t.apiRate)}`);
+    for (const r of t.contentTypes) lines.push(...healthRemarks(`${t.tenant} ${r.contentType}`, r));
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { activityError } from '../../../connector/api/af-errors.ts';
-import { retryAfterMs, retryDelayMs } from '../../../connector/api/retry-policy.ts';
+import { retryAfterMs, retryDelayMs, withRetry } from '../../../connector/api/retry-policy.ts';
+import { graphError } from '../../../connector/graph/graph-errors.ts';
 import { transportError } from '../../../connector/api/transport-errors.ts';
 import { identityError } from '../../../connector/auth/aadsts-errors.ts';
 import { describeFailure } from '../../../connector/commands/exit-codes.ts';
@@ -23,7 +24,7 @@ describe('AF error table', () => {
     ['AF20023', 400, /^AF20023: the subscription was disabled by an administrator/],
     ['AF20051', 400, /^AF20051: the content expired/],
     ['AF20055', 400, /^AF20055: the time window was rejected.*Fix: check the machine clock/],
-    ['AF429', 429, /^AF429: the tenant is throttled.*Fix: lower --requests-per-minute/],
+    ['AF429', 429, /^AF429: the tenant is throttled.*Fix: none needed: the connector slows to the rate the service takes/],
   ])('explains %s in one line with its meaning and fix', (code, status, line) => {
     expect(activityError(status, af(code)).toLine()).toMatch(line);
   });
@@ -85,5 +86,55 @@ describe('retry timing', () => {
     expect(retryDelayMs(1, { ...policy, random: () => 0 }, undefined)).toBe(0);
     expect(retryDelayMs(1, policy, 4000)).toBe(4000);
     expect(retryDelayMs(1, policy, 86_400_000)).toBe(5000);
+  });
+});
+
+describe('throttling is never a failure', () => {
+  const policy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, random: () => 0.5 };
+
+  it('marks AF429 (as 429 or 403) and Graph\'s 429 as throttled, and nothing else', () => {
+    expect(activityError(429, af('AF429')).throttled).toBe(true);
+    expect(activityError(403, af('AF429')).throttled).toBe(true);
+    expect(activityError(429, 'Too Many Requests').throttled).toBe(true);
+    expect(activityError(500, af('AF50000')).throttled).toBe(false);
+    expect(activityError(403, af('AF10001')).throttled).toBe(false);
+    expect(graphError(429, '{}', 'issues', 2000).throttled).toBe(true);
+    expect(graphError(503, '{}', 'issues', 2000).throttled).toBe(false);
+  });
+
+  it('repeats a throttled call as long as it takes: only other errors use up the attempts', async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const observed: Array<{ attempt: number; throttled: boolean }> = [];
+      const result = withRetry(async () => {
+        calls += 1;
+        if (calls <= 20) throw activityError(calls % 2 === 0 ? 403 : 429, af('AF429'));
+        if (calls <= 22) throw activityError(500, af('AF50000'));
+        return 'delivered';
+      }, policy, { onRetry: ({ attempt, throttled }) => observed.push({ attempt, throttled }) });
+      await vi.advanceTimersByTimeAsync(60_000);
+      await expect(result).resolves.toBe('delivered');
+      expect(calls).toBe(23);
+      expect(observed.filter((event) => event.throttled)).toHaveLength(20);
+      expect(observed.at(-1)).toEqual({ attempt: 2, throttled: false });
+
+      let failing = 0;
+      const failed = withRetry(async () => { failing += 1; throw activityError(500, af('AF50000')); }, policy).catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await failed).toMatchObject({ code: 'AF50000' });
+      expect(failing).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('stops waiting out a throttled call when the run stops', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const waiting = withRetry(async () => { calls += 1; throw activityError(429, af('AF429')); }, policy, { abortSignal: controller.signal });
+    await vi.waitFor(() => expect(calls).toBeGreaterThan(0));
+    controller.abort(new Error('stopped'));
+    await expect(waiting).rejects.toThrow('stopped');
   });
 });
