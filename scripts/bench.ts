@@ -1,4 +1,4 @@
-// `npm run bench -- [--scenario backfill|quota|sweep|sinks|fleet|all] [--records N] [--quota-records N] [--json]`
+// `npm run bench -- [--scenario backfill|quota|throttle|sweep|sinks|fleet|all] [--records N] [--quota-records N] [--json]`
 //
 // Measures the path users run: `o365-connector run --once` as a child process (bin/o365-connector, which execs
 // the pinned Node on connector/bin.mjs),
@@ -11,6 +11,9 @@
 //             sink file's bytes). Targets: throughput / limit >= 0.6, peak RSS <= 150 MB.
 //   quota     a backlog of --quota-records against a 2,000/min quota, connector on its default settings: requests
 //             made and AF429s (the stand-in's counters), against the quota-bound minimum. Target: wall / minimum <= 1.1.
+//   throttle  the same against quotas far below the connector's ceiling (--throttle-quotas, default 100,500,2000 a
+//             minute), each a backlog of about --throttle-minutes at that quota: exit code (0: throttling never
+//             fails a run), time against the quota-bound minimum, share of requests answered AF429, the rate learned.
 //   sweep     the cost of a sweep: a backlog of --sweep-blobs-per-day blobs a day per content type over 6 days,
 //             backfilled, then a second run --once (a live pass and a sweep of the covered range): listing requests
 //             it made (the stand-in's counters), and the same per blob for a tenant of 50,000 blobs a day.
@@ -36,11 +39,13 @@ const bin = join(root, 'bin/o365-connector');
 
 const options = new Command('bench')
   .description('Benchmarks of `o365-connector run --once` (a child process) against the stand-in (another process)')
-  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'sweep', 'sinks', 'fleet', 'all']).default('all'))
+  .addOption(new Option('--scenario <name>', 'which part to run').choices(['backfill', 'quota', 'throttle', 'sweep', 'sinks', 'fleet', 'all']).default('all'))
   .option('--records <n>', 'backfill: records in the backlog', count, 1_000_000)
   .option('--requests-per-minute <n>', 'backfill: the connector flag of the same name (a user with a bigger quota sets it)', count, 1_000_000)
   .option('--quota-records <n>', 'quota: records in the backlog', count, 200_000)
   .option('--quota <n>', 'quota: the stand-in quota per minute (the connector keeps its default settings)', count, 2000)
+  .option('--throttle-quotas <list>', 'throttle: the stand-in quotas per minute, comma-separated', (text: string) => text.split(',').map((part) => count(part.trim())), [100, 500, 2000])
+  .option('--throttle-minutes <n>', 'throttle: how long each backlog takes at its quota', count, 4)
   .option('--records-per-blob <n>', 'records per blob (both backfills)', count, 100)
   .option('--throttle-rate <0..1>', 'share of API requests the stand-in answers AF429 besides the quota (both backfills)', share, 0)
   .option('--sink-records <n>', 'sinks: records per sink', count, 50_000)
@@ -52,7 +57,7 @@ const options = new Command('bench')
   .option('--json', 'print the result as one line of JSON')
   .parse()
   .opts<{
-    scenario: 'backfill' | 'quota' | 'sweep' | 'sinks' | 'fleet' | 'all'; fleetTenants: number; fleetSettle: number; records: number; requestsPerMinute: number; quotaRecords: number; quota: number; sweepBlobsPerDay: number;
+    scenario: 'backfill' | 'quota' | 'throttle' | 'sweep' | 'sinks' | 'fleet' | 'all'; throttleQuotas: number[]; throttleMinutes: number; fleetTenants: number; fleetSettle: number; records: number; requestsPerMinute: number; quotaRecords: number; quota: number; sweepBlobsPerDay: number;
     recordsPerBlob: number; throttleRate: number; sinkRecords: number; timeout: number; keep?: boolean; json?: boolean;
   }>();
 
@@ -290,9 +295,22 @@ async function backfill() {
 }
 
 async function quota() {
+  return againstQuota(options.quota, options.quotaRecords, options.recordsPerBlob);
+}
+
+/** Backlogs that take about --throttle-minutes each at quotas far below the connector's 2,000/min ceiling. */
+async function throttle() {
+  const recordsPerBlob = 20;
+  const results = [];
+  for (const perMinute of options.throttleQuotas) results.push(await againstQuota(perMinute, perMinute * options.throttleMinutes * recordsPerBlob, recordsPerBlob));
+  return { scenario: 'throttle', results };
+}
+
+/** A backlog of `records` against a quota of `perMinute`, the connector on its default settings. */
+async function againstQuota(perMinute: number, records: number, recordsPerBlob: number) {
   return withWorkDir('quota', async (dir) => {
-    progress(`backfill against a ${options.quota}/min quota: ${options.quotaRecords} records, connector on default settings`);
-    const standIn = await startStandIn(dir, { records: options.quotaRecords, quota: options.quota });
+    progress(`backfill against a ${perMinute}/min quota: ${records} records, ${recordsPerBlob} a blob, connector on default settings`);
+    const standIn = await startStandIn(dir, { records, quota: perMinute, recordsPerBlob });
     try {
       const before = await standIn.counters();
       const run = await runConnector(standIn, dir, []);
@@ -304,25 +322,37 @@ async function quota() {
       const throttled = after.throttled - before.throttled;
       // The minimum counts the requests that did work: counting AF429 answers too would lower the ratio of a
       // client for every request it wasted. Both are reported.
-      const minimumSeconds = ((requests - throttled) / options.quota) * 60;
+      const minimumSeconds = ((requests - throttled) / perMinute) * 60;
       const ratio = run.wallSeconds / minimumSeconds;
+      const status = JSON.parse(await statusJson(join(dir, 'state'))) as { apiRate?: { perMinute: number; learnedPerMinute?: number } };
       return {
-        scenario: `backfill against a ${options.quota}/min quota`,
+        scenario: `backfill against a ${perMinute}/min quota`,
         commands: { standIn: standIn.commandLine, connector: run.commandLine },
+        exitCode: run.exitCode,
         records: summary.records, blobs: summary.blobs, duplicatesDropped: summary.duplicates, expired: summary.expired, errors: summary.errors,
         wallSeconds: round(run.wallSeconds),
-        requests, throttled429: throttled, requestsPerMinute: Math.round((requests / run.wallSeconds) * 60),
+        requests, throttled429: throttled, throttledShare: round(throttled / requests, 3), requestsPerMinute: Math.round((requests / run.wallSeconds) * 60),
+        learnedPerMinute: status.apiRate?.learnedPerMinute, ratePerMinuteAtEnd: status.apiRate?.perMinute,
         requestsByRoute: Object.fromEntries(Object.keys(after.byRoute).map((route) => [route, (after.byRoute[route] ?? 0) - (before.byRoute[route] ?? 0)])),
         quotaBoundMinimumSeconds: round(minimumSeconds),
-        quotaBoundMinimumSecondsCountingAf429: round((requests / options.quota) * 60),
+        quotaBoundMinimumSecondsCountingAf429: round((requests / perMinute) * 60),
         wallToMinimumRatio: round(ratio),
         ...resources(run, summary.records),
-        targets: { wallToMinimumRatio: { atMost: 1.1, met: ratio <= 1.1 } },
+        targets: { wallToMinimumRatio: { atMost: 1.1, met: ratio <= 1.1 }, throttledShare: { atMost: 0.05, met: throttled / requests <= 0.05 } },
       };
     } finally {
       await standIn.stop();
     }
   });
+}
+
+/** `status --json` of a state directory, as a user would ask for it. */
+async function statusJson(state: string): Promise<string> {
+  const child = spawn(bin, ['status', '--state', state, '--json'], { env: childEnv({}), stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  child.stdout!.on('data', (chunk: Buffer) => { text += chunk; });
+  await new Promise((resolveExit) => child.once('close', resolveExit));
+  return text;
 }
 
 async function sweep() {
@@ -453,7 +483,7 @@ async function fleet() {
   return { scenario: 'fleet', results: await benchFleet({ tenants: options.fleetTenants, settleSeconds: options.fleetSettle, env: childEnv({}), progress }) };
 }
 
-for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['sweep', sweep], ['sinks', sinks], ['fleet', fleet]] as const) {
+for (const [name, scenario] of [['backfill', backfill], ['quota', quota], ['throttle', throttle], ['sweep', sweep], ['sinks', sinks], ['fleet', fleet]] as const) {
   if (chosen !== 'all' && chosen !== name) continue;
   try {
     // Other work on the machine skews every figure (2 cores here): the load around each scenario says how much.

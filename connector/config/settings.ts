@@ -37,7 +37,7 @@ export const settingSpecs = {
   safetyLagMinutes: { flag: 'safety-lag', unit: 'minutes', default: 15, ...whole(0, 24 * 60), help: 'the checkpoint stays at least this far behind server time (the newest minutes are still filling)' },
   fetchConcurrency: { flag: 'fetch-concurrency', unit: 'n', default: 8, ...whole(1, 64), help: 'content blobs fetched ahead at once, across content types' },
   maxInFlight: { flag: 'max-in-flight', unit: 'n', default: 8, ...whole(1, 64), global: true, help: 'API requests in flight at most' },
-  requestsPerMinute: { flag: 'requests-per-minute', unit: 'n', default: 2000, ...whole(1, 1_000_000), global: true, help: 'ceiling of the request rate; the connector starts just under it, slows down on AF429 and recovers gradually (the tenant quota is about 2,000/min)' },
+  requestsPerMinute: { flag: 'requests-per-minute', unit: 'n', default: 2000, ...whole(1, 1_000_000), global: true, help: 'ceiling of the request rate; the connector starts just under it, learns from AF429 the rate the service takes and stays just under that (the tenant quota is about 2,000/min); throttling slows a run, it never fails it' },
   batchMaxRecords: { flag: 'batch-max-records', unit: 'n', default: 5000, ...whole(1, 1_000_000), help: 'records per sink batch at most' },
   batchMaxBytes: { flag: 'batch-max-bytes', unit: 'bytes', default: 1024 * 1024, ...whole(1024, 1024 * 1024 * 1024), help: 'bytes of records per sink batch at most (a larger single record goes alone)' },
   batchMaxWaitMs: { flag: 'batch-max-wait', unit: 'ms', default: 1000, ...whole(0, 600_000), help: 'a batch is written once its oldest record waited this long for more' },
