@@ -161,8 +161,8 @@ describe('ActivityClient retry policy', () => {
     let calls = 0;
     handler = ({ reply }) => {
       calls += 1;
-      if (calls === 1) reply(429, af('AF429'), { 'retry-after': '0.02' });
-      else if (calls === 2) reply(429, af('AF429'), { 'retry-after': new Date(Date.now() + serverSkewMs + 3_600_000).toUTCString() });
+      if (calls === 1) reply(503, af('AF50000'), { 'retry-after': '0.02' });
+      else if (calls === 2) reply(503, af('AF50000'), { 'retry-after': new Date(Date.now() + serverSkewMs + 3_600_000).toUTCString() });
       else reply(200, '[]');
     };
     const api = new ActivityClient({
@@ -228,13 +228,17 @@ describe('ActivityClient retry policy', () => {
     expect(calls).toBe(2);
   });
 
-  it('gives up after the bounded number of attempts with a retryable error naming the code', async () => {
+  it('repeats AF429 (as 403 or 429) until it passes, and gives up on other errors after the bounded number of attempts', async () => {
     let calls = 0;
-    handler = ({ reply }) => { calls += 1; reply(403, af('AF429')); };
+    handler = ({ reply }) => { calls += 1; if (calls <= 6) reply(calls % 2 === 0 ? 403 : 429, af('AF429')); else reply(500, af('AF50000')); };
     const error = await client({ maxAttempts: 3 }).fetchContent(blob('x')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ActivityApiError);
-    expect(error).toMatchObject({ code: 'AF429', retryable: true, status: 403 });
-    expect(calls).toBe(3);
+    expect(error).toMatchObject({ code: 'AF50000', retryable: true, status: 500 });
+    expect(calls).toBe(9);
+    calls = 0;
+    handler = ({ reply }) => { calls += 1; if (calls <= 10) reply(403, af('AF429')); else reply(200, '[]'); };
+    await expect(client({ maxAttempts: 3 }).fetchContent(blob('y'))).resolves.toMatchObject({ records: [] });
+    expect(calls).toBe(11);
   });
 
   it('does not retry permanent errors, and treats AF20024 on start as already enabled', async () => {

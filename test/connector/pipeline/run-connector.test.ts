@@ -306,9 +306,12 @@ describe('runConnector', () => {
     api.nowMs += minute;
     await run(api, dir, [sink], { emitHealth: true }).catch(() => undefined);
     expect(health().at(-1)).toMatchObject({ Event: 'SubscriptionDisabled', Code: 'AF20023', WindowStart: expect.any(String), WindowEnd: expect.any(String) });
-    api.listContent = async function* () { throw new ConnectorError('AF429', 'quota exceeded', { retryable: true }); yield* listContent('Audit.SharePoint', { start: new Date(0), end: new Date(0) }); };
-    await run(api, dir, [sink], { emitHealth: true }).catch(() => undefined);
-    expect(health().at(-1)).toMatchObject({ Event: 'Throttled', Code: 'AF429' });
+    // A pass during which the quota was spent: the client waited and repeated the calls (three AF429 answers), the pass went on.
+    let throttledAnswers = 0;
+    Object.defineProperty(api, 'rate', { get: () => ({ perMinute: 80, ceilingPerMinute: 2000, learnedPerMinute: 100, throttled: throttledAnswers, throttledNow: true }) });
+    api.listContent = async function* (contentType, window, options) { throttledAnswers += 3; yield* listContent(contentType, window, options); };
+    await run(api, dir, [sink], { emitHealth: true });
+    expect(health().at(-1)).toMatchObject({ Event: 'Throttled', Code: 'AF429', ThrottledAnswers: 3, RequestsPerMinute: 80, LearnedPerMinute: 100 });
     // Without emitHealth, none.
     const quiet: string[] = [];
     const plain = feed();

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { currentPostgresSchemaVersion } from '../../../connector/state/postgres-schema.ts';
 import type { ContentType } from '../../../connector/api/content-types.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../../connector/state/postgres-store.ts';
@@ -166,7 +167,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
   it('migrates once when several workers start together, and refuses a schema from a newer connector', async () => {
     const url = await server.newDatabase();
     await Promise.all(['w1', 'w2', 'w3', 'w4'].map((name) => worker(url, name)));
-    expect(await server.admin(url, "SELECT key, value FROM meta WHERE key = 'schema_version'")).toEqual([{ key: 'schema_version', value: '2' }]);
+    expect(await server.admin(url, "SELECT key, value FROM meta WHERE key = 'schema_version'")).toEqual([{ key: 'schema_version', value: String(currentPostgresSchemaVersion) }]);
     for (const database of opened.splice(0)) await database.close();
     await server.admin(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     await expect(openPostgresDatabase(url, { workerName: 'w5' })).rejects.toMatchObject({ code: 'STATE_VERSION', message: expect.stringMatching(/written by a newer connector \(state schema 99/) });
