@@ -137,13 +137,14 @@ describe('fleet: many tenants in one worker (state directory)', () => {
       const hasAll = (ids: Iterable<string>) => async () => { const have = await delivered(); return [...ids].every((id) => have.has(id)); };
       await expect.poll(hasAll([...a.groundTruth(), ...b.groundTruth()]), { timeout: 60_000, interval: 200 }).toBe(true);
 
+      // a's file goes first, so that no scan of the directory can see c without seeing a gone.
+      await rm(join(tenantsDir, 'a.json'));
       // Rotation: the old secret stops working and every token is revoked; only the new file's secret works.
       const rotated = b.rotateSecret({ expireOld: true });
       b.revokeTokens();
       await writeFile(join(tenantsDir, 'b.json'), JSON.stringify({ ...b.stackOutputs(), clientSecret: rotated }), { mode: 0o600 });
       await c.writeStackOutputs(join(tenantsDir, 'c.json'));
-      await rm(join(tenantsDir, 'a.json'));
-      // Once the worker has claimed the new tenant's units, the removed one's have stopped (they are given up first).
+      // Units claimed after the removal (c's at the latest) mean the removed tenant's have stopped: they are given up first.
       const afterRemoval = () => worker.stderr().slice(Math.max(0, worker.stderr().indexOf('tenant removed')));
       await expect.poll(() => worker.stderr().includes('tenant removed') && afterRemoval().includes('"msg":"units claimed"'), { timeout: 30_000 }).toBe(true);
       const aRequests = a.counters().apiRequests;
