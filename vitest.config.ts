@@ -6,7 +6,8 @@ const memoryTest = 'test/e2e/memory.test.ts';
 
 export default defineConfig({
   test: {
-    reporters: ['default', './test/closing-line-reporter.ts'],
+    // The closing line last: CI reads it as the run's result.
+    reporters: ['default', './test/slowest-files-reporter.ts', './test/closing-line-reporter.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 30_000,

@@ -31,8 +31,7 @@ describe('two connectors given the same file sink', () => {
     await writeOutputs(emulator, dir);
     const sink = join(dir, 'audit.ndjson');
     const a = connector(dir, 'a', 'Audit.Exchange', sink);
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && (await stat(sink).then((s) => s.size, () => 0)) === 0) await new Promise((r) => setTimeout(r, 20));
+    await expect.poll(() => stat(sink).then((s) => s.size, () => 0), { timeout: 60_000, interval: 20 }).toBeGreaterThan(0);
     const b = connector(dir, 'b', 'Audit.SharePoint', sink, ['--once', '--state-lock-wait', '1']);
     expect(await b.exit).toBe(6);
     expect(b.stderr().trim()).toBe(`error: SINK_LOCKED: ${sink} is being written by another running connector. Fix: give each connector its own file: a file sink belongs to one connector at a time`);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
 import { contentTypes } from '../../connector/api/content-types.ts';
-import { Corpus, blobBody } from './corpus.ts';
+import { Corpus, blobBody, fixtureDomain, fixtureTenantId } from './corpus.ts';
 import { startEmulator, type Emulator } from './index.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 import { apiTime, callApi, listAll, msalToken } from './support.ts';
@@ -90,7 +90,7 @@ describe('corpus', () => {
         expect(record).toMatchObject({ OrganizationId: '4a1c2b3d-0e9f-4a8b-9c7d-6e5f4a3b2c1d', UserType: expect.any(Number), UserKey: expect.any(String), ClientIP: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/) });
       }
       expect(new Set(records.map((record) => record.Id)).size).toBe(records.length);
-      expect(JSON.stringify(records)).not.toMatch(/testsiem|b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd/);
+      expect(JSON.stringify(records)).not.toMatch(new RegExp(`${fixtureDomain}|${fixtureTenantId}`));
     }
   });
 

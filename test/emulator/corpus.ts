@@ -99,9 +99,9 @@ function creationTime(date: Date): string {
 
 const fixtureDir = join(import.meta.dirname, '../fixtures/records');
 
-// The shared fixtures are real records of another tenant: they are re-homed into the stand-in's tenant.
-const fixtureTenantId = 'b86ab9d4-fcf1-4b11-8a06-7a8f91b47fbd';
-const fixtureDomain = 'testsiem.onmicrosoft.com';
+// The fixture records (test/fixtures/README.md) belong to an invented tenant: they are re-homed into the stand-in's.
+export const fixtureTenantId = '6f1d9c2e-4b7a-4e0f-9a3c-5d8e2b1f7c40';
+export const fixtureDomain = 'northwindtraders.onmicrosoft.com';
 
 function loadTemplates(file: string, tenantId: string, tenantDomain: string): Record<string, unknown>[] {
   const text = readFileSync(join(fixtureDir, file), 'utf8').replaceAll(fixtureTenantId, tenantId).replaceAll(fixtureDomain, tenantDomain);

@@ -1,39 +1,25 @@
 /**
- * An OCSF validator built at test time from the schema's source form (`../shared/ocsf-1.8.0` beside the repository,
- * or OCSF_SCHEMA_DIR): a class is its file plus what it `extends` down to base_event, the profiles it `$include`s
- * (their attributes count only when the event names the profile in metadata.profiles), and the dictionary's
- * definition of each attribute (type, array, enum, sibling); objects resolve the same way. An event is checked for
- * required attributes, unknown attributes, types (primitive types with their regex, length and range, objects
- * recursively), enum ids with their captions in the sibling, `at_least_one` / `just_one` constraints, and the
- * classification: class_uid, category_uid, type_uid = class_uid * 100 + activity_id, and their names.
+ * An OCSF validator over the committed OCSF data (test/ocsf/ocsf-data.json, compiled from the schema source by
+ * `npm run ocsf:extract`: the classes the mappings emit, resolved through their extends chain, profiles and the
+ * dictionary, and every object reachable from them). An event is checked for required attributes, unknown
+ * attributes, types (primitive types with their regex, length and range, objects recursively), enum ids with their
+ * captions in the sibling, `at_least_one` / `just_one` constraints, and the classification: class_uid,
+ * category_uid, type_uid = class_uid * 100 + activity_id, and their names.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-
-const repositoryRoot = resolve(import.meta.dirname, '../..');
-
-export function schemaDirectory(): string {
-  return process.env['OCSF_SCHEMA_DIR'] ?? resolve(repositoryRoot, '../shared/ocsf-1.8.0');
-}
+import { readOcsfData } from './ocsf-data.ts';
+import type { OcsfAttribute, OcsfClassData, OcsfData, OcsfObjectData } from './schema-source.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-interface Attribute {
+interface Attribute extends OcsfAttribute {
   readonly name: string;
-  readonly type: string;
-  readonly isArray: boolean;
-  readonly requirement: string;
-  readonly enum: Readonly<Record<string, { caption: string }>> | undefined;
-  readonly sibling: string | undefined;
-  /** The profile the attribute belongs to, when it is only part of the class with that profile. */
-  readonly profile: string | undefined;
 }
 
 interface Resolved {
   readonly name: string;
   readonly caption: string;
   readonly attributes: ReadonlyMap<string, Attribute>;
-  readonly constraints: { at_least_one?: string[]; just_one?: string[] };
+  readonly constraints: { readonly at_least_one?: readonly string[]; readonly just_one?: readonly string[] };
 }
 
 export interface ResolvedClass extends Resolved {
@@ -42,131 +28,49 @@ export interface ResolvedClass extends Resolved {
   readonly categoryCaption: string;
 }
 
-function readJson(path: string): Json {
-  return JSON.parse(readFileSync(path, 'utf8')) as Json;
-}
-
-function deepMerge(base: Json, over: Json): Json {
-  const out: Json = { ...base };
-  for (const [key, value] of Object.entries(over)) {
-    out[key] = value && typeof value === 'object' && !Array.isArray(value) && out[key] && typeof out[key] === 'object' ? deepMerge(out[key], value) : value;
-  }
-  return out;
+function resolved<T extends OcsfObjectData>(name: string, definition: T): Omit<T, 'attributes'> & Resolved {
+  const attributes = new Map(Object.entries(definition.attributes).map(([attribute, value]) => [attribute, { ...value, name: attribute }]));
+  return { ...definition, name, attributes };
 }
 
 export class OcsfSchema {
-  readonly dir: string;
   readonly version: string;
-  readonly #dictionary: Json;
-  readonly #types: Json;
-  readonly #categories: Json;
-  readonly #events = new Map<string, Json>();
-  readonly #objects = new Map<string, Json>();
-  readonly #resolvedObjects = new Map<string, Resolved>();
-  readonly #resolvedClasses = new Map<string, ResolvedClass>();
+  readonly #data: OcsfData;
+  readonly #classes = new Map<string, ResolvedClass>();
+  readonly #objects = new Map<string, Resolved>();
 
-  constructor(dir = schemaDirectory()) {
-    if (!existsSync(join(dir, 'dictionary.json'))) throw new Error(`no OCSF schema at ${dir}: put the schema source beside the repository (../shared/ocsf-1.8.0) or set OCSF_SCHEMA_DIR`);
-    this.dir = dir;
-    this.version = readJson(join(dir, 'version.json'))['version'];
-    const dictionary = readJson(join(dir, 'dictionary.json'));
-    this.#dictionary = dictionary['attributes'];
-    this.#types = dictionary['types']['attributes'];
-    this.#categories = readJson(join(dir, 'categories.json'))['attributes'];
-    const walk = (folder: string) => {
-      for (const entry of readdirSync(folder, { withFileTypes: true })) {
-        const path = join(folder, entry.name);
-        if (entry.isDirectory()) walk(path);
-        else if (entry.name.endsWith('.json')) { const json = readJson(path); this.#events.set(json['name'], json); }
-      }
-    };
-    walk(join(dir, 'events'));
-    for (const file of readdirSync(join(dir, 'objects'))) {
-      const json = readJson(join(dir, 'objects', file));
-      this.#objects.set(json['name'], json);
-    }
-  }
-
-  /** A definition's own attributes with its `$include`d profiles' (tagged with the profile) under them. */
-  #ownAttributes(definition: Json): Json {
-    let attributes: Json = {};
-    for (const include of definition['attributes']?.['$include'] ?? []) {
-      const included = readJson(join(this.dir, include));
-      const profile = included['meta'] === 'profile' ? included['name'] : undefined;
-      for (const [name, attribute] of Object.entries(included['attributes'] as Json)) {
-        attributes[name] = deepMerge(attributes[name] ?? {}, { ...attribute, ...(profile ? { profile } : {}) });
-      }
-    }
-    for (const [name, attribute] of Object.entries(definition['attributes'] ?? {})) {
-      if (name === '$include') continue;
-      attributes = { ...attributes, [name]: deepMerge(attributes[name] ?? {}, attribute as Json) };
-    }
-    return attributes;
-  }
-
-  #resolve(name: string, table: Map<string, Json>, kind: string): Resolved & { definition: Json; category: string | undefined } {
-    const chain: Json[] = [];
-    for (let current: string | undefined = name; current !== undefined;) {
-      const definition = table.get(current);
-      if (!definition) throw new Error(`OCSF ${kind} "${current}" is not in the schema`);
-      chain.unshift(definition);
-      current = definition['extends'];
-    }
-    let merged: Json = {};
-    let constraints: Json = {};
-    let category: string | undefined;
-    for (const definition of chain) {
-      category = definition['category'] ?? category;
-      const own = this.#ownAttributes(definition);
-      for (const [attribute, value] of Object.entries(own)) merged[attribute] = deepMerge(merged[attribute] ?? {}, value as Json);
-      if (definition['constraints']) constraints = definition['constraints'];
-    }
-    const attributes = new Map<string, Attribute>();
-    for (const [attribute, local] of Object.entries(merged)) {
-      const dictionary = this.#dictionary[attribute];
-      if (!dictionary) throw new Error(`attribute "${attribute}" of ${kind} ${name} is not in the dictionary`);
-      const definition = deepMerge(dictionary, local as Json);
-      attributes.set(attribute, {
-        name: attribute, type: definition['type'], isArray: definition['is_array'] === true, requirement: definition['requirement'] ?? 'optional',
-        enum: definition['enum'], sibling: definition['sibling'], profile: definition['profile'] ?? undefined,
-      });
-    }
-    const leaf = chain[chain.length - 1]!;
-    return { name, caption: leaf['caption'], attributes, constraints, definition: leaf, category };
+  constructor(data: OcsfData = readOcsfData()) {
+    this.#data = data;
+    this.version = data.version;
   }
 
   object(name: string): Resolved {
-    let resolved = this.#resolvedObjects.get(name);
-    if (!resolved) {
-      resolved = this.#resolve(name, this.#objects, 'object');
-      this.#resolvedObjects.set(name, resolved);
+    let object = this.#objects.get(name);
+    if (!object) {
+      const definition = this.#data.objects[name];
+      if (!definition) throw new Error(`OCSF object "${name}" is not in the committed OCSF data: run npm run ocsf:extract`);
+      object = resolved(name, definition);
+      this.#objects.set(name, object);
     }
-    return resolved;
+    return object;
   }
 
   class(name: string): ResolvedClass {
-    let resolved = this.#resolvedClasses.get(name);
-    if (!resolved) {
-      const base = this.#resolve(name, this.#events, 'class');
-      const category = base.category === undefined ? undefined : this.#categories[base.category];
-      if (!category) throw new Error(`class ${name} names no known category`);
-      // As the schema server compiles a class: class_uid and category_uid have this class's and category's value only.
-      const uid = category['uid'] * 1000 + base.definition['uid'];
-      const attributes = new Map(base.attributes);
-      attributes.set('class_uid', { ...attributes.get('class_uid')!, enum: { [uid]: { caption: base.caption } } });
-      attributes.set('category_uid', { ...attributes.get('category_uid')!, enum: { [category['uid']]: { caption: category['caption'] } } });
-      resolved = { ...base, attributes, uid: base.definition['uid'], categoryUid: category['uid'], categoryCaption: category['caption'] };
-      this.#resolvedClasses.set(name, resolved);
+    let ocsfClass = this.#classes.get(name);
+    if (!ocsfClass) {
+      const definition: OcsfClassData | undefined = this.#data.classes[name];
+      if (!definition) throw new Error(`OCSF class "${name}" is not in the committed OCSF data: run npm run ocsf:extract`);
+      ocsfClass = resolved(name, definition);
+      this.#classes.set(name, ocsfClass);
     }
-    return resolved;
+    return ocsfClass;
   }
 
-  /** The class whose uid (category_uid * 1000 + class uid) is `classUid`. */
+  /** The class whose uid (category_uid * 1000 + class uid) is `classUid`, among those the data holds. */
   classByUid(classUid: number): ResolvedClass | undefined {
-    for (const [name, definition] of this.#events) {
-      if (definition['uid'] === undefined) continue;
-      const resolved = this.class(name);
-      if (resolved.categoryUid * 1000 + resolved.uid === classUid) return resolved;
+    for (const name of Object.keys(this.#data.classes)) {
+      const ocsfClass = this.class(name);
+      if (ocsfClass.categoryUid * 1000 + ocsfClass.uid === classUid) return ocsfClass;
     }
     return undefined;
   }
@@ -175,7 +79,7 @@ export class OcsfSchema {
   validate(event: Json): string[] {
     const problems: string[] = [];
     const ocsfClass = typeof event['class_uid'] === 'number' ? this.classByUid(event['class_uid']) : undefined;
-    if (!ocsfClass) return [`class_uid: ${String(event['class_uid'])} is no class of OCSF ${this.version}`];
+    if (!ocsfClass) return [`class_uid: ${String(event['class_uid'])} is no class of OCSF ${this.version} that the committed OCSF data holds`];
     const profiles = new Set<string>(Array.isArray(event['metadata']?.['profiles']) ? event['metadata']['profiles'] : []);
     this.#check(ocsfClass, event, '', profiles, problems);
     const activity = ocsfClass.attributes.get('activity_id')!;
@@ -184,7 +88,7 @@ export class OcsfSchema {
     expect('category_name', event['category_name'], ocsfClass.categoryCaption);
     expect('class_name', event['class_name'], ocsfClass.caption);
     expect('type_uid', event['type_uid'], event['class_uid'] * 100 + event['activity_id']);
-    const activityCaption = activity.enum?.[String(event['activity_id'])]?.caption;
+    const activityCaption = activity.enum?.[String(event['activity_id'])];
     if (event['type_name'] !== undefined) expect('type_name', event['type_name'], `${ocsfClass.caption}: ${activityCaption}`);
     expect('metadata.version', event['metadata']?.['version'], this.version);
     return problems;
@@ -208,7 +112,7 @@ export class OcsfSchema {
         this.#checkValue(attribute, item, `${path}${name}`, value, profiles, problems);
       }
     }
-    const present = (names: string[]) => names.filter((name) => value[name] !== undefined && value[name] !== null);
+    const present = (names: readonly string[]) => names.filter((name) => value[name] !== undefined && value[name] !== null);
     const { at_least_one: atLeastOne, just_one: justOne } = definition.constraints;
     const where = path === '' ? '(event)' : path.slice(0, -1);
     if (atLeastOne && present(atLeastOne).length === 0) problems.push(`${where}: ${definition.name} needs at least one of ${atLeastOne.join(', ')}`);
@@ -236,8 +140,8 @@ export class OcsfSchema {
         const prefix = path.slice(0, path.length - attribute.name.length);
         if (String(item) === '99') {
           if (typeof sibling !== 'string' || sibling === '') problems.push(`${prefix}${attribute.sibling}: required with ${attribute.name} 99 (Other), to say what it is`);
-        } else if (sibling !== undefined && sibling !== entry.caption) {
-          problems.push(`${prefix}${attribute.sibling}: ${JSON.stringify(sibling)}, the caption of ${attribute.name} ${String(item)} is ${JSON.stringify(entry.caption)}`);
+        } else if (sibling !== undefined && sibling !== entry) {
+          problems.push(`${prefix}${attribute.sibling}: ${JSON.stringify(sibling)}, the caption of ${attribute.name} ${String(item)} is ${JSON.stringify(entry)}`);
         }
       }
     }
@@ -245,7 +149,7 @@ export class OcsfSchema {
 
   /** Undefined when `value` is a valid `type`, else the problem. */
   #primitive(type: string, value: unknown): string | undefined {
-    const definition = this.#types[type];
+    const definition = this.#data.types[type];
     if (!definition) return `unknown type ${type}`;
     if (definition['type']) {
       const base = this.#primitive(definition['type'], value);

@@ -252,14 +252,14 @@ describe('o365-connector commands', () => {
         check();
       });
       // The first pass has fetched content with the original secret's token.
-      while ((rotating.counters().byRoute['audit'] ?? 0) === 0) await new Promise((r) => setTimeout(r, 20));
+      await expect.poll(() => rotating.counters().byRoute['audit'] ?? 0, { timeout: 20_000, interval: 20 }).toBeGreaterThan(0);
       // `pulumi up` rotated the secret, the old one expired and its tokens were revoked; the outputs file was refreshed.
       const issued = rotating.counters().tokensIssued;
       const rotated = rotating.rotateSecret({ expireOld: true });
       await writeFile(file, JSON.stringify({ ...connectorOutputs(rotating), clientSecret: rotated }));
       rotating.revokeTokens();
       await logged(/credential rejected; trying the credential now in the configuration source/);
-      while (rotating.counters().tokensIssued <= issued) await new Promise((r) => setTimeout(r, 20));
+      await expect.poll(() => rotating.counters().tokensIssued, { timeout: 20_000, interval: 20 }).toBeGreaterThan(issued);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(stderr).not.toMatch(/"level":"(error|fatal)"/);

@@ -1,7 +1,7 @@
 /**
  * Realistic audit records for the sink tests, as the sinks get them: RawRecords, split from a blob body by the
- * connector's own content-records.ts, so `id` and `creationTime` are read as in production. They are the shared
- * fixture records (real tenant excerpts) with fresh Ids, in three forms taking turns, so that every batch,
+ * connector's own content-records.ts, so `id` and `creationTime` are read as in production. They are the
+ * fixture records (test/fixtures/records) with fresh Ids, in three forms taking turns, so that every batch,
  * even of one record, holds bytes that parsing and serializing again would change:
  * - 0: compact, a newline, tabs and non-ASCII text in ObjectId (as file names and subjects really have), and
  *   the encodings JSON.stringify(JSON.parse(...)) rewrites: integer-like keys out of order, 1.0, 1e3, -0,

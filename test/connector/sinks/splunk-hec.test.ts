@@ -46,7 +46,8 @@ describe('Splunk HEC sink', () => {
     expect(receiver.requests.map((r) => r.body.split('\n').length)).toEqual([2, 1, 1]);
     expect(receiver.requests[0]!.url).toBe('/services/collector/event');
     expect(receiver.requests[0]!.headers.authorization).toBe(`Splunk ${token}`);
-    const envelope = `{"time":${Date.UTC(2020, 1, 7, 16, 44, 7) / 1000},"host":"tenant-contoso","source":"o365-connector","sourcetype":"o365:audit:sharepoint","index":"o365","event":`;
+    // fixtureRecords[2] is the FileDeleted of 06-sharepointfileop.jsonl, CreationTime "2026-02-17T14:26:05".
+    const envelope = `{"time":${Date.UTC(2026, 1, 17, 14, 26, 5) / 1000},"host":"tenant-contoso","source":"o365-connector","sourcetype":"o365:audit:sharepoint","index":"o365","event":`;
     expect(lines(receiver.requests[0]!.raw)[0]!.equals(Buffer.concat([Buffer.from(envelope), fixtureRecords[2]!.bytes, Buffer.from('}')]))).toBe(true);
     expect(sameBytes(eventBytes(receiver), [...fixtureRecords.slice(2, 5), ...auditRecords(1, 'dlp')])).toBe(true);
     expect(receiver.events.map((e) => e.sourcetype)).toEqual(['o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:dlp:all']);

@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { prepareStateDirectory } from '../../../connector/state/state-directory.ts';
 import { openStateStore } from '../../../connector/state/sqlite-store.ts';
 import { workDir } from '../../e2e/support.ts';
+import { asNobody, runnableByNobody } from '../../run-as-nobody.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const refusal = (dir: string) => {
@@ -56,11 +57,14 @@ describe('--state: what may be a state directory', () => {
   });
 
   const setpriv = spawnSync('setpriv', ['--version']).status === 0 && process.getuid?.() === 0;
-  it.skipIf(!setpriv)('says a directory the user may not write is not permitted, naming it (run as nobody)', async () => {
+  it.skipIf(!setpriv)('says a directory the user may not write is not permitted, naming it (run as nobody)', async (context) => {
     const dir = await workDir(); // 0700, owned by root
-    const script = `import { prepareStateDirectory } from ${JSON.stringify(join(root, 'connector/state/state-directory.ts'))};
+    const run = await runnableByNobody(join(root, 'connector/state/state-directory.ts'));
+    onTestFinished(run.remove);
+    if ('skip' in run) return context.skip(run.skip);
+    const script = `import { prepareStateDirectory } from ${JSON.stringify(run.module)};
       try { prepareStateDirectory(${JSON.stringify(join(dir, 'state'))}); } catch (e) { console.log(e.toLine()); }`;
-    const result = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
-    expect(result.stdout.trim()).toBe(`STATE_NOT_PERMITTED: --state ${join(dir, 'state')} cannot be created: permission denied. Fix: run as a user who owns it, or give --state a directory that user may write (e.g. chown it)`);
+    const result = spawnSync('setpriv', [...asNobody, run.node, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(result.stdout.trim(), result.stderr).toBe(`STATE_NOT_PERMITTED: --state ${join(dir, 'state')} cannot be created: permission denied. Fix: run as a user who owns it, or give --state a directory that user may write (e.g. chown it)`);
   });
 });
