@@ -1,0 +1,113 @@
+/**
+ * What a newcomer hit (issue 23), each as a user meets it: the real binary in a child process, its exit code, the one
+ * line it prints, and that nothing was written and nothing hung.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { startEmulator } from '../../emulator/index.ts';
+import { connectorOutputs } from '../../emulator/connector-config.ts';
+import { workDir } from '../../e2e/support.ts';
+
+const root = resolve(import.meta.dirname, '../../..');
+const emulator = await startEmulator({ seed: 23, days: 1 });
+const dir = await workDir();
+afterAll(() => emulator.stop());
+
+interface Result { code: number | null; stdout: string; stderr: string; ms: number }
+
+/** The connector as a user runs it, killed after `timeoutMs` (a hang shows as a null exit code). */
+async function cli(args: string[], options: { env?: Record<string, string | undefined>; outputs?: Record<string, unknown>; timeoutMs?: number } = {}): Promise<Result> {
+  const file = join(dir, `outputs-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined, ...options.outputs }), { mode: 0o600 });
+  const env: Record<string, string | undefined> = { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: file, O365_LOG_LEVEL: 'warn', ...options.env };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  const started = performance.now();
+  return new Promise<Result>((resolvePromise) => {
+    execFile(process.execPath, [join(root, 'connector/bin.mjs'), ...args], { cwd: dir, env: env as NodeJS.ProcessEnv, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      resolvePromise({ code, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+}
+
+/** The lines that are errors: exactly one, and no stack trace. */
+function oneErrorLine(result: Result): string {
+  const lines = result.stderr.split('\n').filter((line) => /^(error|internal error):/.test(line));
+  expect(lines, result.stderr).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  return lines[0]!;
+}
+
+describe('a misspelt sink parameter is refused, never obeyed (issue 23, 1)', () => {
+  it.each([
+    ['file:x.ndjson?fromat=ocsf', 'fromat'],
+    ['file:x.ndjson?format=ocsf&fromat=x', 'fromat'],
+    ['syslog+tcp://127.0.0.1:514?fromat=ocsf', 'fromat'],
+  ])('test --sink %s: exit 2, one line naming the parameter and the known ones, no file written', async (spec, parameter) => {
+    const cwd = join(dir, `sink-${parameter}-${Math.random().toString(36).slice(2)}`);
+    await mkdir(cwd);
+    const result = await cli(['test', '--sink', spec.replace('file:', `file:${cwd}/`)]);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toMatch(new RegExp(`^error: CONFIG_INVALID: --sink ${parameter}: unknown parameter for .* Fix: use any of .*format`));
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
+  it('run --sink with a misspelt parameter: exit 2 before anything is collected or written', async () => {
+    const cwd = join(dir, 'run-misspelt');
+    await mkdir(cwd);
+    const result = await cli(['run', '--once', '--state', join(cwd, 'state'), '--sink', `file:${cwd}/x.ndjson?fromat=ocsf`]);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toMatch(/^error: CONFIG_INVALID: --sink fromat: unknown parameter for file: sinks\. Fix: use any of format/);
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
+  it('a bare path is told to write file:<path>', async () => {
+    const result = await cli(['test', '--sink', '/var/log/o365/audit.ndjson']);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toBe('error: CONFIG_INVALID: --sink: "/var/log/o365/audit.ndjson" names no kind of sink. Fix: write file:/var/log/o365/audit.ndjson for a file, or stdout, syslog+tcp://…, https://…, splunk-hec://…, elasticsearch://…');
+  });
+});
+
+describe('a --state the connector cannot create ends at once (issue 23, 2)', () => {
+  it.each(['/proc/o365-state', '/proc/o365/deeper/state'])('run --state %s: exit 2 in one line within seconds, no spinning', async (state) => {
+    const result = await cli(['run', '--once', '--content-types', 'Audit.General', '--state', state, '--sink', `file:${join(dir, 'proc.ndjson')}`], { timeoutMs: 20_000 });
+    expect(result.code, `${result.stderr} after ${result.ms} ms`).toBe(2);
+    expect(oneErrorLine(result)).toMatch(new RegExp(`^error: STATE_UNUSABLE: --state ${state} cannot be created: .*\\. Fix: give --state`));
+    expect(result.ms).toBeLessThan(10_000);
+  });
+
+  it('a file sink under /proc: one line, no spinning', async () => {
+    const result = await cli(['test', '--sink', 'file:/proc/o365/audit.ndjson'], { timeoutMs: 20_000 });
+    expect(result.code, result.stderr).toBe(6);
+    expect(oneErrorLine(result)).toMatch(/^error: sink file:\/proc\/o365\/audit\.ndjson: /);
+  });
+});
+
+describe('status --state names what it got and what it expects (issue 23, 3)', () => {
+  it('a file: exit 2, one line', async () => {
+    const file = join(dir, 'notes.txt');
+    await writeFile(file, 'x');
+    const result = await cli(['status', '--offline', '--state', file]);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toBe(`error: STATE_NOT_A_DIRECTORY: --state ${file} is a file, and --state expects the state directory that \`run --state\` wrote, the one holding state.db. Fix: give --state that directory, or a postgres:// URL`);
+  });
+
+  it('the state.db file itself: exit 2, told to give its directory', async () => {
+    const state = join(dir, 'status-db');
+    expect((await cli(['run', '--once', '--content-types', 'Audit.General', '--since', '1h', '--state', state, '--sink', `file:${join(dir, 'status-db.ndjson')}`])).code).toBe(0);
+    const result = await cli(['status', '--offline', '--state', join(state, 'state.db')]);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toBe(`error: STATE_NOT_A_DIRECTORY: --state ${join(state, 'state.db')} is the state database itself, and --state expects the directory holding it. Fix: use --state ${state}`);
+  });
+
+  it('a path that does not exist (a typo): exit 2, not Inactive', async () => {
+    const typo = join(dir, 'stat-typo');
+    const result = await cli(['status', '--offline', '--state', typo]);
+    expect(result.code).toBe(2);
+    expect(oneErrorLine(result)).toMatch(new RegExp(`^error: STATE_NOT_FOUND: --state ${typo} does not exist\\. Fix: give --state the state directory`));
+    expect(existsSync(typo)).toBe(false);
+  });
+});
