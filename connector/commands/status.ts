@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { stateDirOf, stateLocationOf } from '../config/config.ts';
 import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite-schema.ts';
+import { checkStateToReport } from '../state/state-directory.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
@@ -22,7 +23,9 @@ export interface StatusFlags extends GlobalFlags {
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const fleet = await fleetReportOf(stateLocationOf(flags));
+  const location = stateLocationOf(flags);
+  if (!isPostgresUrl(location)) checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
+  const fleet = await fleetReportOf(location);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
