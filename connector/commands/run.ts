@@ -15,7 +15,7 @@ import { ConnectorMetrics } from '../status/metrics.ts';
 import { ProgressDisplay } from '../status/progress.ts';
 import type { StateStore } from '../state/store.ts';
 import { redactSecrets } from '../status/secret-values.ts';
-import { isPostgresUrl } from '../state/open-database.ts';
+import { isPostgresUrl, refusePasswordInStateUrl } from '../state/open-database.ts';
 import { stateLocationOf } from '../config/config.ts';
 import { runFleetCommand } from './run-fleet.ts';
 import { stopOnSignals } from './stop-signals.ts';
@@ -56,7 +56,9 @@ async function readiness(runtime: Runtime, stopping: AbortSignal): Promise<Readi
 
 export async function runCommand(flags: RunFlags): Promise<number> {
   // Many tenants (--tenants), or state in a database the fleet shares: a fleet worker.
-  if (flags.tenants !== undefined || isPostgresUrl(stateLocationOf(flags))) return runFleetCommand(flags);
+  const state = stateLocationOf(flags);
+  if (isPostgresUrl(state)) refusePasswordInStateUrl(state);
+  if (flags.tenants !== undefined || isPostgresUrl(state)) return runFleetCommand(flags);
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
   // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.

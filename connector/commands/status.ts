@@ -2,7 +2,7 @@ import type { Subscription } from '../api/activity-api.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stateDirOf, stateLocationOf } from '../config/config.ts';
-import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
+import { isPostgresUrl, openStateDatabaseReadOnlyAt, refusePasswordInStateUrl } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite-schema.ts';
 import { checkStateToReport } from '../state/state-directory.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
@@ -24,7 +24,8 @@ export interface StatusFlags extends GlobalFlags {
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const location = stateLocationOf(flags);
-  if (!isPostgresUrl(location)) checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
+  if (isPostgresUrl(location)) refusePasswordInStateUrl(location);
+  else checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
   const fleet = await fleetReportOf(location);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { startEmulator } from '../../emulator/index.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';
 import { workDir } from '../../e2e/support.ts';
+import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../receivers/postgres.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const emulator = await startEmulator({ seed: 23, days: 1 });
@@ -109,5 +110,56 @@ describe('status --state names what it got and what it expects (issue 23, 3)', (
     expect(result.code).toBe(2);
     expect(oneErrorLine(result)).toMatch(new RegExp(`^error: STATE_NOT_FOUND: --state ${typo} does not exist\\. Fix: give --state the state directory`));
     expect(existsSync(typo)).toBe(false);
+  });
+});
+
+describe('a PostgreSQL password never on the command line (issue 23, 4)', () => {
+  it.each([
+    ['a password', 'postgres://o365:hunter2-secret@127.0.0.1:1/o365', 'hunter2-secret'],
+    ['a password with a malformed escape', 'postgres://o365:%ZZhunter2@127.0.0.1:1/o365', 'hunter2'],
+  ])('%s in the --state URL: exit 2, one line with the ways to give it, the password nowhere', async (_what, url, secret) => {
+    for (const args of [['status', '--state', url], ['run', '--once', '--tenants', dir, '--state', url]]) {
+      const result = await cli(args);
+      expect(result.code, result.stderr).toBe(2);
+      expect(oneErrorLine(result)).toBe('error: CONFIG_INVALID: --state: the PostgreSQL URL holds a password, which every user of this machine can read in the process list. Fix: remove it from the URL and give it as PGPASSWORD, in a PGPASSFILE or ~/.pgpass file (host:port:database:user:password, mode 0600), or in a file named by the URL\'s passwordFile=<path>');
+      expect(result.stderr + result.stdout).not.toContain(secret);
+    }
+  });
+});
+
+const noPostgres = postgresUnavailable();
+describe.skipIf(noPostgres !== undefined)(`connects to a real PostgreSQL with the password given the ways its tools take it (issue 23, 4)${noPostgres ? ` (skipped: ${noPostgres})` : ''}`, () => {
+  let postgres: TestPostgres | undefined;
+  afterAll(async () => { await postgres?.stop(); });
+
+  it('passwordFile=, PGPASSFILE and PGPASSWORD each connect (scram-sha-256); a wrong one is STATE_DENIED, exit 2', { timeout: 120_000 }, async () => {
+    postgres = await startTestPostgres();
+    const url = new URL(await postgres.newDatabase());
+    const password = decodeURIComponent(url.password);
+    url.password = '';
+    const passwordFile = join(dir, 'db.password');
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    const pgpass = join(dir, 'pgpass');
+    await writeFile(pgpass, `${url.hostname}:${url.port}:${url.pathname.slice(1)}:${decodeURIComponent(url.username)}:${password}\n`, { mode: 0o600 });
+    const wrongFile = join(dir, 'wrong.password');
+    await writeFile(wrongFile, 'not-the-password\n', { mode: 0o600 });
+    const withFile = (file: string) => `${url.toString()}?passwordFile=${encodeURIComponent(file)}`;
+    const noPassword = { PGPASSWORD: undefined, PGPASSFILE: join(dir, 'no-such-pgpass') };
+    const connected = async (state: string, env: Record<string, string | undefined>) => {
+      const result = await cli(['status', '--json', '--state', state], { env: { ...noPassword, ...env } });
+      // A database no worker has used yet: connected, nothing collected.
+      expect(result.code, result.stderr).toBe(11);
+      expect(JSON.parse(result.stdout)).toMatchObject({ overall: 'Inactive', tenants: [] });
+      expect(result.stderr + result.stdout).not.toContain(password);
+    };
+    await connected(withFile(passwordFile), {});
+    await connected(url.toString(), { PGPASSFILE: pgpass });
+    await connected(url.toString(), { PGPASSWORD: password });
+    const denied = await cli(['status', '--json', '--state', withFile(wrongFile)], { env: noPassword });
+    expect(denied.code).toBe(2);
+    expect(oneErrorLine(denied)).toMatch(/^error: STATE_DENIED: PostgreSQL at .* refused user .*Fix: correct the user of the state database URL, or its password \(PGPASSWORD, a PGPASSFILE or ~\/\.pgpass, or the URL's passwordFile=<path>\)/);
+    const unreadable = await cli(['status', '--json', '--state', withFile(join(dir, 'missing.password'))], { env: noPassword });
+    expect(unreadable.code).toBe(2);
+    expect(oneErrorLine(unreadable)).toMatch(/^error: CONFIG_INVALID: --state passwordFile=.*missing\.password cannot be read: ENOENT\. Fix: /);
   });
 });
