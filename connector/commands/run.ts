@@ -1,5 +1,5 @@
 import { retentionMs } from '../api/activity-api.ts';
-import { auditTypesOf } from '../api/content-types.ts';
+import { isContentType } from '../api/content-types.ts';
 import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';
@@ -82,10 +82,6 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
       health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
     }
-    for (const type of auditTypesOf(runtime.config.contentTypes)) {
-      if (controller.signal.aborted) return exitCodes.ok;
-      await runtime.api.startSubscription(type, { abortSignal: controller.signal });
-    }
     const opened = await openStateStore(runtime.config.stateDir, {
       tenant: runtime.config.tenantId,
       lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
@@ -107,6 +103,11 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
         ...(flags.emitHealth ? { emitHealth: true } : {}),
         ...(metrics ? { observer: metrics } : {}),
+        // Each unit starts its own subscription: one the app may not read (DLP.All without ActivityFeed.ReadDlp) is
+        // that unit's error, in status and the exit code of --once, and the others collect.
+        prepare: async (contentType, signal) => {
+          if (isContentType(contentType)) await runtime.api.startSubscription(contentType, { abortSignal: signal });
+        },
       });
     } finally {
       keepBelowLogs(undefined);

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../../emulator/index.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';
@@ -161,5 +161,36 @@ describe.skipIf(noPostgres !== undefined)(`connects to a real PostgreSQL with th
     const unreadable = await cli(['status', '--json', '--state', withFile(join(dir, 'missing.password'))], { env: noPassword });
     expect(unreadable.code).toBe(2);
     expect(oneErrorLine(unreadable)).toMatch(/^error: CONFIG_INVALID: --state passwordFile=.*missing\.password cannot be read: ENOENT\. Fix: /);
+  });
+});
+
+describe('test fails when run would, and run collects what it can (issue 23, 5)', () => {
+  it('without ActivityFeed.ReadDlp: test names DLP.All, the permission and the fix (exit 4); run --once delivers the other four, exits 4, and status shows the unit', { timeout: 120_000 }, async () => {
+    emulator.setGrantedRoles(['ActivityFeed.Read', 'ServiceHealth.Read']);
+    try {
+      const tested = await cli(['test']);
+      expect(tested.code, tested.stderr).toBe(4);
+      expect(oneErrorLine(tested)).toMatch(/^error: AF10001: DLP\.All: the app's token lacks the ActivityFeed\.ReadDlp permission, which reading DLP\.All takes\. Fix: grant ActivityFeed\.ReadDlp with admin consent: .*pulumi config set o365-connector:permissions ActivityFeed\.Read,ActivityFeed\.ReadDlp.*or leave DLP\.All out of --content-types$/);
+      expect(tested.stdout).toMatch(/^Content types the app may read: Audit\.AzureActiveDirectory, Audit\.Exchange, Audit\.SharePoint, Audit\.General$/m);
+
+      const state = join(dir, 'no-readdlp');
+      const sink = join(dir, 'no-readdlp.ndjson');
+      const ran = await cli(['run', '--once', '--since', '1d', '--state', state, '--sink', `file:${sink}`]);
+      expect(ran.code, ran.stderr).toBe(4);
+      expect(oneErrorLine(ran)).toMatch(/^error: AF10001: DLP\.All: the app's token lacks the ActivityFeed\.ReadDlp permission/);
+      const delivered = new Set((await readFile(sink, 'utf8')).split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { Workload?: string; RecordType: number }).RecordType));
+      expect(delivered.size).toBeGreaterThan(1);
+
+      const status = await cli(['status', '--offline', '--json', '--state', state]);
+      const report = JSON.parse(status.stdout) as { contentTypes: Array<{ contentType: string; recordsDelivered: number; lastError?: { code: string } }> };
+      const byType = new Map(report.contentTypes.map((row) => [row.contentType, row]));
+      expect(byType.get('DLP.All')?.lastError).toMatchObject({ code: 'AF10001' });
+      for (const type of ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General']) {
+        expect(byType.get(type)?.lastError, type).toBeUndefined();
+      }
+      expect(report.contentTypes.reduce((sum, row) => sum + row.recordsDelivered, 0)).toBeGreaterThan(0);
+    } finally {
+      emulator.setGrantedRoles(['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read']);
+    }
   });
 });
