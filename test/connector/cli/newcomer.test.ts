@@ -3,7 +3,7 @@
  * line it prints, and that nothing was written and nothing hung.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -209,5 +209,41 @@ describe('an outputs file the connector may not read gets the right fix (issue 2
     const line = oneErrorLine(result);
     expect(line).toMatch(new RegExp(`^error: CONFIG_INVALID: --outputs: cannot read ${file}: permission denied: it is owned by .*\\(uid ${process.getuid!()}\\) with mode 0${asRoot ? '600' : '000'}, and the connector runs as .*\\(uid ${asRoot ? 65534 : process.getuid!()}\\), who may not read it\\. Fix: let that user read it and keep it private: chown ${asRoot ? 65534 : process.getuid!()} ${file} && chmod 600 ${file}`));
     expect(line).not.toContain('regenerate');
+  });
+});
+
+describe('status for a fleet reads as a fleet (issue 23, 10)', () => {
+  it('names tenants by domain, says a failing tenant\'s error once, and shows the worker of a SQLite fleet while it runs', { timeout: 120_000 }, async () => {
+    const good = emulator.addTenant({ days: 0.2 });
+    const failing = emulator.addTenant({ days: 0.2, auditingEnabled: false });
+    const tenants = join(dir, 'fleet-status-tenants');
+    await mkdir(tenants);
+    for (const tenant of [good, failing]) await tenant.writeStackOutputs(join(tenants, `${tenant.tenantDomain}.json`));
+    const state = join(dir, 'fleet-status-state');
+    const worker = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--tenants', tenants, '--state', state, '--sink', `file:${join(dir, 'fleet-status.ndjson')}`, '--since', '2h', '--poll-interval', '1', '--claim-interval', '1'], {
+      env: { ...process.env, O365_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const status = (args: string[] = []) => cli(['status', '--offline', '--state', state, ...args], { env: { O365_OUTPUTS_FILE: undefined } });
+    try {
+      await expect.poll(async () => (await status()).stdout, { timeout: 60_000, interval: 500 }).toMatch(new RegExp(`${failing.tenantId} every content type: last error: AUDIT_LOG_DISABLED`));
+      const byId = await status();
+      expect(byId.stdout).toMatch(/^Workers: local \(10 units\)$/m);
+      expect(byId.stdout).toContain('Tenants are shown by id: give `--tenants <dir>` (or O365_TENANTS_DIR) to show their domains.');
+      const named = await status(['--tenants', tenants]);
+      const rows = named.stdout.split('\n').filter((line) => /^\S+\s+(Audit|DLP)\./.test(line));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) expect([good.tenantDomain, failing.tenantDomain]).toContain(row.split(/\s+/)[0]);
+      // The failing tenant's error: said for the tenant (its health, its last error), not once per content type.
+      const remarks = named.stdout.split('\n').filter((line) => line.includes('AUDIT_LOG_DISABLED'));
+      expect(remarks).toHaveLength(2);
+      for (const remark of remarks) expect(remark.startsWith(`${failing.tenantDomain} (${failing.tenantId}) every content type: `)).toBe(true);
+      expect(remarks[1]).toMatch(/ every content type: last error: AUDIT_LOG_DISABLED: .* \(latest at \d{4}-/);
+      expect(named.stdout).not.toContain('none holds a unit');
+    } finally {
+      worker.kill('SIGTERM');
+      await new Promise((done) => worker.once('exit', done));
+      for (const tenant of [good, failing]) emulator.removeTenant(tenant.tenantId);
+    }
+    expect((await status()).stdout).toMatch(/^Workers: none holds a unit now/m);
   });
 });
