@@ -89,6 +89,12 @@ export function runSettingsFrom(options: object): RunSettings {
   })) as RunSettings;
 }
 
+/** A setting's range as `run --help` and the settings table print it: `1–86400 seconds`. */
+export function settingRange(name: SettingName): string {
+  const spec: SettingSpec = settingSpecs[name];
+  return `${spec.min}–${spec.max}${unitOf(spec)}`;
+}
+
 const markdownCell = (text: string) => text.replace(/\|/g, '\\|');
 
 /** The README's settings table (Markdown), one row per setting in table order. */
