@@ -8,12 +8,12 @@ import type { GlobalFlags } from './commands/runtime.ts';
 import { showStatus } from './commands/status.ts';
 import { manageSubscriptions, type SubscriptionVerb } from './commands/subscriptions.ts';
 import { testConnection } from './commands/test-connection.ts';
-import { parseSetting, runSettingsFrom, settingNames, settingSpecs, type SettingName } from './config/settings.ts';
+import { parseSetting, runSettingsFrom, settingNames, settingRange, settingSpecs, type SettingName } from './config/settings.ts';
 
 /** A setting's option from the table: flag, help (commander adds the default), and its schema as the parser. */
 function settingOption(name: SettingName): Option {
   const spec = settingSpecs[name];
-  return new Option(`--${spec.flag} <${spec.unit}>`, spec.help).default(spec.default).argParser((value: string) => parseSetting(name, value));
+  return new Option(`--${spec.flag} <${spec.unit}>`, `${spec.help} (${settingRange(name)})`).default(spec.default).argParser((value: string) => parseSetting(name, value));
 }
 const globalSettings = settingNames.filter((name) => 'global' in settingSpecs[name]);
 const runSettings = settingNames.filter((name) => !globalSettings.includes(name));
@@ -32,7 +32,7 @@ const program = new Command('o365-connector')
   .option('--stack <name>', 'read the configuration from this Pulumi stack (runs `pulumi stack output --json --show-secrets`; needs the Pulumi CLI)')
   .addOption(new Option('--proxy <url>', 'forward proxy for the calls to Microsoft (default: HTTPS_PROXY; NO_PROXY applies); credentials in the URL or O365_PROXY_USERNAME/O365_PROXY_PASSWORD').env('O365_PROXY'))
   .addOption(new Option('--log-level <level>', 'level of the JSON logs on stderr (debug also prints stack traces of internal errors)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('O365_LOG_LEVEL'))
-  .addHelpText('after', '\nExit codes: 0 ok, 1 internal, 2 configuration, 3 authentication (AADSTS), 4 API (AF…), 5 network/TLS, 6 sink;\n`status`: 0 Active, 10 Degraded, 11 Inactive.');
+  .addHelpText('after', '\nExit codes: 0 ok, 1 internal, 2 configuration, 3 authentication (AADSTS), 4 API (AF…), 5 network/TLS, 6 sink;\n`status`: 0 Active, 10 Degraded, 11 Inactive; 130 stopped by a second SIGINT/SIGTERM.');
 
 // Global because test, status and subscriptions build the API client too.
 for (const name of globalSettings) program.addOption(settingOption(name));
@@ -92,6 +92,7 @@ program.command('status')
   .option('--state <dir>', stateHelp)
   .option('--json', 'machine-readable JSON instead of the table')
   .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
+  .addOption(new Option('--tenants <dir>', 'a fleet\'s tenants directory: its outputs files give each tenant\'s domain, shown instead of its id').env('O365_TENANTS_DIR'))
   .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
 
 /** A command-line mistake commander found, as one line naming the fix; help asked for is no error. */

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { contentTypes } from '../connector/api/content-types.ts';
 import { sessionNamePrefix } from '../connector/state/postgres-store.ts';
 import { advisoryNamespace } from '../connector/state/postgres-schema.ts';
-import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../test/receivers/postgres.ts';
+import { forCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../test/receivers/postgres.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'bin/o365-connector');
@@ -86,11 +86,13 @@ async function unitsPassed(state: string, env: NodeJS.ProcessEnv): Promise<numbe
 export async function quietTenants(options: FleetBenchOptions, postgres: TestPostgres | undefined) {
   const standIn = await startStandIn(options.tenants);
   const units = options.tenants * contentTypes.length;
-  const state = postgres ? await postgres.newDatabase() : join(standIn.dir, 'state');
+  const commandLine = postgres ? forCommandLine(await postgres.newDatabase()) : { state: join(standIn.dir, 'state'), env: {} };
+  const { state } = commandLine;
+  const env = { ...options.env, ...commandLine.env };
   try {
     options.progress(`fleet: one worker, ${options.tenants} quiet tenants (${units} units), state in ${postgres ? 'PostgreSQL' : 'a state directory'}`);
     const started = performance.now();
-    const worker = startWorker(join(standIn.dir, 'tenants'), state, 'bench', [], options.env);
+    const worker = startWorker(join(standIn.dir, 'tenants'), state, 'bench', [], env);
     let peak = 0;
     const sample = async () => { const m = await rssOf(worker.child.pid!); if (m) peak = Math.max(peak, m.hwm); return m; };
     let passed = 0;
@@ -104,7 +106,7 @@ export async function quietTenants(options: FleetBenchOptions, postgres: TestPos
       }
       await delay(2_000);
       await sample();
-      passed = await unitsPassed(state, options.env);
+      passed = await unitsPassed(state, env);
     }
     const allPassedSeconds = (performance.now() - started) / 1000;
     options.progress(`fleet: every unit completed a pass after ${allPassedSeconds.toFixed(1)} s; measuring ${options.settleSeconds} s more`);
@@ -163,12 +165,14 @@ export async function takeover(options: FleetBenchOptions, postgres: TestPostgre
   };
   try {
     options.progress(`fleet: takeover, two workers sharing ${units} units through PostgreSQL`);
-    workers.push(startWorker(tenantsDir, url, 'a', [], options.env));
+    const commandLine = forCommandLine(url);
+    const env = { ...options.env, ...commandLine.env };
+    workers.push(startWorker(tenantsDir, commandLine.state, 'a', [], env));
     const kills: number[] = [];
     const rejoins: number[] = [];
     for (let round = 0; round < 3; round += 1) {
       const started = performance.now();
-      const b = startWorker(tenantsDir, url, 'b', [], options.env);
+      const b = startWorker(tenantsDir, commandLine.state, 'b', [], env);
       workers.push(b);
       await waitFor((held) => (held.get('b') ?? 0) === units / 2 && (held.get('a') ?? 0) === units / 2, 'a fair share after a worker joined');
       rejoins.push(performance.now() - started);
@@ -180,7 +184,7 @@ export async function takeover(options: FleetBenchOptions, postgres: TestPostgre
     }
     const seconds = (values: number[]) => values.map((ms) => Number((ms / 1000).toFixed(2)));
     return {
-      tenants, units, claimIntervalSeconds: 2, commands: workers.slice(0, 2).map((w) => `o365-connector ${w.argv.join(' ').replace(url, 'postgres://…')}`),
+      tenants, units, claimIntervalSeconds: 2, commands: workers.slice(0, 2).map((w) => `o365-connector ${w.argv.join(' ').replace(commandLine.state, 'postgres://…')}`),
       takeoverSecondsAfterSigkill: seconds(kills), fairShareSecondsAfterJoin: seconds(rejoins),
     };
   } finally {

@@ -302,7 +302,11 @@ async function quota() {
 async function throttle() {
   const recordsPerBlob = 20;
   const results = [];
-  for (const perMinute of options.throttleQuotas) results.push(await againstQuota(perMinute, perMinute * options.throttleMinutes * recordsPerBlob, recordsPerBlob));
+  for (const perMinute of options.throttleQuotas) {
+    const result = await againstQuota(perMinute, perMinute * options.throttleMinutes * recordsPerBlob, recordsPerBlob);
+    progress(`${perMinute}/min: exit ${result.exitCode}, ${result.records} records in ${result.wallSeconds} s, ${result.wallToMinimumRatio} x the quota-bound minimum, ${result.throttled429} of ${result.requests} requests throttled (${(result.throttledShare * 100).toFixed(1)} %), learned ${result.learnedPerMinute}/min`);
+    results.push(result);
+  }
   return { scenario: 'throttle', results };
 }
 

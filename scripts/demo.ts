@@ -1,10 +1,10 @@
 // `npm run demo`: start the local stand-in for Microsoft, write a connector configuration in the Pulumi
 // stack-outputs form, and show audit records flowing from it within seconds.
-//   npm run demo              the real connector: test, run --once to stdout and a file, status
+//   npm run demo              the real connector: test, run --once to stdout and a file, the same run again (adds nothing), status
 //   npm run demo -- --smoke   a few lines of undici against the stand-in alone (no connector involved)
 import { spawn } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { relative, resolve } from 'node:path';
 import { Agent, request } from 'undici';
 import { contentTypes } from '../connector/api/content-types.ts';
 import { startEmulator, type Emulator } from '../test/emulator/index.ts';
@@ -15,6 +15,9 @@ const outputsFile = resolve(demoDir, 'outputs.json');
 const stateDir = resolve(demoDir, 'state');
 const auditFile = resolve(demoDir, 'audit.ndjson');
 const bin = resolve(import.meta.dirname, '../connector/bin.mjs');
+const seed = 42;
+/** The one command that serves the demo's outputs file again: the same stand-in (same seed, same ids and secret), its new port written into the file. */
+const serveAgain = `npm run emulator -- --seed ${seed} --config-out ${relative(process.cwd(), outputsFile)}`;
 
 function say(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -28,19 +31,32 @@ function connector(args: string[]): Promise<number> {
   });
 }
 
-/** The real connector against the stand-in; returns the exit code of the first step that fails, or 0. */
+/** Records in the demo's file: what the second run must leave unchanged. */
+async function linesIn(file: string): Promise<number> {
+  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+}
+
+/**
+ * The real connector against the stand-in: test, a first run (stdout and a file), a second run on the same state that
+ * adds nothing, and status (each run ends with a sweep, which status shows). The exit code of the first step that
+ * fails, or 0.
+ */
 async function runConnector(): Promise<number> {
-  const steps = [
-    ['test', '--outputs', outputsFile],
-    ['run', '--once', '--since', '3h', '--outputs', outputsFile, '--state', stateDir, '--sink', 'stdout', '--sink', `file:${auditFile}`, '--requests-per-minute', '6000'],
-    ['status', '--outputs', outputsFile, '--state', stateDir],
-  ];
-  for (const step of steps) {
-    const code = await connector(step);
-    if (code !== 0) return code;
-  }
-  say(`\ndemo: done. The same records are in ${auditFile}; run it again and nothing is duplicated.`);
-  return 0;
+  // An overlap shorter than the 3 hours collected, so that the sweep ending each run has a range of its own to list.
+  const run = ['run', '--once', '--since', '3h', '--overlap', '60', '--outputs', outputsFile, '--state', stateDir, '--requests-per-minute', '6000'];
+  const first = await connector(['test', '--outputs', outputsFile]) || await connector([...run, '--sink', 'stdout', '--sink', `file:${auditFile}`]);
+  if (first !== 0) return first;
+  const delivered = await linesIn(auditFile);
+  say(`\ndemo: the first run wrote ${delivered} records to ${auditFile}. The same command again, on the same state:`);
+  const second = await connector([...run, '--sink', `file:${auditFile}`]);
+  if (second !== 0) return second;
+  const added = (await linesIn(auditFile)) - delivered;
+  say(`demo: the second run added ${added} records (the file still holds ${delivered}): every blob and record Id already delivered is remembered in ${stateDir}.`);
+  const status = await connector(['status', '--outputs', outputsFile, '--state', stateDir]);
+  if (status !== 0) return status;
+  say(`\ndemo: done. The stand-in stopped with the demo, so ${relative(process.cwd(), outputsFile)} now points at nothing (ECONNREFUSED).`
+    + ` To use it again, serve it in another terminal with\n  ${serveAgain}\nthen: npx o365-connector test --outputs ${relative(process.cwd(), outputsFile)}`);
+  return added === 0 ? 0 : 1;
 }
 
 /** Without the connector: token, subscriptions, one listing per content type, a few records, a summary. */
@@ -81,7 +97,7 @@ async function runSmokeClient(emulator: Emulator): Promise<number> {
 
 await rm(demoDir, { recursive: true, force: true });
 await mkdir(demoDir, { recursive: true });
-const emulator = await startEmulator({ seed: 42, days: 1, lateBlobRate: 0.1, duplicateRate: 0.05 });
+const emulator = await startEmulator({ seed, days: 1, lateBlobRate: 0.1, duplicateRate: 0.05 });
 let exitCode = 1;
 try {
   await writeFile(outputsFile, JSON.stringify(connectorOutputs(emulator), null, 2) + '\n', { mode: 0o600 });

@@ -11,7 +11,7 @@ import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import { retentionMs, type ActivityApi, type ApiRate, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
 import type { ContentType } from './content-types.ts';
-import { activityError, ActivityApiError, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
+import { activityError, ActivityApiError, forContentType, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget, type RequestPriority } from './request-budget.ts';
@@ -290,7 +290,7 @@ export class ActivityClient implements ActivityApi {
     } catch (error) {
       // Already enabled is the state we asked for: starting is idempotent.
       if (error instanceof ActivityApiError && error.code === 'AF20024') return { contentType, status: 'enabled', webhook: null };
-      throw error;
+      throw forContentType(error, contentType);
     }
   }
 
@@ -333,7 +333,7 @@ export class ActivityClient implements ActivityApi {
           nextPage: uri !== undefined && uri.trim() !== '' ? uri.trim() : undefined,
           bytes: answer.text.length,
         };
-      });
+      }).catch((error: unknown) => { throw forContentType(error, contentType); });
       this.#options.telemetry?.received(0, bytes);
       next = nextPage === undefined ? undefined : this.#serviceUrl(nextPage, 'NextPageUri');
       yield page;

@@ -1,4 +1,5 @@
 import { ConnectorError } from '../errors.ts';
+import type { ContentType } from './content-types.ts';
 
 /** The code C's collector reacts to by starting the subscription and listing again (the client does not do it itself). */
 export const subscriptionMissingCode = 'AF20022';
@@ -100,4 +101,23 @@ export function activityError(status: number, bodyText: string, retryAfterMs?: n
   const retryable = status >= 500 || status === 429 || status === 408;
   const detail = message ? `: ${code ? `${code} ` : ''}${firstLine(message)}` : code ? `: ${code}` : '';
   return new ActivityApiError(code && /^AF\d+$/.test(code) ? code : `HTTP${status}`, `the API answered HTTP ${status}${detail}`, status, { retryable, throttled: status === 429, ...extra });
+}
+
+/** The application permission of the Office 365 Management APIs that reading a content type takes. */
+export function permissionFor(contentType: ContentType): string {
+  return contentType === 'DLP.All' ? 'ActivityFeed.ReadDlp' : 'ActivityFeed.Read';
+}
+
+/**
+ * AF10001 on a call for one content type, said for that content type: which permission the token lacks and how to grant
+ * it (the service's own message need not name it). Any other error is returned as it is.
+ */
+export function forContentType(error: unknown, contentType: ContentType): unknown {
+  if (!(error instanceof ActivityApiError) || error.code !== 'AF10001') return error;
+  const permission = permissionFor(contentType);
+  const others = contentType === 'DLP.All' ? '; or leave DLP.All out of --content-types' : '';
+  return new ActivityApiError('AF10001', `${contentType}: the app's token lacks the ${permission} permission, which reading ${contentType} takes`, error.status, {
+    fix: `grant ${permission} with admin consent: its stack's o365-connector:permissions must list it (pulumi config set o365-connector:permissions ActivityFeed.Read,ActivityFeed.ReadDlp,ServiceHealth.Read), then \`npm run pulumi -- up\` (or "Grant admin consent" on the app's API permissions page)${others}`,
+    cause: error,
+  });
 }

@@ -3,7 +3,7 @@ import { TransportError } from '../api/transport-errors.ts';
 import { IdentityError } from '../auth/aadsts-errors.ts';
 import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
 
-/** Exit codes, documented in the README. */
+/** Exit codes, documented in docs/connector.md and `o365-connector --help`. */
 export const exitCodes = {
   ok: 0,
   /** Internal error, or a failure that fits no category below. */

@@ -1,5 +1,5 @@
 import { retentionMs } from '../api/activity-api.ts';
-import { auditTypesOf } from '../api/content-types.ts';
+import { isContentType } from '../api/content-types.ts';
 import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';
@@ -15,7 +15,7 @@ import { ConnectorMetrics } from '../status/metrics.ts';
 import { ProgressDisplay } from '../status/progress.ts';
 import type { StateStore } from '../state/store.ts';
 import { redactSecrets } from '../status/secret-values.ts';
-import { isPostgresUrl } from '../state/open-database.ts';
+import { isPostgresUrl, refusePasswordInStateUrl } from '../state/open-database.ts';
 import { stateLocationOf } from '../config/config.ts';
 import { runFleetCommand } from './run-fleet.ts';
 import { stopOnSignals } from './stop-signals.ts';
@@ -56,7 +56,9 @@ async function readiness(runtime: Runtime, stopping: AbortSignal): Promise<Readi
 
 export async function runCommand(flags: RunFlags): Promise<number> {
   // Many tenants (--tenants), or state in a database the fleet shares: a fleet worker.
-  if (flags.tenants !== undefined || isPostgresUrl(stateLocationOf(flags))) return runFleetCommand(flags);
+  const state = stateLocationOf(flags);
+  if (isPostgresUrl(state)) refusePasswordInStateUrl(state);
+  if (flags.tenants !== undefined || isPostgresUrl(state)) return runFleetCommand(flags);
   const since = parseSince(flags.since, new Date());
   const runtime = await createRuntime(flags, { maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000 });
   // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.
@@ -80,10 +82,6 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
       health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
     }
-    for (const type of auditTypesOf(runtime.config.contentTypes)) {
-      if (controller.signal.aborted) return exitCodes.ok;
-      await runtime.api.startSubscription(type, { abortSignal: controller.signal });
-    }
     const opened = await openStateStore(runtime.config.stateDir, {
       tenant: runtime.config.tenantId,
       lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
@@ -105,6 +103,11 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
         ...(flags.emitHealth ? { emitHealth: true } : {}),
         ...(metrics ? { observer: metrics } : {}),
+        // Each unit starts its own subscription: one the app may not read (DLP.All without ActivityFeed.ReadDlp) is
+        // that unit's error, in status and the exit code of --once, and the others collect.
+        prepare: async (contentType, signal) => {
+          if (isContentType(contentType)) await runtime.api.startSubscription(contentType, { abortSignal: signal });
+        },
       });
     } finally {
       keepBelowLogs(undefined);

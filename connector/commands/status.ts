@@ -1,9 +1,14 @@
 import type { Subscription } from '../api/activity-api.ts';
 import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { stateDirOf, stateLocationOf } from '../config/config.ts';
-import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
+import { decodeOutputsText, stateDirOf, stateLocationOf } from '../config/config.ts';
+import { ConfigError } from '../errors.ts';
+import { lockFileName } from '../state/directory-lock.ts';
+import { isLockHeld } from '../state/lock-file.ts';
+import { isPostgresUrl, openStateDatabaseReadOnlyAt, refusePasswordInStateUrl } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite-schema.ts';
+import { checkStateToReport } from '../state/state-directory.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
@@ -15,6 +20,8 @@ const liveListTimeoutMs = 15_000;
 export interface StatusFlags extends GlobalFlags {
   readonly json?: boolean | undefined;
   readonly offline?: boolean | undefined;
+  /** A fleet's tenants directory: its outputs files name each tenant's domain. */
+  readonly tenants?: string | undefined;
 }
 
 /**
@@ -22,7 +29,10 @@ export interface StatusFlags extends GlobalFlags {
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const fleet = await fleetReportOf(stateLocationOf(flags));
+  const location = stateLocationOf(flags);
+  if (isPostgresUrl(location)) refusePasswordInStateUrl(location);
+  else checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
+  const fleet = await fleetReportOf(location, flags.tenants);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
@@ -58,13 +68,37 @@ function exitCodeOf(health: Health): number {
  * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
  * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
  */
-async function fleetReportOf(state: string): Promise<FleetReport | undefined> {
+async function fleetReportOf(state: string, tenantsDir: string | undefined): Promise<FleetReport | undefined> {
   if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) return undefined;
   const database = await openStateDatabaseReadOnlyAt(state);
   try {
     if (!isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
-    return await buildFleetReport(database);
+    return await buildFleetReport(database, {
+      ...(tenantsDir ? { domains: await tenantDomains(tenantsDir) } : {}),
+      // A state directory has no claims to read: its lock says whether a worker runs on it.
+      ...(isPostgresUrl(state) ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
+    });
   } finally {
     await database.close();
   }
+}
+
+/** Tenant id → domain, from the `tenantId` and `tenantDomain` of each outputs file in the directory (nothing else is read). */
+async function tenantDomains(dir: string): Promise<Map<string, string>> {
+  const domains = new Map<string, string>();
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
+  } catch (error) {
+    throw new ConfigError('--tenants', `cannot read the directory ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give the tenants directory the fleet runs with');
+  }
+  for (const name of names) {
+    try {
+      const outputs = JSON.parse(decodeOutputsText(await readFile(join(dir, name)))) as { tenantId?: unknown; tenantDomain?: unknown };
+      if (typeof outputs.tenantId === 'string' && typeof outputs.tenantDomain === 'string') domains.set(outputs.tenantId.toLowerCase(), outputs.tenantDomain);
+    } catch {
+      // A file run refuses too: the tenant is shown by id.
+    }
+  }
+  return domains;
 }

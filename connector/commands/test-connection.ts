@@ -1,5 +1,6 @@
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
-import { serviceHealth } from '../api/content-types.ts';
+import { auditTypesOf, serviceHealth } from '../api/content-types.ts';
+import { ActivityApiError, subscriptionMissingCode } from '../api/af-errors.ts';
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../graph/graph-errors.ts';
 import type { AnnouncementKind } from '../graph/service-health-api.ts';
 import { configuredSinkSpecs, createSink, type SinkContext } from '../sinks/spec.ts';
@@ -39,9 +40,10 @@ export async function testConnection(flags: TestFlags, out: NodeJS.WritableStrea
     const { config } = runtime;
     out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? ` via proxy ${runtime.proxy.display}` : ''}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
+    const contentFailed = await checkContentTypes(runtime, out, err);
     const graphFailed = await checkGraphPermissions(runtime, out, err);
     const sinksFailed = await checkSinks(flags, { telemetry: runtime.telemetry, logger: runtime.logger, proxy: runtime.proxy }, out, err);
-    return sinksFailed ? exitCodes.sink : graphFailed ? exitCodes.api : exitCodes.ok;
+    return sinksFailed ? exitCodes.sink : contentFailed || graphFailed ? exitCodes.api : exitCodes.ok;
   } finally {
     await runtime.close();
   }
@@ -120,6 +122,40 @@ async function testTenants(flags: TestFlags, out: NodeJS.WritableStream, err: No
     await agents.close();
   }
 }
+
+/** A window just behind now: listing it asks for exactly what `run` asks for, and costs one request. */
+const probeWindowMs = 5 * 60_000;
+
+/**
+ * Whether the app may read every audit content type `run` will collect: one listing of a few minutes of each (the
+ * service checks the permission before anything else, so DLP.All without ActivityFeed.ReadDlp answers AF10001 here,
+ * not first in `run`). A subscription not started yet is fine: `run` starts it. One line per content type the app may
+ * not read, with the permission and the fix; true when one is missing.
+ */
+async function checkContentTypes(runtime: Runtime, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<boolean> {
+  const readable: string[] = [];
+  let failed = false;
+  for (const contentType of auditTypesOf(runtime.config.contentTypes)) {
+    const end = new Date(Date.now() + runtime.api.clockSkewMs - 60_000);
+    try {
+      for await (const _page of runtime.api.listContent(contentType, { start: new Date(end.getTime() - probeWindowMs), end })) break;
+      readable.push(contentType);
+    } catch (error) {
+      if (error instanceof ActivityApiError && notStartedCodes.has(error.code)) {
+        readable.push(contentType);
+        continue;
+      }
+      if (!(error instanceof ActivityApiError && error.code === 'AF10001')) throw error;
+      err.write(`${redactSecrets(describeFailure(error).line)}\n`);
+      failed = true;
+    }
+  }
+  if (readable.length > 0) out.write(`Content types the app may read: ${readable.join(', ')}\n`);
+  return failed;
+}
+
+/** A subscription never started (AF20022) or disabled (AF20023): not a permission problem, and `run` starts it. */
+const notStartedCodes = new Set([subscriptionMissingCode, 'AF20023']);
 
 /**
  * Whether the app may read service health from Microsoft Graph: one item of issues (ServiceHealth.Read.All) and of

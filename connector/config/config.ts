@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../api/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
+import { describeAccess } from './file-access.ts';
 import { cloudNames, clouds, type CloudName } from './clouds.ts';
 import { outputsError, stackOutputsSchema, type StackOutputs } from './stack-outputs.ts';
 
@@ -71,7 +72,16 @@ async function readOutputsFile(path: string): Promise<Raw> {
   try {
     text = decodeOutputsText(await readFile(path));
   } catch (error) {
-    throw new ConfigError('--outputs', `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'write it with `pulumi stack output --json --show-secrets > outputs.json`');
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const access = code === 'EACCES' || code === 'EPERM' ? describeAccess(path) : undefined;
+    if (access) {
+      throw new ConfigError('--outputs', `cannot read ${path}: permission denied: it is owned by ${access.owner} with mode ${access.mode}, and the connector runs as ${access.runsAs}, who may not read it`,
+        `let that user read it and keep it private: chown ${access.uid} ${path} && chmod 600 ${path} (in the container the connector runs as node, uid 1000), or run the connector as the file's owner`);
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new ConfigError('--outputs', `cannot read ${path}: permission denied (a directory on its path may not be searched by this user, uid ${process.getuid?.() ?? '?'})`, 'let the user the connector runs as reach and read the file');
+    }
+    throw new ConfigError('--outputs', `cannot read ${path} (${code})`, 'write it with `pulumi stack output --json --show-secrets > outputs.json`');
   }
   let parsed: unknown;
   try {

@@ -1,6 +1,6 @@
 /**
  * Every tunable of `run`, defined once: its flag, its default, its bounds and its help text. The CLI builds its
- * options from this table, the pipeline reads the parsed values, and the README's settings table is generated
+ * options from this table, the pipeline reads the parsed values, and the settings table of docs/settings.md is generated
  * from it (`npm run docs`; a test keeps them equal).
  */
 import { z } from 'zod';
@@ -14,7 +14,7 @@ interface SettingSpec {
   readonly help: string;
   readonly schema: z.ZodType<number>;
   readonly default: number;
-  /** Bounds, inclusive; the schema enforces them, messages and the README quote them. */
+  /** Bounds, inclusive; the schema enforces them, messages, `run --help` and docs/settings.md quote them. */
   readonly min: number;
   readonly max: number;
   /** A global option: `test`, `status` and `subscriptions` build the API client too. */
@@ -89,9 +89,15 @@ export function runSettingsFrom(options: object): RunSettings {
   })) as RunSettings;
 }
 
+/** A setting's range as `run --help` and the settings table print it: `1–86400 seconds`. */
+export function settingRange(name: SettingName): string {
+  const spec: SettingSpec = settingSpecs[name];
+  return `${spec.min}–${spec.max}${unitOf(spec)}`;
+}
+
 const markdownCell = (text: string) => text.replace(/\|/g, '\\|');
 
-/** The README's settings table (Markdown), one row per setting in table order. */
+/** The settings table of docs/settings.md (Markdown), one row per setting in table order. */
 export function settingsTableMarkdown(): string {
   const rows = settingNames.map((name) => {
     const spec: SettingSpec = settingSpecs[name];
@@ -104,10 +110,10 @@ export function settingsTableMarkdown(): string {
 
 export const settingsMarkers = { start: '<!-- settings:start -->', end: '<!-- settings:end -->' } as const;
 
-/** `readme` with the text between the settings markers replaced by the generated table. */
-export function withSettingsTable(readme: string): string {
-  const start = readme.indexOf(settingsMarkers.start);
-  const end = readme.indexOf(settingsMarkers.end);
-  if (start < 0 || end < start) throw new Error(`the README has no ${settingsMarkers.start} … ${settingsMarkers.end} section`);
-  return `${readme.slice(0, start + settingsMarkers.start.length)}\n${settingsTableMarkdown()}\n${readme.slice(end)}`;
+/** `page` (docs/settings.md) with the text between the settings markers replaced by the generated table. */
+export function withSettingsTable(page: string): string {
+  const start = page.indexOf(settingsMarkers.start);
+  const end = page.indexOf(settingsMarkers.end);
+  if (start < 0 || end < start) throw new Error(`docs/settings.md has no ${settingsMarkers.start} … ${settingsMarkers.end} section`);
+  return `${page.slice(0, start + settingsMarkers.start.length)}\n${settingsTableMarkdown()}\n${page.slice(end)}`;
 }

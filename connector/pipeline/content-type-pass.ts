@@ -168,7 +168,8 @@ export async function runPass(context: PassContext, checkpoint: number | undefin
     for (const release of batch.releases) release();
     dedupe.committed(batch.keys);
     context.pipeline.sent(batch.records.length, batch.bytes);
-    context.onProgress?.(contentType, { records: batch.records.length, checkpoint: outcome.checkpoint, coveredFrom: outcome.listedFrom });
+    const reached = sweeping ? undefined : Math.max(...batch.blobs.map((blob) => Date.parse(blob.contentCreated)).filter(Number.isFinite));
+    context.onProgress?.(contentType, { records: batch.records.length, checkpoint: outcome.checkpoint, coveredFrom: outcome.listedFrom, ...(reached !== undefined && Number.isFinite(reached) ? { reached } : {}) });
     for (const counts of context.totals ? [outcome, context.totals] : [outcome]) {
       counts.records += batch.records.length;
       counts.blobs += batch.blobs.length;

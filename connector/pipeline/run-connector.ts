@@ -46,6 +46,11 @@ export interface RunConnectorOptions {
   readonly emitHealth?: boolean;
   /** Each commit, per content type (the terminal's progress lines). */
   readonly onProgress?: PassContext['onProgress'];
+  /**
+   * Before a content type's first pass, and before each pass until it succeeded (`run` starts its subscription): one
+   * that fails (a permission missing for DLP.All) is that unit's error, while the others collect.
+   */
+  readonly prepare?: ((contentType: CollectedType, signal: AbortSignal) => Promise<void>) | undefined;
 }
 
 export interface RunObserver {
@@ -74,8 +79,10 @@ export async function runConnector(options: RunConnectorOptions): Promise<RunSum
   const collection = await openCollection(options);
   try {
     const cursors = await options.store.cursors();
+    const { prepare } = options;
     await Promise.all(options.contentTypes.map((contentType) => collection.collect({
       api: options.api, graph: options.graph, contentType, store: options.store, since: options.since, cursor: cursors.get(contentType),
+      ...(prepare ? { prepare: (signal: AbortSignal) => prepare(contentType, signal) } : {}),
     })));
     const summary = collection.finish();
     // --once: an error no retry can fix ends the run with it (a fleet reports every unit's errors instead).

@@ -23,5 +23,6 @@ export interface UnitPassContext {
   /** Record keys held by batches in flight, shared by the passes of this unit. */
   readonly pending?: Set<string>;
   /** Each commit of this unit: records it added, where the checkpoint and the covered range begin (progress.ts). */
-  readonly onProgress?: ((contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined }) => void) | undefined;
+  /** `reached`: the newest contentCreated delivered by a live pass's batch (how far the content type has got between checkpoints). */
+  readonly onProgress?: ((contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom: number | undefined; reached?: number | undefined }) => void) | undefined;
 }

@@ -23,9 +23,9 @@
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
 import { takeLockFile, type HeldLock } from '../state/lock-file.ts';
+import { makeDirectory } from '../state/make-directory.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import type { Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
@@ -69,7 +69,7 @@ export class FileSink implements Sink {
   }
 
   async open(resumeFrom: SinkPosition | undefined, options: SinkCallOptions = {}): Promise<void> {
-    mkdirSync(dirname(this.#path), { recursive: true });
+    makeDirectory(dirname(this.#path));
     this.#lock = await takeLockFile(lockFileOf(this.#path), {
       waitMs: this.#lockWaitMs, abortSignal: options.abortSignal, durable: true, mode: 0o640,
       onWait: () => this.#logger?.info({ component: 'sink', sink: this.name }, 'the file is locked by another connector; waiting for it'),
@@ -125,7 +125,7 @@ export class FileSink implements Sink {
 
   async check(): Promise<string> {
     try {
-      mkdirSync(dirname(this.#path), { recursive: true });
+      makeDirectory(dirname(this.#path));
       const file = await open(this.#path, 'a', 0o640);
       try {
         await file.sync();

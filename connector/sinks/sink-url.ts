@@ -59,7 +59,8 @@ export class SinkUrl {
       const prefix = /^([A-Za-z]+)\./.exec(key)?.[1];
       const group = prefix !== undefined && prefixed.has(prefix) && declared.includes(prefix) ? prefix : undefined;
       if (!group && (!declared.includes(key) || prefixed.has(key))) {
-        const known = declared.map((name) => (prefixed.has(name) ? `${name}.*` : name));
+        // format (and protocol on http(s)://) are read before the sink's own parameters (see spec.ts).
+        const known = [...declared.map((name) => (prefixed.has(name) ? `${name}.*` : name)), 'format', ...(/^https?:$/.test(this.url.protocol) ? ['protocol'] : [])];
         throw new ConfigError(`--sink ${key}`, `unknown parameter for ${this.url.protocol}// sinks`, `use any of ${known.join(', ')}`);
       }
       const values = this.url.searchParams.getAll(key);

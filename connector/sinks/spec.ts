@@ -64,8 +64,7 @@ export function outputForm(spec: string): { spec: string; form: RecordForm; prot
   const keyOf = (segment: string) => { try { return decodeURIComponent(segment.split('=')[0]!.replace(/\+/g, ' ')); } catch { return segment; } };
   const valueOf = (segment: string) => { try { return decodeURIComponent(segment.slice(segment.indexOf('=') + 1).replace(/\+/g, ' ')); } catch { return segment; } };
   const ours = segments.filter((segment) => ['format', 'protocol'].includes(keyOf(segment)));
-  // A file path may hold a "?": the query is the sink's only when it is nothing but format= (file: takes no other).
-  if (ours.length === 0 || (scheme === 'file' && ours.length !== segments.length)) return { spec, form: 'raw', protocol: undefined };
+  if (ours.length === 0) return { spec, form: 'raw', protocol: undefined };
   const formats = ours.filter((segment) => keyOf(segment) === 'format').map(valueOf);
   const protocols = ours.filter((segment) => keyOf(segment) === 'protocol').map(valueOf);
   if (formats.length > 1 || protocols.length > 1) throw new ConfigError(`--sink ${formats.length > 1 ? 'format' : 'protocol'}`, 'given more than once', 'give each parameter once');
@@ -119,8 +118,21 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'https', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
   { scheme: 'splunk-hec', create: (spec, context, form) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy, form }) },
   { scheme: 'elasticsearch', create: (spec, context, form) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy }) },
-  { scheme: 'file', create: (spec, context, form) => new FileSink(spec.slice('file:'.length), { telemetry: context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(spec) : spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
+  { scheme: 'file', create: (spec, context, form) => new FileSink(filePathOf(spec), { telemetry: context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(spec) : spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
+
+/**
+ * The path of a `file:<path>[?format=raw|ocsf]` spec (outputForm took `format` out): the first "?" starts the
+ * parameters, so a misspelt one is refused instead of becoming part of the file's name.
+ */
+function filePathOf(spec: string): string {
+  const [path, query = ''] = spec.slice('file:'.length).split(/\?(.*)/s);
+  const unknown = query.split('&').filter(Boolean)[0];
+  if (unknown !== undefined) {
+    throw new ConfigError(`--sink ${unknown.split('=')[0]}`, 'unknown parameter for file: sinks', 'use any of format (file:<path>?format=raw|ocsf); a "?" in a file sink always starts its parameters');
+  }
+  return path!;
+}
 
 export function schemeOf(spec: string): string {
   if (spec === 'stdout' || spec.startsWith('stdout?')) return 'stdout';
@@ -178,6 +190,7 @@ export function createSink(spec: string, context: SinkContext): Sink {
   const scheme = schemeOf(spec);
   const entry = factories.find((f) => f.scheme === scheme);
   if (!entry) {
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(spec)) throw new ConfigError('--sink', `"${sinkLabel(spec)}" names no kind of sink`, `write file:${sinkLabel(spec)} for a file, or stdout, syslog+tcp://…, https://…, splunk-hec://…, elasticsearch://…`);
     const known = factories.map((f) => f.scheme).join(', ');
     throw new ConfigError('--sink', `unknown sink "${scheme}"`, `use one of: ${known}`);
   }

@@ -82,3 +82,20 @@ function tryLock(path: string, mode: number, durable: boolean): HeldLock | undef
 function isBusy(error: unknown): boolean {
   return typeof (error as { errcode?: unknown }).errcode === 'number' && ((error as { errcode: number }).errcode & 0xff) === 5;
 }
+
+/**
+ * Whether a process holds the lock of `path` now (`status` asks, to say that a connector is running on a state
+ * directory). Reads the file without ever taking its lock: a holder's exclusive lock makes the read busy.
+ */
+export function isLockHeld(path: string): boolean {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path, { readOnly: true, timeout: 0 });
+    db.prepare('SELECT count(*) FROM owner').get();
+    return false;
+  } catch (error) {
+    return isBusy(error);
+  } finally {
+    db?.close();
+  }
+}

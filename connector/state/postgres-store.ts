@@ -17,10 +17,10 @@ import pg from 'pg';
 import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
-import { registerSecret } from '../status/secret-values.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';
 import { advisoryNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
 import { contentTypeCodes } from './sqlite-schema.ts';
+import { postgresClientConfig } from './postgres-connection.ts';
 import { TenantView } from './tenant-view.ts';
 import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type StateDatabase, type UnitClaims, type UnitHolder, type UnitKey } from './store.ts';
 
@@ -66,11 +66,9 @@ interface Target {
  */
 export async function openPostgresDatabase(url: string, options: OpenPostgresDatabaseOptions): Promise<PostgresStateDatabase> {
   const target = targetOf(url);
-  registerSecret(target.password);
-  // libpq's variable, which pg reads when the URL has no password.
-  registerSecret(process.env['PGPASSWORD']);
+  const connection = postgresClientConfig(url);
   const pool = new pg.Pool({
-    connectionString: url, types, max: options.readOnly ? 1 : readPoolSize, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
+    ...connection, types, max: options.readOnly ? 1 : readPoolSize, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
     connectionTimeoutMillis: connectTimeoutMs, idleTimeoutMillis: 30_000,
     application_name: options.readOnly ? 'o365-connector-status' : `${readerNamePrefix}${options.workerName}`,
   });
@@ -113,7 +111,7 @@ interface Session {
 
 async function openSession(url: string, target: Target, options: OpenPostgresDatabaseOptions): Promise<Session> {
   const client = new pg.Client({
-    connectionString: url, types, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
+    ...postgresClientConfig(url), types, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
     connectionTimeoutMillis: connectTimeoutMs, application_name: `${sessionNamePrefix}${options.workerName}`,
   });
   // Until the database watches it: an error before then is the connect's own rejection.
@@ -592,7 +590,7 @@ function connectionError(error: unknown, target: Target): ConnectorError {
   const message = scrub(oneLine((error as Error).message ?? String(error)), target);
   const where = `${target.hostPort}/${target.database}`;
   if (code === '28P01' || code === '28000' || /password/i.test(message)) {
-    return new ConnectorError('STATE_DENIED', `PostgreSQL at ${where} refused user ${target.user}: ${message}`, { fix: 'correct the user and password of the state database URL (or the server\'s pg_hba.conf)', cause: error });
+    return new ConnectorError('STATE_DENIED', `PostgreSQL at ${where} refused user ${target.user}: ${message}`, { fix: 'correct the user of the state database URL, or its password (PGPASSWORD, a PGPASSFILE or ~/.pgpass, or the URL\'s passwordFile=<path>), or the server\'s pg_hba.conf', cause: error });
   }
   if (code === '3D000') {
     return new ConnectorError('STATE_NO_DATABASE', `PostgreSQL at ${target.hostPort} has no database ${target.database}`, { fix: `create it (createdb -h ${target.hostPort.replace(/:(\d+)$/, ' -p $1')} -U ${target.user} ${target.database}), or correct the URL`, cause: error });
@@ -610,17 +608,24 @@ function targetOf(url: string): Target {
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConnectorError('CONFIG_INVALID', 'the state database URL is not a URL', { fix: 'give it as postgresql://user:password@host:5432/database' });
+    throw new ConnectorError('CONFIG_INVALID', 'the state database URL is not a URL', { fix: 'give it as postgresql://user@host:5432/database' });
   }
   if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
-    throw new ConnectorError('CONFIG_INVALID', `the state database URL has scheme ${parsed.protocol.slice(0, -1)}, not postgresql`, { fix: 'give it as postgresql://user:password@host:5432/database' });
+    throw new ConnectorError('CONFIG_INVALID', `the state database URL has scheme ${parsed.protocol.slice(0, -1)}, not postgresql`, { fix: 'give it as postgresql://user@host:5432/database' });
   }
-  const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
-  const user = decodeURIComponent(parsed.username) || process.env['PGUSER'] || process.env['USER'] || 'postgres';
+  const decoded = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConnectorError('CONFIG_INVALID', `the ${what} of the state database URL has a malformed %-escape`, { fix: 'write each % as %25, or a character as %XX with two hex digits' });
+    }
+  };
+  const password = parsed.password === '' ? undefined : decoded(parsed.password, 'password');
+  const user = decoded(parsed.username, 'user') || process.env['PGUSER'] || process.env['USER'] || 'postgres';
   // A socket directory may be given as ?host=/run/postgresql (then the hostname is empty).
   const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
   const port = parsed.port || parsed.searchParams.get('port') || '5432';
-  const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
+  const database = decoded(parsed.pathname.slice(1), 'database name') || user;
   const hostPort = `${host}:${port}`;
   return { location: `postgresql://${encodeURIComponent(user)}@${host.includes('/') ? `${encodeURIComponent(host)}` : host}:${port}/${encodeURIComponent(database)}`, hostPort, database, user, password };
 }

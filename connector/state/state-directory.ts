@@ -4,11 +4,12 @@
  * file, a directory the connector may not write, and a non-empty directory holding nothing of the connector's
  * (pointing `--state` at the wrong place must never turn someone's files into state, or let them be touched).
  */
-import { constants, accessSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { constants, accessSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import { ConnectorError } from '../errors.ts';
 import { isDeadLetterFileName } from './dead-letter.ts';
 import { lockFileName } from './directory-lock.ts';
+import { makeDirectory } from './make-directory.ts';
 import { isV2FileName } from './migrate-v2.ts';
 import { stateDbName } from './sqlite-schema.ts';
 
@@ -35,7 +36,7 @@ export function prepareStateDirectory(dir: string): void {
   }
   if (real === undefined) {
     try {
-      mkdirSync(path, { recursive: true, mode: 0o700 });
+      makeDirectory(path, 0o700);
     } catch (error) {
       throw fileSystemRefusal(error, path, 'cannot be created');
     }
@@ -66,5 +67,27 @@ function fileSystemRefusal(error: unknown, path: string, what: string): Connecto
   if (code === 'EROFS') return new ConnectorError('STATE_READ_ONLY', `--state ${path} is on a read-only file system`, { fix: 'give --state a directory on a writable file system' });
   if (code === 'EACCES' || code === 'EPERM') return new ConnectorError('STATE_NOT_PERMITTED', `--state ${path} ${what}: permission denied`, { fix: `run as a user who owns it, or give --state a directory that user may write (e.g. chown it)` });
   if (code === 'ENOTDIR' || code === 'EEXIST') return new ConnectorError('STATE_NOT_A_DIRECTORY', `--state ${path}: ${dirname(path)} or a parent of it is a file, not a directory`, { fix });
+  if (code === 'ENOENT') return new ConnectorError('STATE_UNUSABLE', `--state ${path} ${what}: its file system allows no new directory there: ${code}`, { fix });
   return new ConnectorError('STATE_UNUSABLE', `--state ${path} ${what}: ${(error as Error).message}`, { fix });
+}
+
+/**
+ * Checks `dir` as the state to report on (`status`, which creates nothing): a file, the database file itself, or (when
+ * `--state` or O365_STATE_DIR named it) a path that does not exist is one line naming what `--state` expects.
+ * A directory without the connector's state yet reads as nothing collected, as before a first run.
+ */
+export function checkStateToReport(dir: string, named: boolean): void {
+  const path = resolve(dir);
+  let stats;
+  try {
+    stats = statSync(path);
+  } catch (error) {
+    if (!named || (error as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    throw new ConnectorError('STATE_NOT_FOUND', `--state ${dir} does not exist`, { fix: 'give --state the state directory that `run --state` wrote (the one holding state.db), or a postgres:// URL' });
+  }
+  if (stats.isDirectory()) return;
+  if (basename(path) === stateDbName) {
+    throw new ConnectorError('STATE_NOT_A_DIRECTORY', `--state ${dir} is the state database itself, and --state expects the directory holding it`, { fix: `use --state ${dirname(dir)}` });
+  }
+  throw new ConnectorError('STATE_NOT_A_DIRECTORY', `--state ${dir} is a file, and --state expects the state directory that \`run --state\` wrote, the one holding ${stateDbName}`, { fix: 'give --state that directory, or a postgres:// URL' });
 }

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { logLineForPeople } from './log-lines.ts';
 import { redactSecrets } from './secret-values.ts';
 
 export type { Logger };
@@ -13,9 +14,11 @@ const redactPaths = secretKeys.flatMap((key) => [key, `*.${key}`, `*.*.${key}`])
 
 /**
  * Structured JSON logs on stderr (never stdout: stdout may be the sink), secrets redacted by key, and every known
- * secret value (secret-values.ts) cut out of each line whatever carries it.
+ * secret value (secret-values.ts) cut out of each line whatever carries it. On a terminal (`forPeople`, by default
+ * whether stderr is a TTY) each line is written for people instead (log-lines.ts), with the same redaction.
  */
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(options: { level?: string; destination?: DestinationStream; forPeople?: boolean } = {}): Logger {
+  const forPeople = options.forPeople ?? (options.destination === undefined && process.stderr.isTTY === true);
   return pino(
     {
       level: options.level ?? process.env['O365_LOG_LEVEL'] ?? 'info',
@@ -24,7 +27,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       redact: { paths: redactPaths, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    redactingStream(options.destination ?? pino.destination({ fd: 2, sync: true })),
+    redactingStream(options.destination ?? pino.destination({ fd: 2, sync: true }), forPeople),
   );
 }
 
@@ -35,11 +38,11 @@ export function keepBelowLogs(lines: { clear(): void; draw(): void } | undefined
   bottomLines = lines;
 }
 
-function redactingStream(destination: DestinationStream): DestinationStream {
+function redactingStream(destination: DestinationStream, forPeople: boolean): DestinationStream {
   return {
     write: (line: string) => {
       bottomLines?.clear();
-      destination.write(redactSecrets(line));
+      destination.write(redactSecrets(forPeople ? logLineForPeople(line) : line));
       bottomLines?.draw();
     },
   };

@@ -1,7 +1,10 @@
 /**
  * Progress on a terminal: while `run` collects with stderr on a TTY, one live line per content type at the bottom
- * of the terminal (range covered, records this run, records/s, ETA to caught-up); log lines still scroll above it.
- * Nothing of it when stderr is not a TTY: logs stay JSON lines only.
+ * of the terminal (where its range starts, how far delivery has got and what share of the range that is, records this
+ * run, records/s, ETA to caught-up); log lines still scroll above it. Nothing of it when stderr is not a TTY.
+ * How far it has got is the newest blob (contentCreated) delivered, or the checkpoint when that is further: the
+ * checkpoint alone moves only when a whole pass ends, which in a backfill is its end. The ETA is that position's pace
+ * since this run first moved it.
  */
 import type { ApiRate } from '../api/activity-api.ts';
 import type { CollectedType } from '../api/content-types.ts';
@@ -15,9 +18,13 @@ export interface ProgressStream {
 interface Line {
   coveredFrom: number | undefined;
   checkpoint: number | undefined;
+  /** The newest contentCreated delivered by this run's live passes. */
+  reached: number | undefined;
   records: number;
-  /** Samples for the rates: [when, records, checkpoint]. */
-  readonly samples: Array<[number, number, number | undefined]>;
+  /** Samples for the record rate: [when, records]. */
+  readonly samples: Array<[number, number]>;
+  /** When this run first saw the position, and where it was: the ETA's pace is measured from there. */
+  first: [number, number] | undefined;
 }
 
 const windowMs = 10_000;
@@ -38,16 +45,19 @@ export class ProgressDisplay {
     this.#rate = options.rate;
     this.#now = options.now ?? Date.now;
     this.#lagMs = options.lagMs;
-    for (const contentType of contentTypes) this.#lines.set(contentType, { coveredFrom: undefined, checkpoint: undefined, records: 0, samples: [] });
+    for (const contentType of contentTypes) this.#lines.set(contentType, { coveredFrom: undefined, checkpoint: undefined, reached: undefined, records: 0, samples: [], first: undefined });
   }
 
   /** A commit of `contentType`: records it added, and where its checkpoint (and the covered range) stands. */
-  update(contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom?: number | undefined }): void {
+  update(contentType: CollectedType, change: { records: number; checkpoint: number | undefined; coveredFrom?: number | undefined; reached?: number | undefined }): void {
     const line = this.#lines.get(contentType);
     if (!line) return;
     line.records += change.records;
     line.checkpoint = change.checkpoint ?? line.checkpoint;
     line.coveredFrom ??= change.coveredFrom;
+    if (change.reached !== undefined) line.reached = Math.max(line.reached ?? change.reached, change.reached);
+    const position = positionOf(line);
+    if (position !== undefined) line.first ??= [this.#now(), position];
   }
 
   start(everyMs = 1000): void {
@@ -84,23 +94,32 @@ export class ProgressDisplay {
   }
 
   #render(contentType: CollectedType, line: Line, now: number): string {
-    line.samples.push([now, line.records, line.checkpoint]);
+    line.samples.push([now, line.records]);
     while (line.samples.length > 2 && line.samples[0]![0] < now - windowMs) line.samples.shift();
     const [then, recordsThen] = line.samples[0]!;
     const seconds = (now - then) / 1000;
     const rate = seconds > 0 ? (line.records - recordsThen) / seconds : 0;
-    // How fast the checkpoint moves, from the oldest sample that had one.
-    const [since, , checkpointThen] = line.samples.find((sample) => sample[2] !== undefined) ?? [now, 0, undefined];
-    const advanceSeconds = (now - since) / 1000;
-    const range = line.checkpoint === undefined ? 'starting' : `${minuteOf(line.coveredFrom ?? line.checkpoint)} → ${minuteOf(line.checkpoint)}`;
+    const position = positionOf(line);
+    const target = now - this.#lagMs;
+    let where = 'starting';
     let eta = '-';
-    if (line.checkpoint !== undefined) {
-      const behind = now - this.#lagMs - line.checkpoint;
-      const advance = checkpointThen !== undefined && advanceSeconds > 0 ? (line.checkpoint - checkpointThen) / advanceSeconds : 0;
-      eta = behind <= 60_000 ? 'caught up' : advance > 0 ? `ETA ${duration(behind / advance)}` : 'ETA -';
+    if (position !== undefined) {
+      const from = Math.min(line.coveredFrom ?? position, position);
+      const caughtUp = target - position <= 60_000;
+      const share = caughtUp ? 100 : Math.min(99, Math.floor(((position - from) / (target - from)) * 100));
+      where = `${minuteOf(from)} → ${minuteOf(position)} ${String(share).padStart(3)}%`;
+      const [since, start] = line.first ?? [now, position];
+      const pace = now > since ? (position - start) / (now - since) : 0;
+      eta = caughtUp ? 'caught up' : pace > 0 ? `ETA ${duration((target - position) / pace / 1000)}` : 'ETA -';
     }
-    return `${contentType.padEnd(26)} ${range.padEnd(35)} ${line.records.toLocaleString('en-US').padStart(11)} records ${Math.round(rate).toLocaleString('en-US').padStart(7)}/s  ${eta}`;
+    return `${contentType.padEnd(26)} ${where.padEnd(40)} ${line.records.toLocaleString('en-US').padStart(11)} records ${Math.round(rate).toLocaleString('en-US').padStart(7)}/s  ${eta}`;
   }
+}
+
+/** How far a content type has got: the newest blob delivered, or its checkpoint when further. */
+function positionOf(line: Line): number | undefined {
+  if (line.reached === undefined) return line.checkpoint;
+  return line.checkpoint === undefined ? line.reached : Math.max(line.reached, line.checkpoint);
 }
 
 function minuteOf(ms: number): string {

@@ -179,24 +179,39 @@ export interface FleetReport {
   state: string;
   /** Each worker holding units now, with how many. */
   workers: Array<{ worker: string; units: number }>;
-  tenants: Array<{ tenant: string; overall: Health; contentTypes: FleetUnitStatus[]; apiRate?: ApiRateSample | undefined }>;
+  /** `domain`: the tenant's domain, from its outputs file in the tenants directory when status was given it. */
+  tenants: Array<{ tenant: string; domain?: string; overall: Health; contentTypes: FleetUnitStatus[]; apiRate?: ApiRateSample | undefined }>;
+}
+
+/** The worker name `status` gives the one connector that holds a fleet's state directory (SQLite keeps no claims of its own). */
+export const directoryWorker = 'local';
+
+export interface FleetReportOptions {
+  readonly now?: () => Date;
+  /** Tenant domains by tenant id (from the tenants directory's outputs files). */
+  readonly domains?: ReadonlyMap<string, string>;
+  /** A state directory whose lock a running connector holds: it holds every unit. */
+  readonly directoryHeld?: boolean;
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
-export async function buildFleetReport(database: StateDatabase, options: { now?: () => Date } = {}): Promise<FleetReport> {
+export async function buildFleetReport(database: StateDatabase, options: FleetReportOptions = {}): Promise<FleetReport> {
   const holders = await database.claims.holders();
   const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
   const tenants: FleetReport['tenants'] = [];
+  const workers = new Map<string, number>();
+  for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
   for (const tenant of await database.tenants()) {
     if (tenant === '') continue;
     const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), ...(options.now ? { now: options.now } : {}) });
+    const domain = options.domains?.get(tenant.toLowerCase());
+    const holderOfRow = (row: ContentTypeStatus) => holderOf.get(unitName({ tenant, contentType: row.contentType })) ?? (options.directoryHeld ? directoryWorker : undefined);
     tenants.push({
-      tenant, overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOf.get(unitName({ tenant, contentType: row.contentType })) })),
+      tenant, ...(domain ? { domain } : {}), overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOfRow(row) })),
       ...(report.apiRate ? { apiRate: report.apiRate } : {}),
     });
+    if (options.directoryHeld) workers.set(directoryWorker, (workers.get(directoryWorker) ?? 0) + report.contentTypes.length);
   }
-  const workers = new Map<string, number>();
-  for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
   const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive')
     ? 'Inactive'
     : tenants.some((t) => t.overall !== 'Active') ? 'Degraded' : 'Active';
@@ -205,23 +220,45 @@ export async function buildFleetReport(database: StateDatabase, options: { now?:
 
 export function formatFleetReport(report: FleetReport): string {
   const lines = [`Overall: ${report.overall}   (state ${report.state}, ${report.tenants.length} tenant(s))`];
-  lines.push(report.workers.length === 0 ? 'Workers: none holds a unit now' : `Workers: ${report.workers.map((w) => `${w.worker} (${w.units} unit${w.units === 1 ? '' : 's'})`).join(', ')}`);
+  lines.push(report.workers.length === 0 ? 'Workers: none holds a unit now (no worker is running on this store)' : `Workers: ${report.workers.map((w) => `${w.worker} (${w.units} unit${w.units === 1 ? '' : 's'})`).join(', ')}`);
   if (report.tenants.length === 0) {
     lines.push('No tenant has been collected yet: run `npx o365-connector run --tenants <dir> --state <this store>`.');
     return lines.join('\n') + '\n';
   }
   const header = ['tenant', 'content type', 'health', 'worker', 'checkpoint', 'lag', 'records', 'dupes', 'expired', 'late (max)', 'last sweep'];
   const table = report.tenants.flatMap((t) => t.contentTypes.map((r) => [
-    t.tenant, r.contentType, r.health, r.holder ?? '-', r.checkpoint ?? '-', formatLag(r.lagSeconds), String(r.recordsDelivered),
+    t.domain ?? t.tenant, r.contentType, r.health, r.holder ?? '-', r.checkpoint ?? '-', formatLag(r.lagSeconds), String(r.recordsDelivered),
     String(r.duplicatesDropped), String(r.expiredCount), lateCell(r), r.lastSweepAt ?? '-',
   ]));
   lines.push(...alignedTable(header, table));
-  for (const t of report.tenants) {
-    // Every tenant that was ever throttled: the rate it runs at is the first thing to know about a slow tenant.
-    if (t.apiRate?.learnedPerMinute !== undefined) lines.push(`${t.tenant} request rate: ${describeRate(t.apiRate)}`);
-    for (const r of t.contentTypes) lines.push(...healthRemarks(`${t.tenant} ${r.contentType}`, r));
-  }
+  for (const t of report.tenants) lines.push(...tenantRemarks(t));
+  if (report.tenants.some((t) => t.domain === undefined)) lines.push('Tenants are shown by id: give `--tenants <dir>` (or O365_TENANTS_DIR) to show their domains.');
   return lines.join('\n') + '\n';
+}
+
+/**
+ * A tenant's remarks, each said once: one that holds for several of its content types (a consent revoked, auditing
+ * off) names them together, or says "every content type", instead of repeating itself per unit.
+ */
+function tenantRemarks(tenant: FleetReport['tenants'][number]): string[] {
+  const who = tenant.domain ? `${tenant.domain} (${tenant.tenant})` : tenant.tenant;
+  const byText = new Map<string, { types: string[]; latest: string | undefined }>();
+  const add = (text: string, contentType: string, at?: string) => {
+    const entry = byText.get(text) ?? { types: [], latest: undefined };
+    entry.types.push(contentType);
+    if (at !== undefined && (entry.latest === undefined || at > entry.latest)) entry.latest = at;
+    byText.set(text, entry);
+  };
+  for (const row of tenant.contentTypes) {
+    if (row.health !== 'Active' && row.reasons.length > 0) add(`${row.health}: ${row.reasons.join('; ')}`, row.contentType);
+    if (row.lastError) add(`last error: ${row.lastError.message}`, row.contentType, row.lastError.at);
+  }
+  const remarks = [...byText].map(([text, { types, latest }]) => {
+    const which = types.length === tenant.contentTypes.length && types.length > 1 ? 'every content type' : types.join(', ');
+    return `${who} ${which}: ${text}${latest ? ` (latest at ${latest})` : ''}`;
+  });
+  // A tenant that was ever throttled: the rate it runs at is the first thing to know about a slow tenant.
+  return tenant.apiRate?.learnedPerMinute !== undefined ? [`${who} request rate: ${describeRate(tenant.apiRate)}`, ...remarks] : remarks;
 }
 
 /** Late blobs with the largest lateness, as a table cell. */

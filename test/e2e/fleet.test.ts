@@ -7,7 +7,7 @@ import { openPostgresDatabase } from '../../connector/state/postgres-store.ts';
 import { unitName } from '../../connector/state/store.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { bulkReceiver } from '../receivers/http-receivers.ts';
-import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
+import { forCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
 import { compareFileBytes, compareRecordBytes, exactBytes, splitLines, workDir } from './support.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -192,8 +192,9 @@ describe.skipIf(noPostgres !== undefined)(`fleet: workers sharing a PostgreSQL s
     for (const tenant of tenants) await tenant.writeStackOutputs(join(tenantsDir, `${tenant.tenantId}.json`));
     const truth = truthOf(tenants);
     const elastic = await bulkReceiver();
-    const worker = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'cut', '--claim-interval', '1', '--poll-interval', '2',
-      '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`]);
+    const commandLine = forCommandLine(url);
+    const worker = startWorker(['--tenants', tenantsDir, '--state', commandLine.state, '--worker-name', 'cut', '--claim-interval', '1', '--poll-interval', '2',
+      '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`], commandLine.env);
     try {
       await expect.poll(() => elastic.documents.size, { timeout: 60_000, interval: 50 }).toBeGreaterThan(truth.size / 5);
       // The server ends the worker's session (an administrator, a failover, a network cut seen by the server).
@@ -227,8 +228,9 @@ describe.skipIf(noPostgres !== undefined)(`fleet: workers sharing a PostgreSQL s
     const truth = truthOf(tenants);
     const elastic = await bulkReceiver();
     const fileOf = (name: string) => join(dir, `${name}.ndjson`);
-    const start = (name: string) => startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', name, '--claim-interval', '1', '--poll-interval', '2',
-      '--sink', `file:${fileOf(name)}`, '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`]);
+    const commandLine = forCommandLine(url);
+    const start = (name: string) => startWorker(['--tenants', tenantsDir, '--state', commandLine.state, '--worker-name', name, '--claim-interval', '1', '--poll-interval', '2',
+      '--sink', `file:${fileOf(name)}`, '--sink', `elasticsearch://127.0.0.1:${new URL(elastic.url).port}/o365-audit?tls=0&insecure=1`], commandLine.env);
     const workers = new Map([['w1', start('w1')], ['w2', start('w2')], ['w3', start('w3')]]);
     /** Who holds what, as `status` reads it (a read-only open sees the schema once the workers made it). */
     const holders = async () => {

@@ -24,6 +24,17 @@ export function postgresUnavailable(): string | undefined {
   return undefined;
 }
 
+/**
+ * A database URL as the command line takes it: without the password (which the connector refuses there, since every
+ * user could read it in the process list), the password going in PGPASSWORD.
+ */
+export function forCommandLine(url: string): { state: string; env: { PGPASSWORD: string } } {
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = '';
+  return { state: parsed.toString(), env: { PGPASSWORD: password } };
+}
+
 export interface TestPostgres {
   /** A new empty database: its URL (with the password). */
   newDatabase(): Promise<string>;

@@ -226,6 +226,8 @@ describe('o365-connector commands', () => {
   });
 
   it('reports status from the state directory alone when offline or unconfigured', async () => {
+    // An empty directory (one that does not exist is a mistyped --state: exit 2).
+    await mkdir(join(dir, 'never-ran'), { recursive: true });
     const result = await cli(['status', '--state', join(dir, 'never-ran'), '--json'], { outputs: null, env: { O365_OUTPUTS_FILE: undefined } });
     expect(result.code).toBe(11);
     expect(JSON.parse(result.stdout)).toMatchObject({ overall: 'Inactive' });

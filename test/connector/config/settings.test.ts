@@ -66,9 +66,9 @@ describe('the settings table', () => {
   });
 });
 
-describe('the settings in the README and the CLI', () => {
-  it('has the README\'s settings table equal to the generated one (npm run docs rewrites it)', async () => {
-    const readme = await readFile(resolve(root, 'README.md'), 'utf8');
+describe('the settings in the docs and the CLI', () => {
+  it('has the settings table of docs/settings.md equal to the generated one (npm run docs rewrites it)', async () => {
+    const readme = await readFile(resolve(root, 'docs/settings.md'), 'utf8');
     expect(readme).toContain(`${settingsMarkers.start}\n${settingsTableMarkdown()}\n${settingsMarkers.end}`);
     expect(withSettingsTable(readme)).toBe(readme);
   });

@@ -27,11 +27,31 @@ describe('progress lines on a terminal', () => {
     expect(erase).toBe('\x1b[2F\x1b[J'); // back up over the two lines drawn before, and clear them
     const lines = `Audit.Exchange${rest.join('Audit.Exchange')}`.trimEnd().split('\n');
     // 5 hours of content in 10 s, with 66.75 hours to go: about 2 minutes.
-    expect(lines[0]).toMatch(/^Audit\.Exchange +2026-11-28 12:00 → 2026-11-28 18:00 +25,000 records +2,500\/s  ETA 2m$/);
-    expect(lines[1]).toMatch(/^Audit\.General +2026-11-28 12:00 → 2026-12-01 11:45 +10 records +\d+\/s  caught up$/);
+    expect(lines[0]).toMatch(/^Audit\.Exchange +2026-11-28 12:00 → 2026-11-28 18:00 +8% +25,000 records +2,500\/s  ETA 2m$/);
+    expect(lines[1]).toMatch(/^Audit\.General +2026-11-28 12:00 → 2026-12-01 11:45 100% +10 records +\d+\/s  caught up$/);
     written.length = 0;
     display.clear();
     expect(written).toEqual(['\x1b[2F\x1b[J']);
+  });
+
+  it('in a backfill, shows how far delivery has got and an ETA while the checkpoint has not moved yet (issue 23, 9)', () => {
+    let now = Date.parse('2026-12-01T12:00:00Z');
+    const written: string[] = [];
+    const display = new ProgressDisplay({ write: (text) => { written.push(text); return true; }, isTTY: true, columns: 140 }, ['Audit.Exchange'], { lagMs: 15 * minute, now: () => now });
+    const from = now - 7 * 24 * 60 * minute;
+    // One pass lists the whole week: its checkpoint stays where it began until the pass ends; the blobs delivered move on.
+    const frames: string[] = [];
+    for (let step = 1; step <= 20; step += 1) {
+      display.update('Audit.Exchange', { records: 1000, checkpoint: undefined, coveredFrom: from, reached: from + step * 8 * 60 * minute });
+      now += 1000;
+      written.length = 0;
+      display.draw();
+      frames.push(written.join('').replace(/^\x1b\[\d+F\x1b\[J/, '').trimEnd());
+    }
+    // Known in every frame but the first (one position gives no pace yet).
+    expect(frames.filter((frame) => / ETA \d/.test(frame)).length).toBeGreaterThanOrEqual(19);
+    // The position, not a window being listed: 20 × 8 hours in, 95 % of the week to go.
+    expect(frames.at(-1)).toMatch(/^Audit\.Exchange +2026-11-24 12:00 → 2026-12-01 04:00 +95% +20,000 records +[\d,]+\/s  ETA \d+s$/);
   });
 
   const script = spawnSync('script', ['--version']).status === 0;
@@ -47,7 +67,7 @@ describe('progress lines on a terminal', () => {
       child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
       expect(await new Promise((r) => child.once('exit', r))).toBe(0);
       const last = output.trimEnd().split(/\r?\n/).at(-1)!;
-      expect(last).toMatch(/Audit\.General +\d{4}-\d\d-\d\d \d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d +[\d,]+ records +[\d,]+\/s  caught up$/);
+      expect(last).toMatch(/Audit\.General +\d{4}-\d\d-\d\d \d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d 100% +[\d,]+ records +[\d,]+\/s  caught up$/);
     } finally {
       await emulator.stop();
     }
