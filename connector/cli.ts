@@ -92,6 +92,7 @@ program.command('status')
   .option('--state <dir>', stateHelp)
   .option('--json', 'machine-readable JSON instead of the table')
   .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
+  .addOption(new Option('--tenants <dir>', 'fleet mode: also report every *.json of this directory that a worker cannot use (Degraded while one is)').env('O365_TENANTS_DIR'))
   .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
 
 /** A command-line mistake commander found, as one line naming the fix; help asked for is no error. */

@@ -43,7 +43,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
       metrics = new ConnectorMetrics({
-        stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name),
+        stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name), unusableTenantFiles: () => tenants.unusable().length,
         tenants: (): MetricsTenant[] => (database === undefined ? [] : [...held].map(([tenant, contentTypes]) => ({
           tenant, store: database!.tenant(tenant), contentTypes, secretExpiresAt: runtimes.get(tenant)?.entry.config.secretExpiresAt,
         }))),
@@ -99,11 +99,12 @@ function tenantSource(flags: RunFlags): TenantSource {
   if (flags.tenants !== undefined) {
     refuseSingleTenantSources(flags);
     const directory = new TenantDirectory(flags.tenants, { contentTypes: flags.contentTypes });
-    return { scan: () => directory.scan(), rescans: true, description: directory.dir };
+    return { scan: () => directory.scan(), rescans: true, description: directory.dir, unusable: () => directory.unusable };
   }
   let scanned = false;
   return {
     rescans: false,
+    unusable: () => [],
     description: flags.outputs ?? flags.stack ?? 'the environment',
     scan: async (): Promise<TenantChanges> => {
       if (scanned) return { added: [], changed: [], removed: [], problems: [] };

@@ -6,6 +6,8 @@ import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-databa
 import { stateDbName } from '../state/sqlite-schema.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
+import { refuseSingleTenantSources, TenantDirectory } from '../fleet/tenant-directory.ts';
+import { redactSecrets } from '../status/secret-values.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
 import { quickRetryPolicy } from './test-connection.ts';
 
@@ -15,6 +17,8 @@ const liveListTimeoutMs = 15_000;
 export interface StatusFlags extends GlobalFlags {
   readonly json?: boolean | undefined;
   readonly offline?: boolean | undefined;
+  /** A fleet's tenants directory: its files that cannot be used are reported too. */
+  readonly tenants?: string | undefined;
 }
 
 /**
@@ -22,7 +26,8 @@ export interface StatusFlags extends GlobalFlags {
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const fleet = await fleetReportOf(stateLocationOf(flags));
+  const unusable = flags.tenants === undefined ? undefined : await unusableTenantFiles(flags.tenants, flags.contentTypes);
+  const fleet = await fleetReportOf(stateLocationOf(flags), unusable);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
@@ -58,13 +63,27 @@ function exitCodeOf(health: Health): number {
  * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
  * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
  */
-async function fleetReportOf(state: string): Promise<FleetReport | undefined> {
-  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) return undefined;
+async function fleetReportOf(state: string, unusable: FleetReport['unusableTenantFiles'] | undefined): Promise<FleetReport | undefined> {
+  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
+    return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
+  }
   const database = await openStateDatabaseReadOnlyAt(state);
   try {
-    if (!isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
-    return await buildFleetReport(database);
+    if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
+    return await buildFleetReport(database, { ...(unusable ? { unusableTenantFiles: unusable } : {}) });
   } finally {
     await database.close();
   }
+}
+
+/** `--tenants`: every file of the directory that a worker cannot use, read as a worker reads them (nothing is asked of Microsoft). */
+async function unusableTenantFiles(dir: string, contentTypes: string | undefined): Promise<FleetReport['unusableTenantFiles']> {
+  refuseSingleTenantSources({});
+  const directory = new TenantDirectory(dir, { contentTypes });
+  await directory.scan();
+  return directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
+}
+
+function fleetReportOfNoState(state: string, unusable: FleetReport['unusableTenantFiles']): FleetReport {
+  return { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
 }

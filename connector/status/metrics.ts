@@ -33,6 +33,8 @@ export interface MetricsSources {
   readonly telemetry: Telemetry;
   readonly sinkNames: readonly string[];
   readonly now?: () => Date;
+  /** Fleet mode: how many `*.json` files of the tenants directory cannot be used now. */
+  readonly unusableTenantFiles?: (() => number) | undefined;
 }
 
 type TenantReport = StatusReport & { readonly tenant: string };
@@ -161,6 +163,15 @@ export class ConnectorMetrics implements RunObserver {
         for (const { tenant, secretExpiresAt } of sources.tenants()) if (secretExpiresAt) this.set({ tenant }, secretExpiresAt.getTime() / 1000);
       },
     });
+    const unusable = sources.unusableTenantFiles;
+    if (unusable) {
+      new Gauge({
+        name: 'o365_tenant_files_unusable', help: 'Files of the tenants directory (*.json) that cannot be used: unreadable, not a regular file, not an outputs file, or a second file of one tenant (their tenants are not collected, or carry on with their last good file).', registers: [registry],
+        collect() {
+          this.set(unusable());
+        },
+      });
+    }
   }
 
   listed(contentType: CollectedType, tenant = this.#tenant): void {

@@ -167,10 +167,12 @@ export interface FleetReport {
   /** Each worker holding units now, with how many. */
   workers: Array<{ worker: string; units: number }>;
   tenants: Array<{ tenant: string; overall: Health; contentTypes: FleetUnitStatus[] }>;
+  /** `status --tenants <dir>`: the files of the directory that cannot be used (their tenants are not collected, or run on their last good file). */
+  unusableTenantFiles?: Array<{ file: string; problem: string; keptTenant?: string }>;
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
-export async function buildFleetReport(database: StateDatabase, options: { now?: () => Date } = {}): Promise<FleetReport> {
+export async function buildFleetReport(database: StateDatabase, options: { now?: () => Date; unusableTenantFiles?: FleetReport['unusableTenantFiles'] } = {}): Promise<FleetReport> {
   const holders = await database.claims.holders();
   const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
   const tenants: FleetReport['tenants'] = [];
@@ -181,15 +183,22 @@ export async function buildFleetReport(database: StateDatabase, options: { now?:
   }
   const workers = new Map<string, number>();
   for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
+  const unusable = options.unusableTenantFiles;
   const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive')
     ? 'Inactive'
-    : tenants.some((t) => t.overall !== 'Active') ? 'Degraded' : 'Active';
-  return { overall, state: database.location, workers: [...workers].map(([worker, units]) => ({ worker, units })).sort((a, b) => a.worker.localeCompare(b.worker)), tenants };
+    : tenants.some((t) => t.overall !== 'Active') || (unusable?.length ?? 0) > 0 ? 'Degraded' : 'Active';
+  return {
+    overall, state: database.location, workers: [...workers].map(([worker, units]) => ({ worker, units })).sort((a, b) => a.worker.localeCompare(b.worker)), tenants,
+    ...(unusable ? { unusableTenantFiles: unusable } : {}),
+  };
 }
 
 export function formatFleetReport(report: FleetReport): string {
   const lines = [`Overall: ${report.overall}   (state ${report.state}, ${report.tenants.length} tenant(s))`];
   lines.push(report.workers.length === 0 ? 'Workers: none holds a unit now' : `Workers: ${report.workers.map((w) => `${w.worker} (${w.units} unit${w.units === 1 ? '' : 's'})`).join(', ')}`);
+  for (const file of report.unusableTenantFiles ?? []) {
+    lines.push(`Tenant file ${file.file}: unusable${file.keptTenant ? ` (tenant ${file.keptTenant} runs on its last good file)` : ' (not collected)'}: ${file.problem}`);
+  }
   if (report.tenants.length === 0) {
     lines.push('No tenant has been collected yet: run `npx o365-connector run --tenants <dir> --state <this store>`.');
     return lines.join('\n') + '\n';

@@ -1,0 +1,194 @@
+/**
+ * What a fleet worker meets in its tenants directory besides good outputs files: files its user cannot read,
+ * symbolic links to nothing, to themselves or to a device, a directory or a FIFO named *.json, a second file of one
+ * tenant, a file caught while it is being rewritten. Each is reported once, with the fix, and never stops, hangs or
+ * bloats the worker or `test --tenants`.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, chown, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { request } from 'node:http';
+import { contentTypes } from '../../connector/api/content-types.ts';
+import { startEmulator } from '../emulator/index.ts';
+import { splitLines, workDir } from './support.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 24, days: 0.25, blobIntervalMinutes: 60, recordsPerBlob: 5, enabledContentTypes: [...contentTypes] });
+afterAll(() => emulator.stop());
+
+interface Child { child: ChildProcess; done: Promise<number | null>; stderr: () => string; stdout: () => string }
+
+function connector(args: string[], options: { prefix?: string[]; node?: string; entry?: string } = {}): Child {
+  const [command, ...rest] = [...(options.prefix ?? []), options.node ?? process.execPath, options.entry ?? join(root, 'connector/bin.mjs'), ...args];
+  const child = spawn(command!, rest, { env: { ...process.env, O365_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
+  return { child, done, stderr: () => stderr, stdout: () => stdout };
+}
+
+/** The exit code, or a failure naming what the child said, when it has not exited within `ms` (it is killed then). */
+async function exitWithin(run: Child, ms: number): Promise<number | null> {
+  const timer = setTimeout(() => process.kill(-run.child.pid!, 'SIGKILL'), ms);
+  const code = await run.done;
+  clearTimeout(timer);
+  if (run.child.signalCode === 'SIGKILL') throw new Error(`did not exit within ${ms} ms\nstdout: ${run.stdout()}\nstderr: ${run.stderr().slice(-3000)}`);
+  return code;
+}
+
+const logLines = (run: Child) => run.stderr().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; file?: string; reason?: string; level: string; tenant?: string; address?: string; component?: string });
+
+function get(address: string, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePromise, reject) => {
+    request(`http://${address}${path}`, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, text }));
+    }).on('error', reject).end();
+  });
+}
+
+const nobody = 65534;
+const setpriv = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+
+describe('tenant files a worker cannot use', () => {
+  it.skipIf(!setpriv)('test --tenants as the connector\'s user (nobody) names a root-owned 0600 file, a dangling link, a link loop and a directory, and fails (exit 2)', { timeout: 60_000 }, async () => {
+    // Everything nobody needs sits in a directory it may read: the checkout itself may not be (a 0700 temp dir).
+    const dir = await workDir();
+    await chmod(dir, 0o755);
+    const entry = join(dir, 'o365-connector.mjs');
+    await copyFile(join(root, 'dist/o365-connector.mjs'), entry);
+    await chmod(entry, 0o644);
+    const ca = join(dir, 'ca.pem');
+    await copyFile(emulator.caFile, ca);
+    await chmod(ca, 0o644);
+    const tenants = join(dir, 'tenants');
+    await mkdir(tenants, { mode: 0o755 });
+    await chmod(tenants, 0o755);
+    const good = join(tenants, 'good.json');
+    await writeFile(good, JSON.stringify({ ...emulator.stackOutputs(), caFile: ca }), { mode: 0o600 });
+    await chown(good, nobody, nobody);
+    // What the README's steps give when an administrator ran `pulumi stack output … > tenants/x.json && chmod 600`.
+    const other = emulator.addTenant({ days: 0.01 });
+    try {
+      await writeFile(join(tenants, 'admin.json'), JSON.stringify({ ...other.stackOutputs(), caFile: ca }), { mode: 0o600 });
+      await symlink(join(dir, 'gone.json'), join(tenants, 'dangling.json'));
+      await symlink(join(tenants, 'loop.json'), join(tenants, 'loop.json'));
+      await mkdir(join(tenants, 'folder.json'));
+      const asNobody = ['setpriv', `--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups'];
+      let node = process.execPath;
+      if (spawnSync(asNobody[0]!, [...asNobody.slice(1), node, '--version']).status !== 0) {
+        node = join(dir, 'node');
+        await copyFile(process.execPath, node);
+        await chmod(node, 0o755);
+      }
+      const run = connector(['test', '--tenants', tenants], { prefix: asNobody, node, entry });
+      expect(await exitWithin(run, 30_000), run.stderr()).toBe(2);
+      expect(run.stdout()).toMatch(/^Tenant \S+ \S+: ok /m);
+      expect(run.stdout()).toContain('1 of 1 tenant(s) ok; 4 file(s) unusable');
+      const errors = run.stderr().split('\n').filter((line) => line.startsWith('error: '));
+      expect(errors).toHaveLength(4);
+      expect(errors.find((line) => line.includes('admin.json'))).toMatch(/admin\.json cannot be read by the connector's user \(uid 65534\): permission denied\. Fix: .*chown/);
+      expect(errors.find((line) => line.includes('dangling.json'))).toMatch(/dangling\.json is a symbolic link to a file that does not exist/);
+      expect(errors.find((line) => line.includes('loop.json'))).toMatch(/loop\.json is a symbolic link loop/);
+      expect(errors.find((line) => line.includes('folder.json'))).toMatch(/folder\.json is a directory, not an outputs file/);
+    } finally {
+      emulator.removeTenant(other.tenantId);
+    }
+  });
+
+  it('a FIFO, a link to /dev/zero, a dangling link, a link loop, a directory and a second file of one tenant: the worker collects the good tenant, reports each once (log, metric, status --tenants) and stops on SIGTERM; test --tenants ends at once', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const tenants = join(dir, 'tenants');
+    await mkdir(tenants);
+    const good = emulator.addTenant({ days: 0.1 });
+    try {
+      await good.writeStackOutputs(join(tenants, 'good.json'));
+      await good.writeStackOutputs(join(tenants, 'second.json'));
+      spawnSync('mkfifo', [join(tenants, 'fifo.json')]);
+      await symlink('/dev/zero', join(tenants, 'zero.json'));
+      await symlink(join(dir, 'gone.json'), join(tenants, 'dangling.json'));
+      await symlink(join(tenants, 'loop.json'), join(tenants, 'loop.json'));
+      await mkdir(join(tenants, 'folder.json'));
+      const bad = ['second.json', 'fifo.json', 'zero.json', 'dangling.json', 'loop.json', 'folder.json'];
+
+      const check = connector(['test', '--tenants', tenants]);
+      expect(await exitWithin(check, 30_000), check.stderr()).toBe(2);
+      expect(check.stdout()).toContain(`1 of 1 tenant(s) ok; ${bad.length} file(s) unusable`);
+      expect(check.stderr()).toMatch(/fifo\.json is a FIFO \(named pipe\), not an outputs file/);
+      expect(check.stderr()).toMatch(/zero\.json is a device, not an outputs file/);
+      expect(check.stderr()).toMatch(/second\.json names tenant \S+, as \S+good\.json does/);
+
+      const sink = join(dir, 'audit.ndjson');
+      const state = join(dir, 'state');
+      const worker = connector(['run', '--tenants', tenants, '--state', state, '--sink', `file:${sink}`, '--since', '1d', '--listen', '127.0.0.1:0',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General']);
+      try {
+        const truth = good.groundTruth('Audit.General');
+        const delivered = async () => { try { return splitLines(await readFile(sink)).length; } catch { return 0; } };
+        await expect.poll(delivered, { timeout: 60_000, interval: 200 }).toBe(truth.size);
+        // Two more scans at least: a file added is seen, then its removal.
+        const extra = emulator.addTenant({ days: 0.01 });
+        await extra.writeStackOutputs(join(tenants, 'extra.json'));
+        await expect.poll(() => logLines(worker).some((line) => line.msg === 'tenant added' && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
+        spawnSync('rm', [join(tenants, 'extra.json')]);
+        await expect.poll(() => logLines(worker).some((line) => line.msg.startsWith('tenant removed')), { timeout: 30_000 }).toBe(true);
+        emulator.removeTenant(extra.tenantId);
+        for (const name of bad) {
+          const reports = logLines(worker).filter((line) => line.file === join(tenants, name));
+          expect(reports, name).toHaveLength(1);
+          expect(reports[0]!.reason, name).toMatch(/^CONFIG_INVALID: --tenants: .* Fix: /);
+        }
+        const address = logLines(worker).find((line) => line.component === 'health' && line.address)!.address!;
+        expect((await get(address, '/metrics')).text).toMatch(new RegExp(`^o365_tenant_files_unusable ${bad.length}$`, 'm'));
+        const status = connector(['status', '--state', state, '--tenants', tenants, '--offline']);
+        expect(await exitWithin(status, 30_000), status.stderr()).toBe(10);
+        for (const name of bad) expect(status.stdout()).toContain(`Tenant file ${join(tenants, name)}: unusable (not collected): CONFIG_INVALID`);
+        expect(status.stdout()).toMatch(/^Overall: Degraded/);
+      } finally {
+        worker.child.kill('SIGTERM');
+        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
+      }
+    } finally {
+      emulator.removeTenant(good.tenantId);
+    }
+  });
+
+  it('a tenant file caught mid-rewrite (emptied, then written again) keeps the tenant running on its last good configuration, said once, naming the tenant file', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const tenants = join(dir, 'tenants');
+    await mkdir(tenants);
+    const tenant = emulator.addTenant({ days: 0.1 });
+    const file = join(tenants, 'fabrikam.json');
+    try {
+      await tenant.writeStackOutputs(file);
+      const worker = connector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General,Audit.Exchange']);
+      try {
+        await expect.poll(() => logLines(worker).some((line) => line.msg === 'units claimed'), { timeout: 30_000 }).toBe(true);
+        // What `pulumi stack output … > tenants/fabrikam.json` leaves while Pulumi runs.
+        await writeFile(file, '');
+        await expect.poll(() => logLines(worker).filter((line) => line.file === file && line.level === 'warn'), { timeout: 30_000 }).toHaveLength(1);
+        const warning = logLines(worker).find((line) => line.file === file && line.level === 'warn')!;
+        expect(warning.msg).toMatch(/carries on with its last good configuration/);
+        expect(warning.reason).toBe(`CONFIG_INVALID: --tenants: ${file} is empty, not the JSON object that \`pulumi stack output --json --show-secrets\` prints. Fix: regenerate it with that command`);
+        expect(warning.reason).not.toContain('--outputs');
+        await tenant.writeStackOutputs(file);
+        await expect.poll(() => logLines(worker).some((line) => line.msg === 'a tenant file can be used again' && line.file === file), { timeout: 30_000 }).toBe(true);
+        const messages = logLines(worker).map((line) => line.msg);
+        expect(messages.filter((msg) => msg === 'tenant added')).toHaveLength(1);
+        expect(messages.some((msg) => msg.startsWith('tenant removed') || msg.startsWith('tenant configuration changed') || msg === 'giving up a unit')).toBe(false);
+        expect(logLines(worker).filter((line) => line.file === file && ['warn', 'error'].includes(line.level))).toHaveLength(1);
+      } finally {
+        worker.child.kill('SIGTERM');
+        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
+      }
+    } finally {
+      emulator.removeTenant(tenant.tenantId);
+    }
+  });
+});
