@@ -54,6 +54,7 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
     const scheduler = new UnitScheduler({
       claims: database.claims, logger, workerName: options.workerName, tickMs: options.claimIntervalMs, once: options.once,
       desired: () => runtimes.units(),
+      beforeClaimingAgain: () => collection.rewindSinks(),
       ...(options.onTick ? { onTick: options.onTick } : {}),
       collect: async (unit, signal) => {
         const runtime = runtimes.get(unit.tenant);

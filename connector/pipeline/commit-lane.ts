@@ -52,6 +52,25 @@ export class CommitLane {
     await this.commit(undefined, () => ({ at }));
   }
 
+  /**
+   * Brings every sink that can cut back to the position last committed in the store, after commits stopped reaching
+   * it (a fleet worker's session was lost: what was written since will be delivered again). Queued behind whatever
+   * is still in the lane; the caller has stopped every unit first.
+   */
+  rewind(): Promise<void> {
+    const run = async () => {
+      const committed = await this.#store.sinkPositions();
+      for (const sink of this.#sinks) {
+        if (sink.rewind) await sink.rewind(committed[sink.name]);
+        if (committed[sink.name] === undefined) delete this.#positions[sink.name];
+        else this.#positions[sink.name] = committed[sink.name]!;
+      }
+    };
+    const result = this.#tail.then(run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
   /** The error that made the lane refuse further commits (a failed commit, or a sink that refuses for good). */
   get failure(): unknown {
     return this.#failure;

@@ -122,6 +122,8 @@ export interface Collection {
   collect(unit: UnitCollection): Promise<void>;
   /** The first error no retry can fix (consent, auditing off, a subscription disabled), when one happened. */
   readonly fatal: ConnectorError | undefined;
+  /** Cuts the sinks back to the positions last committed (after a lost state session; every unit stopped). */
+  rewindSinks(): Promise<void>;
   /** The summary of a run that ended; throws the lane's failure (a sink refusing for good, a failed commit). */
   finish(): RunSummary;
   close(): Promise<void>;
@@ -292,6 +294,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     get fatal() {
       return fatal;
     },
+    rewindSinks: () => lane.rewind(),
     finish: () => {
       if (lane.failure !== undefined) throw lane.failure;
       return summary;

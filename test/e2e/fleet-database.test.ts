@@ -1,0 +1,93 @@
+/**
+ * Fleet workers and their PostgreSQL: restarted, stopped, late at boot, and shared by two workers of one name.
+ * Real worker processes, a real throwaway PostgreSQL cluster (stopped and started by the tests), real files.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { contentTypes } from '../../connector/api/content-types.ts';
+import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
+import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
+import { compareRecordBytes, exactBytes, splitLines, workDir } from './support.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 42, days: 0.01, blobIntervalMinutes: 60, recordsPerBlob: 5, enabledContentTypes: [...contentTypes] });
+afterAll(() => emulator.stop());
+
+interface Worker { child: ChildProcess; done: Promise<number | null>; stderr: () => string }
+
+/** A worker as a supervisor starts it: its own process group, its own log. */
+function startWorker(args: string[], env: NodeJS.ProcessEnv = {}): Worker {
+  const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--requests-per-minute', '100000', '--since', '2d', ...args], {
+    env: { ...process.env, O365_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
+  return { child, done, stderr: () => stderr };
+}
+
+function kill(worker: Worker): void {
+  if (worker.child.exitCode === null && worker.child.signalCode === null) process.kill(-worker.child.pid!, 'SIGKILL');
+}
+
+function truthOf(tenants: readonly EmulatorTenant[]): Map<string, Buffer> {
+  const truth = new Map<string, Buffer>();
+  for (const tenant of tenants) for (const [id, bytes] of tenant.groundTruthBytes()) truth.set(id, bytes);
+  return truth;
+}
+
+async function linesOf(file: string): Promise<Buffer[]> {
+  try {
+    return splitLines(await readFile(file));
+  } catch {
+    return [];
+  }
+}
+
+const idOf = (line: Buffer) => (JSON.parse(line.toString('utf8')) as { Id: string }).Id;
+
+const noPostgres = postgresUnavailable();
+
+describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${noPostgres ? ` (skipped: ${noPostgres})` : ''}`, () => {
+  let postgres: TestPostgres | undefined;
+  afterAll(async () => { await postgres?.stop(); });
+
+  it('PostgreSQL restarted during a backfill: two workers with file sinks cut their files back before collecting again, and every record is in the files once', { timeout: 240_000 }, async (context) => {
+    postgres ??= await startTestPostgres();
+    if (!postgres.restart) return context.skip('O365_TEST_POSTGRES_URL: the tests cannot restart that server');
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const slow = { latencyMs: 150 };
+    const tenants = Array.from({ length: 4 }, () => emulator.addTenant({ days: 1, faults: slow }));
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    for (const tenant of tenants) await tenant.writeStackOutputs(join(tenantsDir, `${tenant.tenantId}.json`));
+    const truth = truthOf(tenants);
+    const fileOf = (name: string) => join(dir, `${name}.ndjson`);
+    const start = (name: string) => startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', name, '--claim-interval', '1', '--poll-interval', '2',
+      '--batch-max-records', '20', '--sink', `file:${fileOf(name)}`]);
+    const workers = [start('w1'), start('w2')];
+    const delivered = async () => (await Promise.all(['w1', 'w2'].map((name) => linesOf(fileOf(name))))).flat();
+    try {
+      // Three restarts at different points of the backfill, each while both workers write.
+      for (const [i, share] of [0.1, 0.3, 0.5].entries()) {
+        await expect.poll(async () => (await delivered()).length, { timeout: 60_000, interval: 50 }).toBeGreaterThan(truth.size * share);
+        expect((await delivered()).length).toBeLessThan(truth.size * 0.9);
+        await postgres.restart();
+        for (const worker of workers) await expect.poll(() => worker.stderr().split('reconnected to the state database').length - 1, { timeout: 60_000 }).toBe(i + 1);
+      }
+      await expect.poll(async () => new Set((await delivered()).map(idOf)).size, { timeout: 120_000, interval: 200 }).toBe(truth.size);
+      for (const worker of workers) {
+        worker.child.kill('SIGTERM');
+        expect(await worker.done, worker.stderr()).toBe(0);
+      }
+      expect(compareRecordBytes(await delivered(), truth)).toEqual(exactBytes);
+    } finally {
+      workers.forEach(kill);
+      for (const tenant of tenants) emulator.removeTenant(tenant.tenantId);
+    }
+  });
+});
