@@ -3,6 +3,7 @@
  * directory whose units it can claim, and shares them with the other workers of the same state database.
  */
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HttpAgentsByCaFile } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
@@ -22,6 +23,8 @@ import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
 import { endOfRun } from './run-finished.ts';
 import { loggerFor } from './runtime.ts';
+import type { Logger } from '../status/log.ts';
+import { redactSecrets } from '../status/secret-values.ts';
 
 export async function runFleetCommand(flags: RunFlags): Promise<number> {
   const logger = loggerFor(flags);
@@ -55,10 +58,10 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
       agentFor: (caFile) => agents.agentFor(caFile), flags, logger, telemetry, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000,
       ...(counting ? { onApiAnswer: (tenant: string, operation: string, code: string) => counting.apiAnswered(operation, code, tenant) } : {}),
     });
-    database = await openStateDatabaseAt(state, {
+    database = await openWhenReachable(() => openStateDatabaseAt(state, {
       workerName, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => logger.warn({ state, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
-    });
+    }), logger, controller.signal);
     if ((await database.tenants()).includes('')) {
       await database.close();
       throw new ConnectorError('STATE_UNCLAIMED_TENANT', `${database.location} holds the state of a single-tenant connector from before fleet mode, of a tenant it did not record`, {
@@ -91,6 +94,25 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     dispose();
     await health?.close();
     await agents.close();
+  }
+}
+
+/**
+ * Opens the state, waiting for a database that cannot be reached yet (at boot it often comes up after the workers),
+ * with the backoff of a running worker's reconnects (1 s, doubling to 30 s), each attempt logged. A refused login or
+ * a missing database is no matter of time: it stops the worker at once.
+ */
+async function openWhenReachable(open: () => Promise<StateDatabase>, logger: Logger, signal: AbortSignal): Promise<StateDatabase> {
+  let delayMs = 1_000;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!(error instanceof ConnectorError) || error.code !== 'STATE_UNREACHABLE' || signal.aborted) throw error;
+      logger.warn({ component: 'fleet', attempt, retryInSeconds: delayMs / 1000, reason: redactSecrets(error.toLine()) }, 'the state database cannot be reached yet: trying again');
+      await delay(delayMs, undefined, { signal });
+      delayMs = Math.min(delayMs * 2, 30_000);
+    }
   }
 }
 

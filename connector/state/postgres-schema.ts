@@ -18,6 +18,11 @@ import { ConnectorError } from '../errors.ts';
  * applications sharing the database use other namespaces. Never changed: running workers would not see each other.
  */
 export const advisoryNamespace = 0x0365_c1a1;
+/**
+ * The first key of the lock a worker's session holds on its name (the second is `hashtext(name)`): a second worker
+ * of the same name is refused while the first one's session lives.
+ */
+export const workerNameNamespace = 0x0365_c1a2;
 
 const migrations: readonly string[] = [
   // 1: the first PostgreSQL schema.

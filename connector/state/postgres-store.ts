@@ -19,7 +19,7 @@ import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { registerSecret } from '../status/secret-values.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';
-import { advisoryNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
+import { advisoryNamespace, workerNameNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
 import { contentTypeCodes } from './sqlite-schema.ts';
 import { TenantView } from './tenant-view.ts';
 import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type StateDatabase, type UnitClaims, type UnitHolder, type UnitKey } from './store.ts';
@@ -119,7 +119,35 @@ async function openSession(url: string, target: Target, options: OpenPostgresDat
   // Until the database watches it: an error before then is the connect's own rejection.
   client.on('error', () => {});
   await reachable(target, options.abortSignal, () => client.connect(), () => { void client.end().catch(() => {}); });
+  try {
+    await holdWorkerName(client, target, options.workerName);
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
   return { client, held: new Map(), lost: undefined, probe: undefined, queue: Promise.resolve() };
+}
+
+/**
+ * The worker's name, held by its session (released by the server when the session ends): two workers of one name
+ * would share sink positions and show as one in `status`, so the second is refused, naming the first.
+ */
+async function holdWorkerName(client: pg.Client, target: Target, workerName: string): Promise<void> {
+  let held: boolean;
+  try {
+    held = (await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS held', [workerNameNamespace, workerName])).rows[0]!.held;
+  } catch (error) {
+    throw connectionError(error, target);
+  }
+  if (held) return;
+  const { rows } = await client.query<{ address: string | null; since: Date | null }>(`SELECT host(a.client_addr) AS address, a.backend_start AS since
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND l.granted LIMIT 1`, [workerNameNamespace, workerName]).catch(() => ({ rows: [] }));
+  const other = rows[0];
+  const from = other ? ` (connected${other.address ? ` from ${other.address}` : ''}${other.since ? ` since ${other.since.toISOString()}` : ''})` : '';
+  throw new ConnectorError('STATE_WORKER_NAME_TAKEN', `another live worker of ${target.location} is named ${workerName}${from}; two workers of one name would share their sink positions`, {
+    fix: `give each worker its own --worker-name (e.g. --worker-name %H-%i in the systemd unit); if that worker is gone, its session ends within seconds, or end it with SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${sessionNamePrefix}${workerName}'`,
+  });
 }
 
 interface DatabaseOptions extends OpenPostgresDatabaseOptions {

@@ -90,4 +90,72 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       for (const tenant of tenants) emulator.removeTenant(tenant.tenantId);
     }
   });
+
+  it('a worker started while PostgreSQL is down waits for it, logging each attempt, and collects once it is up; a missing database stops a worker at once (exit 2)', { timeout: 120_000 }, async (context) => {
+    postgres ??= await startTestPostgres();
+    if (!postgres.stopServer || !postgres.startServer) return context.skip('O365_TEST_POSTGRES_URL: the tests cannot stop that server');
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const tenant = emulator.addTenant({ days: 0.1 });
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const sink = join(dir, 'audit.ndjson');
+    await postgres.stopServer();
+    let serverDown = true;
+    const worker = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'early', '--claim-interval', '1', '--poll-interval', '1', '--sink', `file:${sink}`]);
+    try {
+      const attempts = () => worker.stderr().split('\n').filter((line) => line.includes('the state database cannot be reached yet: trying again'));
+      await expect.poll(() => attempts().length, { timeout: 30_000 }).toBeGreaterThanOrEqual(2);
+      expect(worker.child.exitCode).toBeNull();
+      expect(attempts()[0]).toContain('STATE_UNREACHABLE: cannot reach PostgreSQL at 127.0.0.1:');
+      await postgres.startServer();
+      serverDown = false;
+      const truth = truthOf([tenant]);
+      await expect.poll(async () => new Set((await linesOf(sink)).map(idOf)).size, { timeout: 60_000, interval: 200 }).toBe(truth.size);
+      worker.child.kill('SIGTERM');
+      expect(await worker.done, worker.stderr()).toBe(0);
+
+      const missing = new URL(url);
+      missing.pathname = '/no_such_database';
+      const refused = startWorker(['--tenants', tenantsDir, '--state', missing.toString(), '--worker-name', 'early', '--sink', `file:${join(dir, 'other.ndjson')}`]);
+      const timer = setTimeout(() => kill(refused), 20_000);
+      expect(await refused.done, refused.stderr()).toBe(2);
+      clearTimeout(timer);
+      expect(refused.stderr().trim().split('\n').at(-1)).toMatch(/^error: STATE_NO_DATABASE: PostgreSQL at 127\.0\.0\.1:\d+ has no database no_such_database\. Fix: /);
+    } finally {
+      kill(worker);
+      if (serverDown) await postgres.startServer();
+      emulator.removeTenant(tenant.tenantId);
+    }
+  });
+
+  it('a second worker with the name of a live one is refused in one line (exit 2), and the first carries on', { timeout: 120_000 }, async () => {
+    postgres ??= await startTestPostgres();
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const tenant = emulator.addTenant({ days: 0.05 });
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const first = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'same', '--claim-interval', '1', '--sink', `file:${join(dir, 'a.ndjson')}`]);
+    let second: Worker | undefined;
+    try {
+      await expect.poll(() => first.stderr().includes('"msg":"units claimed"'), { timeout: 30_000 }).toBe(true);
+      second = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'same', '--claim-interval', '1', '--sink', `file:${join(dir, 'b.ndjson')}`]);
+      const timer = setTimeout(() => kill(second!), 30_000);
+      expect(await second.done, second.stderr()).toBe(2);
+      clearTimeout(timer);
+      const errors = second.stderr().split('\n').filter((line) => line.startsWith('error'));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/^error: STATE_WORKER_NAME_TAKEN: another live worker of postgresql:\/\/\S+ is named same \(connected from 127\.0\.0\.1 since \S+\); two workers of one name would share their sink positions\. Fix: give each worker its own --worker-name/);
+      expect(first.child.exitCode).toBeNull();
+      first.child.kill('SIGTERM');
+      expect(await first.done, first.stderr()).toBe(0);
+    } finally {
+      kill(first);
+      if (second) kill(second);
+      emulator.removeTenant(tenant.tenantId);
+    }
+  });
 });
