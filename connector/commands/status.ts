@@ -2,6 +2,7 @@ import type { Subscription } from '../api/activity-api.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { stateDirOf, stateLocationOf } from '../config/config.ts';
+import { settingSpecs } from '../config/settings.ts';
 import { isPostgresUrl, openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite-schema.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
@@ -17,6 +18,8 @@ const liveListTimeoutMs = 15_000;
 export interface StatusFlags extends GlobalFlags {
   readonly json?: boolean | undefined;
   readonly offline?: boolean | undefined;
+  /** `--stalled-after`: a unit held whose last commit is older is reported stalled. */
+  readonly stalledAfter?: number | undefined;
   /** A fleet's tenants directory: its files that cannot be used are reported too. */
   readonly tenants?: string | undefined;
 }
@@ -27,7 +30,7 @@ export interface StatusFlags extends GlobalFlags {
  */
 export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const unusable = flags.tenants === undefined ? undefined : await unusableTenantFiles(flags.tenants, flags.contentTypes);
-  const fleet = await fleetReportOf(stateLocationOf(flags), unusable);
+  const fleet = await fleetReportOf(stateLocationOf(flags), unusable, flags.stalledAfter ?? settingSpecs.stalledAfterSeconds.default);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
@@ -63,14 +66,14 @@ function exitCodeOf(health: Health): number {
  * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
  * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
  */
-async function fleetReportOf(state: string, unusable: FleetReport['unusableTenantFiles'] | undefined): Promise<FleetReport | undefined> {
+async function fleetReportOf(state: string, unusable: FleetReport['unusableTenantFiles'] | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
   if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
     return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
   }
   const database = await openStateDatabaseReadOnlyAt(state);
   try {
     if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
-    return await buildFleetReport(database, { ...(unusable ? { unusableTenantFiles: unusable } : {}) });
+    return await buildFleetReport(database, { ...(unusable ? { unusableTenantFiles: unusable } : {}), liveHolders: isPostgresUrl(state), stalledAfterSeconds });
   } finally {
     await database.close();
   }

@@ -37,6 +37,8 @@ export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'content
   readonly scanIntervalMs: number;
   /** Between two looks at the claims: how soon a dead worker's units are taken over. */
   readonly claimIntervalMs: number;
+  /** The state database's session is back (reconnected, sinks cut back), before units are claimed again. */
+  readonly onSessionBack?: (() => void) | undefined;
   /** What runs after each look at the claims (tests). */
   readonly onTick?: (running: readonly UnitKey[]) => void;
 }
@@ -54,7 +56,10 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
     const scheduler = new UnitScheduler({
       claims: database.claims, logger, workerName: options.workerName, tickMs: options.claimIntervalMs, once: options.once,
       desired: () => runtimes.units(),
-      beforeClaimingAgain: () => collection.rewindSinks(),
+      beforeClaimingAgain: async () => {
+        await collection.rewindSinks();
+        options.onSessionBack?.();
+      },
       ...(options.onTick ? { onTick: options.onTick } : {}),
       collect: async (unit, signal) => {
         const runtime = runtimes.get(unit.tenant);

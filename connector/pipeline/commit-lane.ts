@@ -19,6 +19,10 @@ export interface CommitLaneOptions {
   readonly retry?: SinkRetryPolicy;
   /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
   readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
+  /** Each time a sink did not acknowledge a batch (it is sent again). */
+  readonly onRefused?: ((sink: string, reason: string) => void) | undefined;
+  /** Each commit the store applied. */
+  readonly onCommitted?: (() => void) | undefined;
 }
 
 export class CommitLane {
@@ -100,6 +104,7 @@ export class CommitLane {
         throw this.#failure;
       }
       Object.assign(this.#positions, written);
+      this.#options.onCommitted?.();
     };
     const result = this.#tail.then(run);
     this.#tail = result.catch(() => {});

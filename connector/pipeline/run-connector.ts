@@ -53,6 +53,10 @@ export interface RunObserver {
   listed(contentType: CollectedType, tenant?: string): void;
   fetched(contentType: CollectedType, tenant?: string): void;
   sinkBatch(sink: string, seconds: number): void;
+  /** A sink did not acknowledge a batch (it is sent again). */
+  sinkFailed?(sink: string, reason: string): void;
+  /** A commit reached the state store. */
+  committed?(): void;
 }
 
 export interface RunSummary {
@@ -157,6 +161,8 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     lane = new CommitLane(store, options.sinks, positions, {
       logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
       ...(options.observer ? { onAcknowledged: options.observer.sinkBatch.bind(options.observer) } : {}),
+      ...(options.observer?.sinkFailed ? { onRefused: options.observer.sinkFailed.bind(options.observer) } : {}),
+      ...(options.observer?.committed ? { onCommitted: options.observer.committed.bind(options.observer) } : {}),
     });
     await lane.recordStartingPositions(now().toISOString());
   } catch (error) {

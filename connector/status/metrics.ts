@@ -33,6 +33,8 @@ export interface MetricsSources {
   readonly telemetry: Telemetry;
   readonly sinkNames: readonly string[];
   readonly now?: () => Date;
+  /** Why the run's collection is stalled now (stall-watch.ts): while it is, no unit counts as active. */
+  readonly stalled?: (() => readonly string[]) | undefined;
   /** Fleet mode: how many `*.json` files of the tenants directory cannot be used now. */
   readonly unusableTenantFiles?: (() => number) | undefined;
 }
@@ -107,7 +109,8 @@ export class ConnectorMetrics implements RunObserver {
     });
     stateGauge('o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', (r) =>
       rowsOf(r).filter(({ row }) => row.lagSeconds !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
-    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure), else 0: the Collection Status.', perType((row) => (row.health === 'Active' ? 1 : 0)));
+    const stalled = () => (sources.stalled?.().length ?? 0) > 0;
+    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
     stateGauge('o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', perType((row) => row.heldBlobs));
     stateGauge('o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', perType((row) => row.maxLatenessSeconds));
     stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>

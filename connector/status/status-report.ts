@@ -107,6 +107,11 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows };
 }
 
+function overallOf(rows: readonly ContentTypeStatus[]): Health {
+  if (rows.length === 0 || rows.every((r) => r.health === 'Inactive')) return 'Inactive';
+  return rows.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
+}
+
 async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedType, CursorState>> {
   if (options.store) return options.store.cursors();
   const store = await openStateStoreReadOnly(options.stateDir);
@@ -172,19 +177,45 @@ export interface FleetReport {
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
-export async function buildFleetReport(database: StateDatabase, options: { now?: () => Date; unusableTenantFiles?: FleetReport['unusableTenantFiles'] } = {}): Promise<FleetReport> {
+export interface FleetReportOptions {
+  readonly now?: () => Date;
+  readonly unusableTenantFiles?: FleetReport['unusableTenantFiles'];
+  /**
+   * The store tells which units live workers hold (a PostgreSQL database: its sessions' locks): a unit no worker
+   * holds is not being collected, and none held at all means no worker runs. A state directory's holders live in
+   * its one process, so there it says nothing.
+   */
+  readonly liveHolders?: boolean;
+  /** A unit held whose last commit is older than this is stalled (every pass commits): `--stalled-after`. */
+  readonly stalledAfterSeconds?: number;
+}
+
+export async function buildFleetReport(database: StateDatabase, options: FleetReportOptions = {}): Promise<FleetReport> {
+  const now = (options.now ?? (() => new Date()))();
   const holders = await database.claims.holders();
   const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
   const tenants: FleetReport['tenants'] = [];
   for (const tenant of await database.tenants()) {
     if (tenant === '') continue;
-    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), ...(options.now ? { now: options.now } : {}) });
-    tenants.push({ tenant, overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOf.get(unitName({ tenant, contentType: row.contentType })) })) });
+    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), now: () => now });
+    const cursors = options.stalledAfterSeconds === undefined ? undefined : await database.tenant(tenant).cursors();
+    const rows = report.contentTypes.map((row): FleetUnitStatus => {
+      const holder = holderOf.get(unitName({ tenant, contentType: row.contentType }));
+      const unit = { ...row, holder, reasons: [...row.reasons] };
+      const savedAt = cursors?.get(row.contentType)?.updatedAt;
+      if (options.liveHolders && holder === undefined) unit.reasons.unshift(holders.length === 0 ? 'no worker is running' : 'no worker holds it');
+      else if (holder !== undefined && options.stalledAfterSeconds !== undefined && savedAt !== undefined && now.getTime() - Date.parse(savedAt) > options.stalledAfterSeconds * 1000) {
+        unit.reasons.unshift(`stalled: no commit for ${formatLag(Math.round((now.getTime() - Date.parse(savedAt)) / 1000))} (a sink not acknowledging, or its worker cut off from this database)`);
+      }
+      if (unit.health === 'Active' && unit.reasons.length > 0) unit.health = 'Degraded';
+      return unit;
+    });
+    tenants.push({ tenant, overall: overallOf(rows), contentTypes: rows });
   }
   const workers = new Map<string, number>();
   for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
   const unusable = options.unusableTenantFiles;
-  const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive')
+  const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive') || (options.liveHolders && holders.length === 0)
     ? 'Inactive'
     : tenants.some((t) => t.overall !== 'Active') || (unusable?.length ?? 0) > 0 ? 'Degraded' : 'Active';
   return {

@@ -5,9 +5,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
+import { ndjsonReceiver } from '../receivers/http-receivers.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
 import { compareRecordBytes, exactBytes, splitLines, workDir } from './support.ts';
 
@@ -158,4 +160,75 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       emulator.removeTenant(tenant.tenantId);
     }
   });
+
+  it('readiness, o365_collection_active and status follow whether collection progresses: a sink that does not acknowledge, PostgreSQL stopped, no worker running', { timeout: 180_000 }, async () => {
+    postgres ??= await startTestPostgres();
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const tenant = emulator.addTenant({ days: 0.05 });
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const receiver = await ndjsonReceiver();
+    const worker = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'watched', '--listen', '127.0.0.1:0', '--stalled-after', '2',
+      '--poll-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General', '--sink', `${receiver.url}/ingest?maxAttempts=1`]);
+    const status = () => runStatus(['--state', url, '--stalled-after', '2']);
+    let serverDown = false;
+    try {
+      await expect.poll(() => /"address":"([^"]+)"/.exec(worker.stderr())?.[1], { timeout: 30_000 }).toBeDefined();
+      const address = /"address":"([^"]+)"/.exec(worker.stderr())![1]!;
+      const active = async () => /^o365_collection_active\{[^}]*\} (\d)$/m.exec((await get(address, '/metrics')).text)?.[1];
+      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+      await expect.poll(active, { timeout: 60_000 }).toBe('1');
+      expect((await status()).code).toBe(0);
+
+      // The receiver refuses a few times in a row while new content waits: the batch is held, no commit is made.
+      receiver.script(...Array.from({ length: 6 }, () => ({ status: 503 })));
+      tenant.addContent('Audit.General', { count: 5, contentCreated: new Date(frozen.getTime() - 5 * 60_000) });
+      await expect.poll(async () => (await get(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^sink http:\/\/127\.0\.0\.1:\d+\/ingest\S* has acknowledged no batch for \d+ s: /m);
+      await expect.poll(active, { timeout: 10_000, interval: 100 }).toBe('0');
+      await expect.poll(async () => { const answer = await status(); return answer.code === 10 && /stalled: no commit for/.test(answer.stdout); }, { timeout: 15_000, interval: 200 }).toBe(true);
+      // It acknowledges again: ready, active.
+      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+      await expect.poll(active, { timeout: 30_000 }).toBe('1');
+
+      await postgres.stopServer!();
+      serverDown = true;
+      await expect.poll(async () => (await get(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^state database unreachable for \d+ s: /m);
+      await postgres.startServer!();
+      serverDown = false;
+      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+
+      worker.child.kill('SIGTERM');
+      expect(await worker.done, worker.stderr()).toBe(0);
+      const stopped = await status();
+      expect(stopped.code, stopped.stdout).toBe(11);
+      expect(stopped.stdout).toMatch(/^Overall: Inactive/);
+      expect(stopped.stdout).toContain('no worker is running');
+    } finally {
+      kill(worker);
+      if (serverDown) await postgres.startServer!();
+      await receiver.close();
+      emulator.removeTenant(tenant.tenantId);
+    }
+  });
 });
+
+function get(address: string, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolvePromise, reject) => {
+    request(`http://${address}${path}`, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, text }));
+    }).on('error', reject).end();
+  });
+}
+
+function runStatus(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'status', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.on('exit', (code) => resolvePromise({ code, stdout }));
+  });
+}
