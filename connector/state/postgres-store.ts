@@ -13,6 +13,7 @@
  * Lookups and inserts of records and blobs are one statement per call, the keys travelling as arrays that
  * `unnest` unrolls in the server: never one query per record.
  */
+import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
 import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
@@ -78,7 +79,7 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresDat
   pool.on('error', () => {});
   try {
     if (options.readOnly) {
-      const version = await reachable(target, options.abortSignal, () => postgresSchemaVersion(pool));
+      const version = await reachable(target, options.abortSignal, () => postgresSchemaVersion(pool, target.location));
       assertKnownPostgresVersion(version, target.location);
       if (version !== 0 && version < currentPostgresSchemaVersion) {
         throw new ConnectorError('STATE_VERSION', `${target.location} has state schema ${version}, this connector reads ${currentPostgresSchemaVersion}`, { fix: 'run a worker of this version once to migrate it, then ask again' });
@@ -643,6 +644,7 @@ function targetOf(url: string): Target {
   if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
     throw new ConnectorError('CONFIG_INVALID', `the state database URL has scheme ${parsed.protocol.slice(0, -1)}, not postgresql`, { fix: 'give it as postgresql://user:password@host:5432/database' });
   }
+  refuseUnreadableTlsFiles(parsed);
   const password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
   const user = decodeURIComponent(parsed.username) || process.env['PGUSER'] || process.env['USER'] || 'postgres';
   // A socket directory may be given as ?host=/run/postgresql (then the hostname is empty).
@@ -651,6 +653,23 @@ function targetOf(url: string): Target {
   const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
   const hostPort = `${host}:${port}`;
   return { location: `postgresql://${encodeURIComponent(user)}@${host.includes('/') ? `${encodeURIComponent(host)}` : host}:${port}/${encodeURIComponent(database)}`, hostPort, database, user, password };
+}
+
+/** `sslrootcert`, `sslcert` and `sslkey` are files the driver reads when it connects: one it cannot read is a configuration error, named. */
+function refuseUnreadableTlsFiles(url: URL): void {
+  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = url.searchParams.get(parameter);
+    // sslrootcert=system: the system's CAs (libpq's spelling), no file.
+    if (path === null || (parameter === 'sslrootcert' && path === 'system')) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConnectorError('CONFIG_INVALID', `the state database URL's ${parameter} ${path} cannot be read: ${code === 'ENOENT' ? 'no such file' : code}`, {
+        fix: `give ${parameter} the path of a PEM file the connector's user may read${parameter === 'sslrootcert' ? ' (the CA that signed the server\'s certificate)' : ''}`,
+      });
+    }
+  }
 }
 
 /** PostgreSQL's shared lock table is full: every held unit is one advisory lock in it. */
