@@ -158,6 +158,36 @@ describe('tenant files a worker cannot use', () => {
     }
   });
 
+  it('a second file of one tenant is logged once, not on every scan', { timeout: 120_000 }, async () => {
+    const dir = await workDir();
+    const tenants = join(dir, 'tenants');
+    await mkdir(tenants);
+    const tenant = emulator.addTenant({ days: 0.01 });
+    try {
+      await tenant.writeStackOutputs(join(tenants, 'fabrikam.json'));
+      await tenant.writeStackOutputs(join(tenants, 'fabrikam-copy.json'));
+      const worker = connector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General']);
+      try {
+        // Two more scans at least: a file added is seen, then its removal.
+        const extra = emulator.addTenant({ days: 0.01 });
+        await extra.writeStackOutputs(join(tenants, 'extra.json'));
+        await expect.poll(() => logLines(worker).some((line) => line.msg === 'tenant added' && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
+        spawnSync('rm', [join(tenants, 'extra.json')]);
+        await expect.poll(() => logLines(worker).some((line) => line.msg.startsWith('tenant removed')), { timeout: 30_000 }).toBe(true);
+        emulator.removeTenant(extra.tenantId);
+        const duplicates = logLines(worker).filter((line) => /names tenant/.test(line.reason ?? ''));
+        expect(duplicates).toHaveLength(1);
+        expect(duplicates[0]!.file).toBe(join(tenants, 'fabrikam.json'));
+      } finally {
+        worker.child.kill('SIGTERM');
+        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
+      }
+    } finally {
+      emulator.removeTenant(tenant.tenantId);
+    }
+  });
+
   it('a tenant file caught mid-rewrite (emptied, then written again) keeps the tenant running on its last good configuration, said once, naming the tenant file', { timeout: 120_000 }, async () => {
     const dir = await workDir();
     const tenants = join(dir, 'tenants');
