@@ -8,19 +8,11 @@
  */
 import { ConnectorError } from '../errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
-import type { Logger } from '../status/log.ts';
 import type { Commit, StateStore } from '../state/store.ts';
-import { fanOut, type SinkRetryPolicy } from './sink-fanout.ts';
+import { fanOut, type FanOutOptions } from './sink-fanout.ts';
 
-export interface CommitLaneOptions {
-  readonly logger: Logger;
-  /** A graceful stop: sink retries end (the batch is not committed; a restart delivers it again). */
-  readonly stopSignal?: AbortSignal | undefined;
-  readonly retry?: SinkRetryPolicy;
-  /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
-  readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
-  /** Each time a sink did not acknowledge a batch (it is sent again). */
-  readonly onRefused?: ((sink: string, reason: string) => void) | undefined;
+/** The fan-out's options (the stop ends sink retries: the batch is not committed, a restart delivers it again), and: */
+export interface CommitLaneOptions extends FanOutOptions {
   /** Each commit the store applied. */
   readonly onCommitted?: (() => void) | undefined;
 }

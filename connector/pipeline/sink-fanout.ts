@@ -29,6 +29,7 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 export interface FanOutOptions {
   readonly logger: Logger;
+  /** A graceful stop: sink retries end. */
   readonly stopSignal?: AbortSignal | undefined;
   readonly retry?: SinkRetryPolicy;
   /** Each sink's acknowledgement of a batch, with how long it took (retries included). */

@@ -3,50 +3,30 @@
  * Real worker processes, a real throwaway PostgreSQL cluster (stopped and started by the tests), real files.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { ndjsonReceiver } from '../receivers/http-receivers.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
-import { compareRecordBytes, exactBytes, splitLines, workDir } from './support.ts';
+import { exitWithin, httpGet, killConnector, startConnector, type ConnectorProcess } from './processes.ts';
+import { compareRecordBytes, exactBytes, fileLines, workDir } from './support.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
 const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 42, days: 0.01, blobIntervalMinutes: 60, recordsPerBlob: 5, enabledContentTypes: [...contentTypes] });
 afterAll(() => emulator.stop());
 
-interface Worker { child: ChildProcess; done: Promise<number | null>; stderr: () => string }
-
-/** A worker as a supervisor starts it: its own process group, its own log. */
-function startWorker(args: string[], env: NodeJS.ProcessEnv = {}): Worker {
-  const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--requests-per-minute', '100000', '--since', '2d', ...args], {
-    env: { ...process.env, O365_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
-  return { child, done, stderr: () => stderr };
-}
-
-function kill(worker: Worker): void {
-  if (worker.child.exitCode === null && worker.child.signalCode === null) process.kill(-worker.child.pid!, 'SIGKILL');
+/** A fleet worker, its log at info. */
+function startWorker(args: string[]): ConnectorProcess {
+  return startConnector(['run', '--requests-per-minute', '100000', '--since', '2d', ...args]);
 }
 
 function truthOf(tenants: readonly EmulatorTenant[]): Map<string, Buffer> {
   const truth = new Map<string, Buffer>();
   for (const tenant of tenants) for (const [id, bytes] of tenant.groundTruthBytes()) truth.set(id, bytes);
   return truth;
-}
-
-async function linesOf(file: string): Promise<Buffer[]> {
-  try {
-    return splitLines(await readFile(file));
-  } catch {
-    return [];
-  }
 }
 
 const idOf = (line: Buffer) => (JSON.parse(line.toString('utf8')) as { Id: string }).Id;
@@ -72,7 +52,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
     const start = (name: string) => startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', name, '--claim-interval', '1', '--poll-interval', '2',
       '--batch-max-records', '20', '--sink', `file:${fileOf(name)}`]);
     const workers = [start('w1'), start('w2')];
-    const delivered = async () => (await Promise.all(['w1', 'w2'].map((name) => linesOf(fileOf(name))))).flat();
+    const delivered = async () => (await Promise.all(['w1', 'w2'].map((name) => fileLines(fileOf(name))))).flat();
     try {
       // Three restarts at different points of the backfill, each while both workers write.
       for (const [i, share] of [0.1, 0.3, 0.5].entries()) {
@@ -88,7 +68,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       }
       expect(compareRecordBytes(await delivered(), truth)).toEqual(exactBytes);
     } finally {
-      workers.forEach(kill);
+      workers.forEach(killConnector);
       for (const tenant of tenants) emulator.removeTenant(tenant.tenantId);
     }
   });
@@ -114,19 +94,17 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       await postgres.startServer();
       serverDown = false;
       const truth = truthOf([tenant]);
-      await expect.poll(async () => new Set((await linesOf(sink)).map(idOf)).size, { timeout: 60_000, interval: 200 }).toBe(truth.size);
+      await expect.poll(async () => new Set((await fileLines(sink)).map(idOf)).size, { timeout: 60_000, interval: 200 }).toBe(truth.size);
       worker.child.kill('SIGTERM');
       expect(await worker.done, worker.stderr()).toBe(0);
 
       const missing = new URL(url);
       missing.pathname = '/no_such_database';
       const refused = startWorker(['--tenants', tenantsDir, '--state', missing.toString(), '--worker-name', 'early', '--sink', `file:${join(dir, 'other.ndjson')}`]);
-      const timer = setTimeout(() => kill(refused), 20_000);
-      expect(await refused.done, refused.stderr()).toBe(2);
-      clearTimeout(timer);
+      expect(await exitWithin(refused, 20_000), refused.stderr()).toBe(2);
       expect(refused.stderr().trim().split('\n').at(-1)).toMatch(/^error: STATE_NO_DATABASE: PostgreSQL at 127\.0\.0\.1:\d+ has no database no_such_database\. Fix: /);
     } finally {
-      kill(worker);
+      killConnector(worker);
       if (serverDown) await postgres.startServer();
       emulator.removeTenant(tenant.tenantId);
     }
@@ -141,13 +119,11 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
     await mkdir(tenantsDir);
     await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
     const first = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'same', '--claim-interval', '1', '--sink', `file:${join(dir, 'a.ndjson')}`]);
-    let second: Worker | undefined;
+    let second: ConnectorProcess | undefined;
     try {
       await expect.poll(() => first.stderr().includes('"msg":"units claimed"'), { timeout: 30_000 }).toBe(true);
       second = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'same', '--claim-interval', '1', '--sink', `file:${join(dir, 'b.ndjson')}`]);
-      const timer = setTimeout(() => kill(second!), 30_000);
-      expect(await second.done, second.stderr()).toBe(2);
-      clearTimeout(timer);
+      expect(await exitWithin(second, 30_000), second.stderr()).toBe(2);
       const errors = second.stderr().split('\n').filter((line) => line.startsWith('error'));
       expect(errors).toHaveLength(1);
       expect(errors[0]).toMatch(/^error: STATE_WORKER_NAME_TAKEN: another live worker of postgresql:\/\/\S+ is named same \(connected from 127\.0\.0\.1 since \S+\); two workers of one name would share their sink positions\. Fix: give each worker its own --worker-name/);
@@ -155,8 +131,8 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       first.child.kill('SIGTERM');
       expect(await first.done, first.stderr()).toBe(0);
     } finally {
-      kill(first);
-      if (second) kill(second);
+      killConnector(first);
+      if (second) killConnector(second);
       emulator.removeTenant(tenant.tenantId);
     }
   });
@@ -177,27 +153,27 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
     try {
       await expect.poll(() => /"address":"([^"]+)"/.exec(worker.stderr())?.[1], { timeout: 30_000 }).toBeDefined();
       const address = /"address":"([^"]+)"/.exec(worker.stderr())![1]!;
-      const active = async () => /^o365_collection_active\{[^}]*\} (\d)$/m.exec((await get(address, '/metrics')).text)?.[1];
-      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+      const active = async () => /^o365_collection_active\{[^}]*\} (\d)$/m.exec((await httpGet(address, '/metrics')).text)?.[1];
+      await expect.poll(async () => (await httpGet(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
       await expect.poll(active, { timeout: 60_000 }).toBe('1');
       expect((await status()).code).toBe(0);
 
       // The receiver refuses a few times in a row while new content waits: the batch is held, no commit is made.
       receiver.script(...Array.from({ length: 6 }, () => ({ status: 503 })));
       tenant.addContent('Audit.General', { count: 5, contentCreated: new Date(frozen.getTime() - 5 * 60_000) });
-      await expect.poll(async () => (await get(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^sink http:\/\/127\.0\.0\.1:\d+\/ingest\S* has acknowledged no batch for \d+ s: /m);
+      await expect.poll(async () => (await httpGet(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^sink http:\/\/127\.0\.0\.1:\d+\/ingest\S* has acknowledged no batch for \d+ s: /m);
       await expect.poll(active, { timeout: 10_000, interval: 100 }).toBe('0');
       await expect.poll(async () => { const answer = await status(); return answer.code === 10 && /stalled: no commit for/.test(answer.stdout); }, { timeout: 15_000, interval: 200 }).toBe(true);
       // It acknowledges again: ready, active.
-      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+      await expect.poll(async () => (await httpGet(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
       await expect.poll(active, { timeout: 30_000 }).toBe('1');
 
       await postgres.stopServer!();
       serverDown = true;
-      await expect.poll(async () => (await get(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^state database unreachable for \d+ s: /m);
+      await expect.poll(async () => (await httpGet(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^state database unreachable for \d+ s: /m);
       await postgres.startServer!();
       serverDown = false;
-      await expect.poll(async () => (await get(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
+      await expect.poll(async () => (await httpGet(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
 
       worker.child.kill('SIGTERM');
       expect(await worker.done, worker.stderr()).toBe(0);
@@ -206,23 +182,13 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       expect(stopped.stdout).toMatch(/^Overall: Inactive/);
       expect(stopped.stdout).toContain('no worker is running');
     } finally {
-      kill(worker);
+      killConnector(worker);
       if (serverDown) await postgres.startServer!();
       await receiver.close();
       emulator.removeTenant(tenant.tenantId);
     }
   });
 });
-
-function get(address: string, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolvePromise, reject) => {
-    request(`http://${address}${path}`, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, text }));
-    }).on('error', reject).end();
-  });
-}
 
 function runStatus(args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolvePromise) => {

@@ -5,12 +5,12 @@
  * bloats the worker or `test --tenants`.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmod, chown, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, chown, copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { request } from 'node:http';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import { startEmulator } from '../emulator/index.ts';
+import { exitWithin, httpGet, startConnector, type ConnectorProcess } from './processes.ts';
 import { splitLines, workDir } from './support.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -18,38 +18,19 @@ const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
 const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 24, days: 0.25, blobIntervalMinutes: 60, recordsPerBlob: 5, enabledContentTypes: [...contentTypes] });
 afterAll(() => emulator.stop());
 
-interface Child { child: ChildProcess; done: Promise<number | null>; stderr: () => string; stdout: () => string }
+const logLines = (run: ConnectorProcess) => run.stderr().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; file?: string; reason?: string; level: string; tenant?: string; address?: string; component?: string });
 
-function connector(args: string[], options: { prefix?: string[]; node?: string; entry?: string } = {}): Child {
-  const [command, ...rest] = [...(options.prefix ?? []), options.node ?? process.execPath, options.entry ?? join(root, 'connector/bin.mjs'), ...args];
-  const child = spawn(command!, rest, { env: { ...process.env, O365_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let stderr = '';
-  let stdout = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
-  return { child, done, stderr: () => stderr, stdout: () => stdout };
-}
-
-/** The exit code, or a failure naming what the child said, when it has not exited within `ms` (it is killed then). */
-async function exitWithin(run: Child, ms: number): Promise<number | null> {
-  const timer = setTimeout(() => process.kill(-run.child.pid!, 'SIGKILL'), ms);
-  const code = await run.done;
-  clearTimeout(timer);
-  if (run.child.signalCode === 'SIGKILL') throw new Error(`did not exit within ${ms} ms\nstdout: ${run.stdout()}\nstderr: ${run.stderr().slice(-3000)}`);
-  return code;
-}
-
-const logLines = (run: Child) => run.stderr().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; file?: string; reason?: string; level: string; tenant?: string; address?: string; component?: string });
-
-function get(address: string, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolvePromise, reject) => {
-    request(`http://${address}${path}`, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => { text += chunk.toString(); });
-      response.on('end', () => resolvePromise({ status: response.statusCode ?? 0, text }));
-    }).on('error', reject).end();
-  });
+/** Returns once the worker has read the directory twice more at least: a file added is seen, then its removal. */
+async function twoMoreScans(worker: ConnectorProcess, tenants: string): Promise<void> {
+  const extra = emulator.addTenant({ days: 0.01 });
+  try {
+    await extra.writeStackOutputs(join(tenants, 'extra.json'));
+    await expect.poll(() => logLines(worker).some((line) => line.msg === 'tenant added' && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
+    await rm(join(tenants, 'extra.json'));
+    await expect.poll(() => logLines(worker).some((line) => line.msg.startsWith('tenant removed') && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
+  } finally {
+    emulator.removeTenant(extra.tenantId);
+  }
 }
 
 const nobody = 65534;
@@ -86,7 +67,7 @@ describe('tenant files a worker cannot use', () => {
         await copyFile(process.execPath, node);
         await chmod(node, 0o755);
       }
-      const run = connector(['test', '--tenants', tenants], { prefix: asNobody, node, entry });
+      const run = startConnector(['test', '--tenants', tenants], { prefix: asNobody, node, entry });
       expect(await exitWithin(run, 30_000), run.stderr()).toBe(2);
       expect(run.stdout()).toMatch(/^Tenant \S+ \S+: ok /m);
       expect(run.stdout()).toContain('1 of 1 tenant(s) ok; 4 file(s) unusable');
@@ -116,7 +97,7 @@ describe('tenant files a worker cannot use', () => {
       await mkdir(join(tenants, 'folder.json'));
       const bad = ['second.json', 'fifo.json', 'zero.json', 'dangling.json', 'loop.json', 'folder.json'];
 
-      const check = connector(['test', '--tenants', tenants]);
+      const check = startConnector(['test', '--tenants', tenants]);
       expect(await exitWithin(check, 30_000), check.stderr()).toBe(2);
       expect(check.stdout()).toContain(`1 of 1 tenant(s) ok; ${bad.length} file(s) unusable`);
       expect(check.stderr()).toMatch(/fifo\.json is a FIFO \(named pipe\), not an outputs file/);
@@ -125,27 +106,21 @@ describe('tenant files a worker cannot use', () => {
 
       const sink = join(dir, 'audit.ndjson');
       const state = join(dir, 'state');
-      const worker = connector(['run', '--tenants', tenants, '--state', state, '--sink', `file:${sink}`, '--since', '1d', '--listen', '127.0.0.1:0',
+      const worker = startConnector(['run', '--tenants', tenants, '--state', state, '--sink', `file:${sink}`, '--since', '1d', '--listen', '127.0.0.1:0',
         '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General']);
       try {
         const truth = good.groundTruth('Audit.General');
         const delivered = async () => { try { return splitLines(await readFile(sink)).length; } catch { return 0; } };
         await expect.poll(delivered, { timeout: 60_000, interval: 200 }).toBe(truth.size);
-        // Two more scans at least: a file added is seen, then its removal.
-        const extra = emulator.addTenant({ days: 0.01 });
-        await extra.writeStackOutputs(join(tenants, 'extra.json'));
-        await expect.poll(() => logLines(worker).some((line) => line.msg === 'tenant added' && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
-        spawnSync('rm', [join(tenants, 'extra.json')]);
-        await expect.poll(() => logLines(worker).some((line) => line.msg.startsWith('tenant removed')), { timeout: 30_000 }).toBe(true);
-        emulator.removeTenant(extra.tenantId);
+        await twoMoreScans(worker, tenants);
         for (const name of bad) {
           const reports = logLines(worker).filter((line) => line.file === join(tenants, name));
           expect(reports, name).toHaveLength(1);
           expect(reports[0]!.reason, name).toMatch(/^CONFIG_INVALID: --tenants: .* Fix: /);
         }
         const address = logLines(worker).find((line) => line.component === 'health' && line.address)!.address!;
-        expect((await get(address, '/metrics')).text).toMatch(new RegExp(`^o365_tenant_files_unusable ${bad.length}$`, 'm'));
-        const status = connector(['status', '--state', state, '--tenants', tenants, '--offline']);
+        expect((await httpGet(address, '/metrics')).text).toMatch(new RegExp(`^o365_tenant_files_unusable ${bad.length}$`, 'm'));
+        const status = startConnector(['status', '--state', state, '--tenants', tenants, '--offline']);
         expect(await exitWithin(status, 30_000), status.stderr()).toBe(10);
         for (const name of bad) expect(status.stdout()).toContain(`Tenant file ${join(tenants, name)}: unusable (not collected): CONFIG_INVALID`);
         expect(status.stdout()).toMatch(/^Overall: Degraded/);
@@ -166,16 +141,10 @@ describe('tenant files a worker cannot use', () => {
     try {
       await tenant.writeStackOutputs(join(tenants, 'fabrikam.json'));
       await tenant.writeStackOutputs(join(tenants, 'fabrikam-copy.json'));
-      const worker = connector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+      const worker = startConnector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
         '--tenants-scan-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General']);
       try {
-        // Two more scans at least: a file added is seen, then its removal.
-        const extra = emulator.addTenant({ days: 0.01 });
-        await extra.writeStackOutputs(join(tenants, 'extra.json'));
-        await expect.poll(() => logLines(worker).some((line) => line.msg === 'tenant added' && line.tenant === extra.tenantId), { timeout: 30_000 }).toBe(true);
-        spawnSync('rm', [join(tenants, 'extra.json')]);
-        await expect.poll(() => logLines(worker).some((line) => line.msg.startsWith('tenant removed')), { timeout: 30_000 }).toBe(true);
-        emulator.removeTenant(extra.tenantId);
+        await twoMoreScans(worker, tenants);
         const duplicates = logLines(worker).filter((line) => /names tenant/.test(line.reason ?? ''));
         expect(duplicates).toHaveLength(1);
         expect(duplicates[0]!.file).toBe(join(tenants, 'fabrikam.json'));
@@ -196,7 +165,7 @@ describe('tenant files a worker cannot use', () => {
     const file = join(tenants, 'fabrikam.json');
     try {
       await tenant.writeStackOutputs(file);
-      const worker = connector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+      const worker = startConnector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
         '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General,Audit.Exchange']);
       try {
         await expect.poll(() => logLines(worker).some((line) => line.msg === 'units claimed'), { timeout: 30_000 }).toBe(true);
