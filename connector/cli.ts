@@ -92,7 +92,7 @@ program.command('status')
   .option('--state <dir>', stateHelp)
   .option('--json', 'machine-readable JSON instead of the table')
   .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
-  .addOption(new Option('--tenants <dir>', 'a fleet\'s tenants directory: its outputs files give each tenant\'s domain, shown instead of its id').env('O365_TENANTS_DIR'))
+  .addOption(new Option('--tenants <dir>', 'a fleet\'s tenants directory: tenants are shown by domain, and every *.json of it a worker cannot use is reported (Degraded while one is)').env('O365_TENANTS_DIR'))
   .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
 
 /** A command-line mistake commander found, as one line naming the fix; help asked for is no error. */

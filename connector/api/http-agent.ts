@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
 import { ConfigError } from '../errors.ts';
-import type { ProxySettings } from './proxy.ts';
+import { reachedThroughProxy, type ProxySettings } from './proxy.ts';
 
 export interface HttpAgentOptions {
   /** Extra CA certificates (PEM file) trusted in addition to the system's; verification is never switched off. */
@@ -65,10 +65,49 @@ export function createHttpAgent(options: HttpAgentOptions = {}): Dispatcher {
 
 /** Through `proxy` except for its NO_PROXY hosts; `ca` verifies the hosts behind it (and a proxy spoken to over TLS). */
 export function proxyDispatcher(proxy: ProxySettings, settings: Agent.Options, ca: string[] | string | undefined): Dispatcher {
-  return new EnvHttpProxyAgent({
+  return new ProxyNamingAgent(proxy, {
     ...settings,
     httpProxy: proxy.url, httpsProxy: proxy.url, noProxy: proxy.noProxy,
     ...(proxy.token ? { token: proxy.token } : {}),
     ...(ca ? { requestTls: { ca }, proxyTls: { ca } } : {}),
   });
+}
+
+/** Failures to connect: below TLS and HTTP, before any byte was exchanged. */
+const connectFailures = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * undici's proxy agent, whose failures to connect to the proxy say so: a call through the proxy connects only to the
+ * proxy, so such a failure is the proxy's, and is marked `unreachableProxy: <host:port>` for transportError to name
+ * the proxy (the bare error names the proxy's address beside the target's host, as if they were one).
+ */
+class ProxyNamingAgent extends EnvHttpProxyAgent {
+  readonly #proxy: ProxySettings;
+
+  constructor(proxy: ProxySettings, options: EnvHttpProxyAgent.Options) {
+    super(options);
+    this.#proxy = proxy;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (!reachedThroughProxy(this.#proxy, String(options.origin ?? ''))) return super.dispatch(options, handler);
+    const proxy = this.#proxy.display;
+    const mark = (error: unknown) => {
+      const code = (error as { code?: unknown } | undefined)?.code;
+      if (typeof code === 'string' && connectFailures.has(code)) Object.assign(error as object, { unreachableProxy: proxy });
+    };
+    const marking = new Proxy(handler, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if ((property === 'onError' || property === 'onResponseError') && typeof value === 'function') {
+          return (...args: unknown[]) => {
+            mark(args.at(-1));
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return value;
+      },
+    });
+    return super.dispatch(options, marking);
+  }
 }

@@ -55,3 +55,29 @@ export function proxySettings(env: NodeJS.ProcessEnv, flag?: string): ProxySetti
     noProxy: text(env['NO_PROXY']) ?? text(env['no_proxy']) ?? '',
   };
 }
+
+/**
+ * Whether a call to `url` goes through the proxy: not when NO_PROXY names its host, by the rules undici's proxy agent
+ * applies (`*`; a host, matching it and its subdomains, with or without a leading `.` or `*.`; `host:port`).
+ */
+export function reachedThroughProxy(proxy: ProxySettings | undefined, url: string): boolean {
+  if (!proxy) return false;
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return true;
+  }
+  const host = target.hostname.replace(/^\[(.+)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  const port = Number(target.port) || (target.protocol === 'http:' ? 80 : 443);
+  for (const entry of proxy.noProxy.split(/[,\s]/)) {
+    if (!entry) continue;
+    const withPort = /^\[(.+)\]:(\d+)$/.exec(entry) ?? (entry.split(':').length === 2 ? /^(.+):(\d+)$/.exec(entry) : null);
+    const name = (withPort ? withPort[1]! : entry.replace(/^\[(.+)\]$/, '$1')).toLowerCase();
+    if (withPort && Number(withPort[2]) !== port) continue;
+    if (name === '*') return false;
+    const domain = name.replace(/^\*?\./, '');
+    if ((!name.startsWith('*') && host === domain) || host.endsWith(`.${domain}`)) return false;
+  }
+  return true;
+}

@@ -36,6 +36,13 @@ export function transportError(cause: unknown, url: string): TransportError {
       fix: `the proxy's allow-list must let CONNECT through to ${host} (and to the identity platform and Management API hosts of the configured cloud, all on port 443), or add the host to NO_PROXY if it is reached directly`, cause,
     });
   }
+  // Marked by the proxy agent (http-agent.ts): the connection that failed was the one to the proxy.
+  const proxy = (error as { unreachableProxy?: unknown }).unreachableProxy ?? (inner as { unreachableProxy?: unknown }).unreachableProxy;
+  if (typeof proxy === 'string') {
+    return new TransportError('PROXY_UNREACHABLE', `cannot reach the proxy ${proxy} on the way to ${host}: ${detail}`, {
+      fix: 'start the proxy, or correct --proxy / O365_PROXY / HTTPS_PROXY; a host reached directly goes in NO_PROXY', retryable: true, cause,
+    });
+  }
   if (tlsCodes.test(code)) {
     return new TransportError(code, `the TLS certificate of ${host} is not trusted: ${detail}`, {
       fix: 'add the CA that issued it with NODE_EXTRA_CA_CERTS=<pem file> or caFile in the outputs file (both add to the default roots; verification is never switched off)',

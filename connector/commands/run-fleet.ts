@@ -3,6 +3,7 @@
  * directory whose units it can claim, and shares them with the other workers of the same state database.
  */
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { HttpAgentsByCaFile } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
@@ -12,6 +13,7 @@ import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import { Telemetry } from '../status/telemetry.ts';
+import { StallWatch, watchedObserver } from '../status/stall-watch.ts';
 import { startHealthServer, type HealthServer } from '../status/health-server.ts';
 import { ConnectorMetrics, type MetricsTenant } from '../status/metrics.ts';
 import type { StateDatabase } from '../state/store.ts';
@@ -22,6 +24,8 @@ import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';
 import { endOfRun } from './run-finished.ts';
 import { loggerFor } from './runtime.ts';
+import type { Logger } from '../status/log.ts';
+import { redactSecrets } from '../status/secret-values.ts';
 
 export async function runFleetCommand(flags: RunFlags): Promise<number> {
   const logger = loggerFor(flags);
@@ -33,6 +37,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
   const proxy = proxySettings(process.env, flags.proxy);
   const agents = new HttpAgentsByCaFile({ proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const telemetry = new Telemetry();
+  const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000 });
   let health: HealthServer | undefined;
   try {
     const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy };
@@ -43,22 +48,28 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
       metrics = new ConnectorMetrics({
-        stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name),
+        stateDir: state, telemetry, sinkNames: sinks.map((sink) => sink.name), unusableTenantFiles: () => tenants.unusable().length, stalled: () => watch.reasons(),
         tenants: (): MetricsTenant[] => (database === undefined ? [] : [...held].map(([tenant, contentTypes]) => ({
           tenant, store: database!.tenant(tenant), contentTypes, secretExpiresAt: runtimes.get(tenant)?.entry.config.secretExpiresAt, apiRate: runtimes.get(tenant)?.clients.api.rate,
         }))),
       });
-      health = await startHealthServer(flags.listen, { metrics, logger, readiness: async () => (controller.signal.aborted ? { ready: false, reasons: ['stopping'] } : { ready: true, reasons: [] }) });
+      health = await startHealthServer(flags.listen, { metrics, logger, readiness: async () => {
+        if (controller.signal.aborted) return { ready: false, reasons: ['stopping'] };
+        const reasons = watch.reasons();
+        return { ready: reasons.length === 0, reasons };
+      } });
     }
     const counting: ConnectorMetrics | undefined = metrics;
     const runtimes: TenantRuntimes = new TenantRuntimes({
       agentFor: (caFile) => agents.agentFor(caFile), flags, logger, telemetry, maxBlobBytes: flags.settings.maxBlobBytes, requestDeadlineMs: flags.settings.requestDeadlineSeconds * 1000,
       ...(counting ? { onApiAnswer: (tenant: string, operation: string, code: string) => counting.apiAnswered(operation, code, tenant) } : {}),
     });
-    database = await openStateDatabaseAt(state, {
+    database = await openWhenReachable(() => openStateDatabaseAt(state, {
       workerName, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, abortSignal: controller.signal,
       onLockWait: () => logger.warn({ state, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
-    });
+    }), logger, controller.signal, (reason) => watch.databaseLost(reason));
+    watch.databaseBack();
+    database.claims.onLost((reason) => watch.databaseLost(redactSecrets(reason.message)));
     if ((await database.tenants()).includes('')) {
       await database.close();
       throw new ConnectorError('STATE_UNCLAIMED_TENANT', `${database.location} holds the state of a single-tenant connector from before fleet mode, of a tenant it did not record`, {
@@ -73,8 +84,10 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
         settings: flags.settings, scanIntervalMs: flags.settings.tenantsScanSeconds * 1000, claimIntervalMs: flags.settings.claimIntervalSeconds * 1000,
         runtimes,
         ...(flags.emitHealth ? { emitHealth: true } : {}),
-        ...(metrics ? { observer: metrics } : {}),
+        observer: watchedObserver(watch, metrics),
+        onSessionBack: () => watch.databaseBack(),
         onTick: (running) => {
+          watch.unitsHeld(running.length);
           held.clear();
           for (const unit of running) held.set(unit.tenant, (held.get(unit.tenant) ?? new Set()).add(unit.contentType));
         },
@@ -94,16 +107,37 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
   }
 }
 
+/**
+ * Opens the state, waiting for a database that cannot be reached yet (at boot it often comes up after the workers),
+ * with the backoff of a running worker's reconnects (1 s, doubling to 30 s), each attempt logged. A refused login or
+ * a missing database is no matter of time: it stops the worker at once.
+ */
+async function openWhenReachable(open: () => Promise<StateDatabase>, logger: Logger, signal: AbortSignal, onUnreachable: (reason: string) => void): Promise<StateDatabase> {
+  let delayMs = 1_000;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await open();
+    } catch (error) {
+      if (!(error instanceof ConnectorError) || error.code !== 'STATE_UNREACHABLE' || signal.aborted) throw error;
+      onUnreachable(redactSecrets(error.toLine()));
+      logger.warn({ component: 'fleet', attempt, retryInSeconds: delayMs / 1000, reason: redactSecrets(error.toLine()) }, 'the state database cannot be reached yet: trying again');
+      await delay(delayMs, undefined, { signal });
+      delayMs = Math.min(delayMs * 2, 30_000);
+    }
+  }
+}
+
 /** The directory of `--tenants`, or the one tenant of `--outputs`/`--stack` (a single tenant with state in a database). */
 function tenantSource(flags: RunFlags): TenantSource {
   if (flags.tenants !== undefined) {
     refuseSingleTenantSources(flags);
     const directory = new TenantDirectory(flags.tenants, { contentTypes: flags.contentTypes });
-    return { scan: () => directory.scan(), rescans: true, description: directory.dir };
+    return { scan: () => directory.scan(), rescans: true, description: directory.dir, unusable: () => directory.unusable };
   }
   let scanned = false;
   return {
     rescans: false,
+    unusable: () => [],
     description: flags.outputs ?? flags.stack ?? 'the environment',
     scan: async (): Promise<TenantChanges> => {
       if (scanned) return { added: [], changed: [], removed: [], problems: [] };

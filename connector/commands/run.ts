@@ -9,6 +9,7 @@ import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags, type Runtime } from './runtime.ts';
+import { StallWatch, watchedObserver } from '../status/stall-watch.ts';
 import { startHealthServer, type HealthServer, type Readiness } from '../status/health-server.ts';
 import { keepBelowLogs } from '../status/log.ts';
 import { ConnectorMetrics } from '../status/metrics.ts';
@@ -43,12 +44,13 @@ export interface RunFlags extends GlobalFlags {
  * available now is delivered). The first SIGINT/SIGTERM aborts gracefully (in-flight batches acknowledged,
  * state saved, exit 0); a second one exits at once with 130.
  */
-/** Ready: not stopping, and a token can be had (a refused or expired secret makes the connector unready). */
-async function readiness(runtime: Runtime, stopping: AbortSignal): Promise<Readiness> {
+/** Ready: not stopping, a token can be had (a refused or expired secret makes the connector unready), and collection is not stalled. */
+async function readiness(runtime: Runtime, stopping: AbortSignal, watch: StallWatch): Promise<Readiness> {
   if (stopping.aborted) return { ready: false, reasons: ['stopping'] };
   try {
     await runtime.tokens.getToken({ abortSignal: AbortSignal.timeout(10_000) });
-    return { ready: true, reasons: [] };
+    const stalled = watch.reasons();
+    return { ready: stalled.length === 0, reasons: stalled };
   } catch (error) {
     return { ready: false, reasons: [`no token: ${redactSecrets(describeFailure(error).line)}`] };
   }
@@ -67,6 +69,9 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   }
   const { controller, dispose } = stopOnSignals(runtime.logger);
   let health: HealthServer | undefined;
+  // The state directory is the process's own: only sinks and commits can stall collection.
+  const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000 });
+  watch.databaseBack();
   try {
     const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy: runtime.proxy };
     const sinks: Sink[] = sinkSpecs(flags.sink, process.env).map((spec) => createSink(spec, sinkContext));
@@ -77,10 +82,11 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       metrics = new ConnectorMetrics({
         stateDir: runtime.config.stateDir, defaultTenant: runtime.config.tenantId, telemetry: runtime.telemetry, sinkNames: sinks.map((sink) => sink.name),
         tenants: () => (store ? [{ tenant: runtime.config.tenantId, store, secretExpiresAt: runtime.config.secretExpiresAt, apiRate: runtime.api.rate }] : []),
+        stalled: () => watch.reasons(),
       });
       const counting = metrics;
       runtime.api.observeAnswers((operation, code) => counting.apiAnswered(operation, code));
-      health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal) });
+      health = await startHealthServer(flags.listen, { metrics, logger: runtime.logger, readiness: () => readiness(runtime, controller.signal, watch) });
     }
     const opened = await openStateStore(runtime.config.stateDir, {
       tenant: runtime.config.tenantId,
@@ -88,6 +94,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
       onLockWait: () => runtime.logger.warn({ stateDir: runtime.config.stateDir, waitSeconds: flags.settings.stateLockWaitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     });
     store = opened;
+    watch.unitsHeld(runtime.config.contentTypes.length);
     let summary: RunSummary;
     let progress: ProgressDisplay | undefined;
     try {
@@ -102,7 +109,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
         sinks, telemetry: runtime.telemetry, logger: runtime.logger, abortSignal: controller.signal, settings: flags.settings,
         ...(progress ? { onProgress: progress.update.bind(progress) } : {}),
         ...(flags.emitHealth ? { emitHealth: true } : {}),
-        ...(metrics ? { observer: metrics } : {}),
+        observer: watchedObserver(watch, metrics),
         // Each unit starts its own subscription: one the app may not read (DLP.All without ActivityFeed.ReadDlp) is
         // that unit's error, in status and the exit code of --once, and the others collect.
         prepare: async (contentType, signal) => {

@@ -1,9 +1,8 @@
 import type { Subscription } from '../api/activity-api.ts';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { decodeOutputsText, stateDirOf, stateLocationOf } from '../config/config.ts';
-import { ConfigError } from '../errors.ts';
+import { stateDirOf, stateLocationOf } from '../config/config.ts';
+import { settingSpecs } from '../config/settings.ts';
 import { lockFileName } from '../state/directory-lock.ts';
 import { isLockHeld } from '../state/lock-file.ts';
 import { isPostgresUrl, openStateDatabaseReadOnlyAt, refusePasswordInStateUrl } from '../state/open-database.ts';
@@ -11,6 +10,8 @@ import { stateDbName } from '../state/sqlite-schema.ts';
 import { checkStateToReport } from '../state/state-directory.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../status/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
+import { refuseSingleTenantSources, TenantDirectory } from '../fleet/tenant-directory.ts';
+import { redactSecrets } from '../status/secret-values.ts';
 import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
 import { quickRetryPolicy } from './test-connection.ts';
 
@@ -20,7 +21,9 @@ const liveListTimeoutMs = 15_000;
 export interface StatusFlags extends GlobalFlags {
   readonly json?: boolean | undefined;
   readonly offline?: boolean | undefined;
-  /** A fleet's tenants directory: its outputs files name each tenant's domain. */
+  /** `--stalled-after`: a unit held whose last commit is older is reported stalled. */
+  readonly stalledAfter?: number | undefined;
+  /** A fleet's tenants directory: its outputs files name each tenant's domain, and its files that cannot be used are reported. */
   readonly tenants?: string | undefined;
 }
 
@@ -32,7 +35,8 @@ export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream 
   const location = stateLocationOf(flags);
   if (isPostgresUrl(location)) refusePasswordInStateUrl(location);
   else checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
-  const fleet = await fleetReportOf(location, flags.tenants);
+  const tenantFiles = flags.tenants === undefined ? undefined : await readTenantFiles(flags.tenants, flags.contentTypes);
+  const fleet = await fleetReportOf(location, tenantFiles, flags.stalledAfter ?? settingSpecs.stalledAfterSeconds.default);
   if (fleet) {
     out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
@@ -68,13 +72,17 @@ function exitCodeOf(health: Health): number {
  * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
  * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
  */
-async function fleetReportOf(state: string, tenantsDir: string | undefined): Promise<FleetReport | undefined> {
-  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) return undefined;
+async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
+  const unusable = tenantFiles?.unusable;
+  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
+    return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
+  }
   const database = await openStateDatabaseReadOnlyAt(state);
   try {
-    if (!isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
+    if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
     return await buildFleetReport(database, {
-      ...(tenantsDir ? { domains: await tenantDomains(tenantsDir) } : {}),
+      ...(tenantFiles ? { domains: tenantFiles.domains, unusableTenantFiles: tenantFiles.unusable } : {}),
+      liveHolders: isPostgresUrl(state), stalledAfterSeconds,
       // A state directory has no claims to read: its lock says whether a worker runs on it.
       ...(isPostgresUrl(state) ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
     });
@@ -83,22 +91,23 @@ async function fleetReportOf(state: string, tenantsDir: string | undefined): Pro
   }
 }
 
-/** Tenant id → domain, from the `tenantId` and `tenantDomain` of each outputs file in the directory (nothing else is read). */
-async function tenantDomains(dir: string): Promise<Map<string, string>> {
+interface TenantFiles {
+  /** Tenant id (lower case) → domain, from the usable files. */
+  readonly domains: ReadonlyMap<string, string>;
+  readonly unusable: NonNullable<FleetReport['unusableTenantFiles']>;
+}
+
+/** `--tenants`: the directory read as a worker reads it (nothing is asked of Microsoft): each tenant's domain, and every file a worker cannot use. */
+async function readTenantFiles(dir: string, contentTypes: string | undefined): Promise<TenantFiles> {
+  refuseSingleTenantSources({});
+  const directory = new TenantDirectory(dir, { contentTypes });
+  await directory.scan();
   const domains = new Map<string, string>();
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
-  } catch (error) {
-    throw new ConfigError('--tenants', `cannot read the directory ${dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give the tenants directory the fleet runs with');
-  }
-  for (const name of names) {
-    try {
-      const outputs = JSON.parse(decodeOutputsText(await readFile(join(dir, name)))) as { tenantId?: unknown; tenantDomain?: unknown };
-      if (typeof outputs.tenantId === 'string' && typeof outputs.tenantDomain === 'string') domains.set(outputs.tenantId.toLowerCase(), outputs.tenantDomain);
-    } catch {
-      // A file run refuses too: the tenant is shown by id.
-    }
-  }
-  return domains;
+  for (const { config } of directory.tenants.values()) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
+  const unusable = directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
+  return { domains, unusable };
+}
+
+function fleetReportOfNoState(state: string, unusable: FleetReport['unusableTenantFiles']): FleetReport {
+  return { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
 }

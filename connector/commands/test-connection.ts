@@ -8,7 +8,7 @@ import { redactSecrets } from '../status/secret-values.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, createTenantClients, loggerFor, type GlobalFlags, type Runtime } from './runtime.ts';
 import { HttpAgentsByCaFile } from '../api/http-agent.ts';
-import { proxySettings } from '../api/proxy.ts';
+import { proxySettings, reachedThroughProxy } from '../api/proxy.ts';
 import { ConfigError } from '../errors.ts';
 import { refuseSingleTenantSources, TenantDirectory } from '../fleet/tenant-directory.ts';
 import { Telemetry } from '../status/telemetry.ts';
@@ -38,7 +38,7 @@ export async function testConnection(flags: TestFlags, out: NodeJS.WritableStrea
     const subscriptions = await runtime.api.listSubscriptions();
     const enabled = subscriptions.filter((s) => s.status === 'enabled').map((s) => s.contentType);
     const { config } = runtime;
-    out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? ` via proxy ${runtime.proxy.display}` : ''}); `
+    out.write(`Connection successful ${new Date().toISOString()} tenant ${config.tenantId} (${config.cloud}, ${new URL(config.apiRoot).host}${runtime.proxy ? (reachedThroughProxy(runtime.proxy, config.apiRoot) ? ` via proxy ${runtime.proxy.display}` : ', direct: NO_PROXY names it') : ''}); `
       + `enabled subscriptions: ${enabled.length ? enabled.join(', ') : 'none yet (run `npx o365-connector subscriptions start`)'}\n`);
     const contentFailed = await checkContentTypes(runtime, out, err);
     const graphFailed = await checkGraphPermissions(runtime, out, err);

@@ -7,13 +7,12 @@
 import { registerSecret } from '../status/secret-values.ts';
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../api/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
-import { describeAccess } from './file-access.ts';
 import { cloudNames, clouds, type CloudName } from './clouds.ts';
+import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError, stackOutputsSchema, type StackOutputs } from './stack-outputs.ts';
 
 export interface ConnectorConfig {
@@ -43,6 +42,8 @@ export interface ConfigFlags {
   readonly stack?: string | undefined;
   readonly contentTypes?: string | undefined;
   readonly state?: string | undefined;
+  /** What the outputs file's errors name first: `--outputs`, or `--tenants` for a fleet's tenant file. */
+  readonly outputsField?: string | undefined;
 }
 
 type Raw = Record<string, unknown>;
@@ -67,29 +68,15 @@ export function decodeOutputsText(bytes: Buffer): string {
   return bytes.toString('utf8');
 }
 
-async function readOutputsFile(path: string): Promise<Raw> {
-  let text: string;
-  try {
-    text = decodeOutputsText(await readFile(path));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const access = code === 'EACCES' || code === 'EPERM' ? describeAccess(path) : undefined;
-    if (access) {
-      throw new ConfigError('--outputs', `cannot read ${path}: permission denied: it is owned by ${access.owner} with mode ${access.mode}, and the connector runs as ${access.runsAs}, who may not read it`,
-        `let that user read it and keep it private: chown ${access.uid} ${path} && chmod 600 ${path} (in the container the connector runs as node, uid 1000), or run the connector as the file's owner`);
-    }
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new ConfigError('--outputs', `cannot read ${path}: permission denied (a directory on its path may not be searched by this user, uid ${process.getuid?.() ?? '?'})`, 'let the user the connector runs as reach and read the file');
-    }
-    throw new ConfigError('--outputs', `cannot read ${path} (${code})`, 'write it with `pulumi stack output --json --show-secrets > outputs.json`');
-  }
+async function readOutputsFile(path: string, field: string): Promise<Raw> {
+  const text = decodeOutputsText(await readOutputsBytes(path, field));
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     parsed = undefined;
   }
-  if (!isObject(parsed)) throw new ConfigError('--outputs', `${path} is not the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
+  if (!isObject(parsed)) throw new ConfigError(field, `${path} ${text.trim() === '' ? 'is empty, not' : 'is not'} the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
   return parsed;
 }
 
@@ -151,7 +138,7 @@ export function parseContentTypes(field: string, value: unknown): CollectedType[
 async function readBase(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<Raw> {
   const outputs = text(flags.outputs) ?? text(env['O365_OUTPUTS_FILE']);
   const stack = text(flags.stack) ? await readStackOutputs(flags.stack!.trim(), env) : {};
-  const file = outputs ? await readOutputsFile(resolve(outputs)) : {};
+  const file = outputs ? await readOutputsFile(resolve(outputs), flags.outputsField ?? '--outputs') : {};
   return { ...stack, ...file };
 }
 

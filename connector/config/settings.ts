@@ -46,6 +46,7 @@ export const settingSpecs = {
   requestDeadlineSeconds: { flag: 'request-deadline', unit: 'seconds', default: 300, ...whole(5, 3600), help: 'time for one whole API answer, headers and body, before it is abandoned and retried (a body trickled byte by byte never hangs the connector)' },
   tenantsScanSeconds: { flag: 'tenants-scan-interval', unit: 'seconds', default: 10, ...whole(1, 3600), help: 'fleet mode (--tenants): seconds between two reads of the tenants directory (a file added, changed or removed takes effect within this)' },
   claimIntervalSeconds: { flag: 'claim-interval', unit: 'seconds', default: 2, ...whole(1, 300), help: 'fleet mode: seconds between two looks at which units are free; a stopped or killed worker\'s units are taken over within about this' },
+  stalledAfterSeconds: { flag: 'stalled-after', unit: 'seconds', default: 120, ...whole(2, 86_400), global: true, help: 'collection counts as stalled once the state database has been unreachable, a sink has acknowledged no batch, or a unit held has committed nothing for this long: /readyz answers 503 and o365_collection_active is 0 (run), status of a fleet\'s database says Degraded (a unit whose last commit is older, or held by no worker); keep it above --poll-interval, as every pass commits' },
   stateLockWaitSeconds: { flag: 'state-lock-wait', unit: 'seconds', default: 15, ...whole(0, 3600), help: 'how long to wait for the locks of the state directory and of file sinks, held by a predecessor that is still exiting' },
 } as const satisfies Record<string, SettingSpec>;
 

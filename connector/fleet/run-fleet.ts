@@ -11,7 +11,7 @@ import { openCollection, type RunConnectorOptions, type RunSummary } from '../pi
 import type { Logger } from '../status/log.ts';
 import { redactSecrets } from '../status/secret-values.ts';
 import type { StateDatabase, UnitKey } from '../state/store.ts';
-import type { TenantChanges } from './tenant-directory.ts';
+import type { TenantChanges, TenantProblem } from './tenant-directory.ts';
 import type { TenantRuntimes } from './tenant-runtimes.ts';
 import { UnitScheduler } from './unit-scheduler.ts';
 
@@ -23,6 +23,8 @@ export interface TenantSource {
   readonly rescans: boolean;
   /** For messages: the directory, or the outputs file. */
   readonly description: string;
+  /** Files that cannot be used as of the last scan (status, metrics). */
+  unusable(): readonly TenantProblem[];
 }
 
 export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'contentTypes' | 'store'> {
@@ -35,6 +37,8 @@ export interface FleetOptions extends Omit<RunConnectorOptions, 'api' | 'content
   readonly scanIntervalMs: number;
   /** Between two looks at the claims: how soon a dead worker's units are taken over. */
   readonly claimIntervalMs: number;
+  /** The state database's session is back (reconnected, sinks cut back), before units are claimed again. */
+  readonly onSessionBack?: (() => void) | undefined;
   /** What runs after each look at the claims (tests). */
   readonly onTick?: (running: readonly UnitKey[]) => void;
 }
@@ -52,6 +56,10 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
     const scheduler = new UnitScheduler({
       claims: database.claims, logger, workerName: options.workerName, tickMs: options.claimIntervalMs, once: options.once,
       desired: () => runtimes.units(),
+      beforeClaimingAgain: async () => {
+        await collection.rewindSinks();
+        options.onSessionBack?.();
+      },
       ...(options.onTick ? { onTick: options.onTick } : {}),
       collect: async (unit, signal) => {
         const runtime = runtimes.get(unit.tenant);
@@ -85,7 +93,10 @@ export async function runFleet(options: FleetOptions): Promise<RunSummary> {
 async function applyScan(source: TenantSource, runtimes: TenantRuntimes, logger: Logger): Promise<void> {
   const changes = await source.scan();
   for (const problem of changes.problems) {
-    logger.error({ component: 'fleet', file: problem.file, code: problem.error.code, reason: redactSecrets(problem.error.toLine()) }, 'a tenant file cannot be used: it is left out until it changes (the other tenants carry on)');
+    const fields = { component: 'fleet', file: problem.file, code: problem.error.code, reason: redactSecrets(problem.error.toLine()) };
+    if (problem.keptTenant) logger.warn({ ...fields, tenant: problem.keptTenant }, 'a tenant file cannot be used now (being rewritten?): its tenant carries on with its last good configuration until the file can be used again');
+    else logger.error(fields, 'a tenant file cannot be used: it is left out until it changes (the other tenants carry on)');
   }
+  for (const file of changes.resolved ?? []) logger.info({ component: 'fleet', file }, 'a tenant file can be used again');
   await runtimes.apply(changes);
 }

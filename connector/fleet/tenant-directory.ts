@@ -1,13 +1,15 @@
 /**
  * The fleet's tenants: every `*.json` in the `--tenants` directory is one tenant's outputs file, exactly what
  * `pulumi stack output --json --show-secrets` writes. Read again on every scan, so that a file added, changed (a
- * rotated secret) or removed is picked up without a restart. A file that cannot be used is reported and left out;
- * it never stops the other tenants.
+ * rotated secret) or removed is picked up without a restart. Every `*.json` that cannot be used (unreadable, not a
+ * regular file, not an outputs file, a second file of one tenant) is reported once and left out; it never stops the
+ * other tenants, and a tenant whose file goes bad keeps its last good configuration until the file is good again.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../errors.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 
@@ -23,6 +25,8 @@ export interface TenantEntry {
 export interface TenantProblem {
   readonly file: string;
   readonly error: ConnectorError;
+  /** The tenant that carries on with its last good configuration while its file cannot be used. */
+  readonly keptTenant?: string;
 }
 
 export interface TenantChanges {
@@ -32,6 +36,8 @@ export interface TenantChanges {
   readonly removed: readonly string[];
   /** Files left out this scan (unchanged problems are reported once). */
   readonly problems: readonly TenantProblem[];
+  /** Files reported before that can be used again. */
+  readonly resolved?: readonly string[];
 }
 
 /** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
@@ -61,8 +67,9 @@ export class TenantDirectory {
   readonly #env: NodeJS.ProcessEnv;
   /** By tenant id. */
   #tenants = new Map<string, TenantEntry>();
-  /** Fingerprints of files reported as unusable, so that each is reported once until it changes. */
-  #reported = new Map<string, string>();
+  /** What was reported of each unusable file, so that each is reported once until that changes. */
+  readonly #reported = new Map<string, string>();
+  #unusable: readonly TenantProblem[] = [];
 
   constructor(dir: string, options: TenantDirectoryOptions = {}) {
     this.dir = resolve(dir);
@@ -76,42 +83,50 @@ export class TenantDirectory {
     return this.#tenants;
   }
 
+  /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */
+  get unusable(): readonly TenantProblem[] {
+    return this.#unusable;
+  }
+
   /** Reads the directory again and says what changed since the last scan. An unreadable directory is a ConfigError. */
   async scan(): Promise<TenantChanges> {
     const files = await this.#jsonFiles();
     const next = new Map<string, TenantEntry>();
     const problems: TenantProblem[] = [];
+    const unusable: TenantProblem[] = [];
+    const resolved: string[] = [];
     const known = new Map([...this.#tenants.values()].map((entry) => [entry.file, entry]));
+    /** Reported once until what is wrong with the file changes. */
+    const report = (problem: TenantProblem) => {
+      unusable.push(problem);
+      const line = problem.error.toLine();
+      if (this.#reported.get(problem.file) !== line) problems.push(problem);
+      this.#reported.set(problem.file, line);
+    };
     for (const file of files) {
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(file);
-      } catch {
-        continue; // removed between the listing and the read: the next scan sees it gone
-      }
-      const fingerprint = createHash('sha256').update(bytes).digest('hex');
-      const previous = known.get(file);
       let entry: TenantEntry;
-      if (previous && previous.fingerprint === fingerprint) {
-        entry = previous;
-      } else {
-        try {
-          entry = await this.#load(file, fingerprint);
-        } catch (error) {
-          const failure = error instanceof ConnectorError ? error : new ConfigError(file, String((error as Error).message));
-          if (this.#reported.get(file) !== fingerprint) problems.push({ file, error: failure });
-          this.#reported.set(file, fingerprint);
-          continue;
-        }
-      }
-      this.#reported.delete(file);
-      const other = next.get(entry.config.tenantId);
-      if (other) {
-        const duplicate = new ConfigError('--tenants', `${file} names tenant ${entry.config.tenantId}, as ${other.file} does`, 'keep one outputs file per tenant in the directory');
-        if (this.#reported.get(file) !== fingerprint) problems.push({ file, error: duplicate });
-        this.#reported.set(file, fingerprint);
+      try {
+        const bytes = await readOutputsBytes(file, '--tenants');
+        const fingerprint = createHash('sha256').update(bytes).digest('hex');
+        const previous = known.get(file);
+        entry = previous && previous.fingerprint === fingerprint ? previous : await this.#load(file, fingerprint);
+      } catch (error) {
+        if (error instanceof UnreadableOutputsFile && error.vanished) continue; // removed since the listing: the next scan sees it gone
+        const failure = error instanceof ConnectorError ? error : new ConfigError('--tenants', `${file}: ${String((error as Error).message)}`);
+        // A file caught mid-rewrite (`pulumi stack output … > file` empties it while Pulumi runs): its tenant carries
+        // on with the last good configuration, instead of stopping now and starting over with full sweeps later.
+        const previous = known.get(file);
+        const kept = previous !== undefined && !next.has(previous.config.tenantId);
+        if (kept) next.set(previous.config.tenantId, previous);
+        report({ file, error: failure, ...(kept ? { keptTenant: previous.config.tenantId } : {}) });
         continue;
       }
+      const other = next.get(entry.config.tenantId);
+      if (other) {
+        report({ file, error: new ConfigError('--tenants', `${file} names tenant ${entry.config.tenantId}, as ${other.file} does`, 'keep one outputs file per tenant in the directory') });
+        continue;
+      }
+      if (this.#reported.delete(file)) resolved.push(file);
       next.set(entry.config.tenantId, entry);
     }
     const added: TenantEntry[] = [];
@@ -122,9 +137,10 @@ export class TenantDirectory {
       else if (before.fingerprint !== entry.fingerprint || before.file !== entry.file) changed.push(entry);
     }
     const removed = [...this.#tenants.keys()].filter((tenant) => !next.has(tenant));
-    for (const file of this.#reported.keys()) if (!files.includes(file)) this.#reported.delete(file);
+    for (const file of this.#reported.keys()) if (!unusable.some((problem) => problem.file === file)) this.#reported.delete(file);
     this.#tenants = next;
-    return { added, changed, removed, problems };
+    this.#unusable = unusable;
+    return { added, changed, removed, problems, resolved };
   }
 
   async #jsonFiles(): Promise<string[]> {
@@ -139,7 +155,7 @@ export class TenantDirectory {
   }
 
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
-    const flags = { outputs: file, contentTypes: this.#options.contentTypes };
+    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#options.contentTypes };
     const loaded = await loadConfig(flags, this.#env);
     return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential };
   }

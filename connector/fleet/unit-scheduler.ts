@@ -3,7 +3,8 @@
  * it stops the units of tenants gone or changed, gives up units beyond its fair share (units / live workers,
  * rounded up) and claims free ones up to it. Exclusivity is the store's (UnitClaims: PostgreSQL advisory locks
  * held by the worker's session); this module only decides what to ask for. When the session is lost, every unit
- * stops at once (their commits would be refused anyway), and the worker reconnects and claims anew.
+ * stops at once (their commits would be refused anyway), and the worker reconnects, cuts its sinks back to the last
+ * committed position, and claims anew.
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -24,6 +25,11 @@ export interface UnitSchedulerOptions {
   collect(unit: UnitKey, signal: AbortSignal): Promise<void>;
   /** --once: each unit is collected once; the scheduler ends when none is left that it can claim. */
   readonly once?: boolean;
+  /**
+   * After a lost session is reconnected, before any unit runs again: the sinks are brought back to the last committed
+   * position (what was written but not committed is delivered again). Failing, it is tried again with the reconnect.
+   */
+  readonly beforeClaimingAgain?: () => Promise<void>;
   /** Called after each tick, with what runs (tests and status). */
   readonly onTick?: (running: readonly UnitKey[]) => void;
 }
@@ -62,6 +68,7 @@ export class UnitScheduler {
           await this.#stopAll();
           try {
             await this.#options.claims.reconnect();
+            await this.#options.beforeClaimingAgain?.();
             logger.info({ component: 'fleet' }, 'reconnected to the state database: claiming units again');
             this.#lost = undefined;
             reconnectDelayMs = 1_000;

@@ -57,11 +57,22 @@ export interface Mapped {
 /** The members every event maps the same way; whatever else a mapping does not consume goes to `unmapped`. */
 const commonConsumed = ['Id', 'CreationTime', 'Workload', 'OrganizationId', 'Operation'];
 
-/** CreationTime is UTC without a zone suffix: epoch milliseconds, undefined when absent or unreadable. */
+/**
+ * CreationTime is UTC without a zone suffix: epoch milliseconds, undefined when absent or unreadable. A day or time
+ * that does not exist (2026-02-30, 24:00) is unreadable: the date parser would roll it over into another day.
+ */
 export function creationTimeMs(value: unknown): number | undefined {
   if (typeof value !== 'string') return undefined;
-  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
-  return Number.isNaN(ms) ? undefined : ms;
+  const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(value);
+  const ms = Date.parse(zoned ? value : `${value}Z`);
+  if (Number.isNaN(ms)) return undefined;
+  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(value);
+  if (parts) {
+    const [year, month, day] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+    if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
+    if (parts[4] !== undefined && (Number(parts[4]) > 23 || Number(parts[5]) > 59)) return undefined;
+  }
+  return ms;
 }
 
 /** A table's own entry for a key read from a record: `constructor` or `toString` in a record is no entry. */
@@ -160,6 +171,9 @@ export function statusOf(value: unknown): Record<string, unknown> {
   return { status_id: 99, status: value };
 }
 
+/** metadata.labels of an event whose time is the processing time: the record's CreationTime could not be read. */
+export const timeNotReadLabel = 'time: CreationTime unreadable, processing time used';
+
 export interface BuildOptions {
   /** The content type the record came in (`metadata.log_name`). */
   readonly contentType?: string | undefined;
@@ -189,6 +203,12 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
   if (operation) metadata['event_code'] = operation;
   if (typeof record['CreationTime'] === 'string') metadata['original_time'] = record['CreationTime'];
   if (typeof record['OrganizationId'] === 'string') metadata['tenant_uid'] = record['OrganizationId'];
+  // No readable CreationTime: the event's time is when it was mapped, and says so (CreationTime stays in `unmapped`).
+  const processedAt = (options.now ?? Date.now)();
+  if (time === undefined) {
+    metadata['processed_time'] = processedAt;
+    metadata['labels'] = [timeNotReadLabel];
+  }
   // RecordType stays in `unmapped`: OCSF has no member for a source record type (log_version is the log's version).
 
   const event: Record<string, unknown> = {
@@ -202,7 +222,7 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
     type_name: `${ocsfClass.caption}: ${activityCaption}`,
     severity_id: 1,
     severity: 'Informational',
-    time: time ?? (options.now ?? Date.now)(),
+    time: time ?? processedAt,
     metadata,
     cloud: { provider: 'Microsoft' },
     ...mapped.attributes,
@@ -212,15 +232,15 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
   Object.assign(event, statusFromRecord);
   if (operation && event['message'] === undefined) event['message'] = workload ? `${workload}: ${operation}` : operation;
   event['raw_data'] = options.rawText;
-  const unmapped = unmappedOf(record, mapped.consumed, statusFromRecord['status_id'] !== undefined);
+  const unmapped = unmappedOf(record, mapped.consumed, statusFromRecord['status_id'] !== undefined, time !== undefined);
   if (unmapped) event['unmapped'] = unmapped;
   return event;
 }
 
-function unmappedOf(record: AuditRecord, consumed: readonly string[], statusRead: boolean): Record<string, unknown> | undefined {
+function unmappedOf(record: AuditRecord, consumed: readonly string[], statusRead: boolean, timeRead: boolean): Record<string, unknown> | undefined {
   let unmapped: Record<string, unknown> | undefined;
   for (const key in record) {
-    if (commonConsumed.includes(key) || (statusRead && key === 'ResultStatus')) continue;
+    if ((commonConsumed.includes(key) && (key !== 'CreationTime' || timeRead)) || (statusRead && key === 'ResultStatus')) continue;
     // A ClientIP that is no address (or none) was not carried over: it stays, so that nothing is lost.
     if (consumed.includes(key) && (key !== 'ClientIP' || ipAddress(record[key]) !== undefined)) continue;
     (unmapped ??= {})[key] = record[key];

@@ -7,7 +7,7 @@
  *   (the action was undone), DlpInfo updates it (a false positive noted, nothing undone).
  * - Alerts of the Security and Compliance Alerts schema (RecordType 40: AlertTriggered, AlertEntityGenerated,
  *   AlertUpdated) → Detection Finding (2004): AlertId is the finding's uid, Name its title, Category its type,
- *   PolicyId the analytic (a rule), Severity and Status normalized.
+ *   PolicyId the analytic (a rule), Severity and Status normalized; a readable ClientIP is the evidence's src_endpoint.
  */
 import { createHash } from 'node:crypto';
 import { classes, lookup, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
@@ -116,7 +116,8 @@ export function mapAlert(record: AuditRecord): Mapped | undefined {
     ...(status ? { status_id: status[0], status: status[1] } : text(record['Status']) !== undefined ? { status_id: 99, status: record['Status'] } : { status_id: 0, status: 'Unknown' }),
     ...severity(record['Severity']),
   };
+  // Detection Finding has no src_endpoint of its own: the address the alert names is its evidence.
   const ip = sourceEndpoint(record['ClientIP']);
-  if (ip['ip'] !== undefined) attributes['src_endpoint'] = ip;
+  if (ip['ip'] !== undefined) attributes['evidences'] = [{ src_endpoint: ip }];
   return { class: classes.detectionFinding, activityId, attributes, consumed };
 }

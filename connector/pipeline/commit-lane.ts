@@ -8,17 +8,13 @@
  */
 import { ConnectorError } from '../errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
-import type { Logger } from '../status/log.ts';
 import type { Commit, StateStore } from '../state/store.ts';
-import { fanOut, type SinkRetryPolicy } from './sink-fanout.ts';
+import { fanOut, type FanOutOptions } from './sink-fanout.ts';
 
-export interface CommitLaneOptions {
-  readonly logger: Logger;
-  /** A graceful stop: sink retries end (the batch is not committed; a restart delivers it again). */
-  readonly stopSignal?: AbortSignal | undefined;
-  readonly retry?: SinkRetryPolicy;
-  /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
-  readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
+/** The fan-out's options (the stop ends sink retries: the batch is not committed, a restart delivers it again), and: */
+export interface CommitLaneOptions extends FanOutOptions {
+  /** Each commit the store applied. */
+  readonly onCommitted?: (() => void) | undefined;
 }
 
 export class CommitLane {
@@ -52,6 +48,25 @@ export class CommitLane {
     await this.commit(undefined, () => ({ at }));
   }
 
+  /**
+   * Brings every sink that can cut back to the position last committed in the store, after commits stopped reaching
+   * it (a fleet worker's session was lost: what was written since will be delivered again). Queued behind whatever
+   * is still in the lane; the caller has stopped every unit first.
+   */
+  rewind(): Promise<void> {
+    const run = async () => {
+      const committed = await this.#store.sinkPositions();
+      for (const sink of this.#sinks) {
+        if (sink.rewind) await sink.rewind(committed[sink.name]);
+        if (committed[sink.name] === undefined) delete this.#positions[sink.name];
+        else this.#positions[sink.name] = committed[sink.name]!;
+      }
+    };
+    const result = this.#tail.then(run);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
   /** The error that made the lane refuse further commits (a failed commit, or a sink that refuses for good). */
   get failure(): unknown {
     return this.#failure;
@@ -81,6 +96,7 @@ export class CommitLane {
         throw this.#failure;
       }
       Object.assign(this.#positions, written);
+      this.#options.onCommitted?.();
     };
     const result = this.#tail.then(run);
     this.#tail = result.catch(() => {});

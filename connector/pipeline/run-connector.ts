@@ -58,6 +58,10 @@ export interface RunObserver {
   listed(contentType: CollectedType, tenant?: string): void;
   fetched(contentType: CollectedType, tenant?: string): void;
   sinkBatch(sink: string, seconds: number): void;
+  /** A sink did not acknowledge a batch (it is sent again). */
+  sinkFailed?(sink: string, reason: string): void;
+  /** A commit reached the state store. */
+  committed?(): void;
 }
 
 export interface RunSummary {
@@ -129,6 +133,8 @@ export interface Collection {
   collect(unit: UnitCollection): Promise<void>;
   /** The first error no retry can fix (consent, auditing off, a subscription disabled), when one happened. */
   readonly fatal: ConnectorError | undefined;
+  /** Cuts the sinks back to the positions last committed (after a lost state session; every unit stopped). */
+  rewindSinks(): Promise<void>;
   /** The summary of a run that ended; throws the lane's failure (a sink refusing for good, a failed commit). */
   finish(): RunSummary;
   close(): Promise<void>;
@@ -162,6 +168,8 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     lane = new CommitLane(store, options.sinks, positions, {
       logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
       ...(options.observer ? { onAcknowledged: options.observer.sinkBatch.bind(options.observer) } : {}),
+      ...(options.observer?.sinkFailed ? { onRefused: options.observer.sinkFailed.bind(options.observer) } : {}),
+      ...(options.observer?.committed ? { onCommitted: options.observer.committed.bind(options.observer) } : {}),
     });
     await lane.recordStartingPositions(now().toISOString());
   } catch (error) {
@@ -299,6 +307,7 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     get fatal() {
       return fatal;
     },
+    rewindSinks: () => lane.rewind(),
     finish: () => {
       if (lane.failure !== undefined) throw lane.failure;
       return summary;

@@ -27,7 +27,18 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy }): Promise<SinkPosition | undefined> {
+export interface FanOutOptions {
+  readonly logger: Logger;
+  /** A graceful stop: sink retries end. */
+  readonly stopSignal?: AbortSignal | undefined;
+  readonly retry?: SinkRetryPolicy;
+  /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
+  readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
+  /** Each failed attempt of a sink (the batch is sent again). */
+  readonly onRefused?: ((sink: string, reason: string) => void) | undefined;
+}
+
+export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: FanOutOptions): Promise<SinkPosition | undefined> {
   const retry = options.retry ?? defaultSinkRetry;
   let refusals = 0;
   for (let attempt = 1; ; attempt += 1) {
@@ -46,13 +57,14 @@ export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, optio
       const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.min(attempt - 1, 16));
       const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
       options.logger.warn({ component: 'pipeline', sink: sink.name, attempt, delayMs, code, reason: line }, 'sink did not acknowledge the batch; holding the checkpoint and sending it again');
+      options.onRefused?.(sink.name, line);
       await pause(delayMs, options.stopSignal);
     }
   }
 }
 
 /** Writes one batch to every sink; resolves with the new positions once all of them have acknowledged it. */
-export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: { logger: Logger; stopSignal?: AbortSignal | undefined; retry?: SinkRetryPolicy; onAcknowledged?: ((sink: string, seconds: number) => void) | undefined }): Promise<Record<string, SinkPosition>> {
+export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: FanOutOptions): Promise<Record<string, SinkPosition>> {
   const acknowledged = await Promise.all(sinks.map(async (sink) => {
     const started = performance.now();
     const position = await writeUntilAcknowledged(sink, batch, options);

@@ -12,6 +12,7 @@
  * they are another connector's and the sink stops with SINK_FOREIGN_BYTES instead of destroying them.
  * Rotation: a file that is no longer the one of the checkpoint (another device or inode) is a new file: appended
  * to from its end.
+ * A fleet worker that lost its state session cuts the file back the same way (`rewind`) before its units run again.
  * Buffering: none beyond the batch being written. Appends across runs; a failed write is cut back to the last
  * acknowledged offset before the pipeline retries it, so the file only ever holds whole lines.
  * Emits: each record as the bytes Microsoft sent, unchanged, followed by a line feed (a record the API
@@ -56,6 +57,8 @@ export class FileSink implements Sink {
   /** This run's row in the lock file's runs table. */
   #run: number | undefined;
   #offset = 0;
+  /** Where this run began appending: bytes before it are not this run's to cut. */
+  #began = 0;
   readonly #lines = new LineBuffer();
 
   /** `lockWaitMs`: how long to wait for the file's lock held by another connector (15 s by default). */
@@ -77,6 +80,7 @@ export class FileSink implements Sink {
     });
     try {
       this.#offset = await this.#resume(savedPosition(resumeFrom));
+      this.#began = this.#offset;
     } catch (error) {
       await this.close();
       throw error;
@@ -163,6 +167,21 @@ export class FileSink implements Sink {
     this.#offset += bytes.length;
     this.#telemetry?.sent(batch.records.length, bytes.length);
     return this.position();
+  }
+
+  async rewind(position: SinkPosition | undefined): Promise<void> {
+    const saved = savedPosition(position);
+    if (!this.#file || !saved || saved.offset >= this.#offset) return;
+    // A committed position of another file (rotated since): nothing of it is in this one.
+    if (saved.inode !== undefined && (saved.inode !== this.#identity!.inode || saved.device !== this.#identity!.device)) return;
+    if (saved.offset < this.#began) {
+      this.#logger?.warn({ component: 'sink', sink: this.name, committed: saved.offset, began: this.#began }, 'the committed position lies before where this run began: the file is left as it is');
+      return;
+    }
+    await this.#file.truncate(saved.offset);
+    await this.#file.sync();
+    this.#logger?.warn({ component: 'sink', sink: this.name, cutBytes: this.#offset - saved.offset }, 'cut records written after the last commit; they will be written again');
+    this.#offset = saved.offset;
   }
 
   async close(): Promise<void> {

@@ -49,6 +49,12 @@ export interface Sink {
    */
   position?(): SinkPosition | undefined;
   write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined>;
+  /**
+   * Optional, with `position`: cuts back to `position`, one this run acknowledged earlier, removing what was written
+   * after it. A fleet worker whose commits stopped reaching the state (its session was lost) calls it with the last
+   * committed position before any unit runs again, since the records after it will be delivered again.
+   */
+  rewind?(position: SinkPosition | undefined): Promise<void>;
   close(): Promise<void>;
   /**
    * Optional: tries the destination the way writes will use it, without writing a record (file appendable and

@@ -12,12 +12,18 @@
  */
 import type pg from 'pg';
 import { ConnectorError } from '../errors.ts';
+import { schemaVersionMissing } from './sqlite-schema.ts';
 
 /**
  * The first key of every advisory lock this connector takes (the second is a unit id, or 0 for migrations): other
  * applications sharing the database use other namespaces. Never changed: running workers would not see each other.
  */
 export const advisoryNamespace = 0x0365_c1a1;
+/**
+ * The first key of the lock a worker's session holds on its name (the second is `hashtext(name)`): a second worker
+ * of the same name is refused while the first one's session lives.
+ */
+export const workerNameNamespace = 0x0365_c1a2;
 
 const migrations: readonly string[] = [
   // 1: the first PostgreSQL schema.
@@ -113,11 +119,12 @@ const migrations: readonly string[] = [
 export const currentPostgresSchemaVersion = migrations.length;
 
 /** 0 for a database this connector never wrote (no `meta` table). */
-export async function postgresSchemaVersion(client: pg.ClientBase | pg.Pool): Promise<number> {
+export async function postgresSchemaVersion(client: pg.ClientBase | pg.Pool, location: string): Promise<number> {
   const { rows } = await client.query<{ present: boolean }>("SELECT to_regclass('meta') IS NOT NULL AS present");
   if (!rows[0]!.present) return 0;
   const version = await client.query<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'");
-  return version.rows[0] ? Number(version.rows[0].value) : 0;
+  if (!version.rows[0]) throw schemaVersionMissing(location);
+  return Number(version.rows[0].value);
 }
 
 /** Refuses a database written by a newer connector, whose schema this one cannot know. */
@@ -132,7 +139,7 @@ export async function migratePostgres(client: pg.ClientBase, location: string): 
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [advisoryNamespace]);
-    const from = await postgresSchemaVersion(client);
+    const from = await postgresSchemaVersion(client, location);
     assertKnownPostgresVersion(from, location);
     if (from === 0) await client.query('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     for (let version = from + 1; version <= currentPostgresSchemaVersion; version += 1) await client.query(migrations[version - 1]!);

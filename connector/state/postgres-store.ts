@@ -13,12 +13,13 @@
  * Lookups and inserts of records and blobs are one statement per call, the keys travelling as arrays that
  * `unnest` unrolls in the server: never one query per record.
  */
+import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
 import type { CollectedType } from '../api/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';
-import { advisoryNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
+import { advisoryNamespace, workerNameNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './postgres-schema.ts';
 import { contentTypeCodes } from './sqlite-schema.ts';
 import { postgresClientConfig } from './postgres-connection.ts';
 import { TenantView } from './tenant-view.ts';
@@ -76,7 +77,7 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresDat
   pool.on('error', () => {});
   try {
     if (options.readOnly) {
-      const version = await reachable(target, options.abortSignal, () => postgresSchemaVersion(pool));
+      const version = await reachable(target, options.abortSignal, () => postgresSchemaVersion(pool, target.location));
       assertKnownPostgresVersion(version, target.location);
       if (version !== 0 && version < currentPostgresSchemaVersion) {
         throw new ConnectorError('STATE_VERSION', `${target.location} has state schema ${version}, this connector reads ${currentPostgresSchemaVersion}`, { fix: 'run a worker of this version once to migrate it, then ask again' });
@@ -117,7 +118,35 @@ async function openSession(url: string, target: Target, options: OpenPostgresDat
   // Until the database watches it: an error before then is the connect's own rejection.
   client.on('error', () => {});
   await reachable(target, options.abortSignal, () => client.connect(), () => { void client.end().catch(() => {}); });
+  try {
+    await holdWorkerName(client, target, options.workerName);
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
   return { client, held: new Map(), lost: undefined, probe: undefined, queue: Promise.resolve() };
+}
+
+/**
+ * The worker's name, held by its session (released by the server when the session ends): two workers of one name
+ * would share sink positions and show as one in `status`, so the second is refused, naming the first.
+ */
+async function holdWorkerName(client: pg.Client, target: Target, workerName: string): Promise<void> {
+  let held: boolean;
+  try {
+    held = (await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS held', [workerNameNamespace, workerName])).rows[0]!.held;
+  } catch (error) {
+    throw connectionError(error, target);
+  }
+  if (held) return;
+  const { rows } = await client.query<{ address: string | null; since: Date | null }>(`SELECT host(a.client_addr) AS address, a.backend_start AS since
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND l.granted LIMIT 1`, [workerNameNamespace, workerName]).catch(() => ({ rows: [] }));
+  const other = rows[0];
+  const from = other ? ` (connected${other.address ? ` from ${other.address}` : ''}${other.since ? ` since ${other.since.toISOString()}` : ''})` : '';
+  throw new ConnectorError('STATE_WORKER_NAME_TAKEN', `another live worker of ${target.location} is named ${workerName}${from}; two workers of one name would share their sink positions`, {
+    fix: `give each worker its own --worker-name (e.g. --worker-name %H-%i in the systemd unit); if that worker is gone, its session ends within seconds, or end it with SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '${sessionNamePrefix}${workerName}'`,
+  });
 }
 
 interface DatabaseOptions extends OpenPostgresDatabaseOptions {
@@ -613,6 +642,7 @@ function targetOf(url: string): Target {
   if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
     throw new ConnectorError('CONFIG_INVALID', `the state database URL has scheme ${parsed.protocol.slice(0, -1)}, not postgresql`, { fix: 'give it as postgresql://user@host:5432/database' });
   }
+  refuseUnreadableTlsFiles(parsed);
   const decoded = (part: string, what: string) => {
     try {
       return decodeURIComponent(part);
@@ -628,6 +658,23 @@ function targetOf(url: string): Target {
   const database = decoded(parsed.pathname.slice(1), 'database name') || user;
   const hostPort = `${host}:${port}`;
   return { location: `postgresql://${encodeURIComponent(user)}@${host.includes('/') ? `${encodeURIComponent(host)}` : host}:${port}/${encodeURIComponent(database)}`, hostPort, database, user, password };
+}
+
+/** `sslrootcert`, `sslcert` and `sslkey` are files the driver reads when it connects: one it cannot read is a configuration error, named. */
+function refuseUnreadableTlsFiles(url: URL): void {
+  for (const parameter of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = url.searchParams.get(parameter);
+    // sslrootcert=system: the system's CAs (libpq's spelling), no file.
+    if (path === null || (parameter === 'sslrootcert' && path === 'system')) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConnectorError('CONFIG_INVALID', `the state database URL's ${parameter} ${path} cannot be read: ${code === 'ENOENT' ? 'no such file' : code}`, {
+        fix: `give ${parameter} the path of a PEM file the connector's user may read${parameter === 'sslrootcert' ? ' (the CA that signed the server\'s certificate)' : ''}`,
+      });
+    }
+  }
 }
 
 /** PostgreSQL's shared lock table is full: every held unit is one advisory lock in it. */

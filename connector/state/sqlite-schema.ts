@@ -183,11 +183,19 @@ export const contentTypeCodes: Readonly<Record<CollectedType, number>> = {
 };
 
 /** 0 for a database this connector never wrote (new, or its first transaction not committed yet). */
-export function schemaVersionOf(db: DatabaseSync): number {
+export function schemaVersionOf(db: DatabaseSync, location: string): number {
   const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
   if (!table) return 0;
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
-  return row ? Number(row.value) : 0;
+  if (!row) throw schemaVersionMissing(location);
+  return Number(row.value);
+}
+
+/** `meta` without its schema_version row: edited by hand or damaged; which migrations ran cannot be told. */
+export function schemaVersionMissing(location: string): ConnectorError {
+  return new ConnectorError('STATE_DAMAGED', `${location} has a meta table without its schema_version row (edited or damaged): which migrations ran cannot be told`, {
+    fix: 'restore the state from a backup; or put the row back if you know the version (INSERT INTO meta (key, value) VALUES (\'schema_version\', \'<n>\')); or move the state aside to start over (records since --since are delivered again)',
+  });
 }
 
 /** Refuses a database written by a newer connector, whose schema this one cannot know. */
@@ -201,7 +209,7 @@ export function assertKnownVersion(version: number, location: string): void {
 export function migrate(db: DatabaseSync, location: string): void {
   db.exec('BEGIN IMMEDIATE');
   try {
-    const from = schemaVersionOf(db);
+    const from = schemaVersionOf(db, location);
     assertKnownVersion(from, location);
     if (from === 0) db.exec('CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     for (let version = from + 1; version <= currentSchemaVersion; version += 1) db.exec(migrations[version - 1]!);

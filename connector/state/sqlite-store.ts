@@ -110,7 +110,7 @@ export async function openStateDatabaseReadOnly(dir: string): Promise<StateDatab
   if (!existsSync(path)) return new V2StateDatabase(dir, await readV2States(dir));
   const db = new DatabaseSync(path, { readOnly: true, timeout: busyTimeoutMs });
   try {
-    const version = readable(() => schemaVersionOf(db), path);
+    const version = readable(() => schemaVersionOf(db, path), path);
     assertKnownVersion(version, path);
     // The first run of this release has not committed its import of the previous release's files yet (it is
     // running, died, or stopped at a corrupt file): those files are still the state.

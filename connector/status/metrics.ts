@@ -36,6 +36,10 @@ export interface MetricsSources {
   readonly telemetry: Telemetry;
   readonly sinkNames: readonly string[];
   readonly now?: () => Date;
+  /** Why the run's collection is stalled now (stall-watch.ts): while it is, no unit counts as active. */
+  readonly stalled?: (() => readonly string[]) | undefined;
+  /** Fleet mode: how many `*.json` files of the tenants directory cannot be used now. */
+  readonly unusableTenantFiles?: (() => number) | undefined;
 }
 
 type TenantReport = StatusReport & { readonly tenant: string };
@@ -108,7 +112,8 @@ export class ConnectorMetrics implements RunObserver {
     });
     stateGauge('o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', (r) =>
       rowsOf(r).filter(({ row }) => row.lagSeconds !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
-    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure), else 0: the Collection Status.', perType((row) => (row.health === 'Active' ? 1 : 0)));
+    const stalled = () => (sources.stalled?.().length ?? 0) > 0;
+    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
     stateGauge('o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', perType((row) => row.heldBlobs));
     stateGauge('o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', perType((row) => row.maxLatenessSeconds));
     stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>
@@ -171,6 +176,15 @@ export class ConnectorMetrics implements RunObserver {
         for (const { tenant, secretExpiresAt } of sources.tenants()) if (secretExpiresAt) this.set({ tenant }, secretExpiresAt.getTime() / 1000);
       },
     });
+    const unusable = sources.unusableTenantFiles;
+    if (unusable) {
+      new Gauge({
+        name: 'o365_tenant_files_unusable', help: 'Files of the tenants directory (*.json) that cannot be used: unreadable, not a regular file, not an outputs file, or a second file of one tenant (their tenants are not collected, or carry on with their last good file).', registers: [registry],
+        collect() {
+          this.set(unusable());
+        },
+      });
+    }
   }
 
   listed(contentType: CollectedType, tenant = this.#tenant): void {

@@ -111,6 +111,11 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows, ...(apiRate ? { apiRate } : {}) };
 }
 
+function overallOf(rows: readonly ContentTypeStatus[]): Health {
+  if (rows.length === 0 || rows.every((r) => r.health === 'Inactive')) return 'Inactive';
+  return rows.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
+}
+
 async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedType, CursorState>> {
   if (options.store) return options.store.cursors();
   const store = await openStateStoreReadOnly(options.stateDir);
@@ -181,6 +186,8 @@ export interface FleetReport {
   workers: Array<{ worker: string; units: number }>;
   /** `domain`: the tenant's domain, from its outputs file in the tenants directory when status was given it. */
   tenants: Array<{ tenant: string; domain?: string; overall: Health; contentTypes: FleetUnitStatus[]; apiRate?: ApiRateSample | undefined }>;
+  /** `status --tenants <dir>`: the files of the directory that cannot be used (their tenants are not collected, or run on their last good file). */
+  unusableTenantFiles?: Array<{ file: string; problem: string; keptTenant?: string }>;
 }
 
 /** The worker name `status` gives the one connector that holds a fleet's state directory (SQLite keeps no claims of its own). */
@@ -192,10 +199,20 @@ export interface FleetReportOptions {
   readonly domains?: ReadonlyMap<string, string>;
   /** A state directory whose lock a running connector holds: it holds every unit. */
   readonly directoryHeld?: boolean;
+  readonly unusableTenantFiles?: FleetReport['unusableTenantFiles'];
+  /**
+   * The store tells which units live workers hold (a PostgreSQL database: its sessions' locks): a unit no worker
+   * holds is not being collected, and none held at all means no worker runs. A state directory's holders live in
+   * its one process, so there it says nothing.
+   */
+  readonly liveHolders?: boolean;
+  /** A unit held whose last commit is older than this is stalled (every pass commits): `--stalled-after`. */
+  readonly stalledAfterSeconds?: number;
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
 export async function buildFleetReport(database: StateDatabase, options: FleetReportOptions = {}): Promise<FleetReport> {
+  const now = (options.now ?? (() => new Date()))();
   const holders = await database.claims.holders();
   const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
   const tenants: FleetReport['tenants'] = [];
@@ -203,24 +220,39 @@ export async function buildFleetReport(database: StateDatabase, options: FleetRe
   for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
   for (const tenant of await database.tenants()) {
     if (tenant === '') continue;
-    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), ...(options.now ? { now: options.now } : {}) });
-    const domain = options.domains?.get(tenant.toLowerCase());
-    const holderOfRow = (row: ContentTypeStatus) => holderOf.get(unitName({ tenant, contentType: row.contentType })) ?? (options.directoryHeld ? directoryWorker : undefined);
-    tenants.push({
-      tenant, ...(domain ? { domain } : {}), overall: report.overall, contentTypes: report.contentTypes.map((row) => ({ ...row, holder: holderOfRow(row) })),
-      ...(report.apiRate ? { apiRate: report.apiRate } : {}),
+    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), now: () => now });
+    const cursors = options.stalledAfterSeconds === undefined ? undefined : await database.tenant(tenant).cursors();
+    const rows = report.contentTypes.map((row): FleetUnitStatus => {
+      const holder = holderOf.get(unitName({ tenant, contentType: row.contentType })) ?? (options.directoryHeld ? directoryWorker : undefined);
+      const unit = { ...row, holder, reasons: [...row.reasons] };
+      const savedAt = cursors?.get(row.contentType)?.updatedAt;
+      if (options.liveHolders && holder === undefined) unit.reasons.unshift(holders.length === 0 ? 'no worker is running' : 'no worker holds it');
+      else if (holder !== undefined && options.stalledAfterSeconds !== undefined && savedAt !== undefined && now.getTime() - Date.parse(savedAt) > options.stalledAfterSeconds * 1000) {
+        unit.reasons.unshift(`stalled: no commit for ${formatLag(Math.round((now.getTime() - Date.parse(savedAt)) / 1000))} (a sink not acknowledging, or its worker cut off from this database)`);
+      }
+      if (unit.health === 'Active' && unit.reasons.length > 0) unit.health = 'Degraded';
+      return unit;
     });
-    if (options.directoryHeld) workers.set(directoryWorker, (workers.get(directoryWorker) ?? 0) + report.contentTypes.length);
+    const domain = options.domains?.get(tenant.toLowerCase());
+    tenants.push({ tenant, ...(domain ? { domain } : {}), overall: overallOf(rows), contentTypes: rows, ...(report.apiRate ? { apiRate: report.apiRate } : {}) });
+    if (options.directoryHeld) workers.set(directoryWorker, (workers.get(directoryWorker) ?? 0) + rows.length);
   }
-  const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive')
+  const unusable = options.unusableTenantFiles;
+  const overall: Health = tenants.length === 0 || tenants.every((t) => t.overall === 'Inactive') || (options.liveHolders && holders.length === 0)
     ? 'Inactive'
-    : tenants.some((t) => t.overall !== 'Active') ? 'Degraded' : 'Active';
-  return { overall, state: database.location, workers: [...workers].map(([worker, units]) => ({ worker, units })).sort((a, b) => a.worker.localeCompare(b.worker)), tenants };
+    : tenants.some((t) => t.overall !== 'Active') || (unusable?.length ?? 0) > 0 ? 'Degraded' : 'Active';
+  return {
+    overall, state: database.location, workers: [...workers].map(([worker, units]) => ({ worker, units })).sort((a, b) => a.worker.localeCompare(b.worker)), tenants,
+    ...(unusable ? { unusableTenantFiles: unusable } : {}),
+  };
 }
 
 export function formatFleetReport(report: FleetReport): string {
   const lines = [`Overall: ${report.overall}   (state ${report.state}, ${report.tenants.length} tenant(s))`];
   lines.push(report.workers.length === 0 ? 'Workers: none holds a unit now (no worker is running on this store)' : `Workers: ${report.workers.map((w) => `${w.worker} (${w.units} unit${w.units === 1 ? '' : 's'})`).join(', ')}`);
+  for (const file of report.unusableTenantFiles ?? []) {
+    lines.push(`Tenant file ${file.file}: unusable${file.keptTenant ? ` (tenant ${file.keptTenant} runs on its last good file)` : ' (not collected)'}: ${file.problem}`);
+  }
   if (report.tenants.length === 0) {
     lines.push('No tenant has been collected yet: run `npx o365-connector run --tenants <dir> --state <this store>`.');
     return lines.join('\n') + '\n';

@@ -41,6 +41,13 @@ export interface TestPostgres {
   /** Runs SQL as the superuser on `url`'s database (e.g. pg_terminate_backend from a third connection). */
   admin<T extends pg.QueryResultRow>(url: string, sql: string, values?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
+  /**
+   * The server stopped (fast shutdown, as `pg_ctl stop -m fast`: every session ends) and, with `startServer`, started
+   * again with its data; `restart` does both (`pg_ctl restart`). Only a throwaway cluster: undefined with O365_TEST_POSTGRES_URL.
+   */
+  readonly stopServer: (() => Promise<void>) | undefined;
+  readonly startServer: (() => Promise<void>) | undefined;
+  readonly restart: (() => Promise<void>) | undefined;
 }
 
 /**
@@ -48,7 +55,7 @@ export interface TestPostgres {
  * O365_TEST_POSTGRES_URL.
  */
 export async function startTestPostgres(settings: Readonly<Record<string, string>> = {}): Promise<TestPostgres> {
-  const server = externalUrl ? { url: externalUrl, stop: async () => {} } : await startCluster(settings);
+  const server: Server = externalUrl ? { url: externalUrl, stop: async () => {} } : await startCluster(settings);
   const created: string[] = [];
   const admin = async <T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []) => {
     const client = new pg.Client({ connectionString: url });
@@ -69,6 +76,9 @@ export async function startTestPostgres(settings: Readonly<Record<string, string
       return url.toString();
     },
     admin,
+    stopServer: server.halt,
+    startServer: server.launch,
+    restart: server.halt && server.launch ? async () => { await server.halt!(); await server.launch!(); } : undefined,
     async stop() {
       try {
         if (externalUrl) for (const name of created) await admin(server.url, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -79,7 +89,15 @@ export async function startTestPostgres(settings: Readonly<Record<string, string
   };
 }
 
-async function startCluster(settings: Readonly<Record<string, string>>): Promise<{ url: string; stop: () => Promise<void> }> {
+interface Server {
+  readonly url: string;
+  stop(): Promise<void>;
+  /** A throwaway cluster's server stopped (fast shutdown) and started again, on the same port and data. */
+  halt?(): Promise<void>;
+  launch?(): Promise<void>;
+}
+
+async function startCluster(settings: Readonly<Record<string, string>>): Promise<Server> {
   const bin = binDir();
   if (!bin) throw new Error(postgresUnavailable());
   const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
@@ -94,36 +112,50 @@ async function startCluster(settings: Readonly<Record<string, string>>): Promise
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.error?.message}`);
   const port = await freePort();
   let stderr = '';
-  const child: ChildProcess = spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port), '-h', '127.0.0.1', '-k', dir,
-    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=60', '-c', 'shared_buffers=16MB',
-    // Room for the advisory locks of thousands of units (the bench's fleet holds 10,000), as the README asks of a fleet's server.
-    '-c', 'max_locks_per_transaction=512', ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])], { ...as, env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `postgresql://postgres:${password}@127.0.0.1:${port}/postgres`;
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGINT'); // fast shutdown: sessions are ended
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  /** Starts the server on the cluster (again), and waits until it accepts connections. */
+  const launch = async () => {
+    const server = spawn(join(bin, 'postgres'), ['-D', join(dir, 'data'), '-p', String(port), '-h', '127.0.0.1', '-k', dir,
+      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=60', '-c', 'shared_buffers=16MB',
+      // Room for the advisory locks of thousands of units (the bench's fleet holds 10,000), as the README asks of a fleet's server.
+      '-c', 'max_locks_per_transaction=512', ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])], { ...as, env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = server;
+    server.stderr!.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+    exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const client = new pg.Client({ connectionString: url });
+      try {
+        await client.connect();
+        await client.end();
+        return;
+      } catch (error) {
+        await client.end().catch(() => {});
+        if (server.exitCode !== null || Date.now() > deadline) throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  };
+  /** Fast shutdown (`pg_ctl stop -m fast`): every session is ended. */
+  const halt = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
       await exited;
     }
+  };
+  const stop = async () => {
+    await halt();
     await rm(dir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const client = new pg.Client({ connectionString: url });
-    try {
-      await client.connect();
-      await client.end();
-      return { url, stop };
-    } catch (error) {
-      await client.end().catch(() => {});
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await stop();
-        throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n${stderr}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+  try {
+    await launch();
+  } catch (error) {
+    await stop();
+    throw error;
   }
+  return { url, stop, halt, launch };
 }
 
 /** The server binaries of the newest PostgreSQL installed (Debian keeps them in /usr/lib/postgresql/<version>/bin). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { proxySettings } from '../../../connector/api/proxy.ts';
+import { proxySettings, reachedThroughProxy } from '../../../connector/api/proxy.ts';
 import { redactSecrets } from '../../../connector/status/secret-values.ts';
 import { transportError } from '../../../connector/api/transport-errors.ts';
 
@@ -31,5 +31,20 @@ describe('proxy settings', () => {
     const refused = transportError(new Error('Proxy response (403) !== 200 when HTTP Tunneling'), 'https://manage.office.com/api/v1.0');
     expect(refused.toLine()).toMatch(/^PROXY_REFUSED: the proxy answered HTTP 403 to the CONNECT to manage\.office\.com: it does not let the connection through\. Fix: the proxy's allow-list must let CONNECT through to manage\.office\.com/);
     expect(transportError(new Error('Proxy response (407) !== 200 when HTTP Tunneling'), 'https://login.microsoftonline.com/t').code).toBe('PROXY_AUTH');
+  });
+});
+
+describe('which calls go through the proxy (NO_PROXY)', () => {
+  const through = (noProxy: string, url: string) => reachedThroughProxy(proxySettings({ HTTPS_PROXY: 'http://proxy.example:3128', NO_PROXY: noProxy })!, url);
+  it('follows undici\'s rules: *, a host and its subdomains (with or without a leading dot or *.), host:port', () => {
+    expect(through('', 'https://manage.office.com/api')).toBe(true);
+    expect(through('*', 'https://manage.office.com/api')).toBe(false);
+    expect(through('127.0.0.1', 'https://127.0.0.1:8443/api')).toBe(false);
+    expect(through('office.com', 'https://manage.office.com/api')).toBe(false);
+    expect(through('.office.com', 'https://manage.office.com/api')).toBe(false);
+    expect(through('*.office.com', 'https://office.com/api')).toBe(true);
+    expect(through('login.microsoftonline.com', 'https://manage.office.com/api')).toBe(true);
+    expect(through('manage.office.com:8443', 'https://manage.office.com/api')).toBe(true);
+    expect(through('example.org, manage.office.com:443', 'https://manage.office.com/api')).toBe(false);
   });
 });

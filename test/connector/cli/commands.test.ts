@@ -401,7 +401,7 @@ describe('o365-connector test --tenants (fleet mode)', () => {
       await writeFile(join(tenants, 'broken.json'), '{ not json', { mode: 0o600 });
       const withBroken = await cli(['test', '--tenants', tenants], { outputs: null });
       expect(withBroken.code).toBe(2);
-      expect(withBroken.stderr).toMatch(/^error: .*broken\.json: CONFIG_INVALID: --outputs: .*broken\.json is not the JSON object/m);
+      expect(withBroken.stderr).toMatch(/^error: .*broken\.json: CONFIG_INVALID: --tenants: .*broken\.json is not the JSON object/m);
       expect(withBroken.stdout).toMatch(/^1 of 2 tenant\(s\) ok; 1 file\(s\) unusable$/m);
     } finally {
       emulator.removeTenant(other.tenantId);

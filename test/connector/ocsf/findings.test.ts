@@ -35,3 +35,31 @@ describe('DLP and security alerts → findings', () => {
     expect(event['unmapped']).toMatchObject({ Data: expect.any(String), AlertType: 'System', UserId: 'SecurityComplianceAlerts' });
   });
 });
+
+describe('alerts with an address, and records whose CreationTime cannot be read', () => {
+  const withIp = (ip: string) => alert.replace('"Status":"Active"}', `"Status":"Active","ClientIP":"${ip}"}`);
+
+  it.each(['203.0.113.24', '[2001:db8::24]:51234', '198.51.100.7:443'])('an alert with ClientIP %s is a valid Detection Finding: the address is its evidence', (ip) => {
+    const { event, problems } = mapValid(withIp(ip));
+    expect(problems).toEqual([]);
+    expect(event['src_endpoint']).toBeUndefined();
+    expect(event['evidences']).toEqual([{ src_endpoint: expect.objectContaining({ ip: expect.any(String) }) }]);
+    expect(event['unmapped']?.['ClientIP']).toBeUndefined();
+  });
+
+  it.each(['2026-02-30T12:05:00', 'not a time', '2026-03-02T24:00:00'])('CreationTime %s is not read as another time: the event says its time is the processing time, and keeps CreationTime', (creationTime) => {
+    const before = Date.now();
+    const { event, problems } = mapValid(alert.replace('"CreationTime":"2026-03-02T12:05:00"', `"CreationTime":"${creationTime}"`));
+    expect(problems).toEqual([]);
+    expect(event['time']).toBeGreaterThanOrEqual(before);
+    expect(event['metadata']).toMatchObject({ processed_time: event['time'], labels: ['time: CreationTime unreadable, processing time used'], original_time: creationTime });
+    expect(event['unmapped']).toMatchObject({ CreationTime: creationTime });
+  });
+
+  it('a readable CreationTime carries no such mark', () => {
+    const { event } = mapValid(alert);
+    expect(event['time']).toBe(Date.parse('2026-03-02T12:05:00Z'));
+    expect(event['metadata']['labels']).toBeUndefined();
+    expect(event['unmapped']['CreationTime']).toBeUndefined();
+  });
+});
