@@ -38,3 +38,20 @@ describe('--listen', () => {
     }
   });
 });
+
+describe('/metrics: the request rate', () => {
+  it('exports each tenant\'s rate as o365_api_rate_per_minute beside o365_api_throttled_total', async () => {
+    let perMinute = 1900;
+    const store = { location: '/nonexistent', cursors: async () => new Map(), sinkPositions: async () => ({}), deliveredBlobs: async () => new Set<string>(), seenRecords: async () => new Set<string>(), commit: async () => {}, close: async () => {} };
+    const metrics = new ConnectorMetrics({
+      defaultTenant: 't', stateDir: '/nonexistent', telemetry: new Telemetry(), sinkNames: [],
+      tenants: () => [{ tenant: 't', store, secretExpiresAt: undefined, apiRate: { perMinute, ceilingPerMinute: 2000, throttled: 0, throttledNow: false } }],
+    });
+    expect(await metrics.text()).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 1900$/m);
+    perMinute = 80;
+    metrics.apiAnswered('audit', 'AF429');
+    const text = await metrics.text();
+    expect(text).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 80$/m);
+    expect(text).toMatch(/^o365_api_throttled_total\{tenant="t"\} 1$/m);
+  });
+});

@@ -34,6 +34,18 @@ describe('progress lines on a terminal', () => {
     expect(written).toEqual(['\x1b[2F\x1b[J']);
   });
 
+  it('adds a line once the tenant has been throttled: the rate it asks now and the rate the service took', () => {
+    const written: string[] = [];
+    let rate: { perMinute: number; ceilingPerMinute: number; learnedPerMinute?: number; throttled: number; throttledNow: boolean } = { perMinute: 1900, ceilingPerMinute: 2000, throttled: 0, throttledNow: false };
+    const display = new ProgressDisplay({ write: (text) => { written.push(text); return true; }, isTTY: true, columns: 140 }, ['Audit.Exchange'], { lagMs: 15 * minute, rate: () => rate });
+    display.draw();
+    expect(written.join('').trimEnd().split('\n')).toHaveLength(1); // never throttled: nothing to say
+    rate = { perMinute: 80, ceilingPerMinute: 2000, learnedPerMinute: 100, throttled: 12, throttledNow: true };
+    written.length = 0;
+    display.draw();
+    expect(written.join('').trimEnd().split('\n').at(-1)).toBe('throttled (AF429): asking 80 requests/min, the service took about 100/min; 12 refused call(s) repeated');
+  });
+
   it('in a backfill, shows how far delivery has got and an ETA while the checkpoint has not moved yet (issue 23, 9)', () => {
     let now = Date.parse('2026-12-01T12:00:00Z');
     const written: string[] = [];
