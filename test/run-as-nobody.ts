@@ -35,3 +35,19 @@ export async function runnableByNobody(entry: string): Promise<({ node: string; 
   if (probe.status !== 0) return { skip: `nobody cannot run Node from ${dir} (${(probe.stderr || String(probe.error)).trim().split('\n')[0]})`, remove };
   return { node, module, remove };
 }
+
+/** The connector's bundle (`dist/o365-connector.mjs` of `root`) and the Node binary where nobody can run them, or why not. */
+export async function connectorRunnableByNobody(root: string): Promise<({ node: string; entry: string } | { skip: string }) & { remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'o365-nobody-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  await chmod(dir, 0o755);
+  const node = join(dir, 'node');
+  await link(process.execPath, node).catch(() => copyFile(process.execPath, node));
+  await chmod(node, 0o755);
+  const entry = join(dir, 'o365-connector.mjs');
+  await copyFile(join(root, 'dist/o365-connector.mjs'), entry);
+  await chmod(entry, 0o644);
+  const probe = spawnSync('setpriv', [...asNobody, node, '-e', `require('node:fs').accessSync(${JSON.stringify(entry)})`], { encoding: 'utf8' });
+  if (probe.status !== 0) return { skip: `nobody cannot run Node from ${dir} (${(probe.stderr || String(probe.error)).trim().split('\n')[0]})`, remove };
+  return { node, entry, remove };
+}

@@ -35,6 +35,8 @@ export interface RateTuning {
   readonly wallProbeMs: number;
   /** AF429s closer together than this are one congestion event (the answers of one burst of concurrent requests). */
   readonly cutSpacingMs: number;
+  /** A congestion event lasts at least this long: long enough to tell a spent quota from a refusal here and there. */
+  readonly eventMs: number;
   /** The rate never goes below this many requests a minute (unless the ceiling itself is lower). */
   readonly floorPerMinute: number;
   /** Upper bound of a Retry-After pause (a wild value must not stall the connector for hours). */
@@ -50,6 +52,7 @@ export const defaultRateTuning: RateTuning = {
   wallCutFactor: 0.5,
   wallProbeMs: 10_000,
   cutSpacingMs: 1000,
+  eventMs: 1000,
   floorPerMinute: 1,
   maxPauseMs: 5 * 60_000,
 };
@@ -129,20 +132,23 @@ const minute = 60_000;
 /** The rate grows only while the budget holds requests back (it was the limit less than this long ago). */
 const limitedGraceMs = 2000;
 
-/** Answers that were not AF429, per second over the last minute: what the service let through. */
-class SuccessWindow {
+/**
+ * What the service took, per second over the last two minutes: the answers that were not AF429, and the AF429s that
+ * were noise (a refusal here and there, not a spent quota), which a quota counting every request counted too.
+ */
+class TakenWindow {
   // Two minutes of seconds: the minute before an instant up to a minute ago can still be read.
   readonly #seconds = new Float64Array(128).fill(Number.NaN);
   readonly #counts = new Uint32Array(128);
 
-  add(now: number): void {
+  add(now: number, count = 1): void {
     const second = Math.floor(now / 1000);
     const slot = second & 127;
     if (this.#seconds[slot] !== second) { this.#seconds[slot] = second; this.#counts[slot] = 0; }
-    this.#counts[slot] = this.#counts[slot]! + 1;
+    this.#counts[slot] = this.#counts[slot]! + count;
   }
 
-  /** Successes in the 60 s before `at` (at most a minute ago). */
+  /** Requests taken in the 60 s before `at` (at most a minute ago). */
   minuteBefore(at: number): number {
     const second = Math.floor(at / 1000);
     let total = 0;
@@ -179,7 +185,7 @@ export class RequestBudget {
   readonly #onCongestion: ((event: CongestionEvent) => void) | undefined;
   readonly #live = new WaiterQueue();
   readonly #background = new WaiterQueue();
-  readonly #successes = new SuccessWindow();
+  readonly #taken = new TakenWindow();
   readonly #startedAt: number;
   #backgroundInFlight = 0;
   /** Requests per millisecond granted now. */
@@ -195,7 +201,11 @@ export class RequestBudget {
   #lastCutAt = Number.NEGATIVE_INFINITY;
   #lastThrottledAt = Number.NEGATIVE_INFINITY;
   /** The congestion event under way (AF429 answers and nothing else since it began): the rate it began at. */
-  #wall: { readonly from: number; readonly began: number; lastCut: number; throttled: number } | undefined;
+  /**
+   * The congestion event under way: the rate and epoch it began at, when it last cut, and how the requests sent since
+   * it began were answered (refused, passed); `throttled` counts every AF429 of the event.
+   */
+  #wall: { readonly from: number; readonly began: number; readonly epoch: Epoch; lastCut: number; refused: number; passed: number; throttled: number } | undefined;
   #pausedUntil = Number.NEGATIVE_INFINITY;
   #cuts = 0;
   #throttled = 0;
@@ -296,10 +306,15 @@ export class RequestBudget {
   answered(answer: { readonly throttled: boolean; readonly retryAfterMs?: number | undefined; readonly grantedAt?: number | undefined }): void {
     const now = this.#now();
     this.#advance(now);
+    const event = this.#wall;
+    // A request sent before the event began says nothing of how the service answers now.
+    const sentDuring = event !== undefined && !(answer.grantedAt !== undefined && answer.grantedAt < event.began);
     if (!answer.throttled) {
-      this.#successes.add(now);
-      // A request sent before the event began says nothing of whether the quota is back.
-      if (this.#wall !== undefined && !(answer.grantedAt !== undefined && answer.grantedAt < this.#wall.began)) this.#endWall(now);
+      this.#taken.add(now);
+      if (event !== undefined && sentDuring) {
+        event.passed += 1;
+        if (now - event.began >= this.#tuning.eventMs) this.#endWall(now);
+      }
       return;
     }
     this.#throttled += 1;
@@ -309,14 +324,20 @@ export class RequestBudget {
     }
     // An answer to a request sent before the last cut belongs to the burst that cut: it teaches nothing new.
     const fresh = answer.grantedAt !== undefined ? answer.grantedAt >= this.#lastCutAt : now - this.#lastCutAt >= this.#tuning.cutSpacingMs;
-    if (this.#wall !== undefined) this.#wall.throttled += 1;
-    if (fresh && this.#wall === undefined) {
-      this.#wall = { from: this.#rate, began: now, lastCut: now, throttled: 1 };
-      this.#cut(now, this.#rate * this.#tuning.cutFactor);
-    } else if (fresh) {
-      this.#wall!.lastCut = now;
-      const probe = Math.min(this.#ceiling, Math.max(this.#floor, 1 / this.#tuning.wallProbeMs));
-      this.#cut(now, Math.max(Math.min(this.#rate, probe), this.#rate * this.#tuning.wallCutFactor));
+    if (event === undefined) {
+      if (fresh) {
+        this.#wall = { from: this.#rate, began: now, epoch: this.#epoch, lastCut: now, refused: 1, passed: 0, throttled: 1 };
+        this.#cut(now, this.#rate * this.#tuning.cutFactor);
+      }
+    } else {
+      event.throttled += 1;
+      if (sentDuring) event.refused += 1;
+      // Cut deeper only while most of what is sent is refused: the quota is spent, not a refusal here and there.
+      if (fresh && event.refused >= event.passed) {
+        event.lastCut = now;
+        const probe = Math.min(this.#ceiling, Math.max(this.#floor, 1 / this.#tuning.wallProbeMs));
+        this.#cut(now, Math.max(Math.min(this.#rate, probe), this.#rate * this.#tuning.wallCutFactor));
+      }
     }
     this.#pump();
   }
@@ -332,16 +353,30 @@ export class RequestBudget {
   }
 
   /**
-   * What got through in the minute before the quota was last found spent is the quota: a per-minute quota lets
-   * exactly that through (its minute began after that instant, or the answer would have been a success), a
-   * continuous one about that. Unless the budget is younger than a few seconds: then the rate it asked at is all
-   * it knows.
+   * What the event teaches, once a request sent during it got through and it has lasted `eventMs`. When most of what
+   * was sent during it was refused (at least as many refused as passed, and more than chance would refuse: three or
+   * more, or for five seconds or more), the quota is spent: what got through in the minute before it was last found spent
+   * is the quota (a per-minute quota lets exactly that through, its minute having begun after that instant; a
+   * continuous one about that), unless the budget is younger than a few seconds, when the rate it asked at is all it
+   * knows. When most got through, the refusals were few: above the rate learned before, that rate was too much; at or
+   * below it, they are noise (a service under load refuses now and then whatever the rate), and the rate goes on as
+   * if they had not come, so that stray refusals never ratchet the rate down.
    */
   #endWall(now: number): void {
     const wall = this.#wall!;
     this.#wall = undefined;
+    // Most refused, and by more than chance at a few requests a second: several refusals, or refusals for seconds.
+    const spent = wall.refused >= wall.passed && (wall.refused >= 3 || now - wall.began >= 5000);
+    if (!spent) this.#taken.add(now, wall.refused);
+    if (!spent && this.#learned !== undefined && wall.from <= this.#learned) {
+      this.#rate = wall.from;
+      this.#epoch = wall.epoch;
+      this.#grownUntil = now;
+      this.#pump();
+      return;
+    }
     const span = Math.min(minute, wall.lastCut - this.#startedAt);
-    const passed = span >= 5000 ? this.#successes.minuteBefore(wall.lastCut) / span : Number.POSITIVE_INFINITY;
+    const passed = spent && span >= 5000 ? this.#taken.minuteBefore(wall.lastCut) / span : Number.POSITIVE_INFINITY;
     const learned = Math.max(this.#floor, Math.min(wall.from, passed, this.#ceiling));
     this.#learned = learned;
     this.#rate = Math.max(this.#floor, learned * this.#tuning.cutFactor);

@@ -13,6 +13,11 @@ export interface RetryPolicyOptions {
   readonly maxDelayMs: number;
   /** Upper bound for a server-requested Retry-After (a wild value must not stall the connector for hours). */
   readonly maxRetryAfterMs?: number;
+  /**
+   * How long a throttled call may keep waiting before its AF429 is the answer: unbounded for collection (it waits
+   * for as long as it takes), bounded for a person's question (`test`, `status`), who wants an answer now.
+   */
+  readonly maxThrottledMs?: number;
   readonly random?: () => number;
 }
 
@@ -66,6 +71,7 @@ export async function withRetry<T>(
 ): Promise<T> {
   let failures = 0;
   let throttles = 0;
+  let throttledSince: number | undefined;
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await operation(attempt);
@@ -76,6 +82,8 @@ export async function withRetry<T>(
       if (throttled) throttles += 1;
       else failures += 1;
       if (!throttled && failures >= policy.maxAttempts) throw error;
+      throttledSince ??= throttled ? performance.now() : undefined;
+      if (throttled && policy.maxThrottledMs !== undefined && performance.now() - throttledSince! >= policy.maxThrottledMs) throw error;
       const delayMs = retryDelayMs(throttled ? throttles : failures, policy, connectorError.retryAfterMs);
       options.onRetry?.({ error: connectorError, attempt: failures, delayMs, throttled });
       await sleep(delayMs, options.abortSignal);

@@ -21,7 +21,7 @@ export interface TestFlags extends GlobalFlags {
 }
 
 /** `test` answers in seconds: a couple of quick retries, not the collector's patient policy. */
-export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, maxRetryAfterMs: 5000 };
+export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, maxRetryAfterMs: 5000, maxThrottledMs: 10_000 };
 
 /**
  * `test`: acquire a token and list subscriptions ("Connection successful <ISO time>" on stdout, or a thrown

@@ -37,6 +37,18 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
   let postgres: TestPostgres | undefined;
   afterAll(async () => { await postgres?.stop(); });
 
+  /** A fresh database, a work directory, and a tenants directory holding one new tenant of the stand-in. */
+  async function oneTenantFleet(days: number) {
+    postgres ??= await startTestPostgres();
+    const url = await postgres.newDatabase();
+    const dir = await workDir();
+    const tenant = emulator.addTenant({ days });
+    const tenantsDir = join(dir, 'tenants');
+    await mkdir(tenantsDir);
+    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    return { url, dir, tenant, tenantsDir, server: postgres };
+  }
+
   it('PostgreSQL restarted during a backfill: two workers with file sinks cut their files back before collecting again, and every record is in the files once', { timeout: 240_000 }, async (context) => {
     postgres ??= await startTestPostgres();
     if (!postgres.restart) return context.skip('O365_TEST_POSTGRES_URL: the tests cannot restart that server');
@@ -76,12 +88,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
   it('a worker started while PostgreSQL is down waits for it, logging each attempt, and collects once it is up; a missing database stops a worker at once (exit 2)', { timeout: 120_000 }, async (context) => {
     postgres ??= await startTestPostgres();
     if (!postgres.stopServer || !postgres.startServer) return context.skip('O365_TEST_POSTGRES_URL: the tests cannot stop that server');
-    const url = await postgres.newDatabase();
-    const dir = await workDir();
-    const tenant = emulator.addTenant({ days: 0.1 });
-    const tenantsDir = join(dir, 'tenants');
-    await mkdir(tenantsDir);
-    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const { url, dir, tenant, tenantsDir } = await oneTenantFleet(0.1);
     const sink = join(dir, 'audit.ndjson');
     await postgres.stopServer();
     let serverDown = true;
@@ -111,13 +118,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
   });
 
   it('a second worker with the name of a live one is refused in one line (exit 2), and the first carries on', { timeout: 120_000 }, async () => {
-    postgres ??= await startTestPostgres();
-    const url = await postgres.newDatabase();
-    const dir = await workDir();
-    const tenant = emulator.addTenant({ days: 0.05 });
-    const tenantsDir = join(dir, 'tenants');
-    await mkdir(tenantsDir);
-    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const { url, dir, tenant, tenantsDir } = await oneTenantFleet(0.05);
     const first = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'same', '--claim-interval', '1', '--sink', `file:${join(dir, 'a.ndjson')}`]);
     let second: ConnectorProcess | undefined;
     try {
@@ -138,13 +139,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
   });
 
   it('readiness, o365_collection_active and status follow whether collection progresses: a sink that does not acknowledge, PostgreSQL stopped, no worker running', { timeout: 180_000 }, async () => {
-    postgres ??= await startTestPostgres();
-    const url = await postgres.newDatabase();
-    const dir = await workDir();
-    const tenant = emulator.addTenant({ days: 0.05 });
-    const tenantsDir = join(dir, 'tenants');
-    await mkdir(tenantsDir);
-    await tenant.writeStackOutputs(join(tenantsDir, 'fabrikam.json'));
+    const { url, dir, tenant, tenantsDir, server } = await oneTenantFleet(0.05);
     const receiver = await ndjsonReceiver();
     const worker = startWorker(['--tenants', tenantsDir, '--state', url, '--worker-name', 'watched', '--listen', '127.0.0.1:0', '--stalled-after', '2',
       '--poll-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General', '--sink', `${receiver.url}/ingest?maxAttempts=1`]);
@@ -168,10 +163,10 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       await expect.poll(async () => (await httpGet(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
       await expect.poll(active, { timeout: 30_000 }).toBe('1');
 
-      await postgres.stopServer!();
+      await server.stopServer!();
       serverDown = true;
       await expect.poll(async () => (await httpGet(address, '/readyz')).text, { timeout: 30_000, interval: 100 }).toMatch(/^state database unreachable for \d+ s: /m);
-      await postgres.startServer!();
+      await server.startServer!();
       serverDown = false;
       await expect.poll(async () => (await httpGet(address, '/readyz')).status, { timeout: 60_000 }).toBe(200);
 
@@ -183,7 +178,7 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
       expect(stopped.stdout).toContain('no worker is running');
     } finally {
       killConnector(worker);
-      if (serverDown) await postgres.startServer!();
+      if (serverDown) await server.startServer!();
       await receiver.close();
       emulator.removeTenant(tenant.tenantId);
     }

@@ -129,6 +129,15 @@ describe('throttling is never a failure', () => {
     }
   });
 
+  it('answers AF429 after maxThrottledMs for a person\'s question (test, status), who wants an answer now', async () => {
+    let calls = 0;
+    const started = performance.now();
+    const error = await withRetry(async () => { calls += 1; throw activityError(429, af('AF429')); }, { ...policy, baseDelayMs: 5, maxDelayMs: 10, maxThrottledMs: 100 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AF429', throttled: true });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(100);
+    expect(calls).toBeGreaterThan(3); // more than maxAttempts: throttling is not counted as failed attempts
+  });
+
   it('stops waiting out a throttled call when the run stops', async () => {
     const controller = new AbortController();
     let calls = 0;

@@ -12,6 +12,7 @@ import { startEmulator } from '../../emulator/index.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';
 import { workDir } from '../../e2e/support.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../receivers/postgres.ts';
+import { connectorRunnableByNobody } from '../../run-as-nobody.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const emulator = await startEmulator({ seed: 23, days: 1 });
@@ -21,14 +22,16 @@ afterAll(() => emulator.stop());
 interface Result { code: number | null; stdout: string; stderr: string; ms: number }
 
 /** The connector as a user runs it, killed after `timeoutMs` (a hang shows as a null exit code). */
-async function cli(args: string[], options: { env?: Record<string, string | undefined>; outputs?: Record<string, unknown>; timeoutMs?: number; uid?: number | undefined } = {}): Promise<Result> {
+/** `as`: run as that user, from a copy of the bundle and Node it can reach (the checkout may be a 0700 clone). */
+async function cli(args: string[], options: { env?: Record<string, string | undefined>; outputs?: Record<string, unknown>; timeoutMs?: number; as?: { uid: number; node: string; entry: string } | undefined } = {}): Promise<Result> {
   const file = join(dir, `outputs-${Math.random().toString(36).slice(2)}.json`);
   await writeFile(file, JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined, ...options.outputs }), { mode: 0o600 });
   const env: Record<string, string | undefined> = { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_OUTPUTS_FILE: file, O365_LOG_LEVEL: 'warn', ...options.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const started = performance.now();
   return new Promise<Result>((resolvePromise) => {
-    execFile(process.execPath, [join(root, 'connector/bin.mjs'), ...args], { cwd: options.uid === undefined ? dir : tmpdir(), env: env as NodeJS.ProcessEnv, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }) }, (error, stdout, stderr) => {
+    const as = options.as;
+    execFile(as?.node ?? process.execPath, [as?.entry ?? join(root, 'connector/bin.mjs'), ...args], { cwd: as === undefined ? dir : tmpdir(), env: env as NodeJS.ProcessEnv, timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL', ...(as === undefined ? {} : { uid: as.uid, gid: as.uid }) }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       resolvePromise({ code, stdout, stderr, ms: performance.now() - started });
     });
@@ -197,14 +200,17 @@ describe('test fails when run would, and run collects what it can (issue 23, 5)'
 });
 
 describe('an outputs file the connector may not read gets the right fix (issue 23, 6)', () => {
-  it('EACCES names the owner, the mode and the user the connector runs as, and says how to let it read', async () => {
+  it('EACCES names the owner, the mode and the user the connector runs as, and says how to let it read', async (context) => {
     // As root, the connector runs as nobody (root reads everything); otherwise the file is made unreadable to its owner.
     const asRoot = process.getuid?.() === 0;
+    const runnable = asRoot ? await connectorRunnableByNobody(root) : undefined;
+    context.onTestFinished(() => runnable?.remove());
+    if (runnable && 'skip' in runnable) return context.skip(runnable.skip);
     const private_ = await mkdtemp(join(tmpdir(), 'o365-outputs-'));
     await chmod(private_, 0o755);
     const file = join(private_, 'outputs.json');
     await writeFile(file, JSON.stringify(connectorOutputs(emulator)), { mode: asRoot ? 0o600 : 0o000 });
-    const result = await cli(['test', '--outputs', file], { uid: asRoot ? 65534 : undefined, env: { O365_OUTPUTS_FILE: undefined } });
+    const result = await cli(['test', '--outputs', file], { as: runnable ? { uid: 65534, ...runnable } : undefined, env: { O365_OUTPUTS_FILE: undefined } });
     expect(result.code, result.stderr).toBe(2);
     const line = oneErrorLine(result);
     expect(line).toMatch(new RegExp(`^error: CONFIG_INVALID: --outputs: cannot read ${file}: permission denied: it is owned by .*\\(uid ${process.getuid!()}\\) with mode 0${asRoot ? '600' : '000'}, and the connector runs as .*\\(uid ${asRoot ? 65534 : process.getuid!()}\\), who may not read it\\. Fix: let that user read it and keep it private: chown ${asRoot ? 65534 : process.getuid!()} ${file} && chmod 600 ${file}`));
