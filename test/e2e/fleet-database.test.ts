@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { contentTypes } from '../../connector/api/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { ndjsonReceiver } from '../receivers/http-receivers.ts';
-import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
+import { passwordOffCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';
 import { exitWithin, httpGet, killConnector, startConnector, type ConnectorProcess } from './processes.ts';
 import { compareRecordBytes, exactBytes, fileLines, workDir } from './support.ts';
 
@@ -18,9 +18,10 @@ const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
 const emulator = await startEmulator({ now: () => frozen, quotaPerMinute: 1_000_000, seed: 42, days: 0.01, blobIntervalMinutes: 60, recordsPerBlob: 5, enabledContentTypes: [...contentTypes] });
 afterAll(() => emulator.stop());
 
-/** A fleet worker, its log at info. */
+/** A fleet worker, its log at info; the database's password in PGPASSWORD, never on the command line (refused there). */
 function startWorker(args: string[]): ConnectorProcess {
-  return startConnector(['run', '--requests-per-minute', '100000', '--since', '2d', ...args]);
+  const line = passwordOffCommandLine(args);
+  return startConnector(['run', '--requests-per-minute', '100000', '--since', '2d', ...line.args], { env: line.env });
 }
 
 function truthOf(tenants: readonly EmulatorTenant[]): Map<string, Buffer> {
@@ -186,8 +187,9 @@ describe.skipIf(noPostgres !== undefined)(`fleet workers and their PostgreSQL${n
 });
 
 function runStatus(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const line = passwordOffCommandLine(args);
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'status', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'status', ...line.args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...line.env } });
     let stdout = '';
     child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
     child.on('exit', (code) => resolvePromise({ code, stdout }));

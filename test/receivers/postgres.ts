@@ -35,6 +35,15 @@ export function forCommandLine(url: string): { state: string; env: { PGPASSWORD:
   return { state: parsed.toString(), env: { PGPASSWORD: password } };
 }
 
+/** `args` with the password of its `--state` URL moved into the environment, as a user gives it (see forCommandLine). */
+export function passwordOffCommandLine(args: readonly string[]): { args: string[]; env: Record<string, string> } {
+  const at = args.indexOf('--state');
+  const state = at >= 0 ? args[at + 1] : undefined;
+  if (state === undefined || !/^postgres(ql)?:\/\//.test(state) || new URL(state).password === '') return { args: [...args], env: {} };
+  const line = forCommandLine(state);
+  return { args: [...args.slice(0, at + 1), line.state, ...args.slice(at + 2)], env: line.env };
+}
+
 export interface TestPostgres {
   /** A new empty database: its URL (with the password). */
   newDatabase(): Promise<string>;
