@@ -1,12 +1,16 @@
-// `npm run ocsf:extract`: compiles what the OCSF validator of the tests checks (the classes the mappings emit, the
-// objects reachable from them, the primitive types) from an OCSF schema source (OCSF_SCHEMA_DIR, else
-// ../shared/ocsf-1.8.0 beside the checkout) into test/ocsf/ocsf-data.json, which is committed.
+// `npm run ocsf:extract -- <ocsf-schema checkout>` (or OCSF_SCHEMA_DIR): compiles what the OCSF validator of the tests
+// checks (the classes the mappings emit, the objects reachable from them, the primitive types) from an OCSF schema
+// source into test/ocsf/ocsf-data.json, which is committed.
 import { writeFileSync } from 'node:fs';
 import { classes } from '../connector/ocsf/event.ts';
 import { ocsfDataFile, serializeOcsfData } from '../test/ocsf/ocsf-data.ts';
 import { extractOcsfData, schemaSourceDirectory } from '../test/ocsf/schema-source.ts';
 
-const dir = schemaSourceDirectory();
+const dir = process.argv[2] ?? schemaSourceDirectory();
+if (dir === undefined) {
+  process.stderr.write('error: name an OCSF schema source: npm run ocsf:extract -- <checkout of the ocsf-schema repository at 1.8.0> (or set OCSF_SCHEMA_DIR)\n');
+  process.exit(2);
+}
 try {
   const data = extractOcsfData(dir, Object.values(classes).map((ocsfClass) => ocsfClass.name));
   writeFileSync(ocsfDataFile, serializeOcsfData(data));

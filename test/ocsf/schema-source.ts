@@ -56,11 +56,13 @@ export interface OcsfData {
   readonly types: Readonly<Record<string, OcsfTypeData>>;
 }
 
-const repositoryRoot = resolve(import.meta.dirname, '../..');
-
-/** Where a schema source may be: OCSF_SCHEMA_DIR, else ocsf-1.8.0 in the shared folder beside the checkout. */
-export function schemaSourceDirectory(): string {
-  return process.env['OCSF_SCHEMA_DIR'] ?? resolve(repositoryRoot, '../shared/ocsf-1.8.0');
+/**
+ * The OCSF schema source to compare with or extract from: OCSF_SCHEMA_DIR, a checkout of the ocsf-schema repository
+ * at the version the data says. Never a path beside this checkout: the tests read nothing outside it unless told.
+ */
+export function schemaSourceDirectory(): string | undefined {
+  const dir = process.env['OCSF_SCHEMA_DIR'];
+  return dir === undefined || dir === '' ? undefined : resolve(dir);
 }
 
 export function isSchemaSource(dir: string): boolean {
