@@ -11,9 +11,10 @@
  * climbs back quickly at first and slowly near it, stays there a while, and only then probes above it: against a
  * fixed quota a few requests in a hundred are answered AF429, against a quota that grew the rate finds it again.
  *
- * The rate the service took is the smaller of the rate granted when congestion began and the successful answers of
- * the last minute: a quota counted per minute answers AF429 to everything until its minute ends, and what got
- * through in that minute is the quota itself, however fast the budget had been asking.
+ * Not every AF429 is a spent quota: a service under load refuses now and then whatever the rate. An event is read by
+ * how the requests sent during it were answered (see `#endWall`): mostly refused is a spent quota, and what got
+ * through in the minute before is the quota itself (a quota counted per minute answers AF429 to everything until its
+ * minute ends, however fast the budget had been asking); a refusal here and there below the rate learned is noise.
  */
 export interface RateTuning {
   /** The rate at start, as a share of the ceiling: close to it, with room for the opening burst. */
@@ -200,7 +201,6 @@ export class RequestBudget {
   #limitedAt = Number.NEGATIVE_INFINITY;
   #lastCutAt = Number.NEGATIVE_INFINITY;
   #lastThrottledAt = Number.NEGATIVE_INFINITY;
-  /** The congestion event under way (AF429 answers and nothing else since it began): the rate it began at. */
   /**
    * The congestion event under way: the rate and epoch it began at, when it last cut, and how the requests sent since
    * it began were answered (refused, passed); `throttled` counts every AF429 of the event.
