@@ -54,9 +54,6 @@ export interface RetryObserver {
   (event: { error: ConnectorError; attempt: number; delayMs: number; throttled: boolean }): void;
 }
 
-export function isThrottled(error: unknown): boolean {
-  return error instanceof ConnectorError && error.throttled;
-}
 
 /**
  * Runs `operation` until it succeeds, fails with a non-retryable error, or uses up `maxAttempts` on errors other
