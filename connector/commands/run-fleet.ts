@@ -13,7 +13,7 @@ import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import { Telemetry } from '../status/telemetry.ts';
-import { StallWatch, watchedObserver } from '../status/stall-watch.ts';
+import { StallWatch, throttledNow, watchedObserver } from '../status/stall-watch.ts';
 import { startHealthServer, type HealthServer } from '../status/health-server.ts';
 import { ConnectorMetrics, type MetricsTenant } from '../status/metrics.ts';
 import type { StateDatabase } from '../state/store.ts';
@@ -37,7 +37,6 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
   const proxy = proxySettings(process.env, flags.proxy);
   const agents = new HttpAgentsByCaFile({ proxy, ...(flags.maxInFlight ? { connections: Math.max(flags.maxInFlight, 2) } : {}) });
   const telemetry = new Telemetry();
-  const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000 });
   let health: HealthServer | undefined;
   try {
     const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy };
@@ -45,6 +44,7 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
     // Each worker reports the units it holds: summed over the fleet, every unit counts once.
     let database: StateDatabase | undefined;
     const held = new Map<string, Set<CollectedType>>();
+    const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000, throttled: () => throttledNow([...held.keys()].map((tenant) => runtimes.get(tenant)?.clients.api.rate)) });
     let metrics: ConnectorMetrics | undefined;
     if (flags.listen) {
       metrics = new ConnectorMetrics({

@@ -9,7 +9,7 @@ import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags, type Runtime } from './runtime.ts';
-import { StallWatch, watchedObserver } from '../status/stall-watch.ts';
+import { StallWatch, throttledNow, watchedObserver } from '../status/stall-watch.ts';
 import { startHealthServer, type HealthServer, type Readiness } from '../status/health-server.ts';
 import { keepBelowLogs } from '../status/log.ts';
 import { ConnectorMetrics } from '../status/metrics.ts';
@@ -70,7 +70,7 @@ export async function runCommand(flags: RunFlags): Promise<number> {
   const { controller, dispose } = stopOnSignals(runtime.logger);
   let health: HealthServer | undefined;
   // The state directory is the process's own: only sinks and commits can stall collection.
-  const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000 });
+  const watch = new StallWatch({ stalledAfterMs: flags.settings.stalledAfterSeconds * 1000, throttled: () => throttledNow([runtime.api.rate]) });
   watch.databaseBack();
   try {
     const sinkContext = { env: process.env, telemetry: runtime.telemetry, logger: runtime.logger, lockWaitMs: flags.settings.stateLockWaitSeconds * 1000, proxy: runtime.proxy };

@@ -4,17 +4,21 @@
  * new). Any of them stuck for longer than `--stalled-after` makes the run unready (`/readyz` 503 with the reasons)
  * and its units inactive (`o365_collection_active` 0); shorter blips do not flap either.
  */
+import type { ApiRate } from '../api/activity-api.ts';
 import type { CollectedType } from '../api/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 
 export interface StallWatchOptions {
   readonly stalledAfterMs: number;
   readonly now?: () => number;
+  /** Why requests wait now, when a tenant's quota is spent (throttling slows commits down; the reason should say so). */
+  readonly throttled?: () => string | undefined;
 }
 
 export class StallWatch {
   readonly #stalledAfterMs: number;
   readonly #now: () => number;
+  readonly #throttled: (() => string | undefined) | undefined;
   /** Since when the state database cannot be used (from the start until it is opened). */
   #databaseDownSince: number | undefined;
   #databaseReason = 'not reached yet';
@@ -26,6 +30,7 @@ export class StallWatch {
   constructor(options: StallWatchOptions) {
     this.#stalledAfterMs = options.stalledAfterMs;
     this.#now = options.now ?? Date.now;
+    this.#throttled = options.throttled;
     this.#lastCommitAt = this.#now();
     this.#databaseDownSince = this.#now();
   }
@@ -71,10 +76,18 @@ export class StallWatch {
       if (stalled(failing.since)) reasons.push(`sink ${sink} has acknowledged no batch for ${seconds(failing.since)}: ${failing.reason}`);
     }
     if (reasons.length === 0 && this.#unitsHeld > 0 && stalled(this.#lastCommitAt)) {
-      reasons.push(`no commit for ${seconds(this.#lastCommitAt)} while holding ${this.#unitsHeld} unit(s)`);
+      const throttled = this.#throttled?.();
+      reasons.push(`no commit for ${seconds(this.#lastCommitAt)} while holding ${this.#unitsHeld} unit(s)${throttled ? `; ${throttled}` : ''}`);
     }
     return reasons;
   }
+}
+
+/** Says how many of the run's tenants are throttled now (their requests wait for the quota), or nothing when none is. */
+export function throttledNow(rates: ReadonlyArray<ApiRate | undefined>): string | undefined {
+  const throttled = rates.filter((rate) => rate?.throttledNow).length;
+  if (throttled === 0) return undefined;
+  return `${rates.length === 1 ? 'the tenant is' : `${throttled} tenant(s) are`} throttled (AF429): requests wait for the quota, see status's request rate`;
 }
 
 /** A run's observer that tells `watch` of sinks and commits, and passes everything on to `next` (the metrics). */
