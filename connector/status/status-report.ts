@@ -60,6 +60,8 @@ export interface StatusReportOptions {
   readonly stateDir: string;
   /** The store to read the cursors from; without it, the state directory is opened read-only for the call. */
   readonly store?: StateStore;
+  /** The cursors, when the caller has read them already (the fleet report reads each tenant's once). */
+  readonly cursors?: Map<CollectedType, CursorState>;
   readonly subscriptions?: Subscription[];
   readonly now?: () => Date;
 }
@@ -105,10 +107,7 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
   // Subscriptions this state directory never collected (another connector's, or not run yet) are listed but
   // do not decide this connector's health.
   const collected = rows.filter((r) => states.has(r.contentType));
-  const overall: Health = collected.length === 0 || collected.every((r) => r.health === 'Inactive')
-    ? 'Inactive'
-    : collected.some((r) => r.health !== 'Active') ? 'Degraded' : 'Active';
-  return { overall, stateDir: options.stateDir, updatedAt, contentTypes: rows, ...(apiRate ? { apiRate } : {}) };
+  return { overall: overallOf(collected), stateDir: options.stateDir, updatedAt, contentTypes: rows, ...(apiRate ? { apiRate } : {}) };
 }
 
 function overallOf(rows: readonly ContentTypeStatus[]): Health {
@@ -117,6 +116,7 @@ function overallOf(rows: readonly ContentTypeStatus[]): Health {
 }
 
 async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedType, CursorState>> {
+  if (options.cursors) return options.cursors;
   if (options.store) return options.store.cursors();
   const store = await openStateStoreReadOnly(options.stateDir);
   try {
@@ -220,12 +220,12 @@ export async function buildFleetReport(database: StateDatabase, options: FleetRe
   for (const holder of holders) workers.set(holder.worker, (workers.get(holder.worker) ?? 0) + 1);
   for (const tenant of await database.tenants()) {
     if (tenant === '') continue;
-    const report = await buildStatusReport({ stateDir: database.location, store: database.tenant(tenant), now: () => now });
-    const cursors = options.stalledAfterSeconds === undefined ? undefined : await database.tenant(tenant).cursors();
+    const cursors = await database.tenant(tenant).cursors();
+    const report = await buildStatusReport({ stateDir: database.location, cursors, now: () => now });
     const rows = report.contentTypes.map((row): FleetUnitStatus => {
       const holder = holderOf.get(unitName({ tenant, contentType: row.contentType })) ?? (options.directoryHeld ? directoryWorker : undefined);
       const unit = { ...row, holder, reasons: [...row.reasons] };
-      const savedAt = cursors?.get(row.contentType)?.updatedAt;
+      const savedAt = cursors.get(row.contentType)?.updatedAt;
       if (options.liveHolders && holder === undefined) unit.reasons.unshift(holders.length === 0 ? 'no worker is running' : 'no worker holds it');
       else if (holder !== undefined && options.stalledAfterSeconds !== undefined && savedAt !== undefined && now.getTime() - Date.parse(savedAt) > options.stalledAfterSeconds * 1000) {
         unit.reasons.unshift(`stalled: no commit for ${formatLag(Math.round((now.getTime() - Date.parse(savedAt)) / 1000))} (a sink not acknowledging, or its worker cut off from this database)`);
