@@ -3,12 +3,12 @@
  * directory whose units it can claim, and shares them with the other workers of the same state database.
  */
 import { hostname } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
 import { HttpAgentsByCaFile } from '../api/http-agent.ts';
 import { proxySettings } from '../api/proxy.ts';
 import { loadConfig, parseSince, stateLocationOf } from '../config/config.ts';
 import { ConnectorError } from '../errors.ts';
 import { refuseSingleTenantSources, TenantDirectory, type TenantChanges } from '../fleet/tenant-directory.ts';
+import { ReconnectBackoff } from '../fleet/reconnect-backoff.ts';
 import { runFleet, type TenantSource } from '../fleet/run-fleet.ts';
 import { createSink, sinkSpecs } from '../sinks/spec.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
@@ -113,16 +113,15 @@ export async function runFleetCommand(flags: RunFlags): Promise<number> {
  * a missing database is no matter of time: it stops the worker at once.
  */
 async function openWhenReachable(open: () => Promise<StateDatabase>, logger: Logger, signal: AbortSignal, onUnreachable: (reason: string) => void): Promise<StateDatabase> {
-  let delayMs = 1_000;
+  const backoff = new ReconnectBackoff();
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await open();
     } catch (error) {
       if (!(error instanceof ConnectorError) || error.code !== 'STATE_UNREACHABLE' || signal.aborted) throw error;
       onUnreachable(redactSecrets(error.toLine()));
-      logger.warn({ component: 'fleet', attempt, retryInSeconds: delayMs / 1000, reason: redactSecrets(error.toLine()) }, 'the state database cannot be reached yet: trying again');
-      await delay(delayMs, undefined, { signal });
-      delayMs = Math.min(delayMs * 2, 30_000);
+      logger.warn({ component: 'fleet', attempt, retryInSeconds: backoff.delayMs / 1000, reason: redactSecrets(error.toLine()) }, 'the state database cannot be reached yet: trying again');
+      await backoff.wait(signal);
     }
   }
 }

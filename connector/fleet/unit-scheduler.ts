@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConnectorError } from '../errors.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
 import type { Logger } from '../status/log.ts';
 import { unitName, type UnitClaims, type UnitKey } from '../state/store.ts';
 
@@ -61,7 +62,7 @@ export class UnitScheduler {
   /** Until `stop` fires (or, --once, until every unit was collected or is held elsewhere); then stops every unit. */
   async run(stop: AbortSignal): Promise<void> {
     const { logger } = this.#options;
-    let reconnectDelayMs = 1_000;
+    const backoff = new ReconnectBackoff();
     try {
       while (!stop.aborted) {
         if (this.#lost) {
@@ -71,11 +72,10 @@ export class UnitScheduler {
             await this.#options.beforeClaimingAgain?.();
             logger.info({ component: 'fleet' }, 'reconnected to the state database: claiming units again');
             this.#lost = undefined;
-            reconnectDelayMs = 1_000;
+            backoff.reset();
           } catch (error) {
-            logger.warn({ component: 'fleet', reason: (error as Error).message, retryInSeconds: reconnectDelayMs / 1000 }, 'the state database cannot be reached: no unit runs until it can');
-            await delay(reconnectDelayMs, undefined, { signal: stop }).catch(() => {});
-            reconnectDelayMs = Math.min(reconnectDelayMs * 2, 30_000);
+            logger.warn({ component: 'fleet', reason: (error as Error).message, retryInSeconds: backoff.delayMs / 1000 }, 'the state database cannot be reached: no unit runs until it can');
+            await backoff.wait(stop).catch(() => {});
             continue;
           }
         }
