@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, chown, copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../connector/api/content-types.ts';
-import { startEmulator } from '../emulator/index.ts';
+import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { exitWithin, httpGet, startConnector, type ConnectorProcess } from './processes.ts';
 import { splitLines, workDir } from './support.ts';
 
@@ -21,6 +21,30 @@ afterAll(() => emulator.stop());
 const logLines = (run: ConnectorProcess) => run.stderr().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { msg: string; file?: string; reason?: string; level: string; tenant?: string; address?: string; component?: string });
 
 /** Returns once the worker has read the directory twice more at least: a file added is seen, then its removal. */
+/** `run` with `args`, `body` given the worker; then SIGTERM, and the worker must exit 0. */
+async function withWorker(args: string[], body: (worker: ConnectorProcess) => Promise<void>): Promise<void> {
+  const worker = startConnector(['run', ...args]);
+  try {
+    await body(worker);
+  } finally {
+    worker.child.kill('SIGTERM');
+    expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
+  }
+}
+
+/** A work directory with an empty tenants directory and a new tenant of the stand-in, removed after `body`. */
+async function withNewTenant(days: number, body: (context: { dir: string; tenants: string; tenant: EmulatorTenant }) => Promise<void>): Promise<void> {
+  const dir = await workDir();
+  const tenants = join(dir, 'tenants');
+  await mkdir(tenants);
+  const tenant = emulator.addTenant({ days });
+  try {
+    await body({ dir, tenants, tenant });
+  } finally {
+    emulator.removeTenant(tenant.tenantId);
+  }
+}
+
 async function twoMoreScans(worker: ConnectorProcess, tenants: string): Promise<void> {
   const extra = emulator.addTenant({ days: 0.01 });
   try {
@@ -83,11 +107,7 @@ describe('tenant files a worker cannot use', () => {
   });
 
   it('a FIFO, a link to /dev/zero, a dangling link, a link loop, a directory and a second file of one tenant: the worker collects the good tenant, reports each once (log, metric, status --tenants) and stops on SIGTERM; test --tenants ends at once', { timeout: 120_000 }, async () => {
-    const dir = await workDir();
-    const tenants = join(dir, 'tenants');
-    await mkdir(tenants);
-    const good = emulator.addTenant({ days: 0.1 });
-    try {
+    await withNewTenant(0.1, async ({ dir, tenants, tenant: good }) => {
       await good.writeStackOutputs(join(tenants, 'good.json'));
       await good.writeStackOutputs(join(tenants, 'second.json'));
       spawnSync('mkfifo', [join(tenants, 'fifo.json')]);
@@ -106,9 +126,8 @@ describe('tenant files a worker cannot use', () => {
 
       const sink = join(dir, 'audit.ndjson');
       const state = join(dir, 'state');
-      const worker = startConnector(['run', '--tenants', tenants, '--state', state, '--sink', `file:${sink}`, '--since', '1d', '--listen', '127.0.0.1:0',
-        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General']);
-      try {
+      await withWorker(['--tenants', tenants, '--state', state, '--sink', `file:${sink}`, '--since', '1d', '--listen', '127.0.0.1:0',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General'], async (worker) => {
         const truth = good.groundTruth('Audit.General');
         const delivered = async () => { try { return splitLines(await readFile(sink)).length; } catch { return 0; } };
         await expect.poll(delivered, { timeout: 60_000, interval: 200 }).toBe(truth.size);
@@ -124,50 +143,30 @@ describe('tenant files a worker cannot use', () => {
         expect(await exitWithin(status, 30_000), status.stderr()).toBe(10);
         for (const name of bad) expect(status.stdout()).toContain(`Tenant file ${join(tenants, name)}: unusable (not collected): CONFIG_INVALID`);
         expect(status.stdout()).toMatch(/^Overall: Degraded/);
-      } finally {
-        worker.child.kill('SIGTERM');
-        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
-      }
-    } finally {
-      emulator.removeTenant(good.tenantId);
-    }
+      });
+    });
   });
 
   it('a second file of one tenant is logged once, not on every scan', { timeout: 120_000 }, async () => {
-    const dir = await workDir();
-    const tenants = join(dir, 'tenants');
-    await mkdir(tenants);
-    const tenant = emulator.addTenant({ days: 0.01 });
-    try {
+    await withNewTenant(0.01, async ({ dir, tenants, tenant }) => {
       await tenant.writeStackOutputs(join(tenants, 'fabrikam.json'));
       await tenant.writeStackOutputs(join(tenants, 'fabrikam-copy.json'));
-      const worker = startConnector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
-        '--tenants-scan-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General']);
-      try {
+      await withWorker(['--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--content-types', 'Audit.General'], async (worker) => {
         await twoMoreScans(worker, tenants);
         const duplicates = logLines(worker).filter((line) => /names tenant/.test(line.reason ?? ''));
         expect(duplicates).toHaveLength(1);
         expect(duplicates[0]!.file).toBe(join(tenants, 'fabrikam.json'));
-      } finally {
-        worker.child.kill('SIGTERM');
-        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
-      }
-    } finally {
-      emulator.removeTenant(tenant.tenantId);
-    }
+      });
+    });
   });
 
   it('a tenant file caught mid-rewrite (emptied, then written again) keeps the tenant running on its last good configuration, said once, naming the tenant file', { timeout: 120_000 }, async () => {
-    const dir = await workDir();
-    const tenants = join(dir, 'tenants');
-    await mkdir(tenants);
-    const tenant = emulator.addTenant({ days: 0.1 });
-    const file = join(tenants, 'fabrikam.json');
-    try {
+    await withNewTenant(0.1, async ({ dir, tenants, tenant }) => {
+      const file = join(tenants, 'fabrikam.json');
       await tenant.writeStackOutputs(file);
-      const worker = startConnector(['run', '--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
-        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General,Audit.Exchange']);
-      try {
+      await withWorker(['--tenants', tenants, '--state', join(dir, 'state'), '--sink', `file:${join(dir, 'audit.ndjson')}`, '--since', '1d',
+        '--tenants-scan-interval', '1', '--claim-interval', '1', '--poll-interval', '1', '--content-types', 'Audit.General,Audit.Exchange'], async (worker) => {
         await expect.poll(() => logLines(worker).some((line) => line.msg === 'units claimed'), { timeout: 30_000 }).toBe(true);
         // What `pulumi stack output … > tenants/fabrikam.json` leaves while Pulumi runs.
         await writeFile(file, '');
@@ -182,12 +181,7 @@ describe('tenant files a worker cannot use', () => {
         expect(messages.filter((msg) => msg === 'tenant added')).toHaveLength(1);
         expect(messages.some((msg) => msg.startsWith('tenant removed') || msg.startsWith('tenant configuration changed') || msg === 'giving up a unit')).toBe(false);
         expect(logLines(worker).filter((line) => line.file === file && ['warn', 'error'].includes(line.level))).toHaveLength(1);
-      } finally {
-        worker.child.kill('SIGTERM');
-        expect(await exitWithin(worker, 30_000), worker.stderr()).toBe(0);
-      }
-    } finally {
-      emulator.removeTenant(tenant.tenantId);
-    }
+      });
+    });
   });
 });
