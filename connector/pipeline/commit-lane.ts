@@ -62,9 +62,7 @@ export class CommitLane {
         else this.#positions[sink.name] = committed[sink.name]!;
       }
     };
-    const result = this.#tail.then(run);
-    this.#tail = result.catch(() => {});
-    return result;
+    return this.#queued(run);
   }
 
   /** The error that made the lane refuse further commits (a failed commit, or a sink that refuses for good). */
@@ -98,6 +96,11 @@ export class CommitLane {
       Object.assign(this.#positions, written);
       this.#options.onCommitted?.();
     };
+    return this.#queued(run);
+  }
+
+  /** Runs `run` after everything queued before it; a failure is the caller's, never the next one's. */
+  #queued(run: () => Promise<void>): Promise<void> {
     const result = this.#tail.then(run);
     this.#tail = result.catch(() => {});
     return result;
