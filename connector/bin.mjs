@@ -38,7 +38,7 @@ function newestSource(dir) {
 
 function freshBundle() {
   try {
-    return statSync(bundle).mtimeMs >= newestSource(sources);
+    return statSync(bundle).mtimeMs >= Math.max(newestSource(sources), newestSource(join(sources, '..', 'contract')));
   } catch {
     return false;
   }

@@ -1,7 +1,7 @@
 // Commands and flags only: each action hands its options to one function in ./commands/.
 import { redactSecrets } from './status/secret-values.ts';
 import { Command, CommanderError, Option } from 'commander';
-import { contentTypes } from './api/content-types.ts';
+import { contentTypes } from '../contract/content-types.ts';
 import { describeFailure, exitCodes } from './commands/exit-codes.ts';
 import { runCommand, type RunFlags } from './commands/run.ts';
 import type { GlobalFlags } from './commands/runtime.ts';

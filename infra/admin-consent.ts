@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../contract/clouds.ts';
 import type { PermissionName } from './config.ts';
 
 /** The ids of `values` in a service principal's published roles or scopes; fails naming the first one missing. */

@@ -4,8 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { cloudNames, type CloudName } from '../connector/config/clouds.ts';
-import { guidPattern as guid } from '../connector/config/stack-outputs.ts';
+import { cloudNames, type CloudName } from '../contract/clouds.ts';
+import { guidPattern as guid } from '../contract/stack-outputs.ts';
 
 export const configNamespace = 'o365-connector';
 

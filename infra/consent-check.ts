@@ -3,7 +3,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
 import { EnvHttpProxyAgent, request as undiciRequest } from 'undici';
-import type { CloudEndpoints } from '../connector/config/clouds.ts';
+import type { CloudEndpoints } from '../contract/clouds.ts';
 import { configNamespace, type PermissionName } from './config.ts';
 import { adminConsentUrl } from './home-stack.ts';
 

@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import type { GraphPermissionName } from '../connector/config/clouds.ts';
+import type { GraphPermissionName } from '../contract/clouds.ts';
 import type { PermissionName } from './config.ts';
 import { grantAdminConsent, grantGraphConsent, graphPermissions, managementApiPermissions } from './admin-consent.ts';
 

@@ -2,8 +2,8 @@
 // reads it through a StackReference. One schema for both sides, as connector/config/stack-outputs.ts is for the connector.
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { cloudNames, graphServiceHealthPermissions, type CloudName } from '../connector/config/clouds.ts';
-import { guidPattern } from '../connector/config/stack-outputs.ts';
+import { cloudNames, graphServiceHealthPermissions, type CloudName } from '../contract/clouds.ts';
+import { guidPattern } from '../contract/stack-outputs.ts';
 import { configNamespace, permissionNames } from './config.ts';
 import { azureadEnvironment } from './providers.ts';
 

@@ -3,7 +3,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
 import { Provider as AzureNativeProvider } from '@pulumi/azure-native/provider.js';
-import type { CloudName } from '../connector/config/clouds.ts';
+import type { CloudName } from '../contract/clouds.ts';
 
 /** The azuread provider's `environment` per cloud: GCC lives in the commercial Entra ID. */
 export const azureadEnvironment: Readonly<Record<CloudName, string>> = {

@@ -1,8 +1,8 @@
 // Composes the components; index.ts calls this with the stack's config, tests call it under pulumi's mocks.
 import * as pulumi from '@pulumi/pulumi';
-import { clouds, graphServiceHealthPermissions, type GraphPermissionName } from '../connector/config/clouds.ts';
-import { contentTypes, serviceHealth, type CollectedType } from '../connector/api/content-types.ts';
-import type { ProgramOutputs } from '../connector/config/stack-outputs.ts';
+import { clouds, graphServiceHealthPermissions, type GraphPermissionName } from '../contract/clouds.ts';
+import { contentTypes, serviceHealth, type CollectedType } from '../contract/content-types.ts';
+import type { ProgramOutputs } from '../contract/stack-outputs.ts';
 import type * as azuread from '@pulumi/azuread';
 import type { InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';

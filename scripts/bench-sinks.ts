@@ -11,7 +11,7 @@ import { SplunkHecSink } from '../connector/sinks/splunk-hec.ts';
 import { ElasticsearchSink } from '../connector/sinks/elasticsearch.ts';
 import { SyslogSink } from '../connector/sinks/syslog.ts';
 import { Corpus } from '../test/emulator/corpus.ts';
-import { contentTypes } from '../connector/api/content-types.ts';
+import { contentTypes } from '../contract/content-types.ts';
 import { bulkReceiver, hecReceiver, ndjsonReceiver } from '../test/receivers/http-receivers.ts';
 import { rsyslogUnavailable, startRsyslog } from '../test/receivers/rsyslog.ts';
 import { createTestPki } from '../test/emulator/tls.ts';

@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { count, share } from './arguments.ts';
 import { Agent, request } from 'undici';
-import { contentTypes } from '../connector/api/content-types.ts';
+import { contentTypes } from '../contract/content-types.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'bin/o365-connector');

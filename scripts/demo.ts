@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { relative, resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { contentTypes } from '../connector/api/content-types.ts';
+import { contentTypes } from '../contract/content-types.ts';
 import { startEmulator, type Emulator } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
 

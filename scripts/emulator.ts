@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { contentTypes, isContentType, type ContentType } from '../connector/api/content-types.ts';
+import { contentTypes, isContentType, type ContentType } from '../contract/content-types.ts';
 import { parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
 import { count, number, share } from './arguments.ts';

@@ -1,7 +1,7 @@
 import type { RequestPriority } from './request-budget.ts';
 import type { RejectedElement } from './content-records.ts';
 import type { RawRecord } from '../sinks/sink.ts';
-import type { ContentType } from './content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 
 /** How long the API keeps content and lists it: 7 days, in the server's time. */
 export const retentionMs = 7 * 24 * 3_600_000;

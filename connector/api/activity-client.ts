@@ -10,7 +10,7 @@ import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';
 import { retentionMs, type ActivityApi, type ApiRate, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
-import type { ContentType } from './content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 import { activityError, ActivityApiError, forContentType, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
 import { BodyPool, BodyTooLargeError, readPooled } from './body-pool.ts';
 import { contentRecords } from './content-records.ts';

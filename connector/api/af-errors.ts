@@ -1,5 +1,5 @@
 import { ConnectorError } from '../errors.ts';
-import type { ContentType } from './content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 
 /** The code C's collector reacts to by starting the subscription and listing again (the client does not do it itself). */
 export const subscriptionMissingCode = 'AF20022';

@@ -5,7 +5,7 @@
  * and yields, one blob at a time, those not delivered before.
  */
 import type { ActivityApi, ContentBlob, TimeWindow } from '../api/activity-api.ts';
-import type { ContentType } from '../api/content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 import type { RequestPriority } from '../api/request-budget.ts';
 import { ConnectorError } from '../errors.ts';
 import type { Logger } from '../status/log.ts';

@@ -18,7 +18,7 @@ import { startHealthServer, type HealthServer } from '../status/health-server.ts
 import { ConnectorMetrics, type MetricsTenant } from '../status/metrics.ts';
 import type { StateDatabase } from '../state/store.ts';
 import { TenantRuntimes } from '../fleet/tenant-runtimes.ts';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import { exitCodes } from './exit-codes.ts';
 import type { RunFlags } from './run.ts';
 import { stopOnSignals } from './stop-signals.ts';

@@ -1,5 +1,5 @@
 import { retentionMs } from '../api/activity-api.ts';
-import { isContentType } from '../api/content-types.ts';
+import { isContentType } from '../../contract/content-types.ts';
 import { earliestListable } from '../collect/windows.ts';
 import { parseSince } from '../config/config.ts';
 import type { RunSettings } from '../config/settings.ts';

@@ -1,4 +1,4 @@
-import { auditTypesOf, contentTypes } from '../api/content-types.ts';
+import { auditTypesOf, contentTypes } from '../../contract/content-types.ts';
 import { ActivityApiError, subscriptionMissingCode } from '../api/af-errors.ts';
 import { exitCodes } from './exit-codes.ts';
 import { createRuntime, type GlobalFlags } from './runtime.ts';

@@ -1,5 +1,5 @@
 import type { RetryPolicyOptions } from '../api/retry-policy.ts';
-import { auditTypesOf, serviceHealth } from '../api/content-types.ts';
+import { auditTypesOf, serviceHealth } from '../../contract/content-types.ts';
 import { ActivityApiError, subscriptionMissingCode } from '../api/af-errors.ts';
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../graph/graph-errors.ts';
 import type { AnnouncementKind } from '../graph/service-health-api.ts';

@@ -8,12 +8,13 @@ import { registerSecret } from '../status/secret-values.ts';
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../api/content-types.ts';
+import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../../contract/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
 import { ConfigError } from '../errors.ts';
-import { cloudNames, clouds, type CloudName } from './clouds.ts';
+import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
-import { outputsError, stackOutputsSchema, type StackOutputs } from './stack-outputs.ts';
+import { outputsError } from './outputs-error.ts';
+import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
 
 export interface ConnectorConfig {
   readonly connectorName: string;

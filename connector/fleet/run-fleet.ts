@@ -5,7 +5,7 @@
  * tenants' files are read again every scan interval, so that tenants come, go and rotate secrets without a restart.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { serviceHealth } from '../api/content-types.ts';
+import { serviceHealth } from '../../contract/content-types.ts';
 import { ConfigError } from '../errors.ts';
 import { openCollection, type RunConnectorOptions, type RunSummary } from '../pipeline/run-connector.ts';
 import type { Logger } from '../status/log.ts';

@@ -5,7 +5,7 @@
  * rotated secret) swaps the credential in place; any other change builds a new runtime, and its units restart.
  */
 import type { Dispatcher } from 'undici';
-import { serviceHealth, type CollectedType } from '../api/content-types.ts';
+import { serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { ConnectorConfig } from '../config/config.ts';
 import { createTenantClients, type TenantClientOptions, type TenantClients } from '../commands/runtime.ts';
 import type { Logger } from '../status/log.ts';

@@ -11,7 +11,7 @@
  */
 import { redactSecrets } from '../status/secret-values.ts';
 import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../api/activity-api.ts';
-import type { ContentType } from '../api/content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 import type { BlobFetcher } from '../collect/blob-fetcher.ts';
 import { listNewBlobs } from '../collect/content-lister.ts';
 import { fetchAhead } from '../collect/fetch-ahead.ts';

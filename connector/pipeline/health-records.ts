@@ -10,7 +10,7 @@
  * refused calls; nothing is lost, records arrive later).
  */
 import { createHash } from 'node:crypto';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 
 export const healthRecordType = 'O365ConnectorHealth';

@@ -5,7 +5,7 @@
  * The live passes and the sweep of one content type run side by side: they share the held keys (`pending`), so a
  * record that both find is delivered by one of them; each gives back only its own keys when it ends early.
  */
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import { creationSecond, type RecordKey, type StateStore } from '../state/store.ts';
 

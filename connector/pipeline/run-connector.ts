@@ -8,7 +8,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ActivityApi } from '../api/activity-api.ts';
-import { serviceHealth, type CollectedType, type ContentType } from '../api/content-types.ts';
+import { serviceHealth, type CollectedType, type ContentType } from '../../contract/content-types.ts';
 import type { ServiceHealthApi } from '../graph/service-health-api.ts';
 import { BlobFetcher, FetchSlots } from '../collect/blob-fetcher.ts';
 import { sweepWindows } from '../collect/windows.ts';

@@ -11,7 +11,7 @@
  * been delivered once both lists were read to the end. A list that fails holds the checkpoint; the next pass lists
  * from there again, and the versions already delivered are dropped then.
  */
-import { serviceHealth } from '../api/content-types.ts';
+import { serviceHealth } from '../../contract/content-types.ts';
 import type { ConnectorError } from '../errors.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from '../graph/service-health-api.ts';
 import type { RawRecord } from '../sinks/sink.ts';

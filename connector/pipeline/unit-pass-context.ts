@@ -1,4 +1,4 @@
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunSettings } from '../config/settings.ts';
 import type { Logger } from '../status/log.ts';
 import type { ComponentReporter } from '../status/telemetry.ts';

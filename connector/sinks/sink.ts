@@ -1,4 +1,4 @@
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 
 /**
  * One audit record exactly as the Management Activity API returned it: `bytes` is the slice of the blob that

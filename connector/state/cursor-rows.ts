@@ -2,7 +2,7 @@
  * A cursor as both stores keep it (one row of `cursors`, the same columns in SQLite and PostgreSQL), and how a
  * commit moves it: one implementation, so the two stores cannot count differently.
  */
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from './store.ts';
 

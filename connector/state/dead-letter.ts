@@ -8,7 +8,7 @@
  */
 import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { SetAsideRecord } from './store.ts';
 
 export const deadLetterFileName = 'dead-letter.ndjson';

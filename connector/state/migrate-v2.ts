@@ -8,7 +8,7 @@
 import { readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import { isContentType, type ContentType } from '../api/content-types.ts';
+import { isContentType, type ContentType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { expiredKept, type CursorState, type ExpiredContent, type LastError, type RecordKey, type StateStore } from './store.ts';

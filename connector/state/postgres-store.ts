@@ -15,7 +15,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from './cursor-rows.ts';

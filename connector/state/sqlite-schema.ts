@@ -10,7 +10,7 @@
  * simply leaves it out.
  */
 import type { DatabaseSync } from 'node:sqlite';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../errors.ts';
 
 /** The state database's file name in a state directory. */

@@ -17,7 +17,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { CollectedType, ContentType } from '../api/content-types.ts';
+import type { CollectedType, ContentType } from '../../contract/content-types.ts';
 import { settingSpecs } from '../config/settings.ts';
 import { ConnectorError } from '../errors.ts';
 import type { SinkPosition } from '../sinks/sink.ts';

@@ -7,7 +7,7 @@
  * test/connector/state/store-contract.ts holds them to the same promises.
  */
 import type { ApiRate } from '../api/activity-api.ts';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 
 export interface ExpiredContent {

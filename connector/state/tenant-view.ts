@@ -2,7 +2,7 @@
  * One tenant's view of a database that keeps every tenant's state (SQLite's or PostgreSQL's): the same binding for
  * both stores, so that a view means the same whichever store answers.
  */
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 import type { Commit, CursorState, RecordKey, StateDatabase, StateStore } from './store.ts';
 

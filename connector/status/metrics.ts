@@ -7,7 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApiRate } from '../api/activity-api.ts';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';

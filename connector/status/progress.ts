@@ -7,7 +7,7 @@
  * since this run first moved it.
  */
 import type { ApiRate } from '../api/activity-api.ts';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 
 export interface ProgressStream {
   write(text: string): boolean;

@@ -5,7 +5,7 @@
  * and its units inactive (`o365_collection_active` 0); shorter blips do not flap either.
  */
 import type { ApiRate } from '../api/activity-api.ts';
-import type { CollectedType } from '../api/content-types.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 
 export interface StallWatchOptions {

@@ -3,7 +3,7 @@
  * subscription (when a live list is given), checkpoint, lag, last content seen, records delivered, expired
  * content and the last error; overall Active, Degraded or Inactive.
  */
-import { collectedTypes, serviceHealth, type CollectedType } from '../api/content-types.ts';
+import { collectedTypes, serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { Subscription } from '../api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite-store.ts';
 import { unitName, type ApiRateSample, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample, type StateDatabase, type StateStore } from '../state/store.ts';

@@ -3,7 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { compareFileBytes, exactBytes, workDir, writeOutputs } from '../e2e/support.ts';
 

@@ -6,7 +6,7 @@ import { runConnector } from '../../connector/pipeline/run-connector.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
 import { openStateStore } from '../../connector/state/sqlite-store.ts';
 import { buildStatusReport } from '../../connector/status/status-report.ts';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import type { Sink, SinkBatch } from '../../connector/sinks/sink.ts';
 import { ConnectorError } from '../../connector/errors.ts';
 import { compareRecordBytes, connectTo, expectExactBytes, fileLines, quietLogger, workDir } from './support.ts';

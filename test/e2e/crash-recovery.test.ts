@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { buildStatusReport } from '../../connector/status/status-report.ts';
 import { compareFileBytes, exactBytes, workDir, writeOutputs } from './support.ts';
 

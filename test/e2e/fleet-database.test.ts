@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { ndjsonReceiver } from '../receivers/http-receivers.ts';
 import { passwordOffCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';

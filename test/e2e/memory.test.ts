@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { workDir, writeOutputs } from './support.ts';

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { hecReceiver } from '../receivers/http-receivers.ts';
 import { rsyslogUnavailable, startRsyslog } from '../receivers/rsyslog.ts';
 import { compareRecordBytes, expectExactBytes, fileLines, memberBytes, splitLines, workDir, writeOutputs } from './support.ts';

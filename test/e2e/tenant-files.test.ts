@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmod, chown, copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { exitWithin, httpGet, startConnector, type ConnectorProcess } from './processes.ts';
 import { splitLines, workDir } from './support.ts';

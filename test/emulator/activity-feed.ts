@@ -4,7 +4,7 @@
  * messages. Nothing friendlier than the real service.
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { isContentType, type ContentType } from '../../connector/api/content-types.ts';
+import { isContentType, type ContentType } from '../../contract/content-types.ts';
 import { blobBody, type BlobDescriptor, type Corpus } from './corpus.ts';
 import { readAccessToken, type HttpAnswer, type TokenClaims } from './identity.ts';
 import type { FeedRoute } from './faults.ts';

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { contentTypes } from '../../connector/api/content-types.ts';
-import { stackOutputsSchema, type StackOutputs } from '../../connector/config/stack-outputs.ts';
+import { contentTypes } from '../../contract/content-types.ts';
+import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
 import type { EmulatorTenant } from './tenant.ts';
 
 /** What the outputs are made of: a tenant of the stand-in, or the stand-in itself (its first tenant). */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from 'undici';
-import { contentTypes } from '../../connector/api/content-types.ts';
+import { contentTypes } from '../../contract/content-types.ts';
 import { Corpus, blobBody, fixtureDomain, fixtureTenantId } from './corpus.ts';
 import { startEmulator, type Emulator } from './index.ts';
 import { createTestPki, type TestPki } from './tls.ts';

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentTypes, type ContentType } from '../../connector/api/content-types.ts';
+import { contentTypes, type ContentType } from '../../contract/content-types.ts';
 
 export interface CorpusOptions {
   readonly seed: number;

@@ -6,8 +6,8 @@
  */
 import { X509Certificate, createHash } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
-import { contentTypes, type ContentType } from '../../connector/api/content-types.ts';
-import type { StackOutputs } from '../../connector/config/stack-outputs.ts';
+import { contentTypes, type ContentType } from '../../contract/content-types.ts';
+import type { StackOutputs } from '../../contract/stack-outputs.ts';
 import { Corpus, fraction, type AddContentOptions, type BlobDescriptor, type CorpusOptions } from './corpus.ts';
 import { contentEntry, servable, type SubscriptionRecord } from './activity-feed.ts';
 import type { IdentityState } from './identity.ts';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { stackOutputsSchema } from '../../connector/config/stack-outputs.ts';
+import { stackOutputsSchema } from '../../contract/stack-outputs.ts';
 import { startEmulator, type Emulator, type EmulatorOptions, type EmulatorTenant } from './index.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 import { apiTime, callApi, listAll, msalToken, postForm } from './support.ts';

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import type { ContentType } from '../../connector/api/content-types.ts';
+import type { ContentType } from '../../contract/content-types.ts';
 
 export interface Webhook {
   status: 'enabled' | 'disabled' | 'expired';

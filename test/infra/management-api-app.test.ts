@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { managementApiAppId, microsoftGraphAppId } from '../../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../../contract/clouds.ts';
 import { permissionIds } from '../../infra/management-api-app.ts';
 import { runProgram } from './harness.ts';
 import { appRoleIds, deployerObjectId, graphAppRoleIds, graphServicePrincipalObjectId, oauth2PermissionScopeIds, resourceServicePrincipalObjectId } from './mocks.ts';

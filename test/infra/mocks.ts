@@ -1,7 +1,7 @@
 // Faithful stand-ins for what azuread and azure-native return, for pulumi.runtime.setMocks. Property names follow the
 // providers' schemas (e.g. ApplicationPassword outputs keyId, value, startDate, endDate).
 import * as pulumi from '@pulumi/pulumi';
-import { managementApiAppId, microsoftGraphAppId } from '../../connector/config/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../../contract/clouds.ts';
 
 export const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
 export const deployerObjectId = '9c0d2b1e-3f4a-4b5c-8d6e-7f8091a2b3c4';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as pulumi from '@pulumi/pulumi';
-import { stackOutputsSchema } from '../../connector/config/stack-outputs.ts';
+import { stackOutputsSchema } from '../../contract/stack-outputs.ts';
 import { selfSignedCertificate } from './certificates.ts';
 import { runProgram, type ProgramRun } from './harness.ts';
 import { valueOf } from './mocks.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as pulumi from '@pulumi/pulumi';
-import { clouds, cloudNames } from '../../connector/config/clouds.ts';
+import { clouds, cloudNames } from '../../contract/clouds.ts';
 import { keyVaultSecretsUserRoleId } from '../../infra/key-vault.ts';
 import { runProgram, type ProgramRun } from './harness.ts';
 import { subscriptionGuid, tenantId, unwrapSecret, valueOf } from './mocks.ts';

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MockAgent } from 'undici';
 import { loadConfig } from '../../../connector/config/config.ts';
-import { clouds, type CloudName } from '../../../connector/config/clouds.ts';
+import { clouds, type CloudName } from '../../../contract/clouds.ts';
 import { createTenantClients } from '../../../connector/commands/runtime.ts';
 import { graphPage } from '../../../connector/graph/graph-page.ts';
 import { createLogger } from '../../../connector/status/log.ts';

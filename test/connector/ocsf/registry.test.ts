@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { contentTypes } from '../../../connector/api/content-types.ts';
+import { contentTypes } from '../../../contract/content-types.ts';
 import { Corpus } from '../../emulator/corpus.ts';
 import { mapValid } from './records.ts';
 

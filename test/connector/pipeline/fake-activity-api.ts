@@ -1,5 +1,5 @@
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from '../../../connector/api/activity-api.ts';
-import type { ContentType } from '../../../connector/api/content-types.ts';
+import type { ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import type { RawRecord } from '../../../connector/sinks/sink.ts';
 

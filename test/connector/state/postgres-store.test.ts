@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { currentPostgresSchemaVersion } from '../../../connector/state/postgres-schema.ts';
-import type { ContentType } from '../../../connector/api/content-types.ts';
+import type { ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../../connector/errors.ts';
 import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../../connector/state/postgres-store.ts';
 import type { StateDatabase, UnitKey } from '../../../connector/state/store.ts';

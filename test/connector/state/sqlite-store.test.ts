@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import type { ContentType } from '../../../connector/api/content-types.ts';
+import type { ContentType } from '../../../contract/content-types.ts';
 import { deadLetterFileNameOf } from '../../../connector/state/dead-letter.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
 import { openStateDatabase, openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';

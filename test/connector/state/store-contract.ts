@@ -3,7 +3,7 @@
  * suite, registered by each store's test file with a way to make a new, empty place for state and to open it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ContentType } from '../../../connector/api/content-types.ts';
+import type { ContentType } from '../../../contract/content-types.ts';
 import { expiredKept, type Commit, type RecordKey, type StateDatabase, type StateStore } from '../../../connector/state/store.ts';
 
 export interface DeadLetter {

@@ -4,8 +4,7 @@
  * schema for all three; a field's error names the field and never shows a secret.
  */
 import { z } from 'zod';
-import { collectedTypes, type CollectedType } from '../api/content-types.ts';
-import { ConfigError } from '../errors.ts';
+import { collectedTypes, type CollectedType } from './content-types.ts';
 import { cloudNames, isCloudName } from './clouds.ts';
 
 export const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -13,7 +12,7 @@ export const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
 /** A GUID; `what` completes "must be a GUID" for the field it checks. */
 const guid = (what: string) => z.string().trim().regex(guidPattern, { error: (issue) => `must be a GUID${what} (got "${String(issue.input)}")` });
 
-/** Fix sent with a custom issue (see `outputsError`): the same field can fail for reasons with different fixes. */
+/** Fix sent with a custom issue (see `outputsError` in connector/config/outputs-error.ts): the same field can fail for reasons with different fixes. */
 function fail(ctx: z.RefinementCtx, message: string, fix: string): never {
   ctx.addIssue({ code: 'custom', message, params: { fix } });
   return z.NEVER;
@@ -86,27 +85,3 @@ export type StackOutputs = z.output<typeof stackOutputsSchema>;
 type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath';
 /** What the Pulumi program exports. */
 export type ProgramOutputs = Omit<StackOutputs, ConnectorOnlyOutput>;
-
-/** What fixes a field when its issue carries no fix of its own. */
-const fixes: Partial<Record<keyof StackOutputs, string>> = {
-  tenantId: 'use `pulumi stack output tenantId`',
-  clientId: 'use `pulumi stack output clientId`',
-  publisherId: 'leave it unset to use the tenant id',
-  contentTypes: `use any of ${collectedTypes.join(', ')}`,
-  clientSecret: 'write the outputs file with `pulumi stack output --json --show-secrets`',
-};
-const regenerate = 'regenerate the outputs file with `pulumi stack output --json --show-secrets`';
-
-/**
- * The first problem of a failed parse as one ConfigError naming the field. Messages come from the schema above,
- * which quotes values only of fields that are not secret; zod's own messages never quote the value.
- */
-export function outputsError(error: z.ZodError): ConfigError {
-  const issue = error.issues[0]!;
-  const field = String(issue.path[0] ?? 'outputs');
-  const fix = issue.code === 'custom' && typeof issue.params?.['fix'] === 'string' ? issue.params['fix'] as string : fixes[field as keyof StackOutputs] ?? regenerate;
-  let message = issue.message;
-  if (issue.code === 'invalid_type' && !/^must /.test(message)) message = `must be ${issue.expected === 'array' ? 'a list' : `a ${issue.expected}`}`;
-  if (issue.code === 'too_small' && issue.origin === 'string') message = 'must not be empty';
-  return new ConfigError(field, message, fix);
-}
