@@ -45,4 +45,4 @@ function freshBundle() {
 }
 
 // The bundle (npm run build, run by npm ci) when it is up to date; the sources otherwise (a working tree being edited).
-await import(freshBundle() ? bundle : './cli.ts');
+await import(freshBundle() ? bundle : './cli/program.ts');

@@ -13,7 +13,7 @@ export function isContentType(value: string): value is ContentType {
 }
 
 /**
- * Service health and message-centre posts from Microsoft Graph (connector/graph/): not a Management API content
+ * Service health and message-centre posts from Microsoft Graph (connector/sources/graph/): not a Management API content
  * type, but collected as one more unit beside them, through the same pipeline, store, sinks and status.
  */
 export const serviceHealth = 'ServiceHealth';

@@ -4,18 +4,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RawRecord, Sink } from '../connector/sinks/sink.ts';
-import { contentRecords } from '../connector/api/content-records.ts';
+import { contentRecords } from '../connector/sources/activity-api/content-records.ts';
 import { FileSink } from '../connector/sinks/file.ts';
-import { HttpSink } from '../connector/sinks/http.ts';
-import { SplunkHecSink } from '../connector/sinks/splunk-hec.ts';
-import { ElasticsearchSink } from '../connector/sinks/elasticsearch.ts';
+import { HttpSink } from '../connector/sinks/http/ndjson-http.ts';
+import { SplunkHecSink } from '../connector/sinks/http/splunk-hec.ts';
+import { ElasticsearchSink } from '../connector/sinks/http/elasticsearch.ts';
 import { SyslogSink } from '../connector/sinks/syslog.ts';
 import { Corpus } from '../test/emulator/corpus.ts';
 import { contentTypes } from '../contract/content-types.ts';
 import { bulkReceiver, hecReceiver, ndjsonReceiver } from '../test/receivers/http-receivers.ts';
 import { rsyslogUnavailable, startRsyslog } from '../test/receivers/rsyslog.ts';
 import { createTestPki } from '../test/emulator/tls.ts';
-import { OcsfSink, OcsfTransform } from '../connector/ocsf/ocsf-sink.ts';
+import { OcsfSink, OcsfTransform } from '../connector/sinks/ocsf/ocsf-sink.ts';
 
 export interface SinkBenchResult { sink: string; records: number; seconds: number; recordsPerSecond: number; mbPerSecond: number; microsPerRecord?: number; note?: string }
 

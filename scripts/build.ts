@@ -12,7 +12,7 @@ const bundleFile = join(root, 'dist', 'o365-connector.mjs');
 
 await rm(join(root, 'dist'), { recursive: true, force: true });
 await build({
-  input: join(root, 'connector', 'cli.ts'),
+  input: join(root, 'connector', 'cli', 'program.ts'),
   platform: 'node',
   external: [...builtinModules, ...builtinModules.map((name) => `node:${name}`), /^node:/],
   logLevel: 'warn',

@@ -2,7 +2,7 @@
 // checks (the classes the mappings emit, the objects reachable from them, the primitive types) from an OCSF schema
 // source into test/ocsf/ocsf-data.json, which is committed.
 import { writeFileSync } from 'node:fs';
-import { classes } from '../connector/ocsf/event.ts';
+import { classes } from '../connector/sinks/ocsf/event.ts';
 import { ocsfDataFile, serializeOcsfData } from '../test/ocsf/ocsf-data.ts';
 import { extractOcsfData, schemaSourceDirectory } from '../test/ocsf/schema-source.ts';
 

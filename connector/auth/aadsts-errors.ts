@@ -1,4 +1,4 @@
-import { ConnectorError } from '../errors.ts';
+import { ConnectorError } from '../core/errors.ts';
 
 /** The identity platform refused to issue a token; `code` is `AADSTS<n>` when it said why. */
 export class IdentityError extends ConnectorError {}

@@ -10,8 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import type { Dispatcher } from 'undici';
-import { ConfigError, ConnectorError } from '../errors.ts';
-import type { Logger } from '../status/log.ts';
+import { ConfigError, ConnectorError } from '../core/errors.ts';
+import type { Logger } from '../observe/log.ts';
 import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
 import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
 

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { request, type Dispatcher } from 'undici';
-import { transportError, type TransportError } from '../api/transport-errors.ts';
+import { transportError, type TransportError } from '../http/transport-errors.ts';
 
 /**
  * What happened on the wire during one token acquisition. msal wraps transport failures and metadata

@@ -4,13 +4,13 @@
  * the live stack (`--stack`, through the Pulumi CLI). The outputs and the variables that stand for them are checked by
  * the stack-outputs contract (stack-outputs.ts). Invalid input is one ConfigError naming the field.
  */
-import { registerSecret } from '../status/secret-values.ts';
+import { registerSecret } from '../observe/secret-values.ts';
 import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../../contract/content-types.ts';
 import type { ClientCredential } from '../auth/token-provider.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError } from './outputs-error.ts';

@@ -1,6 +1,6 @@
 /** The first problem of an outputs file that fails the stack-outputs contract, as one ConfigError naming the field. */
 import type { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { collectedTypes } from '../../contract/content-types.ts';
 import type { StackOutputs } from '../../contract/stack-outputs.ts';
 

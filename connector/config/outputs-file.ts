@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { describeAccess } from './file-access.ts';
 
 /** Far above any outputs file (a few kilobytes), far below what would hurt: a bound, not a tuning knob. */

@@ -4,7 +4,7 @@
  * from it (`npm run docs`; a test keeps them equal).
  */
 import { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 interface SettingSpec {
   /** The long flag without dashes, e.g. `poll-interval`. */

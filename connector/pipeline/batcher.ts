@@ -4,8 +4,8 @@
  * with the open batch when it had none left), so a blob is only ever counted delivered once all its records
  * are. A batch is cut when it is full, or when its oldest record waited `maxWaitMs` for the next outcome.
  */
-import type { ContentBlob } from '../api/activity-api.ts';
-import type { FetchOutcome } from '../collect/blob-fetcher.ts';
+import type { ContentBlob } from '../sources/activity-api/activity-api.ts';
+import type { FetchOutcome } from '../sources/activity-api/blob-fetcher.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import type { RecordKey, SetAsideRecord } from '../state/store.ts';
 import type { RecordDeduplicator } from './record-deduplicator.ts';

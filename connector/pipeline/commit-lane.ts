@@ -6,7 +6,7 @@
  * the lane; only "write batch, wait for every ack, commit" is serialised, which is the backpressure the sinks
  * need anyway. The store applies each commit in one transaction.
  */
-import { ConnectorError } from '../errors.ts';
+import { ConnectorError } from '../core/errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
 import type { Commit, StateStore } from '../state/store.ts';
 import { fanOut, type FanOutOptions } from './sink-fanout.ts';

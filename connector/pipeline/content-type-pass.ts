@@ -9,19 +9,19 @@
  * delivers was listed late, and is counted with its lateness; when every window was listed and every blob
  * fetched, it records that the sweep completed.
  */
-import { redactSecrets } from '../status/secret-values.ts';
-import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../api/activity-api.ts';
+import { redactSecrets } from '../observe/secret-values.ts';
+import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from '../sources/activity-api/activity-api.ts';
 import type { ContentType } from '../../contract/content-types.ts';
-import type { BlobFetcher } from '../collect/blob-fetcher.ts';
-import { listNewBlobs } from '../collect/content-lister.ts';
-import { fetchAhead } from '../collect/fetch-ahead.ts';
-import { checkpointCeiling, planWindows } from '../collect/windows.ts';
-import { ConnectorError } from '../errors.ts';
+import type { BlobFetcher } from '../sources/activity-api/blob-fetcher.ts';
+import { listNewBlobs } from '../sources/activity-api/content-lister.ts';
+import { fetchAhead } from '../sources/activity-api/fetch-ahead.ts';
+import { checkpointCeiling, planWindows } from '../sources/activity-api/windows.ts';
+import { ConnectorError } from '../core/errors.ts';
 import type { RawRecord } from '../sinks/sink.ts';
-import { deadLetterFileName } from '../state/dead-letter.ts';
+import { deadLetterFileName } from '../state/sqlite/dead-letter.ts';
 import type { Commit, LastError } from '../state/store.ts';
 import { batchRecords, isEmpty, type Batch } from './batcher.ts';
-import { CheckpointTracker } from './checkpoint-tracker.ts';
+import { CheckpointTracker } from '../sources/activity-api/checkpoint-tracker.ts';
 import { healthRecord } from './health-records.ts';
 import type { UnitPassContext } from './unit-pass-context.ts';
 import { RecordDeduplicator } from './record-deduplicator.ts';

@@ -7,16 +7,16 @@
  * finished and committed first.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ActivityApi } from '../api/activity-api.ts';
+import type { ActivityApi } from '../sources/activity-api/activity-api.ts';
 import { serviceHealth, type CollectedType, type ContentType } from '../../contract/content-types.ts';
-import type { ServiceHealthApi } from '../graph/service-health-api.ts';
-import { BlobFetcher, FetchSlots } from '../collect/blob-fetcher.ts';
-import { sweepWindows } from '../collect/windows.ts';
+import type { ServiceHealthApi } from '../sources/graph/service-health-api.ts';
+import { BlobFetcher, FetchSlots } from '../sources/activity-api/blob-fetcher.ts';
+import { sweepWindows } from '../sources/activity-api/windows.ts';
 import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
-import { ConnectorError, SinkError } from '../errors.ts';
+import { ConnectorError, SinkError } from '../core/errors.ts';
 import type { Sink } from '../sinks/sink.ts';
-import type { Logger } from '../status/log.ts';
-import type { Telemetry } from '../status/telemetry.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Telemetry } from '../observe/telemetry.ts';
 import type { CursorState, StateStore } from '../state/store.ts';
 import { CommitLane } from './commit-lane.ts';
 import { lastErrorOf, runPass, toConnectorError, type PassContext, type PassOutcome } from './content-type-pass.ts';

@@ -12,8 +12,8 @@
  * from there again, and the versions already delivered are dropped then.
  */
 import { serviceHealth } from '../../contract/content-types.ts';
-import type { ConnectorError } from '../errors.ts';
-import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from '../graph/service-health-api.ts';
+import type { ConnectorError } from '../core/errors.ts';
+import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from '../sources/graph/service-health-api.ts';
 import type { RawRecord } from '../sinks/sink.ts';
 import type { Commit, RecordKey, ServiceHealthSample } from '../state/store.ts';
 import { lastErrorOf, toConnectorError, type PassOutcome } from './content-type-pass.ts';

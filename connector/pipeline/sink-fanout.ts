@@ -5,9 +5,9 @@
  * (backpressure). A graceful stop ends the retries (the batch is not committed; a restart delivers it again).
  * A sink that keeps refusing for a reason retrying cannot fix (bad token, bad index) ends the run instead.
  */
-import { ConnectorError, SinkError } from '../errors.ts';
+import { ConnectorError, SinkError } from '../core/errors.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
-import type { Logger } from '../status/log.ts';
+import type { Logger } from '../observe/log.ts';
 
 export interface SinkRetryPolicy {
   readonly baseDelayMs: number;

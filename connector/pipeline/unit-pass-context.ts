@@ -1,7 +1,7 @@
 import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunSettings } from '../config/settings.ts';
-import type { Logger } from '../status/log.ts';
-import type { ComponentReporter } from '../status/telemetry.ts';
+import type { Logger } from '../observe/log.ts';
+import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { StateStore } from '../state/store.ts';
 import type { CommitLane } from './commit-lane.ts';
 

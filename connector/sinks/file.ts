@@ -5,7 +5,7 @@
  * the file back to the last saved offset, removing whatever was written after the last checkpoint, because
  * those records will be fetched and written again: but only bytes it can prove are its own.
  * Ownership: while running, the sink holds `.<name>.lock` beside the file (a lock the operating system releases
- * when the process dies, see state/lock-file.ts): a second connector given the same file waits, then stops with
+ * when the process dies, see core/lock-file.ts): a second connector given the same file waits, then stops with
  * SINK_LOCKED. The lock file also records each run that held it (the writer id kept in this connector's state, the
  * file's device and inode, and where the run began). Bytes after the checkpoint are cut only when the last run
  * that held the file was this connector's, on this same file, and began at or before the checkpoint; otherwise
@@ -17,18 +17,18 @@
  * acknowledged offset before the pipeline retries it, so the file only ever holds whole lines.
  * Emits: each record as the bytes Microsoft sent, unchanged, followed by a line feed (a record the API
  * pretty-printed across lines is compacted to one, nothing inside its strings changing; see
- * connector/api/content-records.ts).
+ * connector/sources/activity-api/content-records.ts).
  * Position: `{ offset, device, inode, writer }`: where the file ends after the acknowledged write, which file
  * that is, and this connector's writer id. (A bare number, the offset, from earlier releases is understood.)
  */
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ConfigError, ConnectorError, SinkError } from '../errors.ts';
-import { takeLockFile, type HeldLock } from '../state/lock-file.ts';
-import { makeDirectory } from '../state/make-directory.ts';
-import type { Logger } from '../status/log.ts';
-import type { ComponentReporter } from '../status/telemetry.ts';
+import { ConfigError, ConnectorError, SinkError } from '../core/errors.ts';
+import { takeLockFile, type HeldLock } from '../core/lock-file.ts';
+import { makeDirectory } from '../core/make-directory.ts';
+import type { Logger } from '../observe/log.ts';
+import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
 import { LineBuffer, ndjson } from './ndjson.ts';
 

@@ -1,7 +1,7 @@
-import { registerSecret } from '../status/secret-values.ts';
+import { registerSecret } from '../observe/secret-values.ts';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../errors.ts';
+import { ConfigError } from '../core/errors.ts';
 
 /**
  * A sink spec as a URL with query parameters, e.g. `syslog+tls://siem:6514?ca=/etc/ssl/ca.pem&facility=local0`.

@@ -1,18 +1,18 @@
-import type { ProxySettings } from '../api/proxy.ts';
-import { ConfigError } from '../errors.ts';
-import type { Logger } from '../status/log.ts';
-import type { Telemetry } from '../status/telemetry.ts';
+import type { ProxySettings } from '../http/proxy.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { Logger } from '../observe/log.ts';
+import type { Telemetry } from '../observe/telemetry.ts';
 import type { Sink } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
 import { SyslogSink } from './syslog.ts';
-import { HttpSink } from './http.ts';
-import { SplunkHecSink } from './splunk-hec.ts';
-import { ElasticsearchSink } from './elasticsearch.ts';
+import { HttpSink } from './http/ndjson-http.ts';
+import { SplunkHecSink } from './http/splunk-hec.ts';
+import { ElasticsearchSink } from './http/elasticsearch.ts';
 import { sinkLabel } from './sink-url.ts';
-import { OcsfSink, OcsfTransform, ocsfSinkName } from '../ocsf/ocsf-sink.ts';
-import { Telemetry as ScratchTelemetry } from '../status/telemetry.ts';
-import { createLogger } from '../status/log.ts';
+import { OcsfSink, OcsfTransform, ocsfSinkName } from './ocsf/ocsf-sink.ts';
+import { Telemetry as ScratchTelemetry } from '../observe/telemetry.ts';
+import { createLogger } from '../observe/log.ts';
 
 export interface SinkContext {
   readonly env: NodeJS.ProcessEnv;

@@ -5,10 +5,10 @@
  * since the last saved checkpoint (stdout cannot be cut back). Buffering: none beyond the batch.
  * Emits: NDJSON, one record per line, each line the bytes Microsoft sent for the record, unchanged (a record
  * the API pretty-printed across lines is compacted to one, nothing inside its strings changing; see
- * connector/api/content-records.ts). Logs never go to stdout. Position: none.
+ * connector/sources/activity-api/content-records.ts). Logs never go to stdout. Position: none.
  */
 import type { Writable } from 'node:stream';
-import type { ComponentReporter } from '../status/telemetry.ts';
+import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { ndjson } from './ndjson.ts';
 

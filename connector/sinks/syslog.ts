@@ -3,7 +3,7 @@
  * Emits: one RFC 5424 message per record, framed by RFC 6587 octet counting (so records holding newlines or
  * non-ASCII text arrive intact); the MSG part is the bytes Microsoft sent for the record, unchanged (a record
  * the API pretty-printed across lines is compacted to one, nothing inside its strings changing; see
- * connector/api/content-records.ts), MSGID is the content type, the timestamp is the record's CreationTime
+ * connector/sources/activity-api/content-records.ts), MSGID is the content type, the timestamp is the record's CreationTime
  * read as UTC (the time of sending when it has none), PROCID is our process id, no structured data.
  * Delivery: AT LEAST ONCE, NOT EXACTLY ONCE. TCP syslog has no application acknowledgement, so a batch counts
  * as accepted once its bytes are flushed to the socket and the connection is still healthy; that resolution
@@ -25,9 +25,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { hostname as localHostname } from 'node:os';
 import { z } from 'zod';
-import { ConfigError } from '../errors.ts';
-import type { Logger } from '../status/log.ts';
-import type { ComponentReporter } from '../status/telemetry.ts';
+import { ConfigError } from '../core/errors.ts';
+import type { Logger } from '../observe/log.ts';
+import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
 import { choice, count, fileText, refused, SinkUrl, text, textOr } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';

@@ -3,7 +3,7 @@
  * commit moves it: one implementation, so the two stores cannot count differently.
  */
 import type { CollectedType } from '../../contract/content-types.ts';
-import { ConnectorError } from '../errors.ts';
+import { ConnectorError } from '../core/errors.ts';
 import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from './store.ts';
 
 export interface CursorRow {

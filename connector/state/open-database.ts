@@ -3,9 +3,9 @@
  * fleet's shared database). One place decides which, for `run` and `status`.
  */
 import { resolve } from 'node:path';
-import { ConnectorError } from '../errors.ts';
-import { openPostgresDatabase } from './postgres-store.ts';
-import { openStateDatabase, openStateDatabaseReadOnly } from './sqlite-store.ts';
+import { ConnectorError } from '../core/errors.ts';
+import { openPostgresDatabase } from './postgres/store.ts';
+import { openStateDatabase, openStateDatabaseReadOnly } from './sqlite/store.ts';
 import type { StateDatabase } from './store.ts';
 
 export function isPostgresUrl(state: string): boolean {

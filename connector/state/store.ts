@@ -6,7 +6,7 @@
  * type, and by sink name), answer set-membership queries in one statement, and apply a commit in one transaction;
  * test/connector/state/store-contract.ts holds them to the same promises.
  */
-import type { ApiRate } from '../api/activity-api.ts';
+import type { ApiRate } from '../sources/activity-api/activity-api.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
 import type { SinkPosition } from '../sinks/sink.ts';
 

@@ -4,11 +4,11 @@ import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { runConnector } from '../../connector/pipeline/run-connector.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
-import { openStateStore } from '../../connector/state/sqlite-store.ts';
-import { buildStatusReport } from '../../connector/status/status-report.ts';
+import { openStateStore } from '../../connector/state/sqlite/store.ts';
+import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { contentTypes } from '../../contract/content-types.ts';
 import type { Sink, SinkBatch } from '../../connector/sinks/sink.ts';
-import { ConnectorError } from '../../connector/errors.ts';
+import { ConnectorError } from '../../connector/core/errors.ts';
 import { compareRecordBytes, connectTo, expectExactBytes, fileLines, quietLogger, workDir } from './support.ts';
 
 const pki = await createTestPki();

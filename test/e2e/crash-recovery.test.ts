@@ -5,7 +5,7 @@ import { stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import { contentTypes } from '../../contract/content-types.ts';
-import { buildStatusReport } from '../../connector/status/status-report.ts';
+import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { compareFileBytes, exactBytes, workDir, writeOutputs } from './support.ts';
 
 const root = resolve(import.meta.dirname, '../..');

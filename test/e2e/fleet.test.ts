@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../contract/content-types.ts';
-import { openPostgresDatabase } from '../../connector/state/postgres-store.ts';
+import { openPostgresDatabase } from '../../connector/state/postgres/store.ts';
 import { unitName } from '../../connector/state/store.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { bulkReceiver } from '../receivers/http-receivers.ts';

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../contract/content-types.ts';
-import { buildStatusReport } from '../../connector/status/status-report.ts';
+import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { compareFileBytes, exactBytes, workDir, writeOutputs } from './support.ts';
 

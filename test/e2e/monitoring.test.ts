@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
-import { buildStatusReport } from '../../connector/status/status-report.ts';
+import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { connectorOutputs } from '../emulator/connector-config.ts';
 import { workDir, writeOutputs } from './support.ts';

@@ -4,9 +4,9 @@ import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { runConnector } from '../../connector/pipeline/run-connector.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
-import { openStateStore } from '../../connector/state/sqlite-store.ts';
-import { buildStatusReport, formatStatusReport } from '../../connector/status/status-report.ts';
-import { ConnectorError } from '../../connector/errors.ts';
+import { openStateStore } from '../../connector/state/sqlite/store.ts';
+import { buildStatusReport, formatStatusReport } from '../../connector/report/status-report.ts';
+import { ConnectorError } from '../../connector/core/errors.ts';
 import { connectGraph, connectTo, fileLines, quietLogger, workDir } from './support.ts';
 
 const pki = await createTestPki();

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { expect } from 'vitest';
-import { ActivityClient } from '../../connector/api/activity-client.ts';
-import { createHttpAgent } from '../../connector/api/http-agent.ts';
+import { ActivityClient } from '../../connector/sources/activity-api/activity-client.ts';
+import { createHttpAgent } from '../../connector/http/http-agent.ts';
 import { MsalTokenProvider } from '../../connector/auth/token-provider.ts';
-import { ServiceHealthClient } from '../../connector/graph/service-health-client.ts';
-import { createLogger } from '../../connector/status/log.ts';
-import { Telemetry } from '../../connector/status/telemetry.ts';
+import { ServiceHealthClient } from '../../connector/sources/graph/service-health-client.ts';
+import { createLogger } from '../../connector/observe/log.ts';
+import { Telemetry } from '../../connector/observe/telemetry.ts';
 import type { Emulator } from '../emulator/index.ts';
 import { connectorOutputs } from '../emulator/connector-config.ts';
 

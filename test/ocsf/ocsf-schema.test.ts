@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classes, classUid } from '../../connector/ocsf/event.ts';
+import { classes, classUid } from '../../connector/sinks/ocsf/event.ts';
 import { ocsfDataFile, readOcsfData } from './ocsf-data.ts';
 import { OcsfSchema } from './ocsf-schema.ts';
 import { extractOcsfData, isSchemaSource, schemaSourceDirectory } from './schema-source.ts';

@@ -2,10 +2,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHttpAgent } from '../../../connector/api/http-agent.ts';
+import { createHttpAgent } from '../../../connector/http/http-agent.ts';
 import { IdentityError } from '../../../connector/auth/aadsts-errors.ts';
 import { MsalTokenProvider, type ClientCredential } from '../../../connector/auth/token-provider.ts';
-import { TransportError } from '../../../connector/api/transport-errors.ts';
+import { TransportError } from '../../../connector/http/transport-errors.ts';
 import { startEmulator, type Emulator } from '../../emulator/index.ts';
 import { createTestPki } from '../../emulator/tls.ts';
 

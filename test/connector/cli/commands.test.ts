@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import { openStateStore } from '../../../connector/state/sqlite/store.ts';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startEmulator } from '../../emulator/index.ts';
@@ -121,7 +121,7 @@ describe('o365-connector test', () => {
     const rotating = await startEmulator({ seed: 22, days: 1 });
     try {
       const { MsalTokenProvider } = await import('../../../connector/auth/token-provider.ts');
-      const { createHttpAgent } = await import('../../../connector/api/http-agent.ts');
+      const { createHttpAgent } = await import('../../../connector/http/http-agent.ts');
       const { loadConfig } = await import('../../../connector/config/config.ts');
       const file = join(dir, 'rotating.json');
       await writeFile(file, JSON.stringify(connectorOutputs(rotating)), { mode: 0o600 });

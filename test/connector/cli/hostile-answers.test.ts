@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { redactSecrets, registerSecret } from '../../../connector/status/secret-values.ts';
+import { redactSecrets, registerSecret } from '../../../connector/observe/secret-values.ts';
 import { startEmulator } from '../../emulator/index.ts';
 import { createTestPki } from '../../emulator/tls.ts';
 import { connectorOutputs } from '../../emulator/connector-config.ts';

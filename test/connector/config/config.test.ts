@@ -3,7 +3,7 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, parseSince, stateDirOf } from '../../../connector/config/config.ts';
-import { ConfigError } from '../../../connector/errors.ts';
+import { ConfigError } from '../../../connector/core/errors.ts';
 
 const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
 const clientId = '0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e';

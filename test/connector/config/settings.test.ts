@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   defaultRunSettings, parseSetting, runSettingsFrom, settingNames, settingSpecs, settingsMarkers, settingsTableMarkdown, withSettingsTable,
 } from '../../../connector/config/settings.ts';
-import { ConfigError } from '../../../connector/errors.ts';
+import { ConfigError } from '../../../connector/core/errors.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ContentBlob } from '../../../connector/api/activity-api.ts';
-import type { FetchOutcome } from '../../../connector/collect/blob-fetcher.ts';
-import { ConnectorError } from '../../../connector/errors.ts';
+import type { ContentBlob } from '../../../connector/sources/activity-api/activity-api.ts';
+import type { FetchOutcome } from '../../../connector/sources/activity-api/blob-fetcher.ts';
+import { ConnectorError } from '../../../connector/core/errors.ts';
 import { batchRecords, type Batch, type BatcherOptions } from '../../../connector/pipeline/batcher.ts';
 import { RecordDeduplicator } from '../../../connector/pipeline/record-deduplicator.ts';
 import type { RecordKey, StateStore } from '../../../connector/state/store.ts';

@@ -1,6 +1,6 @@
-import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from '../../../connector/api/activity-api.ts';
+import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from '../../../connector/sources/activity-api/activity-api.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
-import { ConnectorError } from '../../../connector/errors.ts';
+import { ConnectorError } from '../../../connector/core/errors.ts';
 import type { RawRecord } from '../../../connector/sinks/sink.ts';
 
 export interface FakeBlob extends ContentBlob {

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
-import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
+import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
 import type { Commit, CursorState, StateStore } from '../../../connector/state/store.ts';
 import type { RunSettings } from '../../../connector/config/settings.ts';
 import type { Sink, SinkBatch, SinkPosition } from '../../../connector/sinks/sink.ts';
-import { ConnectorError } from '../../../connector/errors.ts';
-import { Telemetry } from '../../../connector/status/telemetry.ts';
-import { buildStatusReport } from '../../../connector/status/status-report.ts';
+import { ConnectorError } from '../../../connector/core/errors.ts';
+import { Telemetry } from '../../../connector/observe/telemetry.ts';
+import { buildStatusReport } from '../../../connector/report/status-report.ts';
 import { quietLogger, workDir } from '../../e2e/support.ts';
 import { FakeActivityApi, auditRecord } from './fake-activity-api.ts';
-import { contentRecords } from '../../../connector/api/content-records.ts';
+import { contentRecords } from '../../../connector/sources/activity-api/content-records.ts';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { readFile } from 'node:fs/promises';
 

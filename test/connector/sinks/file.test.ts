@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { ConnectorError } from '../../../connector/errors.ts';
+import type { ConnectorError } from '../../../connector/core/errors.ts';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../connector/errors.ts';
+import { ConfigError } from '../../../connector/core/errors.ts';
 import { createSink, schemeOf, sinkSpecs } from '../../../connector/sinks/spec.ts';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { StdoutSink } from '../../../connector/sinks/stdout.ts';
-import { HttpSink } from '../../../connector/sinks/http.ts';
-import { SplunkHecSink } from '../../../connector/sinks/splunk-hec.ts';
-import { ElasticsearchSink } from '../../../connector/sinks/elasticsearch.ts';
+import { HttpSink } from '../../../connector/sinks/http/ndjson-http.ts';
+import { SplunkHecSink } from '../../../connector/sinks/http/splunk-hec.ts';
+import { ElasticsearchSink } from '../../../connector/sinks/http/elasticsearch.ts';
 import { SyslogSink } from '../../../connector/sinks/syslog.ts';
-import { Telemetry } from '../../../connector/status/telemetry.ts';
-import { createLogger } from '../../../connector/status/log.ts';
-import { OcsfSink } from '../../../connector/ocsf/ocsf-sink.ts';
+import { Telemetry } from '../../../connector/observe/telemetry.ts';
+import { createLogger } from '../../../connector/observe/log.ts';
+import { OcsfSink } from '../../../connector/sinks/ocsf/ocsf-sink.ts';
 
 const env = { COLLECTOR_TOKEN: 'tok-123-secret', SPLUNK_HEC_TOKEN: 'hec-456-secret', ES_API_KEY: 'es-789-secret' };
 const context = () => ({ env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { StdoutSink } from '../../../connector/sinks/stdout.ts';
-import { Telemetry } from '../../../connector/status/telemetry.ts';
+import { Telemetry } from '../../../connector/observe/telemetry.ts';
 import { auditRecords, ndjsonOf } from './records.ts';
 
 /** A stream that keeps what it is given, acknowledging each write only when `release` is called. */

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentType } from '../../../contract/content-types.ts';
-import type { StateFileV2 } from '../../../connector/state/migrate-v2.ts';
-import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
+import type { StateFileV2 } from '../../../connector/state/sqlite/migrate-v2.ts';
+import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
 import { expiredKept, type RecordKey } from '../../../connector/state/store.ts';
 import { workDir } from '../../e2e/support.ts';
 

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { currentPostgresSchemaVersion } from '../../../connector/state/postgres-schema.ts';
+import { currentPostgresSchemaVersion } from '../../../connector/state/postgres/schema.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
-import { ConnectorError } from '../../../connector/errors.ts';
-import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../../connector/state/postgres-store.ts';
+import { ConnectorError } from '../../../connector/core/errors.ts';
+import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../../connector/state/postgres/store.ts';
 import type { StateDatabase, UnitKey } from '../../../connector/state/store.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../receivers/postgres.ts';
 import { batch, claimedView, contoso, describeStoreContract, fabrikam, key, type StoreHarness } from './store-contract.ts';

@@ -3,10 +3,10 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { ContentType } from '../../../contract/content-types.ts';
-import { deadLetterFileNameOf } from '../../../connector/state/dead-letter.ts';
+import { deadLetterFileNameOf } from '../../../connector/state/sqlite/dead-letter.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
-import { openStateDatabase, openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
-import { stateDbName } from '../../../connector/state/sqlite-schema.ts';
+import { openStateDatabase, openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
+import { stateDbName } from '../../../connector/state/sqlite/schema.ts';
 import { workDir } from '../../e2e/support.ts';
 import { batch, describeStoreContract, key, type StoreHarness } from './store-contract.ts';
 

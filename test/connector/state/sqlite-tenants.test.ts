@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { openStateDatabase, openStateDatabaseReadOnly, openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite-store.ts';
+import { openStateDatabase, openStateDatabaseReadOnly, openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
 import type { StateDatabase, StateStore } from '../../../connector/state/store.ts';
 import { workDir } from '../../e2e/support.ts';
 import { batch, claimedView, contoso, fabrikam, key, keys } from './store-contract.ts';

@@ -2,8 +2,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { prepareStateDirectory } from '../../../connector/state/state-directory.ts';
-import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import { prepareStateDirectory } from '../../../connector/state/sqlite/state-directory.ts';
+import { openStateStore } from '../../../connector/state/sqlite/store.ts';
 import { workDir } from '../../e2e/support.ts';
 import { asNobody, runnableByNobody } from '../../run-as-nobody.ts';
 
@@ -59,7 +59,7 @@ describe('--state: what may be a state directory', () => {
   const setpriv = spawnSync('setpriv', ['--version']).status === 0 && process.getuid?.() === 0;
   it.skipIf(!setpriv)('says a directory the user may not write is not permitted, naming it (run as nobody)', async (context) => {
     const dir = await workDir(); // 0700, owned by root
-    const run = await runnableByNobody(join(root, 'connector/state/state-directory.ts'));
+    const run = await runnableByNobody(join(root, 'connector/state/sqlite/state-directory.ts'));
     onTestFinished(run.remove);
     if ('skip' in run) return context.skip(run.skip);
     const script = `import { prepareStateDirectory } from ${JSON.stringify(run.module)};

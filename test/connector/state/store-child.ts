@@ -6,9 +6,9 @@
  *            CreationTime 2026-11-25T08:5<n>:<i % 60> without a zone, as store-processes.test.ts rebuilds them),
  *            printing `committed <n>` after each, until it has made 5 or is killed (O365_FAILPOINT).
  */
-import { ConnectorError } from '../../../connector/errors.ts';
+import { ConnectorError } from '../../../connector/core/errors.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
-import { openStateStore } from '../../../connector/state/sqlite-store.ts';
+import { openStateStore } from '../../../connector/state/sqlite/store.ts';
 
 const [mode, dir, lockWaitMs = '10000'] = process.argv.slice(2);
 if (!dir) throw new Error('usage: store-child.ts hold|commit <dir> [lockWaitMs]');

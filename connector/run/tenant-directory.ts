@@ -1,0 +1,162 @@
+/**
+ * The fleet's tenants: every `*.json` in the `--tenants` directory is one tenant's outputs file, exactly what
+ * `pulumi stack output --json --show-secrets` writes. Read again on every scan, so that a file added, changed (a
+ * rotated secret) or removed is picked up without a restart. Every `*.json` that cannot be used (unreadable, not a
+ * regular file, not an outputs file, a second file of one tenant) is reported once and left out; it never stops the
+ * other tenants, and a tenant whose file goes bad keeps its last good configuration until the file is good again.
+ */
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
+import { ConfigError, ConnectorError } from '../core/errors.ts';
+import type { ClientCredential } from '../auth/token-provider.ts';
+
+export interface TenantEntry {
+  readonly file: string;
+  /** SHA-256 of the file's bytes: a change of any field (a rotated secret) changes it. */
+  readonly fingerprint: string;
+  readonly config: ConnectorConfig;
+  /** Reads the file's credential again (the token provider calls it when the credential is refused). */
+  reloadCredential(): Promise<ClientCredential | undefined>;
+}
+
+export interface TenantProblem {
+  readonly file: string;
+  readonly error: ConnectorError;
+  /** The tenant that carries on with its last good configuration while its file cannot be used. */
+  readonly keptTenant?: string;
+}
+
+export interface TenantChanges {
+  readonly added: readonly TenantEntry[];
+  /** The new entry of a tenant whose file changed. */
+  readonly changed: readonly TenantEntry[];
+  readonly removed: readonly string[];
+  /** Files left out this scan (unchanged problems are reported once). */
+  readonly problems: readonly TenantProblem[];
+  /** Files reported before that can be used again. */
+  readonly resolved?: readonly string[];
+}
+
+/** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
+export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
+
+/**
+ * `--tenants` stands alone: refused beside `--outputs`/`--stack` or a variable that names one tenant's identity or
+ * credential, one line each (a fleet's tenants are its files).
+ */
+export function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined }, env: NodeJS.ProcessEnv = process.env): void {
+  if (flags.outputs || flags.stack) {
+    throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+  }
+  const variable = perTenantVariables.find((name) => (env[name] ?? '').trim() !== '');
+  if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+}
+
+export interface TenantDirectoryOptions {
+  /** `--content-types` of the run, over each file's own list. */
+  readonly contentTypes?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export class TenantDirectory {
+  readonly dir: string;
+  readonly #options: TenantDirectoryOptions;
+  readonly #env: NodeJS.ProcessEnv;
+  /** By tenant id. */
+  #tenants = new Map<string, TenantEntry>();
+  /** What was reported of each unusable file, so that each is reported once until that changes. */
+  readonly #reported = new Map<string, string>();
+  #unusable: readonly TenantProblem[] = [];
+
+  constructor(dir: string, options: TenantDirectoryOptions = {}) {
+    this.dir = resolve(dir);
+    this.#options = options;
+    const env = { ...(options.env ?? process.env) };
+    for (const name of perTenantVariables) delete env[name];
+    this.#env = env;
+  }
+
+  get tenants(): ReadonlyMap<string, TenantEntry> {
+    return this.#tenants;
+  }
+
+  /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */
+  get unusable(): readonly TenantProblem[] {
+    return this.#unusable;
+  }
+
+  /** Reads the directory again and says what changed since the last scan. An unreadable directory is a ConfigError. */
+  async scan(): Promise<TenantChanges> {
+    const files = await this.#jsonFiles();
+    const next = new Map<string, TenantEntry>();
+    const problems: TenantProblem[] = [];
+    const unusable: TenantProblem[] = [];
+    const resolved: string[] = [];
+    const known = new Map([...this.#tenants.values()].map((entry) => [entry.file, entry]));
+    /** Reported once until what is wrong with the file changes. */
+    const report = (problem: TenantProblem) => {
+      unusable.push(problem);
+      const line = problem.error.toLine();
+      if (this.#reported.get(problem.file) !== line) problems.push(problem);
+      this.#reported.set(problem.file, line);
+    };
+    for (const file of files) {
+      let entry: TenantEntry;
+      try {
+        const bytes = await readOutputsBytes(file, '--tenants');
+        const fingerprint = createHash('sha256').update(bytes).digest('hex');
+        const previous = known.get(file);
+        entry = previous && previous.fingerprint === fingerprint ? previous : await this.#load(file, fingerprint);
+      } catch (error) {
+        if (error instanceof UnreadableOutputsFile && error.vanished) continue; // removed since the listing: the next scan sees it gone
+        const failure = error instanceof ConnectorError ? error : new ConfigError('--tenants', `${file}: ${String((error as Error).message)}`);
+        // A file caught mid-rewrite (`pulumi stack output … > file` empties it while Pulumi runs): its tenant carries
+        // on with the last good configuration, instead of stopping now and starting over with full sweeps later.
+        const previous = known.get(file);
+        const kept = previous !== undefined && !next.has(previous.config.tenantId);
+        if (kept) next.set(previous.config.tenantId, previous);
+        report({ file, error: failure, ...(kept ? { keptTenant: previous.config.tenantId } : {}) });
+        continue;
+      }
+      const other = next.get(entry.config.tenantId);
+      if (other) {
+        report({ file, error: new ConfigError('--tenants', `${file} names tenant ${entry.config.tenantId}, as ${other.file} does`, 'keep one outputs file per tenant in the directory') });
+        continue;
+      }
+      if (this.#reported.delete(file)) resolved.push(file);
+      next.set(entry.config.tenantId, entry);
+    }
+    const added: TenantEntry[] = [];
+    const changed: TenantEntry[] = [];
+    for (const [tenant, entry] of next) {
+      const before = this.#tenants.get(tenant);
+      if (!before) added.push(entry);
+      else if (before.fingerprint !== entry.fingerprint || before.file !== entry.file) changed.push(entry);
+    }
+    const removed = [...this.#tenants.keys()].filter((tenant) => !next.has(tenant));
+    for (const file of this.#reported.keys()) if (!unusable.some((problem) => problem.file === file)) this.#reported.delete(file);
+    this.#tenants = next;
+    this.#unusable = unusable;
+    return { added, changed, removed, problems, resolved };
+  }
+
+  async #jsonFiles(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      throw new ConfigError('--tenants', `cannot read the directory ${this.dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
+    }
+    // Editors' and tools' temporary files (.x.json.swp, x.json~, .x.json.tmp) are not tenants.
+    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.dir, name));
+  }
+
+  async #load(file: string, fingerprint: string): Promise<TenantEntry> {
+    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#options.contentTypes };
+    const loaded = await loadConfig(flags, this.#env);
+    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential };
+  }
+}

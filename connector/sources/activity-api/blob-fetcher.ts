@@ -1,0 +1,65 @@
+/**
+ * The blob fetcher: fetches content blobs with bounded concurrency (one limit shared by every content type) and
+ * turns each into an outcome the pipeline can act on in listing order: records, expired (AF20051: the blob is
+ * gone at the source), or failed (after the API client's own retries: hold the checkpoint, try next pass).
+ */
+import type { ActivityApi, ContentBlob } from './activity-api.ts';
+import type { RejectedElement } from './content-records.ts';
+import type { RequestPriority } from '../../http/request-budget.ts';
+import type { RawRecord } from '../../sinks/sink.ts';
+import { ConnectorError } from '../../core/errors.ts';
+
+export type FetchOutcome =
+  | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly RawRecord[]; readonly rejected: readonly RejectedElement[]; readonly bytes: number; readonly release?: (() => void) | undefined }
+  | { readonly kind: 'expired'; readonly blob: ContentBlob; readonly error: ConnectorError }
+  | { readonly kind: 'failed'; readonly blob: ContentBlob; readonly error: unknown };
+
+/** Counts free fetch slots; waiters are served first come, first served. */
+export class FetchSlots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = Math.max(1, size);
+  }
+
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free += 1;
+  }
+}
+
+export class BlobFetcher {
+  readonly #api: ActivityApi;
+  readonly #slots: FetchSlots;
+
+  constructor(api: ActivityApi, slots: FetchSlots) {
+    this.#api = api;
+    this.#slots = slots;
+  }
+
+  /** Never rejects except when `abortSignal` fires: every other failure is an outcome. */
+  async fetch(blob: ContentBlob, options: { abortSignal?: AbortSignal | undefined; priority?: RequestPriority } = {}): Promise<FetchOutcome> {
+    await this.#slots.acquire();
+    try {
+      options.abortSignal?.throwIfAborted();
+      const fetched = await this.#api.fetchContent(blob, { ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}), ...(options.priority ? { priority: options.priority } : {}) });
+      return { kind: 'records', blob, records: fetched.records, rejected: fetched.rejected ?? [], bytes: fetched.bytes, release: fetched.release };
+    } catch (error) {
+      if (options.abortSignal?.aborted) throw error;
+      if (error instanceof ConnectorError && error.code === 'AF20051') return { kind: 'expired', blob, error };
+      return { kind: 'failed', blob, error };
+    } finally {
+      this.#slots.release();
+    }
+  }
+}
