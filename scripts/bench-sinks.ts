@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RawRecord, Sink } from '../connector/sinks/sink.ts';
+import type { Sink } from '../connector/sinks/sink.ts';
+import type { RawRecord } from '../connector/core/records.ts';
 import { contentRecords } from '../connector/sources/activity-api/content-records.ts';
 import { FileSink } from '../connector/sinks/file.ts';
 import { HttpSink } from '../connector/sinks/http/ndjson-http.ts';

@@ -6,6 +6,7 @@
  * run at a time, and, when the identity platform rejects the credential, re-reads the configuration source
  * once so that a secret rotated by `pulumi up` is picked up without a restart.
  */
+import type { ClientCredential } from '../config/credential.ts';
 import { readFile } from 'node:fs/promises';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
@@ -15,9 +16,6 @@ import type { Logger } from '../observe/log.ts';
 import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
 import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
 
-export type ClientCredential =
-  | { readonly kind: 'secret'; readonly secret: string }
-  | { readonly kind: 'certificate'; readonly path: string };
 
 export interface TokenProvider {
   /** A valid access token for the Management Activity API, from cache until shortly before expiry. */

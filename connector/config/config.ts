@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { collectedTypes, contentTypes as auditContentTypes, isCollectedType, type CollectedType } from '../../contract/content-types.ts';
-import type { ClientCredential } from '../auth/token-provider.ts';
+import type { ClientCredential } from './credential.ts';
 import { ConfigError } from '../core/errors.ts';
 import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';

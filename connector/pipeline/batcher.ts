@@ -6,8 +6,8 @@
  */
 import type { ContentBlob } from '../sources/activity-api/activity-api.ts';
 import type { FetchOutcome } from '../sources/activity-api/blob-fetcher.ts';
-import type { RawRecord } from '../sinks/sink.ts';
-import type { RecordKey, SetAsideRecord } from '../state/store.ts';
+import type { RawRecord } from '../core/records.ts';
+import type { RecordKey, SetAsideRecord } from '../core/commit.ts';
 import type { RecordDeduplicator } from './record-deduplicator.ts';
 
 export interface Batch {

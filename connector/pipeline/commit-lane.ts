@@ -7,8 +7,10 @@
  * need anyway. The store applies each commit in one transaction.
  */
 import { ConnectorError } from '../core/errors.ts';
-import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
-import type { Commit, StateStore } from '../state/store.ts';
+import type { Sink } from '../sinks/sink.ts';
+import type { SinkBatch, SinkPosition } from '../core/records.ts';
+import type { StateStore } from '../state/store.ts';
+import type { Commit } from '../core/commit.ts';
 import { fanOut, type FanOutOptions } from './sink-fanout.ts';
 
 /** The fan-out's options (the stop ends sink retries: the batch is not committed, a restart delivers it again), and: */

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CollectedType } from '../../contract/content-types.ts';
-import type { RawRecord } from '../sinks/sink.ts';
+import type { RawRecord } from '../core/records.ts';
 
 export const healthRecordType = 'O365ConnectorHealth';
 

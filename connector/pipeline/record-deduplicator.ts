@@ -6,8 +6,9 @@
  * record that both find is delivered by one of them; each gives back only its own keys when it ends early.
  */
 import type { CollectedType } from '../../contract/content-types.ts';
-import type { RawRecord } from '../sinks/sink.ts';
-import { creationSecond, type RecordKey, type StateStore } from '../state/store.ts';
+import type { RawRecord } from '../core/records.ts';
+import { type StateStore } from '../state/store.ts';
+import { creationSecond, type RecordKey } from '../core/commit.ts';
 
 function heldKey(key: RecordKey): string {
   return `${creationSecond(key.creationTime)} ${key.id}`;

@@ -14,8 +14,8 @@
 import { serviceHealth } from '../../contract/content-types.ts';
 import type { ConnectorError } from '../core/errors.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from '../sources/graph/service-health-api.ts';
-import type { RawRecord } from '../sinks/sink.ts';
-import type { Commit, RecordKey, ServiceHealthSample } from '../state/store.ts';
+import type { RawRecord } from '../core/records.ts';
+import type { Commit, RecordKey, ServiceHealthSample } from '../core/commit.ts';
 import { lastErrorOf, toConnectorError, type PassOutcome } from './content-type-pass.ts';
 import { RecordDeduplicator } from './record-deduplicator.ts';
 import type { UnitPassContext } from './unit-pass-context.ts';

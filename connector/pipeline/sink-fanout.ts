@@ -6,7 +6,8 @@
  * A sink that keeps refusing for a reason retrying cannot fix (bad token, bad index) ends the run instead.
  */
 import { ConnectorError, SinkError } from '../core/errors.ts';
-import type { Sink, SinkBatch, SinkPosition } from '../sinks/sink.ts';
+import type { Sink } from '../sinks/sink.ts';
+import type { SinkBatch, SinkPosition } from '../core/records.ts';
 import type { Logger } from '../observe/log.ts';
 
 export interface SinkRetryPolicy {

@@ -6,7 +6,7 @@
  * report to), and Node's own process metrics.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ApiRate } from '../sources/activity-api/activity-api.ts';
+import type { ApiRate } from '../core/commit.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';

@@ -6,7 +6,7 @@
  * checkpoint alone moves only when a whole pass ends, which in a backfill is its end. The ETA is that position's pace
  * since this run first moved it.
  */
-import type { ApiRate } from '../sources/activity-api/activity-api.ts';
+import type { ApiRate } from '../core/commit.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
 
 export interface ProgressStream {

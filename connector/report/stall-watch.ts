@@ -4,7 +4,7 @@
  * new). Any of them stuck for longer than `--stalled-after` makes the run unready (`/readyz` 503 with the reasons)
  * and its units inactive (`o365_collection_active` 0); shorter blips do not flap either.
  */
-import type { ApiRate } from '../sources/activity-api/activity-api.ts';
+import type { ApiRate } from '../core/commit.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunObserver } from '../pipeline/run-connector.ts';
 

@@ -6,7 +6,8 @@
 import { collectedTypes, serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { Subscription } from '../sources/activity-api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite/store.ts';
-import { unitName, type ApiRateSample, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample, type StateDatabase, type StateStore } from '../state/store.ts';
+import { type StateDatabase, type StateStore } from '../state/store.ts';
+import { unitName, type ApiRateSample, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample } from '../core/commit.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 

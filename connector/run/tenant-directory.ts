@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.ts';
 import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
-import type { ClientCredential } from '../auth/token-provider.ts';
+import type { ClientCredential } from '../config/credential.ts';
 
 export interface TenantEntry {
   readonly file: string;

@@ -9,7 +9,7 @@ import { serviceHealth, type CollectedType } from '../../contract/content-types.
 import type { ConnectorConfig } from '../config/config.ts';
 import { createTenantClients, type TenantClientOptions, type TenantClients } from '../cli/runtime.ts';
 import type { Logger } from '../observe/log.ts';
-import type { UnitKey } from '../state/store.ts';
+import type { UnitKey } from '../core/commit.ts';
 import type { TenantChanges, TenantEntry } from './tenant-directory.ts';
 
 export interface TenantRuntime {

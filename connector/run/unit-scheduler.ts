@@ -11,7 +11,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ConnectorError } from '../core/errors.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';
 import type { Logger } from '../observe/log.ts';
-import { unitName, type UnitClaims, type UnitKey } from '../state/store.ts';
+import { type UnitClaims } from '../state/store.ts';
+import { unitName, type UnitKey } from '../core/commit.ts';
 
 export interface UnitSchedulerOptions {
   readonly claims: UnitClaims;

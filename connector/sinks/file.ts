@@ -29,7 +29,8 @@ import { takeLockFile, type HeldLock } from '../core/lock-file.ts';
 import { makeDirectory } from '../core/make-directory.ts';
 import type { Logger } from '../observe/log.ts';
 import type { ComponentReporter } from '../observe/telemetry.ts';
-import type { Sink, SinkBatch, SinkCallOptions, SinkPosition } from './sink.ts';
+import type { Sink } from './sink.ts';
+import type { SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
 import { LineBuffer, ndjson } from './ndjson.ts';
 
 interface FileIdentity { readonly device: string; readonly inode: string }

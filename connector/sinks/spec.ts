@@ -2,7 +2,7 @@ import type { ProxySettings } from '../http/proxy.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
-import type { Sink } from './sink.ts';
+import type { HttpProtocol, RecordForm, Sink } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
 import { SyslogSink } from './syslog.ts';
@@ -41,8 +41,6 @@ function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol =
   return new HttpSink(spec, options);
 }
 
-export type RecordForm = 'raw' | 'ocsf';
-export type HttpProtocol = 'ndjson' | 'hec' | 'bulk';
 const recordForms: readonly string[] = ['raw', 'ocsf'];
 const httpProtocols: readonly string[] = ['ndjson', 'hec', 'bulk'];
 

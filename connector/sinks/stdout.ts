@@ -9,7 +9,8 @@
  */
 import type { Writable } from 'node:stream';
 import type { ComponentReporter } from '../observe/telemetry.ts';
-import type { Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { Sink } from './sink.ts';
+import type { SinkBatch, SinkPosition } from '../core/records.ts';
 import { ndjson } from './ndjson.ts';
 
 export class StdoutSink implements Sink {

@@ -28,7 +28,8 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { ComponentReporter } from '../observe/telemetry.ts';
-import type { RawRecord, Sink, SinkBatch, SinkPosition } from './sink.ts';
+import type { Sink } from './sink.ts';
+import type { RawRecord, SinkBatch, SinkPosition } from '../core/records.ts';
 import { choice, count, fileText, refused, SinkUrl, text, textOr } from './sink-url.ts';
 import { transportFailure } from './transport-failure.ts';
 

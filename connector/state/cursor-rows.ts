@@ -4,7 +4,7 @@
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../core/errors.ts';
-import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from './store.ts';
+import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from '../core/commit.ts';
 
 export interface CursorRow {
   tenant: string;

@@ -3,8 +3,9 @@
  * both stores, so that a view means the same whichever store answers.
  */
 import type { CollectedType } from '../../contract/content-types.ts';
-import type { SinkPosition } from '../sinks/sink.ts';
-import type { Commit, CursorState, RecordKey, StateDatabase, StateStore } from './store.ts';
+import type { SinkPosition } from '../core/records.ts';
+import type { StateDatabase, StateStore } from './store.ts';
+import type { Commit, CursorState, RecordKey } from '../core/commit.ts';
 
 /** What a database answers of any tenant (synchronously, as SQLite does, or not). */
 export interface TenantKeyedState {

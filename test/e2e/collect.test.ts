@@ -7,7 +7,8 @@ import { FileSink } from '../../connector/sinks/file.ts';
 import { openStateStore } from '../../connector/state/sqlite/store.ts';
 import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { contentTypes } from '../../contract/content-types.ts';
-import type { Sink, SinkBatch } from '../../connector/sinks/sink.ts';
+import type { Sink } from '../../connector/sinks/sink.ts';
+import type { SinkBatch } from '../../connector/core/records.ts';
 import { ConnectorError } from '../../connector/core/errors.ts';
 import { compareRecordBytes, connectTo, expectExactBytes, fileLines, quietLogger, workDir } from './support.ts';
 

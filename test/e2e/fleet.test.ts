@@ -4,7 +4,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { contentTypes } from '../../contract/content-types.ts';
 import { openPostgresDatabase } from '../../connector/state/postgres/store.ts';
-import { unitName } from '../../connector/state/store.ts';
+import { unitName } from '../../connector/core/commit.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { bulkReceiver } from '../receivers/http-receivers.ts';
 import { forCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../receivers/postgres.ts';

@@ -29,12 +29,13 @@ import { z } from 'zod';
 import { ConnectorError } from '../../core/errors.ts';
 import { sleep } from '../../http/retry-policy.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
-import type { RawRecord, Sink, SinkBatch, SinkCallOptions, SinkPosition } from '../sink.ts';
+import type { Sink } from '../sink.ts';
+import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from '../sink-url.ts';
 import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
 import { chunks } from './ndjson-http.ts';
 import { ndjson } from '../ndjson.ts';
-import type { RecordForm } from '../spec.ts';
+import type { RecordForm } from '../sink.ts';
 
 interface HecCode { readonly meaning: string; readonly fix?: string; readonly retryable: boolean }
 

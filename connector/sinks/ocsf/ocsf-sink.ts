@@ -10,7 +10,8 @@
  * (`mapping-error`; they are sent as generic API Activity events all the same).
  */
 import type { ComponentReporter, Telemetry } from '../../observe/telemetry.ts';
-import type { RawRecord, Sink, SinkBatch, SinkCallOptions, SinkPosition } from '../sink.ts';
+import type { Sink } from '../sink.ts';
+import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { families as allFamilies, mapRecordText, type Family } from './registry.ts';
 
 export const ocsfTransformComponent = 'transform:ocsf';

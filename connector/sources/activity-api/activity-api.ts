@@ -1,6 +1,7 @@
 import type { RequestPriority } from '../../http/request-budget.ts';
 import type { RejectedElement } from './content-records.ts';
-import type { RawRecord } from '../../sinks/sink.ts';
+import type { RawRecord } from '../../core/records.ts';
+import type { ApiRate } from '../../core/commit.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
 
 /** How long the API keeps content and lists it: 7 days, in the server's time. */
@@ -55,19 +56,6 @@ export interface FetchedContent {
  * PublisherIdentifier, retries, throttling and the request budget; failures are ConnectorErrors whose
  * `code` is the Microsoft code (AF20022, AF20051, AF429, ...) or a transport code.
  */
-/** Where a tenant's request rate stands (the adaptive budget of request-budget.ts). */
-export interface ApiRate {
-  /** Requests a minute the connector asks now. */
-  readonly perMinute: number;
-  readonly ceilingPerMinute: number;
-  /** The rate the service took when it last throttled (AF429); absent while it never has. */
-  readonly learnedPerMinute?: number;
-  /** AF429 answers since the start. */
-  readonly throttled: number;
-  /** An AF429 came back within the last few minutes. */
-  readonly throttledNow: boolean;
-}
-
 export interface ActivityApi {
   startSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<Subscription>;
   stopSubscription(contentType: ContentType, options?: ApiCallOptions): Promise<void>;

@@ -6,7 +6,7 @@
 import type { ActivityApi, ContentBlob } from './activity-api.ts';
 import type { RejectedElement } from './content-records.ts';
 import type { RequestPriority } from '../../http/request-budget.ts';
-import type { RawRecord } from '../../sinks/sink.ts';
+import type { RawRecord } from '../../core/records.ts';
 import { ConnectorError } from '../../core/errors.ts';
 
 export type FetchOutcome =

@@ -26,7 +26,7 @@
  * audit record: it is returned apart, as its bytes, never among the records, and the rest of the body is
  * unaffected.
  */
-import type { RawRecord } from '../../sinks/sink.ts';
+import type { RawRecord } from '../../core/records.ts';
 
 /** An element of a content body that is not an audit record, as its exact bytes, and why. */
 export interface RejectedElement {

@@ -17,13 +17,14 @@ import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
 import type { CollectedType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
-import type { SinkPosition } from '../../sinks/sink.ts';
+import type { SinkPosition } from '../../core/records.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { advisoryNamespace, workerNameNamespace, assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './schema.ts';
 import { contentTypeCodes } from '../sqlite/schema.ts';
 import { postgresClientConfig } from './connection.ts';
 import { TenantView } from '../tenant-view.ts';
-import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type StateDatabase, type UnitClaims, type UnitHolder, type UnitKey } from '../store.ts';
+import { type StateDatabase, type UnitClaims, type UnitHolder } from '../store.ts';
+import { creationSecond, expiredKept, unitName, type Commit, type CursorState, type RecordKey, type UnitKey } from '../../core/commit.ts';
 
 export interface OpenPostgresDatabaseOptions {
   /** This worker's name: its sessions are `o365-connector:<name>`, its sink positions are its own. */

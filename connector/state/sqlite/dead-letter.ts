@@ -9,7 +9,7 @@
 import { openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CollectedType } from '../../../contract/content-types.ts';
-import type { SetAsideRecord } from '../store.ts';
+import type { SetAsideRecord } from '../../core/commit.ts';
 
 export const deadLetterFileName = 'dead-letter.ndjson';
 

@@ -3,7 +3,8 @@
  * writer): every unit is this process's for the asking, one worker is connected, and the session never ends
  * under it. Kept so that fleet mode runs unchanged on one machine without a PostgreSQL server.
  */
-import { unitName, type UnitClaims, type UnitHolder, type UnitKey } from '../store.ts';
+import { type UnitClaims, type UnitHolder } from '../store.ts';
+import { unitName, type UnitKey } from '../../core/commit.ts';
 
 export class LocalUnitClaims implements UnitClaims {
   readonly #worker: string;

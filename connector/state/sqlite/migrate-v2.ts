@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { isContentType, type ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
-import type { SinkPosition } from '../../sinks/sink.ts';
-import { expiredKept, type CursorState, type ExpiredContent, type LastError, type RecordKey, type StateStore } from '../store.ts';
+import type { SinkPosition } from '../../core/records.ts';
+import { type StateStore } from '../store.ts';
+import { expiredKept, type CursorState, type ExpiredContent, type LastError, type RecordKey } from '../../core/commit.ts';
 
 /** A state file of version 2, as the previous release's FileStateStore wrote it. */
 export interface StateFileV2 {

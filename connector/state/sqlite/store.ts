@@ -20,7 +20,7 @@ import { DatabaseSync } from 'node:sqlite';
 import type { CollectedType, ContentType } from '../../../contract/content-types.ts';
 import { settingSpecs } from '../../config/settings.ts';
 import { ConnectorError } from '../../core/errors.ts';
-import type { SinkPosition } from '../../sinks/sink.ts';
+import type { SinkPosition } from '../../core/records.ts';
 import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
@@ -30,7 +30,8 @@ import { LocalUnitClaims } from './local-claims.ts';
 import { TenantView, viewClosingDatabase } from '../tenant-view.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView, type StateFileV2 } from './migrate-v2.ts';
 import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, legacyTenant, migrate, schemaVersionOf, setMeta, stateDbName } from './schema.ts';
-import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey, type StateDatabase, type StateStore, type UnitClaims } from '../store.ts';
+import { type StateDatabase, type StateStore, type UnitClaims } from '../store.ts';
+import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey } from '../../core/commit.ts';
 
 export interface OpenStateDatabaseOptions {
   /** How long to wait for a predecessor that still holds the directory's lock (it is exiting); default 15 s. */

@@ -4,7 +4,8 @@ import type { FetchOutcome } from '../../../connector/sources/activity-api/blob-
 import { ConnectorError } from '../../../connector/core/errors.ts';
 import { batchRecords, type Batch, type BatcherOptions } from '../../../connector/pipeline/batcher.ts';
 import { RecordDeduplicator } from '../../../connector/pipeline/record-deduplicator.ts';
-import type { RecordKey, StateStore } from '../../../connector/state/store.ts';
+import type { StateStore } from '../../../connector/state/store.ts';
+import type { RecordKey } from '../../../connector/core/commit.ts';
 import { auditRecord } from './fake-activity-api.ts';
 
 const blob = (contentId: string): ContentBlob => ({

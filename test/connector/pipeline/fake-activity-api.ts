@@ -1,7 +1,7 @@
 import type { ActivityApi, ApiCallOptions, ContentBlob, FetchedContent, Subscription, TimeWindow } from '../../../connector/sources/activity-api/activity-api.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../../connector/core/errors.ts';
-import type { RawRecord } from '../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../connector/core/records.ts';
 
 export interface FakeBlob extends ContentBlob {
   records: RawRecord[];

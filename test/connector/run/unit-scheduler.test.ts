@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UnitScheduler } from '../../../connector/run/unit-scheduler.ts';
-import { unitName, type UnitClaims, type UnitHolder, type UnitKey } from '../../../connector/state/store.ts';
+import { type UnitClaims, type UnitHolder } from '../../../connector/state/store.ts';
+import { unitName, type UnitKey } from '../../../connector/core/commit.ts';
 import { createLogger } from '../../../connector/observe/log.ts';
 
 /** The database's side of claims, in memory: what PostgreSQL's advisory locks do for the real store. */

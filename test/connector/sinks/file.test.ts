@@ -4,7 +4,7 @@ import type { ConnectorError } from '../../../connector/core/errors.ts';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { RawRecord, SinkPosition } from '../../../connector/sinks/sink.ts';
+import type { RawRecord, SinkPosition } from '../../../connector/core/records.ts';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { workDir } from '../../e2e/support.ts';
 import { auditRecords, ndjsonOf, rawRecord, trickyFields } from './records.ts';

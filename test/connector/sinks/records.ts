@@ -15,7 +15,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { contentRecords } from '../../../connector/sources/activity-api/content-records.ts';
-import type { RawRecord } from '../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../connector/core/records.ts';
 
 const fixtures = join(import.meta.dirname, '../../fixtures/records');
 

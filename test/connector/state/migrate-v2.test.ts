@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { StateFileV2 } from '../../../connector/state/sqlite/migrate-v2.ts';
 import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
-import { expiredKept, type RecordKey } from '../../../connector/state/store.ts';
+import { expiredKept, type RecordKey } from '../../../connector/core/commit.ts';
 import { workDir } from '../../e2e/support.ts';
 
 /** A state file exactly as the previous release's FileStateStore wrote it (JSON.stringify of the whole state). */

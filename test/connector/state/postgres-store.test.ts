@@ -3,7 +3,8 @@ import { currentPostgresSchemaVersion } from '../../../connector/state/postgres/
 import type { ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../../connector/core/errors.ts';
 import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../../connector/state/postgres/store.ts';
-import type { StateDatabase, UnitKey } from '../../../connector/state/store.ts';
+import type { StateDatabase } from '../../../connector/state/store.ts';
+import type { UnitKey } from '../../../connector/core/commit.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../receivers/postgres.ts';
 import { batch, claimedView, contoso, describeStoreContract, fabrikam, key, type StoreHarness } from './store-contract.ts';
 

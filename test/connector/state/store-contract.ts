@@ -4,7 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContentType } from '../../../contract/content-types.ts';
-import { expiredKept, type Commit, type RecordKey, type StateDatabase, type StateStore } from '../../../connector/state/store.ts';
+import { type StateDatabase, type StateStore } from '../../../connector/state/store.ts';
+import { expiredKept, type Commit, type RecordKey } from '../../../connector/core/commit.ts';
 
 export interface DeadLetter {
   readonly contentType: ContentType;

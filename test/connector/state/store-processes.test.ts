@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { openStateStore } from '../../../connector/state/sqlite/store.ts';
-import type { RecordKey } from '../../../connector/state/store.ts';
+import type { RecordKey } from '../../../connector/core/commit.ts';
 import { workDir } from '../../e2e/support.ts';
 
 const childScript = join(import.meta.dirname, 'store-child.ts');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { creationSecond } from '../../../connector/state/store.ts';
+import { creationSecond } from '../../../connector/core/commit.ts';
 
 const second = (...utc: [number, number, number, number, number, number]) => Date.UTC(...utc) / 1000;
 

@@ -3,7 +3,7 @@ import { ElasticsearchSink } from '../../../../connector/sinks/http/elasticsearc
 import type { ConnectorError } from '../../../../connector/core/errors.ts';
 import { Telemetry } from '../../../../connector/observe/telemetry.ts';
 import { bulkReceiver, type BulkReceiver } from '../../../receivers/http-receivers.ts';
-import type { RawRecord } from '../../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../../connector/core/records.ts';
 import { auditRecords, rawRecord } from '../records.ts';
 
 const env = { ES_API_KEY: 'es-key-secret', ES_USER: 'o365-writer', ES_PASSWORD: 'pw-secret' };

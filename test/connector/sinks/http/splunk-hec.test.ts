@@ -4,7 +4,7 @@ import type { ConnectorError } from '../../../../connector/core/errors.ts';
 import { Telemetry } from '../../../../connector/observe/telemetry.ts';
 import { hecReceiver, type HecReceiver, type HecReceiverOptions } from '../../../receivers/http-receivers.ts';
 import { auditRecords, fixtureRecords, lines, rawRecord } from '../records.ts';
-import type { RawRecord } from '../../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../../connector/core/records.ts';
 import { createSink } from '../../../../connector/sinks/spec.ts';
 import { createLogger } from '../../../../connector/observe/log.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { contentRecords, type RejectedElement } from '../../../../connector/sources/activity-api/content-records.ts';
 import { ActivityApiError } from '../../../../connector/sources/activity-api/af-errors.ts';
-import type { RawRecord } from '../../../../connector/sinks/sink.ts';
+import type { RawRecord } from '../../../../connector/core/records.ts';
 import { seededRandom } from '../../../emulator/faults.ts';
 
 const bom = Buffer.from([0xef, 0xbb, 0xbf]);

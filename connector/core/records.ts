@@ -1,0 +1,30 @@
+/** What flows from a source through the pipeline to a sink, and where a sink stands. */
+import type { CollectedType } from '../../contract/content-types.ts';
+
+/**
+ * One audit record exactly as the Management Activity API returned it: `bytes` is the slice of the blob that
+ * holds the record's JSON object, never re-serialized (re-serializing reorders integer-like keys, rewrites
+ * `1.0`, escapes and integers above 2^53). `id` and `creationTime` are read from it for the decisions that need
+ * them (de-duplication, timestamps), as the strings the API sent; undefined when absent or not a string.
+ */
+export interface RawRecord {
+  readonly id: string | undefined;
+  readonly creationTime: string | undefined;
+  readonly bytes: Buffer;
+}
+
+export interface SinkBatch {
+  readonly contentType: CollectedType;
+  readonly records: readonly RawRecord[];
+}
+
+/**
+ * Where a sink stands after a durable write, as plain JSON. The pipeline persists it atomically with the
+ * checkpoint and hands the last persisted one back to `open` after a restart, so that a sink which can
+ * (the file sink) cuts away whatever it wrote after the last checkpoint: exactly-once across crashes.
+ */
+export type SinkPosition = string | number | boolean | null | { readonly [key: string]: SinkPosition } | readonly SinkPosition[];
+
+export interface SinkCallOptions {
+  readonly abortSignal?: AbortSignal;
+}
