@@ -16,7 +16,7 @@ import { activityError, ActivityApiError, forContentType, invalidBodyCode, unaut
 import { BodyPool, BodyTooLargeError, readPooled } from '../../http/body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget, type RequestPriority } from '../../http/request-budget.ts';
-import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from '../../http/retry-policy.ts';
+import { defaultRetryPolicy, honouredRetryAfterMs, retry, retryAfterMs, type RetryPolicyOptions } from '../../http/retry.ts';
 import { defaultRunSettings } from '../../config/settings.ts';
 import { TransportError, transportError } from '../../http/transport-errors.ts';
 
@@ -256,8 +256,9 @@ export class ActivityClient implements ActivityApi {
   /** An exchange and the reading of its JSON, repeated by the retry policy (a cut or garbled body is retried too). */
   #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T, pool?: BodyPool): Promise<T> {
     const signal = options.abortSignal;
-    return withRetry(async () => read(await this.#exchange(method, url, signal, options.priority ?? 'live', pool)), this.#retry, {
-      abortSignal: signal,
+    return retry(async () => read(await this.#exchange(method, url, signal, options.priority ?? 'live', pool)), {
+      policy: this.#retry,
+      signal,
       onRetry: ({ error, attempt, delayMs, throttled }) => {
         const path = url.split('?')[0]!.slice(this.#origin.length);
         // A throttled call is not an error: the budget logs each congestion event once, with the rate it learned.

@@ -8,7 +8,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { ApiCallOptions } from '../activity-api/activity-api.ts';
 import type { AccessTokenSource } from '../activity-api/activity-client.ts';
-import { defaultRetryPolicy, retryAfterMs, withRetry, type RetryPolicyOptions } from '../../http/retry-policy.ts';
+import { defaultRetryPolicy, retry, retryAfterMs, type RetryPolicyOptions } from '../../http/retry.ts';
 import { transportError } from '../../http/transport-errors.ts';
 import type { Logger } from '../../observe/log.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
@@ -81,15 +81,16 @@ export class ServiceHealthClient implements ServiceHealthApi {
   /** One item of `resource` (`$top=1`): resolves when the app may read it, rejects GRAPH_FORBIDDEN when it lacks the permission. */
   async probe(resource: AnnouncementKind, options: ApiCallOptions = {}): Promise<void> {
     const url = `${this.#base}/${resource}?${new URLSearchParams({ $top: '1' }).toString()}`;
-    await withRetry(async () => graphPage(await this.#exchange(resource, url, options.abortSignal), resource), this.#retry, { abortSignal: options.abortSignal });
+    await retry(async () => graphPage(await this.#exchange(resource, url, options.abortSignal), resource), { policy: this.#retry, signal: options.abortSignal });
   }
 
   async *#pages(resource: ServiceAnnouncementResource, first: string, options: ApiCallOptions): AsyncGenerator<GraphPage> {
     let next: string | undefined = first;
     while (next !== undefined) {
       const url: string = next;
-      const page: GraphPage = await withRetry(async () => graphPage(await this.#exchange(resource, url, options.abortSignal), resource), this.#retry, {
-        abortSignal: options.abortSignal,
+      const page: GraphPage = await retry(async () => graphPage(await this.#exchange(resource, url, options.abortSignal), resource), {
+        policy: this.#retry,
+        signal: options.abortSignal,
         onRetry: ({ error, attempt, delayMs }) => {
           this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
           this.#options.logger?.warn({ component: 'graph', code: error.code, attempt, delayMs, resource }, 'retrying Microsoft Graph call');
