@@ -39,6 +39,13 @@ function answerOf(response: Dispatcher.ResponseData, body: Buffer, pooled?: Buff
 }
 
 export interface ExchangeOptions {
+  /** The API root: the token goes to its origin only. */
+  readonly root: string;
+  /** The code of a refusal a renewed token may cure (the service's 401). */
+  readonly unauthorizedCode: string;
+  /** For the retry log lines: `api`, `graph`, and the service's name. */
+  readonly component: string;
+  readonly name: string;
   readonly tokens: TokenSource;
   readonly dispatcher: Dispatcher;
   readonly retry?: RetryPolicyOptions | undefined;
@@ -53,14 +60,6 @@ export interface ExchangeOptions {
   readonly now?: (() => Date) | undefined;
   readonly logger?: Logger | undefined;
   readonly telemetry?: ComponentReporter | undefined;
-}
-
-/** Who is asked: the root the token may go to, the code of a refusal a new token may cure (401), the names for log lines. */
-export interface ExchangeService {
-  readonly root: string;
-  readonly unauthorizedCode: string;
-  readonly component: string;
-  readonly name: string;
   /** Every try takes a slot of it first, and tells it how it was answered. */
   readonly budget?: RequestBudget;
   /** Told of every answer: its status, or the code of the refusal or transport failure. */
@@ -82,22 +81,18 @@ export interface ExchangeRequest {
   readonly log?: () => Record<string, unknown>;
 }
 
-const second = 1000;
-
 export class Exchange {
   readonly #options: ExchangeOptions;
-  readonly #service: ExchangeService;
   readonly #retry: RetryPolicyOptions;
   readonly #now: () => Date;
   readonly origin: string;
   #clockSkewMs = 0;
 
-  constructor(service: ExchangeService, options: ExchangeOptions) {
-    this.#service = service;
+  constructor(options: ExchangeOptions) {
     this.#options = options;
     this.#retry = options.retry ?? defaultRetryPolicy;
     this.#now = options.now ?? (() => new Date());
-    this.origin = new URL(service.root).origin;
+    this.origin = new URL(options.root).origin;
   }
 
   /** How far the server's clock is ahead of ours, learned from the last answer's `Date`. */
@@ -119,8 +114,7 @@ export class Exchange {
 
   /** An exchange and the reading of its answer, repeated by the retry loop (a cut or garbled body is retried too). */
   call<T>(call: ExchangeRequest, read: (answer: Answer) => T): Promise<T> {
-    const { logger, telemetry } = this.#options;
-    const { budget, component, name } = this.#service;
+    const { logger, telemetry, budget, component, name } = this.#options;
     const log = call.log;
     return retry(async () => read(await this.#send(call)), {
       policy: this.#retry,
@@ -137,8 +131,7 @@ export class Exchange {
 
   /** One exchange: budget slot, token, request, whole body read; a 401 renews the token, twice at most. */
   async #send(call: ExchangeRequest): Promise<Answer> {
-    const { tokens } = this.#options;
-    const { budget, onAnswer, unauthorizedCode } = this.#service;
+    const { tokens, budget, onAnswer, unauthorizedCode } = this.#options;
     const { url, signal } = call;
     for (let refreshes = 0; ; refreshes += 1) {
       const release = await budget?.acquire(signal, call.priority ?? 'live');
@@ -182,8 +175,8 @@ export class Exchange {
         method,
         dispatcher: options.dispatcher,
         headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...call.headers },
-        headersTimeout: options.headersTimeoutMs ?? 60 * second,
-        bodyTimeout: options.bodyTimeoutMs ?? 120 * second,
+        headersTimeout: options.headersTimeoutMs ?? 60_000,
+        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
         ...(requestSignal ? { signal: requestSignal } : {}),
       });
       if (pool && response.statusCode < 300) {
@@ -197,7 +190,7 @@ export class Exchange {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (!deadline?.expired && error instanceof BodyTooLargeError) {
-        this.#service.onAnswer?.(url, 'BLOB_TOO_LARGE');
+        options.onAnswer?.(url, 'BLOB_TOO_LARGE');
         throw error;
       }
       const failure = deadline?.expired
@@ -205,7 +198,7 @@ export class Exchange {
           fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
         })
         : transportError(error, url);
-      this.#service.onAnswer?.(url, failure.code);
+      options.onAnswer?.(url, failure.code);
       throw failure;
     } finally {
       deadline?.clear();

@@ -49,15 +49,11 @@ export function retryDelayMs(retry: number, policy: RetryPolicyOptions, retryAft
   return policy.jitter === 'equal' ? Math.round(ceiling / 2 + spread * (ceiling / 2)) : Math.floor(spread * ceiling);
 }
 
-/** A destination's reading of one failure: repeat it or not, whether it is throttling, and the wait the server asked for. */
-export interface Verdict {
-  readonly retry: boolean;
-  /** Throttling never counts as a failed attempt: only `maxThrottledMs` (when set) bounds it. */
-  readonly throttled?: boolean;
-  readonly retryAfterMs?: number | undefined;
-}
-
-export type RetryJudge = (error: unknown) => Verdict;
+/**
+ * A destination's reading of one failure: repeat it or not, whether it is throttling (never a failed attempt: only
+ * `maxThrottledMs` bounds it), and the wait the server asked for.
+ */
+export type RetryJudge = (error: unknown) => { readonly retry: boolean; readonly throttled?: boolean; readonly retryAfterMs?: number | undefined };
 
 /**
  * The judgement the error carries: the AF table, Graph's codes, the transport mapping and the sinks' answer judges
@@ -67,20 +63,13 @@ export const judgeByError: RetryJudge = (error) => error instanceof ConnectorErr
   ? { retry: error.retryable, throttled: error.throttled, retryAfterMs: (error as { retryAfterMs?: number }).retryAfterMs }
   : { retry: false };
 
-export interface RetryObserver {
-  /**
-   * `attempt`: failed attempts so far (throttled ones not counted); `calls`: calls made so far; `throttled`: the call is
-   * waiting out a spent quota.
-   */
-  (event: { error: ConnectorError; attempt: number; calls: number; delayMs: number; throttled: boolean }): void;
-}
-
 export interface RetryOptions {
   readonly policy: RetryPolicyOptions;
   /** Default: `judgeByError`. */
   readonly judge?: RetryJudge;
   readonly signal?: AbortSignal | undefined;
-  readonly onRetry?: RetryObserver;
+  /** `attempt`: failed attempts so far (throttled ones not counted); `calls`: calls made so far. */
+  readonly onRetry?: (event: { error: ConnectorError; attempt: number; calls: number; delayMs: number; throttled: boolean }) => void;
 }
 
 /**

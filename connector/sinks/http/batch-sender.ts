@@ -24,7 +24,6 @@ export interface HttpTarget {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly gzip: boolean;
-  readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly agent: Dispatcher;
 }
@@ -148,7 +147,7 @@ export async function deliver(target: HttpTarget, body: Buffer | string, judge: 
 }
 
 /** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
-export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
+function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
   let chunk: Buffer[] = [];
   let bytes = 0;
   for (const line of lines) {
@@ -164,13 +163,6 @@ export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: 
   if (chunk.length > 0) yield chunk;
 }
 
-export interface BatchSenderOptions {
-  readonly proxy?: ProxySettings | undefined;
-  readonly telemetry?: ComponentReporter | undefined;
-  /** The code reported for errors that are not the connector's own (an abort, a bug). */
-  readonly fallbackCode: string;
-}
-
 /** One HTTP sink's target, limits and telemetry, and the loop that sends a batch as requests within the limits. */
 export class HttpBatchSender {
   readonly target: HttpTarget;
@@ -181,12 +173,13 @@ export class HttpBatchSender {
 
   /**
    * Sinks go direct (they are usually inside the network): through the proxy only when the spec says `proxy=1`, and
-   * then not to a host its NO_PROXY names.
+   * then not to a host its NO_PROXY names. `fallbackCode` names errors that are not the connector's own (an abort, a bug).
    */
-  constructor(parameters: DeliveryParameters & { readonly maxRecords: number; readonly maxBytes: number }, endpoint: string, headers: Record<string, string>, options: BatchSenderOptions) {
+  constructor(parameters: DeliveryParameters & { readonly maxRecords: number; readonly maxBytes: number }, endpoint: string, headers: Record<string, string>,
+    options: { proxy?: ProxySettings | undefined; telemetry?: ComponentReporter | undefined; fallbackCode: string }) {
     const { gzip, timeoutMs, maxAttempts, ca, proxy } = parameters;
     if (proxy && !options.proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
-    this.target = { url: endpoint, headers, gzip, timeoutMs, maxAttempts, agent: createSinkAgent(ca, timeoutMs, proxy ? options.proxy : undefined) };
+    this.target = { url: endpoint, headers, gzip, maxAttempts, agent: createSinkAgent(ca, timeoutMs, proxy ? options.proxy : undefined) };
     this.#maxRecords = parameters.maxRecords;
     this.#maxBytes = parameters.maxBytes;
     this.#telemetry = options.telemetry;

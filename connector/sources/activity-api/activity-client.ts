@@ -88,10 +88,10 @@ export class ActivityClient implements ActivityApi {
     this.#origin = root.origin;
     this.#feed = `${root.origin}${root.pathname.replace(/\/$/, '')}/api/v1.0/${encodeURIComponent(options.tenantId)}/activity/feed`;
     this.#now = options.now ?? (() => new Date());
-    this.#exchange = new Exchange(
-      { root: options.apiRoot, unauthorizedCode, component: 'api', name: 'Management Activity API', budget: this.#budget, onAnswer: (url, code) => this.#answered(url, code) },
-      { ...options, retry: this.#retry, requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now },
-    );
+    this.#exchange = new Exchange({
+      ...options, root: options.apiRoot, unauthorizedCode, component: 'api', name: 'Management Activity API', budget: this.#budget, onAnswer: (url, code) => this.#answered(url, code),
+      retry: this.#retry, requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now,
+    });
   }
 
   get clockSkewMs(): number {

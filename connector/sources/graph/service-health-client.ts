@@ -11,7 +11,7 @@ import { graphPage, type GraphPage } from './graph-page.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi, ServiceHealthOverview } from './service-health-api.ts';
 
 /** The token source (for Graph's audience), the connection pool, timeouts, retry policy, clock, logger and telemetry. */
-export interface ServiceHealthClientOptions extends Omit<ExchangeOptions, 'requestDeadlineMs' | 'maxBodyBytes'> {
+export interface ServiceHealthClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'now' | 'logger' | 'telemetry'> {
   /** `https://graph.microsoft.com` (or the cloud's, or a stand-in's): v1.0 is appended. */
   readonly graphRoot: string;
   /** Items per page asked for (`Prefer: odata.maxpagesize`); Graph's default is 100, its maximum 1,000. */
@@ -32,7 +32,7 @@ export class ServiceHealthClient implements ServiceHealthApi {
     this.#options = options;
     const root = new URL(options.graphRoot);
     this.#base = `${root.origin}${root.pathname.replace(/\/$/, '')}/v1.0/admin/serviceAnnouncement`;
-    this.#exchange = new Exchange({ root: options.graphRoot, unauthorizedCode: graphUnauthorizedCode, component: 'graph', name: 'Microsoft Graph' }, options);
+    this.#exchange = new Exchange({ ...options, root: options.graphRoot, unauthorizedCode: graphUnauthorizedCode, component: 'graph', name: 'Microsoft Graph' });
   }
 
   get clockSkewMs(): number {
