@@ -37,12 +37,6 @@ export interface HttpAnswer {
 /** Undefined when the destination accepted the request, otherwise the error (retryable or not). */
 export type AnswerJudge = (answer: HttpAnswer) => ConnectorError | undefined;
 
-export interface DeliverOptions {
-  readonly abortSignal?: AbortSignal | undefined;
-  /** Called for each failed attempt that will be repeated (for telemetry). */
-  readonly onRetry?: (error: ConnectorError) => void;
-}
-
 /** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
 export function createSinkAgent(ca: string | undefined, timeoutMs: number, proxy?: ProxySettings): Dispatcher {
   const settings = {
@@ -116,12 +110,14 @@ export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options:
 
 const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
 
-/** POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer. */
-export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
+/**
+ * POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer.
+ * `onRetry` is told of each failed attempt that will be repeated (for telemetry).
+ */
+export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, signal?: AbortSignal, onRetry?: (error: ConnectorError) => void): Promise<HttpAnswer> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const payload = target.gzip ? await gzip(bytes) : bytes;
   const headers = { ...target.headers, ...(target.gzip ? { 'content-encoding': 'gzip' } : {}) };
-  const signal = options.abortSignal;
   let retryAfter: number | undefined;
   return retry(async () => {
     retryAfter = undefined;
@@ -142,7 +138,7 @@ export async function deliver(target: HttpTarget, body: Buffer | string, judge: 
     policy: { ...backoff, maxAttempts: target.maxAttempts },
     judge: (error) => ({ retry: judgeByError(error).retry, retryAfterMs: retryAfter }),
     signal,
-    ...(options.onRetry ? { onRetry: ({ error }) => options.onRetry!(error) } : {}),
+    ...(onRetry ? { onRetry: ({ error }) => onRetry(error) } : {}),
   });
 }
 
@@ -207,7 +203,7 @@ export class HttpBatchSender {
 
   /** POSTs `body` to the target, each repeated failure reported to the telemetry. */
   deliver(body: Buffer | string, judge: AnswerJudge, signal: AbortSignal | undefined, target: HttpTarget = this.target): Promise<HttpAnswer> {
-    return deliver(target, body, judge, { abortSignal: signal, onRetry: (error) => this.failed(error) });
+    return deliver(target, body, judge, signal, (error) => this.failed(error));
   }
 
   sent(records: number, bytes: number): void {

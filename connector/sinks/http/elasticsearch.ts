@@ -110,7 +110,7 @@ export class ElasticsearchSink implements Sink {
       // No security (400/404/500 naming it): nothing to ask; the cluster answered, which is what can be verified.
       if (reply.status < 500 || /security/i.test(reply.text)) { unsecured = true; return undefined; }
       return judgeStatus(this.name, reply);
-    }, options);
+    }, options.abortSignal);
     if (refused) return `credentials accepted; whether they may create documents in ${this.#index} could not be asked (HTTP 403 to _has_privileges): the first batch tells`;
     if (unsecured) return 'reachable (security is off: no privileges to check)';
     const verdict = JSON.parse(answer.text) as { has_all_requested?: unknown };

@@ -16,7 +16,7 @@ import { activityError, ActivityApiError, forContentType, invalidBodyCode, unaut
 import { BodyPool, BodyTooLargeError } from '../../http/body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget } from '../../http/request-budget.ts';
-import { defaultRetryPolicy, type RetryPolicyOptions } from '../../http/retry.ts';
+import type { RetryPolicyOptions } from '../../http/retry.ts';
 import { defaultRunSettings } from '../../config/settings.ts';
 import { Exchange, type Answer, type TokenSource } from '../../http/exchange.ts';
 
@@ -64,8 +64,6 @@ export class ActivityClient implements ActivityApi {
   #observer: ((operation: string, code: string) => void) | undefined;
   readonly #maxBlobBytes: number;
   readonly #requestDeadlineMs: number;
-  readonly #retry: RetryPolicyOptions;
-  readonly #origin: string;
   readonly #feed: string;
   readonly #now: () => Date;
   readonly #exchange: Exchange;
@@ -83,14 +81,12 @@ export class ActivityClient implements ActivityApi {
           `the tenant is throttled (AF429): the service took about ${Math.round(learnedPerMinute)} requests a minute, the connector now asks ${Math.round(ratePerMinute)} a minute and repeats what was refused`);
       },
     });
-    this.#retry = options.retry ?? defaultRetryPolicy;
     const root = new URL(options.apiRoot);
-    this.#origin = root.origin;
     this.#feed = `${root.origin}${root.pathname.replace(/\/$/, '')}/api/v1.0/${encodeURIComponent(options.tenantId)}/activity/feed`;
     this.#now = options.now ?? (() => new Date());
     this.#exchange = new Exchange({
       ...options, root: options.apiRoot, unauthorizedCode, component: 'api', name: 'Management Activity API', budget: this.#budget, onAnswer: (url, code) => this.#answered(url, code),
-      retry: this.#retry, requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now,
+      requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now,
     });
   }
 
@@ -128,7 +124,7 @@ export class ActivityClient implements ActivityApi {
   #serviceUrl(uri: string, what: string): string {
     this.#exchange.onOrigin(uri, (host) => host === undefined
       ? new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} that is not a URL`, 0)
-      : new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} on ${host}, outside apiRoot ${this.#origin}; the token is not sent there`, 0, {
+      : new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} on ${host}, outside apiRoot ${this.#exchange.origin}; the token is not sent there`, 0, {
         fix: 'check apiRoot/cloud match the tenant; if they do, report this host',
       }));
     if (/[?&]PublisherIdentifier=/i.test(uri)) return uri;
@@ -153,7 +149,7 @@ export class ActivityClient implements ActivityApi {
       method, url, signal: options.abortSignal, priority: options.priority ?? 'live', pool,
       ...(method === 'POST' ? { headers: { 'content-type': 'application/json' } } : {}),
       refusal: activityError,
-      log: () => ({ path: url.split('?')[0]!.slice(this.#origin.length) }),
+      log: () => ({ path: url.split('?')[0]!.slice(this.#exchange.origin.length) }),
     }, read);
   }
 
