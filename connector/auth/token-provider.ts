@@ -11,18 +11,12 @@ import { readFile } from 'node:fs/promises';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
 import type { Dispatcher } from 'undici';
+import type { TokenSource } from '../http/exchange.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
 import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
 
-
-export interface TokenProvider {
-  /** A valid access token for the Management Activity API, from cache until shortly before expiry. */
-  getToken(options?: { abortSignal?: AbortSignal | undefined }): Promise<string>;
-  /** The API refused `token` (401): forget it if it is still the current one, so the next getToken fetches anew. */
-  invalidate(token?: string): void;
-}
 
 export interface MsalTokenProviderOptions {
   readonly tenantId: string;
@@ -74,7 +68,7 @@ async function loadCredential(credential: ClientCredential): Promise<LoadedCrede
   return { credential, fingerprint: pem, auth: { clientCertificate: { thumbprintSha256, privateKey, x5c: certificate } } };
 }
 
-export class MsalTokenProvider implements TokenProvider {
+export class MsalTokenProvider implements TokenSource {
   readonly #options: MsalTokenProviderOptions;
   readonly #network: UndiciNetworkClient;
   readonly #now: () => number;

@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { ActivityClient } from '../sources/activity-api/activity-client.ts';
 import { createHttpAgent } from '../http/http-agent.ts';
 import { proxySettings, type ProxySettings } from '../http/proxy.ts';
-import type { RetryPolicyOptions } from '../http/retry-policy.ts';
+import type { RetryPolicyOptions } from '../http/retry.ts';
 import { MsalTokenProvider } from '../auth/token-provider.ts';
 import { type ClientCredential } from '../config/credential.ts';
 import { ServiceHealthClient } from '../sources/graph/service-health-client.ts';

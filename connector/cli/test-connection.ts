@@ -1,4 +1,4 @@
-import type { RetryPolicyOptions } from '../http/retry-policy.ts';
+import type { RetryPolicyOptions } from '../http/retry.ts';
 import { auditTypesOf, serviceHealth } from '../../contract/content-types.ts';
 import { ActivityApiError, subscriptionMissingCode } from '../sources/activity-api/af-errors.ts';
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../sources/graph/graph-errors.ts';

@@ -16,6 +16,8 @@
  * through in the minute before is the quota itself (a quota counted per minute answers AF429 to everything until its
  * minute ends, however fast the budget had been asking); a refusal here and there below the rate learned is noise.
  */
+import { WaitingLine } from './slots.ts';
+
 export interface RateTuning {
   /** The rate at start, as a share of the ceiling: close to it, with room for the opening burst. */
   readonly startShare: number;
@@ -87,48 +89,6 @@ export type Release = (() => void) & { readonly grantedAt: number };
 /** Live collection, or work that may wait for it (a sweep over the retention): see `acquire`. */
 export type RequestPriority = 'live' | 'background';
 
-/** First come, first served, without shifting the array on every grant. */
-class WaiterQueue {
-  readonly #items: Waiter[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(waiter: Waiter): void {
-    this.#items.push(waiter);
-  }
-
-  peek(): Waiter | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): Waiter {
-    const waiter = this.#items[this.#head]!;
-    this.#head += 1;
-    // Compact now and then instead of shifting on every grant.
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items.splice(0, this.#head);
-      this.#head = 0;
-    }
-    return waiter;
-  }
-
-  remove(waiter: Waiter): void {
-    const index = this.#items.indexOf(waiter, this.#head);
-    if (index >= 0) this.#items.splice(index, 1);
-  }
-}
-
-interface Waiter {
-  readonly priority: RequestPriority;
-  readonly grant: (release: Release) => void;
-  readonly reject: (reason: unknown) => void;
-  readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
-}
-
 const minute = 60_000;
 /** The rate grows only while the budget holds requests back (it was the limit less than this long ago). */
 const limitedGraceMs = 2000;
@@ -184,8 +144,8 @@ export class RequestBudget {
   readonly #maxInFlight: number;
   readonly #now: () => number;
   readonly #onCongestion: ((event: CongestionEvent) => void) | undefined;
-  readonly #live = new WaiterQueue();
-  readonly #background = new WaiterQueue();
+  readonly #live = new WaitingLine<Release>(() => this.#pump());
+  readonly #background = new WaitingLine<Release>(() => this.#pump());
   readonly #taken = new TakenWindow();
   readonly #startedAt: number;
   #backgroundInFlight = 0;
@@ -276,24 +236,9 @@ export class RequestBudget {
    * they never delay live collection by more than the requests already under way.
    */
   acquire(signal?: AbortSignal, priority: RequestPriority = 'live'): Promise<Release> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
-      const queue = priority === 'live' ? this.#live : this.#background;
-      const waiter: Waiter = {
-        priority,
-        grant: resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          queue.remove(waiter);
-          reject(signal!.reason);
-          this.#pump();
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      queue.push(waiter);
-      this.#pump();
-    });
+    const granted = (priority === 'live' ? this.#live : this.#background).wait(signal);
+    this.#pump();
+    return granted;
   }
 
   /**
@@ -431,7 +376,7 @@ export class RequestBudget {
   }
 
   /** The next waiter allowed to start now: live first; background only with no live one waiting and a slot to spare. */
-  #next(): WaiterQueue | undefined {
+  #next(): WaitingLine<Release> | undefined {
     if (this.#live.length > 0) return this.#live;
     if (this.#background.length > 0 && this.#backgroundInFlight < Math.max(1, Math.floor(this.#maxInFlight / 2))) return this.#background;
     return undefined;
@@ -452,14 +397,13 @@ export class RequestBudget {
       }
       this.#tokens -= 1;
       this.#inFlight += 1;
-      const waiter = queue.shift();
-      if (waiter.priority === 'background') this.#backgroundInFlight += 1;
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
+      const priority: RequestPriority = queue === this.#live ? 'live' : 'background';
+      if (priority === 'background') this.#backgroundInFlight += 1;
       let released = false;
-      waiter.grant(Object.assign(() => {
+      queue.serve(Object.assign(() => {
         if (released) return;
         released = true;
-        this.#release(waiter.priority);
+        this.#release(priority);
       }, { grantedAt: now }));
     }
     // Nobody left to wake: do not keep the process alive for a refill or a pause.

@@ -9,6 +9,7 @@ import { ConnectorError, SinkError } from '../core/errors.ts';
 import type { Sink } from '../sinks/sink.ts';
 import type { SinkBatch, SinkPosition } from '../core/records.ts';
 import type { Logger } from '../observe/log.ts';
+import { retry } from '../http/retry.ts';
 
 export interface SinkRetryPolicy {
   readonly baseDelayMs: number;
@@ -18,15 +19,6 @@ export interface SinkRetryPolicy {
 }
 
 export const defaultSinkRetry: SinkRetryPolicy = { baseDelayMs: 500, maxDelayMs: 30_000, maxNonRetryableAttempts: 5 };
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => { clearTimeout(timer); reject(signal!.reason); };
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 export interface FanOutOptions {
   readonly logger: Logger;
@@ -40,27 +32,26 @@ export interface FanOutOptions {
 }
 
 export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: FanOutOptions): Promise<SinkPosition | undefined> {
-  const retry = options.retry ?? defaultSinkRetry;
+  const { baseDelayMs, maxDelayMs, maxNonRetryableAttempts } = options.retry ?? defaultSinkRetry;
   let refusals = 0;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      // The stop signal is not passed: a batch in flight is finished, not abandoned half-written.
-      return await sink.write(batch);
-    } catch (error) {
-      const code = error instanceof ConnectorError ? error.code : ((error as NodeJS.ErrnoException).code ?? 'SINK_ERROR');
-      const line = error instanceof ConnectorError ? error.toLine() : String((error as Error).message ?? error);
-      if (error instanceof ConnectorError && !error.retryable) {
-        refusals += 1;
-        if (refusals >= retry.maxNonRetryableAttempts) {
-          throw new SinkError(code, `sink ${sink.name} refused the same batch ${refusals} times: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
-        }
-      }
-      const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** Math.min(attempt - 1, 16));
-      const delayMs = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-      options.logger.warn({ component: 'pipeline', sink: sink.name, attempt, delayMs, code, reason: line }, 'sink did not acknowledge the batch; holding the checkpoint and sending it again');
-      options.onRefused?.(sink.name, line);
-      await pause(delayMs, options.stopSignal);
-    }
+  const refused = (error: unknown): error is ConnectorError => error instanceof ConnectorError && !error.retryable;
+  try {
+    // The stop signal only ends the waits: a batch in flight is finished, not abandoned half-written.
+    return await retry(() => sink.write(batch), {
+      policy: { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs, maxDelayMs, jitter: 'equal' },
+      // Anything may pass on a later try, except the same refusal `maxNonRetryableAttempts` times.
+      judge: (error) => ({ retry: !refused(error) || (refusals += 1) < maxNonRetryableAttempts }),
+      signal: options.stopSignal,
+      onRetry: ({ error, calls, delayMs }) => {
+        const code = error instanceof ConnectorError ? error.code : ((error as NodeJS.ErrnoException).code ?? 'SINK_ERROR');
+        const line = error instanceof ConnectorError ? error.toLine() : String((error as Error).message ?? error);
+        options.logger.warn({ component: 'pipeline', sink: sink.name, attempt: calls, delayMs, code, reason: line }, 'sink did not acknowledge the batch; holding the checkpoint and sending it again');
+        options.onRefused?.(sink.name, line);
+      },
+    });
+  } catch (error) {
+    if (!refused(error) || refusals < maxNonRetryableAttempts) throw error;
+    throw new SinkError(error.code, `sink ${sink.name} refused the same batch ${refusals} times: ${error.message}`, { ...(error.fix ? { fix: error.fix } : {}), cause: error });
   }
 }
 

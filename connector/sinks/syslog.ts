@@ -31,10 +31,14 @@ import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { Sink } from './sink.ts';
 import type { RawRecord, SinkBatch, SinkPosition } from '../core/records.ts';
 import { choice, count, fileText, refused, SinkUrl, text, textOr } from './sink-url.ts';
-import { transportFailure } from './transport-failure.ts';
+import { sinkTransportError } from '../http/transport-errors.ts';
+import { retry, type RetryPolicyOptions } from '../http/retry.ts';
 
 const facilities = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'ntp', 'security', 'console', 'solaris-cron', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
 const severities = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+
+/** Reconnecting after the receiver hung up between writes: 20 tries, 200 ms apart at first, then up to 5 s. */
+const repairPolicy: RetryPolicyOptions = { maxAttempts: 20, baseDelayMs: 200, maxDelayMs: 5000, jitter: 'none' };
 
 const tlsOnly = (name: string) => refused('only for syslog+tls://', `use syslog+tls:// or remove ${name}=`);
 
@@ -136,7 +140,7 @@ export class SyslogSink implements Sink {
     try {
       socket = await this.#connect();
     } catch (cause) {
-      throw transportFailure(cause, this.name);
+      throw sinkTransportError(cause, this.name);
     }
     this.#closing = true; // this probe's socket is no connection to repair
     socket.end();
@@ -204,16 +208,9 @@ export class SyslogSink implements Sink {
 
   #startRepair(): void {
     if (this.#repair) return;
-    this.#repair = (async () => {
-      for (let attempt = 1; attempt <= 20; attempt += 1) {
-        try {
-          await this.#ensureConnection();
-          return;
-        } catch {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** attempt)));
-        }
-      }
-    })().finally(() => { this.#repair = undefined; });
+    this.#repair = retry(() => this.#ensureConnection(), { policy: repairPolicy, judge: () => ({ retry: true }) })
+      .then(() => {}, () => {})
+      .finally(() => { this.#repair = undefined; });
   }
 
   #send(socket: Socket, bytes: Buffer): Promise<void> {
@@ -234,7 +231,7 @@ export class SyslogSink implements Sink {
       await this.#send(socket, frames);
     } catch (cause) {
       this.#broken = true;
-      const error = transportFailure(cause, this.name);
+      const error = sinkTransportError(cause, this.name);
       this.#telemetry?.error({ stage: 'sending', code: error.code, message: error.message, discarded: 0 });
       throw error;
     }

@@ -23,13 +23,12 @@ import type { ProxySettings } from '../../http/proxy.ts';
 import { registerSecret } from '../../observe/secret-values.ts';
 import { z } from 'zod';
 import { ConfigError, ConnectorError, SinkError } from '../../core/errors.ts';
-import { sleep } from '../../http/retry-policy.ts';
+import { sleep } from '../../http/sleep.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 import type { Sink } from '../sink.ts';
 import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text } from '../sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
-import { chunks } from './ndjson-http.ts';
+import { deliver, deliveryParameters, HttpBatchSender, judgeStatus, refuseClearTextCredentials } from './batch-sender.ts';
 import { ndjson } from '../ndjson.ts';
 
 interface BulkItemResult { status?: number; error?: { type?: string; reason?: string } }
@@ -64,13 +63,9 @@ export const elasticsearchParameters = (env: NodeJS.ProcessEnv) => z.object({
 
 export class ElasticsearchSink implements Sink {
   readonly name: string;
-  readonly #target: HttpTarget;
+  readonly #sender: HttpBatchSender;
   readonly #origin: string;
   readonly #index: string;
-  readonly #maxRecords: number;
-  readonly #maxBytes: number;
-  readonly #telemetry: ComponentReporter | undefined;
-  readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
     const url = new SinkUrl(spec);
@@ -91,11 +86,8 @@ export class ElasticsearchSink implements Sink {
     this.name = `elasticsearch://${authority}/${index}`;
     this.#index = index;
     this.#origin = origin;
-    this.#target = httpTarget(parameters, `${origin}/_bulk?${query}`, { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) }, options.proxy);
-    this.#maxRecords = parameters.maxRecords;
-    this.#maxBytes = parameters.maxBytes;
-    this.#telemetry = options.telemetry;
-    this.#reportError = sendingErrorReporter(options.telemetry, 'ES');
+    const headers = { 'content-type': 'application/x-ndjson', ...(auth ? { authorization: auth } : {}) };
+    this.#sender = new HttpBatchSender(parameters, `${origin}/_bulk?${query}`, headers, { proxy: options.proxy, telemetry: options.telemetry, fallbackCode: 'ES' });
   }
 
   async open(): Promise<void> {}
@@ -106,7 +98,7 @@ export class ElasticsearchSink implements Sink {
    * API: then only reachability is verified.
    */
   async check(options: SinkCallOptions = {}): Promise<string> {
-    const target = { ...this.#target, url: `${this.#origin}/_security/user/_has_privileges`, gzip: false, maxAttempts: 1, headers: { ...this.#target.headers, 'content-type': 'application/json' } };
+    const target = { ...this.#sender.target, url: `${this.#origin}/_security/user/_has_privileges`, gzip: false, maxAttempts: 1, headers: { ...this.#sender.target.headers, 'content-type': 'application/json' } };
     const body = JSON.stringify({ index: [{ names: [this.#index], privileges: ['create_doc'] }] });
     let unsecured = false;
     let refused = false;
@@ -118,7 +110,7 @@ export class ElasticsearchSink implements Sink {
       // No security (400/404/500 naming it): nothing to ask; the cluster answered, which is what can be verified.
       if (reply.status < 500 || /security/i.test(reply.text)) { unsecured = true; return undefined; }
       return judgeStatus(this.name, reply);
-    }, options);
+    }, options.abortSignal);
     if (refused) return `credentials accepted; whether they may create documents in ${this.#index} could not be asked (HTTP 403 to _has_privileges): the first batch tells`;
     if (unsecured) return 'reachable (security is off: no privileges to check)';
     const verdict = JSON.parse(answer.text) as { has_all_requested?: unknown };
@@ -129,17 +121,8 @@ export class ElasticsearchSink implements Sink {
   }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    const items = batch.records.map((record) => this.#item(record));
-    let offset = 0;
-    try {
-      for (const chunk of chunks(items, this.#maxRecords, this.#maxBytes)) {
-        await this.#send(batch.records.slice(offset, offset + chunk.length), chunk, options.abortSignal);
-        offset += chunk.length;
-      }
-    } catch (error) {
-      this.#reportError(error as ConnectorError);
-      throw error;
-    }
+    await this.#sender.write(batch.records.map((record) => this.#item(record)), (chunk, offset) =>
+      this.#send(batch.records.slice(offset, offset + chunk.length), chunk, options.abortSignal));
     return undefined;
   }
 
@@ -154,7 +137,7 @@ export class ElasticsearchSink implements Sink {
     let pending = records.map((record, i) => ({ record, line: lines[i]! }));
     for (let round = 1; ; round += 1) {
       const body = ndjson(pending.map((p) => p.line));
-      const answer = await deliver(this.#target, body, (a) => judgeStatus(this.name, a), { abortSignal: signal, onRetry: this.#reportError });
+      const answer = await this.#sender.deliver(body, (a) => judgeStatus(this.name, a), signal);
       let results: BulkItem[] | undefined;
       try {
         results = (JSON.parse(answer.text) as { items?: BulkItem[] }).items;
@@ -177,25 +160,25 @@ export class ElasticsearchSink implements Sink {
         } else if (status === 429 || status >= 500) {
           again.push(entry);
         } else {
-          this.#telemetry?.sent(stored, storedBytes);
+          this.#sender.sent(stored, storedBytes);
           throw new ConnectorError(`ES${status}`, `${this.name} refused record ${entry.record.id}: ${[result?.error?.type, result?.error?.reason].filter(Boolean).join(' ') || `status ${status}`}`, {
             fix: status === 401 || status === 403 ? 'give the API key or user the create_doc (or create) privilege on the index' : 'fix the index mapping or template for this field, or send to another index',
           });
         }
       }
-      this.#telemetry?.sent(stored, storedBytes);
+      this.#sender.sent(stored, storedBytes);
       if (again.length === 0) return;
       const busy = new ConnectorError('ES429', `${this.name} asked to retry ${again.length} of ${pending.length} item(s) (busy or recovering shards)`, {
         retryable: true, fix: 'none needed if it passes: the checkpoint waits and the items are sent again; if it persists, check the cluster\'s health and write thread pool',
       });
-      if (round >= this.#target.maxAttempts) throw busy;
-      this.#reportError(busy);
+      if (round >= this.#sender.target.maxAttempts) throw busy;
+      this.#sender.failed(busy);
       await sleep(Math.floor(Math.random() * Math.min(30_000, 250 * 2 ** round)), signal);
       pending = again;
     }
   }
 
   async close(): Promise<void> {
-    await this.#target.agent.close();
+    await this.#sender.close();
   }
 }

@@ -18,30 +18,12 @@
  */
 import type { ProxySettings } from '../../http/proxy.ts';
 import { z } from 'zod';
-import { ConnectorError } from '../../core/errors.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 import type { Sink } from '../sink.ts';
 import type { SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { ndjson } from '../ndjson.ts';
 import { count, headerParameters, secretEnv, secretFile, SinkUrl, text } from '../sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, probe, refuseClearTextCredentials, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
-
-/** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
-export function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
-  let chunk: Buffer[] = [];
-  let bytes = 0;
-  for (const line of lines) {
-    const size = line.length + 1;
-    if (chunk.length > 0 && (chunk.length >= maxRecords || bytes + size > maxBytes)) {
-      yield chunk;
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(line);
-    bytes += size;
-  }
-  if (chunk.length > 0) yield chunk;
-}
+import { deliveryParameters, HttpBatchSender, judgeStatus, probe, refuseClearTextCredentials } from './batch-sender.ts';
 
 /** The query parameters of an `http(s)://` sink. */
 export const httpParameters = (env: NodeJS.ProcessEnv) => z.object({
@@ -56,11 +38,7 @@ export const httpParameters = (env: NodeJS.ProcessEnv) => z.object({
 
 export class HttpSink implements Sink {
   readonly name: string;
-  readonly #target: HttpTarget;
-  readonly #maxRecords: number;
-  readonly #maxBytes: number;
-  readonly #telemetry: ComponentReporter | undefined;
-  readonly #reportError: (error: ConnectorError) => void;
+  readonly #sender: HttpBatchSender;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined } = {}) {
     const url = new SinkUrl(spec);
@@ -70,40 +48,31 @@ export class HttpSink implements Sink {
     const target = new URL(url.url);
     target.search = ''; // the query configures the sink; it is not sent
     refuseClearTextCredentials(target.origin, parameters.insecure, url.display, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile, headerEnv: parameters.headerEnv });
-    this.#target = httpTarget(parameters, target.toString(), { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) }, options.proxy);
-    this.#maxRecords = parameters.maxRecords;
-    this.#maxBytes = parameters.maxBytes;
-    this.#telemetry = options.telemetry;
-    this.#reportError = sendingErrorReporter(options.telemetry, 'HTTP');
+    const headers = { 'content-type': 'application/x-ndjson', ...parameters.header, ...parameters.headerEnv, ...(token ? { authorization: `Bearer ${token}` } : {}) };
+    this.#sender = new HttpBatchSender(parameters, target.toString(), headers, { proxy: options.proxy, telemetry: options.telemetry, fallbackCode: 'HTTP' });
   }
 
   async open(): Promise<void> {}
 
   /** A HEAD request with the sink's headers: any answer but a refused credential or a server error will do. */
   async check(options: SinkCallOptions = {}): Promise<string> {
-    const answer = await probe(this.#target, 'HEAD', options);
+    const answer = await probe(this.#sender.target, 'HEAD', options);
     if (answer.status === 401 || answer.status === 403 || answer.status >= 500) {
-      throw judgeStatus(new URL(this.#target.url).host, answer)!; // an error for any status outside 2xx
+      throw judgeStatus(new URL(this.#sender.target.url).host, answer)!; // an error for any status outside 2xx
     }
     return `reachable (HTTP ${answer.status} to HEAD)`;
   }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    const lines = batch.records.map((record) => record.bytes);
-    for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
+    await this.#sender.write(batch.records.map((record) => record.bytes), async (chunk) => {
       const body = ndjson(chunk);
-      try {
-        await deliver(this.#target, body, (answer) => judgeStatus(this.name, answer), { abortSignal: options.abortSignal, onRetry: this.#reportError });
-      } catch (error) {
-        this.#reportError(error as ConnectorError);
-        throw error;
-      }
-      this.#telemetry?.sent(chunk.length, body.length);
-    }
+      await this.#sender.deliver(body, (answer) => judgeStatus(this.name, answer), options.abortSignal);
+      this.#sender.sent(chunk.length, body.length);
+    });
     return undefined;
   }
 
   async close(): Promise<void> {
-    await this.#target.agent.close();
+    await this.#sender.close();
   }
 }

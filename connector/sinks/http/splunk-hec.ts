@@ -27,13 +27,12 @@ import type { ProxySettings } from '../../http/proxy.ts';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { ConnectorError } from '../../core/errors.ts';
-import { sleep } from '../../http/retry-policy.ts';
+import { sleep } from '../../http/sleep.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 import type { Sink } from '../sink.ts';
 import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from '../sink-url.ts';
-import { deliver, deliveryParameters, httpTarget, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget, sendingErrorReporter } from './http-delivery.ts';
-import { chunks } from './ndjson-http.ts';
+import { deliver, deliveryParameters, HttpBatchSender, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget } from './batch-sender.ts';
 import { ndjson } from '../ndjson.ts';
 import type { RecordForm } from '../sink.ts';
 
@@ -131,17 +130,13 @@ export const hecParameters = (env: NodeJS.ProcessEnv) => z.object({
 
 export class SplunkHecSink implements Sink {
   readonly name: string;
-  readonly #target: HttpTarget;
+  readonly #sender: HttpBatchSender;
   readonly #ackTarget: HttpTarget | undefined;
   readonly #ackTimeoutMs: number;
   readonly #index: string | undefined;
   readonly #host: string | undefined;
   readonly #source: string;
   readonly #sourcetype: string | undefined;
-  readonly #maxRecords: number;
-  readonly #maxBytes: number;
-  readonly #telemetry: ComponentReporter | undefined;
-  readonly #reportError: (error: ConnectorError) => void;
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined; form?: RecordForm } = {}) {
     const url = new SinkUrl(spec);
@@ -153,25 +148,21 @@ export class SplunkHecSink implements Sink {
     refuseClearTextCredentials(origin, parameters.insecure, this.name, { tokenEnv: parameters.tokenEnv, tokenFile: parameters.tokenFile });
     const channel = parameters.ack ? randomUUID() : undefined;
     const headers = { 'content-type': 'application/json', authorization: `Splunk ${token}`, ...(channel ? { 'x-splunk-request-channel': channel } : {}) };
-    this.#target = httpTarget(parameters, `${origin}${path}`, headers, options.proxy);
+    this.#sender = new HttpBatchSender(parameters, `${origin}${path}`, headers, { proxy: options.proxy, telemetry: options.telemetry, fallbackCode: 'HEC' });
     // Acknowledgement queries are tiny: no gzip, same pool.
-    this.#ackTarget = channel ? { ...this.#target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
+    this.#ackTarget = channel ? { ...this.#sender.target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
     this.#ackTimeoutMs = parameters.ackTimeoutMs;
     this.#index = parameters.index;
     this.#host = parameters.host;
     this.#source = parameters.source;
     this.#sourcetype = parameters.sourcetype ?? (options.form === 'ocsf' ? ocsfSourcetype : undefined);
-    this.#maxRecords = parameters.maxRecords;
-    this.#maxBytes = parameters.maxBytes;
-    this.#telemetry = options.telemetry;
-    this.#reportError = sendingErrorReporter(options.telemetry, 'HEC');
   }
 
   async open(): Promise<void> {}
 
   /** An empty request: HEC checks the token (and the channel) before the body, and answers "No data" (code 5) to a valid one. */
   async check(options: SinkCallOptions = {}): Promise<string> {
-    await deliver(this.#target, '', (answer) => (parseReply(answer.text).code === 5 ? undefined : judgeHec(this.name, answer) ?? new ConnectorError('HEC_UNEXPECTED', `${this.name}: an empty request was accepted (HTTP ${answer.status}); is this the event endpoint?`, { fix: 'point the sink at the HEC /services/collector/event endpoint' })), options);
+    await deliver(this.#sender.target, '', (answer) => (parseReply(answer.text).code === 5 ? undefined : judgeHec(this.name, answer) ?? new ConnectorError('HEC_UNEXPECTED', `${this.name}: an empty request was accepted (HTTP ${answer.status}); is this the event endpoint?`, { fix: 'point the sink at the HEC /services/collector/event endpoint' })), options.abortSignal);
     return `token accepted${this.#index ? ` (index ${this.#index} is checked by the first batch: HEC checks indexes only with events)` : ''}`;
   }
 
@@ -196,30 +187,21 @@ export class SplunkHecSink implements Sink {
   }
 
   async write(batch: SinkBatch, options: { abortSignal?: AbortSignal } = {}): Promise<SinkPosition | undefined> {
-    const events = batch.records.map((record) => this.event(record, batch.contentType));
     const pending: Array<{ ackId: number; records: number; bytes: number }> = [];
-    let offset = 0;
-    try {
-      for (const chunk of chunks(events, this.#maxRecords, this.#maxBytes)) {
-        const ids = batch.records.slice(offset, offset + chunk.length).map((record) => record.id);
-        offset += chunk.length;
-        const body = ndjson(chunk).subarray(0, -1); // events one per line, without a line feed after the last
-        const answer = await deliver(this.#target, body, (a) => judgeHec(this.name, a, ids), { abortSignal: options.abortSignal, onRetry: this.#reportError });
-        if (!this.#ackTarget) {
-          this.#telemetry?.sent(chunk.length, body.length);
-          continue;
-        }
-        const ackId = parseReply(answer.text).ackId;
-        if (typeof ackId !== 'number') {
-          throw new ConnectorError('HEC14', `Splunk HEC ${this.name} returned no ackId: indexer acknowledgement is off for this token`, { fix: hecCodes[14]!.fix! });
-        }
-        pending.push({ ackId, records: chunk.length, bytes: body.length });
+    await this.#sender.write(batch.records.map((record) => this.event(record, batch.contentType)), async (chunk, offset) => {
+      const ids = batch.records.slice(offset, offset + chunk.length).map((record) => record.id);
+      const body = ndjson(chunk).subarray(0, -1); // events one per line, without a line feed after the last
+      const answer = await this.#sender.deliver(body, (a) => judgeHec(this.name, a, ids), options.abortSignal);
+      if (!this.#ackTarget) {
+        this.#sender.sent(chunk.length, body.length);
+        return;
       }
-      if (pending.length > 0) await this.#awaitIndexed(pending, options.abortSignal);
-    } catch (error) {
-      this.#reportError(error as ConnectorError);
-      throw error;
-    }
+      const ackId = parseReply(answer.text).ackId;
+      if (typeof ackId !== 'number') {
+        throw new ConnectorError('HEC14', `Splunk HEC ${this.name} returned no ackId: indexer acknowledgement is off for this token`, { fix: hecCodes[14]!.fix! });
+      }
+      pending.push({ ackId, records: chunk.length, bytes: body.length });
+    }, async () => { if (pending.length > 0) await this.#awaitIndexed(pending, options.abortSignal); });
     return undefined;
   }
 
@@ -229,10 +211,10 @@ export class SplunkHecSink implements Sink {
     const deadline = Date.now() + this.#ackTimeoutMs;
     let waiting = pending;
     for (let poll = 0; ; poll += 1) {
-      const answer = await deliver(target, JSON.stringify({ acks: waiting.map((p) => p.ackId) }), (a) => judgeHec(this.name, a), { abortSignal: signal, onRetry: this.#reportError });
+      const answer = await this.#sender.deliver(JSON.stringify({ acks: waiting.map((p) => p.ackId) }), (a) => judgeHec(this.name, a), signal, target);
       const acks = parseReply(answer.text).acks as Record<string, unknown> | undefined;
       const indexed = waiting.filter((p) => acks?.[String(p.ackId)] === true);
-      for (const p of indexed) this.#telemetry?.sent(p.records, p.bytes);
+      for (const p of indexed) this.#sender.sent(p.records, p.bytes);
       waiting = waiting.filter((p) => !indexed.includes(p));
       if (waiting.length === 0) return;
       if (Date.now() >= deadline) {
@@ -245,6 +227,6 @@ export class SplunkHecSink implements Sink {
   }
 
   async close(): Promise<void> {
-    await this.#target.agent.close();
+    await this.#sender.close();
   }
 }

@@ -5,7 +5,7 @@
  * TransportError. On AF20022 while listing, the error is thrown as is: the collector starts the subscription
  * and lists again (it owns the "once per 15 minutes" pacing), see `subscriptionMissingCode`.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ConnectorError } from '../../core/errors.ts';
 import type { Logger } from '../../observe/log.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
@@ -13,26 +13,19 @@ import { retentionMs, type ActivityApi, type ApiCallOptions, type ContentBlob, t
 import { type ApiRate } from '../../core/commit.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
 import { activityError, ActivityApiError, forContentType, invalidBodyCode, unauthorizedCode } from './af-errors.ts';
-import { BodyPool, BodyTooLargeError, readPooled } from '../../http/body-pool.ts';
+import { BodyPool, BodyTooLargeError } from '../../http/body-pool.ts';
 import { contentRecords } from './content-records.ts';
-import { RequestBudget, type RequestPriority } from '../../http/request-budget.ts';
-import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from '../../http/retry-policy.ts';
+import { RequestBudget } from '../../http/request-budget.ts';
+import type { RetryPolicyOptions } from '../../http/retry.ts';
 import { defaultRunSettings } from '../../config/settings.ts';
-import { TransportError, transportError } from '../../http/transport-errors.ts';
-
-/** What the client needs from the credentials side. */
-export interface AccessTokenSource {
-  getToken(options?: { abortSignal?: AbortSignal | undefined }): Promise<string>;
-  /** The API refused `token`: forget it (only if it is still the cached one) so the next getToken fetches a new one. */
-  invalidate(token?: string): void;
-}
+import { Exchange, type Answer, type TokenSource } from '../../http/exchange.ts';
 
 export interface ActivityClientOptions {
   readonly apiRoot: string;
   readonly tenantId: string;
   /** Sent as PublisherIdentifier on every call, so the tenant gets its own throttling bucket. */
   readonly publisherId: string;
-  readonly tokens: AccessTokenSource;
+  readonly tokens: TokenSource;
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
@@ -54,7 +47,6 @@ export interface ActivityClientOptions {
   readonly requestDeadlineMs?: number;
 }
 
-const second = 1000;
 /** A tenant counts as throttled now while an AF429 came back within this long. */
 const throttledRecentlyMs = 5 * 60_000;
 const hour = 3_600_000;
@@ -65,22 +57,6 @@ export function apiTime(date: Date): string {
   return date.toISOString().slice(0, 19);
 }
 
-interface Answer {
-  /** The whole body as received: content blobs are split from it without decoding (see content-records.ts). */
-  readonly body: Buffer;
-  /** The pooled buffer `body` is a view of, to give back to the pool once nothing refers to it. */
-  readonly pooled?: Buffer | undefined;
-  /** The body decoded as undici's text() does (UTF-8, a leading BOM skipped), on first use. */
-  readonly text: string;
-  readonly headers: Dispatcher.ResponseData['headers'];
-}
-
-function answerOf(body: Buffer, headers: Dispatcher.ResponseData['headers'], pooled?: Buffer): Answer {
-  let text: string | undefined;
-  const start = body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
-  return { body, pooled, headers, get text() { return (text ??= body.toString('utf8', start)); } };
-}
-
 export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
@@ -88,11 +64,9 @@ export class ActivityClient implements ActivityApi {
   #observer: ((operation: string, code: string) => void) | undefined;
   readonly #maxBlobBytes: number;
   readonly #requestDeadlineMs: number;
-  readonly #retry: RetryPolicyOptions;
-  readonly #origin: string;
   readonly #feed: string;
   readonly #now: () => Date;
-  #clockSkewMs = 0;
+  readonly #exchange: Exchange;
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
@@ -107,15 +81,17 @@ export class ActivityClient implements ActivityApi {
           `the tenant is throttled (AF429): the service took about ${Math.round(learnedPerMinute)} requests a minute, the connector now asks ${Math.round(ratePerMinute)} a minute and repeats what was refused`);
       },
     });
-    this.#retry = options.retry ?? defaultRetryPolicy;
     const root = new URL(options.apiRoot);
-    this.#origin = root.origin;
     this.#feed = `${root.origin}${root.pathname.replace(/\/$/, '')}/api/v1.0/${encodeURIComponent(options.tenantId)}/activity/feed`;
     this.#now = options.now ?? (() => new Date());
+    this.#exchange = new Exchange({
+      ...options, root: options.apiRoot, unauthorizedCode, component: 'api', name: 'Management Activity API', budget: this.#budget, onAnswer: (url, code) => this.#answered(url, code),
+      requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now,
+    });
   }
 
   get clockSkewMs(): number {
-    return this.#clockSkewMs;
+    return this.#exchange.clockSkewMs;
   }
 
   /** Requests currently holding a slot of the budget (for tests and status). */
@@ -146,34 +122,16 @@ export class ActivityClient implements ActivityApi {
    * missing. The bearer token is only ever sent to the configured API root.
    */
   #serviceUrl(uri: string, what: string): string {
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      throw new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} that is not a URL`, 0);
-    }
-    if (url.origin !== this.#origin) {
-      throw new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} on ${url.host}, outside apiRoot ${this.#origin}; the token is not sent there`, 0, {
+    this.#exchange.onOrigin(uri, (host) => host === undefined
+      ? new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} that is not a URL`, 0)
+      : new ActivityApiError('UNTRUSTED_URI', `the service returned a ${what} on ${host}, outside apiRoot ${this.#exchange.origin}; the token is not sent there`, 0, {
         fix: 'check apiRoot/cloud match the tenant; if they do, report this host',
-      });
-    }
+      }));
     if (/[?&]PublisherIdentifier=/i.test(uri)) return uri;
     const separator = uri.includes('?') ? (uri.endsWith('?') || uri.endsWith('&') ? '' : '&') : '?';
     return `${uri}${separator}PublisherIdentifier=${encodeURIComponent(this.#options.publisherId)}`;
   }
 
-  #learnClock(headers: Dispatcher.ResponseData['headers'], receivedAt: number): void {
-    const date = headers['date'];
-    if (typeof date !== 'string') return;
-    const server = Date.parse(date);
-    // Date has whole seconds: the server's clock was, on average, half a second past it.
-    if (!Number.isNaN(server)) this.#clockSkewMs = server + 500 - receivedAt;
-  }
-
-  /**
-   * One exchange: budget slot, token, request, whole body read (into a buffer of `pool` when given and the answer
-   * is a success); a 401 renews the token, twice at most.
-   */
   /** Called for every answer (or transport failure): the operation (`subscriptions/content`, `audit`, ...) and its code. */
   observeAnswers(listener: (operation: string, code: string) => void): void {
     this.#observer = listener;
@@ -185,90 +143,14 @@ export class ActivityClient implements ActivityApi {
     this.#observer(/\/audit\//.test(path) ? 'audit' : /\/(subscriptions\/\w+)$/.exec(path)?.[1] ?? 'other', code);
   }
 
-  async #exchange(method: 'GET' | 'POST', url: string, signal: AbortSignal | undefined, priority: RequestPriority, pool?: BodyPool): Promise<Answer> {
-    for (let refreshes = 0; ; refreshes += 1) {
-      const release = await this.#budget.acquire(signal, priority);
-      let token: string;
-      let status: number;
-      let answer: Answer;
-      try {
-        token = await this.#options.tokens.getToken({ abortSignal: signal });
-        let response: Dispatcher.ResponseData;
-        // A total deadline for the answer, headers and body: the idle timeouts alone let a trickled body hang for ever.
-        const deadline = new RequestDeadline(this.#requestDeadlineMs, signal);
-        try {
-          response = await request(url, {
-            method,
-            dispatcher: this.#options.dispatcher,
-            headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) },
-            headersTimeout: this.#options.headersTimeoutMs ?? 60 * second,
-            bodyTimeout: this.#options.bodyTimeoutMs ?? 120 * second,
-            signal: deadline.signal,
-          });
-          if (pool && response.statusCode < 300) {
-            const announced = Number(response.headers['content-length']);
-            const { buffer, length } = await readPooled(response.body, pool, Number.isSafeInteger(announced) ? announced : undefined, this.#maxBlobBytes);
-            answer = answerOf(buffer.subarray(0, length), response.headers, buffer);
-          } else {
-            const bytes = await response.body.bytes();
-            answer = answerOf(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), response.headers);
-          }
-        } catch (error) {
-          if (signal?.aborted) throw signal.reason;
-          if (!deadline.expired && error instanceof BodyTooLargeError) { // not retryable; fetchContent names the blob
-            this.#answered(url, 'BLOB_TOO_LARGE');
-            throw error;
-          }
-          const failure = deadline.expired
-            ? new TransportError('REQUEST_TIMEOUT', `no complete answer from ${new URL(url).host} within ${this.#requestDeadlineMs / 1000} s`, {
-              fix: 'check network access and proxies to the endpoint; a slow link may need a longer --request-deadline', retryable: true,
-            })
-            : transportError(error, url);
-          this.#answered(url, failure.code);
-          throw failure;
-        } finally {
-          deadline.clear();
-        }
-        status = response.statusCode;
-        this.#learnClock(response.headers, this.#now().getTime());
-      } finally {
-        release();
-      }
-      if (status < 300) {
-        this.#budget.answered({ throttled: false, grantedAt: release.grantedAt });
-        this.#answered(url, String(status));
-        return answer;
-      }
-      const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
-      const error = activityError(status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
-      this.#answered(url, error.code);
-      // AF429 means the quota is spent, whatever the status (429 or 403): the budget slows down, and pauses for a Retry-After.
-      this.#budget.answered({ throttled: error.throttled, retryAfterMs: honouredRetryAfterMs(error.retryAfterMs, this.#retry), grantedAt: release.grantedAt });
-      // Twice at most: the renewed token itself can expire before its request is answered (a clock that jumps).
-      if (error.code === unauthorizedCode && refreshes < 2) {
-        this.#options.tokens.invalidate(token);
-        continue;
-      }
-      throw error;
-    }
-  }
-
-  /** An exchange and the reading of its JSON, repeated by the retry policy (a cut or garbled body is retried too). */
+  /** An exchange and the reading of its JSON, repeated by the retry loop (a cut or garbled body is retried too). */
   #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (answer: Answer) => T, pool?: BodyPool): Promise<T> {
-    const signal = options.abortSignal;
-    return withRetry(async () => read(await this.#exchange(method, url, signal, options.priority ?? 'live', pool)), this.#retry, {
-      abortSignal: signal,
-      onRetry: ({ error, attempt, delayMs, throttled }) => {
-        const path = url.split('?')[0]!.slice(this.#origin.length);
-        // A throttled call is not an error: the budget logs each congestion event once, with the rate it learned.
-        if (throttled) {
-          this.#options.logger?.debug({ component: 'api', code: error.code, delayMs, path }, 'repeating a throttled Management Activity API call');
-          return;
-        }
-        this.#options.telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
-        this.#options.logger?.warn({ component: 'api', code: error.code, attempt, delayMs, path }, 'retrying Management Activity API call');
-      },
-    });
+    return this.#exchange.call({
+      method, url, signal: options.abortSignal, priority: options.priority ?? 'live', pool,
+      ...(method === 'POST' ? { headers: { 'content-type': 'application/json' } } : {}),
+      refusal: activityError,
+      log: () => ({ path: url.split('?')[0]!.slice(this.#exchange.origin.length) }),
+    }, read);
   }
 
   #json<T>(answer: Answer, what: string, check: (value: unknown) => boolean): T {
@@ -311,7 +193,7 @@ export class ActivityClient implements ActivityApi {
     const endTime = apiTime(window.end);
     const start = Date.parse(`${startTime}Z`);
     const end = Date.parse(`${endTime}Z`);
-    const serverNow = this.#now().getTime() + this.#clockSkewMs;
+    const serverNow = this.#now().getTime() + this.#exchange.clockSkewMs;
     let problem: string | undefined;
     if (Number.isNaN(start) || Number.isNaN(end)) problem = 'has an invalid bound';
     else if (end <= start) problem = 'ends before it starts (whole seconds)';
@@ -363,38 +245,5 @@ export class ActivityClient implements ActivityApi {
     });
     this.#options.telemetry?.received(result.records.length, result.bytes);
     return result;
-  }
-}
-
-/**
- * The signal of one request: aborted by the caller's signal or when the total deadline passes. Its timer and its
- * listener on the caller's signal go away as soon as the request ends (AbortSignal.timeout and AbortSignal.any
- * would keep a timer and a dependant per request alive for the whole deadline, thousands of them in a backfill).
- */
-class RequestDeadline {
-  readonly #controller = new AbortController();
-  readonly #timer: NodeJS.Timeout;
-  readonly #parent: AbortSignal | undefined;
-  readonly #onParentAbort = (): void => this.#controller.abort(this.#parent?.reason);
-  expired = false;
-
-  constructor(ms: number, parent: AbortSignal | undefined) {
-    this.#parent = parent;
-    this.#timer = setTimeout(() => {
-      this.expired = true;
-      this.#controller.abort(new Error('request deadline passed'));
-    }, ms);
-    this.#timer.unref();
-    if (parent?.aborted) this.#controller.abort(parent.reason);
-    else parent?.addEventListener('abort', this.#onParentAbort, { once: true });
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer);
-    this.#parent?.removeEventListener('abort', this.#onParentAbort);
   }
 }

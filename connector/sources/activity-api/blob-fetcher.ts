@@ -8,50 +8,28 @@ import type { RejectedElement } from './content-records.ts';
 import type { RequestPriority } from '../../http/request-budget.ts';
 import type { RawRecord } from '../../core/records.ts';
 import { ConnectorError } from '../../core/errors.ts';
+import type { Slots } from '../../http/slots.ts';
 
 export type FetchOutcome =
   | { readonly kind: 'records'; readonly blob: ContentBlob; readonly records: readonly RawRecord[]; readonly rejected: readonly RejectedElement[]; readonly bytes: number; readonly release?: (() => void) | undefined }
   | { readonly kind: 'expired'; readonly blob: ContentBlob; readonly error: ConnectorError }
   | { readonly kind: 'failed'; readonly blob: ContentBlob; readonly error: unknown };
 
-/** Counts free fetch slots; waiters are served first come, first served. */
-export class FetchSlots {
-  #free: number;
-  readonly #waiting: Array<() => void> = [];
-
-  constructor(size: number) {
-    this.#free = Math.max(1, size);
-  }
-
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free -= 1;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free += 1;
-  }
-}
+export { Slots as FetchSlots } from '../../http/slots.ts';
 
 export class BlobFetcher {
   readonly #api: ActivityApi;
-  readonly #slots: FetchSlots;
+  readonly #slots: Slots;
 
-  constructor(api: ActivityApi, slots: FetchSlots) {
+  constructor(api: ActivityApi, slots: Slots) {
     this.#api = api;
     this.#slots = slots;
   }
 
   /** Never rejects except when `abortSignal` fires: every other failure is an outcome. */
   async fetch(blob: ContentBlob, options: { abortSignal?: AbortSignal | undefined; priority?: RequestPriority } = {}): Promise<FetchOutcome> {
-    await this.#slots.acquire();
+    await this.#slots.acquire(options.abortSignal);
     try {
-      options.abortSignal?.throwIfAborted();
       const fetched = await this.#api.fetchContent(blob, { ...(options.abortSignal ? { abortSignal: options.abortSignal } : {}), ...(options.priority ? { priority: options.priority } : {}) });
       return { kind: 'records', blob, records: fetched.records, rejected: fetched.rejected ?? [], bytes: fetched.bytes, release: fetched.release };
     } catch (error) {

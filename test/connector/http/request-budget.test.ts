@@ -3,14 +3,14 @@ import { MockAgent } from 'undici';
 import { ActivityClient } from '../../../connector/sources/activity-api/activity-client.ts';
 import { activityError } from '../../../connector/sources/activity-api/af-errors.ts';
 import { RequestBudget } from '../../../connector/http/request-budget.ts';
-import { defaultRetryPolicy, withRetry } from '../../../connector/http/retry-policy.ts';
+import { defaultRetryPolicy, retry } from '../../../connector/http/retry.ts';
 import { seededRandom } from '../../emulator/faults.ts';
 
 const settle = () => vi.advanceTimersByTimeAsync(0);
 const throttled = { throttled: true } as const;
 const accepted = { throttled: false } as const;
 
-beforeEach(() => { vi.useFakeTimers({ now: 0 }); });
+beforeEach(() => { vi.useFakeTimers({ now: 0, fakeNodeBuiltins: true }); });
 afterEach(() => { vi.useRealTimers(); });
 
 /** A budget on the fake clock, with the connector's default ceiling unless told otherwise. */
@@ -309,7 +309,7 @@ async function simulate(options: Simulation) {
   const caller = async () => {
     while (remaining > 0) {
       remaining -= 1;
-      await withRetry(attempt, { ...defaultRetryPolicy, random }).catch(() => { failed += 1; });
+      await retry(attempt, { policy: { ...defaultRetryPolicy, random } }).catch(() => { failed += 1; });
     }
   };
   let finishedAt: number | undefined;
@@ -374,7 +374,7 @@ describe('RequestBudget against a server with a fixed quota', () => {
 
 describe('ActivityClient reports AF429 to its budget', () => {
   it('pauses every new request for a Retry-After given with AF429 as HTTP 403, not only the retried one', async () => {
-    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
+    vi.useFakeTimers({ now: 0, fakeNodeBuiltins: true, toFake: ['setTimeout', 'clearTimeout', 'Date', 'performance'] });
     const mock = new MockAgent();
     mock.disableNetConnect();
     const pool = mock.get('https://manage.example');

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { activityError } from '../../../../connector/sources/activity-api/af-errors.ts';
-import { retryAfterMs, retryDelayMs, withRetry } from '../../../../connector/http/retry-policy.ts';
+import { retry, retryAfterMs, retryDelayMs } from '../../../../connector/http/retry.ts';
 import { graphError } from '../../../../connector/sources/graph/graph-errors.ts';
 import { transportError } from '../../../../connector/http/transport-errors.ts';
 import { identityError } from '../../../../connector/auth/aadsts-errors.ts';
@@ -103,16 +103,16 @@ describe('throttling is never a failure', () => {
   });
 
   it('repeats a throttled call as long as it takes: only other errors use up the attempts', async () => {
-    vi.useFakeTimers();
+    vi.useFakeTimers({ fakeNodeBuiltins: true });
     try {
       let calls = 0;
       const observed: Array<{ attempt: number; throttled: boolean }> = [];
-      const result = withRetry(async () => {
+      const result = retry(async () => {
         calls += 1;
         if (calls <= 20) throw activityError(calls % 2 === 0 ? 403 : 429, af('AF429'));
         if (calls <= 22) throw activityError(500, af('AF50000'));
         return 'delivered';
-      }, policy, { onRetry: ({ attempt, throttled }) => observed.push({ attempt, throttled }) });
+      }, { policy, onRetry: ({ attempt, throttled }) => observed.push({ attempt, throttled }) });
       await vi.advanceTimersByTimeAsync(60_000);
       await expect(result).resolves.toBe('delivered');
       expect(calls).toBe(23);
@@ -120,7 +120,7 @@ describe('throttling is never a failure', () => {
       expect(observed.at(-1)).toEqual({ attempt: 2, throttled: false });
 
       let failing = 0;
-      const failed = withRetry(async () => { failing += 1; throw activityError(500, af('AF50000')); }, policy).catch((error: unknown) => error);
+      const failed = retry(async () => { failing += 1; throw activityError(500, af('AF50000')); }, { policy }).catch((error: unknown) => error);
       await vi.advanceTimersByTimeAsync(60_000);
       expect(await failed).toMatchObject({ code: 'AF50000' });
       expect(failing).toBe(3);
@@ -132,7 +132,7 @@ describe('throttling is never a failure', () => {
   it('answers AF429 after maxThrottledMs for a person\'s question (test, status), who wants an answer now', async () => {
     let calls = 0;
     const started = performance.now();
-    const error = await withRetry(async () => { calls += 1; throw activityError(429, af('AF429')); }, { ...policy, baseDelayMs: 5, maxDelayMs: 10, maxThrottledMs: 100 }).catch((e: unknown) => e);
+    const error = await retry(async () => { calls += 1; throw activityError(429, af('AF429')); }, { policy: { ...policy, baseDelayMs: 5, maxDelayMs: 10, maxThrottledMs: 100 } }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'AF429', throttled: true });
     expect(performance.now() - started).toBeGreaterThanOrEqual(100);
     expect(calls).toBeGreaterThan(3); // more than maxAttempts: throttling is not counted as failed attempts
@@ -141,7 +141,7 @@ describe('throttling is never a failure', () => {
   it('stops waiting out a throttled call when the run stops', async () => {
     const controller = new AbortController();
     let calls = 0;
-    const waiting = withRetry(async () => { calls += 1; throw activityError(429, af('AF429')); }, policy, { abortSignal: controller.signal });
+    const waiting = retry(async () => { calls += 1; throw activityError(429, af('AF429')); }, { policy, signal: controller.signal });
     await vi.waitFor(() => expect(calls).toBeGreaterThan(0));
     controller.abort(new Error('stopped'));
     await expect(waiting).rejects.toThrow('stopped');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityApi, ContentBlob, FetchedContent } from '../../../../connector/sources/activity-api/activity-api.ts';
-import { BlobFetcher, FetchSlots, type FetchOutcome } from '../../../../connector/sources/activity-api/blob-fetcher.ts';
+import { BlobFetcher, type FetchOutcome } from '../../../../connector/sources/activity-api/blob-fetcher.ts';
+import { Slots } from '../../../../connector/http/slots.ts';
 import { fetchAhead } from '../../../../connector/sources/activity-api/fetch-ahead.ts';
 
 const blob = (contentId: string): ContentBlob => ({
@@ -41,7 +42,7 @@ async function* listed(ids: string[], gate?: Promise<void>): AsyncGenerator<Cont
 describe('fetchAhead', () => {
   it('yields outcomes in listing order whatever order the fetches finish in', async () => {
     const { api, finish } = controlledApi();
-    const outcomes = fetchAhead(listed(['a', 'b', 'c']), new BlobFetcher(api, new FetchSlots(8)), 3);
+    const outcomes = fetchAhead(listed(['a', 'b', 'c']), new BlobFetcher(api, new Slots(8)), 3);
     const collected: FetchOutcome[] = [];
     const done = (async () => { for await (const outcome of outcomes) collected.push(outcome); })();
     await new Promise((r) => setImmediate(r));
@@ -54,7 +55,7 @@ describe('fetchAhead', () => {
 
   it('keeps at most `ahead` blobs fetched or in flight', async () => {
     const { api, started, finish } = controlledApi();
-    const outcomes = fetchAhead(listed(['a', 'b', 'c', 'd', 'e']), new BlobFetcher(api, new FetchSlots(8)), 2)[Symbol.asyncIterator]();
+    const outcomes = fetchAhead(listed(['a', 'b', 'c', 'd', 'e']), new BlobFetcher(api, new Slots(8)), 2)[Symbol.asyncIterator]();
     const first = outcomes.next();
     await vi_waitFor(() => started.length === 2);
     await new Promise((r) => setImmediate(r));
@@ -73,7 +74,7 @@ describe('fetchAhead', () => {
   it('hands out a fetched blob while the listing of the next page still waits', async () => {
     const { api, finish } = controlledApi();
     const gate = deferred<void>();
-    const outcomes = fetchAhead(listed(['a', 'b', 'c'], gate.promise), new BlobFetcher(api, new FetchSlots(8)), 8)[Symbol.asyncIterator]();
+    const outcomes = fetchAhead(listed(['a', 'b', 'c'], gate.promise), new BlobFetcher(api, new Slots(8)), 8)[Symbol.asyncIterator]();
     const first = outcomes.next();
     await new Promise((r) => setImmediate(r));
     finish('a');

@@ -1,5 +1,6 @@
 /**
- * One POST with the retries every HTTP-based sink needs. The sink's judge reads each answer (HTTP status, and
+ * What the three HTTP sinks share: the target (URL, headers, connection pool), the request limits, the write loop
+ * that cuts a batch into requests, and one POST with retries. The sink's judge reads each answer (HTTP status, and
  * the service's own codes such as HEC's `{"code":9}`) and says whether it was accepted, worth repeating, or
  * refused for good. Repeatable answers and dropped, refused or timed-out connections are retried a bounded
  * number of times, honouring Retry-After; then the error is thrown, still marked retryable, so the pipeline
@@ -11,10 +12,10 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { proxyDispatcher } from '../../http/http-agent.ts';
 import type { ProxySettings } from '../../http/proxy.ts';
 import { ConfigError, ConnectorError } from '../../core/errors.ts';
-import { retryAfterMs, retryDelayMs, sleep, type RetryPolicyOptions } from '../../http/retry-policy.ts';
+import { judgeByError, retry, retryAfterMs, type RetryPolicyOptions } from '../../http/retry.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 import { count, fileText, flag } from '../sink-url.ts';
-import { transportFailure } from '../transport-failure.ts';
+import { sinkTransportError } from '../../http/transport-errors.ts';
 
 const gzip = promisify(gzipCallback);
 
@@ -23,7 +24,6 @@ export interface HttpTarget {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly gzip: boolean;
-  readonly timeoutMs: number;
   readonly maxAttempts: number;
   readonly agent: Dispatcher;
 }
@@ -36,12 +36,6 @@ export interface HttpAnswer {
 
 /** Undefined when the destination accepted the request, otherwise the error (retryable or not). */
 export type AnswerJudge = (answer: HttpAnswer) => ConnectorError | undefined;
-
-export interface DeliverOptions {
-  readonly abortSignal?: AbortSignal | undefined;
-  /** Called for each failed attempt that will be repeated (for telemetry). */
-  readonly onRetry?: (error: ConnectorError) => void;
-}
 
 /** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
 export function createSinkAgent(ca: string | undefined, timeoutMs: number, proxy?: ProxySettings): Dispatcher {
@@ -86,15 +80,6 @@ export interface DeliveryParameters {
   readonly proxy?: boolean;
 }
 
-/**
- * Sinks go direct (they are usually inside the network): through the proxy only when the spec says `proxy=1`, and
- * then not to a host its NO_PROXY names.
- */
-export function httpTarget(parameters: DeliveryParameters, endpoint: string, headers: Record<string, string>, proxy?: ProxySettings): HttpTarget {
-  const { gzip, timeoutMs, maxAttempts, ca } = parameters;
-  if (parameters.proxy && !proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
-  return { url: endpoint, headers, gzip, timeoutMs, maxAttempts, agent: createSinkAgent(ca, timeoutMs, parameters.proxy ? proxy : undefined) };
-}
 
 /** The judgement by HTTP status alone, for destinations without codes of their own. */
 export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorError | undefined {
@@ -112,17 +97,6 @@ export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorE
   return new ConnectorError(`HTTP${status}`, message, { fix });
 }
 
-/**
- * Reports a failed or repeated delivery to the sink's telemetry (as `onRetry`, and before a write rethrows);
- * `fallbackCode` names errors that are not the connector's own (an abort, a bug).
- */
-export function sendingErrorReporter(telemetry: ComponentReporter | undefined, fallbackCode: string): (error: ConnectorError) => void {
-  return (error) => telemetry?.error({ stage: 'sending', code: error.code ?? fallbackCode, message: error.message, discarded: 0 });
-}
-
-const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
-
-/** POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer. */
 /** One request without a body (`HEAD`, `GET`): the answer, or the transport failure as a ConnectorError. */
 export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options: { abortSignal?: AbortSignal } = {}): Promise<HttpAnswer> {
   try {
@@ -130,34 +104,118 @@ export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options:
     return { status: response.statusCode, text: await response.body.text(), retryAfter: undefined };
   } catch (cause) {
     if (options.abortSignal?.aborted) throw cause;
-    throw transportFailure(cause, new URL(target.url).host);
+    throw sinkTransportError(cause, new URL(target.url).host);
   }
 }
 
-export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, options: DeliverOptions = {}): Promise<HttpAnswer> {
+const backoff: RetryPolicyOptions = { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs: 250, maxDelayMs: 30_000, maxRetryAfterMs: 60_000 };
+
+/**
+ * POSTs `body` (bytes as they are, text as UTF-8) until the judge accepts an answer; resolves with that answer.
+ * `onRetry` is told of each failed attempt that will be repeated (for telemetry).
+ */
+export async function deliver(target: HttpTarget, body: Buffer | string, judge: AnswerJudge, signal?: AbortSignal, onRetry?: (error: ConnectorError) => void): Promise<HttpAnswer> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const payload = target.gzip ? await gzip(bytes) : bytes;
   const headers = { ...target.headers, ...(target.gzip ? { 'content-encoding': 'gzip' } : {}) };
-  const destination = new URL(target.url).host;
-  for (let attempt = 1; ; attempt += 1) {
-    let error: ConnectorError | undefined;
-    let retryAfter: number | undefined;
+  let retryAfter: number | undefined;
+  return retry(async () => {
+    retryAfter = undefined;
+    let answer: HttpAnswer;
     try {
-      const response = await request(target.url, {
-        method: 'POST', dispatcher: target.agent, headers, body: payload,
-        ...(options.abortSignal ? { signal: options.abortSignal } : {}),
-      });
+      const response = await request(target.url, { method: 'POST', dispatcher: target.agent, headers, body: payload, ...(signal ? { signal } : {}) });
       const header = response.headers['retry-after'];
-      const answer: HttpAnswer = { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
-      error = judge(answer);
-      if (!error) return answer;
-      retryAfter = retryAfterMs(answer.retryAfter);
+      answer = { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
     } catch (cause) {
-      if (options.abortSignal?.aborted) throw cause;
-      error = transportFailure(cause, destination);
+      if (signal?.aborted) throw cause;
+      throw sinkTransportError(cause, new URL(target.url).host);
     }
-    if (!error.retryable || attempt >= target.maxAttempts) throw error;
-    options.onRetry?.(error);
-    await sleep(retryDelayMs(attempt, backoff, retryAfter), options.abortSignal);
+    const error = judge(answer);
+    if (!error) return answer;
+    retryAfter = retryAfterMs(answer.retryAfter);
+    throw error;
+  }, {
+    policy: { ...backoff, maxAttempts: target.maxAttempts },
+    judge: (error) => ({ retry: judgeByError(error).retry, retryAfterMs: retryAfter }),
+    signal,
+    ...(onRetry ? { onRetry: ({ error }) => onRetry(error) } : {}),
+  });
+}
+
+/** Splits lines into chunks bounded by count and by size (each line counted with its line feed). */
+function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number): Generator<Buffer[]> {
+  let chunk: Buffer[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    const size = line.length + 1;
+    if (chunk.length > 0 && (chunk.length >= maxRecords || bytes + size > maxBytes)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(line);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/** One HTTP sink's target, limits and telemetry, and the loop that sends a batch as requests within the limits. */
+export class HttpBatchSender {
+  readonly target: HttpTarget;
+  readonly #maxRecords: number;
+  readonly #maxBytes: number;
+  readonly #telemetry: ComponentReporter | undefined;
+  readonly #fallbackCode: string;
+
+  /**
+   * Sinks go direct (they are usually inside the network): through the proxy only when the spec says `proxy=1`, and
+   * then not to a host its NO_PROXY names. `fallbackCode` names errors that are not the connector's own (an abort, a bug).
+   */
+  constructor(parameters: DeliveryParameters & { readonly maxRecords: number; readonly maxBytes: number }, endpoint: string, headers: Record<string, string>,
+    options: { proxy?: ProxySettings | undefined; telemetry?: ComponentReporter | undefined; fallbackCode: string }) {
+    const { gzip, timeoutMs, maxAttempts, ca, proxy } = parameters;
+    if (proxy && !options.proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
+    this.target = { url: endpoint, headers, gzip, maxAttempts, agent: createSinkAgent(ca, timeoutMs, proxy ? options.proxy : undefined) };
+    this.#maxRecords = parameters.maxRecords;
+    this.#maxBytes = parameters.maxBytes;
+    this.#telemetry = options.telemetry;
+    this.#fallbackCode = options.fallbackCode;
+  }
+
+  /**
+   * Sends `lines` (one per record of the batch, in order) as requests of at most maxRecords lines and maxBytes:
+   * `send` gets each chunk and the index of its first record; `finish` runs after the last. A failure is reported to
+   * the telemetry and thrown.
+   */
+  async write(lines: readonly Buffer[], send: (chunk: Buffer[], offset: number) => Promise<void>, finish?: () => Promise<void>): Promise<void> {
+    let offset = 0;
+    try {
+      for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
+        await send(chunk, offset);
+        offset += chunk.length;
+      }
+      await finish?.();
+    } catch (error) {
+      this.failed(error as ConnectorError);
+      throw error;
+    }
+  }
+
+  /** POSTs `body` to the target, each repeated failure reported to the telemetry. */
+  deliver(body: Buffer | string, judge: AnswerJudge, signal: AbortSignal | undefined, target: HttpTarget = this.target): Promise<HttpAnswer> {
+    return deliver(target, body, judge, signal, (error) => this.failed(error));
+  }
+
+  sent(records: number, bytes: number): void {
+    this.#telemetry?.sent(records, bytes);
+  }
+
+  /** A failed or repeated delivery, for the sink's telemetry. */
+  failed(error: ConnectorError): void {
+    this.#telemetry?.error({ stage: 'sending', code: error.code ?? this.#fallbackCode, message: error.message, discarded: 0 });
+  }
+
+  async close(): Promise<void> {
+    await this.target.agent.close();
   }
 }
