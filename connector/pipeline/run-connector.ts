@@ -9,7 +9,7 @@ import { BlobFetcher, FetchSlots } from '../sources/activity-api/blob-fetcher.ts
 import { AuditSource } from '../sources/activity-api/audit-source.ts';
 import { ServiceHealthSource } from '../sources/graph/service-health-source.ts';
 import type { Source } from '../sources/source.ts';
-import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
+import type { RunSettings } from '../config/settings.ts';
 import { ConnectorError } from '../core/errors.ts';
 import type { RunSummary } from '../core/counts.ts';
 import type { Sink } from '../sinks/sink.ts';
@@ -20,7 +20,7 @@ import type { CursorState } from '../core/commit.ts';
 import { Delivery } from './delivery.ts';
 import type { ProgressListener } from './pass.ts';
 import type { SinkRetryPolicy } from './sink-fanout.ts';
-import { UnitLoop } from './unit-loop.ts';
+import { UnitLoop, unitLoopShared } from './unit-loop.ts';
 
 export type { RunSummary } from '../core/counts.ts';
 export type { RunObserver } from '../observe/telemetry.ts';
@@ -117,13 +117,9 @@ export interface Collection {
  */
 export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 'graph' | 'contentTypes' | 'since'>): Promise<Collection> {
   const delivery = await Delivery.open(options);
-  const settings: RunSettings = { ...defaultRunSettings, ...options.settings };
-  const slots = new FetchSlots(settings.fetchConcurrency);
+  const shared = unitLoopShared(delivery, options);
+  const slots = new FetchSlots(shared.settings.fetchConcurrency);
   const fetchers = new WeakMap<ActivityApi, BlobFetcher>();
-  const shared = {
-    delivery, settings, now: options.now ?? (() => new Date()), observer: options.observer, emitHealth: options.emitHealth, onProgress: options.onProgress,
-    reporters: { source: options.telemetry.component('collector', 'source'), pipeline: options.telemetry.component('pipeline', 'transform') },
-  };
   const sourceOf = (unit: UnitCollection): Source => {
     if (unit.contentType !== serviceHealth) {
       const fetcher = fetchers.get(unit.api) ?? new BlobFetcher(unit.api, slots);

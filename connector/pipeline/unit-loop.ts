@@ -6,11 +6,11 @@
  * A pass that fails holds the checkpoint: the next one retries.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RunSettings } from '../config/settings.ts';
+import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
 import type { CursorState } from '../core/commit.ts';
 import { toConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
-import type { ComponentReporter, RunObserver } from '../observe/telemetry.ts';
+import type { ComponentReporter, RunObserver, Telemetry } from '../observe/telemetry.ts';
 import { lastErrorOf, type PassOutcome, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
 import { deadLetterFileName } from '../state/sqlite/dead-letter.ts';
 import type { StateStore } from '../state/store.ts';
@@ -27,6 +27,24 @@ export interface UnitLoopShared {
   readonly observer?: RunObserver | undefined;
   readonly emitHealth?: boolean | undefined;
   readonly onProgress?: ProgressListener | undefined;
+}
+
+export interface UnitLoopSharedOptions {
+  readonly telemetry: Telemetry;
+  readonly settings?: Partial<RunSettings> | undefined;
+  readonly now?: (() => Date) | undefined;
+  readonly observer?: RunObserver | undefined;
+  readonly emitHealth?: boolean | undefined;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+/** What the units of a run share, from the run's options (every setting not given takes its default). */
+export function unitLoopShared(delivery: Delivery, options: UnitLoopSharedOptions): UnitLoopShared {
+  return {
+    delivery, settings: { ...defaultRunSettings, ...options.settings }, now: options.now ?? (() => new Date()),
+    reporters: { source: options.telemetry.component('collector', 'source'), pipeline: options.telemetry.component('pipeline', 'transform') },
+    observer: options.observer, emitHealth: options.emitHealth, onProgress: options.onProgress,
+  };
 }
 
 export interface UnitLoopOptions {

@@ -147,7 +147,6 @@ class AuditPass implements SourcePass<AuditItem>, ListingObserver {
     // Found by a sweep: listed after its window had been listed. How late: now (its discovery) less its contentCreated.
     const late = this.#sweeping ? blobs.map((blob) => ({ blob, latenessMs: Math.max(0, now.getTime() - Date.parse(blob.contentCreated)) })) : [];
     this.#late += late.length;
-    const at = now.toISOString();
     const reached = this.#sweeping ? undefined : Math.max(...blobs.map((blob) => Date.parse(blob.contentCreated)).filter(Number.isFinite));
     return {
       records: this.#context.emitHealth ? [
@@ -157,6 +156,7 @@ class AuditPass implements SourcePass<AuditItem>, ListingObserver {
       counts: { blobs: blobs.length, expired: expired.length, setAside: setAside.length, late: late.length },
       ...(reached !== undefined && Number.isFinite(reached) ? { reached } : {}),
       change: () => {
+        const at = this.#context.now().toISOString();
         for (const item of items) this.#tracker.acknowledged(item.blob.contentId);
         if (late.length > 0) {
           this.#context.logger.info({ component: 'sweep', contentType, lateBlobs: late.length, maxLatenessHours: Math.round(Math.max(...late.map((l) => l.latenessMs)) / 36e5 * 10) / 10 }, 'the sweep found blobs listed after their window was: delivered now');
