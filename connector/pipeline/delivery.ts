@@ -4,8 +4,8 @@
  * is stopped or the lane fails (a sink refusing for good, a failed commit).
  */
 import { ConnectorError, SinkError, toConnectorError } from '../core/errors.ts';
-import type { RunSummary } from '../core/counts.ts';
-import { noCounts } from '../core/counts.ts';
+import type { CollectedType } from '../../contract/content-types.ts';
+import { noCounts, type RunSummary } from '../core/counts.ts';
 import type { Logger } from '../observe/log.ts';
 import type { RunObserver } from '../observe/telemetry.ts';
 import type { Sink } from '../sinks/sink.ts';
@@ -19,7 +19,7 @@ export interface DeliveryOptions {
   readonly sinks: readonly Sink[];
   readonly logger: Logger;
   readonly abortSignal?: AbortSignal | undefined;
-  readonly now?: () => Date;
+  readonly now?: (() => Date) | undefined;
   readonly sinkRetry?: SinkRetryPolicy;
   /** Sink batch times and refusals, and commits (metrics, the stall watch). */
   readonly observer?: RunObserver | undefined;
@@ -28,82 +28,65 @@ export interface DeliveryOptions {
 /** Errors no retry can fix: a `--once` run stops on them instead of reporting and carrying on. */
 const fatalCodes = new Set(['AF10001', 'AF20010', 'AUDIT_LOG_DISABLED', 'UNAUTHORIZED', 'AF20020', 'AF20023', 'GRAPH_FORBIDDEN', 'GRAPH_UNAUTHORIZED']);
 
-export class Delivery {
-  readonly lane: CommitLane;
-  /** Ends when every unit must end: the run's stop, or a lane failure. */
-  readonly signal: AbortSignal;
-  /** The summary so far, shared by every unit. */
-  readonly summary: RunSummary = { ...noCounts(), errors: [] };
-  readonly #halt: AbortController;
-  readonly #sinks: readonly Sink[];
-  #fatal: ConnectorError | undefined;
-
-  private constructor(lane: CommitLane, halt: AbortController, signal: AbortSignal, sinks: readonly Sink[]) {
-    this.lane = lane;
-    this.#halt = halt;
-    this.signal = signal;
-    this.#sinks = sinks;
-  }
-
-  /** Opens every sink (each checked before its first batch) and the lane; a sink new to the state has its starting position committed. */
-  static async open(options: DeliveryOptions): Promise<Delivery> {
-    const { store, logger, abortSignal, observer } = options;
-    const halt = new AbortController();
-    const opened: Sink[] = [];
-    try {
-      const positions = await store.sinkPositions();
-      for (const sink of options.sinks) {
-        await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
-        opened.push(sink);
-        await checkSink(sink, logger, abortSignal);
-      }
-      const lane = new CommitLane(store, options.sinks, positions, {
-        logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
-        ...(observer ? { onAcknowledged: observer.sinkBatch.bind(observer) } : {}),
-        ...(observer?.sinkFailed ? { onRefused: observer.sinkFailed.bind(observer) } : {}),
-        ...(observer?.committed ? { onCommitted: observer.committed.bind(observer) } : {}),
-      });
-      await lane.recordStartingPositions((options.now?.() ?? new Date()).toISOString());
-      return new Delivery(lane, halt, abortSignal ? AbortSignal.any([abortSignal, halt.signal]) : halt.signal, options.sinks);
-    } catch (error) {
-      await closeAll(opened);
-      throw error;
+/** Opens every sink (each checked before its first batch) and the lane; a sink new to the state has its starting position committed. */
+export async function openDelivery(options: DeliveryOptions) {
+  const { store, logger, abortSignal, observer } = options;
+  const opened: Sink[] = [];
+  let lane: CommitLane;
+  try {
+    const positions = await store.sinkPositions();
+    for (const sink of options.sinks) {
+      await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
+      opened.push(sink);
+      await checkSink(sink, logger, abortSignal);
     }
+    lane = new CommitLane(store, options.sinks, positions, {
+      logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
+      ...(observer ? { onAcknowledged: observer.sinkBatch.bind(observer) } : {}),
+      ...(observer?.sinkFailed ? { onRefused: observer.sinkFailed.bind(observer) } : {}),
+      ...(observer?.committed ? { onCommitted: observer.committed.bind(observer) } : {}),
+    });
+    await lane.recordStartingPositions((options.now?.() ?? new Date()).toISOString());
+  } catch (error) {
+    await closeAll(opened);
+    throw error;
   }
-
-  /** The first error no retry can fix (consent, auditing off, a subscription disabled), when one happened. */
-  get fatal(): ConnectorError | undefined {
-    return this.#fatal;
-  }
-
-  /** A unit's error, in the run's summary. */
-  failed(unit: { readonly tenant?: string | undefined; readonly contentType: RunSummary['errors'][number]['contentType'] }, error: ConnectorError, fatal = fatalCodes.has(error.code)): void {
-    this.summary.errors.push({ ...(unit.tenant === undefined ? {} : { tenant: unit.tenant }), contentType: unit.contentType, code: error.code, message: error.toLine() });
-    if (fatal) this.#fatal ??= error;
-  }
-
-  /** Whether the lane failed; then every unit is ended. */
-  halted(): boolean {
-    if (this.lane.failure === undefined) return false;
-    this.#halt.abort(this.lane.failure);
-    return true;
-  }
-
-  /** Cuts the sinks back to the positions last committed (after a lost state session; every unit stopped). */
-  rewindSinks(): Promise<void> {
-    return this.lane.rewind();
-  }
-
-  /** The summary of a run that ended; throws the lane's failure (a sink refusing for good, a failed commit). */
-  finish(): RunSummary {
-    if (this.lane.failure !== undefined) throw this.lane.failure;
-    return this.summary;
-  }
-
-  close(): Promise<void> {
-    return closeAll(this.#sinks);
-  }
+  const halt = new AbortController();
+  const summary: RunSummary = { ...noCounts(), errors: [] };
+  let fatal: ConnectorError | undefined;
+  return {
+    lane,
+    /** Ends when every unit must end: the run's stop, or a lane failure. */
+    signal: abortSignal ? AbortSignal.any([abortSignal, halt.signal]) : halt.signal,
+    /** The summary so far, shared by every unit. */
+    summary,
+    /** The first error no retry can fix (consent, auditing off, a subscription disabled), when one happened. */
+    get fatal() {
+      return fatal;
+    },
+    /** A unit's error, in the run's summary. */
+    failed(unit: { readonly tenant?: string | undefined; readonly contentType: CollectedType }, error: ConnectorError, isFatal = fatalCodes.has(error.code)): void {
+      summary.errors.push({ ...(unit.tenant === undefined ? {} : { tenant: unit.tenant }), contentType: unit.contentType, code: error.code, message: error.toLine() });
+      if (isFatal) fatal ??= error;
+    },
+    /** Whether the lane failed; then every unit is ended. */
+    halted(): boolean {
+      if (lane.failure === undefined) return false;
+      halt.abort(lane.failure);
+      return true;
+    },
+    /** Cuts the sinks back to the positions last committed (after a lost state session; every unit stopped). */
+    rewindSinks: () => lane.rewind(),
+    /** The summary of a run that ended; throws the lane's failure (a sink refusing for good, a failed commit). */
+    finish(): RunSummary {
+      if (lane.failure !== undefined) throw lane.failure;
+      return summary;
+    },
+    close: () => closeAll(opened),
+  };
 }
+
+export type Delivery = Awaited<ReturnType<typeof openDelivery>>;
 
 async function closeAll(sinks: readonly Sink[]): Promise<void> {
   for (const sink of sinks) await sink.close().catch(() => {});

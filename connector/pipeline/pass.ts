@@ -5,9 +5,9 @@
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import type { RunSettings } from '../config/settings.ts';
-import { addCounts, noCounts, type Counts } from '../core/counts.ts';
+import { addCounts, type Counts } from '../core/counts.ts';
 import type { ComponentReporter } from '../observe/telemetry.ts';
-import type { Acknowledgement, PassOutcome, SourcePass } from '../sources/source.ts';
+import type { Acknowledgement, SourcePass } from '../sources/source.ts';
 import type { StateStore } from '../state/store.ts';
 import { batchRecords, isEmpty, type Batch } from './batcher.ts';
 import type { CommitLane } from './commit-lane.ts';
@@ -36,10 +36,10 @@ export interface PassDelivery {
   readonly onProgress?: ProgressListener | undefined;
 }
 
-export async function runPass(pass: SourcePass, delivery: PassDelivery): Promise<PassOutcome> {
+/** Ends with the pass's last commit; `pass` then says where its checkpoint stands and what went wrong. */
+export async function runPass(pass: SourcePass, delivery: PassDelivery): Promise<void> {
   const { contentType, lane, store, settings, reporter, signal } = delivery;
   const dedupe = new RecordDeduplicator(store, contentType, delivery.pending);
-  const counts = noCounts();
   const batches = batchRecords(pass, {
     bounds: { maxRecords: settings.batchMaxRecords, maxBytes: settings.batchMaxBytes, maxWaitMs: settings.batchMaxWaitMs }, dedupe, reporter,
   });
@@ -49,9 +49,9 @@ export async function runPass(pass: SourcePass, delivery: PassDelivery): Promise
     const records = batch === undefined ? acknowledged.records : acknowledged.records.length > 0 ? [...batch.records, ...acknowledged.records] : batch.records;
     const sent = batch === undefined ? {} : { records: batch.records.length, duplicates: batch.duplicates };
     await lane.commit(records.length > 0 ? { contentType, records } : undefined, () => (batch === undefined ? acknowledged.change() : { ...acknowledged.change(), ...sent, recordKeys: batch.keys }), store);
-    for (const total of delivery.totals ? [counts, delivery.totals] : [counts]) {
-      addCounts(total, acknowledged.counts);
-      addCounts(total, sent);
+    if (delivery.totals) {
+      addCounts(delivery.totals, acknowledged.counts);
+      addCounts(delivery.totals, sent);
     }
     delivery.onProgress?.(contentType, { records: sent.records ?? 0, checkpoint: pass.checkpoint, coveredFrom: pass.listedFrom, ...(acknowledged.reached === undefined ? {} : { reached: acknowledged.reached }) });
   };
@@ -80,5 +80,4 @@ export async function runPass(pass: SourcePass, delivery: PassDelivery): Promise
     if (committing) await committing.catch(() => {});
     dedupe.reset();
   }
-  return { ...counts, listedFrom: pass.listedFrom, checkpoint: pass.checkpoint, errors: pass.errors };
 }

@@ -10,41 +10,23 @@ import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
 import type { CursorState } from '../core/commit.ts';
 import { toConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
-import type { ComponentReporter, RunObserver, Telemetry } from '../observe/telemetry.ts';
-import { lastErrorOf, type PassOutcome, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
+import type { RunObserver, Telemetry } from '../observe/telemetry.ts';
+import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
 import { deadLetterFileName } from '../state/sqlite/dead-letter.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Delivery } from './delivery.ts';
 import { runPass, type ProgressListener } from './pass.ts';
 
-/** What every unit of a run shares. */
-export interface UnitLoopShared {
-  readonly delivery: Delivery;
-  readonly settings: RunSettings;
-  readonly now: () => Date;
-  /** The telemetry components of the sources ('collector') and of the pipeline. */
-  readonly reporters: { readonly source: ComponentReporter; readonly pipeline: ComponentReporter };
-  readonly observer?: RunObserver | undefined;
-  readonly emitHealth?: boolean | undefined;
-  readonly onProgress?: ProgressListener | undefined;
-}
-
-export interface UnitLoopSharedOptions {
+/** What the units of a run share (every setting not given takes its default). */
+export interface CollectionOptions {
   readonly telemetry: Telemetry;
   readonly settings?: Partial<RunSettings> | undefined;
   readonly now?: (() => Date) | undefined;
+  /** Blobs listed and fetched (metrics). */
   readonly observer?: RunObserver | undefined;
+  /** Write health records (health-records.ts) into the sinks with the batches. */
   readonly emitHealth?: boolean | undefined;
   readonly onProgress?: ProgressListener | undefined;
-}
-
-/** What the units of a run share, from the run's options (every setting not given takes its default). */
-export function unitLoopShared(delivery: Delivery, options: UnitLoopSharedOptions): UnitLoopShared {
-  return {
-    delivery, settings: { ...defaultRunSettings, ...options.settings }, now: options.now ?? (() => new Date()),
-    reporters: { source: options.telemetry.component('collector', 'source'), pipeline: options.telemetry.component('pipeline', 'transform') },
-    observer: options.observer, emitHealth: options.emitHealth, onProgress: options.onProgress,
-  };
 }
 
 export interface UnitLoopOptions {
@@ -73,11 +55,15 @@ export class UnitLoop {
   /** Whether `prepare` succeeded (or there is none). */
   prepared: boolean;
   readonly #unit: UnitLoopOptions;
-  readonly #shared: UnitLoopShared;
+  readonly #delivery: Delivery;
+  readonly #run: CollectionOptions;
+  readonly #settings: RunSettings;
 
-  constructor(unit: UnitLoopOptions, shared: UnitLoopShared) {
+  constructor(unit: UnitLoopOptions, delivery: Delivery, run: CollectionOptions) {
     this.#unit = unit;
-    this.#shared = shared;
+    this.#delivery = delivery;
+    this.#run = run;
+    this.#settings = { ...defaultRunSettings, ...run.settings };
     this.checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     this.coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
     this.prepared = unit.prepare === undefined;
@@ -102,7 +88,7 @@ export class UnitLoop {
   /** Live passes and sweeps, each at its interval, until the unit ends. */
   async run(signal?: AbortSignal): Promise<void> {
     const stop = this.#stopOf(signal);
-    const { settings } = this.#shared;
+    const settings = this.#settings;
     const every = async (intervalMs: number, pass: () => Promise<boolean>) => {
       while (await pass()) {
         await delay(intervalMs, undefined, { signal: stop }).catch(() => {});
@@ -124,9 +110,9 @@ export class UnitLoop {
         this.prepared = true;
       }
       return this.#unit.source.live(this.checkpoint, context);
-    }, (outcome) => {
-      this.checkpoint = outcome.checkpoint;
-      this.coveredFrom ??= outcome.listedFrom;
+    }, (pass) => {
+      this.checkpoint = pass.checkpoint;
+      this.coveredFrom ??= pass.listedFrom;
     });
   }
 
@@ -138,31 +124,29 @@ export class UnitLoop {
   }
 
   #stopOf(signal: AbortSignal | undefined): AbortSignal {
-    const { delivery } = this.#shared;
+    const delivery = this.#delivery;
     return signal === undefined || signal === delivery.signal ? delivery.signal : AbortSignal.any([delivery.signal, signal]);
   }
 
   /** Runs one pass; false when the unit must end (the lane failed, a stop, the unit given up). */
-  async #attempt(signal: AbortSignal, start: (context: SourceContext) => Promise<SourcePass | undefined>, done: (outcome: PassOutcome) => void): Promise<boolean> {
-    const { delivery, settings, now, reporters } = this.#shared;
-    const { source, store, logger } = this.#unit;
+  async #attempt(signal: AbortSignal, start: (context: SourceContext) => Promise<SourcePass | undefined>, done: (pass: SourcePass) => void): Promise<boolean> {
+    const { telemetry, observer, now = () => new Date() } = this.#run;
+    const { source, store, logger, tenant } = this.#unit;
     const { contentType } = source;
-    const unit = { tenant: this.#unit.tenant, contentType };
-    const tenant = this.#unit.tenant;
-    const observer = this.#shared.observer;
+    const [delivery, settings, unit] = [this.#delivery, this.#settings, { tenant, contentType }];
     try {
       const pass = await start({
-        settings, logger, signal, now, since: this.#unit.since, reporter: reporters.source, emitHealth: this.#shared.emitHealth,
+        settings, logger, signal, now, since: this.#unit.since, reporter: telemetry.component('collector', 'source'), emitHealth: this.#run.emitHealth,
         deadLetters: `${deadLetterFileName} in the state directory`,
         observer: observer && { listed: (type) => observer.listed(type, tenant), fetched: (type) => observer.fetched(type, tenant) },
         delivered: (contentIds) => store.deliveredBlobs(contentType, contentIds),
       });
       if (pass === undefined) return !signal.aborted;
-      const outcome = await runPass(pass, {
-        contentType, lane: delivery.lane, store, settings, reporter: reporters.pipeline, signal, now, pending: this.pending, totals: delivery.summary, onProgress: this.#shared.onProgress,
+      await runPass(pass, {
+        contentType, lane: delivery.lane, store, settings, reporter: telemetry.component('pipeline', 'transform'), signal, now, pending: this.pending, totals: delivery.summary, onProgress: this.#run.onProgress,
       });
-      done(outcome);
-      for (const error of outcome.errors) delivery.failed(unit, error);
+      done(pass);
+      for (const error of pass.errors) delivery.failed(unit, error);
     } catch (error) {
       if (delivery.halted() || signal.aborted) return false;
       const failure = toConnectorError(error);

@@ -77,12 +77,6 @@ export interface Source {
   sweep(checkpoint: number, coveredFrom: number, context: SourceContext): SourcePass | undefined;
 }
 
-export interface PassOutcome extends Counts {
-  readonly listedFrom: number | undefined;
-  readonly checkpoint: number | undefined;
-  readonly errors: readonly ConnectorError[];
-}
-
 export function lastErrorOf(error: unknown, now: Date): LastError {
   const failure = toConnectorError(error);
   // Kept in the state and shown by status: an answer that echoed a secret must not put it there.

@@ -15,7 +15,7 @@ import { serviceHealth } from '../../../contract/content-types.ts';
 import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
 import type { RawRecord } from '../../core/records.ts';
 import type { RecordKey, ServiceHealthSample } from '../../core/commit.ts';
-import { lastErrorOf, type Acknowledgement, type Source, type SourceContext, type SourceItem, type SourcePass } from '../source.ts';
+import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../source.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from './service-health-api.ts';
 
 const minute = 60_000;
@@ -40,109 +40,75 @@ function recordOf(item: AnnouncementItem): RawRecord {
   return { id: key.id, creationTime: key.creationTime, bytes: item.bytes };
 }
 
-export class ServiceHealthSource implements Source {
-  readonly contentType = serviceHealth;
-  readonly #graph: ServiceHealthApi;
-
-  constructor(graph: ServiceHealthApi) {
-    this.#graph = graph;
-  }
-
-  live(checkpoint: number | undefined, context: SourceContext): SourcePass {
-    const from = checkpoint === undefined ? context.since.getTime() : checkpoint - Math.max(context.settings.overlapMinutes * minute, minimumOverlapMs);
-    return new ServiceHealthPass(this.#graph, context, checkpoint, from, false);
-  }
-
-  /** Every change still remembered, listed again: Graph pages by position, so a change made while it pages can slip between two pages. */
-  sweep(checkpoint: number, coveredFrom: number, context: SourceContext): SourcePass {
-    const from = Math.max(coveredFrom, serviceHealthSweepFrom(context.now().getTime() + this.#graph.clockSkewMs, context.settings.dedupeRetentionHours));
-    return new ServiceHealthPass(this.#graph, context, checkpoint, from, true);
-  }
+/** The tenant's service announcements, read by `graph`. */
+export function serviceHealthSource(graph: ServiceHealthApi): Source {
+  return {
+    contentType: serviceHealth,
+    live: (checkpoint, context) => serviceHealthPass(graph, context, checkpoint, checkpoint === undefined ? context.since.getTime() : checkpoint - Math.max(context.settings.overlapMinutes * minute, minimumOverlapMs)),
+    // Every change still remembered, listed again: Graph pages by position, so a change made while it pages can slip between two pages.
+    sweep: (checkpoint, coveredFrom, context) => serviceHealthPass(graph, context, checkpoint, Math.max(coveredFrom, serviceHealthSweepFrom(context.now().getTime() + graph.clockSkewMs, context.settings.dedupeRetentionHours)), true),
+  };
 }
 
-class ServiceHealthPass implements SourcePass {
-  readonly listedFrom: number;
-  readonly errors: ConnectorError[] = [];
-  readonly #graph: ServiceHealthApi;
-  readonly #context: SourceContext;
-  readonly #sweeping: boolean;
-  /** Graph's time as the listing begins (the skew known from earlier answers; the overlap covers a first guess). */
-  readonly #listingStarted: number;
-  #checkpoint: number | undefined;
-  #complete = true;
+function serviceHealthPass(graph: ServiceHealthApi, context: SourceContext, from: number | undefined, listedFrom: number, sweeping = false): SourcePass {
+  const { signal, settings, logger } = context;
+  const errors: ConnectorError[] = [];
+  // Graph's time as the listing begins (the skew known from earlier answers; the overlap covers a first guess).
+  const listingStarted = context.now().getTime() + graph.clockSkewMs;
+  let checkpoint = from;
+  let complete = true;
+  /** A list or the overview that failed after retries: the pass carries on with the rest, and the checkpoint holds. */
+  const failed = (what: string, error: unknown) => {
+    const failure = toConnectorError(error);
+    // One missing permission fails the same way on every page and list: reported once.
+    if (!errors.some((known) => known.code === failure.code && known.message === failure.message)) errors.push(failure);
+    context.reporter.error({ stage: 'receiving', code: failure.code, message: failure.message, discarded: 0 });
+    logger.error({ component: 'graph', contentType: serviceHealth, resource: what, code: failure.code, reason: failure.toLine() }, 'Microsoft Graph could not be read: the checkpoint holds and the next pass lists again');
+  };
 
-  constructor(graph: ServiceHealthApi, context: SourceContext, checkpoint: number | undefined, from: number, sweeping: boolean) {
-    this.#graph = graph;
-    this.#context = context;
-    this.#checkpoint = checkpoint;
-    this.listedFrom = from;
-    this.#sweeping = sweeping;
-    this.#listingStarted = context.now().getTime() + graph.clockSkewMs;
-  }
-
-  get checkpoint(): number | undefined {
-    return this.#checkpoint;
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<SourceItem> {
-    const { signal } = this.#context;
-    for (const kind of kinds) {
-      try {
-        for await (const page of this.#graph.listChanged(kind, new Date(this.listedFrom), { abortSignal: signal })) {
-          if (page.length > 0) yield { records: page.map(recordOf), bytes: page.reduce((sum, item) => sum + item.bytes.length, 0), cut: true };
+  return {
+    listedFrom, errors,
+    get checkpoint() {
+      return checkpoint;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (const kind of kinds) {
+        try {
+          for await (const page of graph.listChanged(kind, new Date(listedFrom), { abortSignal: signal })) {
+            if (page.length > 0) yield { records: page.map(recordOf), bytes: page.reduce((sum, item) => sum + item.bytes.length, 0), cut: true };
+          }
+        } catch (error) {
+          if (signal.aborted) throw error;
+          complete = false;
+          failed(kind, error);
         }
-      } catch (error) {
-        if (signal.aborted) throw error;
-        this.#complete = false;
-        this.#failed(kind, error);
       }
-    }
-  }
-
-  acknowledge(): Acknowledgement {
-    return { records: [], counts: {}, change: () => ({ contentType: serviceHealth, at: this.#context.now().toISOString(), coveredFrom: new Date(this.listedFrom).toISOString() }) };
-  }
-
-  /** Every service's health overview sampled; the checkpoint moves to where the listing began once both lists were read to the end. */
-  async end(): Promise<Acknowledgement> {
-    const { signal, settings } = this.#context;
-    let sample: ServiceHealthSample | undefined;
-    if (!this.#sweeping) {
-      try {
-        const services = await this.#graph.healthOverviews({ abortSignal: signal });
-        sample = { at: this.#context.now().toISOString(), services: services.map(({ service, status }) => ({ service, status })) };
-      } catch (error) {
-        if (signal.aborted) throw error;
-        this.#failed('healthOverviews', error);
+    },
+    acknowledge: () => ({ records: [], counts: {}, change: () => ({ contentType: serviceHealth, at: context.now().toISOString(), coveredFrom: new Date(listedFrom).toISOString() }) }),
+    /** Every service's health overview sampled; the checkpoint moves to where the listing began once both lists were read to the end. */
+    async end() {
+      let sample: ServiceHealthSample | undefined;
+      if (!sweeping) {
+        try {
+          const services = await graph.healthOverviews({ abortSignal: signal });
+          sample = { at: context.now().toISOString(), services: services.map(({ service, status }) => ({ service, status })) };
+        } catch (error) {
+          if (signal.aborted) throw error;
+          failed('healthOverviews', error);
+        }
       }
-    }
-    const moved = !this.#sweeping && this.#complete && this.#listingStarted > (this.#checkpoint ?? Number.NEGATIVE_INFINITY);
-    if (moved) this.#checkpoint = this.#listingStarted;
-    const checkpoint = this.#checkpoint;
-    const last = this.errors.at(-1);
-    const now = this.#context.now();
-    if (this.#sweeping) {
-      return { records: [], counts: {}, change: () => ({ contentType: serviceHealth, at: now.toISOString(), ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }) }) };
-    }
-    return {
-      records: [], counts: {},
-      change: () => ({
-        contentType: serviceHealth, at: now.toISOString(),
-        ...(moved ? { checkpoint: new Date(this.#listingStarted).toISOString() } : {}),
-        coveredFrom: new Date(this.listedFrom).toISOString(),
+      const moved = !sweeping && complete && listingStarted > (checkpoint ?? Number.NEGATIVE_INFINITY);
+      if (moved) checkpoint = listingStarted;
+      const last = errors.at(-1);
+      const now = context.now();
+      const change = sweeping ? (last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }) : {
+        ...(moved ? { checkpoint: new Date(listingStarted).toISOString() } : {}),
+        coveredFrom: new Date(listedFrom).toISOString(),
         lastError: last ? lastErrorOf(last, now) : null,
         ...(sample ? { serviceHealth: sample } : {}),
         ...(checkpoint !== undefined ? { forgetRecordsCreatedBefore: new Date(checkpoint - settings.dedupeRetentionHours * hour).toISOString() } : {}),
-      }),
-    };
-  }
-
-  /** A list or the overview that failed after retries: the pass carries on with the rest, and the checkpoint holds. */
-  #failed(what: string, error: unknown): void {
-    const failure = toConnectorError(error);
-    // One missing permission fails the same way on every page and list: reported once.
-    if (!this.errors.some((known) => known.code === failure.code && known.message === failure.message)) this.errors.push(failure);
-    this.#context.reporter.error({ stage: 'receiving', code: failure.code, message: failure.message, discarded: 0 });
-    this.#context.logger.error({ component: 'graph', contentType: serviceHealth, resource: what, code: failure.code, reason: failure.toLine() }, 'Microsoft Graph could not be read: the checkpoint holds and the next pass lists again');
-  }
+      };
+      return { records: [], counts: {}, change: () => ({ contentType: serviceHealth, at: now.toISOString(), ...change }) };
+    },
+  };
 }

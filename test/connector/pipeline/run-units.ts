@@ -3,16 +3,17 @@
  * and one UnitLoop per content type, without the CLI around them.
  */
 import { serviceHealth, type CollectedType } from '../../../contract/content-types.ts';
+import { defaultRunSettings } from '../../../connector/config/settings.ts';
 import type { RunSummary } from '../../../connector/core/counts.ts';
-import { Delivery, type DeliveryOptions } from '../../../connector/pipeline/delivery.ts';
-import { UnitLoop, unitLoopShared, type UnitLoopSharedOptions } from '../../../connector/pipeline/unit-loop.ts';
+import { openDelivery, type DeliveryOptions } from '../../../connector/pipeline/delivery.ts';
+import { UnitLoop, type CollectionOptions } from '../../../connector/pipeline/unit-loop.ts';
 import type { ActivityApi } from '../../../connector/sources/activity-api/activity-api.ts';
-import { AuditSource } from '../../../connector/sources/activity-api/audit-source.ts';
+import { auditSource } from '../../../connector/sources/activity-api/audit-source.ts';
 import { BlobFetcher, FetchSlots } from '../../../connector/sources/activity-api/blob-fetcher.ts';
 import type { ServiceHealthApi } from '../../../connector/sources/graph/service-health-api.ts';
-import { ServiceHealthSource } from '../../../connector/sources/graph/service-health-source.ts';
+import { serviceHealthSource } from '../../../connector/sources/graph/service-health-source.ts';
 
-export interface RunUnitsOptions extends DeliveryOptions, UnitLoopSharedOptions {
+export interface RunUnitsOptions extends DeliveryOptions, CollectionOptions {
   readonly api: ActivityApi;
   readonly graph?: ServiceHealthApi | undefined;
   readonly contentTypes: readonly CollectedType[];
@@ -23,18 +24,17 @@ export interface RunUnitsOptions extends DeliveryOptions, UnitLoopSharedOptions 
 }
 
 export async function runUnits(options: RunUnitsOptions): Promise<RunSummary> {
-  const delivery = await Delivery.open(options);
+  const delivery = await openDelivery(options);
   try {
-    const shared = unitLoopShared(delivery, options);
-    const fetcher = new BlobFetcher(options.api, new FetchSlots(shared.settings.fetchConcurrency));
+    const fetcher = new BlobFetcher(options.api, new FetchSlots(options.settings?.fetchConcurrency ?? defaultRunSettings.fetchConcurrency));
     const cursors = await options.store.cursors();
     const { prepare } = options;
     await Promise.all(options.contentTypes.map((contentType) => {
-      const source = contentType === serviceHealth ? new ServiceHealthSource(options.graph!) : new AuditSource(contentType, options.api, fetcher);
+      const source = contentType === serviceHealth ? serviceHealthSource(options.graph!) : auditSource(contentType, options.api, fetcher);
       const loop = new UnitLoop({
         source, store: options.store, cursor: cursors.get(contentType), since: options.since, logger: options.logger,
         ...(prepare ? { prepare: (signal: AbortSignal) => prepare(contentType, signal) } : {}),
-      }, shared);
+      }, delivery, options);
       return options.once ? loop.runOnce() : loop.run();
     }));
     const summary = delivery.finish();

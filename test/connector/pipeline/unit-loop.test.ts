@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { ConnectorError } from '../../../connector/core/errors.ts';
 import type { SinkBatch, SinkPosition } from '../../../connector/core/records.ts';
 import { Telemetry } from '../../../connector/observe/telemetry.ts';
-import { Delivery } from '../../../connector/pipeline/delivery.ts';
-import { UnitLoop, unitLoopShared } from '../../../connector/pipeline/unit-loop.ts';
+import { openDelivery } from '../../../connector/pipeline/delivery.ts';
+import { UnitLoop } from '../../../connector/pipeline/unit-loop.ts';
 import type { Sink } from '../../../connector/sinks/sink.ts';
 import type { Acknowledgement, Source, SourceContext, SourceItem, SourcePass } from '../../../connector/sources/source.ts';
 import { openStateStore } from '../../../connector/state/sqlite/store.ts';
@@ -101,9 +101,8 @@ async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal)
   const store: StateStore = await openStateStore(join(await workDir(), 'state'), { lockWaitMs: 0 });
   const sink = new MemorySink();
   const { logger } = quietLogger();
-  const delivery = await Delivery.open({ store, sinks: [sink], logger });
-  const shared = unitLoopShared(delivery, { telemetry: new Telemetry(), settings: { batchMaxWaitMs: 0 }, now: () => new Date(reached) });
-  const loop = new UnitLoop({ source, store, cursor: undefined, since: new Date(start), logger, ...options }, shared);
+  const delivery = await openDelivery({ store, sinks: [sink], logger });
+  const loop = new UnitLoop({ source, store, cursor: undefined, since: new Date(start), logger, ...options }, delivery, { telemetry: new Telemetry(), settings: { batchMaxWaitMs: 0 }, now: () => new Date(reached) });
   const cursor = async () => (await store.cursors()).get(contentType);
   return { loop, sink, delivery, store, cursor, [Symbol.asyncDispose]: async () => { await delivery.close(); await store.close(); } };
 }
