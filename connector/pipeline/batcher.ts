@@ -88,7 +88,8 @@ export async function* batchRecords<Item extends SourceItem>(items: AsyncIterabl
         batch.bytes += record.bytes.length;
         if (record.id !== undefined) batch.keys.push({ id: record.id, creationTime: record.creationTime });
       }
-      batch.items.push(item);
+      // Its records are in batches now: the batch keeps only what acknowledges it, not a second reference to each record.
+      batch.items.push(item.records.length === 0 ? item : { ...item, records: [] });
       if (item.cut || full()) {
         yield batch;
         batch = emptyBatch(clock());
