@@ -82,19 +82,11 @@ export async function openCollection(options: Omit<RunConnectorOptions, 'api' | 
     if (!unit.graph) throw new ConnectorError('CONFIG_INVALID', 'ServiceHealth is to be collected but no Microsoft Graph client was given', { fix: 'report this as a connector bug' });
     return serviceHealthSource(unit.graph);
   };
-  return {
-    summary: delivery.summary,
-    signal: delivery.signal,
+  return Object.assign(delivery, {
     /** Collects one unit until stopped (or, --once, until everything listable now is delivered). */
     collect: async (unit: UnitCollection) => {
       const loop = new UnitLoop({ ...unit, source: sourceOf(unit), logger: unit.logger ?? options.logger }, delivery, options);
       await (options.once ? loop.runOnce(unit.abortSignal) : loop.run(unit.abortSignal));
     },
-    get fatal() {
-      return delivery.fatal;
-    },
-    rewindSinks: () => delivery.rewindSinks(),
-    finish: () => delivery.finish(),
-    close: () => delivery.close(),
-  };
+  });
 }
