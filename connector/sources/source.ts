@@ -45,6 +45,7 @@ export interface SourcePass<Item extends SourceItem = SourceItem> extends AsyncI
   readonly checkpoint: number | undefined;
   /** Errors that ended or held back this pass (the checkpoint holds; the next pass retries). */
   readonly errors: readonly ConnectorError[];
+  /** The items whose last record a batch holds (their records taken: they are in the batch), before it is written. */
   acknowledge(items: readonly Item[], now: Date): Acknowledgement;
   /** After the last item: the pass's last commit (its error or none, the checkpoint, what can be forgotten). */
   end(): Promise<Acknowledgement>;
