@@ -41,3 +41,8 @@ export class ConfigError extends ConnectorError {
 
 /** A sink refused for good: its target is taken, holds what it must not overwrite, or refuses every batch. */
 export class SinkError extends ConnectorError {}
+
+export function toConnectorError(error: unknown): ConnectorError {
+  if (error instanceof ConnectorError) return error;
+  return new ConnectorError('ERROR', String((error as Error)?.message ?? error), { cause: error });
+}

@@ -4,6 +4,8 @@
  * with the stage they happened in and how many records they discarded. `status`, logs and metrics all read
  * the same counters, so "how far behind, what failed, did we drop anything" has one answer.
  */
+import type { CollectedType } from '../../contract/content-types.ts';
+
 export type ComponentKind = 'source' | 'transform' | 'sink';
 export type Stage = 'receiving' | 'processing' | 'sending';
 
@@ -37,6 +39,18 @@ export interface ComponentReporter {
   error(error: ComponentError): void;
   /** Counts `count` under `key` (records per OCSF class, say); optional for components that count nothing else. */
   tally?(key: string, count: number): void;
+}
+
+/** What a collection tells the process's observers (metrics, the stall watch); the tenant when a fleet collects several. */
+export interface RunObserver {
+  /** Blobs listed (new ones: not delivered before). */
+  listed(contentType: CollectedType, tenant?: string): void;
+  fetched(contentType: CollectedType, tenant?: string): void;
+  sinkBatch(sink: string, seconds: number): void;
+  /** A sink did not acknowledge a batch (it is sent again). */
+  sinkFailed?(sink: string, reason: string): void;
+  /** A commit reached the state store. */
+  committed?(): void;
 }
 
 export type ErrorListener = (component: string, error: ComponentError) => void;

@@ -1,28 +1,23 @@
 /**
- * The batcher: turns fetch outcomes (in listing order) into sink batches bounded by records, bytes and wait.
- * Duplicates are dropped on the way in. A blob is acknowledged with the batch that holds its last record (or
+ * The batcher: turns a source's items (in order) into sink batches bounded by records, bytes and wait.
+ * Duplicates are dropped on the way in. An item is acknowledged with the batch that holds its last record (or
  * with the open batch when it had none left), so a blob is only ever counted delivered once all its records
- * are. A batch is cut when it is full, or when its oldest record waited `maxWaitMs` for the next outcome.
+ * are. A batch is cut when it is full, when its oldest record waited `maxWaitMs` for the next item, or after an
+ * item that asks for it (`cut`).
  */
-import type { ContentBlob } from '../sources/activity-api/activity-api.ts';
-import type { FetchOutcome } from '../sources/activity-api/blob-fetcher.ts';
 import type { RawRecord } from '../core/records.ts';
-import type { RecordKey, SetAsideRecord } from '../core/commit.ts';
+import type { RecordKey } from '../core/commit.ts';
+import type { ComponentReporter } from '../observe/telemetry.ts';
+import type { SourceItem } from '../sources/source.ts';
 import type { RecordDeduplicator } from './record-deduplicator.ts';
 
-export interface Batch {
+export interface Batch<Item extends SourceItem = SourceItem> {
   readonly records: RawRecord[];
   bytes: number;
   /** Keys of `records` (those with an Id), remembered by the store once the batch commits. */
   readonly keys: RecordKey[];
-  /** Blobs whose last record is in this batch: delivered when it commits. */
-  readonly blobs: ContentBlob[];
-  /** Blobs found expired (AF20051): recorded when it commits. */
-  readonly expired: ContentBlob[];
-  /** Elements of its blobs that are not audit records: set aside (the dead-letter file) when it commits. */
-  readonly setAside: SetAsideRecord[];
-  /** Give the bodies of `blobs` back for reuse: called once the batch committed (no record of them is needed). */
-  readonly releases: Array<() => void>;
+  /** Items whose last record is in this batch: acknowledged when it commits. */
+  readonly items: Item[];
   duplicates: number;
   openedAt: number;
 }
@@ -36,21 +31,17 @@ export interface BatchBounds {
 export interface BatcherOptions {
   readonly bounds: BatchBounds;
   readonly dedupe: RecordDeduplicator;
-  /** A blob that could not be fetched: it is in no batch and holds the checkpoint. */
-  readonly onFailed: (outcome: Extract<FetchOutcome, { kind: 'failed' }>) => void;
-  readonly onExpired?: (outcome: Extract<FetchOutcome, { kind: 'expired' }>) => void;
-  readonly onReceived?: (records: number, bytes: number) => void;
-  /** A blob with elements that are not audit records (they go with the batch that holds the blob). */
-  readonly onSetAside?: (outcome: Extract<FetchOutcome, { kind: 'records' }>) => void;
+  /** Told each item's records and bytes as they come in. */
+  readonly reporter?: ComponentReporter | undefined;
   readonly clock?: () => number;
 }
 
-export function emptyBatch(now: number): Batch {
-  return { records: [], bytes: 0, keys: [], blobs: [], expired: [], setAside: [], releases: [], duplicates: 0, openedAt: now };
+export function emptyBatch<Item extends SourceItem>(now: number): Batch<Item> {
+  return { records: [], bytes: 0, keys: [], items: [], duplicates: 0, openedAt: now };
 }
 
-export function isEmpty(batch: Batch): boolean {
-  return batch.records.length === 0 && batch.blobs.length === 0 && batch.expired.length === 0 && batch.setAside.length === 0 && batch.duplicates === 0;
+export function isEmpty(batch: Batch<SourceItem>): boolean {
+  return batch.records.length === 0 && batch.items.length === 0 && batch.duplicates === 0;
 }
 
 const timedOut = Symbol('timed out');
@@ -62,11 +53,11 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof timedOut
 }
 
 /** Yields full or waited-out batches, and at the end the last one (which may be empty). */
-export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, options: BatcherOptions): AsyncGenerator<Batch> {
-  const { bounds, dedupe } = options;
+export async function* batchRecords<Item extends SourceItem>(items: AsyncIterable<Item>, options: BatcherOptions): AsyncGenerator<Batch<Item>> {
+  const { bounds, dedupe, reporter } = options;
   const clock = options.clock ?? Date.now;
-  const source = outcomes[Symbol.asyncIterator]();
-  let batch = emptyBatch(clock());
+  const source = items[Symbol.asyncIterator]();
+  let batch = emptyBatch<Item>(clock());
   const full = () => batch.records.length >= bounds.maxRecords || batch.bytes >= bounds.maxBytes;
   try {
     for (;;) {
@@ -83,22 +74,9 @@ export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, optio
       }
       const next = await pending;
       if (next.done) break;
-      const outcome = next.value;
-      if (outcome.kind === 'failed') {
-        options.onFailed(outcome);
-        continue;
-      }
-      if (outcome.kind === 'expired') {
-        options.onExpired?.(outcome);
-        batch.expired.push(outcome.blob);
-        continue;
-      }
-      options.onReceived?.(outcome.records.length, outcome.bytes);
-      if (outcome.rejected.length > 0) {
-        options.onSetAside?.(outcome);
-        for (const element of outcome.rejected) batch.setAside.push({ contentId: outcome.blob.contentId, ...element });
-      }
-      const { fresh, duplicates } = await dedupe.select(outcome.records);
+      const item = next.value;
+      reporter?.received(item.records.length, item.bytes);
+      const { fresh, duplicates } = item.records.length > 0 ? await dedupe.select(item.records) : { fresh: [], duplicates: 0 };
       batch.duplicates += duplicates;
       for (const record of fresh) {
         if (full()) {
@@ -110,9 +88,9 @@ export async function* batchRecords(outcomes: AsyncIterable<FetchOutcome>, optio
         batch.bytes += record.bytes.length;
         if (record.id !== undefined) batch.keys.push({ id: record.id, creationTime: record.creationTime });
       }
-      batch.blobs.push(outcome.blob);
-      if (outcome.release) batch.releases.push(outcome.release);
-      if (full()) {
+      // Its records are in batches now: the batch keeps only what acknowledges it, not a second reference to each record.
+      batch.items.push(item.records.length === 0 ? item : { ...item, records: [] });
+      if (item.cut || full()) {
         yield batch;
         batch = emptyBatch(clock());
       }

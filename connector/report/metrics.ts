@@ -8,10 +8,9 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ApiRate } from '../core/commit.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
-import type { RunObserver } from '../pipeline/run-connector.ts';
 import type { StateStore } from '../state/store.ts';
 import { buildStatusReport, type StatusReport } from './status-report.ts';
-import type { Telemetry } from '../observe/telemetry.ts';
+import type { RunObserver, Telemetry } from '../observe/telemetry.ts';
 import { ocsfTransformComponent } from '../sinks/ocsf/ocsf-sink.ts';
 
 /** One tenant whose state the metrics read. */

@@ -6,7 +6,7 @@
  */
 import type { ApiRate } from '../core/commit.ts';
 import type { CollectedType } from '../../contract/content-types.ts';
-import type { RunObserver } from '../pipeline/run-connector.ts';
+import type { RunObserver } from '../observe/telemetry.ts';
 
 export interface StallWatchOptions {
   readonly stalledAfterMs: number;

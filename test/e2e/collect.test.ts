@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
-import { runConnector } from '../../connector/pipeline/run-connector.ts';
+import { runUnits } from '../connector/pipeline/run-units.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
 import { openStateStore } from '../../connector/state/sqlite/store.ts';
 import { buildStatusReport } from '../../connector/report/status-report.ts';
@@ -29,7 +29,7 @@ async function collect(emulator: Emulator, dir: string, extra: { sinks?: Sink[] 
   const { logger, lines } = quietLogger();
   const store = await openStateStore(join(dir, 'state'), { lockWaitMs: 0 });
   try {
-    const summary = await runConnector({
+    const summary = await runUnits({
       api, contentTypes: [...contentTypes], since: new Date(clock - 7 * 86_400_000), once: true, store,
       sinks: extra.sinks ?? [new FileSink(join(dir, 'audit.ndjson'))], telemetry, logger, now: () => new Date(clock),
     });

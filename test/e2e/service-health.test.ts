@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
-import { runConnector } from '../../connector/pipeline/run-connector.ts';
+import { runUnits } from '../connector/pipeline/run-units.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
 import { openStateStore } from '../../connector/state/sqlite/store.ts';
 import { buildStatusReport, formatStatusReport } from '../../connector/report/status-report.ts';
@@ -24,14 +24,14 @@ async function emulatorWith(options: Parameters<typeof startEmulator>[0] = {}) {
 }
 
 /** One `run --once --content-types ServiceHealth`, as a fresh process would: the store opened anew (a restart). */
-async function collect(emulator: Emulator, dir: string, options: { logger?: ReturnType<typeof quietLogger>['logger']; settings?: Parameters<typeof runConnector>[0]['settings'] } = {}) {
+async function collect(emulator: Emulator, dir: string, options: { logger?: ReturnType<typeof quietLogger>['logger']; settings?: Parameters<typeof runUnits>[0]['settings'] } = {}) {
   const { api, agent, telemetry } = connectTo(emulator);
   const quiet = quietLogger();
   const logger = options.logger ?? quiet.logger;
   const { graph } = connectGraph(emulator, agent, { logger });
   const store = await openStateStore(join(dir, 'state'), { lockWaitMs: 0 });
   try {
-    return await runConnector({
+    return await runUnits({
       api, graph, contentTypes: ['ServiceHealth'], since: new Date(clock - 7 * 86_400_000), once: true, store,
       sinks: [new FileSink(join(dir, 'health.ndjson'))], telemetry, logger, now: () => new Date(clock), ...(options.settings ? { settings: options.settings } : {}),
     });

@@ -39,15 +39,20 @@ export async function* listWindow(api: ActivityApi, contentType: ContentType, wi
   }
 }
 
+/** What a pass learns from the listing: each blob it yields, each window listed to the end, the window that failed. */
+export interface ListingObserver {
+  /** A blob about to be yielded: it holds the checkpoint until acknowledged. */
+  listed(blob: ContentBlob): void;
+  /** Every page of the window ending here was listed. */
+  windowListed(end: Date): void;
+  /** Listing a window failed (after the client's retries): the pass lists no further windows. */
+  listingFailed(error: unknown, window: TimeWindow): void;
+}
+
 export interface NewBlobsOptions extends ListWindowOptions {
   /** Which of these contentIds were delivered already (asked once per page). */
   readonly delivered: (contentIds: readonly string[]) => Promise<Set<string>>;
-  /** A blob about to be yielded: it holds the checkpoint until acknowledged. */
-  readonly onListed: (blob: ContentBlob) => void;
-  /** Every page of the window ending here was listed. */
-  readonly onWindowListed: (end: Date) => void;
-  /** Listing a window failed (after the client's retries): the pass lists no further windows. */
-  readonly onListingFailed: (error: unknown, window: TimeWindow) => void;
+  readonly observer: ListingObserver;
 }
 
 /** The blobs of `windows`, in listing order, less those delivered before. Stops at the first window that fails. */
@@ -59,16 +64,16 @@ export async function* listNewBlobs(api: ActivityApi, contentType: ContentType, 
         for (const listed of page) {
           if (delivered.has(listed.contentId)) continue;
           const blob = placedInTime(listed, window, contentType, options.logger);
-          options.onListed(blob);
+          options.observer.listed(blob);
           yield blob;
         }
       }
     } catch (error) {
       if (options.abortSignal?.aborted) throw error;
-      options.onListingFailed(error, window);
+      options.observer.listingFailed(error, window);
       return;
     }
-    options.onWindowListed(window.end);
+    options.observer.windowListed(window.end);
   }
 }
 

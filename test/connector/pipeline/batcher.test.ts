@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ContentBlob } from '../../../connector/sources/activity-api/activity-api.ts';
-import type { FetchOutcome } from '../../../connector/sources/activity-api/blob-fetcher.ts';
-import { ConnectorError } from '../../../connector/core/errors.ts';
 import { batchRecords, type Batch, type BatcherOptions } from '../../../connector/pipeline/batcher.ts';
 import { RecordDeduplicator } from '../../../connector/pipeline/record-deduplicator.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
 import type { RecordKey } from '../../../connector/core/commit.ts';
+import type { SourceItem } from '../../../connector/sources/source.ts';
 import { auditRecord } from './fake-activity-api.ts';
 
 const blob = (contentId: string): ContentBlob => ({
@@ -13,9 +12,11 @@ const blob = (contentId: string): ContentBlob => ({
   contentCreated: '2026-11-25T10:00:00.000Z', contentExpiration: '2026-12-02T10:00:00.000Z',
 });
 
-const records = (contentId: string, ids: string[]): FetchOutcome => {
+type Item = SourceItem & { readonly blob: ContentBlob };
+
+const records = (contentId: string, ids: string[], cut?: true): Item => {
   const list = ids.map((id) => auditRecord(id));
-  return { kind: 'records', blob: blob(contentId), records: list, rejected: [], bytes: list.reduce((n, r) => n + r.bytes.length, 0) };
+  return { blob: blob(contentId), records: list, bytes: list.reduce((n, r) => n + r.bytes.length, 0), ...(cut ? { cut } : {}) };
 };
 
 /** Only what the deduplicator asks of a store: the Ids committed before. */
@@ -24,14 +25,14 @@ function storeWith(seen: string[] = []): StateStore {
   return { seenRecords: async (_type: string, asked: readonly RecordKey[]) => new Set(asked.filter((key) => ids.has(key.id)).map((key) => key.id)) } as unknown as StateStore;
 }
 
-async function* from(outcomes: FetchOutcome[]): AsyncGenerator<FetchOutcome> {
-  yield* outcomes;
+async function* from(items: Item[]): AsyncGenerator<Item> {
+  yield* items;
 }
 
-async function collect(outcomes: AsyncIterable<FetchOutcome>, options: Partial<BatcherOptions> & { seen?: string[] } = {}): Promise<Batch[]> {
+async function collect(items: AsyncIterable<Item>, options: Partial<BatcherOptions> & { seen?: string[] } = {}): Promise<Array<Batch<Item>>> {
   const dedupe = new RecordDeduplicator(storeWith(options.seen), 'Audit.SharePoint');
-  const batches: Batch[] = [];
-  for await (const batch of batchRecords(outcomes, { bounds: { maxRecords: 3, maxBytes: 1 << 20, maxWaitMs: 60_000 }, dedupe, onFailed: () => {}, ...options })) {
+  const batches: Array<Batch<Item>> = [];
+  for await (const batch of batchRecords(items, { bounds: { maxRecords: 3, maxBytes: 1 << 20, maxWaitMs: 60_000 }, dedupe, ...options })) {
     batches.push(batch);
     dedupe.committed(batch.keys);
   }
@@ -42,7 +43,7 @@ describe('batchRecords', () => {
   it('cuts batches at maxRecords and acknowledges a blob with the batch holding its last record', async () => {
     const batches = await collect(from([records('b1', ['r1', 'r2']), records('b2', ['r3', 'r4', 'r5', 'r6']), records('b3', [])]));
     expect(batches.map((b) => b.keys.map((k) => k.id))).toEqual([['r1', 'r2', 'r3'], ['r4', 'r5', 'r6'], []]);
-    expect(batches.map((b) => b.blobs.map((x) => x.contentId))).toEqual([['b1'], ['b2'], ['b3']]);
+    expect(batches.map((b) => b.items.map((x) => x.blob.contentId))).toEqual([['b1'], ['b2'], ['b3']]);
   });
 
   it('cuts batches at maxBytes, a record larger than the bound going alone', async () => {
@@ -60,33 +61,26 @@ describe('batchRecords', () => {
   it('keeps the bytes of every record as fetched', async () => {
     const outcome = records('b1', ['r1', 'r2']);
     const [batch] = await collect(from([outcome]));
-    expect(batch!.records.map((r) => r.bytes)).toEqual((outcome as Extract<FetchOutcome, { kind: 'records' }>).records.map((r) => r.bytes));
-    expect(batch!.bytes).toBe(outcome.kind === 'records' ? outcome.bytes : 0);
+    expect(batch!.records.map((r) => r.bytes)).toEqual(outcome.records.map((r) => r.bytes));
+    expect(batch!.bytes).toBe(outcome.bytes);
   });
 
-  it('reports failed blobs and keeps them out of every batch; records expired blobs with the batch', async () => {
-    const failed: string[] = [];
-    const outcomes: FetchOutcome[] = [
-      records('b1', ['r1']),
-      { kind: 'failed', blob: blob('b2'), error: new ConnectorError('AF50000', 'internal error', { retryable: true }) },
-      { kind: 'expired', blob: blob('b3'), error: new ConnectorError('AF20051', 'expired') },
-    ];
-    const batches = await collect(from(outcomes), { onFailed: (o) => failed.push(o.blob.contentId) });
-    expect(failed).toEqual(['b2']);
-    expect(batches.flatMap((b) => b.blobs.map((x) => x.contentId))).toEqual(['b1']);
-    expect(batches.flatMap((b) => b.expired.map((x) => x.contentId))).toEqual(['b3']);
+  it('ends a batch after an item that asks for it, and acknowledges an item without records with the open batch', async () => {
+    const batches = await collect(from([records('p1', ['r1'], true), records('gone', []), records('p2', ['r2', 'r3'], true)]));
+    expect(batches.map((b) => b.items.map((x) => x.blob.contentId))).toEqual([['p1'], ['gone', 'p2'], []]);
+    expect(batches.map((b) => b.keys.map((k) => k.id))).toEqual([['r1'], ['r2', 'r3'], []]);
   });
 
   it('writes a batch whose oldest record waited maxWaitMs while the next blob is still being fetched', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    async function* slow(): AsyncGenerator<FetchOutcome> {
+    async function* slow(): AsyncGenerator<Item> {
       yield records('b1', ['r1']);
       await gate;
       yield records('b2', ['r2']);
     }
     const dedupe = new RecordDeduplicator(storeWith(), 'Audit.SharePoint');
-    const iterator = batchRecords(slow(), { bounds: { maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 20 }, dedupe, onFailed: () => {} })[Symbol.asyncIterator]();
+    const iterator = batchRecords(slow(), { bounds: { maxRecords: 100, maxBytes: 1 << 20, maxWaitMs: 20 }, dedupe })[Symbol.asyncIterator]();
     const first = await iterator.next(); // only the wait can end this batch: b2 is held back
     expect((first.value as Batch).keys.map((k) => k.id)).toEqual(['r1']);
     release();

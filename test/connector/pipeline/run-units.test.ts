@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { runConnector, type RunConnectorOptions } from '../../../connector/pipeline/run-connector.ts';
+import { runUnits, type RunUnitsOptions } from './run-units.ts';
 import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
 import type { Commit, CursorState } from '../../../connector/core/commit.ts';
@@ -67,13 +67,13 @@ class WatchedStore implements StateStore {
 
 const fast: Partial<RunSettings> = { batchMaxRecords: 4, batchMaxWaitMs: 0 };
 
-async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunConnectorOptions> = {}, onCommit?: WatchedStore['onCommit']) {
+async function run(api: Feed, dir: string, sinks: Sink[], extra: Partial<RunUnitsOptions> = {}, onCommit?: WatchedStore['onCommit']) {
   const store = new WatchedStore(await openStateStore(join(dir, 'state'), { lockWaitMs: 0 }));
   store.onCommit = onCommit;
   const { logger, lines } = quietLogger();
   const telemetry = new Telemetry();
   try {
-    const summary = await runConnector({
+    const summary = await runUnits({
       api, contentTypes: ['Audit.SharePoint'], since: new Date(now - 6 * hour), once: true, store, sinks, telemetry, logger,
       now: () => new Date(api.nowMs), sinkRetry: { baseDelayMs: 1, maxDelayMs: 2, maxNonRetryableAttempts: 3 },
       ...extra, settings: { ...fast, ...extra.settings },
@@ -101,7 +101,7 @@ const feed = () => new Feed();
 
 const counts = (ids: string[]) => ids.reduce((m, id) => m.set(id, (m.get(id) ?? 0) + 1), new Map<string, number>());
 
-describe('runConnector', () => {
+describe('runUnits', () => {
   it('delivers every record once when the same Id comes in several blobs, within a run and after a restart', async () => {
     const api = feed();
     api.addBlob('Audit.SharePoint', 'b1', now - 5 * hour, ['r1', 'r2', 'r3']);

@@ -10,8 +10,8 @@
  * refused calls; nothing is lost, records arrive later).
  */
 import { createHash } from 'node:crypto';
-import type { CollectedType } from '../../contract/content-types.ts';
-import type { RawRecord } from '../core/records.ts';
+import type { CollectedType } from '../../../contract/content-types.ts';
+import type { RawRecord } from '../../core/records.ts';
 
 export const healthRecordType = 'O365ConnectorHealth';
 
