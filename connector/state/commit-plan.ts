@@ -5,7 +5,7 @@
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import { creationSecond, expiredKept, type Commit, type RecordKey } from '../core/commit.ts';
-import { emptyCursorRow, epochMs, nextCursor, type CursorRow } from './cursor-rows.ts';
+import { cursorColumns, cursorValueColumns, emptyCursorRow, epochMs, nextCursor, type CursorRow } from './cursor-rows.ts';
 
 /** The plan of `commit` for `contentType` of `tenant`, whose cursor row is `current` (undefined before its first commit). */
 export function planCommit(current: CursorRow | undefined, tenant: string, contentType: CollectedType, commit: Commit) {
@@ -14,8 +14,8 @@ export function planCommit(current: CursorRow | undefined, tenant: string, conte
   const expired = (commit.expired ?? []).map((e, i) => ({ ...e, seq: before + i + 1 }));
   const forgetRecordsBeforeMs = commit.forgetRecordsCreatedBefore === undefined ? undefined : epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
   return {
-    /** The cursor row after the commit, written whole. */
-    cursor,
+    /** The cursor row after the commit, written whole: the values of upsertCursorSql's placeholders. */
+    cursor: cursorColumns.map((column) => cursor[column]),
     /** Blobs (delivered and expired) as [contentId, contentCreated ms], one per blob: a repeated one keeps its last time. */
     blobs: [...new Map((commit.blobs ?? []).map((blob) => [blob.contentId, epochMs(blob.contentCreated, 'blobs[].contentCreated')] as const))],
     /** Expired blobs with their sequence numbers; after they are added, rows up to trimExpiredThrough go (`expiredKept` stay). */
@@ -34,4 +34,10 @@ export function planCommit(current: CursorRow | undefined, tenant: string, conte
 /** Record keys as the stores keep them: [CreationTime second, Id]. */
 export function recordKeyPairs(keys: readonly RecordKey[]): Array<[number, string]> {
   return keys.map((key) => [creationSecond(key.creationTime), key.id]);
+}
+
+/** The statement that writes a plan's cursor row, its i-th value (from 0) at `placeholder(i)`. */
+export function upsertCursorSql(placeholder: (i: number) => string): string {
+  return `INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map((_, i) => placeholder(i)).join(', ')})
+    ON CONFLICT (tenant, content_type) DO UPDATE SET ${cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ')}`;
 }

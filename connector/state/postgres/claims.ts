@@ -31,16 +31,7 @@ export class PostgresClaims implements UnitClaims {
   }
 
   async tryClaim(unit: UnitKey): Promise<boolean> {
-    const connection = this.#session.writable();
-    const id = await this.#unitId(connection, unit);
-    return this.#session.run(connection, undefined, async (client) => {
-      if (connection.held.has(id)) return true; // a second lock would stack: one release would not give it back
-      const { rows } = await client.query<{ claimed: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS claimed', [advisoryNamespace, id]);
-      if (!rows[0]!.claimed) return false;
-      connection.held.set(id, { tenant: unit.tenant, contentType: unit.contentType });
-      await client.query('UPDATE units SET claimed_by = $2, claimed_pid = pg_backend_pid(), claimed_at = now() WHERE id = $1', [id, this.#session.workerName]);
-      return true;
-    });
+    return (await this.tryClaimSome([unit], 1)).length === 1;
   }
 
   async tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
@@ -126,18 +117,6 @@ export class PostgresClaims implements UnitClaims {
       for (const row of rows) this.#unitIds.set(unitName({ tenant: row.tenant, contentType: row.content_type }), Number(row.id));
     }
     return units.map((unit) => this.#unitIds.get(unitName(unit))!);
-  }
-
-  async #unitId(connection: SessionConnection, unit: UnitKey): Promise<number> {
-    const name = unitName(unit);
-    const known = this.#unitIds.get(name);
-    if (known !== undefined) return known;
-    const id = await this.#session.run(connection, undefined, async (client) => {
-      await client.query('INSERT INTO units (tenant, content_type) VALUES ($1, $2) ON CONFLICT (tenant, content_type) DO NOTHING', [unit.tenant, unit.contentType]);
-      return (await client.query<{ id: number }>('SELECT id FROM units WHERE tenant = $1 AND content_type = $2', [unit.tenant, unit.contentType])).rows[0]!.id;
-    });
-    this.#unitIds.set(name, id);
-    return id;
   }
 }
 

@@ -11,8 +11,8 @@ import pg from 'pg';
 import type { CollectedType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
-import { planCommit, recordKeyPairs } from '../commit-plan.ts';
+import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './schema.ts';
 import { contentTypeCodes } from '../sqlite/schema.ts';
 import { connectionConfig, connectionError, isConnectionCode, reachable, targetOf, type Target } from './connection.ts';
@@ -30,6 +30,7 @@ export interface OpenPostgresDatabaseOptions extends SessionOptions {
 /** The read pool's connections are not sessions of a worker (a different prefix keeps them out of the count). */
 const readerNamePrefix = 'o365-connector-read:';
 const readPoolSize = 2;
+const upsertCursor = upsertCursorSql((i) => `$${i + 1}`);
 
 /**
  * Opens the fleet's state database: connects this worker's session (application_name `o365-connector:<name>`),
@@ -206,9 +207,7 @@ export class PostgresStateDatabase implements StateDatabase {
   async #applyToContentType(client: pg.Client, tenant: string, contentType: CollectedType, commit: Commit, tenantCode: number | undefined): Promise<void> {
     const current = (await client.query<CursorRow>('SELECT * FROM cursors WHERE tenant = $1 AND content_type = $2 FOR UPDATE', [tenant, contentType])).rows[0];
     const plan = planCommit(current, tenant, contentType, commit);
-    await client.query(`INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map((_, i) => `$${i + 1}`).join(', ')})
-      ON CONFLICT (tenant, content_type) DO UPDATE SET ${cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ')}`,
-    cursorColumns.map((column) => plan.cursor[column]));
+    await client.query(upsertCursor, plan.cursor);
     if (plan.blobs.length > 0) {
       await client.query(`INSERT INTO delivered_blobs (tenant, content_type, content_id, content_created_ms)
         SELECT $1, $2, id, created FROM unnest($3::text[], $4::bigint[]) AS b (id, created)

@@ -21,8 +21,8 @@ import type { CollectedType, ContentType } from '../../../contract/content-types
 import { settingSpecs } from '../../config/settings.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
-import { planCommit, recordKeyPairs } from '../commit-plan.ts';
+import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
@@ -213,11 +213,9 @@ function prepareReads(db: DatabaseSync) {
 }
 
 function prepareWrites(db: DatabaseSync) {
-  const updates = cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ');
   return {
     cursor: db.prepare('SELECT * FROM cursors WHERE tenant = ? AND content_type = ?'),
-    upsertCursor: db.prepare(`INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map(() => '?').join(', ')})
-      ON CONFLICT (tenant, content_type) DO UPDATE SET ${updates}`),
+    upsertCursor: db.prepare(upsertCursorSql(() => '?')),
     insertBlobs: db.prepare(`INSERT INTO delivered_blobs (tenant, content_type, content_id, content_created_ms)
       SELECT ?, ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
       ON CONFLICT (tenant, content_type, content_id) DO UPDATE SET content_created_ms = excluded.content_created_ms`),
@@ -323,7 +321,7 @@ export class SqliteStateDatabase implements StateDatabase {
 
   #applyToContentType(writes: WriteStatements, tenant: string, contentType: CollectedType, commit: Commit): void {
     const plan = planCommit(writes.cursor.get(tenant, contentType) as CursorRow | undefined, tenant, contentType, commit);
-    writes.upsertCursor.run(...cursorColumns.map((column) => plan.cursor[column]));
+    writes.upsertCursor.run(...plan.cursor);
     if (plan.blobs.length > 0) writes.insertBlobs.run(tenant, contentType, JSON.stringify(plan.blobs));
     if (plan.expired.length > 0) {
       for (const e of plan.expired) writes.insertExpired.run(tenant, contentType, e.seq, e.contentId, e.contentCreated, e.detectedAt);
