@@ -43,7 +43,8 @@ export interface ContentBody {
   readonly rejected: RejectedElement[];
 }
 
-// The walk's bytes are its own constants: V8 folds a module's own const into the loop, not an imported one.
+// The walk's bytes are its own constants: V8 folds a module's own const into the loop, not an imported one
+// (imported, a pretty-printed body measured about 13 % slower).
 const tab = 0x09;
 const lf = 0x0a;
 const cr = 0x0d;
