@@ -124,20 +124,16 @@ function refuseUnreadableTlsFiles(url: URL): void {
 /** Runs a connect, mapping its failures (and an abort) to one line naming the server and the database. */
 export async function reachable<T>(target: Target, abortSignal: AbortSignal | undefined, connect: () => Promise<T>, onAbort?: () => void): Promise<T> {
   abortSignal?.throwIfAborted();
-  let stop: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    if (!abortSignal) return;
-    const listener = () => { onAbort?.(); reject(abortSignal.reason as Error); };
-    abortSignal.addEventListener('abort', listener, { once: true });
-    stop = () => abortSignal.removeEventListener('abort', listener);
-  });
+  const aborted = Promise.withResolvers<never>();
+  const listener = () => { onAbort?.(); aborted.reject(abortSignal!.reason as Error); };
+  abortSignal?.addEventListener('abort', listener, { once: true });
   try {
-    return await Promise.race([connect(), aborted]);
+    return await Promise.race([connect(), aborted.promise]);
   } catch (error) {
     if (abortSignal?.aborted) throw abortSignal.reason;
     throw error instanceof ConnectorError ? error : connectionError(error, target);
   } finally {
-    stop?.();
+    abortSignal?.removeEventListener('abort', listener);
   }
 }
 
