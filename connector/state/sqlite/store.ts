@@ -291,7 +291,7 @@ export class SqliteStateDatabase implements StateDatabase {
 
   seenRecords(tenant: string, contentType: CollectedType, keys: readonly RecordKey[]): Set<string> {
     if (keys.length === 0) return new Set();
-    const json = keysJson(keys);
+    const json = JSON.stringify(recordKeyPairs(keys)); // [[creationSecond, id], ...], the form the record statements unroll
     const seen = new Set<string>();
     for (const row of this.#reads.seenRecords.all(tenant, contentTypeCodes[contentType], json) as Array<{ id: string }>) seen.add(row.id);
     if (this.#legacyIds) for (const row of this.#reads.seenLegacyIds.all(tenant, contentType, json) as Array<{ id: string }>) seen.add(row.id);
@@ -370,11 +370,6 @@ class V2StateDatabase implements StateDatabase {
 
 function checkpointFix(path: string) {
   return (row: CursorRow) => `restore the state directory from a backup, or set it to an ISO time (sqlite3 ${path} "UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${row.tenant}' AND content_type = '${row.content_type}'"); records after that time are delivered again only if not remembered`;
-}
-
-/** `[[creationSecond, id], ...]`, the form the record statements unroll. */
-function keysJson(keys: readonly RecordKey[]): string {
-  return JSON.stringify(recordKeyPairs(keys));
 }
 
 /** A file that is not a SQLite database (or a damaged one) is STATE_CORRUPT, with the way out. */
