@@ -17,7 +17,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { contentTypes } from '../contract/content-types.ts';
-import { sessionNamePrefix } from '../connector/state/postgres/store.ts';
+import { sessionNamePrefix } from '../connector/state/postgres/session.ts';
 import { advisoryNamespace } from '../connector/state/postgres/schema.ts';
 import { forCommandLine, postgresUnavailable, startTestPostgres, type TestPostgres } from '../test/receivers/postgres.ts';
 

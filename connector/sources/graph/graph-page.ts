@@ -6,6 +6,7 @@
  * An item whose bytes hold a line break between tokens (a pretty-printed page) is compacted, nothing inside a string
  * changed, so that line-oriented sinks keep one item per line.
  */
+import { closeArray, closeObject, comma, compacted, cr, lf, openArray, stringEnd, valueEnd, whitespaceEnd } from '../../core/json-scanner.ts';
 import { GraphApiError } from './graph-errors.ts';
 
 export interface GraphPage {
@@ -14,12 +15,6 @@ export interface GraphPage {
   /** `@odata.nextLink`: the next page, to be followed verbatim; undefined on the last page. */
   readonly nextLink: string | undefined;
 }
-
-const quote = 0x22;
-const backslash = 0x5c;
-const openers = new Set([0x5b, 0x7b]);
-const closers = new Set([0x5d, 0x7d]);
-const whitespace = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 export function graphPage(body: Buffer, what: string): GraphPage {
   let parsed: unknown;
@@ -44,79 +39,40 @@ export function graphPage(body: Buffer, what: string): GraphPage {
 }
 
 /**
- * The [start, end) byte ranges of the elements of the top-level object's `value` array. The body is known to be
- * valid JSON: only strings (and their escapes) and nesting need tracking.
+ * The [start, end) byte ranges of the elements of the top-level object's `value` array (its last, as JSON.parse
+ * reads a repeated key). The body is known to be valid JSON.
  */
 function valueElementRanges(body: Buffer): Array<[number, number]> {
+  const n = body.length;
+  let ranges: Array<[number, number]> = [];
+  let i = whitespaceEnd(body, 0, n) + 1;
+  for (;;) {
+    i = whitespaceEnd(body, i, n);
+    if (body[i] === closeObject) return ranges;
+    const keyEnd = stringEnd(body, i + 1, n);
+    const key = body.toString('utf8', i + 1, keyEnd);
+    i = whitespaceEnd(body, whitespaceEnd(body, keyEnd + 1, n) + 1, n);
+    if (key === 'value' && body[i] === openArray) ranges = elementRanges(body, i);
+    i = whitespaceEnd(body, valueEnd(body, i, n), n);
+    if (body[i] === comma) i++;
+  }
+}
+
+/** The [start, end) byte ranges of the elements of the array that opens at `at`. */
+function elementRanges(body: Buffer, at: number): Array<[number, number]> {
+  const n = body.length;
   const ranges: Array<[number, number]> = [];
-  let depth = 0;
-  let inValue = false;
-  let elementStart = -1;
-  let lastKey: string | undefined;
-  let keyStart = -1;
-  let expectingKey = false;
-  for (let i = 0; i < body.length; i += 1) {
-    const byte = body[i]!;
-    if (byte === quote) {
-      const start = i;
-      for (i += 1; body[i] !== quote; i += 1) if (body[i] === backslash) i += 1;
-      if (depth === 1 && expectingKey) {
-        keyStart = start;
-        lastKey = body.toString('utf8', keyStart + 1, i);
-        expectingKey = false;
-      }
-      if (inValue && depth === 2 && elementStart === -1) elementStart = start;
-      continue;
-    }
-    if (whitespace.has(byte)) continue;
-    if (inValue && depth === 2 && elementStart === -1 && byte !== 0x2c && byte !== 0x5d) elementStart = i;
-    if (openers.has(byte)) {
-      depth += 1;
-      if (depth === 1) expectingKey = true;
-      if (depth === 2 && byte === 0x5b && lastKey === 'value') inValue = true;
-      continue;
-    }
-    if (closers.has(byte)) {
-      if (inValue && depth === 2) {
-        if (elementStart !== -1) ranges.push([elementStart, trimEnd(body, i)]);
-        inValue = false;
-        elementStart = -1;
-      }
-      depth -= 1;
-      continue;
-    }
-    if (byte === 0x2c) {
-      if (depth === 1) expectingKey = true;
-      if (inValue && depth === 2 && elementStart !== -1) {
-        ranges.push([elementStart, trimEnd(body, i)]);
-        elementStart = -1;
-      }
-    }
+  for (let i = at + 1; ;) {
+    i = whitespaceEnd(body, i, n);
+    if (body[i] === closeArray) return ranges;
+    const end = valueEnd(body, i, n);
+    ranges.push([i, end]);
+    i = whitespaceEnd(body, end, n);
+    if (body[i] === comma) i++;
   }
-  return ranges;
 }
 
-/** The end of the value before `at` (a `,` or `]`), whitespace left out. */
-function trimEnd(body: Buffer, at: number): number {
-  let end = at;
-  while (end > 0 && whitespace.has(body[end - 1]!)) end -= 1;
-  return end;
-}
-
-/** The bytes as they are, unless a line break sits between tokens: then every whitespace between tokens is dropped. */
+/** The bytes as they are, unless a line break sits between tokens (none can sit inside a string). */
 function compact(bytes: Buffer): Buffer {
-  if (!bytes.includes(0x0a) && !bytes.includes(0x0d)) return bytes;
-  const out = Buffer.allocUnsafe(bytes.length);
-  let length = 0;
-  for (let i = 0; i < bytes.length; i += 1) {
-    const byte = bytes[i]!;
-    if (byte === quote) {
-      const start = i;
-      for (i += 1; bytes[i] !== quote; i += 1) if (bytes[i] === backslash) i += 1;
-      length += bytes.copy(out, length, start, i + 1);
-      continue;
-    }
-    if (!whitespace.has(byte)) out[length++] = byte;
-  }
-  return out.subarray(0, length);
+  return bytes.includes(lf) || bytes.includes(cr) ? compacted(bytes) : bytes;
 }

@@ -21,7 +21,8 @@ import type { CollectedType, ContentType } from '../../../contract/content-types
 import { settingSpecs } from '../../config/settings.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorColumns, cursorOf, cursorValueColumns, emptyCursorRow, epochMs, expiredByContentType, nextCursor, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
@@ -31,7 +32,7 @@ import { TenantView, viewClosingDatabase } from '../tenant-view.ts';
 import { importV2States, readV2States, retireV2Files, V2StateView, type StateFileV2 } from './migrate-v2.ts';
 import { assertKnownVersion, contentTypeCodes, currentSchemaVersion, getMeta, legacyTenant, migrate, schemaVersionOf, setMeta, stateDbName } from './schema.ts';
 import { type StateDatabase, type StateStore, type UnitClaims } from '../store.ts';
-import { creationSecond, expiredKept, type Commit, type CursorState, type RecordKey } from '../../core/commit.ts';
+import type { Commit, CursorState, RecordKey } from '../../core/commit.ts';
 
 export interface OpenStateDatabaseOptions {
   /** How long to wait for a predecessor that still holds the directory's lock (it is exiting); default 15 s. */
@@ -212,11 +213,9 @@ function prepareReads(db: DatabaseSync) {
 }
 
 function prepareWrites(db: DatabaseSync) {
-  const updates = cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ');
   return {
     cursor: db.prepare('SELECT * FROM cursors WHERE tenant = ? AND content_type = ?'),
-    upsertCursor: db.prepare(`INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map(() => '?').join(', ')})
-      ON CONFLICT (tenant, content_type) DO UPDATE SET ${updates}`),
+    upsertCursor: db.prepare(upsertCursorSql(() => '?')),
     insertBlobs: db.prepare(`INSERT INTO delivered_blobs (tenant, content_type, content_id, content_created_ms)
       SELECT ?, ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?) WHERE true
       ON CONFLICT (tenant, content_type, content_id) DO UPDATE SET content_created_ms = excluded.content_created_ms`),
@@ -292,7 +291,7 @@ export class SqliteStateDatabase implements StateDatabase {
 
   seenRecords(tenant: string, contentType: CollectedType, keys: readonly RecordKey[]): Set<string> {
     if (keys.length === 0) return new Set();
-    const json = keysJson(keys);
+    const json = JSON.stringify(recordKeyPairs(keys)); // [[creationSecond, id], ...], the form the record statements unroll
     const seen = new Set<string>();
     for (const row of this.#reads.seenRecords.all(tenant, contentTypeCodes[contentType], json) as Array<{ id: string }>) seen.add(row.id);
     if (this.#legacyIds) for (const row of this.#reads.seenLegacyIds.all(tenant, contentType, json) as Array<{ id: string }>) seen.add(row.id);
@@ -321,27 +320,22 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 
   #applyToContentType(writes: WriteStatements, tenant: string, contentType: CollectedType, commit: Commit): void {
-    const current = writes.cursor.get(tenant, contentType) as CursorRow | undefined;
-    const next = nextCursor(current ?? emptyCursorRow(tenant, contentType), commit);
-    writes.upsertCursor.run(...cursorColumns.map((column) => next[column]));
-    if (commit.blobs?.length) {
-      writes.insertBlobs.run(tenant, contentType, JSON.stringify(commit.blobs.map((blob) => [blob.contentId, epochMs(blob.contentCreated, 'blobs[].contentCreated')])));
+    const plan = planCommit(writes.cursor.get(tenant, contentType) as CursorRow | undefined, tenant, contentType, commit);
+    writes.upsertCursor.run(...plan.cursor);
+    if (plan.blobs.length > 0) writes.insertBlobs.run(tenant, contentType, JSON.stringify(plan.blobs));
+    if (plan.expired.length > 0) {
+      for (const e of plan.expired) writes.insertExpired.run(tenant, contentType, e.seq, e.contentId, e.contentCreated, e.detectedAt);
+      writes.trimExpired.run(tenant, contentType, plan.trimExpiredThrough);
     }
-    if (commit.expired?.length) {
-      const before = current?.expired_count ?? 0;
-      commit.expired.forEach((e, i) => writes.insertExpired.run(tenant, contentType, before + i + 1, e.contentId, e.contentCreated, e.detectedAt));
-      writes.trimExpired.run(tenant, contentType, next.expired_count - expiredKept);
-    }
-    if (commit.recordKeys?.length) {
+    if (plan.recordKeys.length > 0) {
       writes.insertTenant.run(tenant);
-      writes.insertRecords.run(tenant, contentTypeCodes[contentType], keysJson(commit.recordKeys));
+      writes.insertRecords.run(tenant, contentTypeCodes[contentType], JSON.stringify(plan.recordKeys));
     }
     // After the inserts: forgetting applies to this commit's own entries too.
-    if (commit.forgetBlobsBefore !== undefined) writes.forgetBlobs.run(tenant, contentType, epochMs(commit.forgetBlobsBefore, 'forgetBlobsBefore'));
-    if (commit.forgetRecordsCreatedBefore !== undefined) {
-      const before = epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
-      writes.forgetRecords.run(tenant, contentTypeCodes[contentType], Math.floor(before / 1000));
-      if (this.#legacyIds) writes.forgetLegacyIds.run(tenant, contentType, before);
+    if (plan.forgetBlobsBeforeMs !== undefined) writes.forgetBlobs.run(tenant, contentType, plan.forgetBlobsBeforeMs);
+    if (plan.forgetRecordsBeforeMs !== undefined) {
+      writes.forgetRecords.run(tenant, contentTypeCodes[contentType], plan.forgetRecordsBeforeSecond!);
+      if (this.#legacyIds) writes.forgetLegacyIds.run(tenant, contentType, plan.forgetRecordsBeforeMs);
     }
   }
 
@@ -376,11 +370,6 @@ class V2StateDatabase implements StateDatabase {
 
 function checkpointFix(path: string) {
   return (row: CursorRow) => `restore the state directory from a backup, or set it to an ISO time (sqlite3 ${path} "UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${row.tenant}' AND content_type = '${row.content_type}'"); records after that time are delivered again only if not remembered`;
-}
-
-/** `[[creationSecond, id], ...]`, the form the record statements unroll. */
-function keysJson(keys: readonly RecordKey[]): string {
-  return JSON.stringify(keys.map((key) => [creationSecond(key.creationTime), key.id]));
 }
 
 /** A file that is not a SQLite database (or a damaged one) is STATE_CORRUPT, with the way out. */
