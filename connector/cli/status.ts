@@ -1,57 +1,53 @@
 import type { Subscription } from '../sources/activity-api/activity-api.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { stateDirOf, stateLocationOf } from '../config/config.ts';
-import { settingSpecs } from '../config/settings.ts';
+import type { RunConfiguration } from '../config/run-config.ts';
+import { isPostgresUrl } from '../config/state-location.ts';
 import { lockFileName } from '../state/sqlite/directory-lock.ts';
 import { isLockHeld } from '../core/lock-file.ts';
-import { isPostgresUrl, openStateDatabaseReadOnlyAt, refusePasswordInStateUrl } from '../state/open-database.ts';
+import { openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite/schema.ts';
 import { checkStateToReport } from '../state/sqlite/state-directory.ts';
 import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../report/status-report.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
-import { refuseSingleTenantSources, TenantDirectory } from '../run/tenant-directory.ts';
+import { TenantDirectory, tenantSourceOf } from '../run/tenants.ts';
+import { TenantRuntimes } from '../run/tenant-runtimes.ts';
+import { quickRetryPolicy } from '../run/tenant-check.ts';
+import { loggerFor } from '../observe/log.ts';
 import { redactSecrets } from '../observe/secret-values.ts';
-import { createRuntime, loggerFor, type GlobalFlags } from './runtime.ts';
-import { quickRetryPolicy } from './test-connection.ts';
+import { Telemetry } from '../observe/telemetry.ts';
 
 /** How long `status` waits for the live subscription list before reporting from state alone. */
 const liveListTimeoutMs = 15_000;
-
-export interface StatusFlags extends GlobalFlags {
-  readonly json?: boolean | undefined;
-  readonly offline?: boolean | undefined;
-  /** `--stalled-after`: a unit held whose last commit is older is reported stalled. */
-  readonly stalledAfter?: number | undefined;
-  /** A fleet's tenants directory: its outputs files name each tenant's domain, and its files that cannot be used are reported. */
-  readonly tenants?: string | undefined;
-}
 
 /**
  * `status`: the report from the state store, plus the live subscription list when the configuration and
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
-export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const location = stateLocationOf(flags);
-  if (isPostgresUrl(location)) refusePasswordInStateUrl(location);
-  else checkStateToReport(location, Boolean(flags.state ?? process.env['O365_STATE_DIR']));
-  const tenantFiles = flags.tenants === undefined ? undefined : await readTenantFiles(flags.tenants, flags.contentTypes);
-  const fleet = await fleetReportOf(location, tenantFiles, flags.stalledAfter ?? settingSpecs.stalledAfterSeconds.default);
+export async function showStatus(config: RunConfiguration, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const location = config.state;
+  if (!isPostgresUrl(location)) checkStateToReport(location, config.stateGiven);
+  const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants.dir, config.tenants.contentTypes) : undefined;
+  const fleet = await fleetReportOf(location, tenantFiles, config.settings.stalledAfterSeconds);
   if (fleet) {
-    out.write(flags.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
+    out.write(config.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
     return exitCodeOf(fleet.overall);
   }
-  const logger = loggerFor(flags);
-  let stateDir = stateDirOf(flags);
+  const logger = loggerFor(config);
+  let stateDir = resolve(location);
   let subscriptions: Subscription[] | undefined;
-  if (!flags.offline) {
+  if (!config.offline && config.tenants.kind === 'fixed') {
     try {
-      const runtime = await createRuntime(flags, { retry: quickRetryPolicy, logger });
-      stateDir = runtime.config.stateDir;
+      if (config.proxyFailure) throw config.proxyFailure;
+      const tenants = await tenantSourceOf(config.tenants);
+      const runtimes = new TenantRuntimes({ proxy: config.proxy, logger, telemetry: new Telemetry(), settings: config.settings, retry: quickRetryPolicy, oneTenant: true });
       try {
-        subscriptions = await runtime.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
+        await runtimes.apply(await tenants.scan());
+        const runtime = runtimes.all()[0]!;
+        stateDir = runtime.entry.config.stateDir;
+        subscriptions = await runtime.clients.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
       } finally {
-        await runtime.close();
+        await runtimes.close();
       }
     } catch (error) {
       logger.warn({ reason: describeFailure(error).line }, 'live subscription list unavailable; reporting from the state directory only');
@@ -59,7 +55,7 @@ export async function showStatus(flags: StatusFlags, out: NodeJS.WritableStream 
   }
   // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
   const report = await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) });
-  out.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
+  out.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
   return exitCodeOf(report.overall);
 }
 
@@ -99,7 +95,6 @@ interface TenantFiles {
 
 /** `--tenants`: the directory read as a worker reads it (nothing is asked of Microsoft): each tenant's domain, and every file a worker cannot use. */
 async function readTenantFiles(dir: string, contentTypes: string | undefined): Promise<TenantFiles> {
-  refuseSingleTenantSources({});
   const directory = new TenantDirectory(dir, { contentTypes });
   await directory.scan();
   const domains = new Map<string, string>();

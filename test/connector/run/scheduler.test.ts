@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UnitScheduler } from '../../../connector/run/unit-scheduler.ts';
+import { UnitScheduler } from '../../../connector/run/scheduler.ts';
 import { type UnitClaims, type UnitHolder } from '../../../connector/state/store.ts';
 import { unitName, type UnitKey } from '../../../connector/core/commit.ts';
 import { createLogger } from '../../../connector/observe/log.ts';
