@@ -17,7 +17,6 @@ import { BodyPool, BodyTooLargeError, readPooled } from '../../http/body-pool.ts
 import { contentRecords } from './content-records.ts';
 import { RequestBudget, type RequestPriority } from '../../http/request-budget.ts';
 import { defaultRetryPolicy, honouredRetryAfterMs, retryAfterMs, withRetry, type RetryPolicyOptions } from '../../http/retry-policy.ts';
-import { defaultRunSettings } from '../../config/settings.ts';
 import { TransportError, transportError } from '../../http/transport-errors.ts';
 
 /** What the client needs from the credentials side. */
@@ -36,10 +35,10 @@ export interface ActivityClientOptions {
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
-  /** Ceiling of the adaptive request rate: starts just under it, slows on AF429 (default: the settings table's, 2,000). */
-  readonly requestsPerMinute?: number;
-  /** Requests in flight at most (default: the settings table's, 8). */
-  readonly maxInFlight?: number;
+  /** Ceiling of the adaptive request rate: starts just under it, slows on AF429. */
+  readonly requestsPerMinute: number;
+  /** Requests in flight at most. */
+  readonly maxInFlight: number;
   readonly retry?: RetryPolicyOptions;
   /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
   readonly headersTimeoutMs?: number;
@@ -48,10 +47,10 @@ export interface ActivityClientOptions {
   readonly now?: () => Date;
   /** Where content bodies are read into and given back to (default: one of its own). */
   readonly bodyPool?: BodyPool;
-  /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE (default from the settings table). */
-  readonly maxBlobBytes?: number;
-  /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried (default from the settings table). */
-  readonly requestDeadlineMs?: number;
+  /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE. */
+  readonly maxBlobBytes: number;
+  /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried. */
+  readonly requestDeadlineMs: number;
 }
 
 const second = 1000;
@@ -97,11 +96,11 @@ export class ActivityClient implements ActivityApi {
   constructor(options: ActivityClientOptions) {
     this.#options = options;
     this.#bodies = options.bodyPool ?? new BodyPool();
-    this.#maxBlobBytes = options.maxBlobBytes ?? defaultRunSettings.maxBlobBytes;
-    this.#requestDeadlineMs = options.requestDeadlineMs ?? defaultRunSettings.requestDeadlineSeconds * 1000;
+    this.#maxBlobBytes = options.maxBlobBytes;
+    this.#requestDeadlineMs = options.requestDeadlineMs;
     this.#budget = new RequestBudget({
-      requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
-      maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
+      requestsPerMinute: options.requestsPerMinute,
+      maxInFlight: options.maxInFlight,
       onCongestion: ({ learnedPerMinute, ratePerMinute, throttled }) => {
         options.logger?.warn({ component: 'api', code: 'AF429', throttled, learnedPerMinute: Math.round(learnedPerMinute), ratePerMinute: Math.round(ratePerMinute) },
           `the tenant is throttled (AF429): the service took about ${Math.round(learnedPerMinute)} requests a minute, the connector now asks ${Math.round(ratePerMinute)} a minute and repeats what was refused`);
