@@ -29,6 +29,8 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
   let database: StateDatabase | undefined;
   const reported = (): Array<[string, ReadonlySet<CollectedType> | undefined]> => (config.fleet ? [...held] : worker.runtimes.all().map((runtime) => [runtime.tenant, undefined]));
   const watch = new StallWatch({ stalledAfterMs: config.settings.stalledAfterSeconds * 1000, throttled: () => throttledNow(reported().map(([tenant]) => worker.runtimes.get(tenant)?.clients.api.rate)) });
+  // One tenant's state directory is the process's own: only sinks and commits can stall its collection.
+  if (!config.fleet) watch.databaseBack();
   let health: HealthServer | undefined;
   let progress: ProgressDisplay | undefined;
   try {
