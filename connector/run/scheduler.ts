@@ -32,6 +32,8 @@ export interface UnitSchedulerOptions {
    * position (what was written but not committed is delivered again). Failing, it is tried again with the reconnect.
    */
   readonly beforeClaimingAgain?: () => Promise<void>;
+  /** Log each claim (a fleet's workers share units; one tenant's run has nothing to share, and says nothing of it). */
+  readonly logClaims?: boolean;
   /** Called after each tick, with what runs (tests and status). */
   readonly onTick?: (running: readonly UnitKey[]) => void;
 }
@@ -122,7 +124,7 @@ export class UnitScheduler {
       claimed += 1;
       this.#start(unit, generations.get(unitName(unit))!);
     }
-    if (claimed > 0) logger.info({ component: 'fleet', claimed, running: this.#running.size, share, workers }, 'units claimed');
+    if (claimed > 0 && this.#options.logClaims !== false) logger.info({ component: 'fleet', claimed, running: this.#running.size, share, workers }, 'units claimed');
     return this.#running.size === 0 && claimed === 0;
   }
 

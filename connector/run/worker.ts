@@ -157,7 +157,7 @@ export class Worker {
       if (!config.fleet) for (const runtime of runtimes.all()) await database.tenant(runtime.tenant).cursors();
       const stop = collection.signal;
       const scheduler = new UnitScheduler({
-        claims: database.claims, logger, workerName: config.workerName, tickMs: config.settings.claimIntervalSeconds * 1000, once: config.once,
+        claims: database.claims, logger, workerName: config.workerName, tickMs: config.settings.claimIntervalSeconds * 1000, once: config.once, logClaims: config.fleet,
         desired: () => runtimes.units(),
         beforeClaimingAgain: async () => {
           await collection.rewindSinks();
