@@ -1,108 +1,24 @@
-import type { Subscription } from '../sources/activity-api/activity-api.ts';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type { RunConfiguration } from '../config/run-config.ts';
-import { isPostgresUrl } from '../config/state-location.ts';
-import { lockFileName } from '../state/sqlite/directory-lock.ts';
-import { isLockHeld } from '../core/lock-file.ts';
-import { openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
-import { stateDbName } from '../state/sqlite/schema.ts';
-import { checkStateToReport } from '../state/sqlite/state-directory.ts';
-import { buildFleetReport, buildStatusReport, formatFleetReport, formatStatusReport, type FleetReport, type Health } from '../report/status-report.ts';
-import { describeFailure, exitCodes } from './exit-codes.ts';
-import { TenantDirectory, tenantSourceOf } from '../run/tenants.ts';
-import { TenantRuntimes } from '../run/tenant-runtimes.ts';
-import { quickRetryPolicy } from '../run/tenant-check.ts';
 import { loggerFor } from '../observe/log.ts';
-import { redactSecrets } from '../observe/secret-values.ts';
-import { Telemetry } from '../observe/telemetry.ts';
-
-/** How long `status` waits for the live subscription list before reporting from state alone. */
-const liveListTimeoutMs = 15_000;
+import { formatFleetReport, formatStatusReport, type Health } from '../report/status-report.ts';
+import { statusOf } from '../report/status.ts';
+import { describeFailure, exitCodes } from './exit-codes.ts';
 
 /**
  * `status`: the report from the state store, plus the live subscription list when the configuration and
  * the network allow (never required). Exit code: 0 Active, 10 Degraded, 11 Inactive.
  */
 export async function showStatus(config: RunConfiguration, out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const location = config.state;
-  if (!isPostgresUrl(location)) checkStateToReport(location, config.stateGiven);
-  const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants.dir, config.tenants.contentTypes) : undefined;
-  const fleet = await fleetReportOf(location, tenantFiles, config.settings.stalledAfterSeconds);
-  if (fleet) {
-    out.write(config.json ? `${JSON.stringify(fleet, null, 2)}\n` : formatFleetReport(fleet));
-    return exitCodeOf(fleet.overall);
-  }
   const logger = loggerFor(config);
-  let stateDir = resolve(location);
-  let subscriptions: Subscription[] | undefined;
-  if (!config.offline && config.tenants.kind === 'fixed') {
-    try {
-      if (config.proxyFailure) throw config.proxyFailure;
-      const tenants = await tenantSourceOf(config.tenants);
-      const runtimes = new TenantRuntimes({ proxy: config.proxy, logger, telemetry: new Telemetry(), settings: config.settings, retry: quickRetryPolicy, oneTenant: true });
-      try {
-        await runtimes.apply(await tenants.scan());
-        const runtime = runtimes.all()[0]!;
-        stateDir = runtime.entry.config.stateDir;
-        subscriptions = await runtime.clients.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
-      } finally {
-        await runtimes.close();
-      }
-    } catch (error) {
-      logger.warn({ reason: describeFailure(error).line }, 'live subscription list unavailable; reporting from the state directory only');
-    }
-  }
-  // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
-  const report = await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) });
-  out.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatusReport(report));
+  const status = await statusOf(config, logger, (error) => {
+    logger.warn({ reason: describeFailure(error).line }, 'live subscription list unavailable; reporting from the state directory only');
+  });
+  const report = 'fleet' in status ? status.fleet : status.tenant;
+  out.write(config.json ? `${JSON.stringify(report, null, 2)}\n` : 'fleet' in status ? formatFleetReport(status.fleet) : formatStatusReport(status.tenant));
   return exitCodeOf(report.overall);
 }
 
 function exitCodeOf(health: Health): number {
   if (health === 'Active') return exitCodes.ok;
   return health === 'Degraded' ? exitCodes.degraded : exitCodes.inactive;
-}
-
-/**
- * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
- * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
- */
-async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
-  const unusable = tenantFiles?.unusable;
-  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
-    return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
-  }
-  const database = await openStateDatabaseReadOnlyAt(state);
-  try {
-    if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
-    return await buildFleetReport(database, {
-      ...(tenantFiles ? { domains: tenantFiles.domains, unusableTenantFiles: tenantFiles.unusable } : {}),
-      liveHolders: isPostgresUrl(state), stalledAfterSeconds,
-      // A state directory has no claims to read: its lock says whether a worker runs on it.
-      ...(isPostgresUrl(state) ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
-    });
-  } finally {
-    await database.close();
-  }
-}
-
-interface TenantFiles {
-  /** Tenant id (lower case) → domain, from the usable files. */
-  readonly domains: ReadonlyMap<string, string>;
-  readonly unusable: NonNullable<FleetReport['unusableTenantFiles']>;
-}
-
-/** `--tenants`: the directory read as a worker reads it (nothing is asked of Microsoft): each tenant's domain, and every file a worker cannot use. */
-async function readTenantFiles(dir: string, contentTypes: string | undefined): Promise<TenantFiles> {
-  const directory = new TenantDirectory(dir, { contentTypes });
-  await directory.scan();
-  const domains = new Map<string, string>();
-  for (const { config } of directory.tenants.values()) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
-  const unusable = directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
-  return { domains, unusable };
-}
-
-function fleetReportOfNoState(state: string, unusable: FleetReport['unusableTenantFiles']): FleetReport {
-  return { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
 }
