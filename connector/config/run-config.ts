@@ -88,19 +88,12 @@ export function givenSinkSpecs(flagSpecs: readonly string[], env: NodeJS.Process
   return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
 }
 
-export interface ConfigurationInput {
-  readonly env: NodeJS.ProcessEnv;
-  /** Whether stderr is a terminal (the progress lines). */
-  readonly stderrIsTTY?: boolean | undefined;
-  readonly now?: Date;
-}
-
 /**
- * The configuration of `command` from commander's options (`optsWithGlobals()`) and the environment. A mistake is
- * one ConfigError naming the flag. `status` reports without Microsoft when it must: a proxy it cannot use is then
- * its warning, not its failure (`proxyFailure`).
+ * The configuration of `command` from commander's options (`optsWithGlobals()`), the environment and whether stderr
+ * is a terminal. A mistake is one ConfigError naming the flag. `status` reports without Microsoft when it must: a
+ * proxy it cannot use is then its warning, not its failure (`proxyFailure`).
  */
-export function runConfigurationOf(command: CommandName, options: object, input: ConfigurationInput): RunConfiguration {
+export function runConfigurationOf(command: CommandName, options: object, input: { readonly env: NodeJS.ProcessEnv; readonly stderrIsTTY?: boolean | undefined; readonly now?: Date }): RunConfiguration {
   const { env } = input;
   const flags = optionsSchema.parse(options);
   const state = stateLocationOf(flags, env);

@@ -13,7 +13,7 @@ import { HttpAgentsByCaFile } from '../http/http-agent.ts';
 import type { ProxySettings } from '../http/proxy.ts';
 import type { RetryPolicyOptions } from '../http/retry-policy.ts';
 import { ActivityClient } from '../sources/activity-api/activity-client.ts';
-import { subscriptionsOf } from '../sources/activity-api/subscriptions.ts';
+import { ensureSubscription } from '../sources/activity-api/subscriptions.ts';
 import { ServiceHealthClient } from '../sources/graph/service-health-client.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
@@ -127,11 +127,10 @@ export class TenantRuntimes {
     const { api } = clients;
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
-    const subscriptions = subscriptionsOf(api);
     this.#generation += 1;
     return {
       tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
-      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : subscriptions.ensure(contentType, signal)),
+      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal)),
     };
   }
 

@@ -48,13 +48,11 @@ export interface TenantChanges {
 export interface TenantSource {
   /** What changed since the last scan (everything, the first time). */
   scan(): Promise<TenantChanges>;
-  /** Read again every scan interval (a directory); a fixed source is read once. */
-  readonly rescans: boolean;
   /** For messages: the directory, or the outputs file. */
   readonly description: string;
   /** Files that cannot be used as of the last scan (status, metrics). */
   unusable(): readonly TenantProblem[];
-  /** The tenant of a fixed source (its configuration is read when the source is made); undefined for a directory. */
+  /** The tenant of a fixed source (read once, when the source is made); undefined for a directory (read again every scan interval). */
   readonly fixed: TenantEntry | undefined;
 }
 
@@ -62,7 +60,7 @@ export interface TenantSource {
 export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.ProcessEnv = process.env): Promise<TenantSource> {
   if (spec.kind === 'directory') {
     const directory = new TenantDirectory(spec.dir, { contentTypes: spec.contentTypes, env });
-    return { scan: () => directory.scan(), rescans: true, description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
+    return { scan: () => directory.scan(), description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
   }
   return fixedTenant(spec, env);
 }
@@ -72,7 +70,6 @@ async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, e
   const entry: TenantEntry = { file: spec.outputs ?? '', fingerprint: '', config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: loaded.warnings };
   let scanned = false;
   return {
-    rescans: false,
     fixed: entry,
     unusable: () => [],
     description: spec.outputs ?? spec.stack ?? 'the environment',

@@ -176,7 +176,7 @@ export class Worker {
           });
         },
       });
-      const rescans = this.tenants.rescans && !config.once ? (async () => {
+      const rescans = this.tenants.fixed === undefined && !config.once ? (async () => {
         while (!stop.aborted) {
           await delay(config.settings.tenantsScanSeconds * 1000, undefined, { signal: stop }).catch(() => {});
           if (stop.aborted) return;
