@@ -1,14 +1,14 @@
-// Commands and flags only: each action hands its options to one function in ./commands/.
+// Commands and flags only: each action reads its options into one configuration and hands it to one function of cli/.
 import { redactSecrets } from '../observe/secret-values.ts';
 import { Command, CommanderError, Option } from 'commander';
 import { contentTypes } from '../../contract/content-types.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
-import { runCommand, type RunFlags } from './run.ts';
-import type { GlobalFlags } from './runtime.ts';
+import { runCommand } from './run.ts';
 import { showStatus } from './status.ts';
 import { manageSubscriptions, type SubscriptionVerb } from './subscriptions.ts';
-import { testConnection } from './test-connection.ts';
-import { parseSetting, runSettingsFrom, settingNames, settingRange, settingSpecs, type SettingName } from '../config/settings.ts';
+import { testConnection } from './test.ts';
+import { runConfigurationOf, type CommandName, type RunConfiguration } from '../config/run-config.ts';
+import { parseSetting, settingNames, settingRange, settingSpecs, type SettingName } from '../config/settings.ts';
 
 /** A setting's option from the table: flag, help (commander adds the default), and its schema as the parser. */
 function settingOption(name: SettingName): Option {
@@ -37,18 +37,15 @@ const program = new Command('o365-connector')
 // Global because test, status and subscriptions build the API client too.
 for (const name of globalSettings) program.addOption(settingOption(name));
 
-function globals(command: Command): GlobalFlags {
-  return command.optsWithGlobals() as GlobalFlags;
-}
-
 /** The one place an error becomes a line on stderr and an exit code. */
-function act(action: () => Promise<number>, command: Command): Promise<void> {
-  return action().then(
+function act(name: CommandName, action: (config: RunConfiguration) => Promise<number>, command: Command): Promise<void> {
+  const options = command.optsWithGlobals() as { logLevel?: string };
+  return Promise.resolve().then(() => action(runConfigurationOf(name, options, { env: process.env, stderrIsTTY: process.stderr.isTTY }))).then(
     (exitCode) => { process.exitCode = exitCode; },
     (error: unknown) => {
       const { line, exitCode } = describeFailure(error);
       process.stderr.write(`${redactSecrets(line)}\n`);
-      if (globals(command).logLevel === 'debug' || globals(command).logLevel === 'trace') {
+      if (options.logLevel === 'debug' || options.logLevel === 'trace') {
         if (error instanceof Error && error.stack) process.stderr.write(`${redactSecrets(error.stack)}\n`);
       }
       process.exitCode = exitCode;
@@ -60,14 +57,14 @@ program.command('test')
   .description('acquire a token and list subscriptions: prints "Connection successful <time>", or the Microsoft error code, what it means and the setup step that fixes it; then checks each sink given (file appendable, receiver reachable, TLS, credentials, write permission), one line each')
   .option('--sink <spec>', 'a sink to check as run will use it (repeatable; default: O365_SINKS)', (value: string, previous: string[]) => [...previous, value], [] as string[])
   .addOption(new Option('--tenants <dir>', 'check every tenant whose outputs file is a *.json in this directory (fleet mode), one line each').env('O365_TENANTS_DIR'))
-  .action((_options: object, command: Command) => act(() => testConnection(globals(command)), command));
+  .action((_options: object, command: Command) => act('test', (config) => testConnection(config), command));
 
 const subscriptions = program.command('subscriptions').description('start, stop or list the Management Activity API subscriptions (idempotent)');
 for (const verb of ['start', 'stop', 'list'] as const satisfies readonly SubscriptionVerb[]) {
   const sub = subscriptions.command(verb)
     .description(verb === 'list' ? 'list every content type and its subscription status' : `${verb} the subscriptions of the configured content types (idempotent)`);
   if (verb !== 'list') sub.option('--content-types <list>', contentTypesHelp);
-  sub.action((_options: object, command: Command) => act(() => manageSubscriptions(verb, globals(command)), command));
+  sub.action((_options: object, command: Command) => act('subscriptions', (config) => manageSubscriptions(verb, config), command));
 }
 
 const run = program.command('run')
@@ -82,10 +79,7 @@ const run = program.command('run')
   .addOption(new Option('--worker-name <name>', 'this worker\'s name in a fleet sharing one --state database (default: the host name); status shows which worker holds what').env('O365_WORKER_NAME'))
   .addOption(new Option('--listen <host:port>', 'serve Prometheus /metrics, /livez and /readyz over HTTP on this address (e.g. 127.0.0.1:9464)').env('O365_LISTEN'));
 for (const name of runSettings) run.addOption(settingOption(name));
-run.action((_options: object, command: Command) => act(() => {
-  const flags = globals(command);
-  return runCommand({ ...flags, settings: runSettingsFrom(flags) } as RunFlags);
-}, command));
+run.action((_options: object, command: Command) => act('run', (config) => runCommand(config), command));
 
 program.command('status')
   .description('per content type: subscription, checkpoint, lag, records delivered, expired content, last error; overall Active/Degraded/Inactive (exit 0/10/11)')
@@ -93,7 +87,7 @@ program.command('status')
   .option('--json', 'machine-readable JSON instead of the table')
   .option('--offline', 'report from the state directory only, without asking the API for the live subscription list')
   .addOption(new Option('--tenants <dir>', 'a fleet\'s tenants directory: tenants are shown by domain, and every *.json of it a worker cannot use is reported (Degraded while one is)').env('O365_TENANTS_DIR'))
-  .action((_options: object, command: Command) => act(() => showStatus(globals(command)), command));
+  .action((_options: object, command: Command) => act('status', (config) => showStatus(config), command));
 
 /** A command-line mistake commander found, as one line naming the fix; help asked for is no error. */
 function usageFailure(error: CommanderError): { line: string; exitCode: number } {

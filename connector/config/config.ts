@@ -14,6 +14,7 @@ import { ConfigError } from '../core/errors.ts';
 import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError } from './outputs-error.ts';
+import { stateDirOf } from './state-location.ts';
 import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
 
 export interface ConnectorConfig {
@@ -48,8 +49,6 @@ export interface ConfigFlags {
 }
 
 type Raw = Record<string, unknown>;
-
-export const defaultStateDir = '.o365-state';
 
 function isObject(value: unknown): value is Raw {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -243,7 +242,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
     graphRoot: outputs.graphRoot ?? clouds[cloud].graphRoot,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
-    stateDir: resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir),
+    stateDir: stateDirOf(flags, env),
   };
   return {
     config,
@@ -256,16 +255,6 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
       }
     },
   };
-}
-
-/** `--state` as given (a directory or a PostgreSQL URL), O365_STATE_DIR, or the default directory; not resolved. */
-export function stateLocationOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): string {
-  return text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir;
-}
-
-/** The state directory without the rest of the configuration (status works offline, from state alone). */
-export function stateDirOf(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir);
 }
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };

@@ -47,3 +47,8 @@ function redactingStream(destination: DestinationStream, forPeople: boolean): De
     },
   };
 }
+
+/** The logger of a command: at its --log-level (else O365_LOG_LEVEL, else info). */
+export function loggerFor(options: { readonly logLevel?: string | undefined }): Logger {
+  return createLogger(options.logLevel ? { level: options.logLevel } : {});
+}

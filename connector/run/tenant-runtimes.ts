@@ -1,16 +1,39 @@
 /**
- * One runtime per tenant of the fleet: its configuration, token provider (its own token cache) and API client (its
+ * One runtime per tenant of the run: its configuration, token provider (its own token cache) and API client (its
  * own publisher id and request budget: the quota is per tenant), a logger that labels every line with the tenant,
  * and its subscriptions, started once per content type. A tenant's file that changed only its credential (a
  * rotated secret) swaps the credential in place; any other change builds a new runtime, and its units restart.
  */
-import type { Dispatcher } from 'undici';
 import { serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { ConnectorConfig } from '../config/config.ts';
-import { createTenantClients, type TenantClientOptions, type TenantClients } from '../cli/runtime.ts';
+import type { ClientCredential } from '../config/credential.ts';
+import type { RunSettings } from '../config/settings.ts';
+import { MsalTokenProvider } from '../auth/token-provider.ts';
+import { HttpAgentsByCaFile } from '../http/http-agent.ts';
+import type { ProxySettings } from '../http/proxy.ts';
+import type { RetryPolicyOptions } from '../http/retry.ts';
+import { ActivityClient } from '../sources/activity-api/activity-client.ts';
+import { ensureSubscription } from '../sources/activity-api/subscriptions.ts';
+import { ServiceHealthClient } from '../sources/graph/service-health-client.ts';
 import type { Logger } from '../observe/log.ts';
+import type { Telemetry } from '../observe/telemetry.ts';
 import type { UnitKey } from '../core/commit.ts';
-import type { TenantChanges, TenantEntry } from './tenant-directory.ts';
+import type { TenantChanges, TenantEntry } from './tenants.ts';
+
+/**
+ * One tenant's token provider and API client: its own token cache, publisher id and request budget (the quota is
+ * the tenant's), on the process's shared HTTP agent. Microsoft Graph's (service health) are made on first use: a
+ * fleet of tenants that collect none holds none.
+ */
+export interface TenantClients {
+  readonly tokens: MsalTokenProvider;
+  readonly api: ActivityClient;
+  /** The same app and credential for Graph's audience (a Graph token carries the Graph application permissions). */
+  readonly graphTokens: MsalTokenProvider;
+  readonly graph: ServiceHealthClient;
+  /** Uses `credential` in every token provider made so far; true when it differs from the current one. */
+  useCredential(credential: ClientCredential): Promise<boolean>;
+}
 
 export interface TenantRuntime {
   readonly tenant: string;
@@ -24,20 +47,37 @@ export interface TenantRuntime {
   subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
 }
 
-export interface TenantRuntimesOptions extends Omit<TenantClientOptions, 'agent' | 'reloadCredential'> {
-  /** The HTTP agent for a tenant's endpoints (one per CA bundle; shared by the tenants that trust the same). */
-  readonly agentFor: (caFile: string | undefined) => Dispatcher;
+export interface TenantRuntimesOptions {
+  /** The forward proxy to Microsoft, when one is configured. */
+  readonly proxy: ProxySettings | undefined;
+  readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  readonly settings: Pick<RunSettings, 'requestsPerMinute' | 'maxInFlight' | 'maxBlobBytes' | 'requestDeadlineSeconds'>;
+  /** `test` and `status` answer in seconds: a few quick retries instead of the collector's patient policy. */
+  readonly retry?: RetryPolicyOptions;
+  /** One tenant's run: its lines need no tenant label. */
+  readonly oneTenant?: boolean;
   /** Each answer of a tenant's API (metrics count them per tenant). */
   readonly onApiAnswer?: ((tenant: string, operation: string, code: string) => void) | undefined;
 }
 
+/** Warn this long before the client secret expires. */
+const secretExpiryWarningMs = 30 * 86_400_000;
+
 export class TenantRuntimes {
   readonly #options: TenantRuntimesOptions;
   readonly #runtimes = new Map<string, TenantRuntime>();
+  /** One HTTP agent per CA bundle, shared by the tenants that trust the same. */
+  readonly #agents: HttpAgentsByCaFile;
   #generation = 0;
 
   constructor(options: TenantRuntimesOptions) {
     this.#options = options;
+    this.#agents = new HttpAgentsByCaFile({ proxy: options.proxy, connections: Math.max(options.settings.maxInFlight, 2) });
+  }
+
+  async close(): Promise<void> {
+    await this.#agents.close();
   }
 
   all(): TenantRuntime[] {
@@ -57,50 +97,78 @@ export class TenantRuntimes {
     return [...this.#runtimes.values()].flatMap((runtime) => runtime.entry.config.contentTypes.map((contentType) => ({ unit: { tenant: runtime.tenant, contentType }, generation: runtime.generation })));
   }
 
-  async apply(changes: TenantChanges): Promise<void> {
-    const { logger } = this.#options;
-    for (const tenant of changes.removed) {
-      this.#runtimes.delete(tenant);
-      logger.info({ component: 'fleet', tenant }, 'tenant removed: its units stop (its state is kept)');
-    }
-    for (const entry of changes.added) {
-      this.#runtimes.set(entry.config.tenantId, this.#create(entry));
-      logger.info({ component: 'fleet', tenant: entry.config.tenantId, file: entry.file, contentTypes: entry.config.contentTypes }, 'tenant added');
-    }
+  /** Takes the changes of a scan; says, per changed tenant, whether only its credential was swapped. */
+  async apply(changes: TenantChanges): Promise<Map<string, { swapped: boolean } | undefined>> {
+    const kept = new Map<string, { swapped: boolean } | undefined>();
+    for (const tenant of changes.removed) this.#runtimes.delete(tenant);
+    for (const entry of changes.added) this.#runtimes.set(entry.config.tenantId, this.#create(entry));
     for (const entry of changes.changed) {
       const current = this.#runtimes.get(entry.config.tenantId);
       if (current && sameExceptCredential(current.entry.config, entry.config)) {
-        const swapped = await current.clients.useCredential(entry.config.credential);
+        kept.set(entry.config.tenantId, { swapped: await current.clients.useCredential(entry.config.credential) });
         current.entry = entry;
-        logger.info({ component: 'fleet', tenant: entry.config.tenantId, file: entry.file, credentialChanged: swapped }, swapped ? 'tenant credential changed (rotated): the new one is used from now on' : 'tenant file changed');
       } else {
+        kept.set(entry.config.tenantId, undefined);
         this.#runtimes.set(entry.config.tenantId, this.#create(entry));
-        logger.info({ component: 'fleet', tenant: entry.config.tenantId, file: entry.file }, 'tenant configuration changed: its units restart with it');
       }
     }
+    return kept;
   }
 
   #create(entry: TenantEntry): TenantRuntime {
     const { config } = entry;
-    const logger = this.#options.logger.child({ tenant: config.tenantId });
-    const clients = createTenantClients(config, { ...this.#options, logger, agent: this.#options.agentFor(config.caFile), reloadCredential: () => entry.reloadCredential() });
+    const logger = this.#options.oneTenant ? this.#options.logger : this.#options.logger.child({ tenant: config.tenantId });
+    for (const warning of entry.warnings) this.#options.logger.warn({ component: 'config' }, warning);
+    const clients = this.#clientsOf(config, logger, () => entry.reloadCredential());
+    logger.debug({ tenantId: config.tenantId, clientId: config.clientId, cloud: config.cloud, apiRoot: config.apiRoot, authorityHost: config.authorityHost, credential: config.credential.kind, stateDir: config.stateDir }, 'configuration loaded');
+    if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
+      logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');
+    }
     const { api } = clients;
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
-    const subscribed = new Map<CollectedType, Promise<void>>();
     this.#generation += 1;
     return {
       tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
-      subscribe(contentType, signal) {
-        if (contentType === serviceHealth) return Promise.resolve();
-        let started = subscribed.get(contentType);
-        if (!started) {
-          started = api.startSubscription(contentType, { abortSignal: signal }).then(() => {});
-          subscribed.set(contentType, started);
-          // A failed start is tried again by the unit's next pass.
-          started.catch(() => subscribed.delete(contentType));
-        }
-        return started;
+      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal)),
+    };
+  }
+
+  #clientsOf(config: ConnectorConfig, logger: Logger, reloadCredential: () => Promise<ClientCredential | undefined>): TenantClients {
+    const { telemetry, settings, retry } = this.#options;
+    const agent = this.#agents.agentFor(config.caFile);
+    const tokenOptions = {
+      tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
+      authorityHost: config.authorityHost, dispatcher: agent, logger, reloadCredential,
+    };
+    const tokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.apiRoot });
+    const api = new ActivityClient({
+      apiRoot: config.apiRoot, tenantId: config.tenantId, publisherId: config.publisherId, tokens, dispatcher: agent, logger,
+      telemetry: telemetry.component('collector', 'source'),
+      requestsPerMinute: settings.requestsPerMinute, maxInFlight: settings.maxInFlight,
+      maxBlobBytes: settings.maxBlobBytes, requestDeadlineMs: settings.requestDeadlineSeconds * 1000,
+      ...(retry ? { retry } : {}),
+    });
+    let graphTokens: MsalTokenProvider | undefined;
+    let graph: ServiceHealthClient | undefined;
+    const graphTokensOf = () => (graphTokens ??= new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot }));
+    return {
+      tokens, api,
+      get graphTokens() {
+        return graphTokensOf();
+      },
+      get graph() {
+        return (graph ??= new ServiceHealthClient({
+          graphRoot: config.graphRoot, tokens: graphTokensOf(), dispatcher: agent, logger, telemetry: telemetry.component('graph', 'source'),
+          // Graph pages by position: the largest page (1,000) leaves the fewest boundaries for a change to slip between.
+          pageSize: 1000,
+          ...(retry ? { retry } : {}),
+        }));
+      },
+      async useCredential(credential) {
+        const swapped = await tokens.useCredential(credential);
+        if (graphTokens) await graphTokens.useCredential(credential);
+        return swapped;
       },
     };
   }

@@ -138,15 +138,6 @@ export function schemeOf(spec: string): string {
   return match ? match[1]!.toLowerCase() : spec;
 }
 
-/**
- * The sink specs of a run: the `--sink` flags when any were given, else `O365_SINKS` (specs separated by
- * whitespace or newlines, so a systemd `Environment=` or an env file can hold several), else stdout.
- */
-export function sinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  const given = configuredSinkSpecs(flagSpecs, env);
-  refuseSharedSinks(given, env);
-  return given.length ? given : ['stdout'];
-}
 
 /**
  * Refuses, in one line, two sinks with one name (they would share a stored position and counters) and two sinks
@@ -177,11 +168,6 @@ export function refuseSharedSinks(specs: readonly string[], env: NodeJS.ProcessE
   }
 }
 
-/** The sink specs given by `--sink` or `O365_SINKS`; none when neither names one. */
-export function configuredSinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  if (flagSpecs.length) return [...flagSpecs];
-  return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
-}
 
 /** The sink a spec names, handed OCSF events when it says `format=ocsf` (see `outputForm` for the rule). */
 export function createSink(spec: string, context: SinkContext): Sink {

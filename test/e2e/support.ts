@@ -11,6 +11,10 @@ import { createLogger } from '../../connector/observe/log.ts';
 import { Telemetry } from '../../connector/observe/telemetry.ts';
 import type { Emulator } from '../emulator/index.ts';
 import { connectorOutputs } from '../emulator/connector-config.ts';
+import { defaultRunSettings } from '../../connector/config/settings.ts';
+
+/** The client's limits as a run configures them (the settings table's defaults). */
+const clientLimits = { requestsPerMinute: defaultRunSettings.requestsPerMinute, maxInFlight: defaultRunSettings.maxInFlight, maxBlobBytes: defaultRunSettings.maxBlobBytes, requestDeadlineMs: defaultRunSettings.requestDeadlineSeconds * 1000 };
 
 export async function workDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'o365-e2e-'));
@@ -30,7 +34,7 @@ export function connectTo(emulator: Emulator, options: { requestsPerMinute?: num
     authorityHost: emulator.authorityHost, apiRoot: emulator.apiRoot, dispatcher: agent,
   });
   const telemetry = new Telemetry();
-  const api = new ActivityClient({
+  const api = new ActivityClient({ ...clientLimits,
     apiRoot: emulator.apiRoot, tenantId: emulator.tenantId, publisherId: emulator.tenantId, tokens, dispatcher: agent,
     telemetry: telemetry.component('collector', 'source'), requestsPerMinute: options.requestsPerMinute ?? 60_000, maxInFlight: 8,
     retry: { maxAttempts: options.maxAttempts ?? 12, baseDelayMs: 5, maxDelayMs: 50 },

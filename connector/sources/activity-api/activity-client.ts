@@ -17,7 +17,6 @@ import { BodyPool, BodyTooLargeError } from '../../http/body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget } from '../../http/request-budget.ts';
 import type { RetryPolicyOptions } from '../../http/retry.ts';
-import { defaultRunSettings } from '../../config/settings.ts';
 import { Exchange, type Answer, type TokenSource } from '../../http/exchange.ts';
 
 export interface ActivityClientOptions {
@@ -29,10 +28,10 @@ export interface ActivityClientOptions {
   readonly dispatcher: Dispatcher;
   readonly logger?: Logger;
   readonly telemetry?: ComponentReporter;
-  /** Ceiling of the adaptive request rate: starts just under it, slows on AF429 (default: the settings table's, 2,000). */
-  readonly requestsPerMinute?: number;
-  /** Requests in flight at most (default: the settings table's, 8). */
-  readonly maxInFlight?: number;
+  /** Ceiling of the adaptive request rate: starts just under it, slows on AF429. */
+  readonly requestsPerMinute: number;
+  /** Requests in flight at most. */
+  readonly maxInFlight: number;
   readonly retry?: RetryPolicyOptions;
   /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
   readonly headersTimeoutMs?: number;
@@ -41,10 +40,10 @@ export interface ActivityClientOptions {
   readonly now?: () => Date;
   /** Where content bodies are read into and given back to (default: one of its own). */
   readonly bodyPool?: BodyPool;
-  /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE (default from the settings table). */
-  readonly maxBlobBytes?: number;
-  /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried (default from the settings table). */
-  readonly requestDeadlineMs?: number;
+  /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE. */
+  readonly maxBlobBytes: number;
+  /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried. */
+  readonly requestDeadlineMs: number;
 }
 
 /** A tenant counts as throttled now while an AF429 came back within this long. */
@@ -71,11 +70,11 @@ export class ActivityClient implements ActivityApi {
   constructor(options: ActivityClientOptions) {
     this.#options = options;
     this.#bodies = options.bodyPool ?? new BodyPool();
-    this.#maxBlobBytes = options.maxBlobBytes ?? defaultRunSettings.maxBlobBytes;
-    this.#requestDeadlineMs = options.requestDeadlineMs ?? defaultRunSettings.requestDeadlineSeconds * 1000;
+    this.#maxBlobBytes = options.maxBlobBytes;
+    this.#requestDeadlineMs = options.requestDeadlineMs;
     this.#budget = new RequestBudget({
-      requestsPerMinute: options.requestsPerMinute ?? defaultRunSettings.requestsPerMinute,
-      maxInFlight: options.maxInFlight ?? defaultRunSettings.maxInFlight,
+      requestsPerMinute: options.requestsPerMinute,
+      maxInFlight: options.maxInFlight,
       onCongestion: ({ learnedPerMinute, ratePerMinute, throttled }) => {
         options.logger?.warn({ component: 'api', code: 'AF429', throttled, learnedPerMinute: Math.round(learnedPerMinute), ratePerMinute: Math.round(ratePerMinute) },
           `the tenant is throttled (AF429): the service took about ${Math.round(learnedPerMinute)} requests a minute, the connector now asks ${Math.round(ratePerMinute)} a minute and repeats what was refused`);

@@ -8,6 +8,7 @@ import type { ActivityApi, ContentBlob, TimeWindow } from './activity-api.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { RequestPriority } from '../../http/request-budget.ts';
 import { ConnectorError } from '../../core/errors.ts';
+import { ensureSubscription } from './subscriptions.ts';
 import type { Logger } from '../../observe/log.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 
@@ -34,7 +35,7 @@ export async function* listWindow(api: ActivityApi, contentType: ContentType, wi
       if (started || !(error instanceof ConnectorError) || error.code !== 'AF20022') throw error;
       options.logger?.warn({ component: 'lister', contentType, code: 'AF20022' }, 'no subscription for this content type: starting it and listing again');
       options.telemetry?.error({ stage: 'receiving', code: 'AF20022', message: `no subscription for ${contentType}: started it`, discarded: 0 });
-      await api.startSubscription(contentType, call);
+      await ensureSubscription(api, contentType, options.abortSignal, { again: true });
     }
   }
 }

@@ -18,7 +18,6 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { CollectedType, ContentType } from '../../../contract/content-types.ts';
-import { settingSpecs } from '../../config/settings.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
 import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
@@ -35,13 +34,18 @@ import { type StateDatabase, type StateStore, type UnitClaims } from '../store.t
 import type { Commit, CursorState, RecordKey } from '../../core/commit.ts';
 
 export interface OpenStateDatabaseOptions {
-  /** How long to wait for a predecessor that still holds the directory's lock (it is exiting); default 15 s. */
-  readonly lockWaitMs?: number | undefined;
+  /** How long to wait for a predecessor that still holds the directory's lock (it is exiting). */
+  readonly lockWaitMs: number;
   readonly abortSignal?: AbortSignal | undefined;
   /** Called once when the lock is found taken and the wait for it begins (e.g. to log that it waits). */
   readonly onLockWait?: (() => void) | undefined;
   /** The worker name this process's claims are shown under (status's fleet view); default the host name. */
   readonly workerName?: string | undefined;
+  /**
+   * The tenant of a single-tenant run: a directory holding only the state of before fleet mode (tenant '') gives
+   * it to this tenant (see adoptLegacyState).
+   */
+  readonly adoptLegacyTenant?: string | undefined;
 }
 
 export interface OpenStateStoreOptions extends OpenStateDatabaseOptions {
@@ -65,23 +69,9 @@ const busyTimeoutMs = 5_000;
  * Opens the state directory for a run: creates it (0700) when needed, takes its lock (waiting up to
  * `lockWaitMs`, then STATE_LOCKED), brings the schema up to date and imports the previous release's files.
  */
-export async function openStateDatabase(dir: string, options: OpenStateDatabaseOptions = {}): Promise<SqliteStateDatabase> {
-  return openLocked(dir, options, () => {});
-}
-
-/**
- * Opens the state directory for a single-tenant run, as openStateDatabase, and gives the view of `tenant`
- * (default ''); closing the view closes the database.
- */
-export async function openStateStore(dir: string, options: OpenStateStoreOptions = {}): Promise<StateStore> {
-  const tenant = options.tenant ?? legacyTenant;
-  const database = await openLocked(dir, options, (db) => adoptLegacyState(db, tenant));
-  return viewClosingDatabase(database, tenant);
-}
-
-async function openLocked(dir: string, options: OpenStateDatabaseOptions, prepare: (db: DatabaseSync) => void): Promise<SqliteStateDatabase> {
+export async function openStateDatabase(dir: string, options: OpenStateDatabaseOptions): Promise<SqliteStateDatabase> {
   prepareStateDirectory(dir);
-  const lock = await lockStateDirectory(dir, { waitMs: options.lockWaitMs ?? settingSpecs.stateLockWaitSeconds.default * 1000, abortSignal: options.abortSignal, onWait: options.onLockWait });
+  const lock = await lockStateDirectory(dir, { waitMs: options.lockWaitMs, abortSignal: options.abortSignal, onWait: options.onLockWait });
   let db: DatabaseSync | undefined;
   try {
     const path = join(dir, stateDbName);
@@ -94,13 +84,22 @@ async function openLocked(dir: string, options: OpenStateDatabaseOptions, prepar
       migrate(db!, path);
     }, path);
     await importPreviousRelease(db, dir);
-    prepare(db);
+    if (options.adoptLegacyTenant !== undefined) adoptLegacyState(db, options.adoptLegacyTenant);
     return new SqliteStateDatabase(dir, db, lock, new LocalUnitClaims(options.workerName ?? hostname()));
   } catch (error) {
     db?.close();
     lock.release();
     throw error;
   }
+}
+
+/**
+ * Opens the state directory for a single-tenant run, as openStateDatabase, and gives the view of `tenant`
+ * (default ''); closing the view closes the database.
+ */
+export async function openStateStore(dir: string, options: OpenStateStoreOptions): Promise<StateStore> {
+  const tenant = options.tenant ?? legacyTenant;
+  return viewClosingDatabase(await openStateDatabase(dir, { ...options, adoptLegacyTenant: tenant }), tenant);
 }
 
 /**

@@ -380,6 +380,28 @@ describe('o365-connector run --tenants (fleet mode): refusals, one line each', (
     expect(result.stderr.trim()).toMatch(/^error: STATE_UNCLAIMED_TENANT: .*fleet-legacy-state holds the state of a single-tenant connector from before fleet mode, of a tenant it did not record\. Fix: run that tenant once on its own \(`run --once --outputs <its outputs file> --state .*fleet-legacy-state`\): its state becomes that tenant's, then start the fleet$/);
     expectOneLineNoStack(result);
   });
+
+  it('a single-tenant run adopts such a state directory as before: it carries on from its checkpoint, and the fleet then starts on it', async () => {
+    const state = join(dir, 'adopted-legacy-state');
+    const checkpoint = new Date(Date.now() - 3_600_000).toISOString();
+    const legacy = await openStateStore(state, { lockWaitMs: 0 });
+    await legacy.commit({ contentType: 'Audit.General', at: checkpoint, checkpoint, coveredFrom: checkpoint });
+    await legacy.close();
+    const sink = `file:${join(dir, 'adopted-legacy.ndjson')}`;
+    const single = await cli(['run', '--once', '--content-types', 'Audit.General', '--since', '1d', '--state', state, '--sink', sink]);
+    expect(single.code, single.stderr).toBe(0);
+    const db = new DatabaseSync(join(state, 'state.db'), { readOnly: true });
+    const rows = db.prepare('SELECT tenant, checkpoint, covered_from FROM cursors').all() as Array<{ tenant: string; checkpoint: string; covered_from: string }>;
+    db.close();
+    expect(rows.map((row) => row.tenant)).toEqual([emulator.tenantId]);
+    // Collection went on from the legacy checkpoint: the range it covers starts there, not a day back (--since).
+    expect(Date.parse(rows[0]!.covered_from)).toBe(Date.parse(checkpoint));
+    const tenants = join(dir, 'adopted-legacy-tenants');
+    await mkdir(tenants, { recursive: true });
+    await writeFile(join(tenants, 'contoso.json'), JSON.stringify({ ...connectorOutputs(emulator), caFile: undefined }), { mode: 0o600 });
+    const fleet = await cli(['run', '--once', '--content-types', 'Audit.General', '--tenants', tenants, '--state', state, '--sink', sink], { outputs: null });
+    expect(fleet.code, fleet.stderr).toBe(0);
+  });
 });
 
 describe('o365-connector test --tenants (fleet mode)', () => {

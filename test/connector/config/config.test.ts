@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadConfig, parseSince, stateDirOf } from '../../../connector/config/config.ts';
+import { loadConfig, parseSince } from '../../../connector/config/config.ts';
+import { stateDirOf } from '../../../connector/config/state-location.ts';
 import { ConfigError } from '../../../connector/core/errors.ts';
 
 const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';

@@ -5,6 +5,10 @@ import { activityError } from '../../../connector/sources/activity-api/af-errors
 import { RequestBudget } from '../../../connector/http/request-budget.ts';
 import { defaultRetryPolicy, retry } from '../../../connector/http/retry.ts';
 import { seededRandom } from '../../emulator/faults.ts';
+import { defaultRunSettings } from '../../../connector/config/settings.ts';
+
+/** The client's limits as a run configures them (the settings table's defaults). */
+const clientLimits = { requestsPerMinute: defaultRunSettings.requestsPerMinute, maxInFlight: defaultRunSettings.maxInFlight, maxBlobBytes: defaultRunSettings.maxBlobBytes, requestDeadlineMs: defaultRunSettings.requestDeadlineSeconds * 1000 };
 
 const settle = () => vi.advanceTimersByTimeAsync(0);
 const throttled = { throttled: true } as const;
@@ -388,7 +392,7 @@ describe('ActivityClient reports AF429 to its budget', () => {
       }
       return { statusCode: 200, data: '[]' };
     }).persist();
-    const api = new ActivityClient({
+    const api = new ActivityClient({ ...clientLimits,
       apiRoot: 'https://manage.example', tenantId: 't', publisherId: 'p', dispatcher: mock,
       tokens: { getToken: async () => 'token', invalidate: () => {} },
     });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../connector/core/errors.ts';
-import { createSink, schemeOf, sinkSpecs } from '../../../connector/sinks/spec.ts';
+import { createSink, refuseSharedSinks, schemeOf } from '../../../connector/sinks/spec.ts';
+import { runConfigurationOf } from '../../../connector/config/run-config.ts';
 import { FileSink } from '../../../connector/sinks/file.ts';
 import { StdoutSink } from '../../../connector/sinks/stdout.ts';
 import { HttpSink } from '../../../connector/sinks/http/ndjson-http.ts';
@@ -12,6 +13,12 @@ import { createLogger } from '../../../connector/observe/log.ts';
 import { OcsfSink } from '../../../connector/sinks/ocsf/ocsf-sink.ts';
 
 const env = { COLLECTOR_TOKEN: 'tok-123-secret', SPLUNK_HEC_TOKEN: 'hec-456-secret', ES_API_KEY: 'es-789-secret' };
+/** The sinks of a run as its configuration names them, refused as the worker refuses them. */
+function sinkSpecs(flags: string[], environment: NodeJS.ProcessEnv): readonly string[] {
+  const { sinks } = runConfigurationOf('run', { sink: flags }, { env: environment });
+  refuseSharedSinks(sinks, environment);
+  return sinks;
+}
 const context = () => ({ env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
 
 describe('which sinks a run uses', () => {

@@ -8,6 +8,10 @@ import { ActivityClient, apiTime } from '../../../../connector/sources/activity-
 import { ActivityApiError } from '../../../../connector/sources/activity-api/af-errors.ts';
 import { TransportError } from '../../../../connector/http/transport-errors.ts';
 import { createTestPki } from '../../../emulator/tls.ts';
+import { defaultRunSettings } from '../../../../connector/config/settings.ts';
+
+/** The client's limits as a run configures them (the settings table's defaults). */
+const clientLimits = { requestsPerMinute: defaultRunSettings.requestsPerMinute, maxInFlight: defaultRunSettings.maxInFlight, maxBlobBytes: defaultRunSettings.maxBlobBytes, requestDeadlineMs: defaultRunSettings.requestDeadlineSeconds * 1000 };
 
 const pki = await createTestPki();
 type Reply = (status: number, body: string, headers?: Record<string, string>) => void;
@@ -43,7 +47,7 @@ let invalidated: Array<string | undefined> = [];
 let tokenNumber = 0;
 
 function client(options: { maxInFlight?: number; maxAttempts?: number; random?: () => number; requestsPerMinute?: number; maxBlobBytes?: number; requestDeadlineMs?: number } = {}) {
-  return new ActivityClient({
+  return new ActivityClient({ ...clientLimits,
     apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent,
     tokens: { getToken: async () => `token-${tokenNumber}`, invalidate: (token) => { invalidated.push(token); tokenNumber += 1; } },
     retry: { maxAttempts: options.maxAttempts ?? 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 50, ...(options.random ? { random: options.random } : {}) },
@@ -72,7 +76,7 @@ describe('ActivityClient paging and identification', () => {
       reply(200, JSON.stringify([blob(`b${page}`)]), page < 3 ? { [page % 2 ? 'NextPageUrl' : 'NextPageUri']: next } : {});
     };
     const window = { start: new Date('2026-11-24T00:00:00.250Z'), end: new Date('2026-11-25T00:00:00Z') };
-    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} }, now: () => new Date('2026-11-25T01:00:00Z') });
+    const api = new ActivityClient({ ...clientLimits, apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} }, now: () => new Date('2026-11-25T01:00:00Z') });
     const ids = [];
     for await (const page of api.listContent('Audit.General', window)) ids.push(...page.map((b) => b.contentId));
     expect(ids).toEqual(['b0', 'b1', 'b2', 'b3']);
@@ -165,7 +169,7 @@ describe('ActivityClient retry policy', () => {
       else if (calls === 2) reply(503, af('AF50000'), { 'retry-after': new Date(Date.now() + serverSkewMs + 3_600_000).toUTCString() });
       else reply(200, '[]');
     };
-    const api = new ActivityClient({
+    const api = new ActivityClient({ ...clientLimits,
       apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} },
       retry: { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5, maxRetryAfterMs: 40 },
       telemetry: { received: () => {}, sent: () => {}, error: (e) => { delays.push(Number(/in (\d+) ms/.exec(e.message)?.[1])); } },
@@ -177,7 +181,7 @@ describe('ActivityClient retry policy', () => {
   it('backs off with full jitter when no Retry-After is given', async () => {
     const delays: number[] = [];
     handler = ({ reply }) => reply(500, af('AF50000'));
-    const api = new ActivityClient({
+    const api = new ActivityClient({ ...clientLimits,
       apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} },
       retry: { maxAttempts: 5, baseDelayMs: 2, maxDelayMs: 10, random: () => 0.99 },
       telemetry: { received: () => {}, sent: () => {}, error: (e) => { delays.push(Number(/in (\d+) ms/.exec(e.message)?.[1])); } },
@@ -275,7 +279,7 @@ describe('ActivityClient retry policy', () => {
 
   it('reports an untrusted certificate as a TLS error without retrying', async () => {
     const untrusting = new Agent();
-    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: untrusting, tokens: { getToken: async () => 't', invalidate: () => {} }, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 } });
+    const api = new ActivityClient({ ...clientLimits, apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: untrusting, tokens: { getToken: async () => 't', invalidate: () => {} }, retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 } });
     const error = await api.listSubscriptions().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransportError);
     expect((error as TransportError).toLine()).toMatch(/is not trusted.*NODE_EXTRA_CA_CERTS/);
@@ -286,7 +290,7 @@ describe('ActivityClient retry policy', () => {
   it('stops waiting and retrying when aborted', async () => {
     handler = ({ reply }) => reply(429, af('AF429'), { 'retry-after': '3600' });
     const controller = new AbortController();
-    const api = new ActivityClient({ apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} } });
+    const api = new ActivityClient({ ...clientLimits, apiRoot: root, tenantId: tenant, publisherId: publisher, dispatcher: agent, tokens: { getToken: async () => 't', invalidate: () => {} } });
     const pending = api.listSubscriptions({ abortSignal: controller.signal });
     while (seen.length === 0) await new Promise((r) => setImmediate(r));
     controller.abort(new Error('stopped by SIGTERM'));

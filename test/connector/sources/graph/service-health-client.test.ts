@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { MockAgent } from 'undici';
 import { loadConfig } from '../../../../connector/config/config.ts';
 import { clouds, type CloudName } from '../../../../contract/clouds.ts';
-import { createTenantClients } from '../../../../connector/cli/runtime.ts';
+import { TenantRuntimes } from '../../../../connector/run/tenant-runtimes.ts';
+import { defaultRunSettings } from '../../../../connector/config/settings.ts';
 import { graphPage } from '../../../../connector/sources/graph/graph-page.ts';
 import { createLogger } from '../../../../connector/observe/log.ts';
 import { Telemetry } from '../../../../connector/observe/telemetry.ts';
@@ -44,7 +45,10 @@ describe('sovereign clouds: Microsoft Graph for service health', () => {
       return { '@odata.context': `${graphRoot}/v1.0/$metadata#admin/serviceAnnouncement/issues`, value: [{ id: 'EX1', lastModifiedDateTime: '2026-11-25T09:00:00Z', title: 't' }] };
     });
     // The tenant's Graph token provider asks the cloud's authority for the cloud's Graph (msal itself is covered by the stand-in tests).
-    const clients = createTenantClients(config, { agent, logger: createLogger({ level: 'silent' }), telemetry: new Telemetry(), flags: {} });
+    const runtimes = new TenantRuntimes({ proxy: undefined, logger: createLogger({ level: 'silent' }), telemetry: new Telemetry(), settings: defaultRunSettings, oneTenant: true });
+    await runtimes.apply({ added: [{ file: '', fingerprint: '', config, reloadCredential: async () => undefined, warnings: [] }], changed: [], removed: [], problems: [] });
+    const { clients } = runtimes.all()[0]!;
+    await runtimes.close();
     expect(clients.graphTokens).not.toBe(clients.tokens);
     expect(clients.graphTokens.scope).toBe(`${graphRoot}/.default`);
     expect(clients.graphTokens.authority).toBe(`${authorityHost}/${tenantId}`);

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConnectorError } from '../core/errors.ts';
-import { ReconnectBackoff } from './reconnect-backoff.ts';
+import { untilReachable } from './reconnect.ts';
 import type { Logger } from '../observe/log.ts';
 import { type UnitClaims } from '../state/store.ts';
 import { unitName, type UnitKey } from '../core/commit.ts';
@@ -32,6 +32,8 @@ export interface UnitSchedulerOptions {
    * position (what was written but not committed is delivered again). Failing, it is tried again with the reconnect.
    */
   readonly beforeClaimingAgain?: () => Promise<void>;
+  /** Log each claim (a fleet's workers share units; one tenant's run has nothing to share, and says nothing of it). */
+  readonly logClaims?: boolean;
   /** Called after each tick, with what runs (tests and status). */
   readonly onTick?: (running: readonly UnitKey[]) => void;
 }
@@ -50,6 +52,7 @@ export class UnitScheduler {
   /** --once: units collected to the end. */
   readonly #finished = new Set<string>();
   #lost: Error | undefined;
+  #unitEnded = new AbortController();
 
   constructor(options: UnitSchedulerOptions) {
     this.#options = options;
@@ -63,23 +66,23 @@ export class UnitScheduler {
   /** Until `stop` fires (or, --once, until every unit was collected or is held elsewhere); then stops every unit. */
   async run(stop: AbortSignal): Promise<void> {
     const { logger } = this.#options;
-    const backoff = new ReconnectBackoff();
     try {
       while (!stop.aborted) {
         if (this.#lost) {
           await this.#stopAll();
-          try {
+          const back = await untilReachable(async () => {
             await this.#options.claims.reconnect();
             await this.#options.beforeClaimingAgain?.();
-            logger.info({ component: 'fleet' }, 'reconnected to the state database: claiming units again');
-            this.#lost = undefined;
-            backoff.reset();
-          } catch (error) {
-            logger.warn({ component: 'fleet', reason: (error as Error).message, retryInSeconds: backoff.delayMs / 1000 }, 'the state database cannot be reached: no unit runs until it can');
-            await backoff.wait(stop).catch(() => {});
-            continue;
-          }
+          }, {
+            signal: stop, retryable: () => true,
+            onFailure: (error, _attempt, retryInMs) => logger.warn({ component: 'fleet', reason: (error as Error).message, retryInSeconds: retryInMs / 1000 }, 'the state database cannot be reached: no unit runs until it can'),
+          }).then(() => true, () => false);
+          if (!back) continue;
+          logger.info({ component: 'fleet' }, 'reconnected to the state database: claiming units again');
+          this.#lost = undefined;
         }
+        // --once: a unit that ends (during this look or after it) wakes the next look at once, so that the run ends as soon as its last unit does.
+        this.#unitEnded = new AbortController();
         let idle = false;
         try {
           idle = await this.#tick(stop);
@@ -89,7 +92,7 @@ export class UnitScheduler {
         }
         this.#options.onTick?.(this.running());
         if (this.#options.once && idle) return;
-        await delay(this.#options.tickMs, undefined, { signal: stop }).catch(() => {});
+        await delay(this.#options.tickMs, undefined, { signal: AbortSignal.any([stop, this.#unitEnded.signal]) }).catch(() => {});
       }
     } finally {
       await this.#stopAll();
@@ -121,7 +124,7 @@ export class UnitScheduler {
       claimed += 1;
       this.#start(unit, generations.get(unitName(unit))!);
     }
-    if (claimed > 0) logger.info({ component: 'fleet', claimed, running: this.#running.size, share, workers }, 'units claimed');
+    if (claimed > 0 && this.#options.logClaims !== false) logger.info({ component: 'fleet', claimed, running: this.#running.size, share, workers }, 'units claimed');
     return this.#running.size === 0 && claimed === 0;
   }
 
@@ -138,6 +141,7 @@ export class UnitScheduler {
         if (this.#options.once && !stop.signal.aborted) this.#finished.add(name);
         this.#running.delete(name);
         if (!this.#lost) await this.#options.claims.release(unit).catch(() => {});
+        if (this.#options.once) this.#unitEnded.abort();
       }
     })();
     this.#running.set(name, { unit, generation, stop, done, since: performance.now() });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UnitScheduler } from '../../../connector/run/unit-scheduler.ts';
+import { UnitScheduler } from '../../../connector/run/scheduler.ts';
 import { type UnitClaims, type UnitHolder } from '../../../connector/state/store.ts';
 import { unitName, type UnitKey } from '../../../connector/core/commit.ts';
 import { createLogger } from '../../../connector/observe/log.ts';
@@ -71,7 +71,7 @@ interface Worker {
   readonly starts: string[];
 }
 
-function startWorker(server: ClaimServer, name: string, desired: () => Array<{ unit: UnitKey; generation: number }>, options: { once?: boolean } = {}): Worker {
+function startWorker(server: ClaimServer, name: string, desired: () => Array<{ unit: UnitKey; generation: number }>, options: { once?: boolean; tickMs?: number } = {}): Worker {
   const collecting = new Set<string>();
   const starts: string[] = [];
   const scheduler = new UnitScheduler({
@@ -151,6 +151,17 @@ describe('UnitScheduler', () => {
     expect(server.count('a')).toBe(2);
     a.stop.abort();
     await a.done;
+  });
+
+  it('--once: ends as soon as its last unit does, not at the next look at the claims', async () => {
+    const server = new ClaimServer();
+    // A look at the claims a minute away: a run of one tenant must not wait for it once its units are done.
+    const a = startWorker(server, 'a', everyUnit(units(1)), { once: true, tickMs: 60_000 });
+    let ended = false;
+    void a.done.then(() => { ended = true; });
+    await expect.poll(() => ended, { timeout: 5_000 }).toBe(true);
+    expect(a.starts).toHaveLength(2);
+    expect(server.holders.size).toBe(0);
   });
 
   it('--once: collects every unit it can claim once, skips those another worker holds, and ends', async () => {

@@ -1,5 +1,6 @@
 /**
- * The fleet's tenants: every `*.json` in the `--tenants` directory is one tenant's outputs file, exactly what
+ * Where a run's tenants come from: a fixed tenant (one tenant's outputs file, --stack or the environment: a fleet of
+ * one), or a directory. The fleet's tenants: every `*.json` in the `--tenants` directory is one tenant's outputs file, exactly what
  * `pulumi stack output --json --show-secrets` writes. Read again on every scan, so that a file added, changed (a
  * rotated secret) or removed is picked up without a restart. Every `*.json` that cannot be used (unreadable, not a
  * regular file, not an outputs file, a second file of one tenant) is reported once and left out; it never stops the
@@ -9,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { perTenantVariables, type TenantSourceSpec } from '../config/run-config.ts';
 import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
 import type { ClientCredential } from '../config/credential.ts';
@@ -20,6 +22,8 @@ export interface TenantEntry {
   readonly config: ConnectorConfig;
   /** Reads the file's credential again (the token provider calls it when the credential is refused). */
   reloadCredential(): Promise<ClientCredential | undefined>;
+  /** What the configuration's owner should know (an outputs file others may read). */
+  readonly warnings: readonly string[];
 }
 
 export interface TenantProblem {
@@ -40,19 +44,41 @@ export interface TenantChanges {
   readonly resolved?: readonly string[];
 }
 
-/** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
-export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
+/** Where the run's tenants come from: the `--tenants` directory, or the one tenant of `--outputs`, `--stack` or the environment. */
+export interface TenantSource {
+  /** What changed since the last scan (everything, the first time). */
+  scan(): Promise<TenantChanges>;
+  /** For messages: the directory, or the outputs file. */
+  readonly description: string;
+  /** Files that cannot be used as of the last scan (status, metrics). */
+  unusable(): readonly TenantProblem[];
+  /** The tenant of a fixed source (read once, when the source is made); undefined for a directory (read again every scan interval). */
+  readonly fixed: TenantEntry | undefined;
+}
 
-/**
- * `--tenants` stands alone: refused beside `--outputs`/`--stack` or a variable that names one tenant's identity or
- * credential, one line each (a fleet's tenants are its files).
- */
-export function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined }, env: NodeJS.ProcessEnv = process.env): void {
-  if (flags.outputs || flags.stack) {
-    throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+/** The tenant source a configuration names; a fixed tenant's configuration is read now (a mistake in it stops the command before anything is opened). */
+export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.ProcessEnv = process.env): Promise<TenantSource> {
+  if (spec.kind === 'directory') {
+    const directory = new TenantDirectory(spec.dir, { contentTypes: spec.contentTypes, env });
+    return { scan: () => directory.scan(), description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
   }
-  const variable = perTenantVariables.find((name) => (env[name] ?? '').trim() !== '');
-  if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+  return fixedTenant(spec, env);
+}
+
+async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, env: NodeJS.ProcessEnv): Promise<TenantSource> {
+  const loaded = await loadConfig(spec, env);
+  const entry: TenantEntry = { file: spec.outputs ?? '', fingerprint: '', config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: loaded.warnings };
+  let scanned = false;
+  return {
+    fixed: entry,
+    unusable: () => [],
+    description: spec.outputs ?? spec.stack ?? 'the environment',
+    scan: async (): Promise<TenantChanges> => {
+      if (scanned) return { added: [], changed: [], removed: [], problems: [] };
+      scanned = true;
+      return { added: [entry], changed: [], removed: [], problems: [] };
+    },
+  };
 }
 
 export interface TenantDirectoryOptions {
@@ -157,6 +183,6 @@ export class TenantDirectory {
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
     const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#options.contentTypes };
     const loaded = await loadConfig(flags, this.#env);
-    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential };
+    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: [] };
   }
 }

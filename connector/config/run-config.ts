@@ -1,0 +1,128 @@
+/**
+ * What a command runs with: commander's options and the environment, read once into one validated configuration
+ * with every default applied here. Nothing below the CLI reads a flag or applies a default again.
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ConfigError, ConnectorError } from '../core/errors.ts';
+import { proxySettings, type ProxySettings } from '../http/proxy.ts';
+import { parseSince } from './config.ts';
+import { runSettingsFrom, type RunSettings } from './settings.ts';
+import { isPostgresUrl, refusePasswordInStateUrl, stateLocationOf } from './state-location.ts';
+
+/** Where the tenants come from: one directory of outputs files (a fleet), or the one tenant of --outputs, --stack or the environment. */
+export type TenantSourceSpec =
+  | { readonly kind: 'directory'; readonly dir: string; readonly contentTypes: string | undefined }
+  | { readonly kind: 'fixed'; readonly outputs: string | undefined; readonly stack: string | undefined; readonly contentTypes: string | undefined; readonly state: string | undefined };
+
+export interface RunConfiguration {
+  readonly tenants: TenantSourceSpec;
+  /** `--state` as given, O365_STATE_DIR, or the default directory (not resolved). */
+  readonly state: string;
+  /** --state or O365_STATE_DIR was given (status reports a missing directory then). */
+  readonly stateGiven: boolean;
+  /** Many tenants, or state in a database the fleet shares: every unit's errors are reported, none ends the run. */
+  readonly fleet: boolean;
+  readonly workerName: string;
+  /** Sink specs: --sink, else O365_SINKS, else stdout (`run`; `test` checks only those given). */
+  readonly sinks: readonly string[];
+  readonly since: Date;
+  /** --since as written (for messages). */
+  readonly sinceText: string;
+  readonly once: boolean;
+  readonly emitHealth: boolean;
+  readonly listen: string | undefined;
+  /** One live line per content type under the logs: stderr is a terminal and one tenant is collected. */
+  readonly progress: boolean;
+  readonly proxy: ProxySettings | undefined;
+  readonly logLevel: string | undefined;
+  readonly json: boolean;
+  readonly offline: boolean;
+  readonly settings: RunSettings;
+  /** `status` only: the proxy cannot be used (its live subscription list is then skipped with a warning). */
+  readonly proxyFailure?: ConnectorError;
+}
+
+export type CommandName = 'run' | 'test' | 'status' | 'subscriptions';
+
+/** Commander's options of every command (a command has the ones it declares). */
+const optionsSchema = z.object({
+  outputs: z.string().optional(),
+  stack: z.string().optional(),
+  proxy: z.string().optional(),
+  logLevel: z.string().optional(),
+  tenants: z.string().optional(),
+  state: z.string().optional(),
+  contentTypes: z.string().optional(),
+  workerName: z.string().optional(),
+  listen: z.string().optional(),
+  sink: z.array(z.string()).default([]),
+  since: z.string().default('7d'),
+  once: z.boolean().default(false),
+  emitHealth: z.boolean().default(false),
+  json: z.boolean().default(false),
+  offline: z.boolean().default(false),
+});
+
+/** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
+export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
+
+/**
+ * `--tenants` stands alone: refused beside `--outputs`/`--stack` or a variable that names one tenant's identity or
+ * credential, one line each (a fleet's tenants are its files).
+ */
+function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined }, env: NodeJS.ProcessEnv): void {
+  if (flags.outputs || flags.stack) {
+    throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+  }
+  const variable = perTenantVariables.find((name) => (env[name] ?? '').trim() !== '');
+  if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
+}
+
+/**
+ * The sink specs given: the `--sink` flags when any were given, else `O365_SINKS` (specs separated by whitespace or
+ * newlines, so a systemd `Environment=` or an env file can hold several); none when neither names one.
+ */
+export function givenSinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  if (flagSpecs.length) return [...flagSpecs];
+  return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
+}
+
+/**
+ * The configuration of `command` from commander's options (`optsWithGlobals()`), the environment and whether stderr
+ * is a terminal. A mistake is one ConfigError naming the flag. `status` reports without Microsoft when it must: a
+ * proxy it cannot use is then its warning, not its failure (`proxyFailure`).
+ */
+export function runConfigurationOf(command: CommandName, options: object, input: { readonly env: NodeJS.ProcessEnv; readonly stderrIsTTY?: boolean | undefined; readonly now?: Date }): RunConfiguration {
+  const { env } = input;
+  const flags = optionsSchema.parse(options);
+  const state = stateLocationOf(flags, env);
+  if (isPostgresUrl(state)) refusePasswordInStateUrl(state);
+  if (flags.tenants !== undefined) refuseSingleTenantSources(command === 'status' ? {} : flags, env);
+  const tenants: TenantSourceSpec = flags.tenants !== undefined
+    ? { kind: 'directory', dir: flags.tenants, contentTypes: flags.contentTypes }
+    : { kind: 'fixed', outputs: flags.outputs, stack: flags.stack, contentTypes: flags.contentTypes, state: flags.state };
+  const fleet = tenants.kind === 'directory' || isPostgresUrl(state);
+  const since = parseSince(flags.since, input.now ?? new Date());
+  let proxy: ProxySettings | undefined;
+  let proxyFailure: ConnectorError | undefined;
+  try {
+    proxy = proxySettings(env, flags.proxy);
+  } catch (error) {
+    if (command !== 'status' || !(error instanceof ConnectorError)) throw error;
+    proxyFailure = error;
+  }
+  const sinks = givenSinkSpecs(flags.sink, env);
+  return {
+    tenants, state, fleet,
+    stateGiven: Boolean(flags.state ?? env['O365_STATE_DIR']),
+    workerName: flags.workerName?.trim() || hostname(),
+    sinks: command === 'run' && sinks.length === 0 ? ['stdout'] : sinks,
+    since, sinceText: flags.since,
+    once: flags.once, emitHealth: flags.emitHealth, listen: flags.listen,
+    progress: input.stderrIsTTY === true && !fleet,
+    proxy, logLevel: flags.logLevel, json: flags.json, offline: flags.offline,
+    settings: runSettingsFrom(options),
+    ...(proxyFailure ? { proxyFailure } : {}),
+  };
+}

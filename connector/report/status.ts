@@ -1,0 +1,100 @@
+/**
+ * What `status` reports: the fleet's view when the store is a fleet's (or a tenants directory is given), else one
+ * tenant's report from its state directory, with the live subscription list when the configuration and the network
+ * allow (never required).
+ */
+import type { Subscription } from '../sources/activity-api/activity-api.ts';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { RunConfiguration } from '../config/run-config.ts';
+import { isPostgresUrl } from '../config/state-location.ts';
+import { lockFileName } from '../state/sqlite/directory-lock.ts';
+import { isLockHeld } from '../core/lock-file.ts';
+import { openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
+import { stateDbName } from '../state/sqlite/schema.ts';
+import { checkStateToReport } from '../state/sqlite/state-directory.ts';
+import { buildFleetReport, buildStatusReport, type FleetReport, type StatusReport } from './status-report.ts';
+import { TenantDirectory, tenantSourceOf } from '../run/tenants.ts';
+import { TenantRuntimes } from '../run/tenant-runtimes.ts';
+import { quickRetryPolicy } from '../run/tenant-check.ts';
+import type { Logger } from '../observe/log.ts';
+import { redactSecrets } from '../observe/secret-values.ts';
+import { Telemetry } from '../observe/telemetry.ts';
+
+/** How long `status` waits for the live subscription list before reporting from state alone. */
+const liveListTimeoutMs = 15_000;
+
+export type Status = { readonly fleet: FleetReport } | { readonly tenant: StatusReport };
+
+/** `onLiveListFailed`: the live subscription list could not be had (the report is made from the state alone). */
+export async function statusOf(config: RunConfiguration, logger: Logger, onLiveListFailed: (error: unknown) => void): Promise<Status> {
+  const location = config.state;
+  if (!isPostgresUrl(location)) checkStateToReport(location, config.stateGiven);
+  const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants.dir, config.tenants.contentTypes) : undefined;
+  const fleet = await fleetReportOf(location, tenantFiles, config.settings.stalledAfterSeconds);
+  if (fleet) return { fleet };
+  let stateDir = resolve(location);
+  let subscriptions: Subscription[] | undefined;
+  if (!config.offline && config.tenants.kind === 'fixed') {
+    try {
+      if (config.proxyFailure) throw config.proxyFailure;
+      const tenants = await tenantSourceOf(config.tenants);
+      const runtimes = new TenantRuntimes({ proxy: config.proxy, logger, telemetry: new Telemetry(), settings: config.settings, retry: quickRetryPolicy, oneTenant: true });
+      try {
+        await runtimes.apply(await tenants.scan());
+        const runtime = runtimes.all()[0]!;
+        stateDir = runtime.entry.config.stateDir;
+        subscriptions = await runtime.clients.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
+      } finally {
+        await runtimes.close();
+      }
+    } catch (error) {
+      onLiveListFailed(error);
+    }
+  }
+  // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
+  return { tenant: await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) }) };
+}
+
+/**
+ * The fleet's view, when the store is a fleet's: a PostgreSQL database, or a state directory holding more than one
+ * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
+ */
+async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
+  const unusable = tenantFiles?.unusable;
+  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
+    return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
+  }
+  const database = await openStateDatabaseReadOnlyAt(state);
+  try {
+    if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
+    return await buildFleetReport(database, {
+      ...(tenantFiles ? { domains: tenantFiles.domains, unusableTenantFiles: tenantFiles.unusable } : {}),
+      liveHolders: isPostgresUrl(state), stalledAfterSeconds,
+      // A state directory has no claims to read: its lock says whether a worker runs on it.
+      ...(isPostgresUrl(state) ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
+    });
+  } finally {
+    await database.close();
+  }
+}
+
+interface TenantFiles {
+  /** Tenant id (lower case) → domain, from the usable files. */
+  readonly domains: ReadonlyMap<string, string>;
+  readonly unusable: NonNullable<FleetReport['unusableTenantFiles']>;
+}
+
+/** `--tenants`: the directory read as a worker reads it (nothing is asked of Microsoft): each tenant's domain, and every file a worker cannot use. */
+async function readTenantFiles(dir: string, contentTypes: string | undefined): Promise<TenantFiles> {
+  const directory = new TenantDirectory(dir, { contentTypes });
+  await directory.scan();
+  const domains = new Map<string, string>();
+  for (const { config } of directory.tenants.values()) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
+  const unusable = directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
+  return { domains, unusable };
+}
+
+function fleetReportOfNoState(state: string, unusable: FleetReport['unusableTenantFiles']): FleetReport {
+  return { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
+}

@@ -1,0 +1,103 @@
+/**
+ * What `test` asks of each tenant, as results (the CLI prints them): a token and the subscription list; whether the
+ * app may read every audit content type `run` will collect; whether the Microsoft Graph permissions for service
+ * health are granted.
+ */
+import { auditTypesOf, serviceHealth, type ContentType } from '../../contract/content-types.ts';
+import type { RetryPolicyOptions } from '../http/retry.ts';
+import { ActivityApiError, subscriptionMissingCode } from '../sources/activity-api/af-errors.ts';
+import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../sources/graph/graph-errors.ts';
+import type { AnnouncementKind } from '../sources/graph/service-health-api.ts';
+import type { TenantRuntime } from './tenant-runtimes.ts';
+
+/** `test` and `status` answer in seconds: a couple of quick retries, not the collector's patient policy. */
+export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, maxRetryAfterMs: 5000, maxThrottledMs: 10_000 };
+
+/** A token, then the subscription list: the content types whose subscription is enabled. Throws what refused. */
+export async function checkConnection(runtime: TenantRuntime): Promise<string[]> {
+  await runtime.clients.tokens.getToken();
+  const subscriptions = await runtime.clients.api.listSubscriptions();
+  return subscriptions.filter((s) => s.status === 'enabled').map((s) => s.contentType);
+}
+
+/** Tenants asked at once (each has its own quota; the machine's connections are the bound). */
+const tenantsAtOnce = 8;
+
+export type ConnectionResult = { readonly runtime: TenantRuntime; readonly enabled: string[] } | { readonly runtime: TenantRuntime; readonly error: unknown };
+
+/** checkConnection of every runtime, a few at once, in the order given. */
+export async function checkConnections(runtimes: readonly TenantRuntime[]): Promise<ConnectionResult[]> {
+  const results = new Array<ConnectionResult>(runtimes.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(tenantsAtOnce, runtimes.length) }, async () => {
+    for (let i = next++; i < runtimes.length; i = next++) {
+      const runtime = runtimes[i]!;
+      results[i] = await checkConnection(runtime).then((enabled) => ({ runtime, enabled }), (error: unknown) => ({ runtime, error }));
+    }
+  }));
+  return results;
+}
+
+/** A window just behind now: listing it asks for exactly what `run` asks for, and costs one request. */
+const probeWindowMs = 5 * 60_000;
+
+/** A subscription never started (AF20022) or disabled (AF20023): not a permission problem, and `run` starts it. */
+const notStartedCodes = new Set([subscriptionMissingCode, 'AF20023']);
+
+/**
+ * Whether the app may read every audit content type `run` will collect: one listing of a few minutes of each (the
+ * service checks the permission before anything else, so DLP.All without ActivityFeed.ReadDlp answers AF10001 here,
+ * not first in `run`). A subscription not started yet is fine: `run` starts it. Any other failure is thrown.
+ */
+export async function checkContentTypes(runtime: TenantRuntime): Promise<{ readable: ContentType[]; refused: ActivityApiError[] }> {
+  const { api } = runtime.clients;
+  const readable: ContentType[] = [];
+  const refused: ActivityApiError[] = [];
+  for (const contentType of auditTypesOf(runtime.entry.config.contentTypes)) {
+    const end = new Date(Date.now() + api.clockSkewMs - 60_000);
+    try {
+      for await (const _page of api.listContent(contentType, { start: new Date(end.getTime() - probeWindowMs), end })) break;
+      readable.push(contentType);
+    } catch (error) {
+      if (error instanceof ActivityApiError && notStartedCodes.has(error.code)) {
+        readable.push(contentType);
+        continue;
+      }
+      if (!(error instanceof ActivityApiError && error.code === 'AF10001')) throw error;
+      refused.push(error);
+    }
+  }
+  return { readable, refused };
+}
+
+export interface GraphCheck {
+  /** ServiceHealth is to be collected: a missing permission fails `test`. */
+  readonly collected: boolean;
+  readonly host: string;
+  readonly granted: string[];
+  /** A permission refused (`forbidden`), or Graph that could not be asked (the token, the network: said once for both). */
+  readonly problems: Array<{ readonly permission: string; readonly forbidden: boolean; readonly error: unknown }>;
+}
+
+/**
+ * Whether the app may read service health from Microsoft Graph: one item of issues (ServiceHealth.Read.All) and of
+ * messages (ServiceMessage.Read.All), with a token for the cloud's Graph.
+ */
+export async function checkGraphPermissions(runtime: TenantRuntime): Promise<GraphCheck> {
+  const { config } = runtime.entry;
+  const collected = config.contentTypes.includes(serviceHealth);
+  const check: GraphCheck = { collected, host: new URL(config.graphRoot).host, granted: [], problems: [] };
+  for (const resource of ['issues', 'messages'] as const satisfies readonly AnnouncementKind[]) {
+    const permission = graphPermissionOf[resource];
+    try {
+      // Not collected: a hint only, so a Graph the network blocks costs `test` seconds, not minutes.
+      await runtime.clients.graph.probe(resource, { abortSignal: AbortSignal.timeout(collected ? 60_000 : 10_000) });
+      check.granted.push(permission);
+    } catch (error) {
+      const forbidden = error instanceof GraphApiError && error.code === graphForbiddenCode;
+      check.problems.push({ permission, forbidden, error });
+      if (!forbidden) break;
+    }
+  }
+  return check;
+}
