@@ -1,4 +1,4 @@
-import type { RunSummary } from '../pipeline/run-connector.ts';
+import type { RunSummary } from '../core/counts.ts';
 import type { Logger } from '../observe/log.ts';
 import { exitCodes } from './exit-codes.ts';
 

@@ -6,7 +6,7 @@
  * A pass that fails holds the checkpoint: the next one retries.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { defaultRunSettings, type RunSettings } from '../config/settings.ts';
+import type { RunSettings } from '../config/settings.ts';
 import type { CursorState } from '../core/commit.ts';
 import { toConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
@@ -17,10 +17,10 @@ import type { StateStore } from '../state/store.ts';
 import type { Delivery } from './delivery.ts';
 import { runPass, type ProgressListener } from './pass.ts';
 
-/** What the units of a run share (every setting not given takes its default). */
+/** What the units of a run share. */
 export interface CollectionOptions {
   readonly telemetry: Telemetry;
-  readonly settings?: Partial<RunSettings> | undefined;
+  readonly settings: RunSettings;
   readonly now?: (() => Date) | undefined;
   /** Blobs listed and fetched (metrics). */
   readonly observer?: RunObserver | undefined;
@@ -63,7 +63,7 @@ export class UnitLoop {
     this.#unit = unit;
     this.#delivery = delivery;
     this.#run = run;
-    this.#settings = { ...defaultRunSettings, ...run.settings };
+    this.#settings = run.settings;
     this.checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     this.coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
     this.prepared = unit.prepare === undefined;

@@ -12,9 +12,14 @@ import { MsalTokenProvider } from '../auth/token-provider.ts';
 import { HttpAgentsByCaFile } from '../http/http-agent.ts';
 import type { ProxySettings } from '../http/proxy.ts';
 import type { RetryPolicyOptions } from '../http/retry.ts';
+import { Slots } from '../http/slots.ts';
 import { ActivityClient } from '../sources/activity-api/activity-client.ts';
+import { auditSource } from '../sources/activity-api/audit-source.ts';
+import { BlobFetcher } from '../sources/activity-api/blob-fetcher.ts';
 import { ensureSubscription } from '../sources/activity-api/subscriptions.ts';
 import { ServiceHealthClient } from '../sources/graph/service-health-client.ts';
+import { serviceHealthSource } from '../sources/graph/service-health-source.ts';
+import type { Source } from '../sources/source.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
 import type { UnitKey } from '../core/commit.ts';
@@ -45,6 +50,8 @@ export interface TenantRuntime {
   readonly logger: Logger;
   /** Starts the content type's subscription once (idempotent at the API too); later calls return at once. ServiceHealth has none. */
   subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
+  /** Where the unit's records come from: the Management Activity API's content, or Graph's service health. */
+  sourceOf(contentType: CollectedType): Source;
 }
 
 export interface TenantRuntimesOptions {
@@ -52,7 +59,7 @@ export interface TenantRuntimesOptions {
   readonly proxy: ProxySettings | undefined;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
-  readonly settings: Pick<RunSettings, 'requestsPerMinute' | 'maxInFlight' | 'maxBlobBytes' | 'requestDeadlineSeconds'>;
+  readonly settings: Pick<RunSettings, 'requestsPerMinute' | 'maxInFlight' | 'maxBlobBytes' | 'requestDeadlineSeconds' | 'fetchConcurrency'>;
   /** `test` and `status` answer in seconds: a few quick retries instead of the collector's patient policy. */
   readonly retry?: RetryPolicyOptions;
   /** One tenant's run: its lines need no tenant label. */
@@ -69,11 +76,14 @@ export class TenantRuntimes {
   readonly #runtimes = new Map<string, TenantRuntime>();
   /** One HTTP agent per CA bundle, shared by the tenants that trust the same. */
   readonly #agents: HttpAgentsByCaFile;
+  /** Blob fetches in flight, across every tenant of the process. */
+  readonly #fetchSlots: Slots;
   #generation = 0;
 
   constructor(options: TenantRuntimesOptions) {
     this.#options = options;
     this.#agents = new HttpAgentsByCaFile({ proxy: options.proxy, connections: Math.max(options.settings.maxInFlight, 2) });
+    this.#fetchSlots = new Slots(options.settings.fetchConcurrency);
   }
 
   async close(): Promise<void> {
@@ -128,9 +138,13 @@ export class TenantRuntimes {
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
     this.#generation += 1;
+    let fetcher: BlobFetcher | undefined;
     return {
       tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
       subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal)),
+      sourceOf: (contentType) => (contentType === serviceHealth
+        ? serviceHealthSource(clients.graph)
+        : auditSource(contentType, api, (fetcher ??= new BlobFetcher(api, this.#fetchSlots)))),
     };
   }
 

@@ -13,7 +13,9 @@ import type { UnitKey } from '../core/commit.ts';
 import type { Logger } from '../observe/log.ts';
 import { redactSecrets } from '../observe/secret-values.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
-import { openCollection, type RunConnectorOptions, type RunSummary } from '../pipeline/run-connector.ts';
+import { openDelivery } from '../pipeline/delivery.ts';
+import { UnitLoop, type CollectionOptions } from '../pipeline/unit-loop.ts';
+import type { RunSummary } from '../core/counts.ts';
 import { createSink, refuseSharedSinks } from '../sinks/spec.ts';
 import type { Sink } from '../sinks/sink.ts';
 import { retentionMs } from '../sources/activity-api/activity-api.ts';
@@ -29,9 +31,9 @@ export interface WorkerHooks {
   /** The run's stop (SIGINT/SIGTERM). */
   readonly signal: AbortSignal;
   /** What metrics and the stall watch count. */
-  readonly observer?: RunConnectorOptions['observer'];
+  readonly observer?: CollectionOptions['observer'];
   /** Each commit, per content type (the terminal's progress lines). */
-  readonly onProgress?: RunConnectorOptions['onProgress'];
+  readonly onProgress?: CollectionOptions['onProgress'];
   /** The state cannot be reached (at start, or its session was lost). */
   readonly onStateLost?: (reason: string) => void;
   /** The state is reachable (opened, or reconnected and the sinks cut back). */
@@ -146,21 +148,22 @@ export class Worker {
       if (config.once) throw new ConfigError('--tenants', `${this.tenants.description} holds no usable outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it');
       logger.warn({ component: 'fleet', tenants: this.tenants.description }, 'no tenant yet: waiting for outputs files to appear');
     }
-    const collection = await openCollection({
-      store: database.tenant(''), once: config.once, sinks: this.sinks, telemetry: this.telemetry, logger, abortSignal: hooks.signal, settings: config.settings,
+    const delivery = await openDelivery({ store: database.tenant(''), sinks: this.sinks, logger, abortSignal: hooks.signal, ...(hooks.observer ? { observer: hooks.observer } : {}) });
+    const run: CollectionOptions = {
+      telemetry: this.telemetry, settings: config.settings,
       ...(config.emitHealth ? { emitHealth: true } : {}),
       ...(hooks.observer ? { observer: hooks.observer } : {}),
       ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
-    });
+    };
     try {
       // One tenant's state is read whole before its units start: a cursor that cannot be read stops the run (a fleet's unit logs it and is claimed again).
       if (!config.fleet) for (const runtime of runtimes.all()) await database.tenant(runtime.tenant).cursors();
-      const stop = collection.signal;
+      const stop = delivery.signal;
       const scheduler = new UnitScheduler({
         claims: database.claims, logger, workerName: config.workerName, tickMs: config.settings.claimIntervalSeconds * 1000, once: config.once, logClaims: config.fleet,
         desired: () => runtimes.units(),
         beforeClaimingAgain: async () => {
-          await collection.rewindSinks();
+          await delivery.rewindSinks();
           hooks.onStateBack?.();
         },
         ...(hooks.onTick ? { onTick: hooks.onTick } : {}),
@@ -170,10 +173,11 @@ export class Worker {
           const store = database.tenant(unit.tenant);
           // Read after the claim: the unit's previous holder may have moved it until a moment ago.
           const cursor = (await store.cursors()).get(unit.contentType);
-          await collection.collect({
-            api: runtime.clients.api, ...(unit.contentType === serviceHealth ? { graph: runtime.clients.graph } : {}), contentType: unit.contentType, store, since: config.since, cursor, abortSignal: signal,
-            logger: runtime.logger, ...(config.fleet ? { tenant: unit.tenant } : {}), prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
-          });
+          const loop = new UnitLoop({
+            source: runtime.sourceOf(unit.contentType), store, cursor, since: config.since, logger: runtime.logger,
+            ...(config.fleet ? { tenant: unit.tenant } : {}), prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
+          }, delivery, run);
+          await (config.once ? loop.runOnce(signal) : loop.run(signal));
         },
       });
       const rescans = this.tenants.fixed === undefined && !config.once ? (async () => {
@@ -187,12 +191,12 @@ export class Worker {
       })() : Promise.resolve();
       await scheduler.run(stop);
       await rescans;
-      const summary = collection.finish();
+      const summary = delivery.finish();
       // One tenant's --once: an error no retry can fix ends the run with it (a fleet reports every unit's errors instead).
-      if (config.once && !config.fleet && collection.fatal && !hooks.signal.aborted) throw collection.fatal;
+      if (config.once && !config.fleet && delivery.fatal && !hooks.signal.aborted) throw delivery.fatal;
       return summary;
     } finally {
-      await collection.close();
+      await delivery.close();
     }
   }
 

@@ -15,7 +15,6 @@ export type FetchOutcome =
   | { readonly kind: 'expired'; readonly blob: ContentBlob; readonly error: ConnectorError }
   | { readonly kind: 'failed'; readonly blob: ContentBlob; readonly error: unknown };
 
-export { Slots as FetchSlots } from '../../http/slots.ts';
 
 export class BlobFetcher {
   readonly #api: ActivityApi;

@@ -3,17 +3,20 @@
  * and one UnitLoop per content type, without the CLI around them.
  */
 import { serviceHealth, type CollectedType } from '../../../contract/content-types.ts';
-import { defaultRunSettings } from '../../../connector/config/settings.ts';
+import { defaultRunSettings, type RunSettings } from '../../../connector/config/settings.ts';
 import type { RunSummary } from '../../../connector/core/counts.ts';
 import { openDelivery, type DeliveryOptions } from '../../../connector/pipeline/delivery.ts';
 import { UnitLoop, type CollectionOptions } from '../../../connector/pipeline/unit-loop.ts';
 import type { ActivityApi } from '../../../connector/sources/activity-api/activity-api.ts';
 import { auditSource } from '../../../connector/sources/activity-api/audit-source.ts';
-import { BlobFetcher, FetchSlots } from '../../../connector/sources/activity-api/blob-fetcher.ts';
+import { BlobFetcher } from '../../../connector/sources/activity-api/blob-fetcher.ts';
+import { Slots } from '../../../connector/http/slots.ts';
 import type { ServiceHealthApi } from '../../../connector/sources/graph/service-health-api.ts';
 import { serviceHealthSource } from '../../../connector/sources/graph/service-health-source.ts';
 
-export interface RunUnitsOptions extends DeliveryOptions, CollectionOptions {
+export interface RunUnitsOptions extends DeliveryOptions, Omit<CollectionOptions, 'settings'> {
+  /** Every setting not given takes its default. */
+  readonly settings?: Partial<RunSettings> | undefined;
   readonly api: ActivityApi;
   readonly graph?: ServiceHealthApi | undefined;
   readonly contentTypes: readonly CollectedType[];
@@ -25,8 +28,9 @@ export interface RunUnitsOptions extends DeliveryOptions, CollectionOptions {
 
 export async function runUnits(options: RunUnitsOptions): Promise<RunSummary> {
   const delivery = await openDelivery(options);
+  const run = { ...options, settings: { ...defaultRunSettings, ...options.settings } };
   try {
-    const fetcher = new BlobFetcher(options.api, new FetchSlots(options.settings?.fetchConcurrency ?? defaultRunSettings.fetchConcurrency));
+    const fetcher = new BlobFetcher(options.api, new Slots(run.settings.fetchConcurrency));
     const cursors = await options.store.cursors();
     const { prepare } = options;
     await Promise.all(options.contentTypes.map((contentType) => {
@@ -34,7 +38,7 @@ export async function runUnits(options: RunUnitsOptions): Promise<RunSummary> {
       const loop = new UnitLoop({
         source, store: options.store, cursor: cursors.get(contentType), since: options.since, logger: options.logger,
         ...(prepare ? { prepare: (signal: AbortSignal) => prepare(contentType, signal) } : {}),
-      }, delivery, options);
+      }, delivery, run);
       return options.once ? loop.runOnce() : loop.run();
     }));
     const summary = delivery.finish();

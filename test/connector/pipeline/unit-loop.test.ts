@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
+import { defaultRunSettings } from '../../../connector/config/settings.ts';
 import { ConnectorError } from '../../../connector/core/errors.ts';
 import type { SinkBatch, SinkPosition } from '../../../connector/core/records.ts';
 import { Telemetry } from '../../../connector/observe/telemetry.ts';
@@ -102,7 +103,7 @@ async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal)
   const sink = new MemorySink();
   const { logger } = quietLogger();
   const delivery = await openDelivery({ store, sinks: [sink], logger });
-  const loop = new UnitLoop({ source, store, cursor: undefined, since: new Date(start), logger, ...options }, delivery, { telemetry: new Telemetry(), settings: { batchMaxWaitMs: 0 }, now: () => new Date(reached) });
+  const loop = new UnitLoop({ source, store, cursor: undefined, since: new Date(start), logger, ...options }, delivery, { telemetry: new Telemetry(), settings: { ...defaultRunSettings, batchMaxWaitMs: 0 }, now: () => new Date(reached) });
   const cursor = async () => (await store.cursors()).get(contentType);
   return { loop, sink, delivery, store, cursor, [Symbol.asyncDispose]: async () => { await delivery.close(); await store.close(); } };
 }
