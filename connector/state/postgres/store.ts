@@ -15,7 +15,7 @@ import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, ty
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './schema.ts';
 import { contentTypeCodes } from '../sqlite/schema.ts';
-import { connectionConfig, connectionError, isConnectionCode, reachable, targetOf, type Target } from './connection.ts';
+import { connectionConfig, connectionError, isStatementError, reachable, targetOf, type Target } from './connection.ts';
 import { assertStillHeld, PostgresClaims } from './claims.ts';
 import { PostgresSession, type SessionConnection, type SessionOptions } from './session.ts';
 import { TenantView } from '../tenant-view.ts';
@@ -153,7 +153,7 @@ export class PostgresStateDatabase implements StateDatabase {
     try {
       return (await this.#pool.query(text, values)).rows as T[];
     } catch (error) {
-      throw error instanceof pg.DatabaseError && !isConnectionCode(error.code) ? error : connectionError(error, this.#target);
+      throw isStatementError(error) ? error : connectionError(error, this.#target);
     } finally {
       this.#readDone();
     }
