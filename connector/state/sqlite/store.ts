@@ -5,9 +5,9 @@
  * which the operating system releases when the process dies. The schema is versioned (sqlite-schema.ts); a
  * directory of the previous release's JSON files is imported on the first open (migrate-v2.ts).
  *
- * One database holds every tenant's state (fleet mode runs many tenants in one process); `openStateStore` gives
- * the view of one tenant, as a single-tenant run uses it. The rows of before fleet mode belong to tenant '', and
- * the first run of a tenant on such a directory adopts them (they were its state).
+ * One database holds every tenant's state (fleet mode runs many tenants in one process; a single-tenant run is a
+ * fleet of one). The rows of before fleet mode belong to tenant '', and the first run of a tenant on such a
+ * directory adopts them (they were its state).
  *
  * Membership lookups (delivered blobs, records) are one indexed query per call, and a commit inserts all its
  * records in one statement: the keys travel as one JSON array that json_each unrolls inside SQLite. Records are
@@ -48,14 +48,6 @@ export interface OpenStateDatabaseOptions {
   readonly adoptLegacyTenant?: string | undefined;
 }
 
-export interface OpenStateStoreOptions extends OpenStateDatabaseOptions {
-  /**
-   * Whose state: a tenant id, or '' (the default) for the tenant of a state directory written before fleet mode.
-   * A tenant id on a directory holding only such state adopts it (see adoptLegacyState).
-   */
-  readonly tenant?: string | undefined;
-}
-
 /**
  * Page cache of the writer (SQLite's default is 2 MiB). Commits and lookups work in the region of the record
  * index of the last hours of CreationTime, which a few MiB hold; the cache counts against the process's memory.
@@ -91,15 +83,6 @@ export async function openStateDatabase(dir: string, options: OpenStateDatabaseO
     lock.release();
     throw error;
   }
-}
-
-/**
- * Opens the state directory for a single-tenant run, as openStateDatabase, and gives the view of `tenant`
- * (default ''); closing the view closes the database.
- */
-export async function openStateStore(dir: string, options: OpenStateStoreOptions): Promise<StateStore> {
-  const tenant = options.tenant ?? legacyTenant;
-  return viewClosingDatabase(await openStateDatabase(dir, { ...options, adoptLegacyTenant: tenant }), tenant);
 }
 
 /**
