@@ -19,12 +19,13 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { CollectedType, ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
+import type { HeldLock } from '../../core/lock-file.ts';
 import type { SinkPosition } from '../../core/records.ts';
 import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
-import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
+import { lockStateDirectory } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { LocalUnitClaims } from './local-claims.ts';
 import { TenantView, viewClosingDatabase } from '../tenant-view.ts';
@@ -223,14 +224,14 @@ export class SqliteStateDatabase implements StateDatabase {
   readonly location: string;
   readonly claims: UnitClaims;
   readonly #db: DatabaseSync;
-  readonly #lock: DirectoryLock | undefined;
+  readonly #lock: HeldLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
   readonly #views = new Map<string, TenantView>();
   /** Ids imported from the previous release remain (they are asked too, until forgotten). */
   #legacyIds: boolean;
 
-  constructor(location: string, db: DatabaseSync, lock: DirectoryLock | undefined, claims: UnitClaims) {
+  constructor(location: string, db: DatabaseSync, lock: HeldLock | undefined, claims: UnitClaims) {
     this.location = location;
     this.claims = claims;
     this.#db = db;
