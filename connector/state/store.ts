@@ -47,8 +47,6 @@ export interface UnitHolder {
  * our own; and every commit of a unit is refused (STATE_FENCED) unless its session still holds the unit.
  */
 export interface UnitClaims {
-  /** Takes the unit unless another worker holds it; true when this worker holds it now. */
-  tryClaim(unit: UnitKey): Promise<boolean>;
   /**
    * Tries `units` in order and takes free ones until this worker holds `max` of them (those it held already
    * count): the ones it holds now, in one round trip however many (a worker of thousands of units claims them

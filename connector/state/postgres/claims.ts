@@ -30,10 +30,6 @@ export class PostgresClaims implements UnitClaims {
     this.#schema = schema;
   }
 
-  async tryClaim(unit: UnitKey): Promise<boolean> {
-    return (await this.tryClaimSome([unit], 1)).length === 1;
-  }
-
   async tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
     const connection = this.#session.writable();
     if (units.length === 0 || max <= 0) return [];
