@@ -114,21 +114,17 @@ export async function openStateDatabaseReadOnly(dir: string): Promise<StateDatab
 }
 
 /**
- * The read-only view of one tenant's state (`status` of a single-tenant run): `tenant`, or else the only tenant
- * the directory holds ('' when it holds none). Closing the view closes the database.
+ * The read-only view of the one tenant whose state the directory holds ('' when it holds none), as `status` of a
+ * single-tenant run reads it. Closing the view closes the database.
  */
-export async function openStateStoreReadOnly(dir: string, options: { readonly tenant?: string | undefined } = {}): Promise<StateStore> {
+export async function openStateStoreReadOnly(dir: string): Promise<StateStore> {
   const database = await openStateDatabaseReadOnly(dir);
-  let tenant = options.tenant;
-  if (tenant === undefined) {
-    const tenants = await database.tenants();
-    if (tenants.length > 1) {
-      await database.close();
-      throw new ConnectorError('STATE_SEVERAL_TENANTS', `${dir} holds the state of ${tenants.length} tenants (${tenants.map((t) => t === '' ? "''" : t).join(', ')})`, { fix: 'name the tenant whose state to read' });
-    }
-    tenant = tenants[0] ?? legacyTenant;
+  const tenants = await database.tenants();
+  if (tenants.length > 1) {
+    await database.close();
+    throw new ConnectorError('STATE_SEVERAL_TENANTS', `${dir} holds the state of ${tenants.length} tenants (${tenants.map((t) => t === '' ? "''" : t).join(', ')})`, { fix: 'name the tenant whose state to read' });
   }
-  return viewClosingDatabase(database, tenant);
+  return viewClosingDatabase(database, tenants[0] ?? legacyTenant);
 }
 
 /** The first open of a directory written by the previous release imports its JSON files (one transaction). */
