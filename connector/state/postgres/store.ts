@@ -72,7 +72,6 @@ export class PostgresStateDatabase implements StateDatabase {
   readonly #session: PostgresSession;
   /** Whether the schema exists (a read-only open of a database no worker has migrated reads as no state). */
   readonly #schema: boolean;
-  readonly #views = new Map<string, TenantView>();
   /** Tenant codes never change once made: looked up once. */
   readonly #tenantCodes = new Map<string, number>();
 
@@ -86,9 +85,7 @@ export class PostgresStateDatabase implements StateDatabase {
   }
 
   tenant(tenantId: string): TenantView {
-    let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
-    return view;
+    return new TenantView(this, tenantId);
   }
 
   async tenants(): Promise<string[]> {

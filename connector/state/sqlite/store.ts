@@ -223,7 +223,6 @@ export class SqliteStateDatabase implements StateDatabase {
   readonly #lock: HeldLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
-  readonly #views = new Map<string, TenantView>();
   /** Ids imported from the previous release remain (they are asked too, until forgotten). */
   #legacyIds: boolean;
 
@@ -238,9 +237,7 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 
   tenant(tenantId: string): TenantView {
-    let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
-    return view;
+    return new TenantView(this, tenantId);
   }
 
   async tenants(): Promise<string[]> {
