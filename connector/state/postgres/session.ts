@@ -43,9 +43,10 @@ export class PostgresSession {
   readonly #url: string;
   readonly #target: Target;
   readonly #options: SessionOptions;
-  #current: SessionConnection | undefined;
+  /** The connection now, lost or not; undefined when read-only. */
+  current: SessionConnection | undefined;
+  closed = false;
   readonly #lostListeners: Array<(reason: Error) => void> = [];
-  #closed = false;
 
   /** Connects the session and holds the worker's name; `prepare` (the migration) runs on it before it is watched. */
   static async open(url: string, target: Target, options: SessionOptions, prepare: (client: pg.Client) => Promise<void>): Promise<PostgresSession> {
@@ -58,17 +59,8 @@ export class PostgresSession {
     this.#url = url;
     this.#target = target;
     this.#options = options;
-    this.#current = connection;
+    this.current = connection;
     if (connection) this.#watch(connection);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** The connection now, lost or not; undefined when read-only. */
-  get current(): SessionConnection | undefined {
-    return this.#current;
   }
 
   onLost(listener: (reason: Error) => void): void {
@@ -77,8 +69,8 @@ export class PostgresSession {
 
   /** The connection for a commit or a claim; refused once closed or when read-only. */
   writable(): SessionConnection {
-    if (this.#closed) throw new Error(`state ${this.#target.location} is closed`);
-    const connection = this.#current;
+    if (this.closed) throw new Error(`state ${this.#target.location} is closed`);
+    const connection = this.current;
     if (!connection) throw new Error(`state ${this.#target.location} is open read-only`);
     return connection;
   }
@@ -108,17 +100,17 @@ export class PostgresSession {
 
   /** A new connection after a loss; rejects while the database cannot be reached. */
   async reconnect(): Promise<void> {
-    if (this.#closed) throw new Error(`state ${this.#target.location} is closed`);
-    if (!this.#current || !this.#current.lost) return;
+    if (this.closed) throw new Error(`state ${this.#target.location} is closed`);
+    if (!this.current || !this.current.lost) return;
     const connection = await connect(this.#url, this.#target, this.#options);
-    this.#current = connection;
+    this.current = connection;
     this.#watch(connection);
   }
 
   /** Ends the session after whatever runs on it: ending it gives its claims back. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const connection = this.#current;
+    this.closed = true;
+    const connection = this.current;
     if (!connection) return;
     clearInterval(connection.probe);
     connection.lost ??= new Error('the state database was closed');
@@ -153,7 +145,7 @@ export class PostgresSession {
     connection.client.removeAllListeners('error');
     connection.client.on('error', () => {});
     void connection.client.end().catch(() => {});
-    if (this.#closed || connection !== this.#current) return;
+    if (this.closed || connection !== this.current) return;
     const error = new ConnectorError('STATE_SESSION_LOST', `the state database session of worker ${this.workerName} ended: ${oneLine(reason.message)}`, {
       fix: 'its units stop; they are claimed again after a reconnect (another worker may have taken them)', cause: reason, retryable: true,
     });
