@@ -39,10 +39,16 @@ export const cursorColumns = ['tenant', 'content_type', 'checkpoint', 'records_d
   'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health', 'api_rate'] as const satisfies ReadonlyArray<keyof CursorRow>;
 
 /**
- * The cursor a row holds. A checkpoint that is not a time is STATE_CORRUPT: `where` names the database, `fix`
- * says how to repair it in that store.
+ * The cursors the rows hold (in their order), each with its expired blobs (`expired` ordered by content type,
+ * then seq). A checkpoint that is not a time is STATE_CORRUPT: `where` names the database, `fix` says how to
+ * repair it in that store.
  */
-export function cursorOf(row: CursorRow, expired: CursorState['expired'], where: string, fix: (row: CursorRow) => string): CursorState {
+export function cursorsOf(rows: readonly CursorRow[], expired: readonly ExpiredRow[], where: string, fix: (row: CursorRow) => string): Map<CollectedType, CursorState> {
+  const expiredOf = Map.groupBy(expired, (row) => row.content_type);
+  return new Map(rows.map((row) => [row.content_type, cursorOf(row, expiredOf.get(row.content_type) ?? [], where, fix)]));
+}
+
+function cursorOf(row: CursorRow, expiredRows: readonly ExpiredRow[], where: string, fix: (row: CursorRow) => string): CursorState {
   if (row.checkpoint !== null && !Number.isFinite(Date.parse(row.checkpoint))) {
     throw new ConnectorError('STATE_CORRUPT', `${where}: the checkpoint of ${row.tenant === '' ? '' : `${row.tenant}/`}${row.content_type}, ${JSON.stringify(row.checkpoint)}, is not a time`, { fix: fix(row) });
   }
@@ -53,7 +59,7 @@ export function cursorOf(row: CursorRow, expired: CursorState['expired'], where:
     blobsDelivered: Number(row.blobs_delivered),
     duplicatesDropped: Number(row.duplicates_dropped),
     expiredCount: Number(row.expired_count),
-    expired,
+    expired: expiredRows.map((e) => ({ contentId: e.content_id, contentCreated: e.content_created, detectedAt: e.detected_at })),
     lastContentSeen: row.last_content_seen ?? undefined,
     lastDeliveryAt: row.last_delivery_at ?? undefined,
     lastError: row.last_error_code === null ? undefined : { code: row.last_error_code, message: row.last_error_message ?? '', at: row.last_error_at ?? '' },
@@ -86,17 +92,6 @@ function readServiceHealth(text: string): ServiceHealthSample | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Groups expired rows (ordered by content type, then seq) by content type. */
-export function expiredByContentType(rows: readonly ExpiredRow[]): Map<CollectedType, CursorState['expired'][number][]> {
-  const expired = new Map<CollectedType, CursorState['expired'][number][]>();
-  for (const row of rows) {
-    const list = expired.get(row.content_type) ?? [];
-    list.push({ contentId: row.content_id, contentCreated: row.content_created, detectedAt: row.detected_at });
-    expired.set(row.content_type, list);
-  }
-  return expired;
 }
 
 /** A commit without contentType may carry sink positions and nothing else. */

@@ -11,7 +11,7 @@ import pg from 'pg';
 import type { CollectedType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { assertPositionsOnly, cursorsOf, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './schema.ts';
 import { contentTypeCodes } from '../sqlite/schema.ts';
@@ -108,13 +108,8 @@ export class PostgresStateDatabase implements StateDatabase {
       this.#read<CursorRow>('SELECT * FROM cursors WHERE tenant = $1 ORDER BY content_type COLLATE "C"', [tenant]),
       this.#read<ExpiredRow>('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs WHERE tenant = $1 ORDER BY content_type COLLATE "C", seq', [tenant]),
     ]);
-    const expired = expiredByContentType(expiredRows);
-    const cursors = new Map<CollectedType, CursorState>();
-    for (const row of cursorRows) {
-      cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], this.location, (r) =>
-        `set it to an ISO time (UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${r.tenant}' AND content_type = '${r.content_type}'); records after that time are delivered again only if not remembered`));
-    }
-    return cursors;
+    return cursorsOf(cursorRows, expiredRows, this.location, (r) =>
+      `set it to an ISO time (UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${r.tenant}' AND content_type = '${r.content_type}'); records after that time are delivered again only if not remembered`);
   }
 
   async sinkPositions(): Promise<Record<string, SinkPosition>> {

@@ -21,7 +21,7 @@ import type { CollectedType, ContentType } from '../../../contract/content-types
 import { ConnectorError } from '../../core/errors.ts';
 import type { HeldLock } from '../../core/lock-file.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { assertPositionsOnly, cursorsOf, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
@@ -246,11 +246,8 @@ export class SqliteStateDatabase implements StateDatabase {
 
   /** @internal the reads and commits of the tenant views */
   cursorsOf(tenant: string): Map<CollectedType, CursorState> {
-    const expired = expiredByContentType(this.#reads.expired.all(tenant) as unknown as ExpiredRow[]);
     const path = join(this.location, stateDbName);
-    const cursors = new Map<CollectedType, CursorState>();
-    for (const row of this.#reads.cursors.all(tenant) as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], path, checkpointFix(path)));
-    return cursors;
+    return cursorsOf(this.#reads.cursors.all(tenant) as unknown as CursorRow[], this.#reads.expired.all(tenant) as unknown as ExpiredRow[], path, checkpointFix(path));
   }
 
   sinkPositions(): Record<string, SinkPosition> {
