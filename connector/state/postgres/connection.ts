@@ -15,7 +15,7 @@ import { registerSecret } from '../../observe/secret-values.ts';
 /** The URL parameter naming a file that holds the password (its first line). */
 export const passwordFileParameter = 'passwordFile';
 
-export const connectTimeoutMs = 10_000;
+const connectTimeoutMs = 10_000;
 /** Connections that go quiet are found by the kernel too (the session's probe is the quicker of the two). */
 const keepAliveDelayMs = 5_000;
 

@@ -114,11 +114,8 @@ export class PostgresStateDatabase implements StateDatabase {
 
   async sinkPositions(): Promise<Record<string, SinkPosition>> {
     if (!this.#schema) return {};
-    const positions: Record<string, SinkPosition> = {};
-    for (const row of await this.#read<{ name: string; position: string }>('SELECT name, position FROM sink_positions WHERE worker = $1 ORDER BY name COLLATE "C"', [this.#session.workerName])) {
-      positions[row.name] = JSON.parse(row.position) as SinkPosition;
-    }
-    return positions;
+    const rows = await this.#read<{ name: string; position: string }>('SELECT name, position FROM sink_positions WHERE worker = $1 ORDER BY name COLLATE "C"', [this.#session.workerName]);
+    return Object.fromEntries(rows.map((row) => [row.name, JSON.parse(row.position) as SinkPosition]));
   }
 
   async deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {

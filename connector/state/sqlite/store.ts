@@ -251,9 +251,8 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 
   sinkPositions(): Record<string, SinkPosition> {
-    const positions: Record<string, SinkPosition> = {};
-    for (const row of this.#reads.sinkPositions.all() as Array<{ name: string; position: string }>) positions[row.name] = JSON.parse(row.position) as SinkPosition;
-    return positions;
+    const rows = this.#reads.sinkPositions.all() as Array<{ name: string; position: string }>;
+    return Object.fromEntries(rows.map((row) => [row.name, JSON.parse(row.position) as SinkPosition]));
   }
 
   deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Set<string> {
