@@ -2,7 +2,7 @@
  * The default state store: one SQLite database, `<dir>/state.db` (node:sqlite, no native dependency), in WAL mode
  * with synchronous=FULL, so every commit is one durable transaction (a crash leaves all of it or none of it) and
  * `status` can read while a connector writes. Exclusivity comes from `<dir>/connector.lock` (directory-lock.ts),
- * which the operating system releases when the process dies. The schema is versioned (sqlite-schema.ts); a
+ * which the operating system releases when the process dies. The schema is versioned (schema.ts); a
  * directory of the previous release's JSON files is imported on the first open (migrate-v2.ts).
  *
  * One database holds every tenant's state (fleet mode runs many tenants in one process; a single-tenant run is a
