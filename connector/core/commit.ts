@@ -102,10 +102,6 @@ export function creationSecond(creationTime: string | undefined): number {
   return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
 }
 
-/**
- * One commit, applied atomically. Everything is optional except `at`: a commit may only record sink positions
- * (before the first write), only an error, or a whole delivered batch. Counters are increments.
- */
 /** An element of a content blob that is not an audit record (not a JSON object with a string Id). */
 export interface SetAsideRecord {
   readonly contentId: string;
@@ -116,6 +112,10 @@ export interface SetAsideRecord {
   readonly bytes: Buffer;
 }
 
+/**
+ * One commit, applied atomically. Everything is optional except `at`: a commit may only record sink positions
+ * (before the first write), only an error, or a whole delivered batch. Counters are increments.
+ */
 export interface Commit {
   /** The content type this commit moves; absent for a commit of sink positions alone. */
   readonly contentType?: CollectedType;

@@ -3,12 +3,12 @@
  * for ever, at full CPU and deaf to signals, on a path whose parent exists but refuses children with ENOENT (under
  * /proc, /sys): here each level is one mkdir, and such a refusal is an error like any other.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 export function makeDirectory(path: string, mode?: number): void {
   const missing: string[] = [];
-  for (let current = resolve(path); !exists(current); current = dirname(current)) {
+  for (let current = resolve(path); !existsSync(current); current = dirname(current)) {
     missing.unshift(current);
     if (dirname(current) === current) break;
   }
@@ -19,14 +19,5 @@ export function makeDirectory(path: string, mode?: number): void {
       // Another process made it meanwhile.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(dir).isDirectory()) throw error;
     }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }

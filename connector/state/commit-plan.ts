@@ -1,11 +1,11 @@
 /**
  * The rows one commit of a content type changes, worked out once from the cursor as it stands; each store
  * executes the plan with its own statements inside its transaction, so SQLite and PostgreSQL cannot differ in
- * what a commit means.
+ * what a commit means (how the cursor moves, what is added and what is forgotten).
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import { creationSecond, expiredKept, type Commit, type RecordKey } from '../core/commit.ts';
-import { cursorColumns, cursorValueColumns, emptyCursorRow, epochMs, nextCursor, type CursorRow } from './cursor-rows.ts';
+import { cursorColumns, type CursorRow } from './cursor-rows.ts';
 
 /** The plan of `commit` for `contentType` of `tenant`, whose cursor row is `current` (undefined before its first commit). */
 export function planCommit(current: CursorRow | undefined, tenant: string, contentType: CollectedType, commit: Commit) {
@@ -39,5 +39,54 @@ export function recordKeyPairs(keys: readonly RecordKey[]): Array<[number, strin
 /** The statement that writes a plan's cursor row, its i-th value (from 0) at `placeholder(i)`. */
 export function upsertCursorSql(placeholder: (i: number) => string): string {
   return `INSERT INTO cursors (${cursorColumns.join(', ')}) VALUES (${cursorColumns.map((_, i) => placeholder(i)).join(', ')})
-    ON CONFLICT (tenant, content_type) DO UPDATE SET ${cursorValueColumns.map((column) => `${column} = excluded.${column}`).join(', ')}`;
+    ON CONFLICT (tenant, content_type) DO UPDATE SET ${cursorColumns.slice(2).map((column) => `${column} = excluded.${column}`).join(', ')}`;
+}
+
+function emptyCursorRow(tenant: string, contentType: CollectedType): CursorRow {
+  return {
+    tenant, content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
+    last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
+    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null, api_rate: null,
+  };
+}
+
+/** The cursor after a commit: counters add up, the rest is replaced when the commit says so. */
+function nextCursor(row: CursorRow, commit: Commit): CursorRow {
+  const expiredIds = new Set(commit.expired?.map((e) => e.contentId));
+  // Expired blobs are listed in `blobs` too (never fetch them again), but were not delivered.
+  const delivered = (commit.blobs ?? []).filter((blob) => !expiredIds.has(blob.contentId));
+  let lastContentSeen = row.last_content_seen;
+  for (const blob of delivered) {
+    if (lastContentSeen === null || epochMs(blob.contentCreated, 'blobs[].contentCreated') > Date.parse(lastContentSeen)) lastContentSeen = blob.contentCreated;
+  }
+  const records = commit.records ?? 0;
+  const error = commit.lastError === undefined ? row : {
+    last_error_code: commit.lastError?.code ?? null, last_error_message: commit.lastError?.message ?? null, last_error_at: commit.lastError?.at ?? null,
+  };
+  return {
+    ...row,
+    checkpoint: commit.checkpoint ?? row.checkpoint,
+    records_delivered: row.records_delivered + records,
+    blobs_delivered: row.blobs_delivered + delivered.length,
+    duplicates_dropped: row.duplicates_dropped + (commit.duplicates ?? 0),
+    expired_count: row.expired_count + (commit.expired?.length ?? 0),
+    last_content_seen: lastContentSeen,
+    last_delivery_at: records > 0 ? commit.at : row.last_delivery_at,
+    last_error_code: error.last_error_code, last_error_message: error.last_error_message, last_error_at: error.last_error_at,
+    held_blobs: commit.heldBlobs ?? row.held_blobs,
+    updated_at: commit.at,
+    // The earliest start ever covered stands: a later pass never narrows it.
+    covered_from: row.covered_from ?? commit.coveredFrom ?? null,
+    late_blobs: row.late_blobs + (commit.late?.length ?? 0),
+    max_lateness_ms: Math.max(row.max_lateness_ms, ...(commit.late ?? []).map((late) => late.latenessMs)),
+    last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
+    service_health: commit.serviceHealth === undefined ? row.service_health ?? null : JSON.stringify(commit.serviceHealth),
+    api_rate: commit.apiRate === undefined ? row.api_rate ?? null : JSON.stringify(commit.apiRate),
+  };
+}
+
+function epochMs(iso: string, field: string): number {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new TypeError(`commit.${field} is not a timestamp: ${iso}`);
+  return ms;
 }

@@ -1,8 +1,8 @@
 /**
  * The state store: where each content type stands, what was delivered, and where each sink stands, behind one
  * interface. The pipeline is its only writer and hands it immutable commits; the store applies each commit in
- * one transaction (all of it, or after a crash none of it). The embedded default is SQLite (sqlite-store.ts); a
- * fleet of workers shares PostgreSQL (postgres-store.ts). Both keep the same rows (keyed by tenant and content
+ * one transaction (all of it, or after a crash none of it). The embedded default is SQLite (sqlite/store.ts); a
+ * fleet of workers shares PostgreSQL (postgres/store.ts). Both keep the same rows (keyed by tenant and content
  * type, and by sink name), answer set-membership queries in one statement, and apply a commit in one transaction;
  * test/connector/state/store-contract.ts holds them to the same promises.
  */
@@ -47,8 +47,6 @@ export interface UnitHolder {
  * our own; and every commit of a unit is refused (STATE_FENCED) unless its session still holds the unit.
  */
 export interface UnitClaims {
-  /** Takes the unit unless another worker holds it; true when this worker holds it now. */
-  tryClaim(unit: UnitKey): Promise<boolean>;
   /**
    * Tries `units` in order and takes free ones until this worker holds `max` of them (those it held already
    * count): the ones it holds now, in one round trip however many (a worker of thousands of units claims them

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { DatabaseSync } from 'node:sqlite';
 import { join, resolve } from 'node:path';
-import { openStateStore } from '../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../connector/state/open-store.ts';
 import { startEmulator } from '../emulator/index.ts';
 import { workDir, writeOutputs } from './support.ts';
 

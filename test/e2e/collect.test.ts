@@ -4,7 +4,7 @@ import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { runUnits } from '../connector/pipeline/run-units.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
-import { openStateStore } from '../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../connector/state/open-store.ts';
 import { buildStatusReport } from '../../connector/report/status-report.ts';
 import { contentTypes } from '../../contract/content-types.ts';
 import type { Sink } from '../../connector/sinks/sink.ts';

@@ -4,7 +4,7 @@ import { startEmulator, type Emulator } from '../emulator/index.ts';
 import { createTestPki } from '../emulator/tls.ts';
 import { runUnits } from '../connector/pipeline/run-units.ts';
 import { FileSink } from '../../connector/sinks/file.ts';
-import { openStateStore } from '../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../connector/state/open-store.ts';
 import { buildStatusReport, formatStatusReport } from '../../connector/report/status-report.ts';
 import { ConnectorError } from '../../connector/core/errors.ts';
 import { connectGraph, connectTo, fileLines, quietLogger, workDir } from './support.ts';

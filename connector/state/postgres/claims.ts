@@ -10,7 +10,7 @@ import type { CollectedType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import { unitName, type UnitKey } from '../../core/commit.ts';
 import type { UnitClaims, UnitHolder } from '../store.ts';
-import { isConnectionCode } from './connection.ts';
+import { isStatementError } from './connection.ts';
 import { advisoryNamespace } from './schema.ts';
 import { fenced, sessionNamePrefix, type PostgresSession, type SessionConnection } from './session.ts';
 
@@ -30,10 +30,6 @@ export class PostgresClaims implements UnitClaims {
     this.#schema = schema;
   }
 
-  async tryClaim(unit: UnitKey): Promise<boolean> {
-    return (await this.tryClaimSome([unit], 1)).length === 1;
-  }
-
   async tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
     const connection = this.#session.writable();
     if (units.length === 0 || max <= 0) return [];
@@ -48,7 +44,7 @@ export class PostgresClaims implements UnitClaims {
       try {
         rows = (await client.query<{ id: number }>('SELECT c.id FROM unnest($2::integer[]) AS c (id) WHERE pg_try_advisory_lock($1, c.id) LIMIT $3', [advisoryNamespace, free, wanted])).rows;
       } catch (error) {
-        if (!(error instanceof pg.DatabaseError) || isConnectionCode(error.code)) throw error;
+        if (!isStatementError(error)) throw error;
         // Session locks taken before the statement failed stay with the session: give back those nobody knows of.
         await releaseUnknownLocks(client, connection);
         throw error.code === '53200' ? locksExhausted(this.#session.workerName, connection.held.size, error) : error;

@@ -15,7 +15,7 @@ import { registerSecret } from '../../observe/secret-values.ts';
 /** The URL parameter naming a file that holds the password (its first line). */
 export const passwordFileParameter = 'passwordFile';
 
-export const connectTimeoutMs = 10_000;
+const connectTimeoutMs = 10_000;
 /** Connections that go quiet are found by the kernel too (the session's probe is the quicker of the two). */
 const keepAliveDelayMs = 5_000;
 
@@ -33,17 +33,15 @@ export interface Target {
   readonly password: string | undefined;
 }
 
-/** How every connection of this connector to `url` is made: a session's, or the read pool's (`application_name` tells them apart). */
+/**
+ * How every connection of this connector to `url` is made (a session's, or the read pool's: `application_name` tells
+ * them apart): host, port, database, user, TLS as the URL says, and where the password comes from.
+ */
 export function connectionConfig(url: string, applicationName: string): pg.ClientConfig {
-  return {
-    ...postgresClientConfig(url), types, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
+  const config: Record<string, unknown> = {
+    ...parseIntoClientConfig(url), types, keepAlive: true, keepAliveInitialDelayMillis: keepAliveDelayMs,
     connectionTimeoutMillis: connectTimeoutMs, application_name: applicationName,
   };
-}
-
-/** The client configuration of `url`: host, port, database, user, TLS as the URL says, and where the password comes from. */
-export function postgresClientConfig(url: string, env: NodeJS.ProcessEnv = process.env): pg.ClientConfig {
-  const config: Record<string, unknown> = { ...parseIntoClientConfig(url) };
   const passwordFile = typeof config[passwordFileParameter] === 'string' ? config[passwordFileParameter] as string : undefined;
   delete config[passwordFileParameter];
   if (config['user'] === '') delete config['user'];
@@ -51,11 +49,11 @@ export function postgresClientConfig(url: string, env: NodeJS.ProcessEnv = proce
     registerSecret(config['password']);
     return config;
   }
-  registerSecret(env['PGPASSWORD']);
+  registerSecret(process.env['PGPASSWORD']);
   if (passwordFile !== undefined) readPasswordFile(passwordFile);
   config['password'] = async (connection: pgpass.ConnectionInfo) => {
     if (passwordFile !== undefined) return readPasswordFile(passwordFile);
-    if (env['PGPASSWORD'] !== undefined) return env['PGPASSWORD'];
+    if (process.env['PGPASSWORD'] !== undefined) return process.env['PGPASSWORD'];
     const found = await new Promise<string | undefined>((resolve) => pgpass(connection, resolve));
     registerSecret(found);
     return found;
@@ -156,9 +154,12 @@ export function connectionError(error: unknown, target: Target): ConnectorError 
   });
 }
 
-/** SQLSTATE classes of a connection that is gone: 08 (connection exception), 57 (operator intervention, e.g. terminated). */
-export function isConnectionCode(code: string | undefined): boolean {
-  return code !== undefined && /^(08|57)/.test(code);
+/**
+ * A statement the server refused, on a connection that is still there: not SQLSTATE classes 08 (connection
+ * exception) or 57 (operator intervention, e.g. terminated), nor a failure of the connection itself.
+ */
+export function isStatementError(error: unknown): error is pg.DatabaseError {
+  return error instanceof pg.DatabaseError && !/^(08|57)/.test(error.code ?? '');
 }
 
 /** A message with the password cut out, whatever echoed it. */

@@ -11,7 +11,7 @@
 import pg from 'pg';
 import { ConnectorError } from '../../core/errors.ts';
 import { unitName, type UnitKey } from '../../core/commit.ts';
-import { connectionConfig, connectionError, isConnectionCode, oneLine, reachable, type Target } from './connection.ts';
+import { connectionConfig, connectionError, isStatementError, oneLine, reachable, type Target } from './connection.ts';
 import { workerNameNamespace } from './schema.ts';
 
 /** application_name of a worker's session: what `workers()` counts and `holders()` reads the worker name from. */
@@ -43,20 +43,14 @@ export class PostgresSession {
   readonly #url: string;
   readonly #target: Target;
   readonly #options: SessionOptions;
-  #current: SessionConnection | undefined;
+  /** The connection now, lost or not; undefined when read-only. */
+  current: SessionConnection | undefined;
+  closed = false;
   readonly #lostListeners: Array<(reason: Error) => void> = [];
-  #closed = false;
 
   /** Connects the session and holds the worker's name; `prepare` (the migration) runs on it before it is watched. */
   static async open(url: string, target: Target, options: SessionOptions, prepare: (client: pg.Client) => Promise<void>): Promise<PostgresSession> {
-    const connection = await connect(url, target, options);
-    try {
-      await prepare(connection.client);
-    } catch (error) {
-      await connection.client.end().catch(() => {});
-      throw error instanceof ConnectorError ? error : connectionError(error, target);
-    }
-    return new PostgresSession(url, target, options, connection);
+    return new PostgresSession(url, target, options, await connect(url, target, options, prepare));
   }
 
   /** Without a connection: a read-only database's session, which refuses commits and claims. */
@@ -65,17 +59,8 @@ export class PostgresSession {
     this.#url = url;
     this.#target = target;
     this.#options = options;
-    this.#current = connection;
+    this.current = connection;
     if (connection) this.#watch(connection);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** The connection now, lost or not; undefined when read-only. */
-  get current(): SessionConnection | undefined {
-    return this.#current;
   }
 
   onLost(listener: (reason: Error) => void): void {
@@ -84,8 +69,8 @@ export class PostgresSession {
 
   /** The connection for a commit or a claim; refused once closed or when read-only. */
   writable(): SessionConnection {
-    if (this.#closed) throw new Error(`state ${this.#target.location} is closed`);
-    const connection = this.#current;
+    if (this.closed) throw new Error(`state ${this.#target.location} is closed`);
+    const connection = this.current;
     if (!connection) throw new Error(`state ${this.#target.location} is open read-only`);
     return connection;
   }
@@ -102,7 +87,7 @@ export class PostgresSession {
       } catch (error) {
         // The commit's own refusals (a bad commit, the fence) leave the session as it was.
         if (error instanceof ConnectorError || error instanceof TypeError || error instanceof RangeError) throw error;
-        if (connection.lost || !(error instanceof pg.DatabaseError) || isConnectionCode(error.code)) {
+        if (connection.lost || !isStatementError(error)) {
           this.#lose(connection, error as Error);
           throw sessionLost(connection.lost!, unit, this.workerName);
         }
@@ -115,17 +100,17 @@ export class PostgresSession {
 
   /** A new connection after a loss; rejects while the database cannot be reached. */
   async reconnect(): Promise<void> {
-    if (this.#closed) throw new Error(`state ${this.#target.location} is closed`);
-    if (!this.#current || !this.#current.lost) return;
+    if (this.closed) throw new Error(`state ${this.#target.location} is closed`);
+    if (!this.current || !this.current.lost) return;
     const connection = await connect(this.#url, this.#target, this.#options);
-    this.#current = connection;
+    this.current = connection;
     this.#watch(connection);
   }
 
   /** Ends the session after whatever runs on it: ending it gives its claims back. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const connection = this.#current;
+    this.closed = true;
+    const connection = this.current;
     if (!connection) return;
     clearInterval(connection.probe);
     connection.lost ??= new Error('the state database was closed');
@@ -160,7 +145,7 @@ export class PostgresSession {
     connection.client.removeAllListeners('error');
     connection.client.on('error', () => {});
     void connection.client.end().catch(() => {});
-    if (this.#closed || connection !== this.#current) return;
+    if (this.closed || connection !== this.current) return;
     const error = new ConnectorError('STATE_SESSION_LOST', `the state database session of worker ${this.workerName} ended: ${oneLine(reason.message)}`, {
       fix: 'its units stop; they are claimed again after a reconnect (another worker may have taken them)', cause: reason, retryable: true,
     });
@@ -174,13 +159,16 @@ export class PostgresSession {
   }
 }
 
-async function connect(url: string, target: Target, options: SessionOptions): Promise<SessionConnection> {
+async function connect(url: string, target: Target, options: SessionOptions, prepare?: (client: pg.Client) => Promise<void>): Promise<SessionConnection> {
   const client = new pg.Client(connectionConfig(url, `${sessionNamePrefix}${options.workerName}`));
   // Until the session watches it: an error before then is the connect's own rejection.
   client.on('error', () => {});
-  await reachable(target, options.abortSignal, () => client.connect(), () => { void client.end().catch(() => {}); });
   try {
-    await holdWorkerName(client, target, options.workerName);
+    await reachable(target, options.abortSignal, async () => {
+      await client.connect();
+      await holdWorkerName(client, target, options.workerName);
+    }, () => { void client.end().catch(() => {}); });
+    await prepare?.(client).catch((error: unknown) => { throw error instanceof ConnectorError ? error : connectionError(error, target); });
   } catch (error) {
     await client.end().catch(() => {});
     throw error;
@@ -193,13 +181,8 @@ async function connect(url: string, target: Target, options: SessionOptions): Pr
  * would share sink positions and show as one in `status`, so the second is refused, naming the first.
  */
 async function holdWorkerName(client: pg.Client, target: Target, workerName: string): Promise<void> {
-  let held: boolean;
-  try {
-    held = (await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS held', [workerNameNamespace, workerName])).rows[0]!.held;
-  } catch (error) {
-    throw connectionError(error, target);
-  }
-  if (held) return;
+  const { rows: [lock] } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS held', [workerNameNamespace, workerName]);
+  if (lock!.held) return;
   const { rows } = await client.query<{ address: string | null; since: Date | null }>(`SELECT host(a.client_addr) AS address, a.backend_start AS since
     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = $1::oid AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND l.granted LIMIT 1`, [workerNameNamespace, workerName]).catch(() => ({ rows: [] }));

@@ -11,11 +11,11 @@ import pg from 'pg';
 import type { CollectedType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { assertPositionsOnly, cursorsOf, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { assertKnownPostgresVersion, currentPostgresSchemaVersion, migratePostgres, postgresSchemaVersion } from './schema.ts';
 import { contentTypeCodes } from '../sqlite/schema.ts';
-import { connectionConfig, connectionError, isConnectionCode, reachable, targetOf, type Target } from './connection.ts';
+import { connectionConfig, connectionError, isStatementError, reachable, targetOf, type Target } from './connection.ts';
 import { assertStillHeld, PostgresClaims } from './claims.ts';
 import { PostgresSession, type SessionConnection, type SessionOptions } from './session.ts';
 import { TenantView } from '../tenant-view.ts';
@@ -72,7 +72,6 @@ export class PostgresStateDatabase implements StateDatabase {
   readonly #session: PostgresSession;
   /** Whether the schema exists (a read-only open of a database no worker has migrated reads as no state). */
   readonly #schema: boolean;
-  readonly #views = new Map<string, TenantView>();
   /** Tenant codes never change once made: looked up once. */
   readonly #tenantCodes = new Map<string, number>();
 
@@ -86,9 +85,7 @@ export class PostgresStateDatabase implements StateDatabase {
   }
 
   tenant(tenantId: string): TenantView {
-    let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
-    return view;
+    return new TenantView(this, tenantId);
   }
 
   async tenants(): Promise<string[]> {
@@ -111,22 +108,14 @@ export class PostgresStateDatabase implements StateDatabase {
       this.#read<CursorRow>('SELECT * FROM cursors WHERE tenant = $1 ORDER BY content_type COLLATE "C"', [tenant]),
       this.#read<ExpiredRow>('SELECT content_type, content_id, content_created, detected_at FROM expired_blobs WHERE tenant = $1 ORDER BY content_type COLLATE "C", seq', [tenant]),
     ]);
-    const expired = expiredByContentType(expiredRows);
-    const cursors = new Map<CollectedType, CursorState>();
-    for (const row of cursorRows) {
-      cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], this.location, (r) =>
-        `set it to an ISO time (UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${r.tenant}' AND content_type = '${r.content_type}'); records after that time are delivered again only if not remembered`));
-    }
-    return cursors;
+    return cursorsOf(cursorRows, expiredRows, this.location, (r) =>
+      `set it to an ISO time (UPDATE cursors SET checkpoint = '2026-11-25T00:00:00.000Z' WHERE tenant = '${r.tenant}' AND content_type = '${r.content_type}'); records after that time are delivered again only if not remembered`);
   }
 
   async sinkPositions(): Promise<Record<string, SinkPosition>> {
     if (!this.#schema) return {};
-    const positions: Record<string, SinkPosition> = {};
-    for (const row of await this.#read<{ name: string; position: string }>('SELECT name, position FROM sink_positions WHERE worker = $1 ORDER BY name COLLATE "C"', [this.#session.workerName])) {
-      positions[row.name] = JSON.parse(row.position) as SinkPosition;
-    }
-    return positions;
+    const rows = await this.#read<{ name: string; position: string }>('SELECT name, position FROM sink_positions WHERE worker = $1 ORDER BY name COLLATE "C"', [this.#session.workerName]);
+    return Object.fromEntries(rows.map((row) => [row.name, JSON.parse(row.position) as SinkPosition]));
   }
 
   async deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Promise<Set<string>> {
@@ -153,7 +142,7 @@ export class PostgresStateDatabase implements StateDatabase {
     try {
       return (await this.#pool.query(text, values)).rows as T[];
     } catch (error) {
-      throw error instanceof pg.DatabaseError && !isConnectionCode(error.code) ? error : connectionError(error, this.#target);
+      throw isStatementError(error) ? error : connectionError(error, this.#target);
     } finally {
       this.#readDone();
     }

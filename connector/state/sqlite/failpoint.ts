@@ -4,7 +4,7 @@
  * the failpoint `<name>`, it SIGKILLs itself, so nothing after it runs (no finally, no exit handler), as with a
  * power loss or an OOM kill. Unset (always, in production), a failpoint costs one environment lookup.
  *
- * Failpoints: `commit-mid-transaction` (sqlite-store.ts): every statement of a commit ran, COMMIT did not.
+ * Failpoints: `commit-mid-transaction` (sqlite/store.ts): every statement of a commit ran, COMMIT did not.
  */
 export type FailpointName = 'commit-mid-transaction';
 

@@ -17,16 +17,13 @@ export class LocalUnitClaims implements UnitClaims {
     this.#readOnly = options.readOnly ?? false;
   }
 
-  async tryClaim(unit: UnitKey): Promise<boolean> {
-    if (this.#readOnly) throw new Error(`cannot claim ${unitName(unit)}: the state is open read-only`);
-    const name = unitName(unit);
-    if (!this.#held.has(name)) this.#held.set(name, { unit: { tenant: unit.tenant, contentType: unit.contentType }, worker: this.#worker, since: new Date().toISOString() });
-    return true;
-  }
-
   async tryClaimSome(units: readonly UnitKey[], max: number): Promise<UnitKey[]> {
     const taken = units.slice(0, Math.max(0, max));
-    for (const unit of taken) await this.tryClaim(unit);
+    for (const unit of taken) {
+      const name = unitName(unit);
+      if (this.#readOnly) throw new Error(`cannot claim ${name}: the state is open read-only`);
+      if (!this.#held.has(name)) this.#held.set(name, { unit: { tenant: unit.tenant, contentType: unit.contentType }, worker: this.#worker, since: new Date().toISOString() });
+    }
     return taken;
   }
 

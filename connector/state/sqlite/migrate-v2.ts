@@ -165,12 +165,12 @@ function latestV2(states: Iterable<StateFileV2>): StateFileV2 | undefined {
   return latest;
 }
 
-/** `<ContentType>.json`; not the temp files of an interrupted save, nor anything else. */
 /** A state file of the previous release, or one retired by the import (`*.migrated-v2`). */
 export function isV2FileName(name: string): boolean {
   return isV2StateFileName(name.endsWith(migratedSuffix) ? name.slice(0, -migratedSuffix.length) : name);
 }
 
+/** `<ContentType>.json`; not the temp files of an interrupted save, nor anything else. */
 function isV2StateFileName(name: string): boolean {
   return name.endsWith('.json') && isContentType(name.slice(0, -'.json'.length));
 }

@@ -2,12 +2,12 @@
  * The default state store: one SQLite database, `<dir>/state.db` (node:sqlite, no native dependency), in WAL mode
  * with synchronous=FULL, so every commit is one durable transaction (a crash leaves all of it or none of it) and
  * `status` can read while a connector writes. Exclusivity comes from `<dir>/connector.lock` (directory-lock.ts),
- * which the operating system releases when the process dies. The schema is versioned (sqlite-schema.ts); a
+ * which the operating system releases when the process dies. The schema is versioned (schema.ts); a
  * directory of the previous release's JSON files is imported on the first open (migrate-v2.ts).
  *
- * One database holds every tenant's state (fleet mode runs many tenants in one process); `openStateStore` gives
- * the view of one tenant, as a single-tenant run uses it. The rows of before fleet mode belong to tenant '', and
- * the first run of a tenant on such a directory adopts them (they were its state).
+ * One database holds every tenant's state (fleet mode runs many tenants in one process; a single-tenant run is a
+ * fleet of one). The rows of before fleet mode belong to tenant '', and the first run of a tenant on such a
+ * directory adopts them (they were its state).
  *
  * Membership lookups (delivered blobs, records) are one indexed query per call, and a commit inserts all its
  * records in one statement: the keys travel as one JSON array that json_each unrolls inside SQLite. Records are
@@ -19,12 +19,13 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { CollectedType, ContentType } from '../../../contract/content-types.ts';
 import { ConnectorError } from '../../core/errors.ts';
+import type { HeldLock } from '../../core/lock-file.ts';
 import type { SinkPosition } from '../../core/records.ts';
-import { assertPositionsOnly, cursorOf, expiredByContentType, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
+import { assertPositionsOnly, cursorsOf, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
 import { appendDeadLetters } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
-import { lockStateDirectory, type DirectoryLock } from './directory-lock.ts';
+import { lockStateDirectory } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
 import { LocalUnitClaims } from './local-claims.ts';
 import { TenantView, viewClosingDatabase } from '../tenant-view.ts';
@@ -46,14 +47,6 @@ export interface OpenStateDatabaseOptions {
    * it to this tenant (see adoptLegacyState).
    */
   readonly adoptLegacyTenant?: string | undefined;
-}
-
-export interface OpenStateStoreOptions extends OpenStateDatabaseOptions {
-  /**
-   * Whose state: a tenant id, or '' (the default) for the tenant of a state directory written before fleet mode.
-   * A tenant id on a directory holding only such state adopts it (see adoptLegacyState).
-   */
-  readonly tenant?: string | undefined;
 }
 
 /**
@@ -94,15 +87,6 @@ export async function openStateDatabase(dir: string, options: OpenStateDatabaseO
 }
 
 /**
- * Opens the state directory for a single-tenant run, as openStateDatabase, and gives the view of `tenant`
- * (default ''); closing the view closes the database.
- */
-export async function openStateStore(dir: string, options: OpenStateStoreOptions): Promise<StateStore> {
-  const tenant = options.tenant ?? legacyTenant;
-  return viewClosingDatabase(await openStateDatabase(dir, { ...options, adoptLegacyTenant: tenant }), tenant);
-}
-
-/**
  * Opens the state directory for reading only, as `status` does: takes no lock (works while a connector runs),
  * and creates nothing: a missing directory or database reads as empty (or as the previous release's files).
  */
@@ -130,21 +114,17 @@ export async function openStateDatabaseReadOnly(dir: string): Promise<StateDatab
 }
 
 /**
- * The read-only view of one tenant's state (`status` of a single-tenant run): `tenant`, or else the only tenant
- * the directory holds ('' when it holds none). Closing the view closes the database.
+ * The read-only view of the one tenant whose state the directory holds ('' when it holds none), as `status` of a
+ * single-tenant run reads it. Closing the view closes the database.
  */
-export async function openStateStoreReadOnly(dir: string, options: { readonly tenant?: string | undefined } = {}): Promise<StateStore> {
+export async function openStateStoreReadOnly(dir: string): Promise<StateStore> {
   const database = await openStateDatabaseReadOnly(dir);
-  let tenant = options.tenant;
-  if (tenant === undefined) {
-    const tenants = await database.tenants();
-    if (tenants.length > 1) {
-      await database.close();
-      throw new ConnectorError('STATE_SEVERAL_TENANTS', `${dir} holds the state of ${tenants.length} tenants (${tenants.map((t) => t === '' ? "''" : t).join(', ')})`, { fix: 'name the tenant whose state to read' });
-    }
-    tenant = tenants[0] ?? legacyTenant;
+  const tenants = await database.tenants();
+  if (tenants.length > 1) {
+    await database.close();
+    throw new ConnectorError('STATE_SEVERAL_TENANTS', `${dir} holds the state of ${tenants.length} tenants (${tenants.map((t) => t === '' ? "''" : t).join(', ')})`, { fix: 'name the tenant whose state to read' });
   }
-  return viewClosingDatabase(database, tenant);
+  return viewClosingDatabase(database, tenants[0] ?? legacyTenant);
 }
 
 /** The first open of a directory written by the previous release imports its JSON files (one transaction). */
@@ -240,14 +220,13 @@ export class SqliteStateDatabase implements StateDatabase {
   readonly location: string;
   readonly claims: UnitClaims;
   readonly #db: DatabaseSync;
-  readonly #lock: DirectoryLock | undefined;
+  readonly #lock: HeldLock | undefined;
   readonly #reads: ReturnType<typeof prepareReads>;
   readonly #writes: WriteStatements | undefined;
-  readonly #views = new Map<string, TenantView>();
   /** Ids imported from the previous release remain (they are asked too, until forgotten). */
   #legacyIds: boolean;
 
-  constructor(location: string, db: DatabaseSync, lock: DirectoryLock | undefined, claims: UnitClaims) {
+  constructor(location: string, db: DatabaseSync, lock: HeldLock | undefined, claims: UnitClaims) {
     this.location = location;
     this.claims = claims;
     this.#db = db;
@@ -258,9 +237,7 @@ export class SqliteStateDatabase implements StateDatabase {
   }
 
   tenant(tenantId: string): TenantView {
-    let view = this.#views.get(tenantId);
-    if (!view) this.#views.set(tenantId, view = new TenantView(this, tenantId));
-    return view;
+    return new TenantView(this, tenantId);
   }
 
   async tenants(): Promise<string[]> {
@@ -269,17 +246,13 @@ export class SqliteStateDatabase implements StateDatabase {
 
   /** @internal the reads and commits of the tenant views */
   cursorsOf(tenant: string): Map<CollectedType, CursorState> {
-    const expired = expiredByContentType(this.#reads.expired.all(tenant) as unknown as ExpiredRow[]);
     const path = join(this.location, stateDbName);
-    const cursors = new Map<CollectedType, CursorState>();
-    for (const row of this.#reads.cursors.all(tenant) as unknown as CursorRow[]) cursors.set(row.content_type, cursorOf(row, expired.get(row.content_type) ?? [], path, checkpointFix(path)));
-    return cursors;
+    return cursorsOf(this.#reads.cursors.all(tenant) as unknown as CursorRow[], this.#reads.expired.all(tenant) as unknown as ExpiredRow[], path, checkpointFix(path));
   }
 
   sinkPositions(): Record<string, SinkPosition> {
-    const positions: Record<string, SinkPosition> = {};
-    for (const row of this.#reads.sinkPositions.all() as Array<{ name: string; position: string }>) positions[row.name] = JSON.parse(row.position) as SinkPosition;
-    return positions;
+    const rows = this.#reads.sinkPositions.all() as Array<{ name: string; position: string }>;
+    return Object.fromEntries(rows.map((row) => [row.name, JSON.parse(row.position) as SinkPosition]));
   }
 
   deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Set<string> {

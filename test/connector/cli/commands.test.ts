@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../state/open-store.ts';
 import { join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startEmulator } from '../../emulator/index.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { runUnits, type RunUnitsOptions } from './run-units.ts';
-import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
+import { openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../state/open-store.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
 import type { Commit, CursorState } from '../../../connector/core/commit.ts';
 import type { RunSettings } from '../../../connector/config/settings.ts';

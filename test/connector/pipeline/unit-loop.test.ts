@@ -8,7 +8,7 @@ import { openDelivery } from '../../../connector/pipeline/delivery.ts';
 import { UnitLoop } from '../../../connector/pipeline/unit-loop.ts';
 import type { Sink } from '../../../connector/sinks/sink.ts';
 import type { Acknowledgement, Source, SourceContext, SourceItem, SourcePass } from '../../../connector/sources/source.ts';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../state/open-store.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
 import { quietLogger, workDir } from '../../e2e/support.ts';
 import { auditRecord } from './fake-activity-api.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from '../state/open-store.ts';
 import { buildStatusReport, formatStatusReport } from '../../../connector/report/status-report.ts';
 import { workDir } from '../../e2e/support.ts';
 

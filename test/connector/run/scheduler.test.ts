@@ -20,7 +20,6 @@ class ClaimServer {
       return true;
     };
     return {
-      tryClaim,
       tryClaimSome: async (units, max) => {
         const taken: UnitKey[] = [];
         for (const unit of units) {

@@ -3,7 +3,8 @@ import { readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { StateFileV2 } from '../../../connector/state/sqlite/migrate-v2.ts';
-import { openStateStore, openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
+import { openStateStoreReadOnly } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from './open-store.ts';
 import { expiredKept, type RecordKey } from '../../../connector/core/commit.ts';
 import { workDir } from '../../e2e/support.ts';
 

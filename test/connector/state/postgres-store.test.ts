@@ -6,7 +6,7 @@ import { openPostgresDatabase, type OpenPostgresDatabaseOptions } from '../../..
 import type { StateDatabase } from '../../../connector/state/store.ts';
 import type { UnitKey } from '../../../connector/core/commit.ts';
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from '../../receivers/postgres.ts';
-import { batch, claimedView, contoso, describeStoreContract, fabrikam, key, type StoreHarness } from './store-contract.ts';
+import { batch, claim, claimedView, contoso, describeStoreContract, fabrikam, key, type StoreHarness } from './store-contract.ts';
 
 const skipReason = postgresUnavailable();
 let server: TestPostgres;
@@ -54,7 +54,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     const a = await worker(url, 'many-a');
     const b = await worker(url, 'many-b');
     const units: UnitKey[] = Array.from({ length: 300 }, (_, i) => ({ tenant: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, contentType: 'Audit.Exchange' }));
-    expect(await b.claims.tryClaim(units[1]!)).toBe(true);
+    expect(await claim(b, units[1]!)).toBe(true);
     const taken = await a.claims.tryClaimSome(units, 100);
     expect(taken).toHaveLength(100);
     expect(taken[0]).toEqual(units[0]);
@@ -74,12 +74,12 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     const url = await server.newDatabase();
     const a = await worker(url, 'worker-a');
     const b = await worker(url, 'worker-b');
-    const [first, second] = await Promise.all([a.claims.tryClaim(exchange), b.claims.tryClaim(exchange)]);
+    const [first, second] = await Promise.all([claim(a, exchange), claim(b, exchange)]);
     expect([first, second].sort()).toEqual([false, true]);
     const [holder, other] = first ? [a, b] : [b, a];
-    expect(await holder.claims.tryClaim(exchange)).toBe(true); // already its own
-    expect(await other.claims.tryClaim(exchange)).toBe(false);
-    expect(await other.claims.tryClaim(general)).toBe(true);
+    expect(await claim(holder, exchange)).toBe(true); // already its own
+    expect(await claim(other, exchange)).toBe(false);
+    expect(await claim(other, general)).toBe(true);
     // The read pools' connections are not workers.
     await Promise.all([a.tenant(contoso).cursors(), b.tenant(contoso).cursors()]);
     expect(await a.claims.workers()).toBe(2);
@@ -91,10 +91,10 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     for (const h of holders) expect(Math.abs(Date.parse(h.since!) - Date.now())).toBeLessThan(60_000);
     // Released once (however often it was claimed), it is the other's for the asking.
     await holder.claims.release(exchange);
-    expect(await other.claims.tryClaim(exchange)).toBe(true);
-    expect(await holder.claims.tryClaim(exchange)).toBe(false);
+    expect(await claim(other, exchange)).toBe(true);
+    expect(await claim(holder, exchange)).toBe(false);
     await other.close();
-    expect(await holder.claims.tryClaim(exchange)).toBe(true);
+    expect(await claim(holder, exchange)).toBe(true);
     expect(await holder.claims.workers()).toBe(1);
   });
 
@@ -102,7 +102,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     const url = await server.newDatabase();
     const a = await worker(url, 'worker-a');
     const b = await worker(url, 'worker-b');
-    expect(await a.claims.tryClaim(exchange)).toBe(true);
+    expect(await claim(a, exchange)).toBe(true);
     const refused = b.tenant(contoso).commit(batch());
     await expect(refused).rejects.toBeInstanceOf(ConnectorError);
     await expect(refused).rejects.toMatchObject({ code: 'STATE_FENCED', message: expect.stringMatching(new RegExp(`^${contoso}/Audit.Exchange is no longer held by this worker \\(worker-b\\)`)) });
@@ -122,7 +122,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     const url = await server.newDatabase();
     const a = await worker(url, 'worker-a');
     const b = await worker(url, 'worker-b');
-    expect(await a.claims.tryClaim(exchange)).toBe(true);
+    expect(await claim(a, exchange)).toBe(true);
     await a.tenant(contoso).commit(batch());
     const lost = vi.fn();
     a.claims.onLost(lost);
@@ -131,16 +131,16 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     await vi.waitFor(() => expect(lost).toHaveBeenCalledTimes(1), { timeout: 5_000, interval: 20 });
     expect(Date.now() - killedAt).toBeLessThan(5_000);
     expect(lost.mock.calls[0]![0]).toMatchObject({ code: 'STATE_SESSION_LOST' });
-    expect(await b.claims.tryClaim(exchange)).toBe(true);
+    expect(await claim(b, exchange)).toBe(true);
     const late = batch({ at: '2026-11-25T11:00:00.000Z', checkpoint: '2026-11-25T10:00:00.000Z', recordKeys: [key('late', '2026-11-25T10:30:00')] });
     await expect(a.tenant(contoso).commit(late)).rejects.toMatchObject({ code: 'STATE_FENCED' });
     await expect(a.tenant(contoso).commit({ at: '2026-11-25T11:00:00.000Z', sinkPositions: { stdout: null } })).rejects.toMatchObject({ code: 'STATE_SESSION_LOST' });
-    await expect(a.claims.tryClaim(general)).rejects.toMatchObject({ code: 'STATE_SESSION_LOST' });
+    await expect(claim(a, general)).rejects.toMatchObject({ code: 'STATE_SESSION_LOST' });
     expect((await b.tenant(contoso).cursors()).get('Audit.Exchange')).toMatchObject({ checkpoint: '2026-11-25T09:00:00.000Z', recordsDelivered: 40 });
     // A new session holds nothing; it claims what is free; it is watched like the first (once per session).
     await a.claims.reconnect();
-    expect(await a.claims.tryClaim(exchange)).toBe(false);
-    expect(await a.claims.tryClaim(general)).toBe(true);
+    expect(await claim(a, exchange)).toBe(false);
+    expect(await claim(a, general)).toBe(true);
     await a.tenant(fabrikam).commit({ contentType: 'Audit.General', at: '2026-11-25T11:00:00.000Z', checkpoint: '2026-11-25T10:00:00.000Z' });
     expect(lost).toHaveBeenCalledTimes(1);
     await terminate(url, 'worker-a');
@@ -151,7 +151,7 @@ describe.skipIf(skipReason !== undefined)(`PostgreSQL fleet store: workers, clai
     if (process.env['O365_TEST_POSTGRES_URL']) return; // needs the server process on this machine
     const url = await server.newDatabase();
     const a = await worker(url, 'worker-a', { probeIntervalMs: 100, probeTimeoutMs: 400 });
-    expect(await a.claims.tryClaim(exchange)).toBe(true);
+    expect(await claim(a, exchange)).toBe(true);
     const lost = vi.fn();
     a.claims.onLost(lost);
     const [backend] = await server.admin<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'o365-connector:worker-a'");

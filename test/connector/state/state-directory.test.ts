@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { prepareStateDirectory } from '../../../connector/state/sqlite/state-directory.ts';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from './open-store.ts';
 import { workDir } from '../../e2e/support.ts';
 import { asNobody, runnableByNobody } from '../../run-as-nobody.ts';
 

@@ -8,7 +8,7 @@
  */
 import { ConnectorError } from '../../../connector/core/errors.ts';
 import type { StateStore } from '../../../connector/state/store.ts';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from './open-store.ts';
 
 const [mode, dir, lockWaitMs = '10000'] = process.argv.slice(2);
 if (!dir) throw new Error('usage: store-child.ts hold|commit <dir> [lockWaitMs]');

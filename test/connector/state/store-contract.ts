@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContentType } from '../../../contract/content-types.ts';
 import { type StateDatabase, type StateStore } from '../../../connector/state/store.ts';
-import { expiredKept, type Commit, type RecordKey } from '../../../connector/core/commit.ts';
+import { expiredKept, type Commit, type RecordKey, type UnitKey } from '../../../connector/core/commit.ts';
 
 export interface DeadLetter {
   readonly contentType: ContentType;
@@ -57,6 +57,11 @@ export function batch(overrides: Partial<Commit> = {}): Commit {
   };
 }
 
+/** Takes the unit unless another worker holds it; true when `database`'s worker holds it now. */
+export async function claim(database: StateDatabase, unit: UnitKey): Promise<boolean> {
+  return (await database.claims.tryClaimSome([unit], 1)).length === 1;
+}
+
 /**
  * A tenant's view that claims each unit before committing it, as the fleet coordinator does (a fleet store
  * refuses commits of units it does not hold); closing it closes the database.
@@ -70,7 +75,7 @@ export function claimedView(database: StateDatabase, tenant: string): StateStore
     deliveredBlobs: (contentType, ids) => view.deliveredBlobs(contentType, ids),
     seenRecords: (contentType, recordKeys) => view.seenRecords(contentType, recordKeys),
     async commit(commit) {
-      if (commit.contentType !== undefined && !await database.claims.tryClaim({ tenant, contentType: commit.contentType })) throw new Error(`${tenant}/${commit.contentType} is held by another worker`);
+      if (commit.contentType !== undefined && !await claim(database, { tenant, contentType: commit.contentType })) throw new Error(`${tenant}/${commit.contentType} is held by another worker`);
       await view.commit(commit);
     },
     close: () => database.close(),

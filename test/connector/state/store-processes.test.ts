@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { openStateStore } from '../../../connector/state/sqlite/store.ts';
+import { openStateStore } from './open-store.ts';
 import type { RecordKey } from '../../../connector/core/commit.ts';
 import { workDir } from '../../e2e/support.ts';
 
