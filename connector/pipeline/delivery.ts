@@ -40,12 +40,7 @@ export async function openDelivery(options: DeliveryOptions) {
       opened.push(sink);
       await checkSink(sink, logger, abortSignal);
     }
-    lane = new CommitLane(store, options.sinks, positions, {
-      logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
-      ...(observer ? { onAcknowledged: observer.sinkBatch.bind(observer) } : {}),
-      ...(observer?.sinkFailed ? { onRefused: observer.sinkFailed.bind(observer) } : {}),
-      ...(observer?.committed ? { onCommitted: observer.committed.bind(observer) } : {}),
-    });
+    lane = new CommitLane(store, options.sinks, positions, { logger, stopSignal: abortSignal, observer, retry: options.sinkRetry });
     await lane.recordStartingPositions((options.now?.() ?? new Date()).toISOString());
   } catch (error) {
     await closeAll(opened);
