@@ -49,9 +49,6 @@ export interface ExchangeOptions {
   readonly tokens: TokenSource;
   readonly dispatcher: Dispatcher;
   readonly retry?: RetryPolicyOptions | undefined;
-  /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
-  readonly headersTimeoutMs?: number | undefined;
-  readonly bodyTimeoutMs?: number | undefined;
   /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried (default: none). */
   readonly requestDeadlineMs?: number | undefined;
   /** A pooled body longer than this is not read: BodyTooLargeError. */
@@ -175,8 +172,9 @@ export class Exchange {
         method,
         dispatcher: options.dispatcher,
         headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...call.headers },
-        headersTimeout: options.headersTimeoutMs ?? 60_000,
-        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+        // Time to wait for response headers, then for each body chunk.
+        headersTimeout: 60_000,
+        bodyTimeout: 120_000,
         ...(requestSignal ? { signal: requestSignal } : {}),
       });
       if (pool && response.statusCode < 300) {

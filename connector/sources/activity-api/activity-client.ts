@@ -15,8 +15,8 @@ import { contentRecords } from './content-records.ts';
 import { RequestBudget } from '../../http/request-budget.ts';
 import { Exchange, type Answer, type ExchangeOptions } from '../../http/exchange.ts';
 
-/** The token source, the connection pool, timeouts, retry policy, clock (the one the windows planner uses), logger and telemetry. */
-export interface ActivityClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'now' | 'logger' | 'telemetry'> {
+/** The token source, the connection pool, retry policy, clock (the one the windows planner uses), logger and telemetry. */
+export interface ActivityClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'now' | 'logger' | 'telemetry'> {
   readonly apiRoot: string;
   readonly tenantId: string;
   /** Sent as PublisherIdentifier on every call, so the tenant gets its own throttling bucket. */
