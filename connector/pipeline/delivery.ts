@@ -36,7 +36,7 @@ export async function openDelivery(options: DeliveryOptions) {
   try {
     const positions = await store.sinkPositions();
     for (const sink of options.sinks) {
-      await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
+      await sink.open?.(positions[sink.name], abortSignal ? { abortSignal } : {});
       opened.push(sink);
       await checkSink(sink, logger, abortSignal);
     }
