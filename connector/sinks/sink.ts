@@ -1,4 +1,4 @@
-import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
+import type { SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
 
 /**
  * The contract every sink implements (Vector's end-to-end acknowledgement, at our scale):
