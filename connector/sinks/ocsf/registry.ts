@@ -48,7 +48,6 @@ export interface OcsfMapping {
 
 export interface MapOptions {
   readonly contentType?: string | undefined;
-  readonly now?: () => number;
   /** The families to try, in order (tests replace one). */
   readonly families?: readonly Family[];
 }
@@ -62,7 +61,7 @@ export function mapRecordText(text: string, options: MapOptions = {}): OcsfMappi
   } catch {
     record = {}; // content-records only hands on JSON objects; this keeps a bug there from stopping the sink
   }
-  const build = (mapped: Mapped, from: AuditRecord = record) => JSON.stringify(buildEvent(from, mapped, { rawText: text, contentType: options.contentType, ...(options.now ? { now: options.now } : {}) }));
+  const build = (mapped: Mapped, from: AuditRecord = record) => JSON.stringify(buildEvent(from, mapped, { rawText: text, contentType: options.contentType }));
   let error: string | undefined;
   for (const candidate of options.families ?? families) {
     if (!candidate.accepts(record)) continue;
