@@ -25,8 +25,6 @@ export interface ActivityClientOptions extends Pick<ExchangeOptions, 'tokens' | 
   readonly requestsPerMinute: number;
   /** Requests in flight at most. */
   readonly maxInFlight: number;
-  /** Where content bodies are read into and given back to (default: one of its own). */
-  readonly bodyPool?: BodyPool;
   /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE. */
   readonly maxBlobBytes: number;
   /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried. */
@@ -46,7 +44,8 @@ export function apiTime(date: Date): string {
 export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
-  readonly #bodies: BodyPool;
+  /** Where content bodies are read into and given back to. */
+  readonly #bodies = new BodyPool();
   #observer: ((operation: string, code: string) => void) | undefined;
   readonly #feed: string;
   readonly #now: () => Date;
@@ -54,7 +53,6 @@ export class ActivityClient implements ActivityApi {
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
-    this.#bodies = options.bodyPool ?? new BodyPool();
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute,
       maxInFlight: options.maxInFlight,
