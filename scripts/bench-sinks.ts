@@ -39,7 +39,7 @@ function sampleRecords(count: number): RawRecord[] {
 }
 
 async function measure(label: string, sink: Sink, records: RawRecord[], batchSize = 500): Promise<SinkBenchResult> {
-  await sink.open(undefined);
+  await sink.open?.(undefined);
   const bytes = records.reduce((n, r) => n + r.bytes.length + 1, 0);
   const started = performance.now();
   for (let i = 0; i < records.length; i += batchSize) await sink.write({ contentType: 'Audit.Exchange', records: records.slice(i, i + batchSize) });

@@ -17,7 +17,6 @@ import type { Logger } from '../observe/log.ts';
 import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
 import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
 
-
 export interface MsalTokenProviderOptions {
   readonly tenantId: string;
   readonly clientId: string;
@@ -28,10 +27,10 @@ export interface MsalTokenProviderOptions {
   readonly logger?: Logger;
   /** Re-reads the configuration source; called once when the credential is rejected (rotation by stack update). */
   readonly reloadCredential?: () => Promise<ClientCredential | undefined>;
-  /** Fetch a new token when the cached one has less than this left (default 5 minutes, as msal). */
-  readonly renewBeforeExpiryMs?: number;
-  readonly now?: () => number;
 }
+
+/** A new token is fetched when the cached one has less than this left (as msal does). */
+const renewBeforeExpiryMs = 5 * 60_000;
 
 type MsalCertificate = NonNullable<Configuration['auth']['clientCertificate']>;
 
@@ -71,7 +70,6 @@ async function loadCredential(credential: ClientCredential): Promise<LoadedCrede
 export class MsalTokenProvider implements TokenSource {
   readonly #options: MsalTokenProviderOptions;
   readonly #network: UndiciNetworkClient;
-  readonly #now: () => number;
   #loaded: Promise<LoadedCredential>;
   #client: Promise<ConfidentialClientApplication>;
   #cached: { token: string; expiresAt: number } | undefined;
@@ -81,7 +79,6 @@ export class MsalTokenProvider implements TokenSource {
   constructor(options: MsalTokenProviderOptions) {
     this.#options = options;
     this.#network = new UndiciNetworkClient(options.dispatcher);
-    this.#now = options.now ?? Date.now;
     this.#loaded = loadCredential(options.credential);
     this.#client = this.#loaded.then((loaded) => this.#createClient(loaded));
     // Errors surface on the first getToken; do not let an unread rejection end the process.
@@ -140,8 +137,7 @@ export class MsalTokenProvider implements TokenSource {
 
   getToken(options: { abortSignal?: AbortSignal | undefined } = {}): Promise<string> {
     options.abortSignal?.throwIfAborted();
-    const renewBefore = this.#options.renewBeforeExpiryMs ?? 5 * 60_000;
-    if (this.#cached && this.#cached.expiresAt - this.#now() > renewBefore) return Promise.resolve(this.#cached.token);
+    if (this.#cached && this.#cached.expiresAt - Date.now() > renewBeforeExpiryMs) return Promise.resolve(this.#cached.token);
     // One acquisition at a time: a burst of requests after expiry must not become a burst of token requests.
     this.#pending ??= this.#acquireWithReload().finally(() => { this.#pending = undefined; });
     return this.#pending;
@@ -182,7 +178,7 @@ export class MsalTokenProvider implements TokenSource {
       throw explain(error, record);
     }
     if (!result?.accessToken) throw new IdentityError('AUTH_FAILED', 'the identity platform returned no access token', { fix: 'retry; if it persists, check authorityHost' });
-    this.#cached = { token: result.accessToken, expiresAt: result.expiresOn?.getTime() ?? this.#now() + 10 * 60_000 };
+    this.#cached = { token: result.accessToken, expiresAt: result.expiresOn?.getTime() ?? Date.now() + 10 * 60_000 };
     return result.accessToken;
   }
 }

@@ -17,14 +17,15 @@ export interface WireRecord {
 
 export const wireRecords = new AsyncLocalStorage<WireRecord>();
 
+/** How long msal's requests wait for headers, then for each body chunk, unless msal gives its own timeout. */
+const defaultTimeoutMs = 30_000;
+
 /** msal-node's network module on undici, so tokens and API calls share one agent and one CA trust. */
 export class UndiciNetworkClient implements INetworkModule {
   readonly #dispatcher: Dispatcher;
-  readonly #timeoutMs: number;
 
-  constructor(dispatcher: Dispatcher, options: { timeoutMs?: number } = {}) {
+  constructor(dispatcher: Dispatcher) {
     this.#dispatcher = dispatcher;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
   }
 
   sendGetRequestAsync<T>(url: string, options?: NetworkRequestOptions, timeout?: number): Promise<NetworkResponse<T>> {
@@ -37,7 +38,7 @@ export class UndiciNetworkClient implements INetworkModule {
 
   async #send<T>(method: 'GET' | 'POST', url: string, options: NetworkRequestOptions | undefined, timeout?: number): Promise<NetworkResponse<T>> {
     const record = wireRecords.getStore();
-    const timeoutMs = timeout ?? this.#timeoutMs;
+    const timeoutMs = timeout ?? defaultTimeoutMs;
     let status: number;
     let text: string;
     const headers: Record<string, string> = {};

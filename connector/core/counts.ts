@@ -16,13 +16,10 @@ export function noCounts(): Counts {
   return { records: 0, blobs: 0, duplicates: 0, expired: 0, setAside: 0, late: 0 };
 }
 
+const countNames = Object.keys(noCounts()) as ReadonlyArray<keyof Counts>;
+
 export function addCounts(to: Counts, from: Partial<Counts>): void {
-  to.records += from.records ?? 0;
-  to.blobs += from.blobs ?? 0;
-  to.duplicates += from.duplicates ?? 0;
-  to.expired += from.expired ?? 0;
-  to.setAside += from.setAside ?? 0;
-  to.late += from.late ?? 0;
+  for (const name of countNames) to[name] += from[name] ?? 0;
 }
 
 export interface RunSummary extends Counts {

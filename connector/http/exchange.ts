@@ -49,9 +49,6 @@ export interface ExchangeOptions {
   readonly tokens: TokenSource;
   readonly dispatcher: Dispatcher;
   readonly retry?: RetryPolicyOptions | undefined;
-  /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
-  readonly headersTimeoutMs?: number | undefined;
-  readonly bodyTimeoutMs?: number | undefined;
   /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried (default: none). */
   readonly requestDeadlineMs?: number | undefined;
   /** A pooled body longer than this is not read: BodyTooLargeError. */
@@ -143,12 +140,14 @@ export class Exchange {
       } finally {
         release?.();
       }
+      const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
+      // Date has whole seconds: the server's clock was, on average, half a second past it.
+      if (!Number.isNaN(serverNow)) this.#clockSkewMs = serverNow + 500 - this.#now().getTime();
       if (answer.status < 300) {
         budget?.answered({ throttled: false, grantedAt: release!.grantedAt });
         onAnswer?.(url, String(answer.status));
         return answer;
       }
-      const serverNow = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
       const error = call.refusal(answer.status, answer.text, retryAfterMs(answer.headers['retry-after'], Number.isNaN(serverNow) ? Date.now() : serverNow));
       onAnswer?.(url, error.code);
       // A spent quota, whatever the status (AF429 as 429 or 403): the budget slows down, and pauses for a Retry-After.
@@ -168,25 +167,24 @@ export class Exchange {
     const options = this.#options;
     // A total deadline for the answer, headers and body: the idle timeouts alone let a trickled body hang for ever.
     const deadline = options.requestDeadlineMs === undefined ? undefined : new RequestDeadline(options.requestDeadlineMs, signal);
-    let answer: Answer;
     try {
       const requestSignal = deadline?.signal ?? signal;
       const response = await request(url, {
         method,
         dispatcher: options.dispatcher,
         headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...call.headers },
-        headersTimeout: options.headersTimeoutMs ?? 60_000,
-        bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+        // Time to wait for response headers, then for each body chunk.
+        headersTimeout: 60_000,
+        bodyTimeout: 120_000,
         ...(requestSignal ? { signal: requestSignal } : {}),
       });
       if (pool && response.statusCode < 300) {
         const announced = Number(response.headers['content-length']);
         const { buffer, length } = await readPooled(response.body, pool, Number.isSafeInteger(announced) ? announced : undefined, options.maxBodyBytes);
-        answer = answerOf(response, buffer.subarray(0, length), buffer);
-      } else {
-        const bytes = await response.body.bytes();
-        answer = answerOf(response, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        return answerOf(response, buffer.subarray(0, length), buffer);
       }
+      const bytes = await response.body.bytes();
+      return answerOf(response, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (!deadline?.expired && error instanceof BodyTooLargeError) {
@@ -203,10 +201,6 @@ export class Exchange {
     } finally {
       deadline?.clear();
     }
-    const server = typeof answer.headers['date'] === 'string' ? Date.parse(answer.headers['date']) : Number.NaN;
-    // Date has whole seconds: the server's clock was, on average, half a second past it.
-    if (!Number.isNaN(server)) this.#clockSkewMs = server + 500 - this.#now().getTime();
-    return answer;
   }
 }
 

@@ -8,8 +8,6 @@ export interface HttpAgentOptions {
   /** Extra CA certificates (PEM file) trusted in addition to the system's; verification is never switched off. */
   readonly caFile?: string | undefined;
   readonly connections?: number;
-  readonly connectTimeoutMs?: number;
-  readonly bodyTimeoutMs?: number;
   /** Through this forward proxy (hosts in its NO_PROXY direct). */
   readonly proxy?: ProxySettings | undefined;
 }
@@ -54,9 +52,9 @@ export function createHttpAgent(options: HttpAgentOptions = {}): Dispatcher {
   }
   const settings = {
     connections: options.connections ?? 16,
-    connectTimeout: options.connectTimeoutMs ?? 15_000,
+    connectTimeout: 15_000,
     headersTimeout: 60_000,
-    bodyTimeout: options.bodyTimeoutMs ?? 120_000,
+    bodyTimeout: 120_000,
     keepAliveTimeout: 10_000,
     connect: ca ? { ca } : {},
   };

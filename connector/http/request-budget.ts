@@ -18,47 +18,34 @@
  */
 import { WaitingLine } from './slots.ts';
 
-export interface RateTuning {
+/** How the rate finds the quota and follows it. */
+const tuning = {
   /** The rate at start, as a share of the ceiling: close to it, with room for the opening burst. */
-  readonly startShare: number;
+  startShare: 0.95,
   /**
    * The starting rate is held this long before it may grow: a quota counted per minute then sees at most the
    * opening burst plus a minute at the starting rate, under the ceiling.
    */
-  readonly startHoldMs: number;
-  /** After congestion the rate drops to this share of the rate the service took (CUBIC's beta) ... */
-  readonly cutFactor: number;
-  /** ... and is back at that rate after this long asking at full speed (CUBIC's K), then probes above it, slowly at first; ... */
-  readonly regainMs: number;
-  /** ... or after this many requests at that rate when that takes longer: a tiny quota is probed as seldom, per request, as a large one. */
-  readonly regainRequests: number;
-  /** While nothing but AF429 comes back, the rate is cut by this each `cutSpacingMs` ... */
-  readonly wallCutFactor: number;
-  /** ... but still asks at least once in this many ms, so that the end of a spent minute is noticed soon. */
-  readonly wallProbeMs: number;
-  /** AF429s closer together than this are one congestion event (the answers of one burst of concurrent requests). */
-  readonly cutSpacingMs: number;
-  /** A congestion event lasts at least this long: long enough to tell a spent quota from a refusal here and there. */
-  readonly eventMs: number;
-  /** The rate never goes below this many requests a minute (unless the ceiling itself is lower). */
-  readonly floorPerMinute: number;
-  /** Upper bound of a Retry-After pause (a wild value must not stall the connector for hours). */
-  readonly maxPauseMs: number;
-}
-
-export const defaultRateTuning: RateTuning = {
-  startShare: 0.95,
   startHoldMs: 60_000,
+  /** After congestion the rate drops to this share of the rate the service took (CUBIC's beta) ... */
   cutFactor: 0.8,
+  /** ... and is back at that rate after this long asking at full speed (CUBIC's K), then probes above it, slowly at first; ... */
   regainMs: 90_000,
+  /** ... or after this many requests at that rate when that takes longer: a tiny quota is probed as seldom, per request, as a large one. */
   regainRequests: 40,
+  /** While nothing but AF429 comes back, the rate is cut by this each `cutSpacingMs` ... */
   wallCutFactor: 0.5,
+  /** ... but still asks at least once in this many ms, so that the end of a spent minute is noticed soon. */
   wallProbeMs: 10_000,
+  /** AF429s closer together than this are one congestion event (the answers of one burst of concurrent requests). */
   cutSpacingMs: 1000,
+  /** A congestion event lasts at least this long: long enough to tell a spent quota from a refusal here and there. */
   eventMs: 1000,
+  /** The rate never goes below this many requests a minute (unless the ceiling itself is lower). */
   floorPerMinute: 1,
+  /** Upper bound of a Retry-After pause (a wild value must not stall the connector for hours). */
   maxPauseMs: 5 * 60_000,
-};
+} as const;
 
 /** What the budget learned from one congestion event, when it ended (the first answer after it that was not AF429). */
 export interface CongestionEvent {
@@ -78,7 +65,6 @@ export interface RequestBudgetOptions {
   readonly burst?: number;
   /** Milliseconds on a monotonic clock (default performance.now). */
   readonly now?: () => number;
-  readonly tuning?: Partial<RateTuning>;
   /** Told at the end of each congestion event what the budget learned (for the log and the progress line). */
   readonly onCongestion?: (event: CongestionEvent) => void;
 }
@@ -137,7 +123,6 @@ interface Epoch {
 }
 
 export class RequestBudget {
-  readonly #tuning: RateTuning;
   readonly #ceiling: number;
   readonly #floor: number;
   readonly #fixedBurst: number | undefined;
@@ -174,12 +159,11 @@ export class RequestBudget {
 
   constructor(options: RequestBudgetOptions) {
     if (!(options.requestsPerMinute > 0) || !(options.maxInFlight >= 1)) throw new RangeError('requestsPerMinute and maxInFlight must be positive');
-    this.#tuning = { ...defaultRateTuning, ...options.tuning };
     const ceiling = options.requestsPerMinute;
     this.#ceiling = ceiling / minute;
-    this.#floor = Math.min(ceiling, this.#tuning.floorPerMinute) / minute;
-    this.#rate = Math.max(this.#floor, this.#ceiling * this.#tuning.startShare);
-    this.#epoch = this.#epochFrom(this.#rate, this.#ceiling, -this.#tuning.startHoldMs);
+    this.#floor = Math.min(ceiling, tuning.floorPerMinute) / minute;
+    this.#rate = Math.max(this.#floor, this.#ceiling * tuning.startShare);
+    this.#epoch = this.#epochFrom(this.#rate, this.#ceiling, -tuning.startHoldMs);
     this.#fixedBurst = options.burst === undefined ? undefined : Math.max(1, options.burst);
     this.#maxInFlight = Math.floor(options.maxInFlight);
     this.#now = options.now ?? (() => performance.now());
@@ -258,21 +242,21 @@ export class RequestBudget {
       this.#taken.add(now);
       if (event !== undefined && sentDuring) {
         event.passed += 1;
-        if (now - event.began >= this.#tuning.eventMs) this.#endWall(now);
+        if (now - event.began >= tuning.eventMs) this.#endWall(now);
       }
       return;
     }
     this.#throttled += 1;
     this.#lastThrottledAt = now;
     if (answer.retryAfterMs !== undefined && answer.retryAfterMs > 0) {
-      this.#pausedUntil = Math.max(this.#pausedUntil, now + Math.min(answer.retryAfterMs, this.#tuning.maxPauseMs));
+      this.#pausedUntil = Math.max(this.#pausedUntil, now + Math.min(answer.retryAfterMs, tuning.maxPauseMs));
     }
     // An answer to a request sent before the last cut belongs to the burst that cut: it teaches nothing new.
-    const fresh = answer.grantedAt !== undefined ? answer.grantedAt >= this.#lastCutAt : now - this.#lastCutAt >= this.#tuning.cutSpacingMs;
+    const fresh = answer.grantedAt !== undefined ? answer.grantedAt >= this.#lastCutAt : now - this.#lastCutAt >= tuning.cutSpacingMs;
     if (event === undefined) {
       if (fresh) {
         this.#wall = { from: this.#rate, began: now, epoch: this.#epoch, lastCut: now, refused: 1, passed: 0, throttled: 1 };
-        this.#cut(now, this.#rate * this.#tuning.cutFactor);
+        this.#cut(now, this.#rate * tuning.cutFactor);
       }
     } else {
       event.throttled += 1;
@@ -280,8 +264,8 @@ export class RequestBudget {
       // Cut deeper only while most of what is sent is refused: the quota is spent, not a refusal here and there.
       if (fresh && event.refused >= event.passed) {
         event.lastCut = now;
-        const probe = Math.min(this.#ceiling, Math.max(this.#floor, 1 / this.#tuning.wallProbeMs));
-        this.#cut(now, Math.max(Math.min(this.#rate, probe), this.#rate * this.#tuning.wallCutFactor));
+        const probe = Math.min(this.#ceiling, Math.max(this.#floor, 1 / tuning.wallProbeMs));
+        this.#cut(now, Math.max(Math.min(this.#rate, probe), this.#rate * tuning.wallCutFactor));
       }
     }
     this.#pump();
@@ -324,7 +308,7 @@ export class RequestBudget {
     const passed = spent && span >= 5000 ? this.#taken.minuteBefore(wall.lastCut) / span : Number.POSITIVE_INFINITY;
     const learned = Math.max(this.#floor, Math.min(wall.from, passed, this.#ceiling));
     this.#learned = learned;
-    this.#rate = Math.max(this.#floor, learned * this.#tuning.cutFactor);
+    this.#rate = Math.max(this.#floor, learned * tuning.cutFactor);
     this.#epoch = this.#epochFrom(this.#rate, learned, 0);
     this.#grownUntil = now;
     this.#tokens = Math.min(this.#tokens, this.#burst());
@@ -338,7 +322,7 @@ export class RequestBudget {
   }
 
   #epochFrom(from: number, target: number, grownMs: number): Epoch {
-    const regainMs = Math.max(this.#tuning.regainMs, this.#tuning.regainRequests / target);
+    const regainMs = Math.max(tuning.regainMs, tuning.regainRequests / target);
     return { from, target, grownMs, regainMs, steepness: Math.max(0, 1 - from / target) / regainMs ** 3 };
   }
 

@@ -33,7 +33,6 @@ export interface BatcherOptions {
   readonly dedupe: RecordDeduplicator;
   /** Told each item's records and bytes as they come in. */
   readonly reporter?: ComponentReporter | undefined;
-  readonly clock?: () => number;
 }
 
 export function emptyBatch<Item extends SourceItem>(now: number): Batch<Item> {
@@ -55,19 +54,18 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof timedOut
 /** Yields full or waited-out batches, and at the end the last one (which may be empty). */
 export async function* batchRecords<Item extends SourceItem>(items: AsyncIterable<Item>, options: BatcherOptions): AsyncGenerator<Batch<Item>> {
   const { bounds, dedupe, reporter } = options;
-  const clock = options.clock ?? Date.now;
   const source = items[Symbol.asyncIterator]();
-  let batch = emptyBatch<Item>(clock());
+  let batch = emptyBatch<Item>(Date.now());
   const full = () => batch.records.length >= bounds.maxRecords || batch.bytes >= bounds.maxBytes;
   try {
     for (;;) {
       let pending = source.next();
       if (batch.records.length > 0) {
-        const waited = clock() - batch.openedAt;
+        const waited = Date.now() - batch.openedAt;
         const first = waited >= bounds.maxWaitMs ? timedOut : await within(pending, bounds.maxWaitMs - waited);
         if (first === timedOut) {
           yield batch;
-          batch = emptyBatch(clock());
+          batch = emptyBatch(Date.now());
         } else {
           pending = Promise.resolve(first);
         }
@@ -81,9 +79,9 @@ export async function* batchRecords<Item extends SourceItem>(items: AsyncIterabl
       for (const record of fresh) {
         if (full()) {
           yield batch;
-          batch = emptyBatch(clock());
+          batch = emptyBatch(Date.now());
         }
-        if (batch.records.length === 0) batch.openedAt = clock();
+        if (batch.records.length === 0) batch.openedAt = Date.now();
         batch.records.push(record);
         batch.bytes += record.bytes.length;
         if (record.id !== undefined) batch.keys.push({ id: record.id, creationTime: record.creationTime });
@@ -92,7 +90,7 @@ export async function* batchRecords<Item extends SourceItem>(items: AsyncIterabl
       batch.items.push(item.records.length === 0 ? item : { ...item, records: [] });
       if (item.cut || full()) {
         yield batch;
-        batch = emptyBatch(clock());
+        batch = emptyBatch(Date.now());
       }
     }
     yield batch;

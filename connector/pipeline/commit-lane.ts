@@ -13,21 +13,16 @@ import type { StateStore } from '../state/store.ts';
 import type { Commit } from '../core/commit.ts';
 import { fanOut, type FanOutOptions } from './sink-fanout.ts';
 
-/** The fan-out's options (the stop ends sink retries: the batch is not committed, a restart delivers it again), and: */
-export interface CommitLaneOptions extends FanOutOptions {
-  /** Each commit the store applied. */
-  readonly onCommitted?: (() => void) | undefined;
-}
-
 export class CommitLane {
   readonly #store: StateStore;
   readonly #sinks: readonly Sink[];
-  readonly #options: CommitLaneOptions;
+  readonly #options: FanOutOptions;
   readonly #positions: Record<string, SinkPosition>;
   #tail: Promise<unknown> = Promise.resolve();
   #failure: unknown;
 
-  constructor(store: StateStore, sinks: readonly Sink[], positions: Record<string, SinkPosition>, options: CommitLaneOptions) {
+  /** `options`: the fan-out's (the stop ends sink retries: the batch is not committed, a restart delivers it again). */
+  constructor(store: StateStore, sinks: readonly Sink[], positions: Record<string, SinkPosition>, options: FanOutOptions) {
     this.#store = store;
     this.#sinks = sinks;
     this.#positions = { ...positions };
@@ -96,7 +91,7 @@ export class CommitLane {
         throw this.#failure;
       }
       Object.assign(this.#positions, written);
-      this.#options.onCommitted?.();
+      this.#options.observer?.committed?.();
     };
     return this.#queued(run);
   }

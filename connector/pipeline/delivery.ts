@@ -36,16 +36,11 @@ export async function openDelivery(options: DeliveryOptions) {
   try {
     const positions = await store.sinkPositions();
     for (const sink of options.sinks) {
-      await sink.open(positions[sink.name], abortSignal ? { abortSignal } : {});
+      await sink.open?.(positions[sink.name], abortSignal ? { abortSignal } : {});
       opened.push(sink);
       await checkSink(sink, logger, abortSignal);
     }
-    lane = new CommitLane(store, options.sinks, positions, {
-      logger, stopSignal: abortSignal, ...(options.sinkRetry ? { retry: options.sinkRetry } : {}),
-      ...(observer ? { onAcknowledged: observer.sinkBatch.bind(observer) } : {}),
-      ...(observer?.sinkFailed ? { onRefused: observer.sinkFailed.bind(observer) } : {}),
-      ...(observer?.committed ? { onCommitted: observer.committed.bind(observer) } : {}),
-    });
+    lane = new CommitLane(store, options.sinks, positions, { logger, stopSignal: abortSignal, observer, retry: options.sinkRetry });
     await lane.recordStartingPositions((options.now?.() ?? new Date()).toISOString());
   } catch (error) {
     await closeAll(opened);

@@ -9,6 +9,7 @@ import { ConnectorError, SinkError } from '../core/errors.ts';
 import type { Sink } from '../sinks/sink.ts';
 import type { SinkBatch, SinkPosition } from '../core/records.ts';
 import type { Logger } from '../observe/log.ts';
+import type { RunObserver } from '../observe/telemetry.ts';
 import { retry } from '../http/retry.ts';
 
 export interface SinkRetryPolicy {
@@ -24,11 +25,9 @@ export interface FanOutOptions {
   readonly logger: Logger;
   /** A graceful stop: sink retries end. */
   readonly stopSignal?: AbortSignal | undefined;
-  readonly retry?: SinkRetryPolicy;
-  /** Each sink's acknowledgement of a batch, with how long it took (retries included). */
-  readonly onAcknowledged?: ((sink: string, seconds: number) => void) | undefined;
-  /** Each failed attempt of a sink (the batch is sent again). */
-  readonly onRefused?: ((sink: string, reason: string) => void) | undefined;
+  readonly retry?: SinkRetryPolicy | undefined;
+  /** Told of each sink's acknowledgement of a batch (with how long it took, retries included), each refusal, each commit. */
+  readonly observer?: Pick<RunObserver, 'sinkBatch' | 'sinkFailed' | 'committed'> | undefined;
 }
 
 export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: FanOutOptions): Promise<SinkPosition | undefined> {
@@ -46,7 +45,7 @@ export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, optio
         const code = error instanceof ConnectorError ? error.code : ((error as NodeJS.ErrnoException).code ?? 'SINK_ERROR');
         const line = error instanceof ConnectorError ? error.toLine() : String((error as Error).message ?? error);
         options.logger.warn({ component: 'pipeline', sink: sink.name, attempt: calls, delayMs, code, reason: line }, 'sink did not acknowledge the batch; holding the checkpoint and sending it again');
-        options.onRefused?.(sink.name, line);
+        options.observer?.sinkFailed?.(sink.name, line);
       },
     });
   } catch (error) {
@@ -60,7 +59,7 @@ export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: 
   const acknowledged = await Promise.all(sinks.map(async (sink) => {
     const started = performance.now();
     const position = await writeUntilAcknowledged(sink, batch, options);
-    options.onAcknowledged?.(sink.name, (performance.now() - started) / 1000);
+    options.observer?.sinkBatch(sink.name, (performance.now() - started) / 1000);
     return [sink.name, position] as const;
   }));
   const positions: Record<string, SinkPosition> = {};

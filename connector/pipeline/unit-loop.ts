@@ -57,13 +57,11 @@ export class UnitLoop {
   readonly #unit: UnitLoopOptions;
   readonly #delivery: Delivery;
   readonly #run: CollectionOptions;
-  readonly #settings: RunSettings;
 
   constructor(unit: UnitLoopOptions, delivery: Delivery, run: CollectionOptions) {
     this.#unit = unit;
     this.#delivery = delivery;
     this.#run = run;
-    this.#settings = run.settings;
     this.checkpoint = unit.cursor?.checkpoint === undefined ? undefined : Date.parse(unit.cursor.checkpoint);
     this.coveredFrom = unit.cursor?.coveredFrom === undefined ? undefined : Date.parse(unit.cursor.coveredFrom);
     this.prepared = unit.prepare === undefined;
@@ -88,7 +86,7 @@ export class UnitLoop {
   /** Live passes and sweeps, each at its interval, until the unit ends. */
   async run(signal?: AbortSignal): Promise<void> {
     const stop = this.#stopOf(signal);
-    const settings = this.#settings;
+    const { settings } = this.#run;
     const every = async (intervalMs: number, pass: () => Promise<boolean>) => {
       while (await pass()) {
         await delay(intervalMs, undefined, { signal: stop }).catch(() => {});
@@ -96,11 +94,6 @@ export class UnitLoop {
       }
     };
     await Promise.all([every(settings.sweepIntervalMinutes * 60_000, () => this.#sweep(stop)), every(settings.pollIntervalSeconds * 1000, () => this.#live(stop))]);
-  }
-
-  /** Where the unit stands, for tests and status. */
-  inspect(): { checkpoint: number | undefined; coveredFrom: number | undefined; pending: number; prepared: boolean } {
-    return { checkpoint: this.checkpoint, coveredFrom: this.coveredFrom, pending: this.pending.size, prepared: this.prepared };
   }
 
   #live(stop: AbortSignal): Promise<boolean> {
@@ -130,10 +123,10 @@ export class UnitLoop {
 
   /** Runs one pass; false when the unit must end (the lane failed, a stop, the unit given up). */
   async #attempt(signal: AbortSignal, start: (context: SourceContext) => Promise<SourcePass | undefined>, done: (pass: SourcePass) => void): Promise<boolean> {
-    const { telemetry, observer, now = () => new Date() } = this.#run;
+    const { telemetry, observer, settings, now = () => new Date() } = this.#run;
     const { source, store, logger, tenant } = this.#unit;
     const { contentType } = source;
-    const [delivery, settings, unit] = [this.#delivery, this.#settings, { tenant, contentType }];
+    const [delivery, unit] = [this.#delivery, { tenant, contentType }];
     try {
       const pass = await start({
         settings, logger, signal, now, since: this.#unit.since, reporter: telemetry.component('collector', 'source'), emitHealth: this.#run.emitHealth,

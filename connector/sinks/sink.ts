@@ -1,4 +1,4 @@
-import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
+import type { SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
 
 /**
  * The contract every sink implements (Vector's end-to-end acknowledgement, at our scale):
@@ -13,7 +13,8 @@ import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../cor
 export interface Sink {
   /** For logs and status: the spec with any secret removed, e.g. `file:/var/log/o365.ndjson`. */
   readonly name: string;
-  open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void>;
+  /** Optional: called once before any write, with the position last committed (a file cuts back to it). */
+  open?(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void>;
   /**
    * Optional: where the sink stands right after `open`. A sink that can cut back implements it so that the
    * pipeline records the starting position before the first write; without it a crash during the very first

@@ -23,8 +23,6 @@ export class StdoutSink implements Sink {
     this.#telemetry = options.telemetry;
   }
 
-  async open(): Promise<void> {}
-
   async write(batch: SinkBatch): Promise<SinkPosition | undefined> {
     const lines = ndjson(batch.records.map((record) => record.bytes));
     let ready = true;

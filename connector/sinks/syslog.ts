@@ -133,8 +133,6 @@ export class SyslogSink implements Sink {
     this.#logger = options.logger;
   }
 
-  async open(): Promise<void> {}
-
   async check(): Promise<string> {
     let socket: Socket;
     try {

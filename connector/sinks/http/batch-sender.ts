@@ -7,6 +7,7 @@
  * holds the checkpoint and sends the same batch again later. Every response body is read to the end.
  */
 import { promisify } from 'node:util';
+import type { z } from 'zod';
 import { gzip as gzipCallback } from 'node:zlib';
 import { Agent, request, type Dispatcher } from 'undici';
 import { proxyDispatcher } from '../../http/http-agent.ts';
@@ -60,6 +61,9 @@ export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
   ca: fileText(),
 });
 
+/** Those parameters as read (`proxy=1`: through the configured proxy). */
+type DeliveryParameters = z.infer<z.ZodObject<ReturnType<typeof deliveryParameters>>>;
+
 /**
  * A credential sent over plain http crosses the network readable by anyone on the path: refused unless the spec
  * says `insecure=1` (a trusted path, e.g. a receiver on the same host).
@@ -70,16 +74,6 @@ export function refuseClearTextCredentials(origin: string, insecure: boolean, si
   if (given.length === 0) return;
   throw new ConfigError('--sink', `${sinkName}: ${given.join(', ')} would cross the network in clear text over http`, 'use https (drop tls=0, or give an https:// URL), or add insecure=1 if the network path to the receiver is trusted');
 }
-
-export interface DeliveryParameters {
-  readonly gzip: boolean;
-  readonly timeoutMs: number;
-  readonly maxAttempts: number;
-  readonly ca?: string | undefined;
-  /** `proxy=1`: through the configured proxy. */
-  readonly proxy?: boolean;
-}
-
 
 /** The judgement by HTTP status alone, for destinations without codes of their own. */
 export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorError | undefined {

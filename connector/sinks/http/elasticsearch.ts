@@ -90,8 +90,6 @@ export class ElasticsearchSink implements Sink {
     this.#sender = new HttpBatchSender(parameters, `${origin}/_bulk?${query}`, headers, { proxy: options.proxy, telemetry: options.telemetry, fallbackCode: 'ES' });
   }
 
-  async open(): Promise<void> {}
-
   /**
    * Asks Elasticsearch whether these credentials may create documents in the index (`_has_privileges`): wrong
    * credentials and a missing privilege fail here, not at the first batch. A cluster without security has no such

@@ -52,8 +52,6 @@ export class HttpSink implements Sink {
     this.#sender = new HttpBatchSender(parameters, target.toString(), headers, { proxy: options.proxy, telemetry: options.telemetry, fallbackCode: 'HTTP' });
   }
 
-  async open(): Promise<void> {}
-
   /** A HEAD request with the sink's headers: any answer but a refused credential or a server error will do. */
   async check(options: SinkCallOptions = {}): Promise<string> {
     const answer = await probe(this.#sender.target, 'HEAD', options);

@@ -158,8 +158,6 @@ export class SplunkHecSink implements Sink {
     this.#sourcetype = parameters.sourcetype ?? (options.form === 'ocsf' ? ocsfSourcetype : undefined);
   }
 
-  async open(): Promise<void> {}
-
   /** An empty request: HEC checks the token (and the channel) before the body, and answers "No data" (code 5) to a valid one. */
   async check(options: SinkCallOptions = {}): Promise<string> {
     await deliver(this.#sender.target, '', (answer) => (parseReply(answer.text).code === 5 ? undefined : judgeHec(this.name, answer) ?? new ConnectorError('HEC_UNEXPECTED', `${this.name}: an empty request was accepted (HTTP ${answer.status}); is this the event endpoint?`, { fix: 'point the sink at the HEC /services/collector/event endpoint' })), options.abortSignal);

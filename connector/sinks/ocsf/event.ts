@@ -179,8 +179,6 @@ export interface BuildOptions {
   readonly contentType?: string | undefined;
   /** The record's bytes as Microsoft sent them, as text (`raw_data`). */
   readonly rawText: string;
-  /** Time for a record without a readable CreationTime (epoch ms); default now. */
-  readonly now?: () => number;
 }
 
 /** The whole OCSF event of one record, from a family's decision. */
@@ -204,7 +202,7 @@ export function buildEvent(record: AuditRecord, mapped: Mapped, options: BuildOp
   if (typeof record['CreationTime'] === 'string') metadata['original_time'] = record['CreationTime'];
   if (typeof record['OrganizationId'] === 'string') metadata['tenant_uid'] = record['OrganizationId'];
   // No readable CreationTime: the event's time is when it was mapped, and says so (CreationTime stays in `unmapped`).
-  const processedAt = (options.now ?? Date.now)();
+  const processedAt = Date.now();
   if (time === undefined) {
     metadata['processed_time'] = processedAt;
     metadata['labels'] = [timeNotReadLabel];

@@ -84,8 +84,8 @@ export class OcsfSink implements Sink {
     return this.#inner;
   }
 
-  open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void> {
-    return this.#inner.open(resumeFrom, options);
+  async open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void> {
+    await this.#inner.open?.(resumeFrom, options);
   }
 
   write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined> {

@@ -5,7 +5,7 @@
  * A family mapping that throws (a record shaped as no schema documents) also gets the generic mapping and counts as a
  * mapping error too: one odd record must never stop the sinks, which would retry it for ever.
  */
-import { buildEvent, classUid, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
+import { buildEvent, classUid, type AuditRecord, type Mapped } from './event.ts';
 import { isSignIn, mapSignIn } from './sign-ins.ts';
 import { isDirectoryChange, mapDirectoryChange } from './directory-changes.ts';
 import { isFileOperation, mapFileOperation } from './file-hosting.ts';
@@ -48,7 +48,6 @@ export interface OcsfMapping {
 
 export interface MapOptions {
   readonly contentType?: string | undefined;
-  readonly now?: () => number;
   /** The families to try, in order (tests replace one). */
   readonly families?: readonly Family[];
 }
@@ -62,7 +61,7 @@ export function mapRecordText(text: string, options: MapOptions = {}): OcsfMappi
   } catch {
     record = {}; // content-records only hands on JSON objects; this keeps a bug there from stopping the sink
   }
-  const build = (mapped: Mapped, from: AuditRecord = record) => JSON.stringify(buildEvent(from, mapped, { rawText: text, contentType: options.contentType, ...(options.now ? { now: options.now } : {}) }));
+  const build = (mapped: Mapped, from: AuditRecord = record) => JSON.stringify(buildEvent(from, mapped, { rawText: text, contentType: options.contentType }));
   let error: string | undefined;
   for (const candidate of options.families ?? families) {
     if (!candidate.accepts(record)) continue;
@@ -84,9 +83,4 @@ export function mapRecordText(text: string, options: MapOptions = {}): OcsfMappi
     json = build(mapApiActivity({}), {});
   }
   return { json, classUid: classUid(mapped.class), className: mapped.class.caption, family: 'generic', fallback: true, mappingError: error !== undefined, ...(error !== undefined ? { error } : {}) };
-}
-
-/** For documentation and status: the classes a family can emit. */
-export function describeClass(ocsfClass: OcsfClass): string {
-  return `${ocsfClass.caption} (${classUid(ocsfClass)})`;
 }

@@ -5,10 +5,7 @@
  * TransportError. On AF20022 while listing, the error is thrown as is: the collector starts the subscription
  * and lists again (it owns the "once per 15 minutes" pacing), see `subscriptionMissingCode`.
  */
-import type { Dispatcher } from 'undici';
 import { ConnectorError } from '../../core/errors.ts';
-import type { Logger } from '../../observe/log.ts';
-import type { ComponentReporter } from '../../observe/telemetry.ts';
 import { retentionMs, type ActivityApi, type ApiCallOptions, type ContentBlob, type FetchedContent, type Subscription, type TimeWindow } from './activity-api.ts';
 import { type ApiRate } from '../../core/commit.ts';
 import type { ContentType } from '../../../contract/content-types.ts';
@@ -16,30 +13,18 @@ import { activityError, ActivityApiError, forContentType, invalidBodyCode, unaut
 import { BodyPool, BodyTooLargeError } from '../../http/body-pool.ts';
 import { contentRecords } from './content-records.ts';
 import { RequestBudget } from '../../http/request-budget.ts';
-import type { RetryPolicyOptions } from '../../http/retry.ts';
-import { Exchange, type Answer, type TokenSource } from '../../http/exchange.ts';
+import { Exchange, type Answer, type ExchangeOptions } from '../../http/exchange.ts';
 
-export interface ActivityClientOptions {
+/** The token source, the connection pool, retry policy, clock (the one the windows planner uses), logger and telemetry. */
+export interface ActivityClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'now' | 'logger' | 'telemetry'> {
   readonly apiRoot: string;
   readonly tenantId: string;
   /** Sent as PublisherIdentifier on every call, so the tenant gets its own throttling bucket. */
   readonly publisherId: string;
-  readonly tokens: TokenSource;
-  readonly dispatcher: Dispatcher;
-  readonly logger?: Logger;
-  readonly telemetry?: ComponentReporter;
   /** Ceiling of the adaptive request rate: starts just under it, slows on AF429. */
   readonly requestsPerMinute: number;
   /** Requests in flight at most. */
   readonly maxInFlight: number;
-  readonly retry?: RetryPolicyOptions;
-  /** Time to wait for response headers, then for each body chunk (default 60 s and 120 s). */
-  readonly headersTimeoutMs?: number;
-  readonly bodyTimeoutMs?: number;
-  /** The local clock the skew is measured against (the same one the windows planner uses). */
-  readonly now?: () => Date;
-  /** Where content bodies are read into and given back to (default: one of its own). */
-  readonly bodyPool?: BodyPool;
   /** A content body longer than this is not read: the fetch fails with BLOB_TOO_LARGE. */
   readonly maxBlobBytes: number;
   /** Time for one whole answer, headers and body; then REQUEST_TIMEOUT, retried. */
@@ -59,19 +44,15 @@ export function apiTime(date: Date): string {
 export class ActivityClient implements ActivityApi {
   readonly #options: ActivityClientOptions;
   readonly #budget: RequestBudget;
-  readonly #bodies: BodyPool;
+  /** Where content bodies are read into and given back to. */
+  readonly #bodies = new BodyPool();
   #observer: ((operation: string, code: string) => void) | undefined;
-  readonly #maxBlobBytes: number;
-  readonly #requestDeadlineMs: number;
   readonly #feed: string;
   readonly #now: () => Date;
   readonly #exchange: Exchange;
 
   constructor(options: ActivityClientOptions) {
     this.#options = options;
-    this.#bodies = options.bodyPool ?? new BodyPool();
-    this.#maxBlobBytes = options.maxBlobBytes;
-    this.#requestDeadlineMs = options.requestDeadlineMs;
     this.#budget = new RequestBudget({
       requestsPerMinute: options.requestsPerMinute,
       maxInFlight: options.maxInFlight,
@@ -85,17 +66,12 @@ export class ActivityClient implements ActivityApi {
     this.#now = options.now ?? (() => new Date());
     this.#exchange = new Exchange({
       ...options, root: options.apiRoot, unauthorizedCode, component: 'api', name: 'Management Activity API', budget: this.#budget, onAnswer: (url, code) => this.#answered(url, code),
-      requestDeadlineMs: this.#requestDeadlineMs, maxBodyBytes: this.#maxBlobBytes, now: this.#now,
+      maxBodyBytes: options.maxBlobBytes, now: this.#now,
     });
   }
 
   get clockSkewMs(): number {
     return this.#exchange.clockSkewMs;
-  }
-
-  /** Requests currently holding a slot of the budget (for tests and status). */
-  get inFlight(): number {
-    return this.#budget.inFlight;
   }
 
   /** Where the request rate stands: what the connector asks now, what the service took when it last throttled, AF429s so far. */

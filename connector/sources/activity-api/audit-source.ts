@@ -51,7 +51,6 @@ function auditPass(contentType: ContentType, api: ActivityApi, fetcher: BlobFetc
   const started = performance.now();
   const listedFrom = windows[0]?.start.getTime();
   const errors: ConnectorError[] = [];
-  let checkpoint = from;
   /** Blobs that could not be fetched: they hold the checkpoint. */
   let held = 0;
   let lateBlobs = 0;
@@ -70,18 +69,23 @@ function auditPass(contentType: ContentType, api: ActivityApi, fetcher: BlobFetc
   };
   /** Moves the pass's checkpoint as far as the acknowledgements allow; the commit carries it only when it moved. */
   const advanceCheckpoint = (): { checkpoint?: string } => {
-    const before = checkpoint;
-    checkpoint = tracker.advance(checkpointCeiling(context.now(), api.clockSkewMs, settings.safetyLagMinutes * minute));
+    const before = tracker.checkpoint;
+    const checkpoint = tracker.advance(checkpointCeiling(context.now(), api.clockSkewMs, settings.safetyLagMinutes * minute));
     return checkpoint !== undefined && checkpoint !== before ? { checkpoint: new Date(checkpoint).toISOString() } : {};
   };
-  /** Where the tenant's request rate stands, for `status` (clients without an adaptive budget have none). */
-  const rateSample = (now: Date): Pick<CommitChange, 'apiRate'> => (api.rate ? { apiRate: { ...api.rate, at: now.toISOString() } } : {});
-  /** The pass's last commit: its error (or none), held blobs, the checkpoint, and what can be forgotten now. */
-  const endOfPass = (now: Date): CommitChange => {
-    const moved = advanceCheckpoint();
+  /**
+   * The pass's last commit, with where the tenant's request rate stands (for `status`; clients without an adaptive
+   * budget have none). A live pass's: its error (or none), held blobs, the checkpoint, and what can be forgotten now.
+   * A sweep's: it completed when every window was listed and every blob fetched; an error is kept.
+   */
+  const lastCommit = (now: Date): CommitChange => {
     const last = errors.at(-1);
+    const done = { contentType, at: now.toISOString(), ...(api.rate ? { apiRate: { ...api.rate, at: now.toISOString() } } : {}) };
+    if (sweeping) return { ...done, ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }) };
+    const moved = advanceCheckpoint();
+    const { checkpoint } = tracker;
     return {
-      contentType, at: now.toISOString(), ...rateSample(now), ...moved, lastError: last ? lastErrorOf(last, now) : null, heldBlobs: held,
+      ...done, ...moved, lastError: last ? lastErrorOf(last, now) : null, heldBlobs: held,
       ...(listedFrom !== undefined ? { coveredFrom: new Date(listedFrom).toISOString() } : {}),
       ...(checkpoint !== undefined ? {
         // Sweeps list the whole retention again: a delivered blob is remembered until the API could not list it any more.
@@ -89,11 +93,6 @@ function auditPass(contentType: ContentType, api: ActivityApi, fetcher: BlobFetc
         forgetRecordsCreatedBefore: new Date(checkpoint - settings.dedupeRetentionHours * hour).toISOString(),
       } : {}),
     };
-  };
-  /** A sweep's last commit: it completed when every window was listed and every blob fetched; an error is kept. */
-  const endOfSweep = (now: Date): CommitChange => {
-    const last = errors.at(-1);
-    return { contentType, at: now.toISOString(), ...rateSample(now), ...(last ? { lastError: lastErrorOf(last, now) } : { sweptAt: now.toISOString() }) };
   };
   /** Health records for how a pass went: a subscription an administrator disabled, a tenant throttled (slowed, nothing lost). */
   const passHealth = (now: Date): RawRecord[] => {
@@ -116,7 +115,7 @@ function auditPass(contentType: ContentType, api: ActivityApi, fetcher: BlobFetc
   return {
     listedFrom, errors,
     get checkpoint() {
-      return checkpoint;
+      return tracker.checkpoint;
     },
     async *[Symbol.asyncIterator]() {
       const priority = sweeping ? 'background' : 'live';
@@ -189,7 +188,7 @@ function auditPass(contentType: ContentType, api: ActivityApi, fetcher: BlobFetc
     async end() {
       const now = context.now();
       if (sweeping) logger.info({ component: 'sweep', contentType, seconds: Math.round(performance.now() - started) / 1000, lateBlobs, errors: errors.length }, 'sweep ended');
-      return { records: passHealth(now), counts: {}, change: () => (sweeping ? endOfSweep(now) : endOfPass(now)) };
+      return { records: passHealth(now), counts: {}, change: () => lastCommit(now) };
     },
   };
 }

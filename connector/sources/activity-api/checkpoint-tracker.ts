@@ -30,10 +30,6 @@ export class CheckpointTracker {
     this.#pending.delete(contentId);
   }
 
-  get pending(): number {
-    return this.#pending.size;
-  }
-
   get checkpoint(): number | undefined {
     return this.#checkpoint;
   }

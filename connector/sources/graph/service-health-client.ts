@@ -10,8 +10,8 @@ import { graphError, GraphApiError, graphUnauthorizedCode, type ServiceAnnouncem
 import { graphPage, type GraphPage } from './graph-page.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi, ServiceHealthOverview } from './service-health-api.ts';
 
-/** The token source (for Graph's audience), the connection pool, timeouts, retry policy, clock, logger and telemetry. */
-export interface ServiceHealthClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'headersTimeoutMs' | 'bodyTimeoutMs' | 'now' | 'logger' | 'telemetry'> {
+/** The token source (for Graph's audience), the connection pool, retry policy, clock, logger and telemetry. */
+export interface ServiceHealthClientOptions extends Pick<ExchangeOptions, 'tokens' | 'dispatcher' | 'retry' | 'now' | 'logger' | 'telemetry'> {
   /** `https://graph.microsoft.com` (or the cloud's, or a stand-in's): v1.0 is appended. */
   readonly graphRoot: string;
   /** Items per page asked for (`Prefer: odata.maxpagesize`); Graph's default is 100, its maximum 1,000. */

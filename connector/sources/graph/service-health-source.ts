@@ -36,8 +36,7 @@ export function versionKey(item: Pick<AnnouncementItem, 'id' | 'lastModifiedDate
 }
 
 function recordOf(item: AnnouncementItem): RawRecord {
-  const key = versionKey(item);
-  return { id: key.id, creationTime: key.creationTime, bytes: item.bytes };
+  return { ...versionKey(item), bytes: item.bytes };
 }
 
 /** The tenant's service announcements, read by `graph`. */

@@ -108,6 +108,11 @@ async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal)
   return { loop, sink, delivery, store, cursor, [Symbol.asyncDispose]: async () => { await delivery.close(); await store.close(); } };
 }
 
+/** Where the unit stands. */
+function where(loop: UnitLoop) {
+  return { checkpoint: loop.checkpoint, coveredFrom: loop.coveredFrom, pending: loop.pending.size, prepared: loop.prepared };
+}
+
 describe('UnitLoop', () => {
   it('holds the checkpoint after a failed pass, reports it in the summary and the state, and retries from there', async () => {
     await using unit = await loopOf(new ScriptedSource([
@@ -115,14 +120,14 @@ describe('UnitLoop', () => {
       { ids: [['r1', 'r2']], to: reached },
     ]));
     expect(await unit.loop.live()).toBe(true);
-    expect(unit.loop.inspect()).toEqual({ checkpoint: undefined, coveredFrom: undefined, pending: 0, prepared: true });
+    expect(where(unit.loop)).toEqual({ checkpoint: undefined, coveredFrom: undefined, pending: 0, prepared: true });
     expect(unit.delivery.summary.errors.map((e) => e.code)).toEqual(['AF50000']);
     expect(unit.delivery.fatal?.code).toBe('AF50000');
     expect((await unit.cursor())?.lastError?.code).toBe('AF50000');
     expect((await unit.cursor())?.checkpoint).toBeUndefined();
 
     expect(await unit.loop.live()).toBe(true);
-    expect(unit.loop.inspect()).toEqual({ checkpoint: reached, coveredFrom: start, pending: 0, prepared: true });
+    expect(where(unit.loop)).toEqual({ checkpoint: reached, coveredFrom: start, pending: 0, prepared: true });
     expect(unit.sink.received).toEqual(['r1', 'r2']); // r1 was committed by the failed pass: not delivered again
     expect(unit.delivery.summary).toMatchObject({ records: 2, duplicates: 1 });
     expect((await unit.cursor())?.lastError).toBeUndefined();
@@ -132,11 +137,11 @@ describe('UnitLoop', () => {
     const prepare = vi.fn().mockRejectedValueOnce(new ConnectorError('AF20022', 'no subscription')).mockResolvedValue(undefined);
     await using unit = await loopOf(new ScriptedSource([{ ids: [['r1']], to: reached }]), { prepare });
     expect(await unit.loop.live()).toBe(true);
-    expect(unit.loop.inspect()).toMatchObject({ checkpoint: undefined, prepared: false });
+    expect(where(unit.loop)).toMatchObject({ checkpoint: undefined, prepared: false });
     expect(unit.sink.received).toEqual([]);
     expect(await unit.loop.live()).toBe(true);
     expect(prepare).toHaveBeenCalledTimes(2);
-    expect(unit.loop.inspect()).toMatchObject({ checkpoint: reached, prepared: true });
+    expect(where(unit.loop)).toMatchObject({ checkpoint: reached, prepared: true });
     expect(unit.sink.received).toEqual(['r1']);
   });
 
@@ -152,7 +157,7 @@ describe('UnitLoop', () => {
     await running;
     expect(unit.sink.received).toEqual(['r1']);
     expect((await unit.cursor())?.recordsDelivered).toBe(1);
-    expect(unit.loop.inspect()).toEqual({ checkpoint: undefined, coveredFrom: undefined, pending: 0, prepared: true });
+    expect(where(unit.loop)).toEqual({ checkpoint: undefined, coveredFrom: undefined, pending: 0, prepared: true });
     expect(await unit.loop.live(stop.signal)).toBe(false);
   });
 });

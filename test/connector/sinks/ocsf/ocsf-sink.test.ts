@@ -61,7 +61,7 @@ describe('format=ocsf where a sink receives its batch', () => {
       const sink = createSink(`file:${dir}/ocsf.ndjson?format=ocsf`, { env: {}, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) });
       expect(sink).toBeInstanceOf(OcsfSink);
       expect(sink.name).toBe(`file:${dir}/ocsf.ndjson?format=ocsf`);
-      await sink.open(undefined);
+      await sink.open?.(undefined);
       await sink.write(batch);
       await sink.close();
       const lines = (await readFile(join(dir, 'ocsf.ndjson'), 'utf8')).trimEnd().split('\n');
