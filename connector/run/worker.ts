@@ -9,6 +9,7 @@ import { serviceHealth } from '../../contract/content-types.ts';
 import type { RunConfiguration } from '../config/run-config.ts';
 import { isPostgresUrl } from '../config/state-location.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
+import { retry } from '../http/retry.ts';
 import type { UnitKey } from '../core/commit.ts';
 import type { Logger } from '../observe/log.ts';
 import { redactSecrets } from '../observe/secret-values.ts';
@@ -22,7 +23,7 @@ import { retentionMs } from '../sources/activity-api/activity-api.ts';
 import { earliestListable } from '../sources/activity-api/windows.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import type { StateDatabase } from '../state/store.ts';
-import { untilReachable } from './reconnect.ts';
+import { reconnectPolicy } from './reconnect.ts';
 import { UnitScheduler } from './scheduler.ts';
 import { TenantRuntimes } from './tenant-runtimes.ts';
 import { tenantSourceOf, type TenantSource } from './tenants.ts';
@@ -121,16 +122,16 @@ export class Worker {
     const fixed = this.tenants.fixed;
     const adoptLegacyTenant = fixed && !isPostgresUrl(state) ? fixed.config.tenantId : undefined;
     const waitSeconds = config.settings.stateLockWaitSeconds;
-    const database = await untilReachable(() => openStateDatabaseAt(state, {
+    const database = await retry(() => openStateDatabaseAt(state, {
       workerName: config.workerName, lockWaitMs: waitSeconds * 1000, abortSignal: hooks.signal, adoptLegacyTenant,
       onLockWait: () => logger.warn({ ...(adoptLegacyTenant ? { stateDir: fixed!.config.stateDir } : { state }), waitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     }), {
-      signal: hooks.signal,
-      retryable: (error) => error instanceof ConnectorError && error.code === 'STATE_UNREACHABLE',
-      onFailure: (error, attempt, retryInMs) => {
-        const reason = redactSecrets((error as ConnectorError).toLine());
+      policy: reconnectPolicy, signal: hooks.signal,
+      judge: (error) => ({ retry: error instanceof ConnectorError && error.code === 'STATE_UNREACHABLE' }),
+      onRetry: ({ error, attempt, delayMs }) => {
+        const reason = redactSecrets(error.toLine());
         hooks.onStateLost?.(reason);
-        logger.warn({ component: 'fleet', attempt, retryInSeconds: retryInMs / 1000, reason }, 'the state database cannot be reached yet: trying again');
+        logger.warn({ component: 'fleet', attempt, retryInSeconds: delayMs / 1000, reason }, 'the state database cannot be reached yet: trying again');
       },
     });
     if (adoptLegacyTenant === undefined && (await database.tenants()).includes('')) {
