@@ -182,9 +182,7 @@ export class Worker {
         },
       });
       const rescans = this.tenants.fixed === undefined && !config.once ? (async () => {
-        while (!stop.aborted) {
-          await delay(config.settings.tenantsScanSeconds * 1000, undefined, { signal: stop }).catch(() => {});
-          if (stop.aborted) return;
+        while (await delay(config.settings.tenantsScanSeconds * 1000, true, { signal: stop }).catch(() => false)) {
           await this.#applyScan().catch((error: unknown) => {
             logger.error({ component: 'fleet', tenants: this.tenants.description, reason: redactSecrets((error as Error).message) }, 'cannot read the tenants: the tenants known so far carry on');
           });
