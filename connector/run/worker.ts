@@ -55,10 +55,8 @@ export class Worker {
   #answers: ((tenant: string, operation: string, code: string) => void) | undefined;
 
   /** Reads the tenants (a fixed tenant's configuration now, before anything is opened), builds their runtimes and the sinks. */
-  static async prepare(config: RunConfiguration, options: { readonly logger: Logger; readonly telemetry: Telemetry; readonly env?: NodeJS.ProcessEnv }): Promise<Worker> {
-    const env = options.env ?? process.env;
-    const tenants = await tenantSourceOf(config.tenants, env);
-    const worker = new Worker(config, tenants, options.logger, options.telemetry, env);
+  static async prepare(config: RunConfiguration, options: { readonly logger: Logger; readonly telemetry: Telemetry }): Promise<Worker> {
+    const worker = new Worker(config, await tenantSourceOf(config.tenants), options.logger, options.telemetry);
     try {
       await worker.#applyScan();
     } catch (error) {
@@ -68,7 +66,7 @@ export class Worker {
     return worker;
   }
 
-  private constructor(config: RunConfiguration, tenants: TenantSource, logger: Logger, telemetry: Telemetry, env: NodeJS.ProcessEnv) {
+  private constructor(config: RunConfiguration, tenants: TenantSource, logger: Logger, telemetry: Telemetry) {
     this.config = config;
     this.tenants = tenants;
     this.logger = logger;
@@ -77,8 +75,8 @@ export class Worker {
       proxy: config.proxy, logger, telemetry, settings: config.settings, oneTenant: !config.fleet,
       onApiAnswer: (tenant, operation, code) => this.#answers?.(tenant, operation, code),
     });
-    refuseSharedSinks(config.sinks, env);
-    const sinkContext = { env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy };
+    refuseSharedSinks(config.sinks, process.env);
+    const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy };
     this.sinks = config.sinks.map((spec) => createSink(spec, sinkContext));
   }
 
