@@ -26,8 +26,6 @@ export interface MetricsTenant {
 }
 
 export interface MetricsSources {
-  /** Where the state lives (for the report; no credentials). */
-  readonly stateDir: string;
   /** The tenants collected now (one, unless a fleet); none until the store is open (the state's figures are absent then). */
   readonly tenants: () => readonly MetricsTenant[];
   /** The tenant of counts that name none (a single-tenant run's). */
@@ -55,7 +53,7 @@ class ReportOfScrape {
   get(): Promise<TenantReport[]> {
     const sources = this.#sources;
     this.#pending ??= Promise.all(sources.tenants().map(async ({ tenant, store, contentTypes }) => {
-      const report = await buildStatusReport({ stateDir: sources.stateDir, store, ...(sources.now ? { now: sources.now } : {}) });
+      const report = await buildStatusReport({ stateDir: store.location, store, ...(sources.now ? { now: sources.now } : {}) });
       return { ...report, tenant, contentTypes: contentTypes ? report.contentTypes.filter((row) => contentTypes.has(row.contentType)) : report.contentTypes };
     })).finally(() => setImmediate(() => { this.#pending = undefined; }));
     return this.#pending;

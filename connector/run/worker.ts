@@ -143,7 +143,7 @@ export class Worker {
 
   async #collect(database: StateDatabase, hooks: WorkerHooks): Promise<RunSummary> {
     const { config, logger, runtimes } = this;
-    if (runtimes.size === 0) {
+    if (runtimes.all().length === 0) {
       if (config.once) throw new ConfigError('--tenants', `${this.tenants.description} holds no usable outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it');
       logger.warn({ component: 'fleet', tenants: this.tenants.description }, 'no tenant yet: waiting for outputs files to appear');
     }
