@@ -47,8 +47,8 @@ export async function startHealthServer(listen: string, options: { metrics: Conn
       return undefined;
     }
     if (path === '/metrics') {
-      options.metrics.text().then(
-        (text) => answer(200, options.metrics.contentType, text),
+      options.metrics.registry.metrics().then(
+        (text) => answer(200, options.metrics.registry.contentType, text),
         (error: unknown) => answer(500, 'text/plain', `${String((error as Error).message ?? error)}\n`),
       );
       return undefined;

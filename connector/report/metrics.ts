@@ -166,12 +166,4 @@ export class ConnectorMetrics implements RunObserver {
     this.#apiRequests.inc({ tenant, operation, code });
     if (code === 'AF429') this.#throttled.inc({ tenant });
   }
-
-  text(): Promise<string> {
-    return this.registry.metrics();
-  }
-
-  get contentType(): string {
-    return this.registry.contentType;
-  }
 }

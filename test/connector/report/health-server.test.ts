@@ -47,10 +47,10 @@ describe('/metrics: the request rate', () => {
       defaultTenant: 't', telemetry: new Telemetry(), sinkNames: [],
       tenants: () => [{ tenant: 't', store, secretExpiresAt: undefined, apiRate: { perMinute, ceilingPerMinute: 2000, throttled: 0, throttledNow: false } }],
     });
-    expect(await metrics.text()).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 1900$/m);
+    expect(await metrics.registry.metrics()).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 1900$/m);
     perMinute = 80;
     metrics.apiAnswered('audit', 'AF429');
-    const text = await metrics.text();
+    const text = await metrics.registry.metrics();
     expect(text).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 80$/m);
     expect(text).toMatch(/^o365_api_throttled_total\{tenant="t"\} 1$/m);
   });
