@@ -34,18 +34,16 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
   let health: HealthServer | undefined;
   let progress: ProgressDisplay | undefined;
   try {
-    let metrics: ConnectorMetrics | undefined;
-    if (config.listen) {
-      metrics = new ConnectorMetrics({
-        stateDir: fixed && !config.fleet ? fixed.config.stateDir : config.state, telemetry: worker.telemetry, sinkNames: worker.sinks.map((sink) => sink.name), stalled: () => watch.reasons(),
-        ...(config.fleet ? { unusableTenantFiles: () => worker.tenants.unusable().length } : { defaultTenant: fixed?.config.tenantId }),
-        tenants: (): MetricsTenant[] => (database === undefined ? [] : reported().map(([tenant, contentTypes]) => ({
-          tenant, store: database!.tenant(tenant), secretExpiresAt: worker.runtimes.get(tenant)?.entry.config.secretExpiresAt, apiRate: worker.runtimes.get(tenant)?.clients.api.rate,
-          ...(contentTypes ? { contentTypes } : {}),
-        }))),
-      });
-      const counting = metrics;
-      worker.observeAnswers((tenant, operation, code) => counting.apiAnswered(operation, code, config.fleet ? tenant : undefined));
+    const metrics = config.listen ? new ConnectorMetrics({
+      telemetry: worker.telemetry, sinkNames: worker.sinks.map((sink) => sink.name), stalled: () => watch.reasons(),
+      ...(config.fleet ? { unusableTenantFiles: () => worker.tenants.unusable().length } : { defaultTenant: fixed?.config.tenantId }),
+      tenants: (): MetricsTenant[] => (database === undefined ? [] : reported().map(([tenant, contentTypes]) => ({
+        tenant, store: database!.tenant(tenant), secretExpiresAt: worker.runtimes.get(tenant)?.entry.config.secretExpiresAt, apiRate: worker.runtimes.get(tenant)?.clients.api.rate,
+        ...(contentTypes ? { contentTypes } : {}),
+      }))),
+    }) : undefined;
+    if (metrics && config.listen) {
+      worker.observeAnswers((tenant, operation, code) => metrics.apiAnswered(operation, code, config.fleet ? tenant : undefined));
       health = await startHealthServer(config.listen, { metrics, logger, readiness: () => readiness(worker, controller.signal, watch) });
     }
     const summary = await worker.run({

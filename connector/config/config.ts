@@ -50,10 +50,6 @@ export interface ConfigFlags {
 
 type Raw = Record<string, unknown>;
 
-function isObject(value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * The text of an outputs file as Windows tools write it too: UTF-8 with or without a byte-order mark, or UTF-16
  * (what Windows PowerShell 5.1's `>` writes: little-endian with a mark), big-endian as well.
@@ -68,15 +64,20 @@ export function decodeOutputsText(bytes: Buffer): string {
   return bytes.toString('utf8');
 }
 
+/** The JSON object `text` holds; undefined when it holds none. */
+function jsonObjectOf(text: string): Raw | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as Raw : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function readOutputsFile(path: string, field: string): Promise<Raw> {
   const text = decodeOutputsText(await readOutputsBytes(path, field));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!isObject(parsed)) throw new ConfigError(field, `${path} ${text.trim() === '' ? 'is empty, not' : 'is not'} the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
+  const parsed = jsonObjectOf(text);
+  if (!parsed) throw new ConfigError(field, `${path} ${text.trim() === '' ? 'is empty, not' : 'is not'} the JSON object that \`pulumi stack output --json --show-secrets\` prints`, 'regenerate it with that command');
   return parsed;
 }
 
@@ -106,21 +107,15 @@ export function readStackOutputs(stack: string, env: NodeJS.ProcessEnv = process
             : new ConfigError('--stack', `\`pulumi stack output --stack ${stack}\` failed (exit ${String(error.code ?? error.signal)})`, 'check the stack name (`pulumi stack ls`) and `pulumi login`'));
           return;
         }
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(stdout);
-        } catch {
-          parsed = undefined;
-        }
-        if (isObject(parsed)) resolvePromise(parsed);
+        const parsed = jsonObjectOf(stdout);
+        if (parsed) resolvePromise(parsed);
         else reject(new ConfigError('--stack', `the outputs of stack ${stack} are not a JSON object`, 'check `pulumi stack output --json` for that stack'));
       });
   });
 }
 
-function text(value: unknown): string | undefined {
-  if (typeof value === 'string' && value.trim() !== '') return value.trim();
-  return undefined;
+function text(value: string | undefined): string | undefined {
+  return value?.trim() || undefined;
 }
 
 export function parseContentTypes(field: string, value: unknown): CollectedType[] | undefined {

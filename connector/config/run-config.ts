@@ -80,15 +80,6 @@ function refuseSingleTenantSources(flags: { readonly outputs?: string | undefine
 }
 
 /**
- * The sink specs given: the `--sink` flags when any were given, else `O365_SINKS` (specs separated by whitespace or
- * newlines, so a systemd `Environment=` or an env file can hold several); none when neither names one.
- */
-export function givenSinkSpecs(flagSpecs: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  if (flagSpecs.length) return [...flagSpecs];
-  return (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
-}
-
-/**
  * The configuration of `command` from commander's options (`optsWithGlobals()`), the environment and whether stderr
  * is a terminal. A mistake is one ConfigError naming the flag. `status` reports without Microsoft when it must: a
  * proxy it cannot use is then its warning, not its failure (`proxyFailure`).
@@ -112,7 +103,8 @@ export function runConfigurationOf(command: CommandName, options: object, input:
     if (command !== 'status' || !(error instanceof ConnectorError)) throw error;
     proxyFailure = error;
   }
-  const sinks = givenSinkSpecs(flags.sink, env);
+  // The --sink flags, else O365_SINKS: specs apart by whitespace or newlines, so a systemd `Environment=` or an env file can hold several.
+  const sinks = flags.sink.length ? flags.sink : (env['O365_SINKS'] ?? '').split(/\s+/).filter(Boolean);
   return {
     tenants, state, fleet,
     stateGiven: Boolean(flags.state ?? env['O365_STATE_DIR']),

@@ -28,11 +28,9 @@ export function refusePasswordInStateUrl(state: string): void {
   });
 }
 
-const text = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
-
 /** `--state` as given (a directory or a PostgreSQL URL), O365_STATE_DIR, or the default directory; not resolved. */
 export function stateLocationOf(flags: { readonly state?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
-  return text(flags.state) ?? text(env['O365_STATE_DIR']) ?? defaultStateDir;
+  return flags.state?.trim() || env['O365_STATE_DIR']?.trim() || defaultStateDir;
 }
 
 /** The state directory without the rest of the configuration (status works offline, from state alone). */

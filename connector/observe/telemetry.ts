@@ -53,11 +53,8 @@ export interface RunObserver {
   committed?(): void;
 }
 
-export type ErrorListener = (component: string, error: ComponentError) => void;
-
 export class Telemetry {
   readonly #components = new Map<string, ComponentCounters>();
-  readonly #listeners: ErrorListener[] = [];
   readonly #now: () => Date;
 
   constructor(options: { now?: () => Date } = {}) {
@@ -65,16 +62,12 @@ export class Telemetry {
   }
 
   component(name: string, kind: ComponentKind): ComponentReporter {
-    let counters = this.#components.get(name);
-    if (!counters) {
-      counters = {
-        name, kind,
-        receivedRecords: 0, receivedBytes: 0, sentRecords: 0, sentBytes: 0,
-        errors: 0, discardedRecords: 0, errorsByCode: {}, tallies: {}, lastError: undefined,
-      };
-      this.#components.set(name, counters);
-    }
-    const c = counters;
+    const c: ComponentCounters = this.#components.get(name) ?? {
+      name, kind,
+      receivedRecords: 0, receivedBytes: 0, sentRecords: 0, sentBytes: 0,
+      errors: 0, discardedRecords: 0, errorsByCode: {}, tallies: {}, lastError: undefined,
+    };
+    this.#components.set(name, c);
     return {
       received: (records, bytes) => { c.receivedRecords += records; c.receivedBytes += bytes; },
       sent: (records, bytes) => { c.sentRecords += records; c.sentBytes += bytes; },
@@ -84,13 +77,8 @@ export class Telemetry {
         c.discardedRecords += error.discarded ?? 0;
         c.errorsByCode[error.code] = (c.errorsByCode[error.code] ?? 0) + 1;
         c.lastError = { ...error, at: this.#now().toISOString() };
-        for (const listener of this.#listeners) listener(name, error);
       },
     };
-  }
-
-  onError(listener: ErrorListener): void {
-    this.#listeners.push(listener);
   }
 
   snapshot(): ComponentCounters[] {

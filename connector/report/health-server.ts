@@ -37,22 +37,16 @@ export async function startHealthServer(listen: string, options: { metrics: Conn
       response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       response.end(body);
     };
+    /** An answer still being made; `failed` is the status when making it fails. */
+    const answerLater = (made: Promise<Parameters<typeof answer>>, failed: number) => {
+      made.then((args) => answer(...args), (error: unknown) => answer(failed, 'text/plain', `${String((error as Error).message ?? error)}\n`));
+    };
     if (request.method !== 'GET' && request.method !== 'HEAD') return answer(405, 'text/plain', 'GET only\n');
     if (path === '/livez') return answer(200, 'text/plain', 'ok\n');
     if (path === '/readyz') {
-      options.readiness().then(
-        (readiness) => answer(readiness.ready ? 200 : 503, 'text/plain', readiness.ready ? 'ready\n' : `${readiness.reasons.join('\n')}\n`),
-        (error: unknown) => answer(503, 'text/plain', `${String((error as Error).message ?? error)}\n`),
-      );
-      return undefined;
+      return answerLater(options.readiness().then((readiness) => [readiness.ready ? 200 : 503, 'text/plain', readiness.ready ? 'ready\n' : `${readiness.reasons.join('\n')}\n`]), 503);
     }
-    if (path === '/metrics') {
-      options.metrics.text().then(
-        (text) => answer(200, options.metrics.contentType, text),
-        (error: unknown) => answer(500, 'text/plain', `${String((error as Error).message ?? error)}\n`),
-      );
-      return undefined;
-    }
+    if (path === '/metrics') return answerLater(options.metrics.registry.metrics().then((text) => [200, options.metrics.registry.contentType, text]), 500);
     return answer(404, 'text/plain', 'not found: /metrics, /livez, /readyz\n');
   });
   await new Promise<void>((resolveListen, reject) => {

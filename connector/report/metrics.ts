@@ -26,8 +26,6 @@ export interface MetricsTenant {
 }
 
 export interface MetricsSources {
-  /** Where the state lives (for the report; no credentials). */
-  readonly stateDir: string;
   /** The tenants collected now (one, unless a fleet); none until the store is open (the state's figures are absent then). */
   readonly tenants: () => readonly MetricsTenant[];
   /** The tenant of counts that name none (a single-tenant run's). */
@@ -55,7 +53,7 @@ class ReportOfScrape {
   get(): Promise<TenantReport[]> {
     const sources = this.#sources;
     this.#pending ??= Promise.all(sources.tenants().map(async ({ tenant, store, contentTypes }) => {
-      const report = await buildStatusReport({ stateDir: sources.stateDir, store, ...(sources.now ? { now: sources.now } : {}) });
+      const report = await buildStatusReport({ stateDir: store.location, store, ...(sources.now ? { now: sources.now } : {}) });
       return { ...report, tenant, contentTypes: contentTypes ? report.contentTypes.filter((row) => contentTypes.has(row.contentType)) : report.contentTypes };
     })).finally(() => setImmediate(() => { this.#pending = undefined; }));
     return this.#pending;
@@ -63,6 +61,7 @@ class ReportOfScrape {
 }
 
 type Row = StatusReport['contentTypes'][number];
+type Values = Array<[Record<string, string>, number]>;
 /** Every (tenant, content type) row of a scrape. */
 const rowsOf = (reports: readonly TenantReport[]) => reports.flatMap((report) => report.contentTypes.map((row) => ({ tenant: report.tenant, row })));
 
@@ -81,108 +80,72 @@ export class ConnectorMetrics implements RunObserver {
     const report = new ReportOfScrape(sources);
     collectDefaultMetrics({ register: registry });
 
-    /** A counter whose value is a running total the state keeps (it only grows, across restarts too). */
-    const stateCounter = (name: string, help: string, labels: readonly string[], rows: (r: TenantReport[]) => Array<[Record<string, string>, number]>) => new Counter({
-      name, help, labelNames: labels, registers: [registry],
-      async collect() {
-        const values = rows(await report.get());
+    /**
+     * A metric whose values are read at each scrape and replace the last scrape's: a counter's are running totals
+     * kept elsewhere (the state's only grow, across restarts too).
+     */
+    const scraped = (kind: 'counter' | 'gauge', name: string, help: string, labelNames: readonly string[], values: () => Values | Promise<Values>) => {
+      async function collect(this: Counter | Gauge): Promise<void> {
+        const read = await values();
         this.reset();
-        for (const [labelValues, value] of values) this.inc(labelValues, value);
-      },
-    });
-    const perType = (pick: (row: Row) => number) => (r: TenantReport[]): Array<[Record<string, string>, number]> =>
-      rowsOf(r).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, pick(row)]);
+        for (const [labels, value] of read) {
+          if (this instanceof Counter) this.inc(labels, value);
+          else this.set(labels, value);
+        }
+      }
+      const configuration = { name, help, labelNames, registers: [registry], collect };
+      if (kind === 'counter') new Counter(configuration);
+      else new Gauge(configuration);
+    };
+    const fromState = (pick: (r: TenantReport[]) => Values) => async () => pick(await report.get());
+    const perType = (pick: (row: Row) => number | undefined) => fromState((r) => rowsOf(r).flatMap(({ tenant, row }): Values => {
+      const value = pick(row);
+      return value === undefined ? [] : [[{ tenant, content_type: row.contentType }, value]];
+    }));
+    const typeLabels = ['tenant', 'content_type'];
 
     // Every sink acknowledges every record before a checkpoint moves: each has received what the state counts.
-    stateCounter('o365_records_delivered_total', 'Audit records delivered, acknowledged by the sink (from the state, as status shows).', ['tenant', 'content_type', 'sink'],
-      (r) => rowsOf(r).flatMap(({ tenant, row }) => sources.sinkNames.map((sink): [Record<string, string>, number] => [{ tenant, content_type: row.contentType, sink }, row.recordsDelivered])));
-    stateCounter('o365_records_duplicate_total', 'Records dropped as repeats of records delivered before.', ['tenant', 'content_type'], perType((row) => row.duplicatesDropped));
-    stateCounter('o365_blobs_delivered_total', 'Content blobs whose every record was delivered.', ['tenant', 'content_type'], perType((row) => row.blobsDelivered));
-    stateCounter('o365_blobs_expired_total', 'Content blobs that expired (AF20051) before they could be fetched: their records are lost at the source.', ['tenant', 'content_type'], perType((row) => row.expiredCount));
-    stateCounter('o365_blobs_late_total', 'Content blobs a sweep found after their window had been listed (Microsoft listed them late).', ['tenant', 'content_type'], perType((row) => row.lateBlobs));
-
-    const stateGauge = (name: string, help: string, rows: (r: TenantReport[]) => Array<[Record<string, string>, number]>) => new Gauge({
-      name, help, labelNames: ['tenant', 'content_type'], registers: [registry],
-      async collect() {
-        const values = rows(await report.get());
-        this.reset();
-        for (const [labelValues, value] of values) this.set(labelValues, value);
-      },
-    });
-    stateGauge('o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', (r) =>
-      rowsOf(r).filter(({ row }) => row.lagSeconds !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, row.lagSeconds!]));
+    scraped('counter', 'o365_records_delivered_total', 'Audit records delivered, acknowledged by the sink (from the state, as status shows).', ['tenant', 'content_type', 'sink'],
+      fromState((r) => rowsOf(r).flatMap(({ tenant, row }) => sources.sinkNames.map((sink): Values[number] => [{ tenant, content_type: row.contentType, sink }, row.recordsDelivered]))));
+    scraped('counter', 'o365_records_duplicate_total', 'Records dropped as repeats of records delivered before.', typeLabels, perType((row) => row.duplicatesDropped));
+    scraped('counter', 'o365_blobs_delivered_total', 'Content blobs whose every record was delivered.', typeLabels, perType((row) => row.blobsDelivered));
+    scraped('counter', 'o365_blobs_expired_total', 'Content blobs that expired (AF20051) before they could be fetched: their records are lost at the source.', typeLabels, perType((row) => row.expiredCount));
+    scraped('counter', 'o365_blobs_late_total', 'Content blobs a sweep found after their window had been listed (Microsoft listed them late).', typeLabels, perType((row) => row.lateBlobs));
+    scraped('gauge', 'o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', typeLabels, perType((row) => row.lagSeconds));
     const stalled = () => (sources.stalled?.().length ?? 0) > 0;
-    stateGauge('o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
-    stateGauge('o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', perType((row) => row.heldBlobs));
-    stateGauge('o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', perType((row) => row.maxLatenessSeconds));
-    stateGauge('o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', (r) =>
-      rowsOf(r).filter(({ row }) => row.lastSweepAt !== undefined).map(({ tenant, row }) => [{ tenant, content_type: row.contentType }, Date.parse(row.lastSweepAt!) / 1000]));
+    scraped('gauge', 'o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', typeLabels, perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
+    scraped('gauge', 'o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', typeLabels, perType((row) => row.heldBlobs));
+    scraped('gauge', 'o365_blob_max_lateness_seconds', 'The largest lateness of a blob a sweep found (discovery less contentCreated).', typeLabels, perType((row) => row.maxLatenessSeconds));
+    scraped('gauge', 'o365_last_sweep_timestamp_seconds', 'When the last sweep over the whole covered range completed (Unix time).', typeLabels, perType((row) => (row.lastSweepAt === undefined ? undefined : Date.parse(row.lastSweepAt) / 1000)));
 
-    this.#listed = new Counter({ name: 'o365_blobs_listed_total', help: 'Content blobs listed that were not delivered before (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
-    this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: ['tenant', 'content_type'], registers: [registry] });
+    this.#listed = new Counter({ name: 'o365_blobs_listed_total', help: 'Content blobs listed that were not delivered before (counted by this process).', labelNames: typeLabels, registers: [registry] });
+    this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: typeLabels, registers: [registry] });
     this.#sinkBatch = new Histogram({ name: 'o365_sink_batch_seconds', help: 'Time from handing a batch to a sink to its acknowledgement, retries included.', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
     this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
     this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent; each call was repeated, none failed).', labelNames: ['tenant'], registers: [registry] });
-    new Gauge({
-      name: 'o365_api_rate_per_minute', help: 'Requests a minute the connector asks of the tenant\'s quota now: just under what the service took when it last throttled (AF429), else up to --requests-per-minute.', labelNames: ['tenant'], registers: [registry],
-      collect() {
-        this.reset();
-        for (const { tenant, apiRate } of sources.tenants()) if (apiRate) this.set({ tenant }, apiRate.perMinute);
-      },
-    });
+    scraped('gauge', 'o365_api_rate_per_minute', 'Requests a minute the connector asks of the tenant\'s quota now: just under what the service took when it last throttled (AF429), else up to --requests-per-minute.', ['tenant'],
+      () => sources.tenants().flatMap(({ tenant, apiRate }): Values => (apiRate ? [[{ tenant }, apiRate.perMinute]] : [])));
     if (sources.defaultTenant !== undefined) this.#throttled.inc({ tenant: sources.defaultTenant }, 0);
 
-    new Counter({
-      name: 'o365_sink_errors_total', help: 'Sink errors by sink and kind (the error code): each made the pipeline hold the batch and retry.', labelNames: ['sink', 'kind'], registers: [registry],
-      collect() {
-        this.reset();
-        for (const component of sources.telemetry.snapshot()) {
-          if (component.kind !== 'sink') continue;
-          for (const [kind, count] of Object.entries(component.errorsByCode)) this.inc({ sink: component.name.replace(/^sink:/, ''), kind }, count);
-        }
-      },
-    });
+    scraped('counter', 'o365_sink_errors_total', 'Sink errors by sink and kind (the error code): each made the pipeline hold the batch and retry.', ['sink', 'kind'],
+      () => sources.telemetry.snapshot().filter((component) => component.kind === 'sink')
+        .flatMap((component) => Object.entries(component.errorsByCode).map(([kind, count]): Values[number] => [{ sink: component.name.replace(/^sink:/, ''), kind }, count])));
     // OCSF events by class, and how many no family mapped (format=ocsf sinks; the transform's tallies, see ocsf-sink.ts).
     const ocsfTallies = () => sources.telemetry.snapshot().find((component) => component.name === ocsfTransformComponent)?.tallies ?? {};
-    new Counter({
-      name: 'o365_ocsf_records_total', help: 'Records mapped to OCSF events for format=ocsf sinks, by OCSF class (counted by this process, once per batch).', labelNames: ['class_uid', 'class_name'], registers: [registry],
-      collect() {
-        this.reset();
-        for (const [key, count] of Object.entries(ocsfTallies())) {
-          const match = /^class:(\d+):(.*)$/.exec(key);
-          if (match) this.inc({ class_uid: match[1]!, class_name: match[2]! }, count);
-        }
-      },
-    });
-    new Counter({
-      name: 'o365_ocsf_fallback_total', help: 'Records that no OCSF family mapped, emitted as generic API Activity (counted by this process).', registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(ocsfTallies()['fallback'] ?? 0);
-      },
-    });
-    new Counter({
-      name: 'o365_ocsf_mapping_errors_total', help: 'Records whose OCSF family mapping failed on an unexpected shape, emitted as generic API Activity (part of the fallbacks; counted by this process).', registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(ocsfTallies()['mapping-error'] ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'o365_client_secret_expiry_timestamp_seconds', help: 'When the client secret in the outputs expires (Unix time).', labelNames: ['tenant'], registers: [registry],
-      collect() {
-        this.reset();
-        for (const { tenant, secretExpiresAt } of sources.tenants()) if (secretExpiresAt) this.set({ tenant }, secretExpiresAt.getTime() / 1000);
-      },
-    });
+    scraped('counter', 'o365_ocsf_records_total', 'Records mapped to OCSF events for format=ocsf sinks, by OCSF class (counted by this process, once per batch).', ['class_uid', 'class_name'],
+      () => Object.entries(ocsfTallies()).flatMap(([key, count]): Values => {
+        const match = /^class:(\d+):(.*)$/.exec(key);
+        return match ? [[{ class_uid: match[1]!, class_name: match[2]! }, count]] : [];
+      }));
+    scraped('counter', 'o365_ocsf_fallback_total', 'Records that no OCSF family mapped, emitted as generic API Activity (counted by this process).', [], () => [[{}, ocsfTallies()['fallback'] ?? 0]]);
+    scraped('counter', 'o365_ocsf_mapping_errors_total', 'Records whose OCSF family mapping failed on an unexpected shape, emitted as generic API Activity (part of the fallbacks; counted by this process).', [],
+      () => [[{}, ocsfTallies()['mapping-error'] ?? 0]]);
+    scraped('gauge', 'o365_client_secret_expiry_timestamp_seconds', 'When the client secret in the outputs expires (Unix time).', ['tenant'],
+      () => sources.tenants().flatMap(({ tenant, secretExpiresAt }): Values => (secretExpiresAt ? [[{ tenant }, secretExpiresAt.getTime() / 1000]] : [])));
     const unusable = sources.unusableTenantFiles;
     if (unusable) {
-      new Gauge({
-        name: 'o365_tenant_files_unusable', help: 'Files of the tenants directory (*.json) that cannot be used: unreadable, not a regular file, not an outputs file, or a second file of one tenant (their tenants are not collected, or carry on with their last good file).', registers: [registry],
-        collect() {
-          this.set(unusable());
-        },
-      });
+      scraped('gauge', 'o365_tenant_files_unusable', 'Files of the tenants directory (*.json) that cannot be used: unreadable, not a regular file, not an outputs file, or a second file of one tenant (their tenants are not collected, or carry on with their last good file).', [],
+        () => [[{}, unusable()]]);
     }
   }
 
@@ -202,13 +165,5 @@ export class ConnectorMetrics implements RunObserver {
   apiAnswered(operation: string, code: string, tenant = this.#tenant): void {
     this.#apiRequests.inc({ tenant, operation, code });
     if (code === 'AF429') this.#throttled.inc({ tenant });
-  }
-
-  text(): Promise<string> {
-    return this.registry.metrics();
-  }
-
-  get contentType(): string {
-    return this.registry.contentType;
   }
 }

@@ -149,7 +149,8 @@ export function formatStatusReport(report: StatusReport): string {
   lines.push(...alignedTable(header, table));
   if (report.apiRate) lines.push(`Request rate: ${describeRate(report.apiRate)}`);
   for (const r of report.contentTypes) {
-    lines.push(...healthRemarks(r.contentType, r));
+    if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
+    if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
     if (r.services) lines.push(`${r.contentType}: ${describeServices(r.services)}`);
     if (r.lastExpired.length > 0) {
       lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
@@ -303,12 +304,4 @@ function lateCell(row: ContentTypeStatus): string {
 function alignedTable(header: readonly string[], rows: readonly string[][]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-}
-
-/** Why a row is not Active, and its last error, each a line that begins with `label`. */
-function healthRemarks(label: string, row: ContentTypeStatus): string[] {
-  return [
-    ...(row.health !== 'Active' && row.reasons.length > 0 ? [`${label}: ${row.health}: ${row.reasons.join('; ')}`] : []),
-    ...(row.lastError ? [`${label}: last error at ${row.lastError.at}: ${row.lastError.message}`] : []),
-  ];
 }

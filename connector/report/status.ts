@@ -33,7 +33,6 @@ export async function statusOf(config: RunConfiguration, logger: Logger, onLiveL
   const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants.dir, config.tenants.contentTypes) : undefined;
   const fleet = await fleetReportOf(location, tenantFiles, config.settings.stalledAfterSeconds);
   if (fleet) return { fleet };
-  let stateDir = resolve(location);
   let subscriptions: Subscription[] | undefined;
   if (!config.offline && config.tenants.kind === 'fixed') {
     try {
@@ -42,9 +41,7 @@ export async function statusOf(config: RunConfiguration, logger: Logger, onLiveL
       const runtimes = new TenantRuntimes({ proxy: config.proxy, logger, telemetry: new Telemetry(), settings: config.settings, retry: quickRetryPolicy, oneTenant: true });
       try {
         await runtimes.apply(await tenants.scan());
-        const runtime = runtimes.all()[0]!;
-        stateDir = runtime.entry.config.stateDir;
-        subscriptions = await runtime.clients.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
+        subscriptions = await runtimes.all()[0]!.clients.api.listSubscriptions({ abortSignal: AbortSignal.timeout(liveListTimeoutMs) });
       } finally {
         await runtimes.close();
       }
@@ -53,7 +50,7 @@ export async function statusOf(config: RunConfiguration, logger: Logger, onLiveL
     }
   }
   // The report opens the state read-only: no lock, nothing created, so it answers while a connector runs.
-  return { tenant: await buildStatusReport({ stateDir, ...(subscriptions ? { subscriptions } : {}) }) };
+  return { tenant: await buildStatusReport({ stateDir: resolve(location), ...(subscriptions ? { subscriptions } : {}) }) };
 }
 
 /**
@@ -62,17 +59,18 @@ export async function statusOf(config: RunConfiguration, logger: Logger, onLiveL
  */
 async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
   const unusable = tenantFiles?.unusable;
-  if (!isPostgresUrl(state) && !existsSync(join(resolve(state), stateDbName))) {
-    return unusable === undefined ? undefined : fleetReportOfNoState(state, unusable);
+  const shared = isPostgresUrl(state);
+  if (!shared && !existsSync(join(resolve(state), stateDbName))) {
+    return unusable === undefined ? undefined : { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
   }
   const database = await openStateDatabaseReadOnlyAt(state);
   try {
-    if (unusable === undefined && !isPostgresUrl(state) && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
+    if (unusable === undefined && !shared && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
     return await buildFleetReport(database, {
       ...(tenantFiles ? { domains: tenantFiles.domains, unusableTenantFiles: tenantFiles.unusable } : {}),
-      liveHolders: isPostgresUrl(state), stalledAfterSeconds,
+      liveHolders: shared, stalledAfterSeconds,
       // A state directory has no claims to read: its lock says whether a worker runs on it.
-      ...(isPostgresUrl(state) ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
+      ...(shared ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
     });
   } finally {
     await database.close();
@@ -93,8 +91,4 @@ async function readTenantFiles(dir: string, contentTypes: string | undefined): P
   for (const { config } of directory.tenants.values()) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
   const unusable = directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
   return { domains, unusable };
-}
-
-function fleetReportOfNoState(state: string, unusable: FleetReport['unusableTenantFiles']): FleetReport {
-  return { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
 }

@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ConnectorError } from '../core/errors.ts';
-import { untilReachable } from './reconnect.ts';
+import { retry } from '../http/retry.ts';
+import { reconnectPolicy } from './reconnect.ts';
 import type { Logger } from '../observe/log.ts';
 import { type UnitClaims } from '../state/store.ts';
 import { unitName, type UnitKey } from '../core/commit.ts';
@@ -70,12 +71,12 @@ export class UnitScheduler {
       while (!stop.aborted) {
         if (this.#lost) {
           await this.#stopAll();
-          const back = await untilReachable(async () => {
+          const back = await retry(async () => {
             await this.#options.claims.reconnect();
             await this.#options.beforeClaimingAgain?.();
           }, {
-            signal: stop, retryable: () => true,
-            onFailure: (error, _attempt, retryInMs) => logger.warn({ component: 'fleet', reason: (error as Error).message, retryInSeconds: retryInMs / 1000 }, 'the state database cannot be reached: no unit runs until it can'),
+            policy: reconnectPolicy, signal: stop, judge: () => ({ retry: true }),
+            onRetry: ({ error, delayMs }) => logger.warn({ component: 'fleet', reason: error.message, retryInSeconds: delayMs / 1000 }, 'the state database cannot be reached: no unit runs until it can'),
           }).then(() => true, () => false);
           if (!back) continue;
           logger.info({ component: 'fleet' }, 'reconnected to the state database: claiming units again');

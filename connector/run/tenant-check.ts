@@ -5,6 +5,7 @@
  */
 import { auditTypesOf, serviceHealth, type ContentType } from '../../contract/content-types.ts';
 import type { RetryPolicyOptions } from '../http/retry.ts';
+import { Slots } from '../http/slots.ts';
 import { ActivityApiError, subscriptionMissingCode } from '../sources/activity-api/af-errors.ts';
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../sources/graph/graph-errors.ts';
 import type { AnnouncementKind } from '../sources/graph/service-health-api.ts';
@@ -26,16 +27,14 @@ const tenantsAtOnce = 8;
 export type ConnectionResult = { readonly runtime: TenantRuntime; readonly enabled: string[] } | { readonly runtime: TenantRuntime; readonly error: unknown };
 
 /** checkConnection of every runtime, a few at once, in the order given. */
-export async function checkConnections(runtimes: readonly TenantRuntime[]): Promise<ConnectionResult[]> {
-  const results = new Array<ConnectionResult>(runtimes.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(tenantsAtOnce, runtimes.length) }, async () => {
-    for (let i = next++; i < runtimes.length; i = next++) {
-      const runtime = runtimes[i]!;
-      results[i] = await checkConnection(runtime).then((enabled) => ({ runtime, enabled }), (error: unknown) => ({ runtime, error }));
-    }
+export function checkConnections(runtimes: readonly TenantRuntime[]): Promise<ConnectionResult[]> {
+  const slots = new Slots(tenantsAtOnce);
+  return Promise.all(runtimes.map(async (runtime): Promise<ConnectionResult> => {
+    await slots.acquire();
+    const result = await checkConnection(runtime).then((enabled) => ({ runtime, enabled }), (error: unknown) => ({ runtime, error }));
+    slots.release();
+    return result;
   }));
-  return results;
 }
 
 /** A window just behind now: listing it asks for exactly what `run` asks for, and costs one request. */

@@ -98,10 +98,6 @@ export class TenantRuntimes {
     return this.#runtimes.get(tenant);
   }
 
-  get size(): number {
-    return this.#runtimes.size;
-  }
-
   /** Every unit of every tenant, with its runtime's generation. */
   units(): Array<{ unit: UnitKey; generation: number }> {
     return [...this.#runtimes.values()].flatMap((runtime) => runtime.entry.config.contentTypes.map((contentType) => ({ unit: { tenant: runtime.tenant, contentType }, generation: runtime.generation })));

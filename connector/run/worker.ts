@@ -9,6 +9,7 @@ import { serviceHealth } from '../../contract/content-types.ts';
 import type { RunConfiguration } from '../config/run-config.ts';
 import { isPostgresUrl } from '../config/state-location.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
+import { retry } from '../http/retry.ts';
 import type { UnitKey } from '../core/commit.ts';
 import type { Logger } from '../observe/log.ts';
 import { redactSecrets } from '../observe/secret-values.ts';
@@ -22,7 +23,7 @@ import { retentionMs } from '../sources/activity-api/activity-api.ts';
 import { earliestListable } from '../sources/activity-api/windows.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import type { StateDatabase } from '../state/store.ts';
-import { untilReachable } from './reconnect.ts';
+import { reconnectPolicy } from './reconnect.ts';
 import { UnitScheduler } from './scheduler.ts';
 import { TenantRuntimes } from './tenant-runtimes.ts';
 import { tenantSourceOf, type TenantSource } from './tenants.ts';
@@ -54,10 +55,8 @@ export class Worker {
   #answers: ((tenant: string, operation: string, code: string) => void) | undefined;
 
   /** Reads the tenants (a fixed tenant's configuration now, before anything is opened), builds their runtimes and the sinks. */
-  static async prepare(config: RunConfiguration, options: { readonly logger: Logger; readonly telemetry: Telemetry; readonly env?: NodeJS.ProcessEnv }): Promise<Worker> {
-    const env = options.env ?? process.env;
-    const tenants = await tenantSourceOf(config.tenants, env);
-    const worker = new Worker(config, tenants, options.logger, options.telemetry, env);
+  static async prepare(config: RunConfiguration, options: { readonly logger: Logger; readonly telemetry: Telemetry }): Promise<Worker> {
+    const worker = new Worker(config, await tenantSourceOf(config.tenants), options.logger, options.telemetry);
     try {
       await worker.#applyScan();
     } catch (error) {
@@ -67,7 +66,7 @@ export class Worker {
     return worker;
   }
 
-  private constructor(config: RunConfiguration, tenants: TenantSource, logger: Logger, telemetry: Telemetry, env: NodeJS.ProcessEnv) {
+  private constructor(config: RunConfiguration, tenants: TenantSource, logger: Logger, telemetry: Telemetry) {
     this.config = config;
     this.tenants = tenants;
     this.logger = logger;
@@ -76,8 +75,8 @@ export class Worker {
       proxy: config.proxy, logger, telemetry, settings: config.settings, oneTenant: !config.fleet,
       onApiAnswer: (tenant, operation, code) => this.#answers?.(tenant, operation, code),
     });
-    refuseSharedSinks(config.sinks, env);
-    const sinkContext = { env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy };
+    refuseSharedSinks(config.sinks, process.env);
+    const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy };
     this.sinks = config.sinks.map((spec) => createSink(spec, sinkContext));
   }
 
@@ -121,16 +120,16 @@ export class Worker {
     const fixed = this.tenants.fixed;
     const adoptLegacyTenant = fixed && !isPostgresUrl(state) ? fixed.config.tenantId : undefined;
     const waitSeconds = config.settings.stateLockWaitSeconds;
-    const database = await untilReachable(() => openStateDatabaseAt(state, {
+    const database = await retry(() => openStateDatabaseAt(state, {
       workerName: config.workerName, lockWaitMs: waitSeconds * 1000, abortSignal: hooks.signal, adoptLegacyTenant,
       onLockWait: () => logger.warn({ ...(adoptLegacyTenant ? { stateDir: fixed!.config.stateDir } : { state }), waitSeconds }, 'the state directory is locked by another connector (a predecessor still exiting?): waiting for it'),
     }), {
-      signal: hooks.signal,
-      retryable: (error) => error instanceof ConnectorError && error.code === 'STATE_UNREACHABLE',
-      onFailure: (error, attempt, retryInMs) => {
-        const reason = redactSecrets((error as ConnectorError).toLine());
+      policy: reconnectPolicy, signal: hooks.signal,
+      judge: (error) => ({ retry: error instanceof ConnectorError && error.code === 'STATE_UNREACHABLE' }),
+      onRetry: ({ error, attempt, delayMs }) => {
+        const reason = redactSecrets(error.toLine());
         hooks.onStateLost?.(reason);
-        logger.warn({ component: 'fleet', attempt, retryInSeconds: retryInMs / 1000, reason }, 'the state database cannot be reached yet: trying again');
+        logger.warn({ component: 'fleet', attempt, retryInSeconds: delayMs / 1000, reason }, 'the state database cannot be reached yet: trying again');
       },
     });
     if (adoptLegacyTenant === undefined && (await database.tenants()).includes('')) {
@@ -144,7 +143,7 @@ export class Worker {
 
   async #collect(database: StateDatabase, hooks: WorkerHooks): Promise<RunSummary> {
     const { config, logger, runtimes } = this;
-    if (runtimes.size === 0) {
+    if (runtimes.all().length === 0) {
       if (config.once) throw new ConfigError('--tenants', `${this.tenants.description} holds no usable outputs file`, 'write one `pulumi stack output --json --show-secrets` file per tenant into it');
       logger.warn({ component: 'fleet', tenants: this.tenants.description }, 'no tenant yet: waiting for outputs files to appear');
     }
@@ -181,9 +180,7 @@ export class Worker {
         },
       });
       const rescans = this.tenants.fixed === undefined && !config.once ? (async () => {
-        while (!stop.aborted) {
-          await delay(config.settings.tenantsScanSeconds * 1000, undefined, { signal: stop }).catch(() => {});
-          if (stop.aborted) return;
+        while (await delay(config.settings.tenantsScanSeconds * 1000, true, { signal: stop }).catch(() => false)) {
           await this.#applyScan().catch((error: unknown) => {
             logger.error({ component: 'fleet', tenants: this.tenants.description, reason: redactSecrets((error as Error).message) }, 'cannot read the tenants: the tenants known so far carry on');
           });

@@ -1,7 +1,7 @@
 import type { ProxySettings } from '../http/proxy.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
-import type { Telemetry } from '../observe/telemetry.ts';
+import { Telemetry } from '../observe/telemetry.ts';
 import type { HttpProtocol, RecordForm, Sink } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
@@ -11,7 +11,6 @@ import { SplunkHecSink } from './http/splunk-hec.ts';
 import { ElasticsearchSink } from './http/elasticsearch.ts';
 import { sinkLabel } from './sink-url.ts';
 import { OcsfSink, OcsfTransform, ocsfSinkName } from './ocsf/ocsf-sink.ts';
-import { Telemetry as ScratchTelemetry } from '../observe/telemetry.ts';
 import { createLogger } from '../observe/log.ts';
 
 export interface SinkContext {
@@ -33,7 +32,7 @@ function sinkTelemetry(spec: string, context: SinkContext, form: RecordForm = 'r
   return context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(label) : label}`, 'sink');
 }
 
-/** `http(s)://` is NDJSON, or Splunk HEC with `protocol=hec`, or Elasticsearch `_bulk` with `protocol=bulk`. */
+/** An HTTP sink by wire protocol: NDJSON, Splunk HEC (`splunk-hec://`, `protocol=hec`) or Elasticsearch `_bulk` (`elasticsearch://`, `protocol=bulk`). */
 function httpFamily(spec: string, context: SinkContext, protocol: HttpProtocol = 'ndjson', form: RecordForm = 'raw'): Sink {
   const options = { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy };
   if (protocol === 'hec') return new SplunkHecSink(spec, { ...options, form });
@@ -94,11 +93,8 @@ export function outputForm(spec: string): { spec: string; form: RecordForm; prot
 const transforms = new WeakMap<Telemetry, OcsfTransform>();
 
 function transformFor(telemetry: Telemetry): OcsfTransform {
-  let transform = transforms.get(telemetry);
-  if (!transform) {
-    transform = new OcsfTransform({ telemetry });
-    transforms.set(telemetry, transform);
-  }
+  const transform = transforms.get(telemetry) ?? new OcsfTransform({ telemetry });
+  transforms.set(telemetry, transform);
   return transform;
 }
 
@@ -114,8 +110,8 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'syslog+tls', create: syslog },
   { scheme: 'http', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
   { scheme: 'https', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },
-  { scheme: 'splunk-hec', create: (spec, context, form) => new SplunkHecSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy, form }) },
-  { scheme: 'elasticsearch', create: (spec, context, form) => new ElasticsearchSink(spec, { env: context.env, telemetry: sinkTelemetry(spec, context, form), proxy: context.proxy }) },
+  { scheme: 'splunk-hec', create: (spec, context, form) => httpFamily(spec, context, 'hec', form) },
+  { scheme: 'elasticsearch', create: (spec, context, form) => httpFamily(spec, context, 'bulk', form) },
   { scheme: 'file', create: (spec, context, form) => new FileSink(filePathOf(spec), { telemetry: context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(spec) : spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
 ];
 
@@ -147,7 +143,7 @@ export function schemeOf(spec: string): string {
  * (nothing is opened) to read its name; a spec that cannot be built is left for createSink to report.
  */
 export function refuseSharedSinks(specs: readonly string[], env: NodeJS.ProcessEnv): void {
-  const scratch: SinkContext = { env, telemetry: new ScratchTelemetry(), logger: createLogger({ level: 'silent' }) };
+  const scratch: SinkContext = { env, telemetry: new Telemetry(), logger: createLogger({ level: 'silent' }) };
   const names = new Set<string>();
   const targets = new Set<string>();
   for (const spec of specs) {

@@ -18,7 +18,7 @@ describe('--listen', () => {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as AddressInfo).port;
-    const metrics = new ConnectorMetrics({ defaultTenant: 't', stateDir: '/nonexistent', tenants: () => [], telemetry: new Telemetry(), sinkNames: [] });
+    const metrics = new ConnectorMetrics({ defaultTenant: 't', tenants: () => [], telemetry: new Telemetry(), sinkNames: [] });
     const { logger } = quietLogger();
     await expect(startHealthServer(`127.0.0.1:${port}`, { metrics, logger, readiness: async () => ({ ready: true, reasons: [] }) }))
       .rejects.toThrow(`--listen: cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
@@ -44,13 +44,13 @@ describe('/metrics: the request rate', () => {
     let perMinute = 1900;
     const store = { location: '/nonexistent', cursors: async () => new Map(), sinkPositions: async () => ({}), deliveredBlobs: async () => new Set<string>(), seenRecords: async () => new Set<string>(), commit: async () => {}, close: async () => {} };
     const metrics = new ConnectorMetrics({
-      defaultTenant: 't', stateDir: '/nonexistent', telemetry: new Telemetry(), sinkNames: [],
+      defaultTenant: 't', telemetry: new Telemetry(), sinkNames: [],
       tenants: () => [{ tenant: 't', store, secretExpiresAt: undefined, apiRate: { perMinute, ceilingPerMinute: 2000, throttled: 0, throttledNow: false } }],
     });
-    expect(await metrics.text()).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 1900$/m);
+    expect(await metrics.registry.metrics()).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 1900$/m);
     perMinute = 80;
     metrics.apiAnswered('audit', 'AF429');
-    const text = await metrics.text();
+    const text = await metrics.registry.metrics();
     expect(text).toMatch(/^o365_api_rate_per_minute\{tenant="t"\} 80$/m);
     expect(text).toMatch(/^o365_api_throttled_total\{tenant="t"\} 1$/m);
   });

@@ -93,8 +93,8 @@ describe('records of an unexpected shape map to a valid event, never an exceptio
     expect(mapped.records).toHaveLength(2);
     const counters = telemetry.snapshot().find((c) => c.name === ocsfTransformComponent)!;
     expect(counters.tallies).toMatchObject({ fallback: 1, 'mapping-error': 1 });
-    const metrics = new ConnectorMetrics({ defaultTenant: 't', stateDir: '/tmp', tenants: () => [], telemetry, sinkNames: [] });
-    const text = await metrics.text();
+    const metrics = new ConnectorMetrics({ defaultTenant: 't', tenants: () => [], telemetry, sinkNames: [] });
+    const text = await metrics.registry.metrics();
     expect(text).toContain('o365_ocsf_mapping_errors_total 1');
     expect(text).toContain('o365_ocsf_fallback_total 1');
   });

@@ -49,8 +49,8 @@ describe('format=ocsf where a sink receives its batch', () => {
     const counters = telemetry.snapshot().find((c) => c.name === ocsfTransformComponent)!;
     expect(counters).toMatchObject({ kind: 'transform', receivedRecords: 4, sentRecords: 4 });
     expect(counters.tallies).toEqual({ 'class:3002:Authentication': 1, 'class:6006:File Hosting Activity': 1, 'class:2006:Data Security Finding': 1, 'class:6003:API Activity': 1, fallback: 1 });
-    const metrics = new ConnectorMetrics({ defaultTenant: 't', stateDir: '/tmp', tenants: () => [], telemetry, sinkNames: [] });
-    const text = await metrics.text();
+    const metrics = new ConnectorMetrics({ defaultTenant: 't', tenants: () => [], telemetry, sinkNames: [] });
+    const text = await metrics.registry.metrics();
     expect(text).toContain('o365_ocsf_records_total{class_uid="3002",class_name="Authentication"} 1');
     expect(text).toContain('o365_ocsf_fallback_total 1');
   });
