@@ -5,7 +5,6 @@
  * directory is read again every scan interval, so that tenants come, go and rotate secrets without a restart.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { serviceHealth } from '../../contract/content-types.ts';
 import type { RunConfiguration } from '../config/run-config.ts';
 import { isPostgresUrl } from '../config/state-location.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
