@@ -140,10 +140,8 @@ export class SyslogSink implements Sink {
     } catch (cause) {
       throw sinkTransportError(cause, this.name);
     }
-    this.#closing = true; // this probe's socket is no connection to repair
     socket.end();
     socket.destroy();
-    this.#closing = false;
     return this.#tls ? 'reachable, TLS certificate verified' : 'reachable';
   }
 

@@ -10,7 +10,7 @@
  *   PolicyId the analytic (a rule), Severity and Status normalized; a readable ClientIP is the evidence's src_endpoint.
  */
 import { createHash } from 'node:crypto';
-import { classes, lookup, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, named, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 const dlpOperations: Readonly<Record<string, number>> = { DlpRuleMatch: 1, DlpInfo: 2, DlpRuleUndo: 3 };
 const alertOperations: Readonly<Record<string, number>> = { AlertTriggered: 1, AlertEntityGenerated: 2, AlertUpdated: 2 };
@@ -50,10 +50,8 @@ export function mapDlp(record: AuditRecord): Mapped | undefined {
   const policyId = text(policy?.['PolicyId']);
   const ruleName = text(rule?.['RuleName']);
   const ruleId = text(rule?.['RuleId']);
-  const dataSecurity: Record<string, unknown> = {};
-  if (policyName !== undefined || policyId !== undefined) {
-    dataSecurity['policy'] = { ...(policyName !== undefined ? { name: policyName } : {}), ...(policyId !== undefined ? { uid: policyId } : {}) };
-  }
+  const policyNamed = named(policyName, policyId);
+  const dataSecurity: Record<string, unknown> = policyNamed ? { policy: policyNamed } : {};
   if (sensitiveTypes.length > 0) dataSecurity['detection_pattern'] = [...new Set(sensitiveTypes)].join(', ');
   const exchange = record['ExchangeMetaData'] !== undefined && record['ExchangeMetaData'] !== null;
   const sharePoint = objectOf(record['SharePointMetaData']);
