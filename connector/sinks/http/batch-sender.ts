@@ -91,13 +91,14 @@ export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorE
   return new ConnectorError(`HTTP${status}`, message, { fix });
 }
 
-/** One request without a body (`HEAD`, `GET`): the answer, or the transport failure as a ConnectorError. */
-export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options: { abortSignal?: AbortSignal } = {}): Promise<HttpAnswer> {
+/** One request (`HEAD` without a body): the answer, read to the end, or the transport failure as a ConnectorError. */
+export async function exchange(target: HttpTarget, method: 'HEAD' | 'POST', signal?: AbortSignal, body?: Buffer, headers = target.headers): Promise<HttpAnswer> {
   try {
-    const response = await request(target.url, { method, dispatcher: target.agent, headers: target.headers, ...(options.abortSignal ? { signal: options.abortSignal } : {}) });
-    return { status: response.statusCode, text: await response.body.text(), retryAfter: undefined };
+    const response = await request(target.url, { method, dispatcher: target.agent, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+    const header = response.headers['retry-after'];
+    return { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
   } catch (cause) {
-    if (options.abortSignal?.aborted) throw cause;
+    if (signal?.aborted) throw cause;
     throw sinkTransportError(cause, new URL(target.url).host);
   }
 }
@@ -115,15 +116,7 @@ export async function deliver(target: HttpTarget, body: Buffer | string, judge: 
   let retryAfter: number | undefined;
   return retry(async () => {
     retryAfter = undefined;
-    let answer: HttpAnswer;
-    try {
-      const response = await request(target.url, { method: 'POST', dispatcher: target.agent, headers, body: payload, ...(signal ? { signal } : {}) });
-      const header = response.headers['retry-after'];
-      answer = { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw sinkTransportError(cause, new URL(target.url).host);
-    }
+    const answer = await exchange(target, 'POST', signal, payload, headers);
     const error = judge(answer);
     if (!error) return answer;
     retryAfter = retryAfterMs(answer.retryAfter);
