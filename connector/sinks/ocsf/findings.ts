@@ -94,14 +94,9 @@ export function mapAlert(record: AuditRecord): Mapped | undefined {
   const category = text(record['Category']);
   const policyId = text(record['PolicyId']);
   // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
-  const consumed = ['ClientIP', 'AlertId'];
+  const consumed = ['ClientIP', 'AlertId', ...['Name', 'Category', 'PolicyId', 'Status', 'Source'].filter((member) => text(record[member]) !== undefined)];
   // An unrecognised Severity stays in `unmapped`: the event's severity is then the default, not the alert's.
   if (Object.keys(severity(record['Severity'])).length > 0) consumed.push('Severity');
-  if (name !== undefined) consumed.push('Name');
-  if (category !== undefined) consumed.push('Category');
-  if (policyId !== undefined) consumed.push('PolicyId');
-  if (text(record['Status']) !== undefined) consumed.push('Status');
-  if (text(record['Source']) !== undefined) consumed.push('Source');
   const attributes: Record<string, unknown> = {
     finding_info: {
       uid: alertId,
