@@ -38,19 +38,6 @@ export interface HttpAnswer {
 /** Undefined when the destination accepted the request, otherwise the error (retryable or not). */
 export type AnswerJudge = (answer: HttpAnswer) => ConnectorError | undefined;
 
-/** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
-export function createSinkAgent(ca: string | undefined, timeoutMs: number, proxy?: ProxySettings): Dispatcher {
-  const settings = {
-    connections: 4,
-    connectTimeout: Math.min(timeoutMs, 30_000),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    keepAliveTimeout: 10_000,
-    ...(ca ? { connect: { ca } } : {}),
-  };
-  return proxy ? proxyDispatcher(proxy, settings, ca) : new Agent(settings);
-}
-
 /** The parameters every HTTP-based sink shares, for its schema: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
 export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
   gzip: flag(),
@@ -149,8 +136,7 @@ function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number)
 /** One HTTP sink's target, limits and telemetry, and the loop that sends a batch as requests within the limits. */
 export class HttpBatchSender {
   readonly target: HttpTarget;
-  readonly #maxRecords: number;
-  readonly #maxBytes: number;
+  readonly #limits: { readonly maxRecords: number; readonly maxBytes: number };
   readonly #telemetry: ComponentReporter | undefined;
   readonly #fallbackCode: string;
 
@@ -162,9 +148,18 @@ export class HttpBatchSender {
     options: { proxy?: ProxySettings | undefined; telemetry?: ComponentReporter | undefined; fallbackCode: string }) {
     const { gzip, timeoutMs, maxAttempts, ca, proxy } = parameters;
     if (proxy && !options.proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
-    this.target = { url: endpoint, headers, gzip, maxAttempts, agent: createSinkAgent(ca, timeoutMs, proxy ? options.proxy : undefined) };
-    this.#maxRecords = parameters.maxRecords;
-    this.#maxBytes = parameters.maxBytes;
+    // One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots.
+    const pool = {
+      connections: 4,
+      connectTimeout: Math.min(timeoutMs, 30_000),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 10_000,
+      ...(ca ? { connect: { ca } } : {}),
+    };
+    const agent = proxy && options.proxy ? proxyDispatcher(options.proxy, pool, ca) : new Agent(pool);
+    this.target = { url: endpoint, headers, gzip, maxAttempts, agent };
+    this.#limits = parameters;
     this.#telemetry = options.telemetry;
     this.#fallbackCode = options.fallbackCode;
   }
@@ -177,7 +172,7 @@ export class HttpBatchSender {
   async write(lines: readonly Buffer[], send: (chunk: Buffer[], offset: number) => Promise<void>, finish?: () => Promise<void>): Promise<void> {
     let offset = 0;
     try {
-      for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
+      for (const chunk of chunks(lines, this.#limits.maxRecords, this.#limits.maxBytes)) {
         await send(chunk, offset);
         offset += chunk.length;
       }
