@@ -79,7 +79,7 @@ export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorE
 }
 
 /** One request (`HEAD` without a body): the answer, read to the end, or the transport failure as a ConnectorError. */
-export async function exchange(target: HttpTarget, method: 'HEAD' | 'POST', signal?: AbortSignal, body?: Buffer, headers = target.headers): Promise<HttpAnswer> {
+export async function requestOnce(target: HttpTarget, method: 'HEAD' | 'POST', signal?: AbortSignal, body?: Buffer, headers = target.headers): Promise<HttpAnswer> {
   try {
     const response = await request(target.url, { method, dispatcher: target.agent, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
     const header = response.headers['retry-after'];
@@ -103,7 +103,7 @@ export async function deliver(target: HttpTarget, body: Buffer | string, judge: 
   let retryAfter: number | undefined;
   return retry(async () => {
     retryAfter = undefined;
-    const answer = await exchange(target, 'POST', signal, payload, headers);
+    const answer = await requestOnce(target, 'POST', signal, payload, headers);
     const error = judge(answer);
     if (!error) return answer;
     retryAfter = retryAfterMs(answer.retryAfter);
