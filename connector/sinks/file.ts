@@ -38,11 +38,6 @@ interface FilePosition extends FileIdentity { readonly offset: number; readonly 
 /** What a saved position says; identity and writer are missing in a position of an earlier release. */
 type SavedPosition = { offset: number } & Partial<FilePosition>;
 
-/** The lock file of a sink file: beside it, hidden, never deleted. */
-export function lockFileOf(path: string): string {
-  return join(dirname(path), `.${basename(path)}.lock`);
-}
-
 const runsKept = 20;
 
 export class FileSink implements Sink {
@@ -74,7 +69,8 @@ export class FileSink implements Sink {
 
   async open(resumeFrom: SinkPosition | undefined, options: SinkCallOptions = {}): Promise<void> {
     makeDirectory(dirname(this.#path));
-    this.#lock = await takeLockFile(lockFileOf(this.#path), {
+    // The lock file: beside the file, hidden, never deleted.
+    this.#lock = await takeLockFile(join(dirname(this.#path), `.${basename(this.#path)}.lock`), {
       waitMs: this.#lockWaitMs, abortSignal: options.abortSignal, durable: true, mode: 0o640,
       onWait: () => this.#logger?.info({ component: 'sink', sink: this.name }, 'the file is locked by another connector; waiting for it'),
       taken: () => new SinkError('SINK_LOCKED', `${this.#path} is being written by another running connector`, { fix: 'give each connector its own file: a file sink belongs to one connector at a time' }),

@@ -161,11 +161,7 @@ export const headerParameters = (env: NodeJS.ProcessEnv) => ({
   headerEnv: headerMap(z.string().pipe(variable(env)), false),
 });
 
-export function redact(spec: string): string {
-  return spec.replace(/\/\/[^@/]*@/, '//[redacted]@');
-}
-
 /** A spec as it may appear in telemetry and logs, before it is validated: no credentials, no query. */
 export function sinkLabel(spec: string): string {
-  return redact(spec.split(/[?#]/)[0]!);
+  return spec.split(/[?#]/)[0]!.replace(/\/\/[^@/]*@/, '//[redacted]@');
 }

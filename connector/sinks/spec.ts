@@ -105,7 +105,7 @@ const syslog: SinkFactory = (spec, context, form) => new SyslogSink(spec, { tele
  * entry; the factory validates the rest of the spec and throws a ConfigError naming what is wrong.
  */
 const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkFactory }> = [
-  { scheme: 'stdout', create: (_spec, context, form) => new StdoutSink({ telemetry: context.telemetry.component(form === 'ocsf' ? `sink:${ocsfSinkName('stdout')}` : 'sink:stdout', 'sink') }) },
+  { scheme: 'stdout', create: (_spec, context, form) => new StdoutSink({ telemetry: sinkTelemetry('stdout', context, form) }) },
   { scheme: 'syslog+tcp', create: syslog },
   { scheme: 'syslog+tls', create: syslog },
   { scheme: 'http', create: (spec, context, form) => httpFamily(spec, context, 'ndjson', form) },

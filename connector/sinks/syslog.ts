@@ -100,9 +100,7 @@ export class SyslogSink implements Sink {
   readonly #format: SyslogFormat;
   readonly #telemetry: ComponentReporter | undefined;
   readonly #logger: Logger | undefined;
-  readonly #replayBytes: number;
-  readonly #replayMs: number;
-  readonly #connectTimeoutMs: number;
+  readonly #limits: { readonly replayBytes: number; readonly replaySeconds: number; readonly connectTimeoutMs: number };
   #socket: Socket | undefined;
   #broken = false;
   #closing = false;
@@ -118,17 +116,15 @@ export class SyslogSink implements Sink {
     if (!secure && url.url.protocol !== 'syslog+tcp:') throw new ConfigError('--sink', `unknown syslog scheme ${url.url.protocol}`, 'use syslog+tcp:// or syslog+tls://');
     this.#target = url.host(secure ? 6514 : 514);
     this.name = url.display;
-    const { ca, cert, key, servername, ...parameters } = url.parameters(syslogParameters(secure));
+    const { ca, cert, key, servername, facility, severity, hostname, appName, ...limits } = url.parameters(syslogParameters(secure));
     this.#tls = secure ? { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}), ...(servername ? { servername } : {}) } : undefined;
     this.#format = {
-      facility: facilities.indexOf(parameters.facility),
-      severity: severities.indexOf(parameters.severity),
-      hostname: parameters.hostname,
-      appName: parameters.appName,
+      facility: facilities.indexOf(facility),
+      severity: severities.indexOf(severity),
+      hostname,
+      appName,
     };
-    this.#replayBytes = parameters.replayBytes;
-    this.#replayMs = parameters.replaySeconds * 1000;
-    this.#connectTimeoutMs = parameters.connectTimeoutMs;
+    this.#limits = limits;
     this.#telemetry = options.telemetry;
     this.#logger = options.logger;
   }
@@ -140,10 +136,8 @@ export class SyslogSink implements Sink {
     } catch (cause) {
       throw sinkTransportError(cause, this.name);
     }
-    this.#closing = true; // this probe's socket is no connection to repair
     socket.end();
     socket.destroy();
-    this.#closing = false;
     return this.#tls ? 'reachable, TLS certificate verified' : 'reachable';
   }
 
@@ -153,7 +147,8 @@ export class SyslogSink implements Sink {
       const socket: Socket = this.#tls
         ? tlsConnect({ host, port, ...this.#tls, ...(this.#tls.servername || !/^[\d.:]+$/.test(host) ? { servername: this.#tls.servername ?? host } : {}) })
         : netConnect({ host, port });
-      const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no connection after ${this.#connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), this.#connectTimeoutMs);
+      const { connectTimeoutMs } = this.#limits;
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error(`no connection after ${connectTimeoutMs} ms`), { code: 'ETIMEDOUT' })), connectTimeoutMs);
       const fail = (error: Error) => { clearTimeout(timer); reject(error); };
       socket.once('error', fail);
       socket.once(this.#tls ? 'secureConnect' : 'connect', () => {
@@ -190,7 +185,7 @@ export class SyslogSink implements Sink {
     this.#socket = socket;
     if (reconnect) {
       const now = Date.now();
-      const replay = this.#recent.filter((entry) => now - entry.at <= this.#replayMs);
+      const replay = this.#recent.filter((entry) => now - entry.at <= this.#limits.replaySeconds * 1000);
       if (replay.length > 0) {
         const records = replay.reduce((n, entry) => n + entry.records, 0);
         this.#logger?.warn({ component: 'sink', sink: this.name, records }, 'reconnected: sending the most recent records again, in case the old connection lost them');
@@ -239,11 +234,11 @@ export class SyslogSink implements Sink {
   }
 
   #remember(frames: Buffer, records: number): void {
-    if (this.#replayBytes === 0) return;
+    if (this.#limits.replayBytes === 0) return;
     this.#recent.push({ frames, at: Date.now(), records });
     this.#recentBytes += frames.length;
     const now = Date.now();
-    while (this.#recent.length > 0 && (this.#recentBytes > this.#replayBytes || now - this.#recent[0]!.at > this.#replayMs)) {
+    while (this.#recent.length > 0 && (this.#recentBytes > this.#limits.replayBytes || now - this.#recent[0]!.at > this.#limits.replaySeconds * 1000)) {
       this.#recentBytes -= this.#recent.shift()!.frames.length;
     }
   }

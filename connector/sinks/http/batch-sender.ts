@@ -38,19 +38,6 @@ export interface HttpAnswer {
 /** Undefined when the destination accepted the request, otherwise the error (retryable or not). */
 export type AnswerJudge = (answer: HttpAnswer) => ConnectorError | undefined;
 
-/** One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots. */
-export function createSinkAgent(ca: string | undefined, timeoutMs: number, proxy?: ProxySettings): Dispatcher {
-  const settings = {
-    connections: 4,
-    connectTimeout: Math.min(timeoutMs, 30_000),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    keepAliveTimeout: 10_000,
-    ...(ca ? { connect: { ca } } : {}),
-  };
-  return proxy ? proxyDispatcher(proxy, settings, ca) : new Agent(settings);
-}
-
 /** The parameters every HTTP-based sink shares, for its schema: `gzip`, `timeoutMs`, `maxAttempts`, `ca`. */
 export const deliveryParameters = (defaultTimeoutMs = 30_000) => ({
   gzip: flag(),
@@ -91,13 +78,14 @@ export function judgeStatus(destination: string, answer: HttpAnswer): ConnectorE
   return new ConnectorError(`HTTP${status}`, message, { fix });
 }
 
-/** One request without a body (`HEAD`, `GET`): the answer, or the transport failure as a ConnectorError. */
-export async function probe(target: HttpTarget, method: 'HEAD' | 'GET', options: { abortSignal?: AbortSignal } = {}): Promise<HttpAnswer> {
+/** One request (`HEAD` without a body): the answer, read to the end, or the transport failure as a ConnectorError. */
+export async function requestOnce(target: HttpTarget, method: 'HEAD' | 'POST', signal?: AbortSignal, body?: Buffer, headers = target.headers): Promise<HttpAnswer> {
   try {
-    const response = await request(target.url, { method, dispatcher: target.agent, headers: target.headers, ...(options.abortSignal ? { signal: options.abortSignal } : {}) });
-    return { status: response.statusCode, text: await response.body.text(), retryAfter: undefined };
+    const response = await request(target.url, { method, dispatcher: target.agent, headers, ...(body !== undefined ? { body } : {}), ...(signal ? { signal } : {}) });
+    const header = response.headers['retry-after'];
+    return { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
   } catch (cause) {
-    if (options.abortSignal?.aborted) throw cause;
+    if (signal?.aborted) throw cause;
     throw sinkTransportError(cause, new URL(target.url).host);
   }
 }
@@ -115,15 +103,7 @@ export async function deliver(target: HttpTarget, body: Buffer | string, judge: 
   let retryAfter: number | undefined;
   return retry(async () => {
     retryAfter = undefined;
-    let answer: HttpAnswer;
-    try {
-      const response = await request(target.url, { method: 'POST', dispatcher: target.agent, headers, body: payload, ...(signal ? { signal } : {}) });
-      const header = response.headers['retry-after'];
-      answer = { status: response.statusCode, text: await response.body.text(), retryAfter: Array.isArray(header) ? header[0] : header };
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw sinkTransportError(cause, new URL(target.url).host);
-    }
+    const answer = await requestOnce(target, 'POST', signal, payload, headers);
     const error = judge(answer);
     if (!error) return answer;
     retryAfter = retryAfterMs(answer.retryAfter);
@@ -156,8 +136,7 @@ function* chunks(lines: readonly Buffer[], maxRecords: number, maxBytes: number)
 /** One HTTP sink's target, limits and telemetry, and the loop that sends a batch as requests within the limits. */
 export class HttpBatchSender {
   readonly target: HttpTarget;
-  readonly #maxRecords: number;
-  readonly #maxBytes: number;
+  readonly #limits: { readonly maxRecords: number; readonly maxBytes: number };
   readonly #telemetry: ComponentReporter | undefined;
   readonly #fallbackCode: string;
 
@@ -169,9 +148,18 @@ export class HttpBatchSender {
     options: { proxy?: ProxySettings | undefined; telemetry?: ComponentReporter | undefined; fallbackCode: string }) {
     const { gzip, timeoutMs, maxAttempts, ca, proxy } = parameters;
     if (proxy && !options.proxy) throw new ConfigError('--sink', 'proxy=1 but no proxy is configured', 'give --proxy, O365_PROXY or HTTPS_PROXY, or remove proxy=1');
-    this.target = { url: endpoint, headers, gzip, maxAttempts, agent: createSinkAgent(ca, timeoutMs, proxy ? options.proxy : undefined) };
-    this.#maxRecords = parameters.maxRecords;
-    this.#maxBytes = parameters.maxBytes;
+    // One connection pool per sink, trusting only `ca` when given (a SIEM's private CA), else the system roots.
+    const pool = {
+      connections: 4,
+      connectTimeout: Math.min(timeoutMs, 30_000),
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 10_000,
+      ...(ca ? { connect: { ca } } : {}),
+    };
+    const agent = proxy && options.proxy ? proxyDispatcher(options.proxy, pool, ca) : new Agent(pool);
+    this.target = { url: endpoint, headers, gzip, maxAttempts, agent };
+    this.#limits = parameters;
     this.#telemetry = options.telemetry;
     this.#fallbackCode = options.fallbackCode;
   }
@@ -184,7 +172,7 @@ export class HttpBatchSender {
   async write(lines: readonly Buffer[], send: (chunk: Buffer[], offset: number) => Promise<void>, finish?: () => Promise<void>): Promise<void> {
     let offset = 0;
     try {
-      for (const chunk of chunks(lines, this.#maxRecords, this.#maxBytes)) {
+      for (const chunk of chunks(lines, this.#limits.maxRecords, this.#limits.maxBytes)) {
         await send(chunk, offset);
         offset += chunk.length;
       }

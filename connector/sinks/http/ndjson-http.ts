@@ -23,7 +23,7 @@ import type { Sink } from '../sink.ts';
 import type { SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import { ndjson } from '../ndjson.ts';
 import { count, headerParameters, secretEnv, secretFile, SinkUrl, text } from '../sink-url.ts';
-import { deliveryParameters, HttpBatchSender, judgeStatus, probe, refuseClearTextCredentials } from './batch-sender.ts';
+import { deliveryParameters, HttpBatchSender, judgeStatus, refuseClearTextCredentials, requestOnce } from './batch-sender.ts';
 
 /** The query parameters of an `http(s)://` sink. */
 export const httpParameters = (env: NodeJS.ProcessEnv) => z.object({
@@ -54,7 +54,7 @@ export class HttpSink implements Sink {
 
   /** A HEAD request with the sink's headers: any answer but a refused credential or a server error will do. */
   async check(options: SinkCallOptions = {}): Promise<string> {
-    const answer = await probe(this.#sender.target, 'HEAD', options);
+    const answer = await requestOnce(this.#sender.target, 'HEAD', options.abortSignal);
     if (answer.status === 401 || answer.status === 403 || answer.status >= 500) {
       throw judgeStatus(new URL(this.#sender.target.url).host, answer)!; // an error for any status outside 2xx
     }

@@ -133,10 +133,8 @@ export class SplunkHecSink implements Sink {
   readonly #sender: HttpBatchSender;
   readonly #ackTarget: HttpTarget | undefined;
   readonly #ackTimeoutMs: number;
-  readonly #index: string | undefined;
-  readonly #host: string | undefined;
-  readonly #source: string;
-  readonly #sourcetype: string | undefined;
+  /** Every event's envelope but its time; without a sourcetype, the content type's is used. */
+  readonly #envelope: { readonly index: string | undefined; readonly host: string | undefined; readonly source: string; readonly sourcetype: string | undefined };
 
   constructor(spec: string, options: { env?: NodeJS.ProcessEnv; telemetry?: ComponentReporter; proxy?: ProxySettings | undefined; form?: RecordForm } = {}) {
     const url = new SinkUrl(spec);
@@ -152,27 +150,27 @@ export class SplunkHecSink implements Sink {
     // Acknowledgement queries are tiny: no gzip, same pool.
     this.#ackTarget = channel ? { ...this.#sender.target, gzip: false, url: `${origin}/services/collector/ack` } : undefined;
     this.#ackTimeoutMs = parameters.ackTimeoutMs;
-    this.#index = parameters.index;
-    this.#host = parameters.host;
-    this.#source = parameters.source;
-    this.#sourcetype = parameters.sourcetype ?? (options.form === 'ocsf' ? ocsfSourcetype : undefined);
+    const { index, host, source } = parameters;
+    this.#envelope = { index, host, source, sourcetype: parameters.sourcetype ?? (options.form === 'ocsf' ? ocsfSourcetype : undefined) };
   }
 
   /** An empty request: HEC checks the token (and the channel) before the body, and answers "No data" (code 5) to a valid one. */
   async check(options: SinkCallOptions = {}): Promise<string> {
     await deliver(this.#sender.target, '', (answer) => (parseReply(answer.text).code === 5 ? undefined : judgeHec(this.name, answer) ?? new ConnectorError('HEC_UNEXPECTED', `${this.name}: an empty request was accepted (HTTP ${answer.status}); is this the event endpoint?`, { fix: 'point the sink at the HEC /services/collector/event endpoint' })), options.abortSignal);
-    return `token accepted${this.#index ? ` (index ${this.#index} is checked by the first batch: HEC checks indexes only with events)` : ''}`;
+    const { index } = this.#envelope;
+    return `token accepted${index ? ` (index ${index} is checked by the first batch: HEC checks indexes only with events)` : ''}`;
   }
 
   /** The HEC event for one record: its envelope as JSON text, the record's own bytes as `event`. */
   event(record: RawRecord, contentType: string): Buffer {
     const time = hecTime(record.creationTime);
+    const { host, source, sourcetype, index } = this.#envelope;
     const envelope = JSON.stringify({
       ...(time !== undefined ? { time } : {}),
-      ...(this.#host ? { host: this.#host } : {}),
-      source: this.#source,
-      sourcetype: this.#sourcetype ?? sourcetypes[contentType] ?? 'o365:audit',
-      ...(this.#index ? { index: this.#index } : {}),
+      ...(host ? { host } : {}),
+      source,
+      sourcetype: sourcetype ?? sourcetypes[contentType] ?? 'o365:audit',
+      ...(index ? { index } : {}),
     });
     // `{…}` becomes `{…,"event":` + record + `}`.
     const head = `${envelope.slice(0, -1)},"event":`;

@@ -7,7 +7,7 @@
  * ModifiedProperties (Group.DisplayName, Role.DisplayName, …). A membership change that names no group or role has
  * no valid Group Management event: it is left to the generic mapping.
  */
-import { classes, lookup, nameValue, ocsfUser, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
+import { classes, lookup, named, nameValue, ocsfUser, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped, type OcsfClass } from './event.ts';
 
 type Kind = 'account' | 'group' | 'role' | 'entity-user' | 'entity-group';
 
@@ -49,11 +49,6 @@ function targetName(record: AuditRecord): string | undefined {
     for (const target of targets) if (target && (target as { Type?: unknown }).Type === 5 && text((target as { ID?: unknown }).ID)) return (target as { ID: string }).ID;
   }
   return text(record['ObjectId']);
-}
-
-function named(name: string | undefined, uid: string | undefined): Record<string, unknown> | undefined {
-  if (name === undefined && uid === undefined) return undefined;
-  return { ...(name !== undefined ? { name } : {}), ...(uid !== undefined ? { uid } : {}) };
 }
 
 export function mapDirectoryChange(record: AuditRecord): Mapped | undefined {

@@ -90,6 +90,12 @@ export function objectsOf(value: unknown): ReadonlyArray<Readonly<Record<string,
   return Array.isArray(value) ? value.map(objectOf).filter((item) => item !== undefined) : [];
 }
 
+/** An object's name and uid, each when given; undefined when neither is. */
+export function named(name: string | undefined, uid: string | undefined): Record<string, unknown> | undefined {
+  if (name === undefined && uid === undefined) return undefined;
+  return { ...(name !== undefined ? { name } : {}), ...(uid !== undefined ? { uid } : {}) };
+}
+
 export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }

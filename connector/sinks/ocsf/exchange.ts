@@ -6,7 +6,7 @@
  * a mailbox audit record does not carry). The mailbox (MailboxOwnerUPN, MailboxGuid) or the cmdlet's object
  * (ObjectId) is the resource; the cmdlet's verb or the mailbox action gives the activity.
  */
-import { classes, lookup, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, named, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 /** Mailbox actions (Exchange mailbox schema) → API Activity activity_id: 1 Create, 2 Read, 3 Update, 4 Delete. */
 const mailboxActions: Readonly<Record<string, number>> = {
@@ -40,7 +40,7 @@ export function mapExchange(record: AuditRecord): Mapped | undefined {
   const owner = text(record['MailboxOwnerUPN']);
   const mailboxGuid = text(record['MailboxGuid']);
   if (owner !== undefined || mailboxGuid !== undefined) {
-    resources.push({ type: 'Mailbox', ...(owner !== undefined ? { name: owner } : {}), ...(mailboxGuid !== undefined ? { uid: mailboxGuid } : {}) });
+    resources.push({ type: 'Mailbox', ...named(owner, mailboxGuid) });
     consumed.push(...(owner !== undefined ? ['MailboxOwnerUPN'] : []), ...(mailboxGuid !== undefined ? ['MailboxGuid'] : []));
   }
   const objectId = text(record['ObjectId']);

@@ -49,12 +49,10 @@ export function mapFileOperation(record: AuditRecord): Mapped | undefined {
   if (!file) return undefined;
   // An ItemType that is no text is read as a file and kept in `unmapped`.
   const consumed = ['UserId', 'UserKey', 'UserType', 'ClientIP', 'ObjectId', 'SourceFileName', ...(typeof record['ItemType'] === 'string' ? ['ItemType'] : [])];
-  const extension = text(record['SourceFileExtension']);
-  if (extension !== undefined) { file['ext'] = extension; consumed.push('SourceFileExtension'); }
-  const folder = text(record['SourceRelativeUrl']);
-  if (folder !== undefined) { file['parent_folder'] = folder; consumed.push('SourceRelativeUrl'); }
-  const itemId = text(record['ListItemUniqueId']);
-  if (itemId !== undefined) { file['uid'] = itemId; consumed.push('ListItemUniqueId'); }
+  for (const [member, attribute] of [['SourceFileExtension', 'ext'], ['SourceRelativeUrl', 'parent_folder'], ['ListItemUniqueId', 'uid']] as const) {
+    const value = text(record[member]);
+    if (value !== undefined) { file[attribute] = value; consumed.push(member); }
+  }
   const attributes: Record<string, unknown> = { actor: recordActor(record), src_endpoint: sourceEndpoint(record['ClientIP']), file };
   const userAgent = text(record['UserAgent']);
   if (userAgent !== undefined) { attributes['http_request'] = { user_agent: userAgent }; consumed.push('UserAgent'); }

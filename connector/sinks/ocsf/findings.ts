@@ -10,7 +10,7 @@
  *   PolicyId the analytic (a rule), Severity and Status normalized; a readable ClientIP is the evidence's src_endpoint.
  */
 import { createHash } from 'node:crypto';
-import { classes, lookup, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
+import { classes, lookup, named, objectOf, objectsOf, recordActor, sourceEndpoint, text, type AuditRecord, type Mapped } from './event.ts';
 
 const dlpOperations: Readonly<Record<string, number>> = { DlpRuleMatch: 1, DlpInfo: 2, DlpRuleUndo: 3 };
 const alertOperations: Readonly<Record<string, number>> = { AlertTriggered: 1, AlertEntityGenerated: 2, AlertUpdated: 2 };
@@ -50,10 +50,8 @@ export function mapDlp(record: AuditRecord): Mapped | undefined {
   const policyId = text(policy?.['PolicyId']);
   const ruleName = text(rule?.['RuleName']);
   const ruleId = text(rule?.['RuleId']);
-  const dataSecurity: Record<string, unknown> = {};
-  if (policyName !== undefined || policyId !== undefined) {
-    dataSecurity['policy'] = { ...(policyName !== undefined ? { name: policyName } : {}), ...(policyId !== undefined ? { uid: policyId } : {}) };
-  }
+  const policyNamed = named(policyName, policyId);
+  const dataSecurity: Record<string, unknown> = policyNamed ? { policy: policyNamed } : {};
   if (sensitiveTypes.length > 0) dataSecurity['detection_pattern'] = [...new Set(sensitiveTypes)].join(', ');
   const exchange = record['ExchangeMetaData'] !== undefined && record['ExchangeMetaData'] !== null;
   const sharePoint = objectOf(record['SharePointMetaData']);
@@ -96,14 +94,9 @@ export function mapAlert(record: AuditRecord): Mapped | undefined {
   const category = text(record['Category']);
   const policyId = text(record['PolicyId']);
   // Detection Finding has no actor outside the host profile; the alert's UserId is always SecurityComplianceAlerts.
-  const consumed = ['ClientIP', 'AlertId'];
+  const consumed = ['ClientIP', 'AlertId', ...['Name', 'Category', 'PolicyId', 'Status', 'Source'].filter((member) => text(record[member]) !== undefined)];
   // An unrecognised Severity stays in `unmapped`: the event's severity is then the default, not the alert's.
   if (Object.keys(severity(record['Severity'])).length > 0) consumed.push('Severity');
-  if (name !== undefined) consumed.push('Name');
-  if (category !== undefined) consumed.push('Category');
-  if (policyId !== undefined) consumed.push('PolicyId');
-  if (text(record['Status']) !== undefined) consumed.push('Status');
-  if (text(record['Source']) !== undefined) consumed.push('Source');
   const attributes: Record<string, unknown> = {
     finding_info: {
       uid: alertId,

@@ -63,36 +63,32 @@ export function ocsfSinkName(name: string): string {
  * inner name plus `?format=ocsf`: a raw sink to the same target keeps the name, and stored position, it always had).
  */
 export class OcsfSink implements Sink {
-  readonly #inner: Sink;
+  /** The sink that writes the events (for tests and status). */
+  readonly inner: Sink;
   readonly #transform: OcsfTransform;
   readonly position?: () => SinkPosition | undefined;
   readonly check?: (options?: SinkCallOptions) => Promise<string>;
 
   constructor(inner: Sink, transform: OcsfTransform) {
-    this.#inner = inner;
+    this.inner = inner;
     this.#transform = transform;
     if (inner.position) this.position = () => inner.position!();
     if (inner.check) this.check = (options) => inner.check!(options);
   }
 
   get name(): string {
-    return ocsfSinkName(this.#inner.name);
-  }
-
-  /** The sink that writes the events (for tests and status). */
-  get inner(): Sink {
-    return this.#inner;
+    return ocsfSinkName(this.inner.name);
   }
 
   async open(resumeFrom: SinkPosition | undefined, options?: SinkCallOptions): Promise<void> {
-    await this.#inner.open?.(resumeFrom, options);
+    await this.inner.open?.(resumeFrom, options);
   }
 
   write(batch: SinkBatch, options?: SinkCallOptions): Promise<SinkPosition | undefined> {
-    return this.#inner.write(this.#transform.apply(batch), options);
+    return this.inner.write(this.#transform.apply(batch), options);
   }
 
   close(): Promise<void> {
-    return this.#inner.close();
+    return this.inner.close();
   }
 }

@@ -5,7 +5,7 @@
  * A family mapping that throws (a record shaped as no schema documents) also gets the generic mapping and counts as a
  * mapping error too: one odd record must never stop the sinks, which would retry it for ever.
  */
-import { buildEvent, classUid, type AuditRecord, type Mapped } from './event.ts';
+import { buildEvent, classUid, objectOf, type AuditRecord, type Mapped } from './event.ts';
 import { isSignIn, mapSignIn } from './sign-ins.ts';
 import { isDirectoryChange, mapDirectoryChange } from './directory-changes.ts';
 import { isFileOperation, mapFileOperation } from './file-hosting.ts';
@@ -56,8 +56,7 @@ export interface MapOptions {
 export function mapRecordText(text: string, options: MapOptions = {}): OcsfMapping {
   let record: AuditRecord;
   try {
-    const parsed = JSON.parse(text) as unknown;
-    record = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as AuditRecord : {};
+    record = objectOf(JSON.parse(text)) ?? {};
   } catch {
     record = {}; // content-records only hands on JSON objects; this keeps a bug there from stopping the sink
   }
