@@ -59,7 +59,7 @@ export interface TenantSource {
 /** The tenant source a configuration names; a fixed tenant's configuration is read now (a mistake in it stops the command before anything is opened). */
 export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.ProcessEnv = process.env): Promise<TenantSource> {
   if (spec.kind === 'directory') {
-    const directory = new TenantDirectory(spec.dir, { contentTypes: spec.contentTypes, env });
+    const directory = new TenantDirectory(spec.dir, spec.contentTypes, env);
     return { scan: () => directory.scan(), description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
   }
   return fixedTenant(spec, env);
@@ -81,15 +81,10 @@ async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, e
   };
 }
 
-export interface TenantDirectoryOptions {
-  /** `--content-types` of the run, over each file's own list. */
-  readonly contentTypes?: string | undefined;
-  readonly env?: NodeJS.ProcessEnv;
-}
-
-export class TenantDirectory {
+class TenantDirectory {
   readonly dir: string;
-  readonly #options: TenantDirectoryOptions;
+  /** `--content-types` of the run, over each file's own list. */
+  readonly #contentTypes: string | undefined;
   readonly #env: NodeJS.ProcessEnv;
   /** By tenant id. */
   #tenants = new Map<string, TenantEntry>();
@@ -97,16 +92,11 @@ export class TenantDirectory {
   readonly #reported = new Map<string, string>();
   #unusable: readonly TenantProblem[] = [];
 
-  constructor(dir: string, options: TenantDirectoryOptions = {}) {
+  constructor(dir: string, contentTypes: string | undefined, env: NodeJS.ProcessEnv) {
     this.dir = resolve(dir);
-    this.#options = options;
-    const env = { ...(options.env ?? process.env) };
-    for (const name of perTenantVariables) delete env[name];
-    this.#env = env;
-  }
-
-  get tenants(): ReadonlyMap<string, TenantEntry> {
-    return this.#tenants;
+    this.#contentTypes = contentTypes;
+    this.#env = { ...env };
+    for (const name of perTenantVariables) delete this.#env[name];
   }
 
   /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */
@@ -181,7 +171,7 @@ export class TenantDirectory {
   }
 
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
-    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#options.contentTypes };
+    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#contentTypes };
     const loaded = await loadConfig(flags, this.#env);
     return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: [] };
   }
