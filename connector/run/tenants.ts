@@ -59,8 +59,7 @@ export interface TenantSource {
 /** The tenant source a configuration names; a fixed tenant's configuration is read now (a mistake in it stops the command before anything is opened). */
 export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.ProcessEnv = process.env): Promise<TenantSource> {
   if (spec.kind === 'directory') {
-    const directory = new TenantDirectory(spec.dir, spec.contentTypes, env);
-    return { scan: () => directory.scan(), description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
+    return new TenantDirectory(spec.dir, spec.contentTypes, env);
   }
   return fixedTenant(spec, env);
 }
@@ -81,8 +80,9 @@ async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, e
   };
 }
 
-class TenantDirectory {
-  readonly dir: string;
+class TenantDirectory implements TenantSource {
+  readonly description: string;
+  readonly fixed = undefined;
   /** `--content-types` of the run, over each file's own list. */
   readonly #contentTypes: string | undefined;
   readonly #env: NodeJS.ProcessEnv;
@@ -93,14 +93,14 @@ class TenantDirectory {
   #unusable: readonly TenantProblem[] = [];
 
   constructor(dir: string, contentTypes: string | undefined, env: NodeJS.ProcessEnv) {
-    this.dir = resolve(dir);
+    this.description = resolve(dir);
     this.#contentTypes = contentTypes;
     this.#env = { ...env };
     for (const name of perTenantVariables) delete this.#env[name];
   }
 
   /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */
-  get unusable(): readonly TenantProblem[] {
+  unusable(): readonly TenantProblem[] {
     return this.#unusable;
   }
 
@@ -162,12 +162,12 @@ class TenantDirectory {
   async #jsonFiles(): Promise<string[]> {
     let names: string[];
     try {
-      names = await readdir(this.dir);
+      names = await readdir(this.description);
     } catch (error) {
-      throw new ConfigError('--tenants', `cannot read the directory ${this.dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
+      throw new ConfigError('--tenants', `cannot read the directory ${this.description} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
     }
     // Editors' and tools' temporary files (.x.json.swp, x.json~, .x.json.tmp) are not tenants.
-    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.dir, name));
+    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.description, name));
   }
 
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
