@@ -14,7 +14,7 @@ import { ConfigError } from '../core/errors.ts';
 import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError } from './outputs-error.ts';
-import { stateDirOf } from './state-location.ts';
+import { stateLocationOf } from './state-location.ts';
 import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
 
 export interface ConnectorConfig {
@@ -237,7 +237,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
     graphRoot: outputs.graphRoot ?? clouds[cloud].graphRoot,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
-    stateDir: stateDirOf(flags, env),
+    stateDir: resolve(stateLocationOf(flags, env)),
   };
   return {
     config,
