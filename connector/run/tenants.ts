@@ -73,9 +73,9 @@ async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, e
     unusable: () => [],
     description: spec.outputs ?? spec.stack ?? 'the environment',
     scan: async (): Promise<TenantChanges> => {
-      if (scanned) return { added: [], changed: [], removed: [], problems: [] };
+      const added = scanned ? [] : [entry];
       scanned = true;
-      return { added: [entry], changed: [], removed: [], problems: [] };
+      return { added, changed: [], removed: [], problems: [] };
     },
   };
 }
