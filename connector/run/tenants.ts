@@ -9,21 +9,16 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { loadConfig, type LoadedConfig } from '../config/config.ts';
 import { perTenantVariables, type TenantSourceSpec } from '../config/run-config.ts';
 import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
-import type { ClientCredential } from '../config/credential.ts';
 
-export interface TenantEntry {
+/** A tenant's loaded configuration (the token provider calls its reloadCredential when the credential is refused). */
+export interface TenantEntry extends LoadedConfig {
   readonly file: string;
   /** SHA-256 of the file's bytes: a change of any field (a rotated secret) changes it. */
   readonly fingerprint: string;
-  readonly config: ConnectorConfig;
-  /** Reads the file's credential again (the token provider calls it when the credential is refused). */
-  reloadCredential(): Promise<ClientCredential | undefined>;
-  /** What the configuration's owner should know (an outputs file others may read). */
-  readonly warnings: readonly string[];
 }
 
 export interface TenantProblem {
@@ -66,7 +61,7 @@ export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.Process
 
 async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, env: NodeJS.ProcessEnv): Promise<TenantSource> {
   const loaded = await loadConfig(spec, env);
-  const entry: TenantEntry = { file: spec.outputs ?? '', fingerprint: '', config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: loaded.warnings };
+  const entry: TenantEntry = { ...loaded, file: spec.outputs ?? '', fingerprint: '' };
   let scanned = false;
   return {
     fixed: entry,
@@ -173,6 +168,6 @@ class TenantDirectory implements TenantSource {
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
     const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#contentTypes };
     const loaded = await loadConfig(flags, this.#env);
-    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: [] };
+    return { ...loaded, file, fingerprint, warnings: [] };
   }
 }
