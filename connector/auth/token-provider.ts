@@ -149,18 +149,9 @@ export class MsalTokenProvider implements TokenSource {
     } catch (error) {
       const code = error instanceof IdentityError ? aadstsCodeOf(error.code) : undefined;
       if (code === undefined || !credentialRejectedCodes.has(code) || !this.#options.reloadCredential) throw error;
-      let reloaded: LoadedCredential | undefined;
-      try {
-        const credential = await this.#options.reloadCredential();
-        reloaded = credential ? await loadCredential(credential) : undefined;
-      } catch {
-        reloaded = undefined;
-      }
-      if (!reloaded || reloaded.fingerprint === (await this.#loaded).fingerprint) throw error;
+      const credential = await this.#options.reloadCredential().catch(() => undefined);
+      if (!credential || !(await this.useCredential(credential).catch(() => false))) throw error;
       this.#options.logger?.info({ component: 'auth', rejected: `AADSTS${code}` }, 'credential rejected; trying the credential now in the configuration source');
-      this.#loaded = Promise.resolve(reloaded);
-      this.#client = Promise.resolve(this.#createClient(reloaded));
-      this.#cached = undefined;
       return await this.#acquire();
     }
   }

@@ -14,7 +14,7 @@ import { ConfigError } from '../core/errors.ts';
 import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError } from './outputs-error.ts';
-import { stateDirOf } from './state-location.ts';
+import { stateLocationOf } from './state-location.ts';
 import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
 
 export interface ConnectorConfig {
@@ -54,7 +54,7 @@ type Raw = Record<string, unknown>;
  * The text of an outputs file as Windows tools write it too: UTF-8 with or without a byte-order mark, or UTF-16
  * (what Windows PowerShell 5.1's `>` writes: little-endian with a mark), big-endian as well.
  */
-export function decodeOutputsText(bytes: Buffer): string {
+function decodeOutputsText(bytes: Buffer): string {
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return bytes.subarray(3).toString('utf8');
   if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
   if (bytes[0] === 0xfe && bytes[1] === 0xff) return Buffer.from(bytes.subarray(2)).swap16().toString('utf16le');
@@ -95,7 +95,7 @@ function outputsFileWarnings(flags: ConfigFlags, env: NodeJS.ProcessEnv): string
 }
 
 /** `pulumi stack output --json --show-secrets --stack <name>`; its output holds the secret, so it is never logged or echoed. */
-export function readStackOutputs(stack: string, env: NodeJS.ProcessEnv = process.env): Promise<Raw> {
+function readStackOutputs(stack: string, env: NodeJS.ProcessEnv): Promise<Raw> {
   return new Promise((resolvePromise, reject) => {
     execFile('pulumi', ['stack', 'output', '--json', '--show-secrets', '--stack', stack],
       { maxBuffer: 4 * 1024 * 1024, timeout: 120_000, env: { ...env, PULUMI_SKIP_UPDATE_CHECK: 'true' } },
@@ -118,7 +118,7 @@ function text(value: string | undefined): string | undefined {
   return value?.trim() || undefined;
 }
 
-export function parseContentTypes(field: string, value: unknown): CollectedType[] | undefined {
+function parseContentTypes(field: string, value: unknown): CollectedType[] | undefined {
   if (value === undefined || value === null) return undefined;
   const list = Array.isArray(value) ? value.map(String) : String(value).split(',');
   const names = list.map((name) => name.trim()).filter((name) => name !== '');
@@ -161,19 +161,15 @@ async function readOutputs(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<
 
 /** Environment first, then the outputs; at one level a certificate wins over a secret (it was set on purpose). */
 function credentialOf(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
-  const credential = findCredential(outputs, env);
+  const credential = credentialFrom(text(env['O365_CLIENT_CERTIFICATE_PATH']), text(env['O365_CLIENT_SECRET']))
+    ?? credentialFrom(outputs.clientCertificatePath, outputs.clientSecret);
   if (credential?.kind === 'secret') registerSecret(credential.secret);
   return credential;
 }
 
-function findCredential(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
-  const envCertificate = text(env['O365_CLIENT_CERTIFICATE_PATH']);
-  if (envCertificate) return { kind: 'certificate', path: resolve(envCertificate) };
-  const envSecret = text(env['O365_CLIENT_SECRET']);
-  if (envSecret) return { kind: 'secret', secret: envSecret };
-  if (outputs.clientCertificatePath) return { kind: 'certificate', path: resolve(outputs.clientCertificatePath) };
-  if (outputs.clientSecret) return { kind: 'secret', secret: outputs.clientSecret };
-  return undefined;
+function credentialFrom(certificatePath: string | undefined, secret: string | undefined): ClientCredential | undefined {
+  if (certificatePath) return { kind: 'certificate', path: resolve(certificatePath) };
+  return secret ? { kind: 'secret', secret } : undefined;
 }
 
 function required<T>(field: 'tenantId' | 'clientId', value: T | undefined): T {
@@ -237,7 +233,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
     graphRoot: outputs.graphRoot ?? clouds[cloud].graphRoot,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
-    stateDir: stateDirOf(flags, env),
+    stateDir: resolve(stateLocationOf(flags, env)),
   };
   return {
     config,

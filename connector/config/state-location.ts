@@ -2,10 +2,9 @@
  * `--state` names the store: a directory (the embedded SQLite default) or a PostgreSQL URL (`postgres://…`, a
  * fleet's shared database). One place decides which, for `run`, `test` and `status`.
  */
-import { resolve } from 'node:path';
 import { ConnectorError } from '../core/errors.ts';
 
-export const defaultStateDir = '.o365-state';
+const defaultStateDir = '.o365-state';
 
 export function isPostgresUrl(state: string): boolean {
   return /^postgres(?:ql)?:\/\//i.test(state.trim());
@@ -29,11 +28,6 @@ export function refusePasswordInStateUrl(state: string): void {
 }
 
 /** `--state` as given (a directory or a PostgreSQL URL), O365_STATE_DIR, or the default directory; not resolved. */
-export function stateLocationOf(flags: { readonly state?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
+export function stateLocationOf(flags: { readonly state?: string | undefined }, env: NodeJS.ProcessEnv): string {
   return flags.state?.trim() || env['O365_STATE_DIR']?.trim() || defaultStateDir;
-}
-
-/** The state directory without the rest of the configuration (status works offline, from state alone). */
-export function stateDirOf(flags: { readonly state?: string | undefined }, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(stateLocationOf(flags, env));
 }

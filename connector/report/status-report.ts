@@ -196,7 +196,6 @@ export interface FleetReport {
 export const directoryWorker = 'local';
 
 export interface FleetReportOptions {
-  readonly now?: () => Date;
   /** Tenant domains by tenant id (from the tenants directory's outputs files). */
   readonly domains?: ReadonlyMap<string, string>;
   /** A state directory whose lock a running connector holds: it holds every unit. */
@@ -207,14 +206,14 @@ export interface FleetReportOptions {
    * holds is not being collected, and none held at all means no worker runs. A state directory's holders live in
    * its one process, so there it says nothing.
    */
-  readonly liveHolders?: boolean;
+  readonly liveHolders: boolean;
   /** A unit held whose last commit is older than this is stalled (every pass commits): `--stalled-after`. */
-  readonly stalledAfterSeconds?: number;
+  readonly stalledAfterSeconds: number;
 }
 
 /** Every tenant of a fleet's store, each as `status` reports one, with the worker that holds each unit. */
-export async function buildFleetReport(database: StateDatabase, options: FleetReportOptions = {}): Promise<FleetReport> {
-  const now = (options.now ?? (() => new Date()))();
+export async function buildFleetReport(database: StateDatabase, options: FleetReportOptions): Promise<FleetReport> {
+  const now = new Date();
   const holders = await database.claims.holders();
   const holderOf = new Map(holders.map((holder) => [unitName(holder.unit), holder.worker]));
   const tenants: FleetReport['tenants'] = [];
@@ -229,7 +228,7 @@ export async function buildFleetReport(database: StateDatabase, options: FleetRe
       const unit = { ...row, holder, reasons: [...row.reasons] };
       const savedAt = cursors.get(row.contentType)?.updatedAt;
       if (options.liveHolders && holder === undefined) unit.reasons.unshift(holders.length === 0 ? 'no worker is running' : 'no worker holds it');
-      else if (holder !== undefined && options.stalledAfterSeconds !== undefined && savedAt !== undefined && now.getTime() - Date.parse(savedAt) > options.stalledAfterSeconds * 1000) {
+      else if (holder !== undefined && savedAt !== undefined && now.getTime() - Date.parse(savedAt) > options.stalledAfterSeconds * 1000) {
         unit.reasons.unshift(`stalled: no commit for ${formatLag(Math.round((now.getTime() - Date.parse(savedAt)) / 1000))} (a sink not acknowledging, or its worker cut off from this database)`);
       }
       if (unit.health === 'Active' && unit.reasons.length > 0) unit.health = 'Degraded';

@@ -6,15 +6,15 @@
 import type { Subscription } from '../sources/activity-api/activity-api.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { RunConfiguration } from '../config/run-config.ts';
+import type { RunConfiguration, TenantSourceSpec } from '../config/run-config.ts';
 import { isPostgresUrl } from '../config/state-location.ts';
 import { lockFileName } from '../state/sqlite/directory-lock.ts';
 import { isLockHeld } from '../core/lock-file.ts';
 import { openStateDatabaseReadOnlyAt } from '../state/open-database.ts';
 import { stateDbName } from '../state/sqlite/schema.ts';
 import { checkStateToReport } from '../state/sqlite/state-directory.ts';
-import { buildFleetReport, buildStatusReport, type FleetReport, type StatusReport } from './status-report.ts';
-import { TenantDirectory, tenantSourceOf } from '../run/tenants.ts';
+import { buildFleetReport, buildStatusReport, type FleetReport, type FleetReportOptions, type StatusReport } from './status-report.ts';
+import { tenantSourceOf } from '../run/tenants.ts';
 import { TenantRuntimes } from '../run/tenant-runtimes.ts';
 import { quickRetryPolicy } from '../run/tenant-check.ts';
 import type { Logger } from '../observe/log.ts';
@@ -30,7 +30,7 @@ export type Status = { readonly fleet: FleetReport } | { readonly tenant: Status
 export async function statusOf(config: RunConfiguration, logger: Logger, onLiveListFailed: (error: unknown) => void): Promise<Status> {
   const location = config.state;
   if (!isPostgresUrl(location)) checkStateToReport(location, config.stateGiven);
-  const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants.dir, config.tenants.contentTypes) : undefined;
+  const tenantFiles = config.tenants.kind === 'directory' ? await readTenantFiles(config.tenants) : undefined;
   const fleet = await fleetReportOf(location, tenantFiles, config.settings.stalledAfterSeconds);
   if (fleet) return { fleet };
   let subscriptions: Subscription[] | undefined;
@@ -58,7 +58,7 @@ export async function statusOf(config: RunConfiguration, logger: Logger, onLiveL
  * tenant (`run --tenants`). Undefined for one tenant's state directory, reported as before.
  */
 async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined, stalledAfterSeconds: number): Promise<FleetReport | undefined> {
-  const unusable = tenantFiles?.unusable;
+  const unusable = tenantFiles?.unusableTenantFiles;
   const shared = isPostgresUrl(state);
   if (!shared && !existsSync(join(resolve(state), stateDbName))) {
     return unusable === undefined ? undefined : { overall: 'Inactive', state: resolve(state), workers: [], tenants: [], unusableTenantFiles: unusable };
@@ -67,28 +67,23 @@ async function fleetReportOf(state: string, tenantFiles: TenantFiles | undefined
   try {
     if (unusable === undefined && !shared && (await database.tenants()).filter((tenant) => tenant !== '').length <= 1) return undefined;
     return await buildFleetReport(database, {
-      ...(tenantFiles ? { domains: tenantFiles.domains, unusableTenantFiles: tenantFiles.unusable } : {}),
-      liveHolders: shared, stalledAfterSeconds,
+      ...tenantFiles, liveHolders: shared, stalledAfterSeconds,
       // A state directory has no claims to read: its lock says whether a worker runs on it.
-      ...(shared ? {} : { directoryHeld: isLockHeld(join(resolve(state), lockFileName)) }),
+      directoryHeld: !shared && isLockHeld(join(resolve(state), lockFileName)),
     });
   } finally {
     await database.close();
   }
 }
 
-interface TenantFiles {
-  /** Tenant id (lower case) → domain, from the usable files. */
-  readonly domains: ReadonlyMap<string, string>;
-  readonly unusable: NonNullable<FleetReport['unusableTenantFiles']>;
-}
+/** Tenant id (lower case) → domain, from the usable files; and the files a worker cannot use. */
+type TenantFiles = Required<Pick<FleetReportOptions, 'domains' | 'unusableTenantFiles'>>;
 
 /** `--tenants`: the directory read as a worker reads it (nothing is asked of Microsoft): each tenant's domain, and every file a worker cannot use. */
-async function readTenantFiles(dir: string, contentTypes: string | undefined): Promise<TenantFiles> {
-  const directory = new TenantDirectory(dir, { contentTypes });
-  await directory.scan();
+async function readTenantFiles(spec: TenantSourceSpec): Promise<TenantFiles> {
+  const directory = await tenantSourceOf(spec);
   const domains = new Map<string, string>();
-  for (const { config } of directory.tenants.values()) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
-  const unusable = directory.unusable.map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
-  return { domains, unusable };
+  for (const { config } of (await directory.scan()).added) if (config.tenantDomain) domains.set(config.tenantId.toLowerCase(), config.tenantDomain);
+  const unusableTenantFiles = directory.unusable().map((problem) => ({ file: problem.file, problem: redactSecrets(problem.error.toLine()), ...(problem.keptTenant ? { keptTenant: problem.keptTenant } : {}) }));
+  return { domains, unusableTenantFiles };
 }

@@ -58,12 +58,10 @@ export async function checkContentTypes(runtime: TenantRuntime): Promise<{ reada
       for await (const _page of api.listContent(contentType, { start: new Date(end.getTime() - probeWindowMs), end })) break;
       readable.push(contentType);
     } catch (error) {
-      if (error instanceof ActivityApiError && notStartedCodes.has(error.code)) {
-        readable.push(contentType);
-        continue;
-      }
-      if (!(error instanceof ActivityApiError && error.code === 'AF10001')) throw error;
-      refused.push(error);
+      if (!(error instanceof ActivityApiError)) throw error;
+      if (notStartedCodes.has(error.code)) readable.push(contentType);
+      else if (error.code === 'AF10001') refused.push(error);
+      else throw error;
     }
   }
   return { readable, refused };

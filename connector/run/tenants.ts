@@ -9,21 +9,16 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadConfig, type ConnectorConfig } from '../config/config.ts';
+import { loadConfig, type LoadedConfig } from '../config/config.ts';
 import { perTenantVariables, type TenantSourceSpec } from '../config/run-config.ts';
 import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
-import type { ClientCredential } from '../config/credential.ts';
 
-export interface TenantEntry {
+/** A tenant's loaded configuration (the token provider calls its reloadCredential when the credential is refused). */
+export interface TenantEntry extends LoadedConfig {
   readonly file: string;
   /** SHA-256 of the file's bytes: a change of any field (a rotated secret) changes it. */
   readonly fingerprint: string;
-  readonly config: ConnectorConfig;
-  /** Reads the file's credential again (the token provider calls it when the credential is refused). */
-  reloadCredential(): Promise<ClientCredential | undefined>;
-  /** What the configuration's owner should know (an outputs file others may read). */
-  readonly warnings: readonly string[];
 }
 
 export interface TenantProblem {
@@ -59,37 +54,32 @@ export interface TenantSource {
 /** The tenant source a configuration names; a fixed tenant's configuration is read now (a mistake in it stops the command before anything is opened). */
 export async function tenantSourceOf(spec: TenantSourceSpec, env: NodeJS.ProcessEnv = process.env): Promise<TenantSource> {
   if (spec.kind === 'directory') {
-    const directory = new TenantDirectory(spec.dir, { contentTypes: spec.contentTypes, env });
-    return { scan: () => directory.scan(), description: directory.dir, unusable: () => directory.unusable, fixed: undefined };
+    return new TenantDirectory(spec.dir, spec.contentTypes, env);
   }
   return fixedTenant(spec, env);
 }
 
 async function fixedTenant(spec: Extract<TenantSourceSpec, { kind: 'fixed' }>, env: NodeJS.ProcessEnv): Promise<TenantSource> {
   const loaded = await loadConfig(spec, env);
-  const entry: TenantEntry = { file: spec.outputs ?? '', fingerprint: '', config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: loaded.warnings };
+  const entry: TenantEntry = { ...loaded, file: spec.outputs ?? '', fingerprint: '' };
   let scanned = false;
   return {
     fixed: entry,
     unusable: () => [],
     description: spec.outputs ?? spec.stack ?? 'the environment',
     scan: async (): Promise<TenantChanges> => {
-      if (scanned) return { added: [], changed: [], removed: [], problems: [] };
+      const added = scanned ? [] : [entry];
       scanned = true;
-      return { added: [entry], changed: [], removed: [], problems: [] };
+      return { added, changed: [], removed: [], problems: [] };
     },
   };
 }
 
-export interface TenantDirectoryOptions {
+class TenantDirectory implements TenantSource {
+  readonly description: string;
+  readonly fixed = undefined;
   /** `--content-types` of the run, over each file's own list. */
-  readonly contentTypes?: string | undefined;
-  readonly env?: NodeJS.ProcessEnv;
-}
-
-export class TenantDirectory {
-  readonly dir: string;
-  readonly #options: TenantDirectoryOptions;
+  readonly #contentTypes: string | undefined;
   readonly #env: NodeJS.ProcessEnv;
   /** By tenant id. */
   #tenants = new Map<string, TenantEntry>();
@@ -97,20 +87,15 @@ export class TenantDirectory {
   readonly #reported = new Map<string, string>();
   #unusable: readonly TenantProblem[] = [];
 
-  constructor(dir: string, options: TenantDirectoryOptions = {}) {
-    this.dir = resolve(dir);
-    this.#options = options;
-    const env = { ...(options.env ?? process.env) };
-    for (const name of perTenantVariables) delete env[name];
-    this.#env = env;
-  }
-
-  get tenants(): ReadonlyMap<string, TenantEntry> {
-    return this.#tenants;
+  constructor(dir: string, contentTypes: string | undefined, env: NodeJS.ProcessEnv) {
+    this.description = resolve(dir);
+    this.#contentTypes = contentTypes;
+    this.#env = { ...env };
+    for (const name of perTenantVariables) delete this.#env[name];
   }
 
   /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */
-  get unusable(): readonly TenantProblem[] {
+  unusable(): readonly TenantProblem[] {
     return this.#unusable;
   }
 
@@ -172,17 +157,17 @@ export class TenantDirectory {
   async #jsonFiles(): Promise<string[]> {
     let names: string[];
     try {
-      names = await readdir(this.dir);
+      names = await readdir(this.description);
     } catch (error) {
-      throw new ConfigError('--tenants', `cannot read the directory ${this.dir} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
+      throw new ConfigError('--tenants', `cannot read the directory ${this.description} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'give a directory holding one `pulumi stack output --json --show-secrets` file per tenant, named <anything>.json');
     }
     // Editors' and tools' temporary files (.x.json.swp, x.json~, .x.json.tmp) are not tenants.
-    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.dir, name));
+    return names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort().map((name) => join(this.description, name));
   }
 
   async #load(file: string, fingerprint: string): Promise<TenantEntry> {
-    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#options.contentTypes };
+    const flags = { outputs: file, outputsField: '--tenants', contentTypes: this.#contentTypes };
     const loaded = await loadConfig(flags, this.#env);
-    return { file, fingerprint, config: loaded.config, reloadCredential: loaded.reloadCredential, warnings: [] };
+    return { ...loaded, file, fingerprint, warnings: [] };
   }
 }

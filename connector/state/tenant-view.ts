@@ -52,16 +52,10 @@ export class TenantView implements StateStore {
   async close(): Promise<void> {}
 }
 
-/** The view of `tenant` that owns its database: a single-tenant run's store, which closes the database with it. */
+/**
+ * The view of `tenant` that owns its database: a single-tenant run's store, which closes the database with it
+ * (`tenant()` makes a new view on every call, so this one alone closes the database).
+ */
 export function viewClosingDatabase(database: StateDatabase, tenant: string): StateStore {
-  const view = database.tenant(tenant);
-  return {
-    location: view.location,
-    cursors: () => view.cursors(),
-    sinkPositions: () => view.sinkPositions(),
-    deliveredBlobs: (contentType, contentIds) => view.deliveredBlobs(contentType, contentIds),
-    seenRecords: (contentType, keys) => view.seenRecords(contentType, keys),
-    commit: (commit) => view.commit(commit),
-    close: () => database.close(),
-  };
+  return Object.assign(database.tenant(tenant), { close: () => database.close() });
 }

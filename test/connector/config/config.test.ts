@@ -3,7 +3,7 @@ import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig, parseSince } from '../../../connector/config/config.ts';
-import { stateDirOf } from '../../../connector/config/state-location.ts';
+import { stateLocationOf } from '../../../connector/config/state-location.ts';
 import { ConfigError } from '../../../connector/core/errors.ts';
 
 const tenantId = '2f0c3a11-6c55-4d8a-9a1e-0d7d2c1b4e77';
@@ -68,8 +68,8 @@ describe('configuration sources', () => {
     const { config } = await loadConfig({ outputs: await outputsFile(outputs) }, { O365_CONTENT_TYPES: ' Audit.SharePoint , DLP.All ', O365_STATE_DIR: '/srv/o365' });
     expect(config.contentTypes).toEqual(['Audit.SharePoint', 'DLP.All']);
     expect(config.stateDir).toBe('/srv/o365');
-    expect(stateDirOf({}, { O365_STATE_DIR: '/srv/o365' })).toBe('/srv/o365');
-    expect(stateDirOf({ state: 'here' }, { O365_STATE_DIR: '/srv/o365' })).toBe(resolve('here'));
+    expect(stateLocationOf({}, { O365_STATE_DIR: '/srv/o365' })).toBe('/srv/o365');
+    expect(resolve(stateLocationOf({ state: 'here' }, { O365_STATE_DIR: '/srv/o365' }))).toBe(resolve('here'));
   });
 
   it('prefers a certificate from the environment over a secret in the outputs file', async () => {
