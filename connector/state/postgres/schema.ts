@@ -1,5 +1,5 @@
 /**
- * The schema of the PostgreSQL state database (fleet mode), versioned like state.db's (sqlite-schema.ts): `meta`'s
+ * The schema of the PostgreSQL state database (fleet mode), versioned like state.db's (sqlite/schema.ts): `meta`'s
  * schema_version says which of the numbered migrations below ran. Migrations are append-only: a released one is
  * never edited, a change is a new entry. Workers starting together migrate one at a time: the whole migration is
  * one transaction under a transaction-level advisory lock, so the second finds the schema the first committed.

@@ -3,7 +3,7 @@
  * and opening for a run applies the missing ones in one transaction. Migrations are append-only: a released one
  * is never edited, a change is a new entry.
  *
- * The data model carries over to PostgreSQL as is (postgres-schema.ts): plain tables keyed by tenant and content
+ * The data model carries over to PostgreSQL as is (postgres/schema.ts): plain tables keyed by tenant and content
  * type and by sink name, TEXT and BIGINT columns, ISO timestamps where a person reads them and epoch milliseconds where the store
  * compares them (ISO strings with different fractional digits do not sort as text). The one SQLite-only clause,
  * WITHOUT ROWID, is storage layout (the rows live in the primary key's b-tree, half the size); PostgreSQL's DDL
@@ -79,7 +79,7 @@ const migrations: readonly string[] = [
   `,
   // 3: fleet mode, many tenants in one database. Every per-unit table is keyed by the tenant first; the rows of
   // before belong to tenant '' (the single tenant of a state directory, adopted by its tenant on its first run,
-  // see sqlite-store.ts). record_ids holds a row per record, so it keys the tenant by a small code (tenants).
+  // see sqlite/store.ts). record_ids holds a row per record, so it keys the tenant by a small code (tenants).
   // SQLite cannot change a primary key in place: each table is copied into its new form.
   `
   CREATE TABLE tenants (
