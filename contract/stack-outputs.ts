@@ -68,6 +68,11 @@ export const stackOutputsSchema = z.object({
    * requested and consented the Graph permissions ServiceHealth.Read.All and ServiceMessage.Read.All).
    */
   contentTypes: contentTypeList,
+  /**
+   * Whether the stack requested and consented the Graph permission AuditLogsQuery.Read.All (history beyond the Management
+   * Activity API's 7 days, from the audit search); absent in outputs of older stacks and of the environment: unknown.
+   */
+  auditSearch: z.boolean({ error: 'must be true or false' }).optional(),
   keyVaultUri: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
   keyVaultSecretName: z.string().trim().min(1).optional(),
   subscriptionId: guid('').optional(),
