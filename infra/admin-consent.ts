@@ -1,7 +1,8 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../contract/clouds.ts';
-import type { PermissionName } from './config.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../contract/clouds.ts';
+import { configNamespace, type PermissionName } from './config.ts';
+import { graphPermissionSetting, type GraphPermission } from './graph-permissions.ts';
 
 /** The ids of `values` in a service principal's published roles or scopes; fails naming the first one missing. */
 export function permissionIds(ids: Readonly<Record<string, string>>, values: readonly string[], kind: 'application permission' | 'delegated permission', resource: 'management' | 'graph' = 'management'): string[] {
@@ -10,7 +11,7 @@ export function permissionIds(ids: Readonly<Record<string, string>>, values: rea
     if (!id) {
       throw new Error(resource === 'management'
         ? `the Office 365 Management APIs service principal (${managementApiAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud and that the Office 365 service principal exists`
-        : `the Microsoft Graph service principal (${microsoftGraphAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud, or set o365-connector:serviceHealth false`);
+        : `the Microsoft Graph service principal (${microsoftGraphAppId}) publishes no ${kind} "${value}" in this tenant; check the cloud, or set ${configNamespace}:${graphPermissionSetting[value as GraphPermission]} false`);
     }
     return id;
   });
@@ -40,13 +41,13 @@ export interface GraphPermissions {
   readonly roleIds: pulumi.Output<string[]>;
 }
 
-export function graphPermissions(permissions: readonly GraphPermissionName[], options: pulumi.InvokeOutputOptions): GraphPermissions {
+export function graphPermissions(permissions: readonly GraphPermission[], options: pulumi.InvokeOutputOptions): GraphPermissions {
   const resource = azuread.getServicePrincipalOutput({ clientId: microsoftGraphAppId }, options);
   return { resourceObjectId: resource.objectId, roleIds: resource.appRoleIds.apply((ids) => permissionIds(ids, permissions, 'application permission', 'graph')) };
 }
 
 /** What the portal's "Grant admin consent" gives for Graph application permissions: one app role assignment each. */
-export function grantGraphConsent(name: string, permissions: readonly GraphPermissionName[], principalObjectId: pulumi.Input<string>, resource: GraphPermissions, options: pulumi.CustomResourceOptions): azuread.AppRoleAssignment[] {
+export function grantGraphConsent(name: string, permissions: readonly GraphPermission[], principalObjectId: pulumi.Input<string>, resource: GraphPermissions, options: pulumi.CustomResourceOptions): azuread.AppRoleAssignment[] {
   return permissions.map((permission, index) => new azuread.AppRoleAssignment(`${name}-graph-${permission}`, {
     appRoleId: resource.roleIds.apply((ids) => ids[index]!),
     principalObjectId,

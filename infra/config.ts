@@ -4,7 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { cloudNames, type CloudName } from '../contract/clouds.ts';
+import { cloudNames, clouds, type CloudName } from '../contract/clouds.ts';
 import { guidPattern as guid } from '../contract/stack-outputs.ts';
 
 export const configNamespace = 'o365-connector';
@@ -72,6 +72,12 @@ export interface InfraConfig {
    * and ServiceMessage.Read.All, with admin consent, and the outputs list ServiceHealth. Off: nothing of Graph.
    */
   readonly serviceHealth: boolean;
+  /**
+   * History beyond the Management Activity API's 7 days, from the audit search: the app also requests the Graph
+   * application permission AuditLogsQuery.Read.All, with admin consent, and the outputs say auditSearch true. Only
+   * where the cloud has the audit search (clouds.ts); a customer stack's comes from its home stack.
+   */
+  readonly auditSearch: boolean;
   readonly credential: CredentialKind;
   readonly secretLifetimeDays: number;
   /** Bump by one to rotate the client secret; the previous secret stays valid until the next bump. */
@@ -135,6 +141,7 @@ export const knownKeys = [
   'certificatePem', 'publisherId', 'keyVault', 'keyVaultResourceGroup', 'keyVaultLocation', 'keyVaultName',
   'keyVaultSecretName', 'keyVaultSecretReaders', 'keyVaultPurgeProtection', 'billingScope', 'subscriptionAliasName',
   'subscriptionDisplayName', 'subscriptionWorkload', 'serviceHealth',
+  'auditSearch',
 ] as const;
 type Key = (typeof knownKeys)[number];
 
@@ -242,6 +249,7 @@ const keySchemas = (now: Date) => ({
   subscriptionDisplayName: z.string(),
   subscriptionWorkload: oneOf(subscriptionWorkloads),
   serviceHealth: trueOrFalse('serviceHealth'),
+  auditSearch: trueOrFalse('auditSearch'),
 }) satisfies Record<Key, z.ZodType>;
 type KeySchemas = ReturnType<typeof keySchemas>;
 type ValueOf<K extends Key> = z.output<KeySchemas[K]>;
@@ -369,6 +377,7 @@ const notInCustomerStack: Readonly<Partial<Record<Key, string>>> = {
   displayName: 'the app\'s name comes from the home stack',
   permissions: 'the permissions are the home stack\'s app\'s',
   serviceHealth: 'the Graph permissions are the home stack\'s app\'s',
+  auditSearch: 'the Graph permissions are the home stack\'s app\'s',
   delegatedPermissions: 'the permissions are the home stack\'s app\'s',
   credential: 'the credentials come from the home stack',
   certificatePem: 'the credentials come from the home stack',
@@ -404,7 +413,7 @@ function modeSettings(reader: ConfigReader): { mode: Mode; homeStack: string | u
   return { mode, homeStack, consent };
 }
 
-type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' | 'azureadSettings' | 'azureNativeSettings'>;
+type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' | 'auditSearch' | 'azureadSettings' | 'azureNativeSettings'>;
 
 const appDefaults: AppSettings = {
   displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], serviceHealth: true, credential: 'secret',
@@ -437,6 +446,21 @@ function appSettings(reader: ConfigReader): AppSettings {
 }
 
 /**
+ * The audit search, on by default where the cloud has it (Microsoft Graph's audit log query API is global-service
+ * only), refused where it has not. A customer stack does not read it (its home stack's app requests the permission):
+ * the cloud's default stands in, as appDefaults do for the other app settings.
+ */
+function auditSearch(reader: ConfigReader, mode: Mode, cloud: CloudName): boolean {
+  const available = clouds[cloud].auditSearch;
+  if (mode === 'customer') return available;
+  const wanted = reader.read('auditSearch', available);
+  if (wanted && !available) {
+    reader.fail('auditSearch', `the audit search (Microsoft Graph's audit log query API, history beyond 7 days) does not exist in the ${cloud} cloud; pulumi config rm ${configNamespace}:auditSearch`);
+  }
+  return wanted && available;
+}
+
+/**
  * Reads and validates the whole configuration, throwing one InfraConfigError that lists every bad key.
  * `now` only decides whether a configured certificate has already expired.
  */
@@ -448,6 +472,7 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   const cloud = reader.read('cloud', 'commercial');
   // A customer stack takes the app's settings from its home stack: its own were refused above, and the defaults stand in.
   const app = mode === 'customer' ? appDefaults : appSettings(reader);
+  const history = auditSearch(reader, mode, cloud);
 
   const azureadSettings = reader.namespace('azuread');
   const environment = azureadSettings['environment'];
@@ -457,5 +482,5 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   const azureNativeSettings = reader.namespace('azure-native');
 
   if (reader.problems.length > 0) throw new InfraConfigError(reader.problems);
-  return { mode, homeStack, consent, cloud, ...app, azureadSettings, azureNativeSettings };
+  return { mode, homeStack, consent, cloud, ...app, auditSearch: history, azureadSettings, azureNativeSettings };
 }

@@ -1,16 +1,16 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import type { GraphPermissionName } from '../contract/clouds.ts';
 import type { PermissionName } from './config.ts';
 import { grantAdminConsent, grantGraphConsent, graphPermissions, managementApiPermissions } from './admin-consent.ts';
+import type { GraphPermission } from './graph-permissions.ts';
 
 export interface CustomerConsentArgs {
   /** The home stack's multi-tenant app. */
   readonly clientId: pulumi.Input<string>;
   readonly permissions: readonly PermissionName[];
   readonly delegatedPermissions: readonly PermissionName[];
-  /** The home app's Microsoft Graph application permissions (service health): consented on the tenant's Graph service principal. */
-  readonly graphPermissions: readonly GraphPermissionName[];
+  /** The home app's Microsoft Graph application permissions (service health, audit search): consented on the tenant's Graph service principal. */
+  readonly graphPermissions: readonly GraphPermission[];
   /** Signed in to the customer tenant. */
   readonly provider: azuread.Provider;
 }

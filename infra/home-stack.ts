@@ -2,9 +2,10 @@
 // reads it through a StackReference. One schema for both sides, as connector/config/stack-outputs.ts is for the connector.
 import * as pulumi from '@pulumi/pulumi';
 import { z } from 'zod';
-import { cloudNames, graphServiceHealthPermissions, type CloudName } from '../contract/clouds.ts';
+import { cloudNames, type CloudName } from '../contract/clouds.ts';
 import { guidPattern } from '../contract/stack-outputs.ts';
 import { configNamespace, permissionNames } from './config.ts';
+import { graphPermissionNames } from './graph-permissions.ts';
 import { azureadEnvironment } from './providers.ts';
 
 const guid = z.string().regex(guidPattern, { error: 'must be a GUID' });
@@ -25,8 +26,8 @@ export const homeOutputsSchema = z.object({
   permissions: permissionList.min(1),
   /** Delegated scopes the app requests: one delegated grant in every customer tenant when not empty. */
   delegatedPermissions: permissionList,
-  /** Microsoft Graph application permissions the app requests (service health); absent from home stacks of before: none. */
-  graphPermissions: z.array(z.enum(graphServiceHealthPermissions, { error: (issue) => `unknown Graph permission "${String(issue.input)}"` })).optional(),
+  /** Microsoft Graph application permissions the app requests (service health, audit search); absent from home stacks of before: none. */
+  graphPermissions: z.array(z.enum(graphPermissionNames, { error: (issue) => `unknown Graph permission "${String(issue.input)}"` })).optional(),
   /** For customers whose own admin approves: opened by a Global Administrator of the customer tenant. */
   adminConsentUrl: z.url({ protocol: /^https$/ }),
   keyVaultUri: z.string().min(1).optional(),

@@ -1,8 +1,9 @@
 import * as pulumi from '@pulumi/pulumi';
 import * as azuread from '@pulumi/azuread';
-import { managementApiAppId, microsoftGraphAppId, type GraphPermissionName } from '../contract/clouds.ts';
+import { managementApiAppId, microsoftGraphAppId } from '../contract/clouds.ts';
 import type { PermissionName } from './config.ts';
 import { grantAdminConsent, grantGraphConsent, graphPermissions, managementApiPermissions } from './admin-consent.ts';
+import type { GraphPermission } from './graph-permissions.ts';
 
 export { permissionIds } from './admin-consent.ts';
 
@@ -12,8 +13,8 @@ export interface ManagementApiAppArgs {
   readonly permissions: readonly PermissionName[];
   /** Delegated permissions (Scope), consented together with one tenant-wide delegated grant. */
   readonly delegatedPermissions: readonly PermissionName[];
-  /** Microsoft Graph application permissions (service health), each consented with an app role assignment; none: nothing of Graph. */
-  readonly graphPermissions: readonly GraphPermissionName[];
+  /** Microsoft Graph application permissions (service health, audit search), each consented with an app role assignment; none: nothing of Graph. */
+  readonly graphPermissions: readonly GraphPermission[];
   /** Object id of the identity running `pulumi up`, made owner so it can keep managing the app with least privilege. */
   readonly ownerObjectId: pulumi.Input<string>;
   /**

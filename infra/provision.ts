@@ -1,6 +1,6 @@
 // Composes the components; index.ts calls this with the stack's config, tests call it under pulumi's mocks.
 import * as pulumi from '@pulumi/pulumi';
-import { clouds, graphServiceHealthPermissions, type GraphPermissionName } from '../contract/clouds.ts';
+import { clouds, graphServiceHealthPermissions } from '../contract/clouds.ts';
 import { contentTypes, serviceHealth, type CollectedType } from '../contract/content-types.ts';
 import type { ProgramOutputs } from '../contract/stack-outputs.ts';
 import type * as azuread from '@pulumi/azuread';
@@ -8,6 +8,7 @@ import type { InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';
 import { tokenRoles, verifyConsent, type GrantedRoles } from './consent-check.ts';
 import { CustomerConsent } from './customer-consent.ts';
+import { graphPermissionsOf, readsAuditSearch, type GraphPermission } from './graph-permissions.ts';
 import { adminConsentUrl, readHomeStack, type HomeStackOutputs } from './home-stack.ts';
 import { ConnectorKeyVault } from './key-vault.ts';
 import { ManagementApiApp, type ManagementApiAppArgs } from './management-api-app.ts';
@@ -19,14 +20,9 @@ import { discoverTenant, type Tenant } from './tenant.ts';
  * Content types the granted application permissions can read: DLP.All needs ActivityFeed.ReadDlp; ServiceHealth (from
  * Microsoft Graph) needs both Graph permissions. The Management API's own ServiceHealth.Read reads nothing any more.
  */
-export function readableContentTypes(permissions: readonly PermissionName[], graph: readonly GraphPermissionName[] = []): CollectedType[] {
+export function readableContentTypes(permissions: readonly PermissionName[], graph: readonly GraphPermission[] = []): CollectedType[] {
   const audit: CollectedType[] = permissions.includes('ActivityFeed.Read') ? contentTypes.filter((type) => type !== 'DLP.All' || permissions.includes('ActivityFeed.ReadDlp')) : [];
   return graphServiceHealthPermissions.every((permission) => graph.includes(permission)) ? [...audit, serviceHealth] : audit;
-}
-
-/** The Graph application permissions a stack with serviceHealth on requests; none when off. */
-export function graphPermissionsOf(config: Pick<InfraConfig, 'serviceHealth'>): GraphPermissionName[] {
-  return config.serviceHealth ? [...graphServiceHealthPermissions] : [];
 }
 
 /**
@@ -116,6 +112,7 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
   const azure = azureadProvider(config.cloud, config.azureadSettings);
   const tenant = discoverTenant(azure);
   const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
+  const graph = graphPermissionsOf(config);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
@@ -126,8 +123,10 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
-    ...(config.serviceHealth ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
-    contentTypes: pulumi.output(readableContentTypes(config.permissions, graphPermissionsOf(config))),
+    ...(graph.length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
+    contentTypes: pulumi.output(readableContentTypes(config.permissions, graph)),
+    // Requested and, in a single stack, consented by the same pulumi up.
+    auditSearch: pulumi.output(readsAuditSearch(graph)),
   };
 }
 
@@ -190,5 +189,7 @@ async function provisionCustomer(config: InfraConfig, options: ProvisionOptions)
     apiRoot: pulumi.output(endpoints.apiRoot),
     ...((home.graphPermissions ?? []).length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
     contentTypes: pulumi.output(readableContentTypes(home.permissions, home.graphPermissions ?? [])),
+    // Consented above, or checked there with consent verify.
+    auditSearch: pulumi.output(readsAuditSearch(home.graphPermissions ?? [])),
   };
 }

@@ -25,7 +25,7 @@ describe('the program as Pulumi runs it (Pulumi.yaml main, Node type stripping)'
   it('loads Pulumi.yaml\'s main under Node\'s own type stripping and exports the connector configuration, only the secret as a secret', async () => {
     const { outputs, resources } = await program({ 'o365-connector:cloud': 'gcc' });
     expect(Object.keys(outputs).sort()).toEqual([
-      'apiRoot', 'authorityHost', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'contentTypes', 'graphRoot', 'publisherId', 'tenantDomain', 'tenantId',
+      'apiRoot', 'auditSearch', 'authorityHost', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'contentTypes', 'graphRoot', 'publisherId', 'tenantDomain', 'tenantId',
     ]);
     expect(unwrapSecret(outputs['clientSecret'])).toBe('value-of-o365-connector-secret-0');
     expect(outputs['apiRoot']).toBe('https://manage-gcc.office.com');

@@ -106,10 +106,12 @@ describe('management API app', () => {
 });
 
 const graphRoles = ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'];
+/** Service health's Graph permissions on their own (the audit search's are tested in audit-search.test.ts). */
+const withoutAuditSearch = { auditSearch: 'false' };
 
 describe('service health from Microsoft Graph (config serviceHealth)', () => {
   it('by default also requests ServiceHealth.Read.All and ServiceMessage.Read.All on Microsoft Graph, ids looked up by value, with admin consent', async () => {
-    const run = await runProgram();
+    const run = await runProgram(withoutAuditSearch);
     expect(requested(run, microsoftGraphAppId)).toEqual(graphRoles.map((name) => ({ id: graphAppRoleIds[name]!, type: 'Role' })));
     expect(assignedOn(run, graphServicePrincipalObjectId).map((assignment) => assignment.inputs)).toEqual(graphRoles.map((name) => ({
       appRoleId: graphAppRoleIds[name], principalObjectId: 'sp-object-of-o365-connector', resourceObjectId: graphServicePrincipalObjectId,
@@ -123,7 +125,7 @@ describe('service health from Microsoft Graph (config serviceHealth)', () => {
 
   it('takes the Graph role ids from the tenant\'s Graph service principal, whatever they are', async () => {
     const graphPublished = { 'ServiceHealth.Read.All': randomUUID(), 'ServiceMessage.Read.All': randomUUID() };
-    const run = await runProgram({}, undefined, { graphPublished });
+    const run = await runProgram(withoutAuditSearch, undefined, { graphPublished });
     expect(requested(run, microsoftGraphAppId).map((access) => access.id)).toEqual(graphRoles.map((name) => graphPublished[name as keyof typeof graphPublished]));
     expect(assignedOn(run, graphServicePrincipalObjectId).map((assignment) => assignment.inputs.appRoleId)).toEqual(graphRoles.map((name) => graphPublished[name as keyof typeof graphPublished]));
   });
@@ -134,8 +136,8 @@ describe('service health from Microsoft Graph (config serviceHealth)', () => {
     );
   });
 
-  it('off, requests and consents nothing of Microsoft Graph, and does not even look it up', async () => {
-    const run = await runProgram({ serviceHealth: 'false' });
+  it('off (and auditSearch off), requests and consents nothing of Microsoft Graph, and does not even look it up', async () => {
+    const run = await runProgram({ serviceHealth: 'false', ...withoutAuditSearch });
     const [app] = run.ofType(applicationType);
     expect(app!.inputs.requiredResourceAccesses.map((entry: { resourceAppId: string }) => entry.resourceAppId)).toEqual([managementApiAppId]);
     expect(assignedOn(run, graphServicePrincipalObjectId)).toEqual([]);

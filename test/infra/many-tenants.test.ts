@@ -44,7 +44,7 @@ describe('home stack: one multi-tenant app in the provider\'s tenant', () => {
       resourceAccesses: [{ id: appRoleIds['ActivityFeed.Read'], type: 'Role' }, { id: appRoleIds['ServiceHealth.Read'], type: 'Role' }],
     }, {
       resourceAppId: microsoftGraphAppId,
-      resourceAccesses: [{ id: graphAppRoleIds['ServiceHealth.Read.All'], type: 'Role' }, { id: graphAppRoleIds['ServiceMessage.Read.All'], type: 'Role' }],
+      resourceAccesses: [{ id: graphAppRoleIds['ServiceHealth.Read.All'], type: 'Role' }, { id: graphAppRoleIds['ServiceMessage.Read.All'], type: 'Role' }, { id: graphAppRoleIds['AuditLogsQuery.Read.All'], type: 'Role' }],
     }]);
     expect([...run.ofType(servicePrincipalType), ...run.ofType(assignmentType), ...run.ofType(grantType)]).toEqual([]);
   });
@@ -70,7 +70,7 @@ describe('home stack: one multi-tenant app in the provider\'s tenant', () => {
       homeTenantId: tenantId,
       permissions: all,
       delegatedPermissions: all,
-      graphPermissions: ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'],
+      graphPermissions: ['ServiceHealth.Read.All', 'ServiceMessage.Read.All', 'AuditLogsQuery.Read.All'],
       adminConsentUrl: `https://login.microsoftonline.com/organizations/adminconsent?client_id=${appClientId}`,
     });
     expect(homeOutputsSchema.strict().safeParse(outputs).error?.issues ?? []).toEqual([]);
@@ -144,6 +144,8 @@ describe('customer stack, consent granted by the stack', () => {
       authorityHost: 'https://login.microsoftonline.com',
       apiRoot: 'https://manage.office.com',
       contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All'],
+      // This home stack's app requests no Graph permission.
+      auditSearch: false,
     });
     const parsed = stackOutputsSchema.strict().safeParse(outputs);
     expect(parsed.error?.issues ?? []).toEqual([]);

@@ -38,6 +38,7 @@ export const appRoleIds: Record<string, string> = {
 export const graphAppRoleIds: Record<string, string> = {
   'ServiceHealth.Read.All': '79c261e0-fe76-4144-aad5-bdc68fbe4037',
   'ServiceMessage.Read.All': '1b620472-6534-4fe6-9df2-4680e8aa28ec',
+  'AuditLogsQuery.Read.All': '5e1e9171-754d-478c-812c-f1755a9a4c2d',
   'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
   'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
 };

@@ -28,6 +28,7 @@ describe('provisioning program', () => {
       apiRoot: 'https://manage.office.com',
       graphRoot: 'https://graph.microsoft.com',
       contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All', 'ServiceHealth'],
+      auditSearch: true,
     });
     for (const [key, output] of Object.entries(outputs)) {
       expect([key, await pulumi.isSecret(output as pulumi.Output<unknown>)]).toEqual([key, key === 'clientSecret']);
@@ -50,8 +51,8 @@ describe('provisioning program', () => {
     expect(await valueOf(outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'ServiceHealth']);
   });
 
-  it('with serviceHealth off exports neither ServiceHealth nor a Graph root: the connector is not told to read what it cannot', async () => {
-    const { outputs } = await runProgram({ serviceHealth: 'false' });
+  it('with serviceHealth and auditSearch off exports neither ServiceHealth nor a Graph root: the connector is not told to read what it cannot', async () => {
+    const { outputs } = await runProgram({ serviceHealth: 'false', auditSearch: 'false' });
     expect(await valueOf(outputs.contentTypes)).toEqual(['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All']);
     expect('graphRoot' in outputs).toBe(false);
   });
