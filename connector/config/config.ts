@@ -31,6 +31,8 @@ export interface ConnectorConfig {
   readonly apiRoot: string;
   /** Microsoft Graph's root (service health); also its token audience (`${graphRoot}/.default`). */
   readonly graphRoot: string;
+  /** The outputs' word on the audit search's permission (AuditLogsQuery.Read.All): granted, not, or unknown (undefined). */
+  readonly auditSearch: boolean | undefined;
   /** Extra CA bundle trusted in addition to the default roots (NODE_EXTRA_CA_CERTS works as usual too). */
   readonly caFile: string | undefined;
   /** The units to collect: audit content types, and ServiceHealth (Microsoft Graph). */
@@ -232,6 +234,7 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     authorityHost: outputs.authorityHost ?? clouds[cloud].authorityHost,
     apiRoot: outputs.apiRoot ?? clouds[cloud].apiRoot,
     graphRoot: outputs.graphRoot ?? clouds[cloud].graphRoot,
+    auditSearch: outputs.auditSearch,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
     stateDir: resolve(stateLocationOf(flags, env)),
   };

@@ -3,6 +3,7 @@
  * that moves it. The pipeline makes commits; the stores (state/) apply them; status and metrics read cursors.
  */
 import type { CollectedType } from '../../contract/content-types.ts';
+import type { HistoryChange, HistoryState } from './history.ts';
 import type { SinkPosition } from './records.ts';
 
 /** Where a tenant's request rate stands (the adaptive budget of request-budget.ts). */
@@ -60,6 +61,8 @@ export interface CursorState {
   readonly serviceHealth?: ServiceHealthSample | undefined;
   /** Where the tenant's request rate stood at this unit's last commit. */
   readonly apiRate?: ApiRateSample | undefined;
+  /** Audit content types: the history beyond the API's 7 days, read from the audit search. */
+  readonly history?: HistoryState | undefined;
 }
 
 /** The tenant's request rate (the adaptive budget) as sampled at `at`. */
@@ -152,6 +155,8 @@ export interface Commit {
   readonly serviceHealth?: ServiceHealthSample;
   /** The tenant's request rate now (replaces the stored one). */
   readonly apiRate?: ApiRateSample;
+  /** Audit content types: what changed in the history beyond the API's 7 days (applied to the stored state). */
+  readonly history?: HistoryChange;
 }
 
 function plainUtcSeconds(text: string): number | undefined {

@@ -66,6 +66,8 @@ export interface ExchangeOptions {
 export interface ExchangeRequest {
   readonly method?: 'GET' | 'POST';
   readonly url: string;
+  /** A JSON request body (sent as application/json). */
+  readonly json?: string | undefined;
   /** Sent after authorization and accept. */
   readonly headers?: Record<string, string>;
   readonly signal?: AbortSignal | undefined;
@@ -163,7 +165,7 @@ export class Exchange {
   }
 
   async #request(call: ExchangeRequest, token: string): Promise<Answer> {
-    const { url, signal, method = 'GET', pool } = call;
+    const { url, signal, method = 'GET', pool, json } = call;
     const options = this.#options;
     // A total deadline for the answer, headers and body: the idle timeouts alone let a trickled body hang for ever.
     const deadline = options.requestDeadlineMs === undefined ? undefined : new RequestDeadline(options.requestDeadlineMs, signal);
@@ -172,7 +174,8 @@ export class Exchange {
       const response = await request(url, {
         method,
         dispatcher: options.dispatcher,
-        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...call.headers },
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json', ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...call.headers },
+        ...(json === undefined ? {} : { body: json }),
         // Time to wait for response headers, then for each body chunk.
         headersTimeout: 60_000,
         bodyTimeout: 120_000,

@@ -11,6 +11,7 @@ import type { CursorState } from '../core/commit.ts';
 import { toConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { RunObserver, Telemetry } from '../observe/telemetry.ts';
+import type { HistorySource } from '../sources/graph/audit-history-source.ts';
 import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
 import { deadLetterFileName } from '../state/sqlite/dead-letter.ts';
 import type { StateStore } from '../state/store.ts';
@@ -43,6 +44,8 @@ export interface UnitLoopOptions {
   readonly tenant?: string | undefined;
   /** Before the first live pass, and again before each one until it succeeds (the subscription is started). */
   readonly prepare?: ((signal: AbortSignal) => Promise<void>) | undefined;
+  /** Where history beyond the API's 7 days is read from (audit units); or why it cannot be, said once when there is some. */
+  readonly history?: HistorySource | { readonly unavailable: string } | undefined;
 }
 
 export class UnitLoop {
@@ -54,6 +57,8 @@ export class UnitLoop {
   readonly pending = new Set<string>();
   /** Whether `prepare` succeeded (or there is none). */
   prepared: boolean;
+  /** Why history cannot be read was said. */
+  #historyExplained = false;
   readonly #unit: UnitLoopOptions;
   readonly #delivery: Delivery;
   readonly #run: CollectionOptions;
@@ -77,10 +82,15 @@ export class UnitLoop {
     return this.#sweep(this.#stopOf(signal));
   }
 
-  /** Everything listable now within the covered range: the live pass, then a sweep of the rest. */
+  /** History beyond the API's 7 days that the unit still has to read; false when the unit must end. */
+  history(signal?: AbortSignal): Promise<boolean> {
+    return this.#history(this.#stopOf(signal));
+  }
+
+  /** Everything listable now within the covered range: the live pass, then a sweep of the rest beside the history. */
   async runOnce(signal?: AbortSignal): Promise<void> {
     const stop = this.#stopOf(signal);
-    if (await this.#live(stop)) await this.#sweep(stop);
+    if (await this.#live(stop)) await Promise.all([this.#sweep(stop), this.#history(stop)]);
   }
 
   /** Live passes and sweeps, each at its interval, until the unit ends. */
@@ -93,7 +103,37 @@ export class UnitLoop {
         if (stop.aborted) break;
       }
     };
-    await Promise.all([every(settings.sweepIntervalMinutes * 60_000, () => this.#sweep(stop)), every(settings.pollIntervalSeconds * 1000, () => this.#live(stop))]);
+    // History begins once the first live pass has recorded what it could not list, then looks again at every sweep.
+    const firstLive = Promise.withResolvers<void>();
+    const live = async () => {
+      const going = await this.#live(stop);
+      firstLive.resolve();
+      return going;
+    };
+    await Promise.all([
+      every(settings.sweepIntervalMinutes * 60_000, () => this.#sweep(stop)),
+      every(settings.pollIntervalSeconds * 1000, live),
+      firstLive.promise.then(() => every(settings.sweepIntervalMinutes * 60_000, () => this.#history(stop))),
+    ]);
+  }
+
+  /** A history pass over what the unit's state has still to read (read from the store: live passes add to it). */
+  async #history(stop: AbortSignal): Promise<boolean> {
+    const { history, store, source, logger } = this.#unit;
+    if (history === undefined || stop.aborted) return !stop.aborted;
+    if ('unavailable' in history) {
+      if (!this.#historyExplained) {
+        const state = (await store.cursors().catch(() => undefined))?.get(source.contentType)?.history;
+        const [first, last] = [state?.todo[0], state?.todo.at(-1)];
+        if (first && last) {
+          this.#historyExplained = true;
+          logger.warn({ component: 'history', contentType: source.contentType, from: new Date(first[0]).toISOString(), to: new Date(last[1]).toISOString() },
+            `records older than the API's 7 days cannot be read: ${history.unavailable}; they stay to do in the state, and collection goes on with what the API lists`);
+        }
+      }
+      return !stop.aborted;
+    }
+    return this.#attempt(stop, async (context) => history.pass((await store.cursors()).get(source.contentType)?.history, context), () => {});
   }
 
   #live(stop: AbortSignal): Promise<boolean> {

@@ -4,6 +4,7 @@
  * and its subscriptions, started once per content type. A tenant's file that changed only its credential (a
  * rotated secret) swaps the credential in place; any other change builds a new runtime, and its units restart.
  */
+import { clouds, graphAuditSearchPermission } from '../../contract/clouds.ts';
 import { serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { ConnectorConfig } from '../config/config.ts';
 import type { ClientCredential } from '../config/credential.ts';
@@ -19,6 +20,8 @@ import { BlobFetcher } from '../sources/activity-api/blob-fetcher.ts';
 import { ensureSubscription } from '../sources/activity-api/subscriptions.ts';
 import { ServiceHealthClient } from '../sources/graph/service-health-client.ts';
 import { serviceHealthSource } from '../sources/graph/service-health-source.ts';
+import { auditHistorySource, type AuditHistory, type HistorySource } from '../sources/graph/audit-history-source.ts';
+import { AuditSearchClient } from '../sources/graph/audit-search-client.ts';
 import type { Source } from '../sources/source.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
@@ -36,6 +39,8 @@ export interface TenantClients {
   /** The same app and credential for Graph's audience (a Graph token carries the Graph application permissions). */
   readonly graphTokens: MsalTokenProvider;
   readonly graph: ServiceHealthClient;
+  /** Microsoft Graph's audit search (history beyond the API's 7 days), with the tenant's running queries. */
+  readonly history: AuditHistory;
   /** Uses `credential` in every token provider made so far; true when it differs from the current one. */
   useCredential(credential: ClientCredential): Promise<boolean>;
 }
@@ -52,6 +57,8 @@ export interface TenantRuntime {
   subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
   /** Where the unit's records come from: the Management Activity API's content, or Graph's service health. */
   sourceOf(contentType: CollectedType): Source;
+  /** Where an audit unit's history beyond the API's 7 days comes from; or why it cannot be read, with the fix. */
+  historyOf(contentType: CollectedType): HistorySource | { readonly unavailable: string } | undefined;
 }
 
 export interface TenantRuntimesOptions {
@@ -59,7 +66,7 @@ export interface TenantRuntimesOptions {
   readonly proxy: ProxySettings | undefined;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
-  readonly settings: Pick<RunSettings, 'requestsPerMinute' | 'maxInFlight' | 'maxBlobBytes' | 'requestDeadlineSeconds' | 'fetchConcurrency'>;
+  readonly settings: Pick<RunSettings, 'requestsPerMinute' | 'maxInFlight' | 'maxBlobBytes' | 'requestDeadlineSeconds' | 'fetchConcurrency' | 'historyQueries'>;
   /** `test` and `status` answer in seconds: a few quick retries instead of the collector's patient policy. */
   readonly retry?: RetryPolicyOptions;
   /** One tenant's run: its lines need no tenant label. */
@@ -141,7 +148,20 @@ export class TenantRuntimes {
       sourceOf: (contentType) => (contentType === serviceHealth
         ? serviceHealthSource(clients.graph)
         : auditSource(contentType, api, (fetcher ??= new BlobFetcher(api, this.#fetchSlots)))),
+      historyOf: (contentType) => {
+        if (contentType === serviceHealth) return undefined;
+        const unavailable = this.#historyUnavailable(config);
+        return unavailable ? { unavailable } : auditHistorySource(contentType, clients.history);
+      },
     };
+  }
+
+  /** Why the tenant's history cannot be read from the audit search (with the fix), or undefined when it can. */
+  #historyUnavailable(config: ConnectorConfig): string | undefined {
+    if (this.#options.settings.historyQueries === 0) return '--history-queries is 0 (give it 1 or more to read it)';
+    if (!clouds[config.cloud].auditSearch) return `the audit search does not exist in the ${config.cloud} cloud (Microsoft Graph's audit log query API is a global service only)`;
+    if (config.auditSearch === false) return `the outputs say the app was not granted ${graphAuditSearchPermission} (fix: pulumi config set o365-connector:auditSearch true, pulumi up, and write the outputs file again)`;
+    return undefined;
   }
 
   #clientsOf(config: ConnectorConfig, logger: Logger, reloadCredential: () => Promise<ClientCredential | undefined>): TenantClients {
@@ -161,6 +181,8 @@ export class TenantRuntimes {
     });
     let graphTokens: MsalTokenProvider | undefined;
     let graph: ServiceHealthClient | undefined;
+    let history: AuditHistory | undefined;
+    const onAnswer = this.#options.onApiAnswer;
     const graphTokensOf = () => (graphTokens ??= new MsalTokenProvider({ ...tokenOptions, apiRoot: config.graphRoot }));
     return {
       tokens, api,
@@ -175,7 +197,19 @@ export class TenantRuntimes {
           ...(retry ? { retry } : {}),
         }));
       },
+      get history() {
+        return (history ??= {
+          api: new AuditSearchClient({
+            graphRoot: config.graphRoot, tenant: config.tenantId, tokens: graphTokensOf(), dispatcher: agent, logger, telemetry: telemetry.component('graph', 'source'),
+            ...(onAnswer ? { onAnswer: (url: string, code: string) => onAnswer(config.tenantId, auditSearchOperationOf(url), code) } : {}),
+            ...(retry ? { retry } : {}),
+          }),
+          slots: new Slots(settings.historyQueries),
+        });
+      },
       async useCredential(credential) {
+        // A new credential may carry the permission the old one lacked: the history asks again.
+        if (history) history.forbidden = undefined;
         const swapped = await tokens.useCredential(credential);
         if (graphTokens) await graphTokens.useCredential(credential);
         return swapped;
@@ -184,8 +218,14 @@ export class TenantRuntimes {
   }
 }
 
+/** The audit search's operation a URL calls, as metrics name it. */
+function auditSearchOperationOf(url: string): string {
+  const path = new URL(url).pathname;
+  return path.endsWith('/records') ? 'auditSearch.records' : /\/queries\/[^/]+$/.test(path) ? 'auditSearch.poll' : 'auditSearch.query';
+}
+
 /** What a change must leave alone for the runtime to carry on with only the credential swapped. */
 function sameExceptCredential(a: ConnectorConfig, b: ConnectorConfig): boolean {
   return a.clientId === b.clientId && a.publisherId === b.publisherId && a.apiRoot === b.apiRoot && a.authorityHost === b.authorityHost
-    && a.graphRoot === b.graphRoot && a.caFile === b.caFile && a.contentTypes.join() === b.contentTypes.join();
+    && a.graphRoot === b.graphRoot && a.auditSearch === b.auditSearch && a.caFile === b.caFile && a.contentTypes.join() === b.contentTypes.join();
 }

@@ -89,7 +89,7 @@ export class Worker {
     const { config, logger } = this;
     // More than 7 days back (a minute's slack for the default, 7d): the windows start at the API's limit instead.
     if (config.since.getTime() < Date.now() - retentionMs - 60_000) {
-      logger.warn({ since: config.sinceText, startsAt: new Date(earliestListable(Date.now())).toISOString() }, '--since is further back than the 7 days the API keeps content: a first run starts at the oldest content it can list');
+      logger.warn({ since: config.sinceText, startsAt: new Date(earliestListable(Date.now())).toISOString() }, '--since is further back than the 7 days the API keeps content: a first run collects live from the oldest content it can list, and reads what is older from the audit search (history)');
     }
     const database = await this.#openState(hooks);
     hooks.onStateBack?.();
@@ -172,7 +172,7 @@ export class Worker {
           // Read after the claim: the unit's previous holder may have moved it until a moment ago.
           const cursor = (await store.cursors()).get(unit.contentType);
           const loop = new UnitLoop({
-            source: runtime.sourceOf(unit.contentType), store, cursor, since: config.since, logger: runtime.logger,
+            source: runtime.sourceOf(unit.contentType), history: runtime.historyOf(unit.contentType), store, cursor, since: config.since, logger: runtime.logger,
             ...(config.fleet ? { tenant: unit.tenant } : {}), prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
           }, delivery, run);
           await (config.once ? loop.runOnce(signal) : loop.run(signal));

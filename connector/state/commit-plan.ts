@@ -5,6 +5,7 @@
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import { creationSecond, expiredKept, type Commit, type RecordKey } from '../core/commit.ts';
+import { applyHistoryChange, keepRecordsFrom, readHistory, type HistoryState } from '../core/history.ts';
 import { cursorColumns, type CursorRow } from './cursor-rows.ts';
 
 /** The plan of `commit` for `contentType` of `tenant`, whose cursor row is `current` (undefined before its first commit). */
@@ -12,7 +13,7 @@ export function planCommit(current: CursorRow | undefined, tenant: string, conte
   const cursor = nextCursor(current ?? emptyCursorRow(tenant, contentType), commit);
   const before = Number(current?.expired_count ?? 0);
   const expired = (commit.expired ?? []).map((e, i) => ({ ...e, seq: before + i + 1 }));
-  const forgetRecordsBeforeMs = commit.forgetRecordsCreatedBefore === undefined ? undefined : epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
+  const forgetRecordsBeforeMs = forgetRecordsBefore(commit, readHistory(cursor.history));
   return {
     /** The cursor row after the commit, written whole: the values of upsertCursorSql's placeholders. */
     cursor: cursorColumns.map((column) => cursor[column]),
@@ -46,7 +47,7 @@ function emptyCursorRow(tenant: string, contentType: CollectedType): CursorRow {
   return {
     tenant, content_type: contentType, checkpoint: null, records_delivered: 0, blobs_delivered: 0, duplicates_dropped: 0, expired_count: 0,
     last_content_seen: null, last_delivery_at: null, last_error_code: null, last_error_message: null, last_error_at: null, held_blobs: 0, updated_at: null,
-    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null, api_rate: null,
+    covered_from: null, late_blobs: 0, max_lateness_ms: 0, last_sweep_at: null, service_health: null, api_rate: null, history: null,
   };
 }
 
@@ -82,7 +83,19 @@ function nextCursor(row: CursorRow, commit: Commit): CursorRow {
     last_sweep_at: commit.sweptAt ?? row.last_sweep_at,
     service_health: commit.serviceHealth === undefined ? row.service_health ?? null : JSON.stringify(commit.serviceHealth),
     api_rate: commit.apiRate === undefined ? row.api_rate ?? null : JSON.stringify(commit.apiRate),
+    history: commit.history === undefined ? row.history ?? null : JSON.stringify(applyHistoryChange(readHistory(row.history), commit.history, commit.at)),
   };
+}
+
+/**
+ * Where forgetting delivered records stops: as the commit asks, but never inside the window of a history query being
+ * paged, which a restart may read again from its first page (its repeats are then dropped by these keys).
+ */
+function forgetRecordsBefore(commit: Commit, history: HistoryState | undefined): number | undefined {
+  if (commit.forgetRecordsCreatedBefore === undefined) return undefined;
+  const asked = epochMs(commit.forgetRecordsCreatedBefore, 'forgetRecordsCreatedBefore');
+  const keep = keepRecordsFrom(history);
+  return keep === undefined ? asked : Math.min(asked, keep);
 }
 
 function epochMs(iso: string, field: string): number {

@@ -4,6 +4,7 @@
  */
 import type { CollectedType } from '../../contract/content-types.ts';
 import { ConnectorError } from '../core/errors.ts';
+import { readHistory } from '../core/history.ts';
 import type { ApiRateSample, Commit, CursorState, ServiceHealthSample } from '../core/commit.ts';
 
 export interface CursorRow {
@@ -29,6 +30,8 @@ export interface CursorRow {
   service_health: string | null;
   /** The tenant's request rate at the last commit (ApiRateSample as JSON). */
   api_rate: string | null;
+  /** Audit content types: history beyond the API's 7 days (HistoryState as JSON). */
+  history: string | null;
 }
 
 export interface ExpiredRow { content_type: CollectedType; content_id: string; content_created: string; detected_at: string }
@@ -36,7 +39,7 @@ export interface ExpiredRow { content_type: CollectedType; content_id: string; c
 /** Every column of a cursor row, the key (tenant, content_type) first. */
 export const cursorColumns = ['tenant', 'content_type', 'checkpoint', 'records_delivered', 'blobs_delivered', 'duplicates_dropped', 'expired_count', 'last_content_seen',
   'last_delivery_at', 'last_error_code', 'last_error_message', 'last_error_at', 'held_blobs', 'updated_at',
-  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health', 'api_rate'] as const satisfies ReadonlyArray<keyof CursorRow>;
+  'covered_from', 'late_blobs', 'max_lateness_ms', 'last_sweep_at', 'service_health', 'api_rate', 'history'] as const satisfies ReadonlyArray<keyof CursorRow>;
 
 /**
  * The cursors the rows hold (in their order), each with its expired blobs (`expired` ordered by content type,
@@ -71,6 +74,7 @@ function cursorOf(row: CursorRow, expiredRows: readonly ExpiredRow[], where: str
     lastSweepAt: row.last_sweep_at ?? undefined,
     ...(row.service_health ? { serviceHealth: readServiceHealth(row.service_health) } : {}),
     ...(row.api_rate ? { apiRate: readApiRate(row.api_rate) } : {}),
+    ...(row.history ? { history: readHistory(row.history) } : {}),
   };
 }
 

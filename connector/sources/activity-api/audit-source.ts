@@ -12,6 +12,7 @@
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { RawRecord } from '../../core/records.ts';
 import type { SetAsideRecord } from '../../core/commit.ts';
+import type { Interval } from '../../core/history.ts';
 import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
 import { lastErrorOf, type Acknowledgement, type CommitChange, type Source, type SourceContext, type SourcePass } from '../source.ts';
 import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from './activity-api.ts';
@@ -32,9 +33,13 @@ type AuditItem = Extract<FetchOutcome, { kind: 'records' }> | (Extract<FetchOutc
 export function auditSource(contentType: ContentType, api: ActivityApi, fetcher: BlobFetcher): Source {
   return {
     contentType,
-    live: (checkpoint, context) => new AuditPass(contentType, api, fetcher, context, checkpoint, planWindows({
-      checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs: context.settings.overlapMinutes * minute,
-    })),
+    live: (checkpoint, context) => {
+      const overlapMs = context.settings.overlapMinutes * minute;
+      const windows = planWindows({ checkpoint: checkpoint === undefined ? undefined : new Date(checkpoint), since: context.since, now: context.now(), skewMs: api.clockSkewMs, overlapMs });
+      const pass = new AuditPass(contentType, api, fetcher, context, checkpoint, windows);
+      pass.gap = historyGap(checkpoint === undefined ? context.since.getTime() : checkpoint - overlapMs, windows[0], context.now().getTime() + api.clockSkewMs);
+      return pass;
+    },
     sweep: (checkpoint, coveredFrom, context) => {
       const windows = sweepWindows({ coveredFrom, checkpoint, overlapMs: context.settings.overlapMinutes * minute, now: context.now(), skewMs: api.clockSkewMs });
       if (windows.length === 0) return undefined;
@@ -44,6 +49,18 @@ export function auditSource(contentType: ContentType, api: ActivityApi, fetcher:
   };
 }
 
+/**
+ * What a live pass starting at `wanted` cannot list because the API keeps 7 days: from `wanted` to a margin past
+ * where its first window starts (the audit search reads it); none when `wanted` is within the 7 days (a minute's slack).
+ */
+function historyGap(wanted: number, first: TimeWindow | undefined, serverNow: number): Interval | undefined {
+  if (first === undefined || wanted >= serverNow - retentionMs - minute) return undefined;
+  return [Math.floor(wanted / 1000) * 1000, first.start.getTime() + historyOverlapMs];
+}
+
+/** How far the history reads into what the live passes list: records at the edge are delivered once all the same. */
+const historyOverlapMs = hour;
+
 /** One live pass or sweep of an audit content type: its state is the fields, its steps the methods. */
 class AuditPass implements SourcePass<AuditItem> {
   readonly listedFrom: number | undefined;
@@ -51,6 +68,8 @@ class AuditPass implements SourcePass<AuditItem> {
   /** Blobs that could not be fetched: they hold the checkpoint. */
   held = 0;
   lateBlobs = 0;
+  /** What the unit needed that the API no longer lists: recorded in the unit's history with the pass's first commit. */
+  gap: Interval | undefined;
   readonly #tracker: CheckpointTracker;
   readonly #throttledBefore: number;
   readonly #started = performance.now();
@@ -151,6 +170,7 @@ class AuditPass implements SourcePass<AuditItem> {
         return {
           contentType, at,
           ...(sweeping ? {} : this.#advanceCheckpoint()),
+          ...this.#takeGap(),
           // With the first commit, not only at the end of the pass: a first run killed mid-way must not lose where its
           // coverage began, or the sweeps would never look behind the checkpoint it reached.
           ...(!sweeping && this.listedFrom !== undefined ? { coveredFrom: new Date(this.listedFrom).toISOString() } : {}),
@@ -167,6 +187,13 @@ class AuditPass implements SourcePass<AuditItem> {
     const now = this.context.now();
     if (this.sweeping) this.context.logger.info({ component: 'sweep', contentType: this.contentType, seconds: Math.round(performance.now() - this.#started) / 1000, lateBlobs: this.lateBlobs, errors: this.errors.length }, 'sweep ended');
     return { records: this.#passHealth(now), counts: {}, change: () => this.#lastCommit(now) };
+  }
+
+  /** The gap, with the first commit that moves the checkpoint past it (once: a later commit must not ask again for what history has read since). */
+  #takeGap(): { history?: { gap: Interval } } {
+    const { gap } = this;
+    this.gap = undefined;
+    return gap ? { history: { gap } } : {};
   }
 
   /** Moves the pass's checkpoint as far as the acknowledgements allow; the commit carries it only when it moved. */
@@ -189,7 +216,7 @@ class AuditPass implements SourcePass<AuditItem> {
     const moved = this.#advanceCheckpoint();
     const { checkpoint } = this.#tracker;
     return {
-      ...done, ...moved, lastError: last ? lastErrorOf(last, now) : null, heldBlobs: this.held,
+      ...done, ...moved, ...this.#takeGap(), lastError: last ? lastErrorOf(last, now) : null, heldBlobs: this.held,
       ...(this.listedFrom !== undefined ? { coveredFrom: new Date(this.listedFrom).toISOString() } : {}),
       ...(checkpoint !== undefined ? {
         // Sweeps list the whole retention again: a delivered blob is remembered until the API could not list it any more.

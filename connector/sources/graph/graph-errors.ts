@@ -26,18 +26,23 @@ export const graphForbiddenCode = 'GRAPH_FORBIDDEN';
 export const graphUnauthorizedCode = 'GRAPH_UNAUTHORIZED';
 export const graphThrottledCode = 'GRAPH_THROTTLED';
 
-/** The Graph application permission each service announcement resource needs. */
+/** The Graph application permission each resource the connector reads needs (service announcements, the audit search). */
 export const graphPermissionOf = {
   healthOverviews: 'ServiceHealth.Read.All',
   issues: 'ServiceHealth.Read.All',
   messages: 'ServiceMessage.Read.All',
+  auditLog: 'AuditLogsQuery.Read.All',
 } as const;
-export type ServiceAnnouncementResource = keyof typeof graphPermissionOf;
+export type GraphResource = keyof typeof graphPermissionOf;
+export type ServiceAnnouncementResource = Exclude<GraphResource, 'auditLog'>;
 
-export const grantGraphPermissionsFix = (permission: string) =>
-  `grant the app the Microsoft Graph application permission ${permission} with admin consent: pulumi config set o365-connector:serviceHealth true and pulumi up (or, in the portal: API permissions → Add → Microsoft Graph → Application → ${permission} → Grant admin consent), then wait a few minutes for the token to carry it`;
+/** The stack setting that makes the app request a resource's permission. */
+const stackSettingOf = (resource: GraphResource | undefined) => (resource === 'auditLog' ? 'auditSearch' : 'serviceHealth');
 
-export function graphError(status: number, bodyText: string, resource: ServiceAnnouncementResource | undefined, retryAfterMs: number | undefined): GraphApiError {
+export const grantGraphPermissionsFix = (permission: string, setting = 'serviceHealth') =>
+  `grant the app the Microsoft Graph application permission ${permission} with admin consent: pulumi config set o365-connector:${setting} true and pulumi up (or, in the portal: API permissions → Add → Microsoft Graph → Application → ${permission} → Grant admin consent), then wait a few minutes for the token to carry it`;
+
+export function graphError(status: number, bodyText: string, resource: GraphResource | undefined, retryAfterMs: number | undefined): GraphApiError {
   let graphCode: string | undefined;
   let graphMessage: string | undefined;
   try {
@@ -48,7 +53,7 @@ export function graphError(status: number, bodyText: string, resource: ServiceAn
     // not JSON: a proxy's or load balancer's page
   }
   const said = graphMessage ? ` (${graphCode ?? 'no code'}: ${graphMessage.split('\n')[0]!.slice(0, 300)})` : graphCode ? ` (${graphCode})` : '';
-  const where = resource ? `serviceAnnouncement/${resource}` : 'Microsoft Graph';
+  const where = resource === 'auditLog' ? 'the audit search (security/auditLog)' : resource ? `serviceAnnouncement/${resource}` : 'Microsoft Graph';
   const extra = { retryAfterMs, graphCode };
   if (status === 401) {
     return new GraphApiError(graphUnauthorizedCode, `Microsoft Graph refused the access token for ${where}${said}`, status, {
@@ -57,7 +62,7 @@ export function graphError(status: number, bodyText: string, resource: ServiceAn
   }
   if (status === 403) {
     const permission = resource ? graphPermissionOf[resource] : 'ServiceHealth.Read.All and ServiceMessage.Read.All';
-    return new GraphApiError(graphForbiddenCode, `Microsoft Graph refused ${where}: the app lacks ${permission}${said}`, status, { ...extra, fix: grantGraphPermissionsFix(permission) });
+    return new GraphApiError(graphForbiddenCode, `Microsoft Graph refused ${where}: the app lacks ${permission}${said}`, status, { ...extra, fix: grantGraphPermissionsFix(permission, stackSettingOf(resource)) });
   }
   if (status === 429) {
     return new GraphApiError(graphThrottledCode, `Microsoft Graph throttled ${where}${retryAfterMs === undefined ? '' : ` (Retry-After ${Math.round(retryAfterMs / 1000)} s)`}${said}`, status, {

@@ -7,6 +7,7 @@
  * changed, so that line-oriented sinks keep one item per line.
  */
 import { closeArray, closeObject, comma, compacted, cr, lf, openArray, stringEnd, valueEnd, whitespaceEnd } from '../../core/json-scanner.ts';
+import type { Exchange } from '../../http/exchange.ts';
 import { GraphApiError } from './graph-errors.ts';
 
 export interface GraphPage {
@@ -14,6 +15,15 @@ export interface GraphPage {
   readonly items: ReadonlyArray<{ readonly value: unknown; readonly bytes: Buffer }>;
   /** `@odata.nextLink`: the next page, to be followed verbatim; undefined on the last page. */
   readonly nextLink: string | undefined;
+}
+
+/** The page's `@odata.nextLink`, followed only on the origin the token is for (never sent anywhere else). */
+export function nextPageOf(page: GraphPage, exchange: Pick<Exchange, 'onOrigin' | 'origin'>): string | undefined {
+  return page.nextLink === undefined ? undefined : exchange.onOrigin(page.nextLink, (host) => host === undefined
+    ? new GraphApiError('UNTRUSTED_URI', 'Microsoft Graph returned an @odata.nextLink that is not a URL', 0)
+    : new GraphApiError('UNTRUSTED_URI', `Microsoft Graph returned an @odata.nextLink on ${host}, outside graphRoot ${exchange.origin}; the token is not sent there`, 0, {
+      fix: 'check that graphRoot and cloud match the tenant',
+    }));
 }
 
 export function graphPage(body: Buffer, what: string): GraphPage {

@@ -7,7 +7,7 @@
 import type { ApiCallOptions } from '../activity-api/activity-api.ts';
 import { Exchange, type ExchangeOptions } from '../../http/exchange.ts';
 import { graphError, GraphApiError, graphUnauthorizedCode, type ServiceAnnouncementResource } from './graph-errors.ts';
-import { graphPage, type GraphPage } from './graph-page.ts';
+import { graphPage, nextPageOf, type GraphPage } from './graph-page.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi, ServiceHealthOverview } from './service-health-api.ts';
 
 /** The token source (for Graph's audience), the connection pool, retry policy, clock, logger and telemetry. */
@@ -71,11 +71,7 @@ export class ServiceHealthClient implements ServiceHealthApi {
     while (next !== undefined) {
       const url: string = next;
       const page = await this.#page(resource, url, options.abortSignal, true);
-      next = page.nextLink === undefined ? undefined : this.#exchange.onOrigin(page.nextLink, (host) => host === undefined
-        ? new GraphApiError('UNTRUSTED_URI', 'Microsoft Graph returned an @odata.nextLink that is not a URL', 0)
-        : new GraphApiError('UNTRUSTED_URI', `Microsoft Graph returned an @odata.nextLink on ${host}, outside graphRoot ${this.#exchange.origin}; the token is not sent there`, 0, {
-          fix: 'check that graphRoot and cloud match the tenant',
-        }));
+      next = nextPageOf(page, this.#exchange);
       yield page;
     }
   }

@@ -165,6 +165,10 @@ const migrations: readonly string[] = [
   `
   ALTER TABLE cursors ADD COLUMN api_rate TEXT;
   `,
+  // 6: history beyond the API's 7 days, read from the audit search (HistoryState as JSON, core/history.ts).
+  `
+  ALTER TABLE cursors ADD COLUMN history TEXT;
+  `,
 ];
 
 export const currentSchemaVersion = migrations.length;
