@@ -238,6 +238,31 @@ export function describeStoreContract(name: string, harness: () => StoreHarness,
       expect(await store.seenRecords('Audit.General', [key('no-time', undefined), key('bad-time', undefined), key('epoch', undefined)])).toEqual(new Set(['no-time', 'bad-time', 'epoch']));
     });
 
+    it('keeps a unit\'s history (gaps asked, windows done, the query paged) and never forgets record keys inside the window being paged', async () => {
+      const store = await open();
+      const day = 86_400_000;
+      const from = Date.UTC(2026, 10, 1);
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:00:00.000Z', checkpoint: '2026-11-25T09:00:00.000Z', history: { gap: [from, from + 10 * day] } });
+      const paging = { from, to: from + day, queryId: 'q-1', nextLink: 'https://graph.microsoft.com/v1.0/security/auditLog/queries/q-1/records?$skiptoken=2', records: 100 };
+      const old = key('old-record', apiTime(from + 3_600_000));
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:01:00.000Z', recordKeys: [old], records: 1, history: { paging, records: 1, queries: 1 } });
+      // A live pass forgets records older than its retention: not those of the window being paged.
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:02:00.000Z', forgetRecordsCreatedBefore: '2026-11-15T00:00:00.000Z' });
+      expect(await store.seenRecords('Audit.Exchange', [old])).toEqual(new Set(['old-record']));
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:03:00.000Z', history: { done: [[from, from + day]], paging: null, records: 4 } });
+      // The same gap again (a live pass that failed and started over): what history has read is not asked again.
+      await store.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:04:00.000Z', history: { gap: [from, from + 10 * day] } });
+      await store.close();
+      const reopened = await open(store.place);
+      const history = (await reopened.cursors()).get('Audit.Exchange')?.history;
+      expect(history).toMatchObject({ asked: [[from, from + 10 * day]], todo: [[from + day, from + 10 * day]], records: 5, queries: 1, updatedAt: '2026-11-25T10:04:00.000Z' });
+      expect(history?.paging).toBeUndefined();
+      expect((await reopened.cursors()).get('Audit.Exchange')?.checkpoint).toBe('2026-11-25T09:00:00.000Z');
+      // Without a query being paged, they go.
+      await reopened.commit({ contentType: 'Audit.Exchange', at: '2026-11-25T10:05:00.000Z', forgetRecordsCreatedBefore: '2026-11-15T00:00:00.000Z' });
+      expect(await reopened.seenRecords('Audit.Exchange', [old])).toEqual(new Set());
+    });
+
     it('forgets delivered blobs by contentCreated and records by CreationTime, before the given instants, of that content type only', async () => {
       const store = await open();
       for (const [hour, contentType] of [[6, 'Audit.Exchange'], [8, 'Audit.Exchange'], [6, 'Audit.General']] as const) {
