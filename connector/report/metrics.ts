@@ -72,6 +72,7 @@ export class ConnectorMetrics implements RunObserver {
   readonly #sinkBatch: Histogram<'sink'>;
   readonly #apiRequests: Counter<'tenant' | 'operation' | 'code'>;
   readonly #throttled: Counter<'tenant'>;
+  readonly #historyThrottled: Counter<'tenant'>;
   readonly #tenant: string;
 
   constructor(sources: MetricsSources) {
@@ -112,6 +113,10 @@ export class ConnectorMetrics implements RunObserver {
     scraped('counter', 'o365_blobs_expired_total', 'Content blobs that expired (AF20051) before they could be fetched: their records are lost at the source.', typeLabels, perType((row) => row.expiredCount));
     scraped('counter', 'o365_blobs_late_total', 'Content blobs a sweep found after their window had been listed (Microsoft listed them late).', typeLabels, perType((row) => row.lateBlobs));
     scraped('gauge', 'o365_checkpoint_lag_seconds', 'Server time now less the checkpoint (everything before it is delivered).', typeLabels, perType((row) => row.lagSeconds));
+    scraped('counter', 'o365_history_records_total', 'Records the audit search returned for history beyond the API\'s 7 days (before de-duplication against what the API delivered).', typeLabels, perType((row) => row.history?.records));
+    scraped('counter', 'o365_history_queries_total', 'Audit search queries created for history beyond the API\'s 7 days.', typeLabels, perType((row) => row.history?.queries));
+    scraped('gauge', 'o365_history_pending_seconds', 'History beyond the API\'s 7 days still to read from the audit search (the length of the ranges to do).', typeLabels,
+      perType((row) => (row.history === undefined ? undefined : row.history.todo.reduce((sum, [from, to]) => sum + (to - from), 0) / 1000)));
     const stalled = () => (sources.stalled?.().length ?? 0) > 0;
     scraped('gauge', 'o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', typeLabels, perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
     scraped('gauge', 'o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', typeLabels, perType((row) => row.heldBlobs));
@@ -121,7 +126,8 @@ export class ConnectorMetrics implements RunObserver {
     this.#listed = new Counter({ name: 'o365_blobs_listed_total', help: 'Content blobs listed that were not delivered before (counted by this process).', labelNames: typeLabels, registers: [registry] });
     this.#fetched = new Counter({ name: 'o365_blobs_fetched_total', help: 'Content blobs fetched (counted by this process).', labelNames: typeLabels, registers: [registry] });
     this.#sinkBatch = new Histogram({ name: 'o365_sink_batch_seconds', help: 'Time from handing a batch to a sink to its acknowledgement, retries included.', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] });
-    this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error).', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
+    this.#apiRequests = new Counter({ name: 'o365_api_requests_total', help: 'Management Activity API answers by operation and code (HTTP status, AF code or transport error); the audit search\'s (history) as operations auditSearch.query, auditSearch.poll and auditSearch.records.', labelNames: ['tenant', 'operation', 'code'], registers: [registry] });
+    this.#historyThrottled = new Counter({ name: 'o365_history_throttled_total', help: 'Microsoft Graph 429 answers to the audit search (history): each call waited as asked and was repeated.', labelNames: ['tenant'], registers: [registry] });
     this.#throttled = new Counter({ name: 'o365_api_throttled_total', help: 'AF429 answers (the tenant quota was spent; each call was repeated, none failed).', labelNames: ['tenant'], registers: [registry] });
     scraped('gauge', 'o365_api_rate_per_minute', 'Requests a minute the connector asks of the tenant\'s quota now: just under what the service took when it last throttled (AF429), else up to --requests-per-minute.', ['tenant'],
       () => sources.tenants().flatMap(({ tenant, apiRate }): Values => (apiRate ? [[{ tenant }, apiRate.perMinute]] : [])));
@@ -165,5 +171,6 @@ export class ConnectorMetrics implements RunObserver {
   apiAnswered(operation: string, code: string, tenant = this.#tenant): void {
     this.#apiRequests.inc({ tenant, operation, code });
     if (code === 'AF429') this.#throttled.inc({ tenant });
+    if (code === 'GRAPH_THROTTLED' && operation.startsWith('auditSearch')) this.#historyThrottled.inc({ tenant });
   }
 }

@@ -8,6 +8,7 @@ import type { Subscription } from '../sources/activity-api/activity-api.ts';
 import { openStateStoreReadOnly } from '../state/sqlite/store.ts';
 import { type StateDatabase, type StateStore } from '../state/store.ts';
 import { unitName, type ApiRateSample, type CursorState, type ExpiredContent, type LastError, type ServiceHealthSample } from '../core/commit.ts';
+import type { HistoryState, Interval } from '../core/history.ts';
 
 export type Health = 'Active' | 'Degraded' | 'Inactive';
 
@@ -35,6 +36,8 @@ export interface ContentTypeStatus {
   lastError: LastError | undefined;
   /** ServiceHealth: every service's health overview as last sampled from Microsoft Graph. */
   services?: ServiceHealthSample | undefined;
+  /** Audit content types: history beyond the API's 7 days, read from the audit search. */
+  history?: HistoryState | undefined;
   health: Health;
   /** Why the health is not Active, in words. */
   reasons: string[];
@@ -92,6 +95,7 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
       reasons.push(`subscription ${live.status ?? 'not started'}`);
     }
     if (state?.lastError) reasons.push(`last pass failed: ${state.lastError.code}`);
+    if (state?.history?.error) reasons.push(`history: last pass failed: ${state.history.error.code}`);
     if ((state?.heldBlobs ?? 0) > 0) reasons.push(`${state!.heldBlobs} blob(s) held for retry`);
     const recentExpired = state?.expired.filter((e) => now.getTime() - Date.parse(e.detectedAt) < expiredRecentMs).length ?? 0;
     if (recentExpired > 0) reasons.push(`${recentExpired} blob(s) expired before they were fetched`);
@@ -102,7 +106,8 @@ export async function buildStatusReport(options: StatusReportOptions): Promise<S
       lastDeliveryAt: state?.lastDeliveryAt, recordsDelivered: state?.recordsDelivered ?? 0, blobsDelivered: state?.blobsDelivered ?? 0,
       duplicatesDropped: state?.duplicatesDropped ?? 0, expiredCount: state?.expiredCount ?? 0, lastExpired: state?.expired.slice(-5) ?? [],
       heldBlobs: state?.heldBlobs ?? 0, lateBlobs: state?.lateBlobs ?? 0, maxLatenessSeconds: Math.round((state?.maxLatenessMs ?? 0) / 1000),
-      lastSweepAt: state?.lastSweepAt, lastError: state?.lastError, ...(state?.serviceHealth ? { services: state.serviceHealth } : {}), health, reasons,
+      lastSweepAt: state?.lastSweepAt, lastError: state?.lastError, ...(state?.serviceHealth ? { services: state.serviceHealth } : {}),
+      ...(state?.history ? { history: state.history } : {}), health, reasons,
     });
   }
   // Subscriptions this state directory never collected (another connector's, or not run yet) are listed but
@@ -152,6 +157,7 @@ export function formatStatusReport(report: StatusReport): string {
     if (r.health !== 'Active' && r.reasons.length > 0) lines.push(`${r.contentType}: ${r.health}: ${r.reasons.join('; ')}`);
     if (r.lastError) lines.push(`${r.contentType}: last error at ${r.lastError.at}: ${r.lastError.message}`);
     if (r.services) lines.push(`${r.contentType}: ${describeServices(r.services)}`);
+    if (r.history) lines.push(`${r.contentType}: ${describeHistory(r.history)}`);
     if (r.lastExpired.length > 0) {
       lines.push(`${r.contentType}: ${r.expiredCount} blob(s) expired before they could be fetched (their records are lost at the source); latest: ${r.lastExpired.map((e) => `${e.contentId} (created ${e.contentCreated})`).join(', ')}`);
     }
@@ -166,6 +172,28 @@ export function describeRate(rate: ApiRateSample): string {
   return `${asked} (${rate.throttledNow ? 'throttled now' : 'throttled earlier'}: ${rate.throttled.toLocaleString('en-US')} AF429 answer(s), each call repeated; `
     + `the service took about ${rate.learnedPerMinute.toLocaleString('en-US')}/min when it last throttled, the connector stays just under it)`;
 }
+
+/**
+ * One line: the history beyond the API's 7 days: the range asked, how much of it is read, records and queries, the
+ * query being read, what lies beyond the search's reach, and the last failure.
+ */
+export function describeHistory(history: HistoryState): string {
+  const days = (intervals: readonly Interval[]) => intervals.reduce((sum, [from, to]) => sum + (to - from), 0) / 86_400_000;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+  const [first, last] = [history.asked[0], history.asked.at(-1)];
+  const asked = days(history.asked);
+  const read = Math.max(0, asked - days(history.todo) - days(history.unreachable));
+  const parts = [
+    first && last ? `history (audit search) ${day(first[0])} to ${day(last[1])}: ${round(read)} of ${round(asked)} day(s) read${history.todo.length === 0 ? ' (complete)' : ''}` : 'history (audit search): nothing asked',
+    `${history.records.toLocaleString('en-US')} record(s) read, ${history.queries.toLocaleString('en-US')} quer${history.queries === 1 ? 'y' : 'ies'}`,
+  ];
+  if (history.paging) parts.push(`reading query ${history.paging.queryId} (${day(history.paging.from)} to ${day(history.paging.to)}, ${history.paging.records} record(s) so far)`);
+  if (history.unreachable.length > 0) parts.push(`${round(days(history.unreachable))} day(s) beyond the search's reach (--history-reach)`);
+  if (history.error) parts.push(`last error at ${history.error.at}: ${history.error.message}`);
+  return parts.join('; ');
+}
+
+const round = (days: number) => Math.round(days * 10) / 10;
 
 /** One line: how many services Microsoft Graph reports operational, and the others with their status. */
 export function describeServices(sample: ServiceHealthSample): string {
@@ -285,6 +313,7 @@ function tenantRemarks(tenant: FleetReport['tenants'][number]): string[] {
   for (const row of tenant.contentTypes) {
     if (row.health !== 'Active' && row.reasons.length > 0) add(`${row.health}: ${row.reasons.join('; ')}`, row.contentType);
     if (row.lastError) add(`last error: ${row.lastError.message}`, row.contentType, row.lastError.at);
+    if (row.history && (row.history.todo.length > 0 || row.history.error)) add(describeHistory(row.history), row.contentType);
   }
   const remarks = [...byText].map(([text, { types, latest }]) => {
     const which = types.length === tenant.contentTypes.length && types.length > 1 ? 'every content type' : types.join(', ');
