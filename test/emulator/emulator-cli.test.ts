@@ -37,7 +37,7 @@ describe('npm run emulator', () => {
       connectorName: expect.any(String), tenantId: line.tenantId, tenantDomain: 'contoso.onmicrosoft.com', clientId: line.clientId,
       clientSecret: line.clientSecret, publisherId: line.tenantId, cloud: 'commercial', clientSecretExpiry: expect.stringMatching(/Z$/),
       contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All'],
-      authorityHost: line.authorityHost, apiRoot: line.apiRoot, graphRoot: `${line.apiRoot}/graph`, caFile: line.caFile,
+      authorityHost: line.authorityHost, apiRoot: line.apiRoot, graphRoot: `${line.apiRoot}/graph`, auditSearch: true, caFile: line.caFile,
     });
     const agent = new Agent({ connect: { ca: await readFile(line.caFile, 'utf8') } });
     try {
