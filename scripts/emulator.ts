@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { contentTypes, isContentType, type ContentType } from '../contract/content-types.ts';
-import { parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
+import { auditSearchDefaults, parseFaultRule, startEmulator, type FaultRule } from '../test/emulator/index.ts';
 import { connectorOutputs } from '../test/emulator/connector-config.ts';
 import { count, number, share } from './arguments.ts';
 
@@ -17,7 +17,7 @@ function faultRule(spec: string, previous: FaultRule[] = []): FaultRule[] {
   }
 }
 
-function tenantCount(value: string): number {
+function positiveCount(value: string): number {
   const parsed = count(value);
   if (parsed < 1) throw new InvalidArgumentError('must be a whole number >= 1');
   return parsed;
@@ -64,8 +64,14 @@ const options = new Command('emulator')
   .option('--latency <ms>', 'added latency per API request', number, 0)
   .option('--fault <rule>', 'scheduled fault, repeatable: kind@from-to | kind@every:N [/route,...]; kinds throttle, server-error, drop, expired, revoke, latency', faultRule)
   .option('--auditing-off', 'behave like a tenant without unified audit logging')
+  .option('--no-audit-search', 'Graph tokens without AuditLogsQuery.Read.All: the audit search answers 403, the configuration omits auditSearch')
+  .option('--audit-search-polls <n>', 'GETs of an audit search query until it is done (earlier ones answer running)', positiveCount, auditSearchDefaults.pollsUntilDone)
+  .option('--audit-search-page-size <n>', 'records per page of an audit search query', positiveCount, auditSearchDefaults.pageSize)
+  .option('--audit-search-record-limit <n>', 'records an audit search query returns at most (its recordCountLimit)', positiveCount, auditSearchDefaults.recordCountLimit)
+  .option('--audit-search-max-queries <n>', 'unfinished audit search queries per tenant; one more answers 429', positiveCount, auditSearchDefaults.maxUnfinishedQueries)
+  .option('--audit-search-retention <days>', 'how far back the audit search holds records', number, auditSearchDefaults.retentionDays)
   .option('--config-out <file>', 'write the connector configuration (Pulumi stack-outputs form) to this file')
-  .option('--tenants <n>', 'serve n tenants on the same host, each with its own ids, secret, quota and corpus (the id options name the first)', tenantCount, 1)
+  .option('--tenants <n>', 'serve n tenants on the same host, each with its own ids, secret, quota and corpus (the id options name the first)', positiveCount, 1)
   .option('--quiet-tenants', 'tenants after the first serve no content: no history and no arrivals')
   .option('--outputs-dir <dir>', "write each tenant's configuration to <dir>/<tenantId>.json (default with --tenants: a new temporary directory)")
   .parse()
@@ -91,6 +97,11 @@ const emulator = await startEmulator({
   ...(options.anonymousQuota !== undefined ? { anonymousQuotaPerMinute: options.anonymousQuota } : {}),
   auditingEnabled: !options.auditingOff,
   faults,
+  ...(options.auditSearch ? {} : { graphRoles: ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'] }),
+  auditSearch: {
+    pollsUntilDone: options.auditSearchPolls, pageSize: options.auditSearchPageSize, recordCountLimit: options.auditSearchRecordLimit,
+    maxUnfinishedQueries: options.auditSearchMaxQueries, retentionDays: options.auditSearchRetention,
+  },
 });
 // Every tenant gets the same options and faults; ids and secrets are drawn from the seed and the tenant's index.
 for (let added = 1; added < options.tenants; added += 1) emulator.addTenant({ faults, ...(options.quietTenants ? { quiet: true } : {}) });

@@ -342,6 +342,11 @@ export class Corpus {
     return blob;
   }
 
+  /** The blobs of a content type added at run time (addContent, the arrival generator), in the order they were added. */
+  addedBlobs(contentType: ContentType): BlobDescriptor[] {
+    return (this.#added.get(contentType) ?? []).map(({ blob }) => blob);
+  }
+
   /** Every blob (grid and added) of a content type whose contentCreated is in [start, end), by contentCreated. */
   blobsCreatedIn(contentType: ContentType, start: Date, end: Date): BlobDescriptor[] {
     // The API's window rule: start inclusive, end exclusive, on contentCreated.

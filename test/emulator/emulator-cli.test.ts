@@ -37,7 +37,7 @@ describe('npm run emulator', () => {
       connectorName: expect.any(String), tenantId: line.tenantId, tenantDomain: 'contoso.onmicrosoft.com', clientId: line.clientId,
       clientSecret: line.clientSecret, publisherId: line.tenantId, cloud: 'commercial', clientSecretExpiry: expect.stringMatching(/Z$/),
       contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All'],
-      authorityHost: line.authorityHost, apiRoot: line.apiRoot, graphRoot: `${line.apiRoot}/graph`, caFile: line.caFile,
+      authorityHost: line.authorityHost, apiRoot: line.apiRoot, graphRoot: `${line.apiRoot}/graph`, auditSearch: true, caFile: line.caFile,
     });
     const agent = new Agent({ connect: { ca: await readFile(line.caFile, 'utf8') } });
     try {
@@ -84,6 +84,40 @@ describe('npm run emulator', () => {
     }
     emulator.child.kill('SIGTERM');
     expect(await emulator.exit).toBe(0);
+  });
+
+  it('serves the audit search with the --audit-search-* knobs, and --no-audit-search takes its permission away', async () => {
+    const tokenFor = async (agent: Agent, config: { authorityHost: string; tenantId: string; clientId: string; clientSecret: string; graphRoot: string }) => (await (await request(`${config.authorityHost}/${config.tenantId}/oauth2/v2.0/token`, {
+      method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: config.clientId, client_secret: config.clientSecret, scope: `${config.graphRoot}/.default` }).toString(),
+    })).body.json() as { access_token: string }).access_token;
+    const createQuery = (agent: Agent, graphRoot: string, token: string) => request(`${graphRoot}/v1.0/security/auditLog/queries`, {
+      method: 'POST', dispatcher: agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ filterStartDateTime: '2026-01-01T00:00:00Z', filterEndDateTime: '2026-01-02T00:00:00Z' }),
+    });
+    for (const granted of [true, false]) {
+      const outputs = join(dir, `audit-search-${granted}.json`);
+      const emulator = run(['--seed', '8', '--audit-search-polls', '1', '--audit-search-record-limit', '5', '--config-out', outputs, ...(granted ? [] : ['--no-audit-search'])]);
+      const line = JSON.parse(await emulator.firstLine);
+      const config = JSON.parse(await readFile(outputs, 'utf8'));
+      expect(config.auditSearch).toBe(granted ? true : undefined);
+      const agent = new Agent({ connect: { ca: await readFile(line.caFile, 'utf8') } });
+      try {
+        const token = await tokenFor(agent, config);
+        const created = await createQuery(agent, config.graphRoot, token);
+        expect(created.statusCode).toBe(granted ? 201 : 403);
+        const body = await created.body.json() as { id: string; recordCountLimit: number };
+        if (granted) {
+          expect(body.recordCountLimit).toBe(5);
+          const polled = await request(`${config.graphRoot}/v1.0/security/auditLog/queries/${body.id}`, { dispatcher: agent, headers: { authorization: `Bearer ${token}` } });
+          expect(await polled.body.json()).toMatchObject({ status: 'succeeded' });
+        }
+      } finally {
+        await agent.close();
+      }
+      emulator.child.kill('SIGTERM');
+      expect(await emulator.exit).toBe(0);
+    }
   });
 
   it('refuses a malformed fault rule in one line', async () => {

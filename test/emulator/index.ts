@@ -23,6 +23,8 @@ export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
 export { parseFaultRule } from './faults.ts';
 export type { AddContentOptions, BlobDescriptor, AuditRecordObject } from './corpus.ts';
 export type { EmulatorCounters, EmulatorTenant, EmulatorTenantOptions } from './tenant.ts';
+export type { AuditSearch, AuditSearchCounters, AuditSearchOptions, AuditSearchSettings, AuditQueryStatus } from './audit-search.ts';
+export { auditDataOf, auditSearchDefaults, recordTypeNames } from './audit-search.ts';
 
 const minute = 60_000;
 
@@ -225,6 +227,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
     const graph = /^\/graph\/v1\.0\/admin\/serviceAnnouncement\/(healthOverviews|issues|messages)$/.exec(url.pathname);
     if (graph) return send(undefined, response, graphRoute(graph[1] as GraphResource, url, request));
+    const auditLog = /^\/graph\/(v1\.0|beta)\/security\/auditLog\/queries(?:\/([^/]+)(\/records)?)?$/.exec(url.pathname);
+    if (auditLog) return send(undefined, response, auditSearchRoute(auditLog, method, body, url, request));
     if (url.pathname.startsWith('/graph/')) return send(tenant, response, graphError(400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').at(-1)}'.`, now()));
 
     const feed = /^\/api\/v1\.0\/([^/]+)\/activity\/feed\/(.+)$/.exec(url.pathname);
@@ -273,11 +277,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     return send(tenant, response, answer);
   }
 
-  /** Microsoft Graph: the tenant is the token's (Graph URLs name none); the token must be for Graph. */
-  function graphRoute(resource: GraphResource, url: URL, request: IncomingMessage): ReturnType<typeof handleGraph> {
+  /**
+   * Microsoft Graph: the tenant is the token's (Graph URLs name none); the token must be for Graph. The caller's
+   * tenant and roles, or the 401 to answer; counts the request on the tenant's route.
+   */
+  function graphCaller(request: IncomingMessage, routeName: string, at: Date): { served: ServedTenant; roles: readonly string[] } | HttpAnswer {
     const token = /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
     const claims = token ? readAccessToken(token, context.signingKey) : undefined;
-    const at = now();
     const served = claims ? byId.get(claims.tid.toLowerCase()) : undefined;
     const invalid = (message: string) => graphError(401, 'InvalidAuthenticationToken', message, at, { 'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' });
     if (!claims || !served) return invalid('Access token validation failure. Invalid audience.');
@@ -285,13 +291,35 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (claims.exp <= at.getTime() / 1000 || claims.gen < served.identity.generation) return invalid('Lifetime validation failed, the token is expired.');
     served.count((counters) => {
       counters.requests += 1;
-      tally(counters.byRoute, `graph:${resource}`);
+      tally(counters.byRoute, routeName);
     });
+    return { served, roles: claims.roles };
+  }
+
+  function graphRoute(resource: GraphResource, url: URL, request: IncomingMessage): HttpAnswer {
+    const at = now();
+    const caller = graphCaller(request, `graph:${resource}`, at);
+    if ('status' in caller) return caller;
+    const { served, roles } = caller;
     const answer = handleGraph(served.serviceAnnouncements, resource, url.searchParams, {
-      graphRoot: `${origin()}/graph`, roles: claims.roles, now: at, pageSize: options.graphPageSize ?? 100, prefer: request.headers['prefer'] as string | undefined,
+      graphRoot: `${origin()}/graph`, roles, now: at, pageSize: options.graphPageSize ?? 100, prefer: request.headers['prefer'] as string | undefined,
     });
     if (answer.status === 429) served.count((counters) => { counters.throttled += 1; });
     return answer;
+  }
+
+  /** `/graph/{v1.0|beta}/security/auditLog/queries[/{id}[/records]]`: the audit search of the token's tenant. */
+  function auditSearchRoute(path: RegExpExecArray, method: string, body: string, url: URL, request: IncomingMessage): HttpAnswer {
+    const at = now();
+    const records = path[3] !== undefined;
+    const caller = graphCaller(request, `graph:auditLog/queries${path[2] === undefined ? '' : records ? '/{id}/records' : '/{id}'}`, at);
+    if ('status' in caller) return caller;
+    let queryId: string | undefined;
+    try { queryId = path[2] === undefined ? undefined : decodeURIComponent(path[2]); } catch { queryId = path[2]; }
+    return caller.served.auditSearch.handle(
+      { method, version: path[1] as 'v1.0' | 'beta', queryId, records, query: url.searchParams, body },
+      { graphRoot: `${origin()}/graph`, roles: caller.roles, now: at },
+    );
   }
 
   async function tick(): Promise<void> {

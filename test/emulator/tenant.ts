@@ -15,6 +15,8 @@ import { FaultPlan, type Faults } from './faults.ts';
 import { WebhookPoster, type ContentEntry } from './webhooks.ts';
 import { connectorOutputs } from './connector-config.ts';
 import { ServiceAnnouncements } from './service-announcements.ts';
+import { AuditSearch, emptyAuditSearchCounters, type AuditSearchCounters, type AuditSearchOptions } from './audit-search.ts';
+import { graphAuditSearchPermission } from '../../contract/clouds.ts';
 
 const minute = 60_000;
 const day = 24 * 60 * minute;
@@ -49,7 +51,7 @@ export interface EmulatorTenantOptions {
   anonymousQuotaPerMinute?: number;
   /** Roles put in issued tokens; default ActivityFeed.Read, ActivityFeed.ReadDlp, ServiceHealth.Read. */
   grantedRoles?: string[];
-  /** Microsoft Graph roles put in tokens for Graph; default ServiceHealth.Read.All, ServiceMessage.Read.All. */
+  /** Microsoft Graph roles put in tokens for Graph; default ServiceHealth.Read.All, ServiceMessage.Read.All, AuditLogsQuery.Read.All. */
   graphRoles?: string[];
   auditingEnabled?: boolean;
   /** Content types whose subscriptions are already enabled at start. */
@@ -57,6 +59,8 @@ export interface EmulatorTenantOptions {
   faults?: Faults;
   /** Share of generated blobs that arrive late (contentCreated 20-90 minutes before they are listed); default 0.2. */
   arrivalLateRate?: number;
+  /** The audit search's knobs (polls until done, page size, record limit, concurrent queries, retention): audit-search.ts. */
+  auditSearch?: AuditSearchOptions;
 }
 
 export interface EmulatorCounters {
@@ -84,6 +88,8 @@ export interface EmulatorCounters {
   missingPublisherIdentifier: number;
   webhookValidations: number;
   notificationsSent: number;
+  /** Microsoft Graph's audit search (queries created, polls, pages and records served, 429s). */
+  auditSearch: AuditSearchCounters;
 }
 
 export function emptyCounters(inFlight = 0): EmulatorCounters {
@@ -91,6 +97,7 @@ export function emptyCounters(inFlight = 0): EmulatorCounters {
     requests: 0, apiRequests: 0, byRoute: {}, byStatus: {}, perMinute: {}, throttled: 0, serverErrors: 0, dropped: 0, expiredServed: 0,
     windowsRejected: 0, tokensIssued: 0, tokenFailures: 0, unauthorized: 0, inFlight, peakConcurrency: inFlight, bytesServed: 0,
     blobsServed: 0, recordsServed: 0, missingPublisherIdentifier: 0, webhookValidations: 0, notificationsSent: 0, connections: 0,
+    auditSearch: emptyAuditSearchCounters(),
   };
 }
 
@@ -114,6 +121,13 @@ export interface EmulatorTenant {
   readonly serviceAnnouncements: ServiceAnnouncements;
   /** The Graph application permissions its tokens for Graph carry from now on. */
   setGraphRoles(roles: string[]): void;
+  /** The Graph application permissions its tokens for Graph carry now. */
+  graphRoles(): string[];
+  /**
+   * Microsoft Graph's audit log query API of this tenant (history beyond the API's 7 days): `configure`,
+   * `throttleNext`, `failNext`, `queries()`, and the ground truth `truth(contentType, { start, end })`.
+   */
+  readonly auditSearch: AuditSearch;
   /** The next `count` Graph requests answer 429 with `Retry-After: retryAfterSeconds`. */
   throttleGraph(count: number, retryAfterSeconds: number): void;
   /** Made on first use. */
@@ -206,6 +220,7 @@ export class ServedTenant {
   counters = emptyCounters();
   readonly handle: EmulatorTenant;
   readonly serviceAnnouncements: ServiceAnnouncements;
+  readonly auditSearch: AuditSearch;
   readonly #context: TenantContext;
   readonly #corpusOptions: CorpusOptions;
   #corpus: Corpus | undefined;
@@ -232,7 +247,7 @@ export class ServedTenant {
       secrets: [{ value: options.clientSecret ?? seededSecret(secretLabel, 0), expires: undefined }],
       certificates: [],
       grantedRoles: options.grantedRoles ?? ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
-      graphRoles: options.graphRoles ?? ['ServiceHealth.Read.All', 'ServiceMessage.Read.All'],
+      graphRoles: options.graphRoles ?? ['ServiceHealth.Read.All', 'ServiceMessage.Read.All', graphAuditSearchPermission],
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3599,
       generation: 0,
       signingKey: context.signingKey,
@@ -257,6 +272,7 @@ export class ServedTenant {
     this.#anonymousQuota = options.anonymousQuotaPerMinute ?? Math.max(1, Math.floor(this.#quota / 10));
     this.#arrivalLateRate = options.arrivalLateRate ?? 0.2;
     this.serviceAnnouncements = new ServiceAnnouncements(derived.seed, context.startedAt);
+    this.auditSearch = new AuditSearch(derived.seed, () => this.corpus, context.now, options.auditSearch ?? {}, (change) => this.count((counters) => change(counters.auditSearch)));
     this.handle = tenantHandle(this, context, secretLabel);
   }
 
@@ -341,6 +357,8 @@ function tenantHandle(tenant: ServedTenant, context: TenantContext, secretLabel:
     get graphRoot() { return `${context.origin()}/graph`; },
     serviceAnnouncements: tenant.serviceAnnouncements,
     setGraphRoles: (roles) => { identity.graphRoles = [...roles]; },
+    graphRoles: () => [...identity.graphRoles],
+    auditSearch: tenant.auditSearch,
     throttleGraph: (count, retryAfterSeconds) => { Object.assign(tenant.serviceAnnouncements.faults, { throttleNext: count, retryAfterSeconds }); },
     get corpus() { return tenant.corpus; },
     now: context.now,
