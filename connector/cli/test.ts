@@ -5,7 +5,8 @@ import { reachedThroughProxy } from '../http/proxy.ts';
 import { loggerFor } from '../observe/log.ts';
 import { redactSecrets } from '../observe/secret-values.ts';
 import { Telemetry } from '../observe/telemetry.ts';
-import { checkConnection, checkConnections, checkContentTypes, checkGraphPermissions, quickRetryPolicy } from '../run/tenant-check.ts';
+import { checkAuditSearch, checkConnection, checkConnections, checkContentTypes, checkGraphPermissions, quickRetryPolicy } from '../run/tenant-check.ts';
+import { graphAuditSearchPermission } from '../../contract/clouds.ts';
 import { TenantRuntimes, type TenantRuntime } from '../run/tenant-runtimes.ts';
 import { tenantSourceOf } from '../run/tenants.ts';
 import { createSink } from '../sinks/spec.ts';
@@ -83,6 +84,13 @@ async function testOne(runtime: TenantRuntime, config: RunConfiguration, out: Ou
   }
   if (graph.granted.length > 0) {
     out.write(`Microsoft Graph (${graph.host}): ${graph.granted.map((permission) => `${permission} granted`).join(', ')}; service health ${graph.collected ? 'is collected' : `is not collected (add ${serviceHealth} to --content-types)`}\n`);
+  }
+  const history = await checkAuditSearch(runtime);
+  if (history && 'unavailable' in history) out.write(`History beyond 7 days: not read: ${history.unavailable}\n`);
+  else if (history?.granted) out.write(`History beyond 7 days: ${graphAuditSearchPermission} granted (the audit search reads what the API no longer lists)\n`);
+  else if (history) {
+    const line = redactSecrets(describeFailure(history.error).line.replace(/^error: /, ''));
+    err.write(history.forbidden ? `warning: ${line}\n` : `warning: the audit search (history beyond 7 days) could not be checked: ${line}\n`);
   }
   return content.refused.length > 0 || (graph.collected && graph.problems.length > 0) ? exitCodes.api : exitCodes.ok;
 }

@@ -98,3 +98,27 @@ export async function checkGraphPermissions(runtime: TenantRuntime): Promise<Gra
   }
   return check;
 }
+
+export type AuditSearchCheck =
+  | { readonly granted: true }
+  | { readonly granted: false; readonly forbidden: boolean; readonly error: unknown }
+  | { readonly unavailable: string };
+
+/**
+ * Whether history beyond the API's 7 days can be read from the audit search: one look at the app's queries
+ * (AuditLogsQuery.Read.All), or why it cannot be read at all (the cloud, the outputs, --history-queries 0).
+ * Undefined when no audit content type is collected.
+ */
+export async function checkAuditSearch(runtime: TenantRuntime): Promise<AuditSearchCheck | undefined> {
+  const [audit] = auditTypesOf(runtime.entry.config.contentTypes);
+  const history = audit === undefined ? undefined : runtime.historyOf(audit);
+  if (history === undefined) return undefined;
+  if ('unavailable' in history) return { unavailable: history.unavailable };
+  try {
+    // A hint (the run goes on without it): a Graph the network blocks costs `test` seconds, not minutes.
+    await runtime.clients.history.api.probe({ abortSignal: AbortSignal.timeout(10_000) });
+    return { granted: true };
+  } catch (error) {
+    return { granted: false, forbidden: error instanceof GraphApiError && error.code === graphForbiddenCode, error };
+  }
+}

@@ -5,7 +5,7 @@
  * throttling and failed queries; and say plainly what it cannot read.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import { contentTypes } from '../../contract/content-types.ts';
@@ -43,6 +43,15 @@ function startRun(outputs: string, dir: string, args: readonly string[] = []): R
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
   return { child, done, stderr: () => stderr };
+}
+
+/** `test`, as a user runs it: its exit code and what it printed. */
+function testCommand(outputs: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(process.execPath, [join(root, 'connector/bin.mjs'), 'test', '--outputs', outputs], { env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_LOG_LEVEL: 'warn' } }, (error, stdout, stderr) => {
+      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 async function until(condition: () => boolean, deadlineMs = 120_000): Promise<boolean> {
@@ -118,6 +127,9 @@ describe('history beyond the API\'s 7 days, from the audit search', () => {
     const roles = emulator.graphRoles();
     emulator.setGraphRoles(roles.filter((role) => role !== 'AuditLogsQuery.Read.All'));
     try {
+      const check = await testCommand(outputs);
+      expect(check.code, check.stderr).toBe(0);
+      expect(check.stderr).toMatch(/^warning: GRAPH_FORBIDDEN: .*AuditLogsQuery\.Read\.All.*o365-connector:auditSearch true/m);
       const run = startRun(outputs, dir, ['--content-types', 'Audit.Exchange,DLP.All']);
       expect(await run.done, run.stderr()).toBe(0);
       const lines = run.stderr().split('\n').filter((line) => line.includes('AuditLogsQuery.Read.All'));
@@ -125,7 +137,7 @@ describe('history beyond the API\'s 7 days, from the audit search', () => {
       expect(lines[0]).toMatch(/o365-connector:auditSearch true/);
       // Everything the API lists; only the records of blobs in the API's first 15 minutes (listed no more) are not.
       const listable = new Map([...emulator.groundTruthBytes('Audit.Exchange'), ...emulator.groundTruthBytes('DLP.All')]);
-      const edge = new Set(['Audit.Exchange', 'DLP.All'] as const).values().flatMap((type) => emulator.corpus.recordIds(emulator.corpus.blobsCreatedIn(type, new Date(frozen.getTime() - 7 * day), new Date(frozen.getTime() - 7 * day + 16 * 60_000))));
+      const edge = (['Audit.Exchange', 'DLP.All'] as const).flatMap((type) => [...emulator.corpus.recordIds(emulator.corpus.blobsCreatedIn(type, new Date(frozen.getTime() - 7 * day), new Date(frozen.getTime() - 7 * day + 16 * 60_000)))]);
       const delivered = await compareFileBytes(join(dir, 'audit.ndjson'), listable);
       expect({ ...delivered, missing: 0 }).toEqual(exactBytes);
       expect(delivered.missing).toBeLessThanOrEqual(new Set(edge).size);
@@ -134,6 +146,7 @@ describe('history beyond the API\'s 7 days, from the audit search', () => {
     } finally {
       emulator.setGraphRoles(roles);
     }
+    expect((await testCommand(outputs)).stdout).toMatch(/^History beyond 7 days: AuditLogsQuery\.Read\.All granted/m);
     const granted = startRun(outputs, dir, ['--content-types', 'Audit.Exchange,DLP.All']);
     expect(await granted.done, granted.stderr()).toBe(0);
     const expected = expectedRecords();
