@@ -39,7 +39,8 @@ describe('test: the whole path, every sink checked as run will use it', () => {
     expect(lines[0]).toMatch(/^Connection successful /);
     expect(lines[1]).toBe('Content types the app may read: Audit.AzureActiveDirectory, Audit.Exchange, Audit.SharePoint, Audit.General, DLP.All');
     expect(lines[2]).toMatch(/^Microsoft Graph \(127\.0\.0\.1:\d+\): ServiceHealth\.Read\.All granted, ServiceMessage\.Read\.All granted; /);
-    expect(lines.slice(3)).toEqual([
+    expect(lines[3]).toBe('History beyond 7 days: AuditLogsQuery.Read.All granted (the audit search reads what the API no longer lists)');
+    expect(lines.slice(4)).toEqual([
       `Sink file:${file}: ok (appendable and fsync-able)`,
       `Sink splunk-hec://127.0.0.1:${new URL(hec.url).port}: ok (token accepted (index o365 is checked by the first batch: HEC checks indexes only with events))`,
       `Sink elasticsearch://127.0.0.1:${new URL(es.url).port}/o365-audit: ok (credentials accepted, may create documents in o365-audit)`,
