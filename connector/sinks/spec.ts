@@ -175,7 +175,7 @@ export function createSink(spec: string, context: SinkContext): Sink {
   const scheme = schemeOf(spec);
   const entry = factories.find((f) => f.scheme === scheme);
   if (!entry) {
-    if (!/^[a-z][a-z0-9+.-]*:/i.test(spec)) throw new ConfigError('--sink', `"${sinkLabel(spec)}" names no kind of sink`, `write file:${sinkLabel(spec)} for a file, or stdout, syslog+tcp://…, https://…, splunk-hec://…, elasticsearch://…, sentinel`);
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(spec)) throw new ConfigError('--sink', `"${sinkLabel(spec)}" names no kind of sink`, `write file:${sinkLabel(spec)} for a file, or stdout, syslog+tcp://…, https://…, splunk-hec://…, elasticsearch://…`);
     const known = factories.map((f) => f.scheme).join(', ');
     throw new ConfigError('--sink', `unknown sink "${scheme}"`, `use one of: ${known}`);
   }
