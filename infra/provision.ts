@@ -13,6 +13,7 @@ import { ConnectorKeyVault } from './key-vault.ts';
 import { ManagementApiApp, type ManagementApiAppArgs } from './management-api-app.ts';
 import { azureadProvider, azureNativeProvider } from './providers.ts';
 import { LoggingSubscription } from './subscription-alias.ts';
+import { SentinelDestination } from './sentinel.ts';
 import { discoverTenant, type Tenant } from './tenant.ts';
 
 /**
@@ -116,6 +117,7 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
   const azure = azureadProvider(config.cloud, config.azureadSettings);
   const tenant = discoverTenant(azure);
   const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
+  const sentinel = sentinelOf(config, provisioned.app);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
@@ -128,7 +130,20 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
     apiRoot: pulumi.output(endpoints.apiRoot),
     ...(config.serviceHealth ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
     contentTypes: pulumi.output(readableContentTypes(config.permissions, graphPermissionsOf(config))),
+    ...(sentinel ? { sentinelEndpoint: sentinel.endpointUrl, sentinelRule: sentinel.ruleId, sentinelStream: pulumi.output(sentinel.stream) } : {}),
   };
+}
+
+/**
+ * The Sentinel destination beside the configured workspace, through a provider signed in to the workspace's
+ * subscription; the role to send goes to the app's service principal unless another principal is configured.
+ */
+function sentinelOf(config: InfraConfig, app: ManagementApiApp): SentinelDestination | undefined {
+  if (!config.sentinel) return undefined;
+  const sender = config.sentinel.principalId ?? app.servicePrincipal?.objectId;
+  if (sender === undefined) return undefined;
+  const provider = azureNativeProvider(config.cloud, { ...config.azureNativeSettings, subscriptionId: config.sentinel.subscriptionId }, 'azure-native-sentinel');
+  return new SentinelDestination('o365-connector-sentinel', { ...config.sentinel, senderObjectId: sender, provider });
 }
 
 /** The provider's tenant: the multi-tenant app and its credentials, exported for the customer stacks. */
