@@ -115,6 +115,24 @@ describe('the Sentinel sink against the Logs Ingestion stand-in', () => {
     }
   });
 
+  it('a batch sent again after a failed call resumes after the calls already acknowledged (no row twice)', async () => {
+    ingestion.faults = { unavailableEvery: 3, retryAfterSeconds: 0 };
+    const sink = new SentinelSink(spec('&maxBytes=4096&maxAttempts=1'), { identity: identity() });
+    try {
+      const batch = batchOf(auditRecords(30));
+      const failure = await refusal(sink.write(batch));
+      expect(failure.code).toBe('HTTP503');
+      expect(failure.retryable).toBe(true);
+      const before = ingestion.rows().length;
+      expect(before).toBeGreaterThan(0);
+      ingestion.faults = {};
+      await sink.write(batch);
+      expect(ingestion.rows().map((row) => row['Id'])).toEqual(batch.records.map((record) => record.id));
+    } finally {
+      await sink.close();
+    }
+  });
+
   it('health check: proves the token, the role and the stream with an empty call that ingests nothing', async () => {
     const sink = new SentinelSink(spec(), { identity: identity() });
     try {
