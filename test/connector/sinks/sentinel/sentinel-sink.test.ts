@@ -214,6 +214,16 @@ describe('the sentinel sink spec', () => {
     }
   });
 
+  it.each([
+    ['commercial', 'https://monitor.azure.com'], ['gcc', 'https://monitor.azure.com'], ['gcchigh', 'https://monitor.azure.us'],
+    ['dod', 'https://monitor.azure.us'], ['china', 'https://monitor.azure.cn'],
+  ] as const)('asks the %s identity for tokens of Azure Monitor\'s audience %s', async (cloud, audience) => {
+    const asked: string[] = [];
+    const sink = new SentinelSink(spec(), { identity: identity({ cloud, tokensFor: (wanted, dispatcher) => { asked.push(wanted); return identity().tokensFor(wanted, dispatcher); } }) });
+    await sink.close();
+    expect(asked).toEqual([audience]);
+  });
+
   it('refuses, in one line each, `sentinel` without the outputs, a fleet without one identity, and a wrong rule or stream', () => {
     expect(() => createSink('sentinel', context({ identity: identity({ sentinel: undefined }) }))).toThrow(expect.objectContaining({ message: expect.stringContaining('sentinel alone takes its endpoint, rule and stream from the stack outputs') }));
     expect(() => createSink(spec(), context({ identity: undefined }))).toThrow(ConfigError);
