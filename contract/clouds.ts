@@ -11,6 +11,8 @@ export interface CloudEndpoints {
   readonly graphRoot: string;
   /** Microsoft Graph's audit log query API (Purview audit search, history beyond the API's 7 days) exists here: the global service only. */
   readonly auditSearch: boolean;
+  /** Azure Monitor's token audience (`${monitorAudience}/.default`): the Logs Ingestion API (the Sentinel sink). */
+  readonly monitorAudience: string;
 }
 
 export const clouds: Readonly<Record<CloudName, CloudEndpoints>> = {
@@ -19,24 +21,28 @@ export const clouds: Readonly<Record<CloudName, CloudEndpoints>> = {
     authorityHost: 'https://login.microsoftonline.com',
     graphRoot: 'https://graph.microsoft.com',
     auditSearch: true,
+    monitorAudience: 'https://monitor.azure.com',
   },
   gcc: {
     apiRoot: 'https://manage-gcc.office.com',
     authorityHost: 'https://login.microsoftonline.com',
     graphRoot: 'https://graph.microsoft.com',
     auditSearch: true,
+    monitorAudience: 'https://monitor.azure.com',
   },
   gcchigh: {
     apiRoot: 'https://manage.office365.us',
     authorityHost: 'https://login.microsoftonline.us',
     graphRoot: 'https://graph.microsoft.us',
     auditSearch: false,
+    monitorAudience: 'https://monitor.azure.us',
   },
   dod: {
     apiRoot: 'https://manage.protection.apps.mil',
     authorityHost: 'https://login.microsoftonline.us',
     graphRoot: 'https://dod-graph.microsoft.us',
     auditSearch: false,
+    monitorAudience: 'https://monitor.azure.us',
   },
   // Unverified by Microsoft's current docs: also seen as manage.office.cn.
   china: {
@@ -44,6 +50,7 @@ export const clouds: Readonly<Record<CloudName, CloudEndpoints>> = {
     authorityHost: 'https://login.partner.microsoftonline.cn',
     graphRoot: 'https://microsoftgraph.chinacloudapi.cn',
     auditSearch: false,
+    monitorAudience: 'https://monitor.azure.cn',
   },
 };
 

@@ -73,6 +73,12 @@ export const stackOutputsSchema = z.object({
    * Activity API's 7 days, from the audit search); absent in outputs of older stacks and of the environment: unknown.
    */
   auditSearch: z.boolean({ error: 'must be true or false' }).optional(),
+  /** The Logs Ingestion endpoint of the Sentinel destination (a data collection endpoint's), when the stack made one. */
+  sentinelEndpoint: httpsRoot.optional(),
+  /** The data collection rule's immutable id (`dcr-` and 32 hex digits): the rule the Sentinel sink posts to. */
+  sentinelRule: z.string().trim().regex(/^dcr-[0-9a-f]{32}$/i, { error: (issue) => `must be a data collection rule's immutable id, dcr-<32 hex digits> (got "${String(issue.input)}")` }).optional(),
+  /** The stream the rule declares (Custom-O365Audit). */
+  sentinelStream: z.string().trim().regex(/^Custom-[A-Za-z0-9_]+$/, { error: (issue) => `must be a custom stream name, Custom-<name> (got "${String(issue.input)}")` }).optional(),
   keyVaultUri: z.url({ protocol: /^https$/, error: 'must be an https URL' }).optional(),
   keyVaultSecretName: z.string().trim().min(1).optional(),
   subscriptionId: guid('').optional(),

@@ -87,6 +87,8 @@ export interface InfraConfig {
   readonly publisherId: string | undefined;
   readonly keyVault: KeyVaultConfig | undefined;
   readonly subscriptionAlias: SubscriptionAliasConfig | undefined;
+  /** The Microsoft Sentinel destination (sentinelWorkspace): a table, a data collection rule and endpoint, the role to send. */
+  readonly sentinel: SentinelConfig | undefined;
   /** The stack's `azuread:*` settings, handed to the explicit provider (explicit providers ignore stack config). */
   readonly azureadSettings: Readonly<Record<string, string>>;
   /** The stack's `azure-native:*` settings, handed to the explicit provider. */
@@ -135,6 +137,50 @@ const resourceGroupPattern = /^[-\w.()]{0,89}[-\w()]$/u;
 const aliasNamePattern = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 const secretReaderPattern = new RegExp(`^(?:(${principalTypes.join('|')}):)?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$`);
 
+// --- Microsoft Sentinel (the destination of the Sentinel sink) ---
+
+/** The stack's Sentinel settings: the workspace (its resource id, read into its parts) and who may send. */
+export interface SentinelConfig {
+  /** The Log Analytics workspace's resource id, as given. */
+  readonly workspaceResourceId: string;
+  readonly subscriptionId: string;
+  readonly resourceGroupName: string;
+  readonly workspaceName: string;
+  /** Object id of the principal given Monitoring Metrics Publisher on the rule instead of the app's service principal (a managed identity). */
+  readonly principalId: string | undefined;
+}
+
+const workspacePattern = /^\/subscriptions\/([0-9a-fA-F-]{36})\/resourceGroups\/([-\w.()]{1,90})\/providers\/Microsoft\.OperationalInsights\/workspaces\/([A-Za-z0-9][A-Za-z0-9-]{2,62})\/?$/i;
+
+const sentinelKeys = ['sentinelWorkspace', 'sentinelPrincipalId'] as const;
+
+const sentinelKeySchemas = {
+  sentinelWorkspace: z.string().regex(workspacePattern, {
+    error: (issue) => `"${String(issue.input)}" is not a Log Analytics workspace's resource id; use /subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.OperationalInsights/workspaces/<name> (the workspace's JSON view in the portal shows it)`,
+  }),
+  sentinelPrincipalId: z.string().regex(guid, { error: (issue) => `"${String(issue.input)}" is not an object id (GUID); leave it unset to give the role to the app's service principal` }),
+};
+
+/** Single stacks only: a customer tenant's connector signs in to the customer's tenant, which the workspace's subscription does not trust. */
+function sentinelSettings(reader: ConfigReader, mode: Mode): SentinelConfig | undefined {
+  if (!reader.isSet('sentinelWorkspace')) {
+    if (reader.isSet('sentinelPrincipalId')) reader.fail('sentinelPrincipalId', `is set but no sentinelWorkspace is configured; set ${configNamespace}:sentinelWorkspace, or remove sentinelPrincipalId`);
+    return undefined;
+  }
+  if (mode !== 'single') {
+    reader.fail('sentinelWorkspace', `is read in single stacks only: the connector of a ${mode === 'home' ? 'customer tenant of this home stack' : 'customer tenant'} signs in to that tenant, which a workspace in your subscription does not trust; pulumi config rm ${configNamespace}:sentinelWorkspace`);
+    return undefined;
+  }
+  const workspaceResourceId = reader.read('sentinelWorkspace', undefined);
+  const parts = workspaceResourceId === undefined ? undefined : workspacePattern.exec(workspaceResourceId);
+  if (!workspaceResourceId || !parts) return undefined;
+  return {
+    workspaceResourceId: workspaceResourceId.replace(/\/$/, ''), subscriptionId: parts[1]!, resourceGroupName: parts[2]!, workspaceName: parts[3]!,
+    principalId: reader.read('sentinelPrincipalId', undefined),
+  };
+}
+// --- end of Microsoft Sentinel ---
+
 /** Every key this program reads; anything else under `o365-connector:` is a typo worth stopping for. */
 export const knownKeys = [
   'mode', 'homeStack', 'consent', 'displayName', 'cloud', 'permissions', 'delegatedPermissions', 'credential', 'secretLifetimeDays', 'secretRotation',
@@ -142,6 +188,7 @@ export const knownKeys = [
   'keyVaultSecretName', 'keyVaultSecretReaders', 'keyVaultPurgeProtection', 'billingScope', 'subscriptionAliasName',
   'subscriptionDisplayName', 'subscriptionWorkload', 'serviceHealth',
   'auditSearch',
+  ...sentinelKeys,
 ] as const;
 type Key = (typeof knownKeys)[number];
 
@@ -250,6 +297,7 @@ const keySchemas = (now: Date) => ({
   subscriptionWorkload: oneOf(subscriptionWorkloads),
   serviceHealth: trueOrFalse('serviceHealth'),
   auditSearch: trueOrFalse('auditSearch'),
+  ...sentinelKeySchemas,
 }) satisfies Record<Key, z.ZodType>;
 type KeySchemas = ReturnType<typeof keySchemas>;
 type ValueOf<K extends Key> = z.output<KeySchemas[K]>;
@@ -418,6 +466,7 @@ type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' 
 const appDefaults: AppSettings = {
   displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], serviceHealth: true, credential: 'secret',
   secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined, keyVault: undefined, subscriptionAlias: undefined,
+  sentinel: undefined,
 };
 
 /** The app registration's settings (single and home stacks). */
@@ -442,6 +491,7 @@ function appSettings(reader: ConfigReader): AppSettings {
     publisherId: reader.read('publisherId', undefined),
     keyVault: keyVault(reader, credential),
     subscriptionAlias: subscriptionAlias(reader, displayName),
+    sentinel: undefined,
   };
 }
 
@@ -473,6 +523,7 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   // A customer stack takes the app's settings from its home stack: its own were refused above, and the defaults stand in.
   const app = mode === 'customer' ? appDefaults : appSettings(reader);
   const history = auditSearch(reader, mode, cloud);
+  const sentinel = sentinelSettings(reader, mode);
 
   const azureadSettings = reader.namespace('azuread');
   const environment = azureadSettings['environment'];
@@ -482,5 +533,5 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
   const azureNativeSettings = reader.namespace('azure-native');
 
   if (reader.problems.length > 0) throw new InfraConfigError(reader.problems);
-  return { mode, homeStack, consent, cloud, ...app, auditSearch: history, azureadSettings, azureNativeSettings };
+  return { mode, homeStack, consent, cloud, ...app, auditSearch: history, sentinel, azureadSettings, azureNativeSettings };
 }

@@ -33,7 +33,8 @@ export function azureadProvider(cloud: CloudName, settings: Readonly<Record<stri
   return new azuread.Provider('azuread', settings['metadataHost'] ? args : { ...args, environment: azureadEnvironment[cloud] });
 }
 
-export function azureNativeProvider(cloud: CloudName, settings: Readonly<Record<string, string>>): AzureNativeProvider {
+/** `name` tells two explicit providers apart (the Sentinel workspace's subscription gets one of its own). */
+export function azureNativeProvider(cloud: CloudName, settings: Readonly<Record<string, string>>, name = 'azure-native'): AzureNativeProvider {
   const args = providerArgs(settings);
-  return new AzureNativeProvider('azure-native', settings['metadataHost'] ? args : { ...args, environment: armEnvironment[cloud] });
+  return new AzureNativeProvider(name, settings['metadataHost'] ? args : { ...args, environment: armEnvironment[cloud] });
 }

@@ -14,6 +14,7 @@ import { ConnectorKeyVault } from './key-vault.ts';
 import { ManagementApiApp, type ManagementApiAppArgs } from './management-api-app.ts';
 import { azureadProvider, azureNativeProvider } from './providers.ts';
 import { LoggingSubscription } from './subscription-alias.ts';
+import { SentinelDestination } from './sentinel.ts';
 import { discoverTenant, type Tenant } from './tenant.ts';
 
 /**
@@ -113,6 +114,7 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
   const tenant = discoverTenant(azure);
   const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
   const graph = graphPermissionsOf(config);
+  const sentinel = sentinelOf(config, provisioned.app);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
@@ -127,7 +129,20 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
     contentTypes: pulumi.output(readableContentTypes(config.permissions, graph)),
     // Requested and, in a single stack, consented by the same pulumi up.
     auditSearch: pulumi.output(readsAuditSearch(graph)),
+    ...(sentinel ? { sentinelEndpoint: sentinel.endpointUrl, sentinelRule: sentinel.ruleId, sentinelStream: pulumi.output(sentinel.stream) } : {}),
   };
+}
+
+/**
+ * The Sentinel destination beside the configured workspace, through a provider signed in to the workspace's
+ * subscription; the role to send goes to the app's service principal unless another principal is configured.
+ */
+function sentinelOf(config: InfraConfig, app: ManagementApiApp): SentinelDestination | undefined {
+  if (!config.sentinel) return undefined;
+  const sender = config.sentinel.principalId ?? app.servicePrincipal?.objectId;
+  if (sender === undefined) return undefined;
+  const provider = azureNativeProvider(config.cloud, { ...config.azureNativeSettings, subscriptionId: config.sentinel.subscriptionId }, 'azure-native-sentinel');
+  return new SentinelDestination('o365-connector-sentinel', { ...config.sentinel, senderObjectId: sender, provider });
 }
 
 /** The provider's tenant: the multi-tenant app and its credentials, exported for the customer stacks. */

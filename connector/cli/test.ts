@@ -8,8 +8,9 @@ import { Telemetry } from '../observe/telemetry.ts';
 import { checkAuditSearch, checkConnection, checkConnections, checkContentTypes, checkGraphPermissions, quickRetryPolicy } from '../run/tenant-check.ts';
 import { graphAuditSearchPermission } from '../../contract/clouds.ts';
 import { TenantRuntimes, type TenantRuntime } from '../run/tenant-runtimes.ts';
+import { sinkIdentityOf } from '../run/sink-identity.ts';
 import { tenantSourceOf } from '../run/tenants.ts';
-import { createSink } from '../sinks/spec.ts';
+import { createSink, type SinkContext } from '../sinks/spec.ts';
 import { describeFailure, exitCodes } from './exit-codes.ts';
 
 type Out = NodeJS.WritableStream;
@@ -59,7 +60,7 @@ export async function testConnection(config: RunConfiguration, out: Out = proces
       }
       out.write(`${results.filter((result) => 'enabled' in result).length} of ${results.length} tenant(s) ok${changes.problems.length ? `; ${changes.problems.length} file(s) unusable` : ''}\n`);
     }
-    const sinksFailed = await checkSinks(config, { telemetry, logger, proxy: config.proxy }, out, err);
+    const sinksFailed = await checkSinks(config, { telemetry, logger, proxy: config.proxy, identity: sinkIdentityOf(tenants.fixed, logger) }, out, err);
     return sinksFailed ? exitCodes.sink : exitCode;
   } finally {
     await runtimes.close();
@@ -96,7 +97,7 @@ async function testOne(runtime: TenantRuntime, config: RunConfiguration, out: Ou
 }
 
 /** Each configured sink checked as `run` will use it: `Sink <name>: ok (...)`, or one error line. True when one failed. */
-async function checkSinks(config: RunConfiguration, context: { telemetry: Telemetry; logger: ReturnType<typeof loggerFor>; proxy: RunConfiguration['proxy'] }, out: Out, err: Out): Promise<boolean> {
+async function checkSinks(config: RunConfiguration, context: Omit<SinkContext, 'env'>, out: Out, err: Out): Promise<boolean> {
   let failed = false;
   for (const spec of config.sinks) {
     const sink = createSink(spec, { env: process.env, ...context });

@@ -38,6 +38,15 @@ export interface ConnectorConfig {
   /** The units to collect: audit content types, and ServiceHealth (Microsoft Graph). */
   readonly contentTypes: CollectedType[];
   readonly stateDir: string;
+  /** The Sentinel destination the stack made (sentinelEndpoint, sentinelRule, sentinelStream outputs), for `--sink sentinel`. */
+  readonly sentinel: SentinelDestination | undefined;
+}
+
+/** Where the Sentinel sink posts: a Logs Ingestion endpoint, a data collection rule's immutable id, its stream. */
+export interface SentinelDestination {
+  readonly endpoint: string;
+  readonly rule: string;
+  readonly stream: string;
 }
 
 /** Flags that override every other source. */
@@ -237,6 +246,8 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
     auditSearch: outputs.auditSearch,
     caFile: outputs.caFile ? resolve(outputs.caFile) : undefined, contentTypes,
     stateDir: resolve(stateLocationOf(flags, env)),
+    sentinel: outputs.sentinelEndpoint && outputs.sentinelRule && outputs.sentinelStream
+      ? { endpoint: outputs.sentinelEndpoint, rule: outputs.sentinelRule, stream: outputs.sentinelStream } : undefined,
   };
   return {
     config,

@@ -23,6 +23,7 @@ import { earliestListable } from '../sources/activity-api/windows.ts';
 import { openStateDatabaseAt } from '../state/open-database.ts';
 import type { StateDatabase } from '../state/store.ts';
 import { reconnectPolicy } from './reconnect.ts';
+import { sinkIdentityOf } from './sink-identity.ts';
 import { UnitScheduler } from './scheduler.ts';
 import { TenantRuntimes } from './tenant-runtimes.ts';
 import { tenantSourceOf, type TenantSource } from './tenants.ts';
@@ -75,7 +76,7 @@ export class Worker {
       onApiAnswer: (tenant, operation, code) => this.#answers?.(tenant, operation, code),
     });
     refuseSharedSinks(config.sinks, process.env);
-    const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy };
+    const sinkContext = { env: process.env, telemetry, logger, lockWaitMs: config.settings.stateLockWaitSeconds * 1000, proxy: config.proxy, identity: sinkIdentityOf(tenants.fixed, logger) };
     this.sinks = config.sinks.map((spec) => createSink(spec, sinkContext));
   }
 

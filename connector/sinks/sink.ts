@@ -1,4 +1,8 @@
+import type { Dispatcher } from 'undici';
+import type { CloudName } from '../../contract/clouds.ts';
+import type { SentinelDestination } from '../config/config.ts';
 import type { SinkBatch, SinkCallOptions, SinkPosition } from '../core/records.ts';
+import type { TokenSource } from '../http/exchange.ts';
 
 /**
  * The contract every sink implements (Vector's end-to-end acknowledgement, at our scale):
@@ -42,3 +46,17 @@ export interface Sink {
 export type RecordForm = 'raw' | 'ocsf';
 /** How an http(s) sink speaks: NDJSON posts, Splunk HEC, or Elasticsearch's _bulk. */
 export type HttpProtocol = 'ndjson' | 'hec' | 'bulk';
+
+/**
+ * The connector's own identity, for a sink that signs in to Microsoft with it (Sentinel's Logs Ingestion API): the
+ * tenant's app and credential, its cloud and CA bundle, and the Sentinel destination its stack outputs name. A run
+ * of one tenant has it; a fleet of many (`--tenants`) has no single identity.
+ */
+export interface SinkIdentity {
+  readonly cloud: CloudName;
+  /** Extra CA bundle the outputs name (trusted beside the system's roots), as for Microsoft's other endpoints. */
+  readonly caFile: string | undefined;
+  readonly sentinel: SentinelDestination | undefined;
+  /** Access tokens for `audience` (`https://monitor.azure.com`), asked for over `dispatcher`. */
+  tokensFor(audience: string, dispatcher: Dispatcher): TokenSource;
+}

@@ -2,7 +2,7 @@ import type { ProxySettings } from '../http/proxy.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { Telemetry } from '../observe/telemetry.ts';
-import type { HttpProtocol, RecordForm, Sink } from './sink.ts';
+import type { HttpProtocol, RecordForm, Sink, SinkIdentity } from './sink.ts';
 import { FileSink } from './file.ts';
 import { StdoutSink } from './stdout.ts';
 import { SyslogSink } from './syslog.ts';
@@ -11,6 +11,7 @@ import { SplunkHecSink } from './http/splunk-hec.ts';
 import { ElasticsearchSink } from './http/elasticsearch.ts';
 import { sinkLabel } from './sink-url.ts';
 import { OcsfSink, OcsfTransform, ocsfSinkName } from './ocsf/ocsf-sink.ts';
+import { SentinelSink } from './sentinel/sentinel-sink.ts';
 import { createLogger } from '../observe/log.ts';
 
 export interface SinkContext {
@@ -21,6 +22,8 @@ export interface SinkContext {
   readonly proxy?: ProxySettings | undefined;
   /** How long a sink waits for a lock another connector holds on its target (--state-lock-wait). */
   readonly lockWaitMs?: number;
+  /** The connector's own identity (one tenant's run), for the sinks that sign in to Microsoft: Sentinel. */
+  readonly identity?: SinkIdentity | undefined;
 }
 
 /** `form` is the record form the sink will be handed (a sink whose defaults depend on it reads it). */
@@ -113,6 +116,7 @@ const factories: ReadonlyArray<{ readonly scheme: string; readonly create: SinkF
   { scheme: 'splunk-hec', create: (spec, context, form) => httpFamily(spec, context, 'hec', form) },
   { scheme: 'elasticsearch', create: (spec, context, form) => httpFamily(spec, context, 'bulk', form) },
   { scheme: 'file', create: (spec, context, form) => new FileSink(filePathOf(spec), { telemetry: context.telemetry.component(`sink:${form === 'ocsf' ? ocsfSinkName(spec) : spec}`, 'sink'), logger: context.logger, ...(context.lockWaitMs === undefined ? {} : { lockWaitMs: context.lockWaitMs }) }) },
+  { scheme: 'sentinel', create: (spec, context, form) => new SentinelSink(spec, { identity: context.identity, telemetry: sinkTelemetry(spec, context, form), logger: context.logger, proxy: context.proxy, form }) },
 ];
 
 /**
@@ -130,6 +134,7 @@ function filePathOf(spec: string): string {
 
 export function schemeOf(spec: string): string {
   if (spec === 'stdout' || spec.startsWith('stdout?')) return 'stdout';
+  if (spec === 'sentinel' || spec.startsWith('sentinel?')) return 'sentinel';
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(spec);
   return match ? match[1]!.toLowerCase() : spec;
 }

@@ -48,7 +48,7 @@ export interface HttpAnswer {
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const dnsPattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 /** Resources every tenant has besides the API: Entra issues tokens for them, which the API must refuse. */
-const otherResources = ['https://graph.microsoft.com', 'https://management.azure.com', 'https://manage.office.com'];
+const otherResources = ['https://graph.microsoft.com', 'https://management.azure.com', 'https://manage.office.com', 'https://monitor.azure.com'];
 export const assertionType = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 export function issueAccessToken(claims: TokenClaims, signingKey: string): string {

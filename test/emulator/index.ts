@@ -18,6 +18,7 @@ import { graphError, handleGraph, type GraphResource } from './service-announcem
 import { readAccessToken } from './identity.ts';
 import { ServedTenant, emptyCounters, type EmulatorCounters, type EmulatorTenant, type EmulatorTenantOptions } from './tenant.ts';
 import { createTestPki, type TestPki } from './tls.ts';
+import { LogsIngestionStandIn, readBytes } from './logs-ingestion.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
 export { parseFaultRule } from './faults.ts';
@@ -50,6 +51,8 @@ export interface EmulatorOptions extends EmulatorTenantOptions {
 /** The stand-in: its first tenant's handle, plus the server, the shared clock and the other tenants. */
 export interface Emulator extends EmulatorTenant {
   readonly port: number;
+  /** Azure Monitor's Logs Ingestion API (the Sentinel sink's destination), on the same origin; the first tenant's app holds the role. */
+  readonly logsIngestion: LogsIngestionStandIn;
   readonly caCertPem: string;
   advance(milliseconds: number): void;
   /** Totals over every tenant (and requests that named none). */
@@ -121,6 +124,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   }
 
   const first = serve(options);
+  const logsIngestion = new LogsIngestionStandIn(seed, context.signingKey);
+  logsIngestion.grant(first.identity.tenantId, first.identity.clientId);
   const directory: Directory = (name) => (byId.get(name.toLowerCase()) ?? byDomain.get(name.toLowerCase()))?.identity;
   const tenantNamed = (name: string) => byId.get(name.toLowerCase()) ?? byDomain.get(name.toLowerCase());
 
@@ -214,6 +219,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   async function route(tenant: ServedTenant | undefined, url: URL, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const method = request.method ?? 'GET';
+    if (url.pathname.startsWith('/dataCollectionRules/')) {
+      const answer = logsIngestion.handle(method, url, request.headers, await readBytes(request), now());
+      return answer === 'drop' ? void request.socket.destroy() : send(undefined, response, answer);
+    }
     const body = await readBody(request);
     count(tenant, (counters) => {
       counters.requests += 1;
@@ -362,6 +371,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   return {
     ...first.handle,
     port,
+    logsIngestion,
     caCertPem: pki.caCertPem,
     authorityHost: origin(),
     apiRoot: origin(),

@@ -52,6 +52,12 @@ export const oauth2PermissionScopeIds: Record<string, string> = {
   'ThreatIntelligence.Read': '1e5c4c2a-9b7d-4e3f-8a6b-2c1d0e9f8a7b',
 };
 
+/** The Log Analytics workspace Sentinel uses, in a subscription other than the provider's default. */
+export const sentinelSubscriptionId = '5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d';
+export const sentinelWorkspaceLocation = 'westeurope';
+export const sentinelWorkspaceId = `/subscriptions/${sentinelSubscriptionId}/resourceGroups/rg-sentinel/providers/Microsoft.OperationalInsights/workspaces/soc-sentinel`;
+export const sentinelRuleImmutableId = 'dcr-8ba104057eaa4ceb90bcae74d6af1a18';
+
 export interface RecordedResource {
   readonly type: string;
   readonly name: string;
@@ -121,6 +127,15 @@ export function installMocks(world: MockWorld = {}): { resources: RecordedResour
           if (!outputs) throw new Error(`unknown stack ${args.inputs.name}`);
           return { id: args.inputs.name, state: { name: args.inputs.name, outputs, secretOutputNames: 'clientSecret' in outputs ? ['clientSecret'] : [] } };
         }
+        case 'azure-native:monitor:DataCollectionEndpoint': {
+          const id = `/subscriptions/${sentinelSubscriptionId}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.Insights/dataCollectionEndpoints/${args.name}`;
+          state['logsIngestion'] = { endpoint: `https://${args.name}-a1b2.${args.inputs.location}-1.ingest.monitor.azure.com` };
+          return { id, state };
+        }
+        case 'azure-native:monitor:DataCollectionRule': {
+          state['immutableId'] = sentinelRuleImmutableId;
+          return { id: `/subscriptions/${sentinelSubscriptionId}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.Insights/dataCollectionRules/${args.name}`, state };
+        }
         case 'azure-native:subscription:Alias':
           state['properties'] = { subscriptionId: '11111111-2222-3333-4444-555555555555', provisioningState: 'Succeeded' };
           return { id: `/providers/Microsoft.Subscription/aliases/${args.inputs.aliasName}`, state };
@@ -158,6 +173,8 @@ export function installMocks(world: MockWorld = {}): { resources: RecordedResour
           if (found.length < args.inputs.clientIds.length && !args.inputs.ignoreMissing) throw new Error('No service principals found matching specified filter');
           return { id: 'servicePrincipals', clientIds: found, objectIds: found.map(() => 'sp-object-of-consented-app'), displayNames: found.map(() => homeOutputs.connectorName), servicePrincipals: [] };
         }
+        case 'azure-native:operationalinsights:getWorkspace':
+          return { id: `/subscriptions/${sentinelSubscriptionId}/resourceGroups/${args.inputs.resourceGroupName}/providers/Microsoft.OperationalInsights/workspaces/${args.inputs.workspaceName}`, name: args.inputs.workspaceName, location: sentinelWorkspaceLocation, customerId: '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9' };
         default:
           throw new Error(`unmocked invoke ${args.token}`);
       }

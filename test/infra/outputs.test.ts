@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { stackOutputsSchema } from '../../contract/stack-outputs.ts';
 import { selfSignedCertificate } from './certificates.ts';
 import { runProgram, type ProgramRun } from './harness.ts';
-import { valueOf } from './mocks.ts';
+import { sentinelWorkspaceId, valueOf } from './mocks.ts';
 
 /** What `pulumi stack output --json --show-secrets` would print for this run. */
 async function shown(outputs: ProgramRun['outputs']): Promise<Record<string, unknown>> {
@@ -22,6 +22,7 @@ describe('the stack outputs satisfy the connector\'s stack-outputs contract', ()
       credential: 'both', certificatePem: certificate.certPem, keyVault: 'true', keyVaultResourceGroup: 'rg-soc', keyVaultLocation: 'westeurope',
       billingScope: '/providers/Microsoft.Billing/billingAccounts/1234567/enrollmentAccounts/7654321',
     }],
+    ['a Microsoft Sentinel destination', { sentinelWorkspace: sentinelWorkspaceId }],
   ])('%s', async (_name, settings: Record<string, string>) => {
     const outputs = await shown((await runProgram(settings)).outputs);
     // Strict: the program exports no key the contract does not know, and every value passes as exported.

@@ -91,7 +91,7 @@ describe('sink factory', () => {
   });
 
   it('refuses an unknown scheme or format with the list of known ones', () => {
-    expect(() => createSink('kafka://broker:9092/o365', context())).toThrow(expect.objectContaining({ field: '--sink', message: '--sink: unknown sink "kafka"', fix: 'use one of: stdout, syslog+tcp, syslog+tls, http, https, splunk-hec, elasticsearch, file' }));
+    expect(() => createSink('kafka://broker:9092/o365', context())).toThrow(expect.objectContaining({ field: '--sink', message: '--sink: unknown sink "kafka"', fix: 'use one of: stdout, syslog+tcp, syslog+tls, http, https, splunk-hec, elasticsearch, file, sentinel' }));
     expect(() => createSink('https://c.example/in?format=csv', context())).toThrow(ConfigError);
   });
 });

@@ -25,7 +25,13 @@ class ScriptedSearch implements AuditSearchApi {
   failNext = 0;
   forbidden = false;
   readonly #queries = new Map<string, { window: Interval; status: string }>();
-  constructor(readonly perHour = 2, readonly limit = 1000, readonly pageSize = 5) {}
+  readonly perHour: number;
+  readonly limit: number;
+  readonly pageSize = 5;
+  constructor(perHour = 2, limit = 1000) {
+    this.perHour = perHour;
+    this.limit = limit;
+  }
 
   #count([start, end]: Interval): number {
     return Math.round((end - start) / hour) * this.perHour;
