@@ -265,6 +265,15 @@ function jwtParts(token: string): { header: string; payload: string; signature: 
   }
 }
 
+function isCertificateAssertion(header: string): boolean {
+  try {
+    const fields = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
+    return 'x5t' in fields || 'x5t#S256' in fields;
+  } catch {
+    return true;
+  }
+}
+
 /** `POST /{tenant}/oauth2/v2.0/token` with a client-credentials grant. */
 export function tokenRequest(
   tenant: string,
@@ -321,8 +330,8 @@ export function tokenRequest(
       return aadError(now, 400, 'invalid_request', 90014, "The required field 'client_assertion_type' is missing from the credential. Ensure that you have all the necessary parameters for the login request.");
     }
     const parts = jwtParts(assertion);
-    // An assertion the app signed names itself as issuer (a certificate); any other issuer's is a federated token.
-    if (parts && parts.claims['iss'] !== state.clientId && parts.claims['iss'] !== undefined) {
+    // An assertion the app signed with its certificate names the certificate (x5t); a federated token names its issuer's key.
+    if (parts && !isCertificateAssertion(parts.header)) {
       // The issuer signs by the stand-in's clock (tests move it to expire a token), not by this machine's.
       const problem = verifyFederated(parts, parts.claims, state, context.issuerKeys ?? (() => undefined), now);
       if (problem) return aadError(now, 401, 'invalid_client', problem.code, problem.description);
