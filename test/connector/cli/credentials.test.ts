@@ -115,6 +115,28 @@ describe('credentials without a secret, through the CLI', () => {
     });
   }
 
+  it('fleet: each tenant file may use its own kind of credential (a secret, a federated token, a managed identity)', async () => {
+    const tenants = join(dir, 'tenants');
+    await mkdir(tenants, { recursive: true });
+    const second = emulator.addTenant({ quiet: true });
+    const third = emulator.addTenant({ quiet: true });
+    second.addFederatedCredential({ issuer: issuer.issuer, subject });
+    const thirdIdentity = await emulator.serveManagedIdentity({ tenantId: third.tenantId });
+    const write = (name: string, content: Record<string, unknown>) => writeFile(join(tenants, name), JSON.stringify(content), { mode: 0o600 });
+    await write('a.json', { ...connectorOutputs(emulator), caFile: undefined });
+    await write('b.json', { ...connectorOutputs(second), caFile: undefined, clientSecret: undefined, clientSecretExpiry: undefined, credential: 'federated' });
+    await write('c.json', { ...connectorOutputs(third), caFile: undefined, clientSecret: undefined, clientSecretExpiry: undefined, credential: 'managedIdentity', clientId: thirdIdentity.clientId });
+    const file = await tokenFile(valid());
+    const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolvePromise) => {
+      execFile(process.execPath, [join(root, 'connector/bin.mjs'), 'test', '--tenants', tenants], {
+        env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_LOG_LEVEL: 'fatal', AZURE_FEDERATED_TOKEN_FILE: file, IDENTITY_ENDPOINT: thirdIdentity.identityEndpoint, IDENTITY_HEADER: thirdIdentity.identityHeader },
+        timeout: 60_000,
+      }, (error, stdout, stderr) => resolvePromise({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }));
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('3 of 3 tenant(s) ok');
+  });
+
   it('says that secret-expiry warnings do not apply, and warns of no readable outputs file, when no secret is configured', async () => {
     const file = await tokenFile(valid());
     const result = await cli('test', { credential: 'federated' }, { AZURE_FEDERATED_TOKEN_FILE: file, O365_LOG_LEVEL: 'info' });
