@@ -61,7 +61,7 @@ export async function checkContentTypes(runtime: TenantRuntime): Promise<{ reada
     } catch (error) {
       if (!(error instanceof ActivityApiError)) throw error;
       if (notStartedCodes.has(error.code)) readable.push(contentType);
-      else if (error.code === 'AF10001') refused.push(error);
+      else if (error.code === 'AF10001') refused.push(forCredential(error, runtime.entry.config.credential) as ActivityApiError);
       else throw error;
     }
   }
@@ -93,7 +93,7 @@ export async function checkGraphPermissions(runtime: TenantRuntime): Promise<Gra
       check.granted.push(permission);
     } catch (error) {
       const forbidden = error instanceof GraphApiError && error.code === graphForbiddenCode;
-      check.problems.push({ permission, forbidden, error });
+      check.problems.push({ permission, forbidden, error: forCredential(error, config.credential) });
       if (!forbidden) break;
     }
   }

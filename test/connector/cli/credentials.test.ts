@@ -115,6 +115,15 @@ describe('credentials without a secret, through the CLI', () => {
     });
   }
 
+  it('test: a managed identity without the DLP role, or the Graph roles, is told to assign them with the stack, not to grant admin consent', async () => {
+    const partial = await emulator.serveManagedIdentity({ roles: ['ActivityFeed.Read'] });
+    const result = await cli('test', { credential: 'managedIdentity', clientId: partial.clientId, contentTypes: ['Audit.Exchange', 'DLP.All', 'ServiceHealth'], graphRoot: emulator.graphRoot }, { IDENTITY_ENDPOINT: partial.identityEndpoint, IDENTITY_HEADER: partial.identityHeader });
+    expect(result.code).toBe(4);
+    expect(result.stderr).toMatch(/^error: AF10001: DLP\.All: the managed identity lacks the ActivityFeed\.ReadDlp permission, which reading DLP\.All takes\. Fix: assign the roles to the identity/m);
+    expect(result.stderr).toMatch(/^error: GRAPH_FORBIDDEN: Microsoft Graph refused serviceAnnouncement\/issues: the managed identity lacks ServiceHealth\.Read\.All .*Fix: assign the roles to the identity/m);
+    expect(result.stderr).not.toMatch(/admin consent/);
+  });
+
   it('fleet: each tenant file may use its own kind of credential (a secret, a federated token, a managed identity)', async () => {
     const tenants = join(dir, 'tenants');
     await mkdir(tenants, { recursive: true });
