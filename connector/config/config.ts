@@ -166,8 +166,8 @@ async function readOutputs(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<
 
 /**
  * The credential, by kind: `--credential` or O365_CREDENTIAL when given; else a certificate or secret in the environment
- * (a certificate wins: it was set on purpose); else the outputs' `credential`; else a certificate or secret in the
- * outputs; else AZURE_FEDERATED_TOKEN_FILE means federated, as the Azure SDKs' workload identity credential reads it.
+ * (a certificate wins: it was set on purpose); else a certificate path in the outputs file (an operator's addition);
+ * else the outputs' `credential`; else a secret in the outputs; else AZURE_FEDERATED_TOKEN_FILE means federated, as the Azure SDKs' workload identity credential reads it.
  * Undefined when nothing names one.
  */
 function credentialOf(flags: ConfigFlags, outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
@@ -176,8 +176,10 @@ function credentialOf(flags: ConfigFlags, outputs: Partial<StackOutputs>, env: N
   const tokenFile = text(flags.federatedTokenFile) ?? outputs.federatedTokenFile ?? text(env['AZURE_FEDERATED_TOKEN_FILE']);
   const kind = explicitKind(flags, env)
     ?? (envCertificate ? 'certificate' : envSecret ? 'secret' : undefined)
+    // clientCertificatePath is never exported: an operator who wrote it into the file chose the certificate.
+    ?? (outputs.clientCertificatePath ? 'certificate' : undefined)
     ?? outputs.credential
-    ?? (outputs.clientCertificatePath ? 'certificate' : outputs.clientSecret ? 'secret' : undefined)
+    ?? (outputs.clientSecret ? 'secret' : undefined)
     ?? (tokenFile ? 'federated' : undefined);
   switch (kind) {
     case undefined: return undefined;

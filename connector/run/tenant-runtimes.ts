@@ -79,8 +79,8 @@ export class TenantRuntimes {
   readonly #agents: HttpAgentsByCaFile;
   /** Blob fetches in flight, across every tenant of the process. */
   readonly #fetchSlots: Slots;
-  /** The host's managed identity endpoint is local: asked directly, never through the proxy; made on first use. */
-  #identityEndpointAgent: ReturnType<typeof createHttpAgent> | undefined;
+  /** The host's managed identity endpoint is local: asked directly, never through the proxy (no connection until used). */
+  readonly #identityEndpointAgent = createHttpAgent({ connections: 2 });
   #generation = 0;
 
   constructor(options: TenantRuntimesOptions) {
@@ -91,7 +91,7 @@ export class TenantRuntimes {
 
   async close(): Promise<void> {
     await this.#agents.close();
-    await this.#identityEndpointAgent?.close();
+    await this.#identityEndpointAgent.close();
   }
 
   all(): TenantRuntime[] {
@@ -157,7 +157,7 @@ export class TenantRuntimes {
     const tokenOptions = {
       tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
       authorityHost: config.authorityHost, dispatcher: agent, logger, reloadCredential,
-      ...(config.credential.kind === 'managedIdentity' ? { identityEndpointDispatcher: (this.#identityEndpointAgent ??= createHttpAgent({ connections: 2 })) } : {}),
+      identityEndpointDispatcher: this.#identityEndpointAgent,
     };
     const tokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.apiRoot });
     const api = new ActivityClient({

@@ -100,7 +100,7 @@ describe('credentials without a secret, through the CLI', () => {
     ['a managed identity not assigned to the host', async () => [{ credential: 'managedIdentity', clientId: '9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a' }, { IDENTITY_ENDPOINT: identity.identityEndpoint, IDENTITY_HEADER: identity.identityHeader }] as const, 3,
       /^error: MANAGED_IDENTITY_REFUSED: the managed identity endpoint refused the token request \(HTTP 400: Identity not found\) Fix: assign the identity to this host/],
     ['a managed identity that lacks the app role', async () => [{ credential: 'managedIdentity', clientId: roleless.clientId }, { IDENTITY_ENDPOINT: roleless.identityEndpoint, IDENTITY_HEADER: roleless.identityHeader }] as const, 4,
-      /^error: AF10001: the managed identity lacks an app role of the Office 365 Management APIs this call needs .* Fix: assign the roles to the identity: `pulumi config set o365-connector:credential managedIdentity`/],
+      /^error: AF10001: (?:[\w.]+: )?the managed identity lacks .* Fix: assign the roles to the identity: `pulumi config set o365-connector:credential managedIdentity`/],
     ['an unknown credential kind', async () => [{}, { O365_CREDENTIAL: 'password' }] as const, 2,
       /^error: CONFIG_INVALID: O365_CREDENTIAL: unknown credential "password"\. Fix: use one of secret, certificate, federated, managedIdentity$/],
   ];

@@ -142,6 +142,11 @@ describe('credentials without a secret', () => {
     expect(managed.config).toMatchObject({ credential: { kind: 'managedIdentity' }, clientId, secretExpiresAt: undefined });
   });
 
+  it('takes a certificate path an operator added to the outputs over the outputs\' credential (a stack with both exports secret)', async () => {
+    const { config } = await loadConfig({ outputs: await outputsFile({ ...outputs, credential: 'secret', clientCertificatePath: 'conn.pem' }) }, {});
+    expect(config.credential).toEqual({ kind: 'certificate', path: resolve('conn.pem') });
+  });
+
   it('uses the host\'s system-assigned managed identity when no client id is configured', async () => {
     const { clientId: _clientId, ...noClient } = noSecret;
     const { config } = await loadConfig({ outputs: await outputsFile({ ...noClient, credential: 'managedIdentity' }) }, {});
