@@ -41,6 +41,13 @@ const cloud = z.string().transform((value, ctx) => {
 const contentTypeList = z.array(z.enum(collectedTypes, { error: (issue) => `unknown content type "${String(issue.input)}"` }))
   .transform((names): CollectedType[] => [...new Set(names)]);
 
+/**
+ * How the connector proves itself to Entra ID: a client secret, a certificate, a federated token (workload identity
+ * federation: an OIDC token from an issuer the app trusts, read from a file) or a managed identity (no app at all).
+ */
+export const credentialKinds = ['secret', 'certificate', 'federated', 'managedIdentity'] as const;
+export type CredentialKind = (typeof credentialKinds)[number];
+
 const isoTime = z.string().trim().refine((value) => !Number.isNaN(new Date(value).getTime()), { error: (issue) => `"${String(issue.input)}" is not an ISO time` });
 
 export const stackOutputsSchema = z.object({
@@ -49,8 +56,11 @@ export const stackOutputsSchema = z.object({
   tenantId: guid(', the directory (tenant) id, not the domain name'),
   /** The tenant's initial *.onmicrosoft.com domain. */
   tenantDomain: z.string().trim().min(1),
-  clientId: guid(', the application (client) id'),
-  /** A Pulumi secret; absent when credential is "certificate". Its errors never show it. */
+  /** The app's client id, or a user-assigned managed identity's; absent only for a system-assigned managed identity. */
+  clientId: guid(', the application (client) id').optional(),
+  /** Which credential the connector must use; absent in outputs of older stacks: a secret or a certificate, whichever is configured. */
+  credential: z.enum(credentialKinds, { error: (issue) => `unknown credential "${String(issue.input)}"` }).optional(),
+  /** A Pulumi secret; absent when credential is not "secret". Its errors never show it. */
   clientSecret: z.string({ error: 'must be the client secret, a string' }).trim().min(1, { error: 'must not be empty' }).optional(),
   /** When clientSecret expires (ISO time). */
   clientSecretExpiry: isoTime.optional(),
@@ -87,12 +97,14 @@ export const stackOutputsSchema = z.object({
   caFile: z.string().trim().min(1).optional(),
   /** PEM holding the private key and certificate, instead of clientSecret. */
   clientCertificatePath: z.string().trim().min(1).optional(),
+  /** credential "federated": the file holding the workload's OIDC token (default AZURE_FEDERATED_TOKEN_FILE), read for every token request. */
+  federatedTokenFile: z.string().trim().min(1).optional(),
 });
 
 /** The outputs, as the connector reads them (endpoints normalized, content types de-duplicated). */
 export type StackOutputs = z.output<typeof stackOutputsSchema>;
 
 /** Outputs that exist for the connector only; the Pulumi program does not export them. */
-type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath';
+type ConnectorOnlyOutput = 'caFile' | 'clientCertificatePath' | 'federatedTokenFile';
 /** What the Pulumi program exports. */
 export type ProgramOutputs = Omit<StackOutputs, ConnectorOnlyOutput>;

@@ -40,7 +40,8 @@ export class ClientCredentials extends pulumi.ComponentResource {
     super('o365-connector:index:ClientCredentials', name, {}, options);
     const child = { parent: this, provider: args.provider };
 
-    if (args.credential !== 'certificate') {
+    // Only a secret credential has passwords; federated and managed identity have none to rotate or leak.
+    if (args.credential === 'secret' || args.credential === 'both') {
       const now = args.now ?? new Date();
       const endDate = new Date(now.getTime() + args.secretLifetimeDays * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
       const password = (generation: number) => new azuread.ApplicationPassword(secretResourceName(name, generation), {
@@ -62,7 +63,7 @@ export class ClientCredentials extends pulumi.ComponentResource {
       this.clientSecretKeyId = newest.keyId;
     }
 
-    if (args.credential !== 'secret' && args.certificatePem !== undefined) {
+    if ((args.credential === 'certificate' || args.credential === 'both') && args.certificatePem !== undefined) {
       this.certificate = new azuread.ApplicationCertificate(`${name}-certificate`, {
         applicationId: args.applicationId,
         type: 'AsymmetricX509Cert',

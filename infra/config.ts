@@ -13,8 +13,18 @@ export const configNamespace = 'o365-connector';
 export const permissionNames = ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'] as const;
 export type PermissionName = (typeof permissionNames)[number];
 
-export const credentialKinds = ['secret', 'certificate', 'both'] as const;
+export const credentialKinds = ['secret', 'certificate', 'both', 'federated', 'managedIdentity'] as const;
 export type CredentialKind = (typeof credentialKinds)[number];
+
+/** A workload Entra ID lets sign in as the app without a secret: a token of `issuer` for `subject` with `audience`. */
+export interface FederatedIdentity {
+  readonly issuer: string;
+  readonly subject: string;
+  readonly audience: string;
+}
+/** The audience Entra ID expects by convention; an app holds at most 20 federated identity credentials. */
+export const tokenExchangeAudience = 'api://AzureADTokenExchange';
+export const maxFederatedIdentities = 20;
 
 export const subscriptionWorkloads = ['Production', 'DevTest'] as const;
 
@@ -79,6 +89,10 @@ export interface InfraConfig {
    */
   readonly auditSearch: boolean;
   readonly credential: CredentialKind;
+  /** credential federated: the workloads that sign in as the app (one federated identity credential each). */
+  readonly federatedIdentities: readonly FederatedIdentity[];
+  /** credential managedIdentity: the service principal (object id) of the managed identity the roles are assigned to. */
+  readonly managedIdentityPrincipalId: string | undefined;
   readonly secretLifetimeDays: number;
   /** Bump by one to rotate the client secret; the previous secret stays valid until the next bump. */
   readonly secretRotation: number;
@@ -186,7 +200,7 @@ export const knownKeys = [
   'mode', 'homeStack', 'consent', 'displayName', 'cloud', 'permissions', 'delegatedPermissions', 'credential', 'secretLifetimeDays', 'secretRotation',
   'certificatePem', 'publisherId', 'keyVault', 'keyVaultResourceGroup', 'keyVaultLocation', 'keyVaultName',
   'keyVaultSecretName', 'keyVaultSecretReaders', 'keyVaultPurgeProtection', 'billingScope', 'subscriptionAliasName',
-  'subscriptionDisplayName', 'subscriptionWorkload', 'serviceHealth',
+  'subscriptionDisplayName', 'subscriptionWorkload', 'serviceHealth', 'federatedIdentities', 'managedIdentityPrincipalId',
   'auditSearch',
   ...sentinelKeys,
 ] as const;
@@ -264,6 +278,38 @@ const secretReader = matching(secretReaderPattern, (entry) => `"${entry}" is not
     return { objectId: objectId!, principalType: (type ?? 'ServicePrincipal') as SecretReader['principalType'] };
   });
 
+const setFederated = `pulumi config set ${configNamespace}:federatedIdentities '[{"issuer":"https://oidc.example/issuer","subject":"system:serviceaccount:soc:o365-connector"}]'`;
+
+/** A JSON list of `{issuer, subject, audience?}`: https issuers, subjects not empty, at most 20; every bad entry named. */
+const federatedIdentities = z.string().transform((raw, ctx): FederatedIdentity[] => {
+  const list = parsedJson(raw);
+  if (!Array.isArray(list)) {
+    ctx.addIssue({ code: 'custom', message: `is not a JSON list of {"issuer","subject"}; ${setFederated}` });
+    return z.NEVER;
+  }
+  if (list.length === 0) ctx.addIssue({ code: 'custom', message: `is empty: name at least one workload; ${setFederated}` });
+  if (list.length > maxFederatedIdentities) ctx.addIssue({ code: 'custom', message: `has ${list.length} entries; an app holds at most ${maxFederatedIdentities} federated identity credentials` });
+  const entries = list.map((entry: unknown, index): FederatedIdentity => {
+    const at = `entry ${index + 1}`;
+    const fields = typeof entry === 'object' && entry !== null ? entry as Record<string, unknown> : {};
+    const issuer = typeof fields['issuer'] === 'string' ? fields['issuer'].trim() : '';
+    const subject = typeof fields['subject'] === 'string' ? fields['subject'].trim() : '';
+    const audience = typeof fields['audience'] === 'string' && fields['audience'].trim() !== '' ? fields['audience'].trim() : tokenExchangeAudience;
+    const unknown = Object.keys(fields).filter((key) => !['issuer', 'subject', 'audience'].includes(key));
+    if (unknown.length > 0) ctx.addIssue({ code: 'custom', message: `${at} has unknown field ${unknown.map(quoted).join(', ')}; use issuer, subject and audience` });
+    if (URL.parse(issuer)?.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `${at}: issuer ${quoted(issuer)} must be an https URL (the OIDC issuer Entra ID fetches the signing keys from)` });
+    if (subject === '') ctx.addIssue({ code: 'custom', message: `${at}: subject must not be empty (e.g. system:serviceaccount:<namespace>:<service account>, or repo:<org>/<repo>:environment:<name>)` });
+    return { issuer, subject, audience };
+  });
+  const seen = new Set<string>();
+  for (const entry of entries) {
+    const key = `${entry.issuer} ${entry.subject} ${entry.audience}`;
+    if (seen.has(key)) ctx.addIssue({ code: 'custom', message: `names issuer ${quoted(entry.issuer)} with subject ${quoted(entry.subject)} twice` });
+    seen.add(key);
+  }
+  return entries;
+});
+
 /** `org/project/stack`: fully qualified, so the reference means the same stack whichever backend or directory runs it. */
 const stackNamePattern = /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/;
 
@@ -280,6 +326,8 @@ const keySchemas = (now: Date) => ({
   // "none" (or an empty JSON list) requests no delegated scope at all.
   delegatedPermissions: z.preprocess((raw) => (raw === 'none' ? '[]' : raw), permissionList('delegatedPermissions')),
   credential: oneOf(credentialKinds),
+  federatedIdentities,
+  managedIdentityPrincipalId: matching(guid, (value) => `"${value}" is not an object id (GUID): use the managed identity's principal id (az identity show --query principalId, or az vm identity show --query principalId)`),
   secretLifetimeDays: wholeNumber(1, 730, 'use 1 to 730 days (Microsoft recommends less than 12 months)'),
   secretRotation: wholeNumber(0, 1_000_000, 'use 0 or a positive generation number, one more than the current to rotate'),
   certificatePem: certificatePem(now),
@@ -368,8 +416,8 @@ class ConfigReader {
 }
 
 function certificate(reader: ConfigReader, credential: CredentialKind): string | undefined {
-  if (credential === 'secret') {
-    if (reader.isSet('certificatePem')) reader.fail('certificatePem', `is set but credential is "secret"; pulumi config set ${configNamespace}:credential both (or certificate), or remove certificatePem`);
+  if (credential === 'secret' || credential === 'federated' || credential === 'managedIdentity') {
+    if (reader.isSet('certificatePem')) reader.fail('certificatePem', `is set but credential is "${credential}"; pulumi config set ${configNamespace}:credential both (or certificate), or remove certificatePem`);
     return undefined;
   }
   if (!reader.isSet('certificatePem')) return reader.fail('certificatePem', `required when credential is ${credential}; ${setCertificate}`);
@@ -383,7 +431,7 @@ function keyVault(reader: ConfigReader, credential: CredentialKind): KeyVaultCon
     }
     return undefined;
   }
-  if (credential === 'certificate') reader.fail('keyVault', `holds the client secret, but credential is "certificate"; pulumi config set ${configNamespace}:credential both, or set keyVault false`);
+  if (credential !== 'secret' && credential !== 'both') reader.fail('keyVault', `holds the client secret, but credential is "${credential}"${credential === 'certificate' ? `; pulumi config set ${configNamespace}:credential both, or set keyVault false` : ', which has none; set keyVault false'}`);
   if (!reader.isSet('keyVaultResourceGroup')) reader.fail('keyVaultResourceGroup', `required when keyVault is true: an existing resource group; pulumi config set ${configNamespace}:keyVaultResourceGroup rg-soc`);
   const resourceGroupName = reader.read('keyVaultResourceGroup', undefined);
   if (!reader.isSet('keyVaultLocation')) reader.fail('keyVaultLocation', `required when keyVault is true; pulumi config set ${configNamespace}:keyVaultLocation westeurope`);
@@ -414,6 +462,28 @@ function subscriptionAlias(reader: ConfigReader, displayName: string): Subscript
   };
 }
 
+/**
+ * The settings of the credentials without a secret: federated needs its workloads, managedIdentity its identity (and
+ * no app at all, so no home stack); each refused where its credential is not chosen, as are a secret's settings there.
+ */
+function secretlessSettings(reader: ConfigReader, credential: CredentialKind, mode: Mode): Pick<InfraConfig, 'federatedIdentities' | 'managedIdentityPrincipalId'> {
+  const unset = (key: Key, reason: string) => reader.fail(key, `${reason}; pulumi config rm ${configNamespace}:${key}`);
+  if (credential !== 'federated' && reader.isSet('federatedIdentities')) unset('federatedIdentities', `is set but credential is "${credential}"; pulumi config set ${configNamespace}:credential federated, or`);
+  if (credential !== 'managedIdentity' && reader.isSet('managedIdentityPrincipalId')) unset('managedIdentityPrincipalId', `is set but credential is "${credential}"; pulumi config set ${configNamespace}:credential managedIdentity, or`);
+  if (credential === 'federated' || credential === 'managedIdentity') {
+    for (const key of ['secretLifetimeDays', 'secretRotation'] as const) if (reader.isSet(key)) unset(key, `is not read when credential is ${credential}: there is no secret`);
+  }
+  if (credential === 'federated' && !reader.isSet('federatedIdentities')) reader.fail('federatedIdentities', `required when credential is federated: the workloads that sign in as the app; ${setFederated}`);
+  if (credential === 'managedIdentity') {
+    if (!reader.isSet('managedIdentityPrincipalId')) reader.fail('managedIdentityPrincipalId', `required when credential is managedIdentity: the object id of the identity's service principal; pulumi config set ${configNamespace}:managedIdentityPrincipalId <principal id>`);
+    if (mode === 'home') reader.fail('credential', `managedIdentity registers no app for customer tenants to consent to; in a home stack use secret, certificate or federated (pulumi config set ${configNamespace}:credential federated)`);
+  }
+  return {
+    federatedIdentities: credential === 'federated' ? reader.read('federatedIdentities', []) : [],
+    managedIdentityPrincipalId: credential === 'managedIdentity' ? reader.read('managedIdentityPrincipalId', undefined) : undefined,
+  };
+}
+
 const azureadEnvironments: Record<CloudName, readonly string[]> = {
   commercial: ['global', 'public'], gcc: ['global', 'public'], gcchigh: ['usgovernmentl4', 'usgovernment'], dod: ['usgovernmentl5', 'dod'], china: ['china'],
 };
@@ -429,6 +499,8 @@ const notInCustomerStack: Readonly<Partial<Record<Key, string>>> = {
   delegatedPermissions: 'the permissions are the home stack\'s app\'s',
   credential: 'the credentials come from the home stack',
   certificatePem: 'the credentials come from the home stack',
+  federatedIdentities: 'the credentials come from the home stack (its app\'s federated identity credentials)',
+  managedIdentityPrincipalId: 'a customer stack consents to the home stack\'s app',
   secretLifetimeDays: 'the secret is the home stack\'s; set it there',
   secretRotation: 'rotate in the home stack, then run pulumi up on each customer stack',
   publisherId: 'a customer stack sends the customer tenant\'s id (its own throttling bucket)',
@@ -465,12 +537,13 @@ type AppSettings = Omit<InfraConfig, 'mode' | 'homeStack' | 'consent' | 'cloud' 
 
 const appDefaults: AppSettings = {
   displayName: 'o365-connector', permissions: [...permissionNames], delegatedPermissions: [...permissionNames], serviceHealth: true, credential: 'secret',
+  federatedIdentities: [], managedIdentityPrincipalId: undefined,
   secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined, keyVault: undefined, subscriptionAlias: undefined,
   sentinel: undefined,
 };
 
 /** The app registration's settings (single and home stacks). */
-function appSettings(reader: ConfigReader): AppSettings {
+function appSettings(reader: ConfigReader, mode: Mode): AppSettings {
   const displayName = reader.read('displayName', appDefaults.displayName, { keepBlank: true });
   const permissions = reader.read('permissions', [...permissionNames]);
   if (!permissions.includes('ActivityFeed.Read')) {
@@ -484,6 +557,7 @@ function appSettings(reader: ConfigReader): AppSettings {
   const credential = reader.read('credential', appDefaults.credential);
   return {
     displayName, permissions, delegatedPermissions, credential,
+    ...secretlessSettings(reader, credential, mode),
     serviceHealth: reader.read('serviceHealth', appDefaults.serviceHealth),
     secretLifetimeDays: reader.read('secretLifetimeDays', appDefaults.secretLifetimeDays),
     secretRotation: reader.read('secretRotation', appDefaults.secretRotation),
@@ -521,7 +595,7 @@ export function readConfig(source: ConfigSource = stackConfig(), now: Date = new
 
   const cloud = reader.read('cloud', 'commercial');
   // A customer stack takes the app's settings from its home stack: its own were refused above, and the defaults stand in.
-  const app = mode === 'customer' ? appDefaults : appSettings(reader);
+  const app = mode === 'customer' ? appDefaults : appSettings(reader, mode);
   const history = auditSearch(reader, mode, cloud);
   const sentinel = sentinelSettings(reader, mode);
 

@@ -16,7 +16,9 @@ export const homeOutputsSchema = z.object({
   mode: z.literal('home'),
   connectorName: z.string().min(1),
   clientId: guid,
-  /** A Pulumi secret; absent when the home stack's credential is "certificate". */
+  /** Which credential the connector uses with the home app; absent from home stacks of before: a secret if one is exported, else a certificate. */
+  credential: z.enum(['secret', 'certificate', 'federated'], { error: (issue) => `unknown credential "${String(issue.input)}"` }).optional(),
+  /** A Pulumi secret; absent when the home stack's credential is "certificate" or "federated". */
   clientSecret: z.string().min(1).optional(),
   clientSecretExpiry: z.string().min(1).optional(),
   certificateKeyId: z.string().min(1).optional(),

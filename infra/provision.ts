@@ -4,8 +4,11 @@ import { clouds, graphServiceHealthPermissions } from '../contract/clouds.ts';
 import { contentTypes, serviceHealth, type CollectedType } from '../contract/content-types.ts';
 import type { ProgramOutputs } from '../contract/stack-outputs.ts';
 import type * as azuread from '@pulumi/azuread';
-import type { InfraConfig, PermissionName } from './config.ts';
+import type { CredentialKind, InfraConfig, PermissionName } from './config.ts';
 import { ClientCredentials } from './client-credentials.ts';
+import { FederatedIdentities } from './federated-identities.ts';
+import { managedIdentityOf, ManagedIdentityRoles } from './managed-identity-roles.ts';
+import type { CredentialKind as ConnectorCredential } from '../contract/stack-outputs.ts';
 import { tokenRoles, verifyConsent, type GrantedRoles } from './consent-check.ts';
 import { CustomerConsent } from './customer-consent.ts';
 import { graphPermissionsOf, readsAuditSearch, type GraphPermission } from './graph-permissions.ts';
@@ -47,15 +50,22 @@ export type StackOutputs = ConnectorOutputs | HomeStackOutputs;
 /** The program for the configured mode. Async because a customer stack reads its home stack before declaring anything. */
 export async function provision(config: InfraConfig, options: ProvisionOptions = {}): Promise<StackOutputs> {
   switch (config.mode) {
-    case 'single': return provisionSingle(config, options);
+    case 'single': return config.credential === 'managedIdentity' ? provisionManagedIdentity(config) : provisionSingle(config, options);
     case 'home': return provisionHome(config, options);
     case 'customer': return provisionCustomer(config, options);
   }
 }
 
+/** Which credential the connector must use, for the outputs: an app with both a secret and a certificate hands out the secret. */
+export function connectorCredentialOf(credential: CredentialKind): ConnectorCredential {
+  return credential === 'both' ? 'secret' : credential;
+}
+
 interface ProvisionedApp {
   readonly app: ManagementApiApp;
   readonly credentials: ClientCredentials;
+  readonly federated: FederatedIdentities | undefined;
+  readonly credential: ConnectorCredential;
   readonly vault: ConnectorKeyVault | undefined;
   readonly alias: LoggingSubscription | undefined;
 }
@@ -80,6 +90,9 @@ function appWithCredentials(config: InfraConfig, azure: azuread.Provider, tenant
     provider: azure,
     ...(options.now ? { now: options.now } : {}),
   });
+  const federated = config.credential === 'federated'
+    ? new FederatedIdentities('o365-connector-federated', { applicationId: app.application.id, identities: config.federatedIdentities, provider: azure })
+    : undefined;
 
   const arm = config.keyVault || config.subscriptionAlias ? azureNativeProvider(config.cloud, config.azureNativeSettings) : undefined;
   // readConfig guarantees a secret credential whenever the vault is on.
@@ -93,12 +106,13 @@ function appWithCredentials(config: InfraConfig, azure: azuread.Provider, tenant
     })
     : undefined;
   const alias = config.subscriptionAlias && arm ? new LoggingSubscription('o365-connector-logging', { ...config.subscriptionAlias, provider: arm }) : undefined;
-  return { app, credentials, vault, alias };
+  return { app, credentials, federated, credential: connectorCredentialOf(config.credential), vault, alias };
 }
 
 /** The optional outputs of the credentials, vault and subscription: absent, not undefined, when their feature is off. */
-function credentialOutputs({ credentials, vault, alias }: ProvisionedApp) {
+function credentialOutputs({ credentials, credential, vault, alias }: ProvisionedApp) {
   return {
+    credential: pulumi.output(credential),
     ...(credentials.clientSecret ? { clientSecret: credentials.clientSecret } : {}),
     ...(credentials.clientSecretExpiry ? { clientSecretExpiry: credentials.clientSecretExpiry } : {}),
     ...(credentials.certificate ? { certificateKeyId: credentials.certificate.keyId } : {}),
@@ -114,7 +128,7 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
   const tenant = discoverTenant(azure);
   const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
   const graph = graphPermissionsOf(config);
-  const sentinel = sentinelOf(config, provisioned.app);
+  const sentinel = sentinelOf(config, provisioned.app.servicePrincipal?.objectId);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
@@ -137,12 +151,42 @@ function provisionSingle(config: InfraConfig, options: ProvisionOptions): Connec
  * The Sentinel destination beside the configured workspace, through a provider signed in to the workspace's
  * subscription; the role to send goes to the app's service principal unless another principal is configured.
  */
-function sentinelOf(config: InfraConfig, app: ManagementApiApp): SentinelDestination | undefined {
+function sentinelOf(config: InfraConfig, connector: pulumi.Input<string> | undefined): SentinelDestination | undefined {
   if (!config.sentinel) return undefined;
-  const sender = config.sentinel.principalId ?? app.servicePrincipal?.objectId;
+  const sender = config.sentinel.principalId ?? connector;
   if (sender === undefined) return undefined;
   const provider = azureNativeProvider(config.cloud, { ...config.azureNativeSettings, subscriptionId: config.sentinel.subscriptionId }, 'azure-native-sentinel');
   return new SentinelDestination('o365-connector-sentinel', { ...config.sentinel, senderObjectId: sender, provider });
+}
+
+/**
+ * One tenant, no app at all: an existing managed identity gets the application permissions by app role assignments, and
+ * the outputs name it (its client id when user-assigned; none for a host's system-assigned one, which the host knows).
+ */
+async function provisionManagedIdentity(config: InfraConfig): Promise<ConnectorOutputs> {
+  const endpoints = clouds[config.cloud];
+  const azure = azureadProvider(config.cloud, config.azureadSettings);
+  const tenant = discoverTenant(azure);
+  const identity = await managedIdentityOf(config.managedIdentityPrincipalId!, azure);
+  const graph = graphPermissionsOf(config);
+  new ManagedIdentityRoles('o365-connector-identity', { principalObjectId: identity.objectId, permissions: config.permissions, graphPermissions: graph, provider: azure });
+  // The identity sends to Sentinel too, unless another principal is configured.
+  const sentinel = sentinelOf(config, identity.objectId);
+  return {
+    connectorName: pulumi.output(config.displayName),
+    tenantId: tenant.tenantId,
+    tenantDomain: tenant.tenantDomain,
+    ...(identity.userAssigned ? { clientId: pulumi.output(identity.clientId) } : {}),
+    credential: pulumi.output('managedIdentity' as const),
+    publisherId: config.publisherId ? pulumi.output(config.publisherId) : tenant.tenantId,
+    cloud: pulumi.output(config.cloud),
+    authorityHost: pulumi.output(endpoints.authorityHost),
+    apiRoot: pulumi.output(endpoints.apiRoot),
+    ...(graph.length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
+    contentTypes: pulumi.output(readableContentTypes(config.permissions, graph)),
+    auditSearch: pulumi.output(readsAuditSearch(graph)),
+    ...(sentinel ? { sentinelEndpoint: sentinel.endpointUrl, sentinelRule: sentinel.ruleId, sentinelStream: pulumi.output(sentinel.stream) } : {}),
+  };
 }
 
 /** The provider's tenant: the multi-tenant app and its credentials, exported for the customer stacks. */
@@ -157,6 +201,8 @@ function provisionHome(config: InfraConfig, options: ProvisionOptions): HomeStac
     connectorName: pulumi.output(config.displayName),
     clientId,
     ...credentialOutputs(provisioned),
+    // readConfig refuses managedIdentity in a home stack: it registers no app to consent to.
+    credential: pulumi.output(provisioned.credential as Exclude<ConnectorCredential, 'managedIdentity'>),
     cloud: pulumi.output(config.cloud),
     homeTenantId: tenant.tenantId,
     permissions: pulumi.output([...config.permissions]),
@@ -193,6 +239,8 @@ async function provisionCustomer(config: InfraConfig, options: ProvisionOptions)
     tenantId: tenant.tenantId,
     tenantDomain: tenant.tenantDomain,
     clientId: pulumi.output(home.clientId),
+    // The home app's credential: a federated one signs in to every customer tenant with the same workload token.
+    credential: pulumi.output(home.credential ?? (home.clientSecret !== undefined ? 'secret' : 'certificate')),
     // Straight from the reference, so a rotation in the home stack reaches this file with the next pulumi up.
     ...(home.clientSecret !== undefined ? { clientSecret: pulumi.secret(reference.requireOutput('clientSecret') as pulumi.Output<string>) } : {}),
     ...(home.clientSecretExpiry !== undefined ? { clientSecretExpiry: pulumi.output(home.clientSecretExpiry) } : {}),

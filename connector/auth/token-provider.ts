@@ -1,6 +1,10 @@
 /**
- * Access tokens for the Management Activity API through msal-node's ConfidentialClientApplication (client
- * secret, or certificate with a SHA-256 thumbprint), its HTTP on the same undici agent as the API client.
+ * Access tokens for the Management Activity API through msal-node: its ConfidentialClientApplication for an app's
+ * credential (client secret; certificate with a SHA-256 thumbprint; federated token as a client assertion callback, so
+ * the token file is read for every token request), its ManagedIdentityApplication for the managed identity of the
+ * Azure host (App Service, Container Apps and Functions through IDENTITY_ENDPOINT, VMs through the instance metadata
+ * endpoint). The app's HTTP goes on the same undici agent as the API client; the host's identity endpoint, which is
+ * local, never through a proxy.
  * msal caches the token and fetches a new one 5 minutes before expiry; on top of that this provider keeps the
  * last token in memory (one await instead of an msal cache lookup per request), lets only one acquisition
  * run at a time, and, when the identity platform rejects the credential, re-reads the configuration source
@@ -9,21 +13,26 @@
 import type { ClientCredential } from '../config/credential.ts';
 import { readFile } from 'node:fs/promises';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, ManagedIdentityApplication, type AuthenticationResult, type Configuration } from '@azure/msal-node';
 import type { Dispatcher } from 'undici';
 import type { TokenSource } from '../http/exchange.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import { aadstsCodeOf, credentialRejectedCodes, identityError, IdentityError } from './aadsts-errors.ts';
 import { UndiciNetworkClient, wireRecords, type WireRecord } from './undici-network-client.ts';
+import { readFederatedToken } from './federated-token.ts';
+import { managedIdentityRefusal } from './managed-identity-errors.ts';
 
 export interface MsalTokenProviderOptions {
   readonly tenantId: string;
-  readonly clientId: string;
+  /** The app's client id, or the user-assigned managed identity's; undefined for a system-assigned managed identity. */
+  readonly clientId: string | undefined;
   readonly credential: ClientCredential;
   readonly authorityHost: string;
   readonly apiRoot: string;
   readonly dispatcher: Dispatcher;
+  /** For the host's managed identity endpoint (local: never through the proxy); `dispatcher` when not given. */
+  readonly identityEndpointDispatcher?: Dispatcher;
   readonly logger?: Logger;
   /** Re-reads the configuration source; called once when the credential is rejected (rotation by stack update). */
   readonly reloadCredential?: () => Promise<ClientCredential | undefined>;
@@ -34,16 +43,22 @@ const renewBeforeExpiryMs = 5 * 60_000;
 
 type MsalCertificate = NonNullable<Configuration['auth']['clientCertificate']>;
 
+/** An app credential as msal's confidential client takes it; a managed identity has none. */
+type AppAuth = { clientSecret: string } | { clientCertificate: MsalCertificate } | { clientAssertion: () => Promise<string> };
+
 interface LoadedCredential {
   readonly credential: ClientCredential;
-  /** Secret value, or the PEM file's content: what "changed after a rotation" compares. */
+  /** Secret value, the PEM file's content, the token file's path: what "changed after a rotation" compares. */
   readonly fingerprint: string;
-  readonly auth: { clientSecret: string } | { clientCertificate: MsalCertificate };
+  readonly auth: AppAuth | undefined;
 }
 
 async function loadCredential(credential: ClientCredential): Promise<LoadedCredential> {
-  if (credential.kind === 'secret') {
-    return { credential, fingerprint: credential.secret, auth: { clientSecret: credential.secret } };
+  switch (credential.kind) {
+    case 'secret': return { credential, fingerprint: credential.secret, auth: { clientSecret: credential.secret } };
+    case 'federated': return { credential, fingerprint: `federated:${credential.tokenFile}`, auth: { clientAssertion: () => readFederatedToken(credential.tokenFile) } };
+    case 'managedIdentity': return { credential, fingerprint: 'managedIdentity', auth: undefined };
+    case 'certificate': break;
   }
   let pem: string;
   try {
@@ -67,11 +82,14 @@ async function loadCredential(credential: ClientCredential): Promise<LoadedCrede
   return { credential, fingerprint: pem, auth: { clientCertificate: { thumbprintSha256, privateKey, x5c: certificate } } };
 }
 
+/** One token request of the credential's msal application; `skipCache` forces a new token. */
+type TokenClient = (skipCache: boolean) => Promise<AuthenticationResult | null>;
+
 export class MsalTokenProvider implements TokenSource {
   readonly #options: MsalTokenProviderOptions;
   readonly #network: UndiciNetworkClient;
   #loaded: Promise<LoadedCredential>;
-  #client: Promise<ConfidentialClientApplication>;
+  #client: Promise<TokenClient>;
   #cached: { token: string; expiresAt: number } | undefined;
   #pending: Promise<string> | undefined;
   #skipCache = false;
@@ -95,9 +113,23 @@ export class MsalTokenProvider implements TokenSource {
     return `${this.#options.authorityHost}/${this.#options.tenantId}`;
   }
 
-  #createClient(loaded: LoadedCredential): ConfidentialClientApplication {
-    const { clientId, authorityHost, logger } = this.#options;
-    return new ConfidentialClientApplication({
+  #createClient(loaded: LoadedCredential): TokenClient {
+    const { clientId, authorityHost, logger, dispatcher, identityEndpointDispatcher } = this.#options;
+    const loggerOptions = {
+      piiLoggingEnabled: false,
+      logLevel: LogLevel.Warning,
+      loggerCallback: (_level: LogLevel, message: string) => logger?.debug({ component: 'msal' }, message),
+    };
+    if (!loaded.auth) {
+      // User-assigned when a client id is configured; the host's system-assigned identity otherwise.
+      const app = new ManagedIdentityApplication({
+        ...(clientId ? { managedIdentityIdParams: { userAssignedClientId: clientId } } : {}),
+        system: { networkClient: new UndiciNetworkClient(identityEndpointDispatcher ?? dispatcher), loggerOptions },
+      });
+      return (skipCache) => app.acquireToken({ resource: this.#options.apiRoot, forceRefresh: skipCache });
+    }
+    if (!clientId) throw new ConfigError('clientId', 'missing', 'set clientId (outputs file, O365_CLIENT_ID or AZURE_CLIENT_ID)');
+    const app = new ConfidentialClientApplication({
       auth: {
         clientId,
         authority: this.authority,
@@ -105,15 +137,9 @@ export class MsalTokenProvider implements TokenSource {
         knownAuthorities: [new URL(authorityHost).host],
         ...loaded.auth,
       },
-      system: {
-        networkClient: this.#network,
-        loggerOptions: {
-          piiLoggingEnabled: false,
-          logLevel: LogLevel.Warning,
-          loggerCallback: (_level, message) => logger?.debug({ component: 'msal' }, message),
-        },
-      },
+      system: { networkClient: this.#network, loggerOptions },
     });
+    return (skipCache) => app.acquireTokenByClientCredential({ scopes: [this.scope], skipCache });
   }
 
   /**
@@ -158,14 +184,16 @@ export class MsalTokenProvider implements TokenSource {
 
   async #acquire(): Promise<string> {
     const client = await this.#client;
+    const { credential } = await this.#loaded;
     const skipCache = this.#skipCache;
     this.#skipCache = false;
     const record: WireRecord = {};
     let result;
     try {
-      result = await wireRecords.run(record, () => client.acquireTokenByClientCredential({ scopes: [this.scope], skipCache }));
+      result = await wireRecords.run(record, () => client(skipCache));
     } catch (error) {
       if (skipCache) this.#skipCache = true;
+      if (credential.kind === 'managedIdentity' && !(error instanceof ConnectorError)) throw managedIdentityRefusal(error, record);
       throw explain(error, record);
     }
     if (!result?.accessToken) throw new IdentityError('AUTH_FAILED', 'the identity platform returned no access token', { fix: 'retry; if it persists, check authorityHost' });

@@ -30,6 +30,8 @@ const program = new Command('o365-connector')
   .configureHelp({ showGlobalOptions: true })
   .addOption(new Option('--outputs <file>', 'configuration: a file holding `pulumi stack output --json --show-secrets`').env('O365_OUTPUTS_FILE'))
   .option('--stack <name>', 'read the configuration from this Pulumi stack (runs `pulumi stack output --json --show-secrets`; needs the Pulumi CLI)')
+  .option('--credential <kind>', 'how to sign in: secret, certificate, federated (a workload\'s OIDC token, from AZURE_FEDERATED_TOKEN_FILE) or managedIdentity (the Azure host\'s); default: O365_CREDENTIAL, else the secret or certificate in the environment, else the outputs\' credential (a clientCertificatePath added to them first), else federated when AZURE_FEDERATED_TOKEN_FILE is set')
+  .option('--federated-token-file <path>', 'credential federated: the file holding the OIDC token, read for every token request (default: the outputs\' federatedTokenFile, else AZURE_FEDERATED_TOKEN_FILE)')
   .addOption(new Option('--proxy <url>', 'forward proxy for the calls to Microsoft (default: HTTPS_PROXY; NO_PROXY applies); credentials in the URL or O365_PROXY_USERNAME/O365_PROXY_PASSWORD').env('O365_PROXY'))
   .addOption(new Option('--log-level <level>', 'level of the JSON logs on stderr (debug also prints stack traces of internal errors)').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).env('O365_LOG_LEVEL'))
   .addHelpText('after', '\nExit codes: 0 ok, 1 internal, 2 configuration, 3 authentication (AADSTS), 4 API (AF…), 5 network/TLS, 6 sink;\n`status`: 0 Active, 10 Degraded, 11 Inactive; 130 stopped by a second SIGINT/SIGTERM.');

@@ -15,15 +15,16 @@ import { cloudNames, clouds, type CloudName } from '../../contract/clouds.ts';
 import { readOutputsBytes } from './outputs-file.ts';
 import { outputsError } from './outputs-error.ts';
 import { stateLocationOf } from './state-location.ts';
-import { stackOutputsSchema, type StackOutputs } from '../../contract/stack-outputs.ts';
+import { credentialKinds, stackOutputsSchema, type CredentialKind, type StackOutputs } from '../../contract/stack-outputs.ts';
 
 export interface ConnectorConfig {
   readonly connectorName: string;
   readonly tenantId: string;
   readonly tenantDomain: string | undefined;
-  readonly clientId: string;
+  /** Undefined only for a system-assigned managed identity (the host knows which identity it is). */
+  readonly clientId: string | undefined;
   readonly credential: ClientCredential;
-  /** When the client secret expires (clientSecretExpiry output), to warn ahead of time. */
+  /** When the client secret expires (clientSecretExpiry output), to warn ahead of time; never set for a credential without a secret. */
   readonly secretExpiresAt: Date | undefined;
   readonly publisherId: string;
   readonly cloud: CloudName;
@@ -57,6 +58,10 @@ export interface ConfigFlags {
   readonly state?: string | undefined;
   /** What the outputs file's errors name first: `--outputs`, or `--tenants` for a fleet's tenant file. */
   readonly outputsField?: string | undefined;
+  /** `--credential` (else O365_CREDENTIAL): which credential to use, over what the outputs say. */
+  readonly credential?: string | undefined;
+  /** `--federated-token-file`: over the outputs' federatedTokenFile and AZURE_FEDERATED_TOKEN_FILE. */
+  readonly federatedTokenFile?: string | undefined;
 }
 
 type Raw = Record<string, unknown>;
@@ -170,22 +175,65 @@ async function readOutputs(flags: ConfigFlags, env: NodeJS.ProcessEnv): Promise<
   return parsed.data;
 }
 
-/** Environment first, then the outputs; at one level a certificate wins over a secret (it was set on purpose). */
-function credentialOf(outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
-  const credential = credentialFrom(text(env['O365_CLIENT_CERTIFICATE_PATH']), text(env['O365_CLIENT_SECRET']))
-    ?? credentialFrom(outputs.clientCertificatePath, outputs.clientSecret);
-  if (credential?.kind === 'secret') registerSecret(credential.secret);
-  return credential;
+/**
+ * The credential, by kind: `--credential` or O365_CREDENTIAL when given; else a certificate or secret in the environment
+ * (a certificate wins: it was set on purpose); else a certificate path in the outputs file (an operator's addition);
+ * else the outputs' `credential`; else a secret in the outputs; else AZURE_FEDERATED_TOKEN_FILE means federated, as the Azure SDKs' workload identity credential reads it.
+ * Undefined when nothing names one.
+ */
+function credentialOf(flags: ConfigFlags, outputs: Partial<StackOutputs>, env: NodeJS.ProcessEnv): ClientCredential | undefined {
+  const envCertificate = text(env['O365_CLIENT_CERTIFICATE_PATH']);
+  const envSecret = text(env['O365_CLIENT_SECRET']);
+  const tokenFile = text(flags.federatedTokenFile) ?? outputs.federatedTokenFile ?? text(env['AZURE_FEDERATED_TOKEN_FILE']);
+  const kind = explicitKind(flags, env)
+    ?? (envCertificate ? 'certificate' : envSecret ? 'secret' : undefined)
+    // clientCertificatePath is never exported: an operator who wrote it into the file chose the certificate.
+    ?? (outputs.clientCertificatePath ? 'certificate' : undefined)
+    ?? outputs.credential
+    ?? (outputs.clientSecret ? 'secret' : undefined)
+    ?? (tokenFile ? 'federated' : undefined);
+  switch (kind) {
+    case undefined: return undefined;
+    case 'managedIdentity': return { kind };
+    case 'federated': {
+      if (!tokenFile) throw new ConfigError('federatedTokenFile', 'missing: the credential is federated, but no token file is named', 'set AZURE_FEDERATED_TOKEN_FILE (Azure Workload Identity sets it in the pod), --federated-token-file, or federatedTokenFile in the outputs file');
+      return { kind, tokenFile: resolve(tokenFile) };
+    }
+    case 'certificate': {
+      const path = envCertificate ?? outputs.clientCertificatePath;
+      if (!path) throw new ConfigError('clientCertificatePath', 'missing: the credential is certificate, but no certificate file is named', 'set O365_CLIENT_CERTIFICATE_PATH to a PEM file holding the private key and the certificate');
+      return { kind, path: resolve(path) };
+    }
+    case 'secret': {
+      const secret = envSecret ?? outputs.clientSecret;
+      if (!secret) return undefined;
+      registerSecret(secret);
+      return { kind, secret };
+    }
+  }
 }
 
-function credentialFrom(certificatePath: string | undefined, secret: string | undefined): ClientCredential | undefined {
-  if (certificatePath) return { kind: 'certificate', path: resolve(certificatePath) };
-  return secret ? { kind: 'secret', secret } : undefined;
+function explicitKind(flags: ConfigFlags, env: NodeJS.ProcessEnv): CredentialKind | undefined {
+  const [field, given] = text(flags.credential) ? ['--credential', text(flags.credential)!] : ['O365_CREDENTIAL', text(env['O365_CREDENTIAL'])];
+  if (given === undefined) return undefined;
+  if (!(credentialKinds as readonly string[]).includes(given)) throw new ConfigError(field, `unknown credential "${given}"`, `use one of ${credentialKinds.join(', ')}`);
+  return given as CredentialKind;
+}
+
+/** AZURE_CLIENT_ID and AZURE_TENANT_ID (what Azure Workload Identity injects): used only where nothing else names the id. */
+const azureFallbacks = { tenantId: 'AZURE_TENANT_ID', clientId: 'AZURE_CLIENT_ID' } as const;
+
+function azureFallback(field: keyof typeof azureFallbacks, env: NodeJS.ProcessEnv): string | undefined {
+  const value = text(env[azureFallbacks[field]]);
+  if (value === undefined) return undefined;
+  const parsed = stackOutputsSchema.shape[field].safeParse(value);
+  if (!parsed.success) throw new ConfigError(azureFallbacks[field], `must be a GUID (got "${value}")`, `set ${azureFallbacks[field]} to the ${field === 'tenantId' ? 'directory (tenant)' : 'application (client)'} id, or ${envOutputs[field]} over it`);
+  return parsed.data;
 }
 
 function required<T>(field: 'tenantId' | 'clientId', value: T | undefined): T {
   if (value === undefined) {
-    throw new ConfigError(field, 'missing', `pass --outputs <file> from \`pulumi stack output --json --show-secrets\`, --stack <name>, or set ${envOutputs[field]}`);
+    throw new ConfigError(field, 'missing', `pass --outputs <file> from \`pulumi stack output --json --show-secrets\`, --stack <name>, or set ${envOutputs[field]} (or ${azureFallbacks[field]})`);
   }
   return value;
 }
@@ -216,15 +264,17 @@ export interface LoadedConfig {
 
 export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
   const outputs = await readOutputs(flags, env);
-  const tenantId = required('tenantId', outputs.tenantId).toLowerCase();
-  const clientId = required('clientId', outputs.clientId).toLowerCase();
-  const credential = credentialOf(outputs, env);
+  const tenantId = required('tenantId', outputs.tenantId ?? azureFallback('tenantId', env)).toLowerCase();
+  const credential = credentialOf(flags, outputs, env);
   if (!credential) {
-    throw new ConfigError('clientSecret', 'missing: no client secret and no certificate', 'write the outputs file with `pulumi stack output --json --show-secrets` (without --show-secrets it holds "[secret]"), or set O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH');
+    throw new ConfigError('clientSecret', 'missing: no client secret, no certificate and no other credential', 'write the outputs file with `pulumi stack output --json --show-secrets` (without --show-secrets it holds "[secret]"), or set O365_CLIENT_SECRET or O365_CLIENT_CERTIFICATE_PATH; without a secret: --credential federated or managedIdentity (see "Without a secret" in the README)');
   }
   if (credential.kind === 'secret' && credential.secret === '[secret]') {
     throw new ConfigError('clientSecret', 'is the placeholder "[secret]"', 'write the outputs file with `pulumi stack output --json --show-secrets`');
   }
+  const givenClientId = outputs.clientId ?? azureFallback('clientId', env);
+  // A managed identity without a client id is the host's system-assigned one; every other credential is an app's.
+  const clientId = (credential.kind === 'managedIdentity' ? givenClientId : required('clientId', givenClientId))?.toLowerCase();
 
   const cloud = outputs.cloud ?? 'commercial';
   refuseCloudContradiction(cloud, outputs, env);
@@ -251,10 +301,11 @@ export async function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = pr
   };
   return {
     config,
-    warnings: outputsFileWarnings(flags, env),
+    // Only a secret is worth hiding: the outputs of a credential without one hold nothing secret.
+    warnings: credential.kind === 'secret' ? outputsFileWarnings(flags, env) : [],
     reloadCredential: async () => {
       try {
-        return credentialOf(await readOutputs(flags, env), env);
+        return credentialOf(flags, await readOutputs(flags, env), env);
       } catch {
         return undefined;
       }

@@ -13,7 +13,7 @@ import { isPostgresUrl, refusePasswordInStateUrl, stateLocationOf } from './stat
 /** Where the tenants come from: one directory of outputs files (a fleet), or the one tenant of --outputs, --stack or the environment. */
 export type TenantSourceSpec =
   | { readonly kind: 'directory'; readonly dir: string; readonly contentTypes: string | undefined }
-  | { readonly kind: 'fixed'; readonly outputs: string | undefined; readonly stack: string | undefined; readonly contentTypes: string | undefined; readonly state: string | undefined };
+  | { readonly kind: 'fixed'; readonly outputs: string | undefined; readonly stack: string | undefined; readonly contentTypes: string | undefined; readonly state: string | undefined; readonly credential: string | undefined; readonly federatedTokenFile: string | undefined };
 
 export interface RunConfiguration {
   readonly tenants: TenantSourceSpec;
@@ -62,18 +62,25 @@ const optionsSchema = z.object({
   emitHealth: z.boolean().default(false),
   json: z.boolean().default(false),
   offline: z.boolean().default(false),
+  credential: z.string().optional(),
+  federatedTokenFile: z.string().optional(),
 });
 
 /** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
-export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH'] as const;
+export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH', 'O365_CREDENTIAL'] as const;
+/** What Azure Workload Identity injects for its one app: a fleet's tenants name their ids in their files (AZURE_FEDERATED_TOKEN_FILE stays: many tenants' files may share the one token). */
+export const hostIdentityVariables = ['AZURE_CLIENT_ID', 'AZURE_TENANT_ID'] as const;
 
 /**
  * `--tenants` stands alone: refused beside `--outputs`/`--stack` or a variable that names one tenant's identity or
  * credential, one line each (a fleet's tenants are its files).
  */
-function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined }, env: NodeJS.ProcessEnv): void {
+function refuseSingleTenantSources(flags: { readonly outputs?: string | undefined; readonly stack?: string | undefined; readonly credential?: string | undefined; readonly federatedTokenFile?: string | undefined }, env: NodeJS.ProcessEnv): void {
   if (flags.outputs || flags.stack) {
     throw new ConfigError('--tenants', `cannot be combined with ${flags.outputs ? '--outputs (or O365_OUTPUTS_FILE)' : '--stack'}: each tenant's outputs file in the directory is its configuration`, 'drop one of them');
+  }
+  if (flags.credential || flags.federatedTokenFile) {
+    throw new ConfigError('--tenants', `cannot be combined with ${flags.credential ? '--credential' : '--federated-token-file'}: each tenant's file names its credential (its credential and federatedTokenFile keys)`, 'drop the flag and write those keys into the tenants\' files');
   }
   const variable = perTenantVariables.find((name) => (env[name] ?? '').trim() !== '');
   if (variable) throw new ConfigError(variable, 'names one tenant, but --tenants collects many: each tenant\'s identity and credential come from its file', `unset ${variable}`);
@@ -92,7 +99,7 @@ export function runConfigurationOf(command: CommandName, options: object, input:
   if (flags.tenants !== undefined) refuseSingleTenantSources(command === 'status' ? {} : flags, env);
   const tenants: TenantSourceSpec = flags.tenants !== undefined
     ? { kind: 'directory', dir: flags.tenants, contentTypes: flags.contentTypes }
-    : { kind: 'fixed', outputs: flags.outputs, stack: flags.stack, contentTypes: flags.contentTypes, state: flags.state };
+    : { kind: 'fixed', outputs: flags.outputs, stack: flags.stack, contentTypes: flags.contentTypes, state: flags.state, credential: flags.credential, federatedTokenFile: flags.federatedTokenFile };
   const fleet = tenants.kind === 'directory' || isPostgresUrl(state);
   const since = parseSince(flags.since, input.now ?? new Date());
   let proxy: ProxySettings | undefined;

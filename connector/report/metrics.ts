@@ -146,7 +146,7 @@ export class ConnectorMetrics implements RunObserver {
     scraped('counter', 'o365_ocsf_fallback_total', 'Records that no OCSF family mapped, emitted as generic API Activity (counted by this process).', [], () => [[{}, ocsfTallies()['fallback'] ?? 0]]);
     scraped('counter', 'o365_ocsf_mapping_errors_total', 'Records whose OCSF family mapping failed on an unexpected shape, emitted as generic API Activity (part of the fallbacks; counted by this process).', [],
       () => [[{}, ocsfTallies()['mapping-error'] ?? 0]]);
-    scraped('gauge', 'o365_client_secret_expiry_timestamp_seconds', 'When the client secret in the outputs expires (Unix time).', ['tenant'],
+    scraped('gauge', 'o365_client_secret_expiry_timestamp_seconds', 'When the client secret in the outputs expires (Unix time); absent for credentials without a secret (federated, managed identity).', ['tenant'],
       () => sources.tenants().flatMap(({ tenant, secretExpiresAt }): Values => (secretExpiresAt ? [[{ tenant }, secretExpiresAt.getTime() / 1000]] : [])));
     const unusable = sources.unusableTenantFiles;
     if (unusable) {

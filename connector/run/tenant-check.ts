@@ -10,6 +10,7 @@ import { ActivityApiError, subscriptionMissingCode } from '../sources/activity-a
 import { GraphApiError, graphForbiddenCode, graphPermissionOf } from '../sources/graph/graph-errors.ts';
 import type { AnnouncementKind } from '../sources/graph/service-health-api.ts';
 import type { TenantRuntime } from './tenant-runtimes.ts';
+import { forCredential } from './identity-roles.ts';
 
 /** `test` and `status` answer in seconds: a couple of quick retries, not the collector's patient policy. */
 export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayMs: 300, maxDelayMs: 2000, maxRetryAfterMs: 5000, maxThrottledMs: 10_000 };
@@ -17,7 +18,7 @@ export const quickRetryPolicy: RetryPolicyOptions = { maxAttempts: 3, baseDelayM
 /** A token, then the subscription list: the content types whose subscription is enabled. Throws what refused. */
 export async function checkConnection(runtime: TenantRuntime): Promise<string[]> {
   await runtime.clients.tokens.getToken();
-  const subscriptions = await runtime.clients.api.listSubscriptions();
+  const subscriptions = await runtime.clients.api.listSubscriptions().catch((error: unknown) => { throw forCredential(error, runtime.entry.config.credential); });
   return subscriptions.filter((s) => s.status === 'enabled').map((s) => s.contentType);
 }
 
@@ -60,7 +61,7 @@ export async function checkContentTypes(runtime: TenantRuntime): Promise<{ reada
     } catch (error) {
       if (!(error instanceof ActivityApiError)) throw error;
       if (notStartedCodes.has(error.code)) readable.push(contentType);
-      else if (error.code === 'AF10001') refused.push(error);
+      else if (error.code === 'AF10001') refused.push(forCredential(error, runtime.entry.config.credential) as ActivityApiError);
       else throw error;
     }
   }
@@ -92,7 +93,7 @@ export async function checkGraphPermissions(runtime: TenantRuntime): Promise<Gra
       check.granted.push(permission);
     } catch (error) {
       const forbidden = error instanceof GraphApiError && error.code === graphForbiddenCode;
-      check.problems.push({ permission, forbidden, error });
+      check.problems.push({ permission, forbidden, error: forCredential(error, config.credential) });
       if (!forbidden) break;
     }
   }

@@ -7,10 +7,10 @@
 import { clouds, graphAuditSearchPermission } from '../../contract/clouds.ts';
 import { serviceHealth, type CollectedType } from '../../contract/content-types.ts';
 import type { ConnectorConfig } from '../config/config.ts';
-import type { ClientCredential } from '../config/credential.ts';
+import { hasNoSecret, type ClientCredential } from '../config/credential.ts';
 import type { RunSettings } from '../config/settings.ts';
 import { MsalTokenProvider } from '../auth/token-provider.ts';
-import { HttpAgentsByCaFile } from '../http/http-agent.ts';
+import { createHttpAgent, HttpAgentsByCaFile } from '../http/http-agent.ts';
 import type { ProxySettings } from '../http/proxy.ts';
 import type { RetryPolicyOptions } from '../http/retry.ts';
 import { Slots } from '../http/slots.ts';
@@ -27,6 +27,7 @@ import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
 import type { UnitKey } from '../core/commit.ts';
 import type { TenantChanges, TenantEntry } from './tenants.ts';
+import { forCredential } from './identity-roles.ts';
 
 /**
  * One tenant's token provider and API client: its own token cache, publisher id and request budget (the quota is
@@ -85,6 +86,8 @@ export class TenantRuntimes {
   readonly #agents: HttpAgentsByCaFile;
   /** Blob fetches in flight, across every tenant of the process. */
   readonly #fetchSlots: Slots;
+  /** The host's managed identity endpoint is local: asked directly, never through the proxy (no connection until used). */
+  readonly #identityEndpointAgent = createHttpAgent({ connections: 2 });
   #generation = 0;
 
   constructor(options: TenantRuntimesOptions) {
@@ -95,6 +98,7 @@ export class TenantRuntimes {
 
   async close(): Promise<void> {
     await this.#agents.close();
+    await this.#identityEndpointAgent.close();
   }
 
   all(): TenantRuntime[] {
@@ -137,6 +141,9 @@ export class TenantRuntimes {
     if (config.secretExpiresAt && config.secretExpiresAt.getTime() - Date.now() < secretExpiryWarningMs) {
       logger.warn({ clientSecretExpiry: config.secretExpiresAt.toISOString() }, 'the client secret expires soon: rotate it with `npm run pulumi -- config set secretRotation <n+1>` and `npm run pulumi -- up`, then refresh the outputs file');
     }
+    if (hasNoSecret(config.credential)) {
+      logger.info({ credential: config.credential.kind }, 'no client secret: secret-expiry warnings and the o365_client_secret_expiry_timestamp_seconds metric do not apply to this credential');
+    }
     const { api } = clients;
     const onApiAnswer = this.#options.onApiAnswer;
     if (onApiAnswer) api.observeAnswers((operation, code) => onApiAnswer(config.tenantId, operation, code));
@@ -144,7 +151,7 @@ export class TenantRuntimes {
     let fetcher: BlobFetcher | undefined;
     return {
       tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
-      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal)),
+      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal).catch((error: unknown) => { throw forCredential(error, config.credential); })),
       sourceOf: (contentType) => (contentType === serviceHealth
         ? serviceHealthSource(clients.graph)
         : auditSource(contentType, api, (fetcher ??= new BlobFetcher(api, this.#fetchSlots)))),
@@ -170,6 +177,7 @@ export class TenantRuntimes {
     const tokenOptions = {
       tenantId: config.tenantId, clientId: config.clientId, credential: config.credential,
       authorityHost: config.authorityHost, dispatcher: agent, logger, reloadCredential,
+      identityEndpointDispatcher: this.#identityEndpointAgent,
     };
     const tokens = new MsalTokenProvider({ ...tokenOptions, apiRoot: config.apiRoot });
     const api = new ActivityClient({

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig, type LoadedConfig } from '../config/config.ts';
-import { perTenantVariables, type TenantSourceSpec } from '../config/run-config.ts';
+import { hostIdentityVariables, perTenantVariables, type TenantSourceSpec } from '../config/run-config.ts';
 import { readOutputsBytes, UnreadableOutputsFile } from '../config/outputs-file.ts';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
 
@@ -91,7 +91,7 @@ class TenantDirectory implements TenantSource {
     this.description = resolve(dir);
     this.#contentTypes = contentTypes;
     this.#env = { ...env };
-    for (const name of perTenantVariables) delete this.#env[name];
+    for (const name of [...perTenantVariables, ...hostIdentityVariables]) delete this.#env[name];
   }
 
   /** Every `*.json` that cannot be used as of the last scan (`status`, metrics), reported or not. */

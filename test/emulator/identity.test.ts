@@ -6,6 +6,7 @@ import { ConfidentialClientApplication } from '@azure/msal-node';
 import { Agent, request } from 'undici';
 import { startEmulator, type Emulator } from './index.ts';
 import { createTestPki, type TestPki } from './tls.ts';
+import { createTestIssuer } from './federated-issuer.ts';
 import { callApi, msalConfiguration, msalToken, postForm } from './support.ts';
 
 let pki: TestPki;
@@ -210,5 +211,57 @@ describe('access tokens as the API checks them', () => {
     } finally {
       await own.stop();
     }
+  });
+});
+
+describe('workload identity federation at the stand-in', () => {
+  const trusted = createTestIssuer('https://oidc.aks.test/cluster-a');
+  const stranger = createTestIssuer('https://token.actions.githubusercontent.com');
+  const subject = 'system:serviceaccount:soc:o365-connector';
+  const federatedForm = (token: string) => ({ grant_type: 'client_credentials', client_id: emulator.clientId, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: token, scope: `${emulator.apiRoot}/.default` });
+  const hour = 3_600_000;
+  beforeAll(() => {
+    emulator.trustIssuer(trusted.issuer, trusted.publicKey);
+    emulator.trustIssuer(stranger.issuer, stranger.publicKey);
+    emulator.addFederatedCredential({ issuer: trusted.issuer, subject });
+  });
+
+  it('issues a token for a federated token whose issuer, subject and audience match a credential, and the API accepts it', async () => {
+    const now = emulator.now();
+    const answer = await postForm(emulator, agent, emulator.tenantId, federatedForm(trusted.token({ subject, notBefore: now, expires: new Date(now.getTime() + hour) })));
+    expect(answer.status).toBe(200);
+    expect((await callApi(emulator, agent, answer.body.access_token, 'subscriptions/list')).status).toBe(200);
+  });
+
+  it.each([
+    ['an issuer the app has no credential for', () => stranger.token({ subject, notBefore: emulator.now(), expires: new Date(emulator.now().getTime() + hour) }), 700211],
+    ['another subject of the trusted issuer', () => trusted.token({ subject: 'system:serviceaccount:default:default', notBefore: emulator.now(), expires: new Date(emulator.now().getTime() + hour) }), 70021],
+    ['another audience', () => trusted.token({ subject, audience: 'api://something-else', notBefore: emulator.now(), expires: new Date(emulator.now().getTime() + hour) }), 70021],
+    ['an expired token', () => trusted.token({ subject, notBefore: new Date(emulator.now().getTime() - 2 * hour), expires: new Date(emulator.now().getTime() - hour) }), 700024],
+    ['a token signed by another key under the trusted issuer\'s name', () => createTestIssuer(trusted.issuer).token({ subject, notBefore: emulator.now(), expires: new Date(emulator.now().getTime() + hour) }), 50027],
+  ])('refuses %s with the AADSTS code Entra ID gives', async (_name, token, code) => {
+    const answer = await postForm(emulator, agent, emulator.tenantId, federatedForm(token()));
+    expect(answer.status).toBe(401);
+    expect(answer.body).toMatchObject({ error: 'invalid_client', error_codes: [code] });
+    expect(answer.body.error_description).toMatch(new RegExp(`^AADSTS${code}: `));
+  });
+});
+
+describe('managed identity endpoint of the stand-in', () => {
+  it('issues a token to a caller with its header, for its tenant and the roles assigned to it; refuses a caller without the header', async () => {
+    const identity = await emulator.serveManagedIdentity({ roles: ['ActivityFeed.Read'] });
+    const ask = (headers: Record<string, string>, query = `api-version=2019-08-01&resource=${encodeURIComponent(emulator.apiRoot)}&client_id=${identity.clientId}`) =>
+      request(`${identity.identityEndpoint}?${query}`, { headers }).then(async (response) => ({ status: response.statusCode, body: await response.body.json() as Record<string, string> }));
+    expect((await ask({})).status).toBe(401);
+    expect((await ask({ 'X-IDENTITY-HEADER': 'not-the-header' })).status).toBe(401);
+    expect((await ask({ 'X-IDENTITY-HEADER': identity.identityHeader }, `api-version=2019-08-01&resource=${encodeURIComponent(emulator.apiRoot)}`))).toMatchObject({ status: 400, body: { error_description: 'Identity not found' } });
+    const granted = await ask({ 'X-IDENTITY-HEADER': identity.identityHeader });
+    expect(granted.status).toBe(200);
+    const claims = JSON.parse(Buffer.from(granted.body['access_token']!.split('.')[1]!, 'base64url').toString('utf8'));
+    expect(claims).toMatchObject({ tid: emulator.tenantId, appid: identity.clientId, aud: emulator.apiRoot, roles: ['ActivityFeed.Read'] });
+    expect((await callApi(emulator, agent, granted.body['access_token']!, 'subscriptions/list')).status).toBe(200);
+    const imds = await request(`${identity.imdsHost}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent(emulator.apiRoot)}&client_id=${identity.clientId}`);
+    expect(imds.statusCode).toBe(400);
+    await imds.body.dump();
   });
 });

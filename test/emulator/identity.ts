@@ -1,10 +1,10 @@
 /**
  * The Microsoft identity platform as far as a daemon sees it: OpenID metadata, instance discovery, and the
- * client-credentials token endpoint (client secret or certificate assertion), with the real AADSTS error shapes
+ * client-credentials token endpoint (client secret, certificate assertion, or a federated token from a trusted issuer), with the real AADSTS error shapes
  * and HTTP statuses. Access tokens are JWTs HMAC-signed by this stand-in and checked by the activity feed for
  * signature, tenant, audience, expiry, roles and revocation.
  */
-import { createHmac, createHash, randomUUID, timingSafeEqual, verify, type X509Certificate, constants } from 'node:crypto';
+import { createHmac, createHash, randomUUID, timingSafeEqual, verify, type KeyObject, type X509Certificate, constants } from 'node:crypto';
 
 export interface IdentityState {
   readonly tenantId: string;
@@ -13,6 +13,8 @@ export interface IdentityState {
   /** Secrets the app accepts, with an optional expiry. */
   readonly secrets: Array<{ value: string; expires: Date | undefined }>;
   readonly certificates: X509Certificate[];
+  /** Federated identity credentials of the app: a token of `issuer` for `subject`, with one of `audiences`, signs the app in. */
+  readonly federatedCredentials: Array<{ issuer: string; subject: string; audiences: string[] }>;
   grantedRoles: string[];
   /** Microsoft Graph application permissions: the roles of a token for the Graph resource. */
   graphRoles: string[];
@@ -219,11 +221,64 @@ function verifyAssertion(assertion: string, state: IdentityState, tokenEndpoints
   return undefined;
 }
 
+/** The public keys of the OIDC issuers Entra ID trusts (it fetches them from each issuer's published JWKS). */
+export type IssuerKeys = (issuer: string) => KeyObject[] | undefined;
+
+/**
+ * A federated token as Entra ID checks it: a credential of the app for its issuer (AADSTS700211), one matching its
+ * subject and audience (AADSTS70021), the issuer's signature, then its lifetime (AADSTS700024).
+ */
+function verifyFederated(parts: { header: string; payload: string; signature: string }, claims: Record<string, unknown>, state: IdentityState, issuerKeys: IssuerKeys, now: Date): AssertionProblem | undefined {
+  const issuer = String(claims['iss']);
+  const subject = String(claims['sub']);
+  const audiences = Array.isArray(claims['aud']) ? claims['aud'].map(String) : [String(claims['aud'])];
+  const forIssuer = state.federatedCredentials.filter((credential) => credential.issuer === issuer);
+  if (forIssuer.length === 0) {
+    return { code: 700211, description: `No matching federated identity record found for presented assertion issuer '${issuer}'. Please note that the matching is done using a case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation` };
+  }
+  if (!forIssuer.some((credential) => credential.subject === subject && credential.audiences.some((audience) => audiences.includes(audience)))) {
+    return { code: 70021, description: `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audiences.join(',')}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation` };
+  }
+  const data = Buffer.from(`${parts.header}.${parts.payload}`);
+  const signature = Buffer.from(parts.signature, 'base64url');
+  if (!(issuerKeys(issuer) ?? []).some((key) => verify('sha256', data, key, signature))) {
+    return { code: 50027, description: 'JWT token is invalid or malformed. The signature of the presented assertion does not match any key published by its issuer.' };
+  }
+  const seconds = now.getTime() / 1000;
+  const expires = claims['exp'];
+  const notBefore = claims['nbf'];
+  if (typeof expires !== 'number' || expires < seconds || (typeof notBefore === 'number' && notBefore > seconds + 300)) {
+    return { code: 700024, description: `Client assertion is not within its valid time range. Current time: ${now.toISOString()}, assertion valid from ${typeof notBefore === 'number' ? new Date(notBefore * 1000).toISOString() : 'unknown'}, expiry time of assertion ${typeof expires === 'number' ? new Date(expires * 1000).toISOString() : 'unknown'}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .` };
+  }
+  return undefined;
+}
+
+/** The claims of a JWT, without checking anything; undefined when it is not one. */
+function jwtParts(token: string): { header: string; payload: string; signature: string; claims: Record<string, unknown> } | undefined {
+  const [header, payload, signature, extra] = token.split('.');
+  if (!header || !payload || !signature || extra !== undefined) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    return typeof claims === 'object' && claims !== null ? { header, payload, signature, claims: claims as Record<string, unknown> } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isCertificateAssertion(header: string): boolean {
+  try {
+    const fields = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
+    return 'x5t' in fields || 'x5t#S256' in fields;
+  } catch {
+    return true;
+  }
+}
+
 /** `POST /{tenant}/oauth2/v2.0/token` with a client-credentials grant. */
 export function tokenRequest(
   tenant: string,
   form: URLSearchParams,
-  context: { directory: Directory; apiRoot: string; authorityHost: string; now: Date; graphRoot?: string },
+  context: { directory: Directory; apiRoot: string; authorityHost: string; now: Date; graphRoot?: string; issuerKeys?: IssuerKeys },
 ): HttpAnswer {
   const { now } = context;
   const lookup = lookUpTenant(tenant, context.directory);
@@ -274,11 +329,19 @@ export function tokenRequest(
     if (form.get('client_assertion_type') !== assertionType) {
       return aadError(now, 400, 'invalid_request', 90014, "The required field 'client_assertion_type' is missing from the credential. Ensure that you have all the necessary parameters for the login request.");
     }
-    // The assertion's audience may name the tenant by id or by the name the client used.
-    const endpoints = [...new Set([tenant, state.tenantId])].map((name) => `${context.authorityHost}/${name}/oauth2/v2.0/token`);
-    // The client signs its assertion by its own wall clock, which a test's injected service clock may be far from.
-    const problem = verifyAssertion(assertion, state, endpoints, new Date());
-    if (problem) return aadError(now, 401, 'invalid_client', problem.code, problem.description);
+    const parts = jwtParts(assertion);
+    // An assertion the app signed with its certificate names the certificate (x5t); a federated token names its issuer's key.
+    if (parts && !isCertificateAssertion(parts.header)) {
+      // The issuer signs by the stand-in's clock (tests move it to expire a token), not by this machine's.
+      const problem = verifyFederated(parts, parts.claims, state, context.issuerKeys ?? (() => undefined), now);
+      if (problem) return aadError(now, 401, 'invalid_client', problem.code, problem.description);
+    } else {
+      // The assertion's audience may name the tenant by id or by the name the client used.
+      const endpoints = [...new Set([tenant, state.tenantId])].map((name) => `${context.authorityHost}/${name}/oauth2/v2.0/token`);
+      // The client signs its assertion by its own wall clock, which a test's injected service clock may be far from.
+      const problem = verifyAssertion(assertion, state, endpoints, new Date());
+      if (problem) return aadError(now, 401, 'invalid_client', problem.code, problem.description);
+    }
   } else {
     return aadError(now, 401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   }

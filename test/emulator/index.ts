@@ -10,7 +10,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { afError, authenticate, handleFeed, routeOf } from './activity-feed.ts';
 import { aadError, instanceDiscovery, openIdConfiguration, tokenRequest, type Directory, type HttpAnswer } from './identity.ts';
 import type { FaultDecision } from './faults.ts';
@@ -19,6 +19,7 @@ import { readAccessToken } from './identity.ts';
 import { ServedTenant, emptyCounters, type EmulatorCounters, type EmulatorTenant, type EmulatorTenantOptions } from './tenant.ts';
 import { createTestPki, type TestPki } from './tls.ts';
 import { LogsIngestionStandIn, readBytes } from './logs-ingestion.ts';
+import { startManagedIdentityEndpoint, type ManagedIdentityEndpoint, type ManagedIdentityOptions } from './managed-identity.ts';
 
 export type { Faults, FaultRule, FaultKind, FeedRoute } from './faults.ts';
 export { parseFaultRule } from './faults.ts';
@@ -70,6 +71,10 @@ export interface Emulator extends EmulatorTenant {
   removeTenant(tenantId: string): boolean;
   /** The tenants served now, in the order they were added (the first tenant first, unless removed). */
   tenants(): EmulatorTenant[];
+  /** Trusts an OIDC issuer's key, as Entra ID trusts the keys an issuer publishes (workload identity federation). */
+  trustIssuer(issuer: string, publicKey: KeyObject): void;
+  /** Serves the managed identity endpoint of an Azure host whose identity lives in the first tenant (or `tenantId`'s). */
+  serveManagedIdentity(options?: ManagedIdentityOptions & { tenantId?: string }): Promise<ManagedIdentityEndpoint>;
   stop(): Promise<void>;
 }
 
@@ -126,6 +131,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const first = serve(options);
   const logsIngestion = new LogsIngestionStandIn(seed, context.signingKey);
   logsIngestion.grant(first.identity.tenantId, first.identity.clientId);
+  const issuerKeys = new Map<string, KeyObject[]>();
+  const managedIdentities: ManagedIdentityEndpoint[] = [];
   const directory: Directory = (name) => (byId.get(name.toLowerCase()) ?? byDomain.get(name.toLowerCase()))?.identity;
   const tenantNamed = (name: string) => byId.get(name.toLowerCase()) ?? byDomain.get(name.toLowerCase());
 
@@ -211,7 +218,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     if (!token) return undefined;
     count(tenant, (counters) => tally(counters.byRoute, 'token'));
     const answer = method === 'POST'
-      ? tokenRequest(decodeURIComponent(token[1]!), new URLSearchParams(body), { directory, apiRoot: origin(), authorityHost: origin(), now: now(), graphRoot: `${origin()}/graph` })
+      ? tokenRequest(decodeURIComponent(token[1]!), new URLSearchParams(body), { directory, apiRoot: origin(), authorityHost: origin(), now: now(), graphRoot: `${origin()}/graph`, issuerKeys: (issuer) => issuerKeys.get(issuer) })
       : aadError(now(), 400, 'invalid_request', 900561, 'The endpoint only accepts POST, OPTIONS requests. Received a GET request.');
     count(tenant, (counters) => { if (answer.status === 200) counters.tokensIssued += 1; else counters.tokenFailures += 1; });
     return answer;
@@ -393,7 +400,18 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       return true;
     },
     tenants: () => [...byId.values()].map((tenant) => tenant.handle),
+    trustIssuer: (issuer, publicKey) => { issuerKeys.set(issuer, [...(issuerKeys.get(issuer) ?? []), publicKey]); },
+    async serveManagedIdentity({ tenantId, ...identity } = {}) {
+      const served = tenantId === undefined ? first : byId.get(tenantId.toLowerCase());
+      if (!served) throw new Error(`the stand-in serves no tenant ${tenantId}`);
+      const endpoint = await startManagedIdentityEndpoint({ tenant: () => served.identity, signingKey: context.signingKey, apiRoot: origin, graphRoot: () => `${origin()}/graph`, now }, identity);
+      const root = `http://127.0.0.1:${endpoint.port}`;
+      const handle: ManagedIdentityEndpoint = { ...endpoint, identityEndpoint: `${root}/msi/token`, imdsHost: root };
+      managedIdentities.push(handle);
+      return handle;
+    },
     stop: () => new Promise<void>((resolve) => {
+      for (const identity of managedIdentities.splice(0)) void identity.stop();
       if (timer) clearInterval(timer);
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());

@@ -155,6 +155,8 @@ export interface EmulatorTenant {
   rotateSecret(options?: { expireOld?: boolean; removeOld?: boolean }): string;
   expireSecrets(): void;
   registerCertificate(certPem: string): void;
+  /** A federated identity credential on the app: a token of `issuer` for `subject` (audience api://AzureADTokenExchange unless given) signs it in. */
+  addFederatedCredential(credential: { issuer: string; subject: string; audiences?: string[] }): void;
   revokeTokens(): void;
   setAuditingEnabled(enabled: boolean): void;
   setGrantedRoles(roles: string[]): void;
@@ -246,6 +248,7 @@ export class ServedTenant {
       clientId: options.clientId ?? seededGuid(context.seed, derived.label('client')),
       secrets: [{ value: options.clientSecret ?? seededSecret(secretLabel, 0), expires: undefined }],
       certificates: [],
+      federatedCredentials: [],
       grantedRoles: options.grantedRoles ?? ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
       graphRoles: options.graphRoles ?? ['ServiceHealth.Read.All', 'ServiceMessage.Read.All', graphAuditSearchPermission],
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3599,
@@ -394,6 +397,7 @@ function tenantHandle(tenant: ServedTenant, context: TenantContext, secretLabel:
     },
     expireSecrets: () => { for (const secret of identity.secrets) secret.expires = context.now(); },
     registerCertificate: (certPem) => { identity.certificates.push(new X509Certificate(certPem)); },
+    addFederatedCredential: ({ issuer, subject, audiences = ['api://AzureADTokenExchange'] }) => { identity.federatedCredentials.push({ issuer, subject, audiences: [...audiences] }); },
     revokeTokens: () => { identity.generation += 1; },
     setAuditingEnabled: (enabled) => { tenant.auditingEnabled = enabled; },
     setGrantedRoles: (roles) => { identity.grantedRoles = [...roles]; },

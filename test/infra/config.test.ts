@@ -36,7 +36,7 @@ describe('stack configuration', () => {
       displayName: 'o365-connector', cloud: 'commercial',
       permissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'],
       delegatedPermissions: ['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'], serviceHealth: true, auditSearch: true,
-      credential: 'secret', secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined,
+      credential: 'secret', federatedIdentities: [], managedIdentityPrincipalId: undefined, secretLifetimeDays: 180, secretRotation: 0, certificatePem: undefined, publisherId: undefined,
       keyVault: undefined, subscriptionAlias: undefined, azureadSettings: {}, azureNativeSettings: {},
     });
   });
@@ -53,7 +53,7 @@ describe('stack configuration', () => {
     [{ permissions: 'ServiceHealth.Read' }, 'o365-connector:permissions: must include ActivityFeed.Read: without it no audit content can be read'],
     [{ permissions: '{"ActivityFeed.Read":true}' }, 'o365-connector:permissions: not a list; set it like: pulumi config set o365-connector:permissions ActivityFeed.Read,ServiceHealth.Read'],
     [{ permissions: 'ActivityFeed.Read', delegatedPermissions: 'ServiceHealth.Read' }, 'o365-connector:delegatedPermissions: ServiceHealth.Read is not in permissions; delegated permissions must be a subset of o365-connector:permissions (or "none")'],
-    [{ credential: 'password' }, 'o365-connector:credential: unknown value "password"; use one of secret, certificate, both'],
+    [{ credential: 'password' }, 'o365-connector:credential: unknown value "password"; use one of secret, certificate, both, federated, managedIdentity'],
     [{ credential: 'certificate' }, 'o365-connector:certificatePem: required when credential is certificate; pulumi config set o365-connector:certificatePem -- "$(cat cert.pem)"'],
     [{ credential: 'both', certificatePem: 'MIIBkTCB+wIJAK' }, 'o365-connector:certificatePem: is not a PEM certificate (expected -----BEGIN CERTIFICATE-----); pulumi config set o365-connector:certificatePem -- "$(cat cert.pem)"'],
     [{ publisherId: 'contoso' }, 'o365-connector:publisherId: "contoso" is not a GUID; leave it unset to use the tenant id'],
@@ -65,7 +65,7 @@ describe('stack configuration', () => {
     [{ keyVaultResourceGroup: 'rg-soc' }, 'o365-connector:keyVaultResourceGroup: is set but keyVault is not enabled; pulumi config set o365-connector:keyVault true, or remove keyVaultResourceGroup'],
     [{ billingScope: 'billing-account-1' }, 'o365-connector:billingScope: must look like /providers/Microsoft.Billing/billingAccounts/<id>/enrollmentAccounts/<id> (EA) or /providers/Microsoft.Billing/billingAccounts/<id>/billingProfiles/<id>/invoiceSections/<id> (MCA)'],
     [{ subscriptionWorkload: 'DevTest' }, 'o365-connector:subscriptionWorkload: is set but no billingScope is configured; set o365-connector:billingScope, or remove subscriptionWorkload'],
-    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are mode, homeStack, consent, displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload, serviceHealth, auditSearch, sentinelWorkspace, sentinelPrincipalId (pulumi config rm o365-connector:secretLifetime)'],
+    [{ secretLifetime: '90' }, 'o365-connector:secretLifetime: unknown key; known keys are mode, homeStack, consent, displayName, cloud, permissions, delegatedPermissions, credential, secretLifetimeDays, secretRotation, certificatePem, publisherId, keyVault, keyVaultResourceGroup, keyVaultLocation, keyVaultName, keyVaultSecretName, keyVaultSecretReaders, keyVaultPurgeProtection, billingScope, subscriptionAliasName, subscriptionDisplayName, subscriptionWorkload, serviceHealth, federatedIdentities, managedIdentityPrincipalId, auditSearch, sentinelWorkspace, sentinelPrincipalId (pulumi config rm o365-connector:secretLifetime)'],
     [{ serviceHealth: 'yes' }, 'o365-connector:serviceHealth: "yes" is not true or false; pulumi config set o365-connector:serviceHealth true'],
     [{ displayname: 'SOC' }, 'o365-connector:displayname: unknown key; did you mean o365-connector:displayName? (pulumi config rm o365-connector:displayname)'],
     [{ cloud: 'gcchigh', 'azuread:environment': 'global' }, 'azuread:environment: "global" does not match o365-connector:cloud gcchigh, which sets it to usgovernmentl4 itself; pulumi config rm azuread:environment'],

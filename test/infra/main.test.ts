@@ -25,7 +25,7 @@ describe('the program as Pulumi runs it (Pulumi.yaml main, Node type stripping)'
   it('loads Pulumi.yaml\'s main under Node\'s own type stripping and exports the connector configuration, only the secret as a secret', async () => {
     const { outputs, resources } = await program({ 'o365-connector:cloud': 'gcc' });
     expect(Object.keys(outputs).sort()).toEqual([
-      'apiRoot', 'auditSearch', 'authorityHost', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'contentTypes', 'graphRoot', 'publisherId', 'tenantDomain', 'tenantId',
+      'apiRoot', 'auditSearch', 'authorityHost', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'contentTypes', 'credential', 'graphRoot', 'publisherId', 'tenantDomain', 'tenantId',
     ]);
     expect(unwrapSecret(outputs['clientSecret'])).toBe('value-of-o365-connector-secret-0');
     expect(outputs['apiRoot']).toBe('https://manage-gcc.office.com');
@@ -56,7 +56,7 @@ describe('the program as Pulumi runs it (Pulumi.yaml main, Node type stripping)'
   it('runs a home stack and a customer stack through the same entry (the program\'s default export is awaited)', async () => {
     const home = await program({ 'o365-connector:mode': 'home' });
     expect(Object.keys(home.outputs).sort()).toEqual([
-      'adminConsentUrl', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'delegatedPermissions', 'graphPermissions', 'homeTenantId', 'mode', 'permissions',
+      'adminConsentUrl', 'clientId', 'clientSecret', 'clientSecretExpiry', 'cloud', 'connectorName', 'credential', 'delegatedPermissions', 'graphPermissions', 'homeTenantId', 'mode', 'permissions',
     ]);
     const customer = await program({ 'o365-connector:mode': 'customer', 'o365-connector:homeStack': 'acme/o365-connector/home' });
     expect(unwrapSecret(customer.outputs['clientSecret'])).toBe('home-secret-generation-3');

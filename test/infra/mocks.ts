@@ -88,6 +88,8 @@ export interface MockWorld {
   readonly stacks?: Readonly<Record<string, Record<string, unknown>>>;
   /** Whether the app (appClientId) has a service principal in the signed-in tenant. */
   readonly appServicePrincipal?: boolean;
+  /** Service principals found by object id (managed identities, or an app's): their client id and alternative names. */
+  readonly principals?: Readonly<Record<string, { readonly clientId: string; readonly displayName: string; readonly alternativeNames: readonly string[] }>>;
 }
 
 export function installMocks(world: MockWorld = {}): { resources: RecordedResource[]; calls: RecordedCall[] } {
@@ -157,6 +159,11 @@ export function installMocks(world: MockWorld = {}): { resources: RecordedResour
             ].filter((domain) => !args.inputs.onlyInitial || domain.initial),
           };
         case 'azuread:index/getServicePrincipal:getServicePrincipal':
+          if (args.inputs.objectId !== undefined) {
+            const principal = world.principals?.[args.inputs.objectId];
+            if (!principal) throw new Error(`service principal ${args.inputs.objectId} not found`);
+            return { id: args.inputs.objectId, objectId: args.inputs.objectId, ...principal, alternativeNames: [...principal.alternativeNames], appRoleIds: {}, oauth2PermissionScopeIds: {} };
+          }
           if (args.inputs.clientId === microsoftGraphAppId) {
             return {
               id: graphServicePrincipalObjectId, objectId: graphServicePrincipalObjectId, clientId: microsoftGraphAppId,

@@ -20,6 +20,7 @@ describe('provisioning program', () => {
       tenantId,
       tenantDomain: 'contoso.onmicrosoft.com',
       clientId: '3f9a6c2e-8d41-4b7a-9e05-6c1d2b3a4f58',
+      credential: 'secret',
       clientSecret: 'value-of-o365-connector-secret-0',
       clientSecretExpiry: '2027-05-24T00:00:00Z',
       publisherId: tenantId,

@@ -9,6 +9,7 @@ import { type ClientCredential } from '../../../connector/config/credential.ts';
 import { TransportError } from '../../../connector/http/transport-errors.ts';
 import { startEmulator, type Emulator } from '../../emulator/index.ts';
 import { createTestPki } from '../../emulator/tls.ts';
+import { createTestIssuer } from '../../emulator/federated-issuer.ts';
 
 const pki = await createTestPki();
 const dir = await mkdtemp(join(tmpdir(), 'o365-auth-'));
@@ -134,5 +135,45 @@ describe('MsalTokenProvider', () => {
     await untrusting.close();
     const closed = await failure(provider(e, { authorityHost: 'https://127.0.0.1:9' }).getToken());
     expect(closed).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
+
+describe('MsalTokenProvider without a secret', () => {
+  it('reads the federated token file again for every token request: a rewritten file is what the next request sends', async () => {
+    const e = await emulator();
+    const issuer = createTestIssuer('https://oidc.cluster.example/a');
+    e.trustIssuer(issuer.issuer, issuer.publicKey);
+    e.addFederatedCredential({ issuer: issuer.issuer, subject: 'system:serviceaccount:soc:o365' });
+    const file = join(dir, 'federated-token');
+    const write = (subject: string) => writeFile(file, issuer.token({ subject, notBefore: e.now(), expires: new Date(e.now().getTime() + 3_600_000) }));
+    await write('system:serviceaccount:soc:o365');
+    const tokens = provider(e, { credential: { kind: 'federated', tokenFile: file } });
+    const first = await tokens.getToken();
+    // A token for a subject the app does not trust: refused, which it can only be when the file is read again.
+    await write('system:serviceaccount:default:default');
+    tokens.invalidate(first);
+    expect(await failure(tokens.getToken())).toMatchObject({ code: 'AADSTS70021' });
+    await write('system:serviceaccount:soc:o365');
+    expect(await tokens.getToken()).not.toBe(first);
+    expect(e.counters().tokensIssued).toBe(2);
+  });
+
+  it('asks the host\'s managed identity endpoint, by client id for a user-assigned identity, and never the token endpoint', async () => {
+    const e = await emulator();
+    const identity = await e.serveManagedIdentity({ clientId: '2e3f4a5b-6c7d-4e8f-9a0b-1c2d3e4f5a6b' });
+    const saved = { endpoint: process.env['IDENTITY_ENDPOINT'], header: process.env['IDENTITY_HEADER'] };
+    process.env['IDENTITY_ENDPOINT'] = identity.identityEndpoint;
+    process.env['IDENTITY_HEADER'] = identity.identityHeader;
+    try {
+      const token = await provider(e, { credential: { kind: 'managedIdentity' }, clientId: identity.clientId }).getToken();
+      const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+      expect(claims).toMatchObject({ tid: e.tenantId, appid: identity.clientId, aud: e.apiRoot });
+      expect(identity.tokensIssued()).toBe(1);
+      expect(e.counters().byRoute['token'] ?? 0).toBe(0);
+    } finally {
+      for (const [name, value] of [['IDENTITY_ENDPOINT', saved.endpoint], ['IDENTITY_HEADER', saved.header]] as const) {
+        if (value === undefined) delete process.env[name]; else process.env[name] = value;
+      }
+    }
   });
 });

@@ -119,13 +119,50 @@ describe('configuration sources', () => {
   });
 });
 
+describe('credentials without a secret', () => {
+  const { clientSecret: _secret, clientSecretExpiry: _expiry, ...noSecret } = outputs;
+
+  it('takes AZURE_FEDERATED_TOKEN_FILE as the federated credential when no secret or certificate is configured, and reads ids from AZURE_* last', async () => {
+    const { config, warnings } = await loadConfig({}, { AZURE_FEDERATED_TOKEN_FILE: 'token', AZURE_CLIENT_ID: clientId, AZURE_TENANT_ID: tenantId });
+    expect(config).toMatchObject({ tenantId, clientId, credential: { kind: 'federated', tokenFile: resolve('token') }, secretExpiresAt: undefined });
+    expect(warnings).toEqual([]);
+    // The outputs and O365_* name the ids over AZURE_*, which Azure Workload Identity sets for its own app.
+    const other = '7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c0d';
+    const { config: fromFile } = await loadConfig({ outputs: await outputsFile(noSecret) }, { AZURE_FEDERATED_TOKEN_FILE: 'token', AZURE_CLIENT_ID: other, AZURE_TENANT_ID: other });
+    expect(fromFile).toMatchObject({ tenantId, clientId, credential: { kind: 'federated' } });
+  });
+
+  it('follows the outputs\' credential and federatedTokenFile, and --credential over everything', async () => {
+    const file = await outputsFile({ ...noSecret, credential: 'federated', federatedTokenFile: '/var/run/secrets/azure/tokens/azure-identity-token' });
+    const { config } = await loadConfig({ outputs: file }, { AZURE_FEDERATED_TOKEN_FILE: '/elsewhere' });
+    expect(config.credential).toEqual({ kind: 'federated', tokenFile: '/var/run/secrets/azure/tokens/azure-identity-token' });
+    const flagged = await loadConfig({ outputs: file, federatedTokenFile: '/flag/token' }, {});
+    expect(flagged.config.credential).toEqual({ kind: 'federated', tokenFile: '/flag/token' });
+    const managed = await loadConfig({ outputs: await outputsFile(outputs), credential: 'managedIdentity' }, {});
+    expect(managed.config).toMatchObject({ credential: { kind: 'managedIdentity' }, clientId, secretExpiresAt: undefined });
+  });
+
+  it('takes a certificate path an operator added to the outputs over the outputs\' credential (a stack with both exports secret)', async () => {
+    const { config } = await loadConfig({ outputs: await outputsFile({ ...outputs, credential: 'secret', clientCertificatePath: 'conn.pem' }) }, {});
+    expect(config.credential).toEqual({ kind: 'certificate', path: resolve('conn.pem') });
+  });
+
+  it('uses the host\'s system-assigned managed identity when no client id is configured', async () => {
+    const { clientId: _clientId, ...noClient } = noSecret;
+    const { config } = await loadConfig({ outputs: await outputsFile({ ...noClient, credential: 'managedIdentity' }) }, {});
+    expect(config).toMatchObject({ credential: { kind: 'managedIdentity' }, clientId: undefined });
+    // Any other credential is an app's, and needs its client id.
+    expect((await failure(loadConfig({ outputs: await outputsFile({ ...noClient, credential: 'federated' }) }, { AZURE_FEDERATED_TOKEN_FILE: 'token' }))).message).toMatch(/^clientId: missing$/);
+  });
+});
+
 describe('invalid configuration: one line naming the field', () => {
   it.each([
     ['no tenant id', {}, { O365_TENANT_ID: undefined }, /^tenantId: missing$/, /--outputs <file>.*O365_TENANT_ID/],
     ['a domain as tenant id', {}, { O365_TENANT_ID: 'contoso.onmicrosoft.com' }, /^tenantId: must be a GUID, the directory \(tenant\) id, not the domain name \(got "contoso.onmicrosoft.com"\)$/, /pulumi stack output tenantId/],
     ['no client id', {}, { O365_CLIENT_ID: undefined }, /^clientId: missing$/, /O365_CLIENT_ID/],
     ['a client id that is not a GUID', {}, { O365_CLIENT_ID: 'o365-connector' }, /^clientId: must be a GUID, the application \(client\) id/, /pulumi stack output clientId/],
-    ['no credential', {}, { O365_CLIENT_SECRET: undefined }, /^clientSecret: missing: no client secret and no certificate$/, /--show-secrets/],
+    ['no credential', {}, { O365_CLIENT_SECRET: undefined }, /^clientSecret: missing: no client secret, no certificate and no other credential$/, /--show-secrets.*--credential federated or managedIdentity/],
     ['an unknown cloud', {}, { O365_CLOUD: 'azure-germany' }, /^cloud: unknown cloud "azure-germany"$/, /commercial, gcc, gcchigh, dod, china/],
     ['an http authority', {}, { O365_AUTHORITY_HOST: 'http://login.example' }, /^authorityHost: must be https \(got http:\/\/\)$/, /never switched off/],
     ['an API root that is not a URL', {}, { O365_API_ROOT: 'manage.office.com' }, /^apiRoot: "manage.office.com" is not a URL$/, /https:\/\//],
