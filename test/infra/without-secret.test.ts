@@ -73,7 +73,7 @@ describe('credential federated', () => {
 });
 
 describe('credential managedIdentity', () => {
-  it('registers no app: the user-assigned identity gets the Management API and Graph roles by app role assignment, and the outputs name its client id', async () => {
+  it('registers no app: the user-assigned identity gets the Management API and Graph roles (the audit search\'s too) by app role assignment, and the outputs name its client id', async () => {
     const run = await runProgram({ credential: 'managedIdentity', managedIdentityPrincipalId: userAssigned.objectId }, undefined, { principals });
     expect(run.ofType('azuread:index/application:Application')).toEqual([]);
     expect(run.ofType('azuread:index/servicePrincipal:ServicePrincipal')).toEqual([]);
@@ -81,21 +81,21 @@ describe('credential managedIdentity', () => {
     // In any order: each assignment stands alone.
     expect(run.ofType(assignmentType).map((assignment) => assignment.inputs)).toEqual(expect.arrayContaining([
       ...(['ActivityFeed.Read', 'ActivityFeed.ReadDlp', 'ServiceHealth.Read'] as const).map((role) => ({ appRoleId: appRoleIds[role], principalObjectId: userAssigned.objectId, resourceObjectId: resourceServicePrincipalObjectId })),
-      ...(['ServiceHealth.Read.All', 'ServiceMessage.Read.All'] as const).map((role) => ({ appRoleId: graphAppRoleIds[role], principalObjectId: userAssigned.objectId, resourceObjectId: graphServicePrincipalObjectId })),
+      ...(['ServiceHealth.Read.All', 'ServiceMessage.Read.All', 'AuditLogsQuery.Read.All'] as const).map((role) => ({ appRoleId: graphAppRoleIds[role], principalObjectId: userAssigned.objectId, resourceObjectId: graphServicePrincipalObjectId })),
     ]));
-    expect(run.ofType(assignmentType)).toHaveLength(5);
+    expect(run.ofType(assignmentType)).toHaveLength(6);
     expect(run.ofType('azuread:index/servicePrincipalDelegatedPermissionGrant:ServicePrincipalDelegatedPermissionGrant')).toEqual([]);
     const outputs = await shown(run.outputs);
     expect(outputs).toEqual({
       connectorName: 'o365-connector', tenantId, tenantDomain: 'contoso.onmicrosoft.com', clientId: userAssigned.clientId, credential: 'managedIdentity',
       publisherId: tenantId, cloud: 'commercial', authorityHost: 'https://login.microsoftonline.com', apiRoot: 'https://manage.office.com', graphRoot: 'https://graph.microsoft.com',
-      contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All', 'ServiceHealth'],
+      contentTypes: ['Audit.AzureActiveDirectory', 'Audit.Exchange', 'Audit.SharePoint', 'Audit.General', 'DLP.All', 'ServiceHealth'], auditSearch: true,
     });
     expect(stackOutputsSchema.strict().safeParse(outputs).error?.issues ?? []).toEqual([]);
   });
 
   it('leaves the client id out for a system-assigned identity (the host knows it), and grants only the Graph roles of the features that are on', async () => {
-    const run: ProgramRun = await runProgram({ credential: 'managedIdentity', managedIdentityPrincipalId: systemAssigned.objectId, serviceHealth: 'false', permissions: 'ActivityFeed.Read' }, undefined, { principals });
+    const run: ProgramRun = await runProgram({ credential: 'managedIdentity', managedIdentityPrincipalId: systemAssigned.objectId, serviceHealth: 'false', auditSearch: 'false', permissions: 'ActivityFeed.Read' }, undefined, { principals });
     expect(run.ofType(assignmentType).map((assignment) => assignment.inputs.appRoleId)).toEqual([appRoleIds['ActivityFeed.Read']]);
     const outputs = await shown(run.outputs);
     expect(outputs).not.toHaveProperty('clientId');
