@@ -14,7 +14,7 @@
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { SetAsideRecord } from '../../core/commit.ts';
 import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
-import type { HistoryChange, HistoryPaging, HistoryState, Interval } from '../../core/history.ts';
+import { subtractInterval, type HistoryChange, type HistoryPaging, type HistoryState, type Interval } from '../../core/history.ts';
 import type { Slots } from '../../http/slots.ts';
 import { sleep } from '../../http/sleep.ts';
 import { lastErrorOf, type Acknowledgement, type SourceContext, type SourceItem, type SourcePass } from '../source.ts';
@@ -40,6 +40,8 @@ export interface AuditHistory {
   readonly slots: Slots;
   /** Graph refused the permission: the tenant's units stop asking until the process restarts (said once). */
   forbidden?: ConnectorError | undefined;
+  /** A refusal as the tenant's credential explains it (a managed identity is assigned roles, not consented). */
+  readonly explain?: ((error: ConnectorError) => ConnectorError) | undefined;
 }
 
 export interface HistorySource {
@@ -106,11 +108,9 @@ class HistoryPass implements SourcePass<HistoryItem> {
     const queue: Array<{ window: Interval; resume?: HistoryPaging | undefined }> = [];
     const { paging } = state;
     if (paging) queue.push({ window: [paging.from, paging.to], resume: paging });
-    for (const [from, to] of state.todo) {
-      for (let start = Math.max(from, reach); start < to; start += settings.historyWindowHours * hour) {
-        const window: Interval = [start, Math.min(to, start + settings.historyWindowHours * hour)];
-        if (!paging || window[1] <= paging.from || window[0] >= paging.to) queue.push({ window });
-      }
+    // The rest of what is to do, around the query being read (a split half of a day leaves the other half to do).
+    for (const [from, to] of paging ? subtractInterval(state.todo, [paging.from, paging.to]) : state.todo) {
+      for (let start = Math.max(from, reach); start < to; start += settings.historyWindowHours * hour) queue.push({ window: [start, Math.min(to, start + settings.historyWindowHours * hour)] });
     }
     // Queries are prepared ahead (created and polled, a few of the tenant at once) while the oldest ready one is read.
     const ahead: Array<Promise<Prepared>> = [];
@@ -231,8 +231,9 @@ class HistoryPass implements SourcePass<HistoryItem> {
   }
 
   /** True when the pass must stop: Graph refused the permission (said once per tenant; the run goes on with what the API lists). */
-  #failed(error: ConnectorError, window: Interval): boolean {
+  #failed(failure: ConnectorError, window: Interval): boolean {
     const { logger, reporter } = this.context;
+    const error = this.history.explain?.(failure) ?? failure;
     this.#lastError = error;
     reporter.error({ stage: 'receiving', code: error.code, message: error.message, discarded: 0 });
     if (error.code === graphForbiddenCode) {

@@ -40,7 +40,7 @@ class ScriptedSearch implements AuditSearchApi {
   async create(_type: ContentType, window: Interval): Promise<AuditQuery> {
     if (this.forbidden) throw new GraphApiError('GRAPH_FORBIDDEN', 'the app lacks AuditLogsQuery.Read.All', 403, { fix: 'pulumi config set o365-connector:auditSearch true' });
     this.created.push(window);
-    const id = `q${this.created.length}`;
+    const id = `q${this.#queries.size + 1}`;
     const status = this.failNext > 0 ? 'failed' : 'succeeded';
     if (this.failNext > 0) this.failNext -= 1;
     this.#queries.set(id, { window, status });
@@ -135,6 +135,17 @@ describe('a history pass', () => {
     expect(search.pagedFrom).toEqual(['https://graph/next?skip=20']);
     expect(records).toHaveLength(28);
     expect(after).toMatchObject({ todo: [] });
+  });
+
+  it('resumes a split half it was reading and reads the other half of that day in the same pass', async () => {
+    const search = new ScriptedSearch();
+    const half = await search.create('Audit.Exchange', [from, from + 12 * hour]);
+    search.created.length = 0;
+    const state = applyHistoryChange(gap(48), { paging: { from, to: from + 12 * hour, queryId: half.id, nextLink: 'https://graph/next?skip=10', records: 10 } }, now.toISOString());
+    const { records, state: after } = await runHistory(search, state);
+    expect(search.created).toEqual([[from + 12 * hour, from + 36 * hour], [from + 36 * hour, from + 48 * hour]]);
+    expect(records).toHaveLength(24 - 10 + 72);
+    expect(after.todo).toEqual([]);
   });
 
   it('stops at a refused permission, says it once for the tenant, and leaves the range to do', async () => {
