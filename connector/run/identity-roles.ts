@@ -20,7 +20,7 @@ export function forCredential(error: unknown, credential: ClientCredential): unk
   }
   if (error instanceof GraphApiError && error.code === graphForbiddenCode) {
     return new GraphApiError(error.code, error.message.replace('the app lacks', 'the managed identity lacks'), error.status, {
-      fix: `${assignRolesFix}; the Microsoft Graph roles come with o365-connector:serviceHealth true`, graphCode: error.graphCode, cause: error,
+      fix: `${assignRolesFix}; the Microsoft Graph roles come with o365-connector:${error.message.includes('audit search') ? 'auditSearch' : 'serviceHealth'} true`, graphCode: error.graphCode, cause: error,
     });
   }
   return error;

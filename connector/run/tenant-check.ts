@@ -120,6 +120,6 @@ export async function checkAuditSearch(runtime: TenantRuntime): Promise<AuditSea
     await runtime.clients.history.api.probe({ abortSignal: AbortSignal.timeout(10_000) });
     return { granted: true };
   } catch (error) {
-    return { granted: false, forbidden: error instanceof GraphApiError && error.code === graphForbiddenCode, error };
+    return { granted: false, forbidden: error instanceof GraphApiError && error.code === graphForbiddenCode, error: forCredential(error, runtime.entry.config.credential) };
   }
 }

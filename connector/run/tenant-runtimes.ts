@@ -26,6 +26,7 @@ import type { Source } from '../sources/source.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
 import type { UnitKey } from '../core/commit.ts';
+import { toConnectorError } from '../core/errors.ts';
 import type { TenantChanges, TenantEntry } from './tenants.ts';
 import { forCredential } from './identity-roles.ts';
 
@@ -213,6 +214,7 @@ export class TenantRuntimes {
             ...(retry ? { retry } : {}),
           }),
           slots: new Slots(settings.historyQueries),
+          explain: (error) => toConnectorError(forCredential(error, config.credential)),
         });
       },
       async useCredential(credential) {
