@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { startEmulator } from '../emulator/index.ts';
 import { contentTypes } from '../../contract/content-types.ts';
@@ -83,8 +84,11 @@ describe('history beyond the API\'s 7 days, from the audit search', () => {
     const queries = after.queriesCreated - before.queriesCreated;
     // Every day of history reached the limit (120 records > 100): each was asked again as two halves.
     expect(queries).toBeGreaterThanOrEqual(5 * 15 * 3);
-    console.log(`history figures: ${expected.size} records in ${seconds.toFixed(1)} s; ${queries} queries, ${(after.polls - before.polls)} polls, ${(after.pages - before.pages)} pages, ${after.records - before.records} search records served`);
     const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => frozen });
+    const fromSearch = report.contentTypes.reduce((n, row) => n + (row.history?.records ?? 0), 0);
+    const requests = queries + (after.polls - before.polls) + (after.pages - before.pages);
+    console.log(`history figures: ${expected.size} records delivered in ${seconds.toFixed(1)} s, ${fromSearch} of them read from the search (${Math.round(fromSearch / seconds * 60)} a minute); `
+      + `${queries} queries, ${(requests / queries).toFixed(2)} requests a query (${after.polls - before.polls} polls, ${after.pages - before.pages} pages), ${after.records - before.records} search records served`);
     for (const row of report.contentTypes) {
       expect(row.history?.todo, row.contentType).toEqual([]);
       expect(row.history?.records, row.contentType).toBeGreaterThan(0);
@@ -171,5 +175,39 @@ describe('history beyond the API\'s 7 days, from the audit search', () => {
     expect(delivered.missing + delivered.extra).toBeLessThanOrEqual(3);
     const report = await buildStatusReport({ stateDir: join(dir, 'state'), now: () => frozen });
     expect(report.contentTypes[0]?.history?.unreachable.length).toBe(1);
+  });
+
+  it('reads each tenant\'s history in a fleet, in continuous run, every record once per tenant', { timeout: 240_000 }, async () => {
+    const dir = await workDir();
+    const second = emulator.addTenant({ days: 12 });
+    await mkdir(join(dir, 'tenants'));
+    for (const tenant of [emulator, second]) await tenant.writeStackOutputs(join(dir, 'tenants', `${tenant.tenantDomain}.json`));
+    const types = 'Audit.AzureActiveDirectory,DLP.All';
+    const expected = new Map<string, Buffer>();
+    for (const tenant of [emulator, second]) {
+      for (const type of ['Audit.AzureActiveDirectory', 'DLP.All'] as const) {
+        for (const [id, bytes] of tenant.groundTruthBytes(type)) expected.set(id, bytes);
+        for (const [id, bytes] of tenant.auditSearch.truth(type, { end: new Date(frozen.getTime() - 7 * day + 75 * 60_000) })) expected.set(id, bytes);
+      }
+    }
+    const sink = join(dir, 'audit.ndjson');
+    const child = spawn(process.execPath, [join(root, 'connector/bin.mjs'), 'run', '--tenants', join(dir, 'tenants'), '--state', join(dir, 'state'), '--sink', `file:${sink}`,
+      '--requests-per-minute', '100000', '--since', '30d', '--history-poll', '100', '--content-types', types], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: emulator.caFile, O365_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'], detached: true,
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const done = new Promise<number | null>((resolvePromise) => child.on('exit', (code) => resolvePromise(code)));
+    try {
+      const lines = async () => (await fileLines(sink).catch(() => [])).length;
+      let count = 0;
+      const deadline = Date.now() + 180_000;
+      while (Date.now() < deadline && (count = await lines()) < expected.size) await new Promise((r) => setTimeout(r, 200));
+      expect(count, stderr).toBe(expected.size);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await done, stderr).toBe(0);
+    expect(await compareFileBytes(sink, expected)).toEqual(exactBytes);
   });
 });
