@@ -123,25 +123,33 @@ function credentialOutputs({ credentials, credential, vault, alias }: Provisione
 
 /** One tenant, one single-tenant app consented in it: the outputs file of that tenant. */
 function provisionSingle(config: InfraConfig, options: ProvisionOptions): ConnectorOutputs {
-  const endpoints = clouds[config.cloud];
   const azure = azureadProvider(config.cloud, config.azureadSettings);
   const tenant = discoverTenant(azure);
   const provisioned = appWithCredentials(config, azure, tenant, 'single', options);
+  return {
+    ...tenantOutputs(config, tenant, sentinelOf(config, provisioned.app.servicePrincipal?.objectId)),
+    clientId: provisioned.app.clientId,
+    ...credentialOutputs(provisioned),
+  };
+}
+
+/**
+ * What a single-tenant stack exports whatever its identity: the tenant, the cloud's endpoints, what the permissions
+ * read (requested and, in a single stack, consented by the same pulumi up) and the Sentinel destination.
+ */
+function tenantOutputs(config: InfraConfig, tenant: ReturnType<typeof discoverTenant>, sentinel: SentinelDestination | undefined) {
+  const endpoints = clouds[config.cloud];
   const graph = graphPermissionsOf(config);
-  const sentinel = sentinelOf(config, provisioned.app.servicePrincipal?.objectId);
   return {
     connectorName: pulumi.output(config.displayName),
     tenantId: tenant.tenantId,
     tenantDomain: tenant.tenantDomain,
-    clientId: provisioned.app.clientId,
-    ...credentialOutputs(provisioned),
     publisherId: config.publisherId ? pulumi.output(config.publisherId) : tenant.tenantId,
     cloud: pulumi.output(config.cloud),
     authorityHost: pulumi.output(endpoints.authorityHost),
     apiRoot: pulumi.output(endpoints.apiRoot),
     ...(graph.length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
     contentTypes: pulumi.output(readableContentTypes(config.permissions, graph)),
-    // Requested and, in a single stack, consented by the same pulumi up.
     auditSearch: pulumi.output(readsAuditSearch(graph)),
     ...(sentinel ? { sentinelEndpoint: sentinel.endpointUrl, sentinelRule: sentinel.ruleId, sentinelStream: pulumi.output(sentinel.stream) } : {}),
   };
@@ -164,28 +172,15 @@ function sentinelOf(config: InfraConfig, connector: pulumi.Input<string> | undef
  * the outputs name it (its client id when user-assigned; none for a host's system-assigned one, which the host knows).
  */
 async function provisionManagedIdentity(config: InfraConfig): Promise<ConnectorOutputs> {
-  const endpoints = clouds[config.cloud];
   const azure = azureadProvider(config.cloud, config.azureadSettings);
   const tenant = discoverTenant(azure);
   const identity = await managedIdentityOf(config.managedIdentityPrincipalId!, azure);
-  const graph = graphPermissionsOf(config);
-  new ManagedIdentityRoles('o365-connector-identity', { principalObjectId: identity.objectId, permissions: config.permissions, graphPermissions: graph, provider: azure });
-  // The identity sends to Sentinel too, unless another principal is configured.
-  const sentinel = sentinelOf(config, identity.objectId);
+  new ManagedIdentityRoles('o365-connector-identity', { principalObjectId: identity.objectId, permissions: config.permissions, graphPermissions: graphPermissionsOf(config), provider: azure });
   return {
-    connectorName: pulumi.output(config.displayName),
-    tenantId: tenant.tenantId,
-    tenantDomain: tenant.tenantDomain,
+    // The identity sends to Sentinel too, unless another principal is configured.
+    ...tenantOutputs(config, tenant, sentinelOf(config, identity.objectId)),
     ...(identity.userAssigned ? { clientId: pulumi.output(identity.clientId) } : {}),
     credential: pulumi.output('managedIdentity' as const),
-    publisherId: config.publisherId ? pulumi.output(config.publisherId) : tenant.tenantId,
-    cloud: pulumi.output(config.cloud),
-    authorityHost: pulumi.output(endpoints.authorityHost),
-    apiRoot: pulumi.output(endpoints.apiRoot),
-    ...(graph.length > 0 ? { graphRoot: pulumi.output(endpoints.graphRoot) } : {}),
-    contentTypes: pulumi.output(readableContentTypes(config.permissions, graph)),
-    auditSearch: pulumi.output(readsAuditSearch(graph)),
-    ...(sentinel ? { sentinelEndpoint: sentinel.endpointUrl, sentinelRule: sentinel.ruleId, sentinelStream: pulumi.output(sentinel.stream) } : {}),
   };
 }
 

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { request } from 'undici';
 import { contentTypes, type ContentType } from '../../contract/content-types.ts';
 import { connectorOutputs } from './connector-config.ts';
-import { startEmulator, type Emulator, type EmulatorOptions, type EmulatorTenant } from './index.ts';
-import { createTestPki, type TestPki } from './tls.ts';
+import { type Emulator, type EmulatorOptions, type EmulatorTenant } from './index.ts';
 import { msalToken } from './support.ts';
+import { standInsOfThisFile } from './stand-ins.ts';
 
 const hour = 3_600_000;
 const day = 24 * hour;
@@ -12,23 +12,13 @@ const fixedNow = new Date('2026-11-20T12:00:00Z');
 /** A day the Management Activity API no longer lists: 10 to 9 days before now. */
 const oldDay = { start: new Date(fixedNow.getTime() - 10 * day), end: new Date(fixedNow.getTime() - 9 * day) };
 const marker = '"@odata.type":"#microsoft.graph.security.auditData",';
-let pki: TestPki;
-let agent: Agent;
-const started: Emulator[] = [];
-
-beforeAll(async () => {
-  pki = await createTestPki();
-  agent = new Agent({ connect: { ca: pki.caCertPem } });
-});
-afterAll(async () => { await Promise.all(started.map((emulator) => emulator.stop())); await agent.close(); });
+const standIns = standInsOfThisFile();
 
 /** 25 days of history (blobs every 6 hours, 4 records each, a third of them repeating a record of an earlier blob). */
 async function emulatorWith(options: EmulatorOptions = {}): Promise<Emulator> {
-  const emulator = await startEmulator({
-    pki, now: () => fixedNow, seed: 26, days: 25, blobIntervalMinutes: 360, recordsPerBlob: 4, duplicateRate: 0.34, duplicateMaxAgeMinutes: 1440,
+  const emulator = await standIns.start({ now: () => fixedNow, seed: 26, days: 25, blobIntervalMinutes: 360, recordsPerBlob: 4, duplicateRate: 0.34, duplicateMaxAgeMinutes: 1440,
     enabledContentTypes: [...contentTypes], ...options,
   });
-  started.push(emulator);
   return emulator;
 }
 
@@ -43,10 +33,10 @@ interface GraphAnswer {
 function graphClient(tenant: EmulatorTenant) {
   let token: Promise<string> | undefined;
   const call = async (pathOrUrl: string, options: { method?: 'GET' | 'POST'; body?: unknown } = {}): Promise<GraphAnswer> => {
-    token ??= msalToken(tenant, agent, {}, `${tenant.graphRoot}/.default`);
+    token ??= msalToken(tenant, standIns.agent, {}, `${tenant.graphRoot}/.default`);
     const url = pathOrUrl.startsWith('https://') ? pathOrUrl : `${tenant.graphRoot}/v1.0/security/auditLog/${pathOrUrl}`;
     const response = await request(url, {
-      method: options.method ?? 'GET', dispatcher: agent,
+      method: options.method ?? 'GET', dispatcher: standIns.agent,
       headers: { authorization: `Bearer ${await token}`, 'content-type': 'application/json' },
       ...(options.body !== undefined ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) } : {}),
     });

@@ -1,27 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, request } from 'undici';
-import { startEmulator, type Emulator, type EmulatorOptions } from './index.ts';
-import { createTestPki, type TestPki } from './tls.ts';
+import { describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import type { EmulatorOptions } from './index.ts';
 import { apiTime, callApi, listAll, msalToken } from './support.ts';
+import { standInsOfThisFile } from './stand-ins.ts';
 
 const hour = 3_600_000;
 const fixedNow = new Date('2026-11-20T12:00:30Z');
-let pki: TestPki;
-let agent: Agent;
-const started: Emulator[] = [];
-
-beforeAll(async () => {
-  pki = await createTestPki();
-  agent = new Agent({ connect: { ca: pki.caCertPem } });
-});
-afterAll(async () => { await Promise.all(started.map((emulator) => emulator.stop())); await agent.close(); });
+const standIns = standInsOfThisFile();
 
 async function emulatorWith(options: EmulatorOptions) {
-  const emulator = await startEmulator({ pki, now: () => fixedNow, enabledContentTypes: ['Audit.Exchange'], days: 1, blobIntervalMinutes: 10, recordsPerBlob: 4, ...options });
-  started.push(emulator);
-  const token = await msalToken(emulator, agent);
+  const emulator = await standIns.start({ now: () => fixedNow, enabledContentTypes: ['Audit.Exchange'], days: 1, blobIntervalMinutes: 10, recordsPerBlob: 4, ...options });
+  const token = await msalToken(emulator, standIns.agent);
   const listingPath = `subscriptions/content?contentType=Audit.Exchange&startTime=${apiTime(new Date(fixedNow.getTime() - 6 * hour))}&endTime=${apiTime(fixedNow)}`;
-  const call = (path: string, publisher?: string | null) => callApi(emulator, agent, token, path, publisher === undefined ? {} : { publisher });
+  const call = (path: string, publisher?: string | null) => callApi(emulator, standIns.agent, token, path, publisher === undefined ? {} : { publisher });
   return { emulator, token, call, listingPath };
 }
 
@@ -77,7 +68,7 @@ describe('scheduled and rated faults', () => {
 
   it('applies an every-Nth rule only on its routes, counting those routes only', async () => {
     const { emulator, call, listingPath } = await emulatorWith({ seed: 5, faults: { serverErrorCode: 'AF50005', schedule: [{ fault: 'server-error', every: 3, routes: ['audit'] }] } });
-    const { entries } = await listAll(emulator, agent, (await msalToken(emulator, agent)), listingPath);
+    const { entries } = await listAll(emulator, standIns.agent, (await msalToken(emulator, standIns.agent)), listingPath);
     const statuses = [];
     for (const entry of entries.slice(0, 9)) {
       statuses.push((await call(entry.contentUri)).status);
@@ -95,8 +86,8 @@ describe('scheduled and rated faults', () => {
     expect(await call('subscriptions/list')).toMatchObject({ status: 503, text: 'Service Unavailable' });
     emulator.setFaults({ schedule: [{ fault: 'revoke', from: 1, to: 1 }] });
     expect((await call('subscriptions/list')).status).toBe(401);
-    expect((await callApi(emulator, agent, token, 'subscriptions/list')).status).toBe(401);
-    expect((await callApi(emulator, agent, await msalToken(emulator, agent), 'subscriptions/list')).status).toBe(200);
+    expect((await callApi(emulator, standIns.agent, token, 'subscriptions/list')).status).toBe(401);
+    expect((await callApi(emulator, standIns.agent, await msalToken(emulator, standIns.agent), 'subscriptions/list')).status).toBe(200);
     expect(emulator.counters().expiredServed).toBe(1);
   });
 
@@ -150,7 +141,7 @@ describe('counters', () => {
   it('serves its counters to another process on a non-Microsoft path', async () => {
     const { emulator, call } = await emulatorWith({ seed: 10 });
     await call('subscriptions/list');
-    const response = await request(`${emulator.apiRoot}/_emulator/counters`, { dispatcher: agent });
+    const response = await request(`${emulator.apiRoot}/_emulator/counters`, { dispatcher: standIns.agent });
     expect(await response.body.json()).toMatchObject({ apiRequests: 1, tokensIssued: 1 });
   });
 });

@@ -1,30 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { stackOutputsSchema } from '../../contract/stack-outputs.ts';
-import { startEmulator, type Emulator, type EmulatorOptions, type EmulatorTenant } from './index.ts';
-import { createTestPki, type TestPki } from './tls.ts';
+import { type Emulator, type EmulatorOptions, type EmulatorTenant } from './index.ts';
 import { apiTime, callApi, listAll, msalToken, postForm } from './support.ts';
+import { standInsOfThisFile } from './stand-ins.ts';
 
 const hour = 3_600_000;
 const fixedNow = new Date('2026-11-20T12:00:00Z');
 // Covers the whole corpus (half a day of history) and the minute after now.
 const listing = `subscriptions/content?contentType=Audit.Exchange&startTime=${apiTime(new Date(fixedNow.getTime() - 20 * hour))}&endTime=${apiTime(new Date(fixedNow.getTime() + 60_000))}`;
-let pki: TestPki;
-let agent: Agent;
-const started: Emulator[] = [];
-
-beforeAll(async () => {
-  pki = await createTestPki();
-  agent = new Agent({ connect: { ca: pki.caCertPem } });
-});
-afterAll(async () => { await Promise.all(started.map((emulator) => emulator.stop())); await agent.close(); });
+const standIns = standInsOfThisFile();
 
 async function emulatorWith(options: EmulatorOptions = {}): Promise<Emulator> {
-  const emulator = await startEmulator({ pki, now: () => fixedNow, days: 0.5, blobIntervalMinutes: 60, recordsPerBlob: 3, enabledContentTypes: ['Audit.Exchange'], ...options });
-  started.push(emulator);
+  const emulator = await standIns.start({ now: () => fixedNow, days: 0.5, blobIntervalMinutes: 60, recordsPerBlob: 3, enabledContentTypes: ['Audit.Exchange'], ...options });
   return emulator;
 }
 
@@ -34,10 +24,10 @@ function claimsOf(token: string): { tid: string; appid: string } {
 
 /** Lists the tenant's Audit.Exchange and fetches every blob: the record ids it served, and the listing. */
 async function crawl(tenant: EmulatorTenant, token: string): Promise<{ ids: string[]; contentIds: string[]; contentUris: string[] }> {
-  const { entries } = await listAll(tenant, agent, token, listing);
+  const { entries } = await listAll(tenant, standIns.agent, token, listing);
   const ids: string[] = [];
   for (const entry of entries) {
-    const blob = await callApi(tenant, agent, token, entry.contentUri);
+    const blob = await callApi(tenant, standIns.agent, token, entry.contentUri);
     expect(blob.status).toBe(200);
     ids.push(...(blob.body as Array<{ Id: string }>).map((record) => record.Id));
   }
@@ -62,8 +52,8 @@ describe('several tenants on one stand-in', () => {
     expect(b.authorityHost).toBe(emulator.authorityHost);
     expect(b.apiRoot).toBe(emulator.apiRoot);
 
-    const tokenA = await msalToken(a!, agent);
-    const tokenB = await msalToken(b, agent);
+    const tokenA = await msalToken(a!, standIns.agent);
+    const tokenB = await msalToken(b, standIns.agent);
     expect(claimsOf(tokenA)).toMatchObject({ tid: a!.tenantId, appid: a!.clientId });
     expect(claimsOf(tokenB)).toMatchObject({ tid: b.tenantId, appid: b.clientId });
 
@@ -100,21 +90,21 @@ describe('several tenants on one stand-in', () => {
   it('refuses a token of one tenant on another tenant\'s URL with AF20010, and one tenant\'s app or secret at another\'s token endpoint', async () => {
     const emulator = await emulatorWith({ seed: 63 });
     const b = emulator.addTenant();
-    const tokenA = await msalToken(emulator, agent);
-    const crossed = await callApi(b, agent, tokenA, 'subscriptions/list');
+    const tokenA = await msalToken(emulator, standIns.agent);
+    const crossed = await callApi(b, standIns.agent, tokenA, 'subscriptions/list');
     expect(crossed).toMatchObject({ status: 401, body: { error: { code: 'AF20010', message: `The tenant ID passed in the URL (${b.tenantId}) does not match the tenant ID passed in the access token (${emulator.tenantId}).` } } });
 
-    const otherApp = await postForm(emulator, agent, b.tenantId, form(emulator));
+    const otherApp = await postForm(emulator, standIns.agent, b.tenantId, form(emulator));
     expect(otherApp.status).toBe(400);
     expect(otherApp.body).toMatchObject({ error: 'unauthorized_client', error_codes: [700016] });
     expect(otherApp.body.error_description).toContain(`was not found in the directory '${b.tenantDomain}'`);
-    const otherSecret = await postForm(emulator, agent, b.tenantId, form(b, emulator.clientSecret));
+    const otherSecret = await postForm(emulator, standIns.agent, b.tenantId, form(b, emulator.clientSecret));
     expect(otherSecret).toMatchObject({ status: 401, body: { error: 'invalid_client', error_codes: [7000215] } });
 
-    const byDomain = await postForm(emulator, agent, b.tenantDomain, form(b));
+    const byDomain = await postForm(emulator, standIns.agent, b.tenantDomain, form(b));
     expect(byDomain.status).toBe(200);
     expect(claimsOf(byDomain.body.access_token).tid).toBe(b.tenantId);
-    expect((await callApi(b, agent, byDomain.body.access_token, 'subscriptions/list')).status).toBe(200);
+    expect((await callApi(b, standIns.agent, byDomain.body.access_token, 'subscriptions/list')).status).toBe(200);
     expect(b.counters()).toMatchObject({ tokensIssued: 1, tokenFailures: 2 });
     expect(emulator.tenants()[0]!.counters()).toMatchObject({ tokensIssued: 1, tokenFailures: 0, unauthorized: 0 });
   });
@@ -123,63 +113,63 @@ describe('several tenants on one stand-in', () => {
     const emulator = await emulatorWith({ seed: 64, quotaPerMinute: 3 });
     const a = emulator.tenants()[0]!;
     const b = emulator.addTenant({ quotaPerMinute: 100 });
-    const [tokenA, tokenB] = [await msalToken(a, agent), await msalToken(b, agent)];
+    const [tokenA, tokenB] = [await msalToken(a, standIns.agent), await msalToken(b, standIns.agent)];
     // The same PublisherIdentifier on both: buckets are per tenant, as at Microsoft.
     const publisher = 'c0ffee00-0000-4000-8000-000000000001';
     const statusesA = [];
-    for (let i = 0; i < 4; i += 1) statusesA.push((await callApi(a, agent, tokenA, 'subscriptions/list', { publisher })).status);
+    for (let i = 0; i < 4; i += 1) statusesA.push((await callApi(a, standIns.agent, tokenA, 'subscriptions/list', { publisher })).status);
     expect(statusesA).toEqual([200, 200, 200, 429]);
-    expect((await callApi(b, agent, tokenB, 'subscriptions/list', { publisher })).status).toBe(200);
+    expect((await callApi(b, standIns.agent, tokenB, 'subscriptions/list', { publisher })).status).toBe(200);
     expect([a.counters().throttled, b.counters().throttled, emulator.counters().throttled]).toEqual([1, 0, 1]);
 
     b.setFaults({ serverErrorRate: 1 });
     expect(a.faults()).toEqual({});
-    expect((await callApi(b, agent, tokenB, 'subscriptions/list')).body.error.code).toBe('AF50000');
+    expect((await callApi(b, standIns.agent, tokenB, 'subscriptions/list')).body.error.code).toBe('AF50000');
     b.setFaults({});
 
-    expect((await callApi(b, agent, tokenB, 'subscriptions/start?contentType=Audit.General', { method: 'POST' })).status).toBe(200);
+    expect((await callApi(b, standIns.agent, tokenB, 'subscriptions/start?contentType=Audit.General', { method: 'POST' })).status).toBe(200);
     expect([...b.subscriptions().keys()]).toEqual(['Audit.Exchange', 'Audit.General']);
     expect([...a.subscriptions().keys()]).toEqual(['Audit.Exchange']);
 
     b.setAuditingEnabled(false);
-    expect((await callApi(b, agent, tokenB, 'subscriptions/list')).body.error.message).toContain(`Tenant ${b.tenantId} does not exist`);
+    expect((await callApi(b, standIns.agent, tokenB, 'subscriptions/list')).body.error.message).toContain(`Tenant ${b.tenantId} does not exist`);
     b.setAuditingEnabled(true);
     b.setGrantedRoles(['ServiceHealth.Read']);
-    const narrow = await msalToken(b, agent);
-    expect((await callApi(b, agent, narrow, 'subscriptions/list')).body.error.code).toBe('AF10001');
+    const narrow = await msalToken(b, standIns.agent);
+    expect((await callApi(b, standIns.agent, narrow, 'subscriptions/list')).body.error.code).toBe('AF10001');
     b.revokeTokens();
-    expect((await callApi(b, agent, tokenB, 'subscriptions/list')).status).toBe(401);
+    expect((await callApi(b, standIns.agent, tokenB, 'subscriptions/list')).status).toBe(401);
     emulator.advance(60_000);
-    expect((await callApi(a, agent, tokenA, 'subscriptions/list', { publisher })).status).toBe(200);
+    expect((await callApi(a, standIns.agent, tokenA, 'subscriptions/list', { publisher })).status).toBe(200);
   });
 
   it('adds a quiet tenant at run time, serves what is added to it, and after removal answers it as an unknown tenant', async () => {
     const emulator = await emulatorWith({ seed: 65 });
     const quiet = emulator.addTenant({ quiet: true, enabledContentTypes: ['Audit.General'] });
     expect(quiet.groundTruthCount()).toEqual({ records: 0, blobs: 0 });
-    const token = await msalToken(quiet, agent);
+    const token = await msalToken(quiet, standIns.agent);
     const window = `startTime=${apiTime(new Date(fixedNow.getTime() - hour))}&endTime=${apiTime(new Date(fixedNow.getTime() + 1000))}`;
-    expect((await callApi(quiet, agent, token, `subscriptions/content?contentType=Audit.General&${window}`)).body).toEqual([]);
+    expect((await callApi(quiet, standIns.agent, token, `subscriptions/content?contentType=Audit.General&${window}`)).body).toEqual([]);
     const blob = quiet.addContent('Audit.General', { count: 2 });
-    const listed = await callApi(quiet, agent, token, `subscriptions/content?contentType=Audit.General&${window}`);
+    const listed = await callApi(quiet, standIns.agent, token, `subscriptions/content?contentType=Audit.General&${window}`);
     expect(listed.body.map((entry: { contentId: string }) => entry.contentId)).toEqual([blob.contentId]);
     expect(quiet.groundTruth().size).toBe(2);
     expect(emulator.groundTruth('Audit.General').has([...quiet.groundTruth()][0]!)).toBe(false);
 
-    const tokenA = await msalToken(emulator, agent);
+    const tokenA = await msalToken(emulator, standIns.agent);
     expect(emulator.removeTenant(quiet.tenantId)).toBe(true);
     expect(emulator.removeTenant(quiet.tenantId)).toBe(false);
     expect(emulator.tenants().map((tenant) => tenant.tenantId)).toEqual([emulator.tenantId]);
     const neverServed = '5e5e5e5e-0000-4000-8000-00000000dead';
     for (const tenant of [quiet.tenantId, neverServed]) {
-      const refused = await postForm(emulator, agent, tenant, form(quiet));
+      const refused = await postForm(emulator, standIns.agent, tenant, form(quiet));
       expect(refused).toMatchObject({ status: 400, body: { error: 'invalid_request', error_codes: [90002] } });
-      const crossed = await callApi(emulator, agent, tokenA, `${emulator.apiRoot}/api/v1.0/${tenant}/activity/feed/subscriptions/list`);
+      const crossed = await callApi(emulator, standIns.agent, tokenA, `${emulator.apiRoot}/api/v1.0/${tenant}/activity/feed/subscriptions/list`);
       expect(crossed).toMatchObject({ status: 401, body: { error: { code: 'AF20010' } } });
     }
-    expect((await postForm(emulator, agent, quiet.tenantDomain, form(quiet))).body.error_codes).toEqual([90002]);
+    expect((await postForm(emulator, standIns.agent, quiet.tenantDomain, form(quiet))).body.error_codes).toEqual([90002]);
     // Its own tokens die with it.
-    expect(await callApi(quiet, agent, token, 'subscriptions/list')).toMatchObject({ status: 401, body: { Message: 'Authorization has been denied for this request.' } });
+    expect(await callApi(quiet, standIns.agent, token, 'subscriptions/list')).toMatchObject({ status: 401, body: { Message: 'Authorization has been denied for this request.' } });
     const again = emulator.addTenant();
     expect(again.index).toBe(2);
     expect(again.tenantId).not.toBe(quiet.tenantId);
@@ -210,8 +200,8 @@ describe('several tenants on one stand-in', () => {
     expect(new Set(tenants.map((tenant) => tenant.clientId)).size).toBe(501);
     expect(new Set(tenants.map((tenant) => tenant.tenantDomain)).size).toBe(501);
     for (const tenant of [added[0]!, added[249]!, added[499]!]) {
-      const token = await msalToken(tenant, agent);
-      expect(await callApi(tenant, agent, token, 'subscriptions/list')).toMatchObject({ status: 200, body: [{ contentType: 'Audit.General', status: 'enabled', webhook: null }] });
+      const token = await msalToken(tenant, standIns.agent);
+      expect(await callApi(tenant, standIns.agent, token, 'subscriptions/list')).toMatchObject({ status: 200, body: [{ contentType: 'Audit.General', status: 'enabled', webhook: null }] });
       expect(tenant.counters()).toMatchObject({ tokensIssued: 1, apiRequests: 1 });
     }
     expect(emulator.counters()).toMatchObject({ tokensIssued: 3, apiRequests: 3 });
