@@ -13,7 +13,6 @@ import { startHealthServer, type HealthServer, type Readiness } from '../report/
 import { ConnectorMetrics, type MetricsTenant } from '../report/metrics.ts';
 import { ProgressDisplay } from '../report/progress.ts';
 import { StatusPageSource } from '../report/status-page/page-source.ts';
-import { isPostgresUrl } from '../config/state-location.ts';
 import { StallWatch, throttledNow, watchedObserver } from '../report/stall-watch.ts';
 import { Worker } from '../run/worker.ts';
 import type { StateDatabase } from '../state/store.ts';
@@ -50,7 +49,7 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
     if (metrics && config.listen) {
       worker.observeAnswers((tenant, operation, code) => metrics.apiAnswered(operation, code, config.fleet ? tenant : undefined));
       page = new StatusPageSource({
-        database: () => database, liveHolders: isPostgresUrl(config.state), stalledAfterSeconds: config.settings.stalledAfterSeconds,
+        database: () => database, stalledAfterSeconds: config.settings.stalledAfterSeconds,
         tenants: () => worker.runtimes.all().map((runtime) => ({ tenant: runtime.tenant, domain: runtime.entry.config.tenantDomain, secretExpiresAt: runtime.entry.config.secretExpiresAt })),
       });
       page.start();

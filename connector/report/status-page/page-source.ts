@@ -18,8 +18,6 @@ export interface PageTenant {
 export interface StatusPageSources {
   /** The running store; undefined until it is open. */
   readonly database: () => StateDatabase | undefined;
-  /** The store tells which units live workers hold (PostgreSQL); a state directory is held whole by this process. */
-  readonly liveHolders: boolean;
   readonly stalledAfterSeconds: number;
   /** The tenants this process knows from their configuration. */
   readonly tenants: () => readonly PageTenant[];
@@ -73,9 +71,9 @@ export class StatusPageSource {
       if (tenant.domain) domains.set(tenant.tenant.toLowerCase(), tenant.domain);
       if (tenant.secretExpiresAt) secretExpiry.set(tenant.tenant, tenant.secretExpiresAt);
     }
-    const report = await buildFleetReport(database, {
-      domains, liveHolders: this.#sources.liveHolders, directoryHeld: !this.#sources.liveHolders, stalledAfterSeconds: this.#sources.stalledAfterSeconds,
-    });
+    // Read inside a running connector, the store's claims are live whatever the store: this process's own (a state
+    // directory), or every worker's (PostgreSQL).
+    const report = await buildFleetReport(database, { domains, liveHolders: true, stalledAfterSeconds: this.#sources.stalledAfterSeconds });
     const at = this.#now();
     const units = report.tenants.flatMap((tenant) => tenant.contentTypes.map((row) => [unitName({ tenant: tenant.tenant, contentType: row.contentType }), row.lagSeconds] as const));
     if (this.history.record(at, units)) this.history.keepOnly(new Set(units.map(([unit]) => unit)));

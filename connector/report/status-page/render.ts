@@ -157,7 +157,7 @@ ul.facts{list-style:none;margin:.2em 0 0;padding:0;font-weight:normal;font-size:
 .soon{color:#9a6700;font-weight:bold}.urgent{color:#cf222e;font-weight:bold}
 td.none{color:#8c959f}p.error{margin:.2em 0;font-size:.85em;color:#82071e;overflow-wrap:anywhere}
 svg.spark{display:block}svg.spark polyline{fill:none;stroke-width:1.5}svg.spark .under{stroke:#1f883d;fill:#1f883d}svg.spark .over{stroke:#cf222e;fill:#cf222e}svg.spark polyline.under,svg.spark polyline.over{fill:none}
-svg.spark line.limit{stroke:#d0d7de;stroke-dasharray:2 2}
+svg.spark line.limit{stroke:#d0d7de;stroke-dasharray:2 2}svg.spark text{font-size:10px;fill:#57606a}
 section.unit{border:1px solid #d0d7de;padding:.2em .8em;margin:.6em 0}dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em}dd{margin:0}
 .problems{color:#82071e}
 `;

@@ -16,7 +16,9 @@ export interface SparklineOptions {
 
 export function sparkline(points: readonly LagPoint[], options: SparklineOptions): Markup {
   const { width, height } = options;
-  if (points.length === 0) return new Markup(`<svg class="spark" width="${width}" height="${height}" role="img" aria-label="no lag samples yet"></svg>`);
+  if (points.length === 0) {
+    return new Markup(`<svg class="spark" width="${width}" height="${height}" role="img" aria-label="no lag yet"><text x="1" y="${Math.min(height - 2, 12)}">no lag yet</text></svg>`);
+  }
   const drawn = thinned(points, options.maxPoints);
   const first = drawn[0]!.at;
   const span = Math.max(1, drawn.at(-1)!.at - first);

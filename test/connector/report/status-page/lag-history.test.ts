@@ -4,11 +4,14 @@ import { LagHistory } from '../../../../connector/report/status-page/lag-history
 const at = (minute: number) => new Date(Date.UTC(2026, 11, 1, 0, minute));
 
 describe('lag history', () => {
-  it('keeps the last samples of each unit, oldest first, one per interval, bounded by its capacity', () => {
+  it('keeps the last samples of each unit, oldest first, one per interval (the newest is the last reading), bounded by its capacity', () => {
     const history = new LagHistory({ capacity: 3, intervalMs: 60_000 });
-    expect(history.record(at(0), [['t/Audit.General', 10], ['t/Audit.Exchange', 20]])).toBe(true);
-    expect(history.record(at(0.5), [['t/Audit.General', 99]])).toBe(false); // younger than the interval: not a sample
-    history.record(at(1), [['t/Audit.General', 11], ['t/Audit.Exchange', undefined]]);
+    expect(history.record(at(0), [['t/Audit.General', undefined]])).toBe(true);
+    expect(history.of('t/Audit.General')).toEqual([]);
+    // Within the interval: the newest sample is replaced, no new one.
+    expect(history.record(at(0.5), [['t/Audit.General', 10], ['t/Audit.Exchange', 20]])).toBe(false);
+    expect(history.of('t/Audit.General')).toEqual([{ at: at(0.5).getTime(), lagSeconds: 10 }]);
+    expect(history.record(at(1), [['t/Audit.General', 11], ['t/Audit.Exchange', undefined]])).toBe(true);
     history.record(at(2), [['t/Audit.General', 12], ['u/DLP.All', 5]]);
     history.record(at(3), [['t/Audit.General', 13]]);
     expect(history.of('t/Audit.General')).toEqual([{ at: at(1).getTime(), lagSeconds: 11 }, { at: at(2).getTime(), lagSeconds: 12 }, { at: at(3).getTime(), lagSeconds: 13 }]);
