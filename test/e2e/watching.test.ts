@@ -11,7 +11,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { contentTypes } from '../../contract/content-types.ts';
 import { startEmulator, type EmulatorTenant } from '../emulator/index.ts';
 import { dashboardQueries, metricNames, ruleExpressions } from '../deploy/promtool.ts';
-import { httpGet, killConnector, startConnector, type ConnectorProcess } from './processes.ts';
+import { exitWithin, httpGet, killConnector, startConnector, type ConnectorProcess } from './processes.ts';
 import { workDir } from './support.ts';
 
 const frozen = new Date(Math.floor(Date.now() / 60_000) * 60_000);
@@ -66,6 +66,17 @@ afterAll(async () => {
     clearTimeout(timer);
   }
   await emulator.stop();
+});
+
+describe('--listen-token-env mistakes', () => {
+  it.each([
+    ['names an unset variable', ['--listen', '127.0.0.1:0', '--listen-token-env', 'O365_NO_SUCH_TOKEN'], 'error: CONFIG_INVALID: --listen-token-env: the variable O365_NO_SUCH_TOKEN is unset or empty. Fix: set O365_NO_SUCH_TOKEN to a long random token (e.g. openssl rand -hex 32), or drop --listen-token-env'],
+    ['has no --listen', ['--listen-token-env', 'O365_PAGE_TOKEN'], 'error: CONFIG_INVALID: --listen-token-env: has no --listen server to protect. Fix: give --listen <host:port> (or O365_LISTEN) as well, or drop --listen-token-env'],
+  ])('%s: exit 2, one line', async (_what, args, line) => {
+    const run = startConnector(['run', '--once', '--state', join(await workDir(), 'state'), ...args], { env: { O365_PAGE_TOKEN: token, O365_LISTEN: undefined, O365_LISTEN_TOKEN_ENV: undefined } });
+    expect(await exitWithin(run, 30_000)).toBe(2);
+    expect(run.stderr().trim()).toBe(line);
+  });
 });
 
 describe('watching a running fleet of four tenants, one failing', () => {
