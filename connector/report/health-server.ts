@@ -50,6 +50,15 @@ const pageHeaders = {
   'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer',
 };
 
+/** The tenant id of a `/tenants/<id>` path ('' when it is not a valid escape: no tenant has that id). */
+function tenantIdOf(escaped: string): string {
+  try {
+    return decodeURIComponent(escaped);
+  } catch {
+    return '';
+  }
+}
+
 export async function startHealthServer(listen: string, options: HealthServerOptions): Promise<HealthServer> {
   const { host, port } = parseListen(listen);
   const server: Server = createServer((request, response) => {
@@ -77,7 +86,7 @@ export async function startHealthServer(listen: string, options: HealthServerOpt
     if (page && (path === '/' || tenant)) {
       return answerLater(page.view().then((view): Parameters<typeof answer> => {
         if (!view) return [503, 'text/plain', 'the state is not open yet: try again in a moment\n'];
-        const text = tenant ? renderTenantPage(view, decodeURIComponent(tenant[1]!)) : renderFleetPage(view, pageQueryOf(url.searchParams));
+        const text = tenant ? renderTenantPage(view, tenantIdOf(tenant[1]!)) : renderFleetPage(view, pageQueryOf(url.searchParams));
         return text === undefined ? [404, 'text/plain', 'no such tenant in this fleet\n'] : [200, 'text/html; charset=utf-8', text, pageHeaders];
       }), 500);
     }

@@ -73,6 +73,7 @@ describe('--listen-token-env and the status page', () => {
       expect(basic.status).toBe(200);
       expect(await basic.text()).toContain('<h1>tenant-1.example.com');
       expect((await get('/tenants/unknown', `Bearer ${token}`)).status).toBe(404);
+      expect((await get('/tenants/%E0%A4%A', `Bearer ${token}`)).status).toBe(404);
       expect((await get('/metrics', `Bearer ${token}`)).status).toBe(200);
       expect((await get('/', `Bearer ${token}`, 'POST')).status).toBe(405);
     } finally {
