@@ -21,6 +21,9 @@ describe('status page: rendering', () => {
     expect(page).toMatch(/throttled earlier: 3 AF429, 1,900\/min/);
     expect(page).toContain('<li>workers: w1, w2</li>');
     expect(page).toContain('<svg class="spark"');
+    expect(page).not.toContain('class="problems"');
+    view.report.unusableTenantFiles = [{ file: '/etc/o365/tenants/fabrikam.json', problem: 'CONFIG_INVALID: tenantId: missing.' }];
+    expect(renderFleetPage(view, everyTenant)).toContain('<ul class="problems"><li>/etc/o365/tenants/fabrikam.json: CONFIG_INVALID: tenantId: missing. (not collected)</li></ul>');
     // No script, no external asset of any kind.
     expect(page).not.toMatch(/<script|<link|src=|url\(|@import/i);
   });
