@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing and this machine can (root with apt):
 # a real rsyslog with its OpenSSL TLS driver (the syslog sink tests), tini (the container entry point's smoke
-# test runs the Dockerfile's PID 1) and tinyproxy (a real forward proxy for the proxy tests). Otherwise it says why and succeeds; those tests then skip with that reason.
+# test runs the Dockerfile's PID 1), tinyproxy (a real forward proxy for the proxy tests), PostgreSQL (a fleet's
+# state), Chromium (the status page in a real headless browser) and Prometheus' promtool (the alerting rules' unit
+# tests and the dashboard's queries). Otherwise it says why and succeeds; those tests then skip with that reason.
 set -u
 missing=()
 if ! { command -v rsyslogd >/dev/null 2>&1 && ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1; }; then
@@ -16,6 +18,12 @@ fi
 # Debian keeps the server binaries in /usr/lib/postgresql/<version>/bin (off the PATH).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if ! command -v promtool >/dev/null 2>&1; then
+  missing+=(prometheus)
 fi
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0

@@ -79,7 +79,8 @@ const run = program.command('run')
   .option('--content-types <list>', contentTypesHelp)
   .addOption(new Option('--tenants <dir>', 'fleet mode: collect every tenant whose outputs file (`pulumi stack output --json --show-secrets`) is a *.json in this directory; files added, changed or removed are picked up while running').env('O365_TENANTS_DIR'))
   .addOption(new Option('--worker-name <name>', 'this worker\'s name in a fleet sharing one --state database (default: the host name); status shows which worker holds what').env('O365_WORKER_NAME'))
-  .addOption(new Option('--listen <host:port>', 'serve Prometheus /metrics, /livez and /readyz over HTTP on this address (e.g. 127.0.0.1:9464)').env('O365_LISTEN'));
+  .addOption(new Option('--listen <host:port>', 'serve the status page (/), Prometheus /metrics, /livez and /readyz over HTTP on this address (e.g. 127.0.0.1:9464)').env('O365_LISTEN'))
+  .addOption(new Option('--listen-token-env <VAR>', 'the environment variable holding a token that every --listen path but /livez and /readyz asks for (Authorization: Bearer, or a browser\'s password prompt)').env('O365_LISTEN_TOKEN_ENV'));
 for (const name of runSettings) run.addOption(settingOption(name));
 run.action((_options: object, command: Command) => act('run', (config) => runCommand(config), command));
 

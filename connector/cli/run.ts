@@ -12,6 +12,7 @@ import { Telemetry } from '../observe/telemetry.ts';
 import { startHealthServer, type HealthServer, type Readiness } from '../report/health-server.ts';
 import { ConnectorMetrics, type MetricsTenant } from '../report/metrics.ts';
 import { ProgressDisplay } from '../report/progress.ts';
+import { StatusPageSource } from '../report/status-page/page-source.ts';
 import { StallWatch, throttledNow, watchedObserver } from '../report/stall-watch.ts';
 import { Worker } from '../run/worker.ts';
 import type { StateDatabase } from '../state/store.ts';
@@ -26,16 +27,19 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
   const fixed = worker.tenants.fixed;
   // One tenant's figures are all of its content types; a fleet worker reports the units it holds (summed over the fleet, every unit counts once).
   const held = new Map<string, Set<CollectedType>>();
+  let unitsHeld = 0;
   let database: StateDatabase | undefined;
   const reported = (): Array<[string, ReadonlySet<CollectedType> | undefined]> => (config.fleet ? [...held] : worker.runtimes.all().map((runtime) => [runtime.tenant, undefined]));
   const watch = new StallWatch({ stalledAfterMs: config.settings.stalledAfterSeconds * 1000, throttled: () => throttledNow(reported().map(([tenant]) => worker.runtimes.get(tenant)?.clients.api.rate)) });
   // One tenant's state directory is the process's own: only sinks and commits can stall its collection.
   if (!config.fleet) watch.databaseBack();
   let health: HealthServer | undefined;
+  let page: StatusPageSource | undefined;
   let progress: ProgressDisplay | undefined;
   try {
     const metrics = config.listen ? new ConnectorMetrics({
       telemetry: worker.telemetry, sinkNames: worker.sinks.map((sink) => sink.name), stalled: () => watch.reasons(),
+      worker: { name: config.workerName, unitsHeld: () => unitsHeld },
       ...(config.fleet ? { unusableTenantFiles: () => worker.tenants.unusable().length } : { defaultTenant: fixed?.config.tenantId }),
       tenants: (): MetricsTenant[] => (database === undefined ? [] : reported().map(([tenant, contentTypes]) => ({
         tenant, store: database!.tenant(tenant), secretExpiresAt: worker.runtimes.get(tenant)?.entry.config.secretExpiresAt, apiRate: worker.runtimes.get(tenant)?.clients.api.rate,
@@ -44,7 +48,12 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
     }) : undefined;
     if (metrics && config.listen) {
       worker.observeAnswers((tenant, operation, code) => metrics.apiAnswered(operation, code, config.fleet ? tenant : undefined));
-      health = await startHealthServer(config.listen, { metrics, logger, readiness: () => readiness(worker, controller.signal, watch) });
+      page = new StatusPageSource({
+        database: () => database, stalledAfterSeconds: config.settings.stalledAfterSeconds,
+        tenants: () => worker.runtimes.all().map((runtime) => ({ tenant: runtime.tenant, domain: runtime.entry.config.tenantDomain, secretExpiresAt: runtime.entry.config.secretExpiresAt })),
+      });
+      page.start();
+      health = await startHealthServer(config.listen, { metrics, logger, page, token: config.listenToken, readiness: () => readiness(worker, controller.signal, watch) });
     }
     const summary = await worker.run({
       signal: controller.signal,
@@ -65,6 +74,7 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
       ...(config.progress ? { onProgress: (contentType, update) => progress?.update(contentType, update) } : {}),
       onTick: (running) => {
         watch.unitsHeld(running.length);
+        unitsHeld = running.length;
         held.clear();
         for (const unit of running) held.set(unit.tenant, (held.get(unit.tenant) ?? new Set()).add(unit.contentType));
       },
@@ -78,6 +88,7 @@ export async function runCommand(config: RunConfiguration): Promise<number> {
     stopProgress();
     held.clear();
     dispose();
+    page?.stop();
     await health?.close();
     await worker.close();
   }

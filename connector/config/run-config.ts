@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError, ConnectorError } from '../core/errors.ts';
 import { proxySettings, type ProxySettings } from '../http/proxy.ts';
+import { registerSecret } from '../observe/secret-values.ts';
 import { parseSince } from './config.ts';
 import { runSettingsFrom, type RunSettings } from './settings.ts';
 import { isPostgresUrl, refusePasswordInStateUrl, stateLocationOf } from './state-location.ts';
@@ -32,6 +33,8 @@ export interface RunConfiguration {
   readonly once: boolean;
   readonly emitHealth: boolean;
   readonly listen: string | undefined;
+  /** `--listen-token-env VAR`: the token (VAR's value) every path of the --listen server but /livez and /readyz asks for. */
+  readonly listenToken: string | undefined;
   /** One live line per content type under the logs: stderr is a terminal and one tenant is collected. */
   readonly progress: boolean;
   readonly proxy: ProxySettings | undefined;
@@ -56,6 +59,7 @@ const optionsSchema = z.object({
   contentTypes: z.string().optional(),
   workerName: z.string().optional(),
   listen: z.string().optional(),
+  listenTokenEnv: z.string().optional(),
   sink: z.array(z.string()).default([]),
   since: z.string().default('7d'),
   once: z.boolean().default(false),
@@ -65,6 +69,20 @@ const optionsSchema = z.object({
   credential: z.string().optional(),
   federatedTokenFile: z.string().optional(),
 });
+
+/**
+ * `--listen-token-env VAR`: the token is VAR's value, never a flag's (a flag shows in `ps`). Refused when VAR is empty
+ * or unset, or when there is no --listen to protect. The token is a secret: it is redacted from every line.
+ */
+function listenTokenOf(flags: { readonly listen?: string | undefined; readonly listenTokenEnv?: string | undefined }, env: NodeJS.ProcessEnv): string | undefined {
+  const variable = flags.listenTokenEnv?.trim();
+  if (variable === undefined) return undefined;
+  if (!flags.listen) throw new ConfigError('--listen-token-env', 'has no --listen server to protect', 'give --listen <host:port> (or O365_LISTEN) as well, or drop --listen-token-env');
+  const token = (env[variable] ?? '').trim();
+  if (token === '') throw new ConfigError('--listen-token-env', `the variable ${variable || '""'} is unset or empty`, `set ${variable || 'it'} to a long random token (e.g. openssl rand -hex 32), or drop --listen-token-env`);
+  registerSecret(token);
+  return token;
+}
 
 /** Variables that would name one tenant's identity or credential: in a fleet, each tenant's file does. */
 export const perTenantVariables = ['O365_OUTPUTS_FILE', 'O365_TENANT_ID', 'O365_CLIENT_ID', 'O365_TENANT_DOMAIN', 'O365_PUBLISHER_ID', 'O365_CLIENT_SECRET', 'O365_CLIENT_CERTIFICATE_PATH', 'O365_CREDENTIAL'] as const;
@@ -118,7 +136,7 @@ export function runConfigurationOf(command: CommandName, options: object, input:
     workerName: flags.workerName?.trim() || hostname(),
     sinks: command === 'run' && sinks.length === 0 ? ['stdout'] : sinks,
     since, sinceText: flags.since,
-    once: flags.once, emitHealth: flags.emitHealth, listen: flags.listen,
+    once: flags.once, emitHealth: flags.emitHealth, listen: flags.listen, listenToken: listenTokenOf(flags, env),
     progress: input.stderrIsTTY === true && !fleet,
     proxy, logLevel: flags.logLevel, json: flags.json, offline: flags.offline,
     settings: runSettingsFrom(options),

@@ -35,6 +35,8 @@ export interface MetricsSources {
   readonly now?: () => Date;
   /** Why the run's collection is stalled now (stall-watch.ts): while it is, no unit counts as active. */
   readonly stalled?: (() => readonly string[]) | undefined;
+  /** This worker's name and how many units it holds now (the fleet's share of each worker). */
+  readonly worker?: { readonly name: string; readonly unitsHeld: () => number } | undefined;
   /** Fleet mode: how many `*.json` files of the tenants directory cannot be used now. */
   readonly unusableTenantFiles?: (() => number) | undefined;
 }
@@ -117,6 +119,8 @@ export class ConnectorMetrics implements RunObserver {
     scraped('counter', 'o365_history_queries_total', 'Audit search queries created for history beyond the API\'s 7 days.', typeLabels, perType((row) => row.history?.queries));
     scraped('gauge', 'o365_history_pending_seconds', 'History beyond the API\'s 7 days still to read from the audit search (the length of the ranges to do).', typeLabels,
       perType((row) => (row.history === undefined ? undefined : row.history.todo.reduce((sum, [from, to]) => sum + (to - from), 0) / 1000)));
+    scraped('gauge', 'o365_history_failing', '1 when the last history pass of the unit (the audit search, beyond the API\'s 7 days) failed, 0 when it did not; absent for units with no history to read.', typeLabels,
+      perType((row) => (row.history === undefined ? undefined : row.history.error ? 1 : 0)));
     const stalled = () => (sources.stalled?.().length ?? 0) > 0;
     scraped('gauge', 'o365_collection_active', '1 when the content type is Active (collected, not lagging, no failure) and the run is not stalled (--stalled-after), else 0: the Collection Status.', typeLabels, perType((row) => (row.health === 'Active' && !stalled() ? 1 : 0)));
     scraped('gauge', 'o365_blobs_held', 'Content blobs whose fetch failed in the last pass: they hold the checkpoint until fetched.', typeLabels, perType((row) => row.heldBlobs));
@@ -148,6 +152,10 @@ export class ConnectorMetrics implements RunObserver {
       () => [[{}, ocsfTallies()['mapping-error'] ?? 0]]);
     scraped('gauge', 'o365_client_secret_expiry_timestamp_seconds', 'When the client secret in the outputs expires (Unix time); absent for credentials without a secret (federated, managed identity).', ['tenant'],
       () => sources.tenants().flatMap(({ tenant, secretExpiresAt }): Values => (secretExpiresAt ? [[{ tenant }, secretExpiresAt.getTime() / 1000]] : [])));
+    const worker = sources.worker;
+    if (worker) {
+      scraped('gauge', 'o365_units_held', 'Units (tenant × content type) this worker holds now: a worker holding none while others hold many is idle.', ['worker'], () => [[{ worker: worker.name }, worker.unitsHeld()]]);
+    }
     const unusable = sources.unusableTenantFiles;
     if (unusable) {
       scraped('gauge', 'o365_tenant_files_unusable', 'Files of the tenants directory (*.json) that cannot be used: unreadable, not a regular file, not an outputs file, or a second file of one tenant (their tenants are not collected, or carry on with their last good file).', [],

@@ -132,7 +132,7 @@ async function cursorsOf(options: StatusReportOptions): Promise<Map<CollectedTyp
   }
 }
 
-function formatLag(seconds: number | undefined): string {
+export function formatLag(seconds: number | undefined): string {
   if (seconds === undefined) return '-';
   if (seconds < 120) return `${seconds}s`;
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runConfigurationOf } from '../../../connector/config/run-config.ts';
 import { defaultRunSettings } from '../../../connector/config/settings.ts';
 import { ConfigError, ConnectorError } from '../../../connector/core/errors.ts';
+import { redactSecrets } from '../../../connector/observe/secret-values.ts';
 
 const now = new Date('2026-12-01T00:00:00Z');
 const of = (command: Parameters<typeof runConfigurationOf>[0], options: object, env: NodeJS.ProcessEnv = {}, stderrIsTTY = false) => runConfigurationOf(command, options, { env, now, stderrIsTTY });
@@ -30,7 +31,8 @@ describe('the run configuration: every flag, its variable, and its absence', () 
     ['--proxy', { proxy: 'http://proxy.example:3128' }, {}, (c: ReturnType<typeof of>) => c.proxy?.display, 'proxy.example:3128'],
     ['HTTPS_PROXY', {}, { HTTPS_PROXY: 'http://proxy.example:3128' }, (c: ReturnType<typeof of>) => c.proxy?.display, 'proxy.example:3128'],
     ['a setting', { pollInterval: '5', maxInFlight: 3 }, {}, (c: ReturnType<typeof of>) => [c.settings.pollIntervalSeconds, c.settings.maxInFlight], [5, 3]],
-    ['--once, --emit-health, --listen', { once: true, emitHealth: true, listen: '127.0.0.1:9464' }, {}, (c: ReturnType<typeof of>) => [c.once, c.emitHealth, c.listen], [true, true, '127.0.0.1:9464']],
+    ['--once, --emit-health, --listen', { once: true, emitHealth: true, listen: '127.0.0.1:9464' }, {}, (c: ReturnType<typeof of>) => [c.once, c.emitHealth, c.listen, c.listenToken], [true, true, '127.0.0.1:9464', undefined]],
+    ['--listen-token-env', { listen: ':9464', listenTokenEnv: 'PAGE_TOKEN' }, { PAGE_TOKEN: ' 3f1c9e2a77d04b1e ' }, (c: ReturnType<typeof of>) => c.listenToken, '3f1c9e2a77d04b1e'],
   ])('%s', (_title, options, env, pick, expected) => {
     expect(pick(of('run', options, env))).toEqual(expected);
   });
@@ -50,6 +52,14 @@ describe('the run configuration: every flag, its variable, and its absence', () 
     expect(() => of('test', { tenants: '/t' }, { O365_CLIENT_SECRET: 's' })).toThrow(/O365_CLIENT_SECRET: names one tenant/);
     expect(of('status', { tenants: '/t', outputs: 'o.json' }).tenants.kind).toBe('directory');
     expect(() => of('status', { tenants: '/t' }, { O365_OUTPUTS_FILE: 'o.json' })).toThrow(ConfigError);
+  });
+
+  it('refuses --listen-token-env naming an unset or empty variable, or without --listen, and redacts the token', () => {
+    expect(() => of('run', { listen: ':9464', listenTokenEnv: 'PAGE_TOKEN' })).toThrow('--listen-token-env: the variable PAGE_TOKEN is unset or empty');
+    expect(() => of('run', { listen: ':9464', listenTokenEnv: 'PAGE_TOKEN' }, { PAGE_TOKEN: '  ' })).toThrow(ConfigError);
+    expect(() => of('run', { listenTokenEnv: 'PAGE_TOKEN' }, { PAGE_TOKEN: 'x' })).toThrow('--listen-token-env: has no --listen server to protect');
+    of('run', { listen: ':9464', listenTokenEnv: 'PAGE_TOKEN' }, { PAGE_TOKEN: 'token-of-the-page-0451' });
+    expect(redactSecrets('sent token-of-the-page-0451')).toBe('sent [redacted]');
   });
 
   it('refuses a password in a PostgreSQL --state, and a --since in the future', () => {
