@@ -159,7 +159,7 @@ export class TenantRuntimes {
       historyOf: (contentType) => {
         if (contentType === serviceHealth) return undefined;
         const unavailable = this.#historyUnavailable(config);
-        return unavailable ? { unavailable } : auditHistorySource(contentType, clients.history);
+        return unavailable ? { unavailable } : auditHistorySource(contentType, () => clients.history);
       },
     };
   }

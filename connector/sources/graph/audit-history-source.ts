@@ -62,12 +62,14 @@ type Prepared =
   | { readonly kind: 'split'; readonly window: Interval }
   | { readonly kind: 'failed'; readonly window: Interval; readonly error: ConnectorError };
 
-export function auditHistorySource(contentType: ContentType, history: AuditHistory): HistorySource {
+/** `history` is asked for only when there is some to read: a fleet of tenants without any makes no Graph client. */
+export function auditHistorySource(contentType: ContentType, history: () => AuditHistory): HistorySource {
   return {
     contentType,
     pass: (state, context) => {
-      if (history.forbidden || !state || (state.todo.length === 0 && !state.paging)) return undefined;
-      return new HistoryPass(contentType, history, context, state);
+      if (!state || (state.todo.length === 0 && !state.paging)) return undefined;
+      const search = history();
+      return search.forbidden ? undefined : new HistoryPass(contentType, search, context, state);
     },
   };
 }

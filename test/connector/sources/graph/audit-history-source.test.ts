@@ -80,7 +80,7 @@ function contextOf(): SourceContext {
 /** Runs a pass as the pipeline would (each item acknowledged and its change applied); the records and the state after it. */
 async function runHistory(search: ScriptedSearch, state: HistoryState, context = contextOf()): Promise<{ records: string[]; state: HistoryState; history: AuditHistory }> {
   const history: AuditHistory = { api: search, slots: new Slots(2) };
-  const pass = auditHistorySource('Audit.Exchange', history).pass(state, context)!;
+  const pass = auditHistorySource('Audit.Exchange', () => history).pass(state, context)!;
   const records: string[] = [];
   let after = state;
   for await (const item of pass as AsyncIterable<SourceItem>) {
@@ -148,13 +148,23 @@ describe('a history pass', () => {
     expect(after.todo).toEqual([]);
   });
 
+  it('asks for no audit search client while the unit has no history to read', () => {
+    let made = 0;
+    const source = auditHistorySource('Audit.Exchange', () => { made += 1; return { api: new ScriptedSearch(), slots: new Slots(1) }; });
+    expect(source.pass(undefined, contextOf())).toBeUndefined();
+    expect(source.pass(applyHistoryChange(gap(24), { done: [[from, from + 24 * hour]] }, now.toISOString()), contextOf())).toBeUndefined();
+    expect(made).toBe(0);
+    expect(source.pass(gap(24), contextOf())).toBeDefined();
+    expect(made).toBe(1);
+  });
+
   it('stops at a refused permission, says it once for the tenant, and leaves the range to do', async () => {
     const search = new ScriptedSearch();
     search.forbidden = true;
     const { state, history } = await runHistory(search, gap(48));
     expect(state.todo).toEqual([[from, from + 48 * hour]]);
     expect(history.forbidden?.code).toBe('GRAPH_FORBIDDEN');
-    expect(auditHistorySource('Audit.Exchange', history).pass(state, contextOf())).toBeUndefined();
+    expect(auditHistorySource('Audit.Exchange', () => history).pass(state, contextOf())).toBeUndefined();
   });
 
   it('sets aside what lies beyond the search\'s reach', async () => {
