@@ -82,11 +82,6 @@ export class UnitLoop {
     return this.#sweep(this.#stopOf(signal));
   }
 
-  /** History beyond the API's 7 days that the unit still has to read; false when the unit must end. */
-  history(signal?: AbortSignal): Promise<boolean> {
-    return this.#history(this.#stopOf(signal));
-  }
-
   /** Everything listable now within the covered range: the live pass, then a sweep of the rest beside the history. */
   async runOnce(signal?: AbortSignal): Promise<void> {
     const stop = this.#stopOf(signal);
