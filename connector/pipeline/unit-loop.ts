@@ -13,7 +13,6 @@ import type { Logger } from '../observe/log.ts';
 import type { RunObserver, Telemetry } from '../observe/telemetry.ts';
 import type { HistorySource } from '../sources/graph/audit-history-source.ts';
 import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
-import { deadLetterFileName } from '../state/sqlite/dead-letter.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Delivery } from './delivery.ts';
 import { runPass, type ProgressListener } from './pass.ts';
@@ -165,7 +164,7 @@ export class UnitLoop {
     try {
       const pass = await start({
         settings, logger, signal, now, since: this.#unit.since, reporter: telemetry.component('collector', 'source'), emitHealth: this.#run.emitHealth,
-        deadLetters: `${deadLetterFileName} in the state directory`,
+        deadLetters: store.deadLetters,
         observer: observer && { listed: (type) => observer.listed(type, tenant), fetched: (type) => observer.fetched(type, tenant) },
         delivered: (contentIds) => store.deliveredBlobs(contentType, contentIds),
       });

@@ -19,6 +19,8 @@ import type { Commit, CursorState, RecordKey, UnitKey } from '../core/commit.ts'
 export interface StateStore {
   /** For logs and status: where the state lives (a directory, a database without credentials). */
   readonly location: string;
+  /** Where this tenant's records set aside (not audit records) are kept, in words for a log line: a file, a table. */
+  readonly deadLetters: string;
   /** Every content type's cursor that has ever been committed. */
   cursors(): Promise<Map<CollectedType, CursorState>>;
   /** The sink positions of the latest commit, by sink name. */

@@ -10,6 +10,8 @@ import type { Commit, CursorState, RecordKey } from '../core/commit.ts';
 /** What a database answers of any tenant (synchronously, as SQLite does, or not). */
 export interface TenantKeyedState {
   readonly location: string;
+  /** Where `tenant`'s records set aside are kept, in words. */
+  deadLettersOf(tenant: string): string;
   cursorsOf(tenant: string): Map<CollectedType, CursorState> | Promise<Map<CollectedType, CursorState>>;
   sinkPositions(): Record<string, SinkPosition> | Promise<Record<string, SinkPosition>>;
   deliveredBlobs(tenant: string, contentType: CollectedType, contentIds: readonly string[]): Set<string> | Promise<Set<string>>;
@@ -20,11 +22,13 @@ export interface TenantKeyedState {
 /** One tenant's view (closing it leaves the database open: it is shared). */
 export class TenantView implements StateStore {
   readonly location: string;
+  readonly deadLetters: string;
   readonly #database: TenantKeyedState;
   readonly #tenant: string;
 
   constructor(database: TenantKeyedState, tenant: string) {
     this.location = database.location;
+    this.deadLetters = database.deadLettersOf(tenant);
     this.#database = database;
     this.#tenant = tenant;
   }

@@ -88,6 +88,10 @@ export class PostgresStateDatabase implements StateDatabase {
     return new TenantView(this, tenantId);
   }
 
+  deadLettersOf(tenant: string): string {
+    return `the dead_letters table of ${this.location} (tenant ${tenant})`;
+  }
+
   async tenants(): Promise<string[]> {
     if (!this.#schema) return [];
     return (await this.#read<{ tenant: string }>('SELECT tenant FROM cursors GROUP BY tenant ORDER BY tenant COLLATE "C"', [])).map((row) => row.tenant);

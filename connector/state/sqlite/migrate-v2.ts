@@ -12,6 +12,7 @@ import { isContentType, type ContentType } from '../../../contract/content-types
 import { ConnectorError } from '../../core/errors.ts';
 import type { SinkPosition } from '../../core/records.ts';
 import { type StateStore } from '../store.ts';
+import { deadLetterFileName } from './dead-letter.ts';
 import { expiredKept, type CursorState, type ExpiredContent, type LastError, type RecordKey } from '../../core/commit.ts';
 
 /** A state file of version 2, as the previous release's FileStateStore wrote it. */
@@ -118,10 +119,12 @@ function isV2TempFileName(name: string): boolean {
  */
 export class V2StateView implements StateStore {
   readonly location: string;
+  readonly deadLetters: string;
   readonly #states: ReadonlyMap<ContentType, StateFileV2>;
 
   constructor(location: string, states: ReadonlyMap<ContentType, StateFileV2>) {
     this.location = location;
+    this.deadLetters = join(location, deadLetterFileName);
     this.#states = states;
   }
 

@@ -23,7 +23,7 @@ import type { HeldLock } from '../../core/lock-file.ts';
 import type { SinkPosition } from '../../core/records.ts';
 import { assertPositionsOnly, cursorsOf, type CursorRow, type ExpiredRow } from '../cursor-rows.ts';
 import { planCommit, recordKeyPairs, upsertCursorSql } from '../commit-plan.ts';
-import { appendDeadLetters } from './dead-letter.ts';
+import { appendDeadLetters, deadLetterFileNameOf } from './dead-letter.ts';
 import { prepareStateDirectory } from './state-directory.ts';
 import { lockStateDirectory } from './directory-lock.ts';
 import { failpoint } from './failpoint.ts';
@@ -238,6 +238,10 @@ export class SqliteStateDatabase implements StateDatabase {
 
   tenant(tenantId: string): TenantView {
     return new TenantView(this, tenantId);
+  }
+
+  deadLettersOf(tenant: string): string {
+    return join(this.location, deadLetterFileNameOf(tenant));
   }
 
   async tenants(): Promise<string[]> {

@@ -85,7 +85,7 @@ describe('--listen-token-env and the status page', () => {
 describe('/metrics: the request rate', () => {
   it('exports each tenant\'s rate as o365_api_rate_per_minute beside o365_api_throttled_total', async () => {
     let perMinute = 1900;
-    const store = { location: '/nonexistent', cursors: async () => new Map(), sinkPositions: async () => ({}), deliveredBlobs: async () => new Set<string>(), seenRecords: async () => new Set<string>(), commit: async () => {}, close: async () => {} };
+    const store = { location: '/nonexistent', deadLetters: '/nonexistent/dead-letter.ndjson', cursors: async () => new Map(), sinkPositions: async () => ({}), deliveredBlobs: async () => new Set<string>(), seenRecords: async () => new Set<string>(), commit: async () => {}, close: async () => {} };
     const metrics = new ConnectorMetrics({
       defaultTenant: 't', telemetry: new Telemetry(), sinkNames: [],
       tenants: () => [{ tenant: 't', store, secretExpiresAt: undefined, apiRate: { perMinute, ceilingPerMinute: 2000, throttled: 0, throttledNow: false } }],

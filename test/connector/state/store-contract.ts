@@ -70,6 +70,7 @@ export function claimedView(database: StateDatabase, tenant: string): StateStore
   const view = database.tenant(tenant);
   return {
     location: view.location,
+    deadLetters: view.deadLetters,
     cursors: () => view.cursors(),
     sinkPositions: () => view.sinkPositions(),
     deliveredBlobs: (contentType, ids) => view.deliveredBlobs(contentType, ids),
@@ -361,6 +362,9 @@ export function describeStoreContract(name: string, harness: () => StoreHarness,
         contentType: 'Audit.Exchange', contentId: 'blob-x', index: i * 3, reason: i === 0 ? 'not an object' : 'no string Id', at: '2026-11-25T10:00:00.000Z', bytes: b.toString('hex'),
       })));
       expect((await store.place.deadLetters(fabrikam)).map((d) => [d.contentType, d.contentId, d.bytes.toString()])).toEqual([['Audit.General', 'blob-y', 'null']]);
+      // Where each tenant's are kept, as the warnings name it: its own file or its rows, not another tenant's.
+      expect(store.deadLetters).toContain(contoso);
+      expect(store.database.tenant(fabrikam).deadLetters).toContain(fabrikam);
     });
 
     it('refuses a commit without a content type that carries more than sink positions, and applies none of it', async () => {
