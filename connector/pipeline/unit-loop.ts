@@ -8,11 +8,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RunSettings } from '../config/settings.ts';
 import type { CursorState } from '../core/commit.ts';
-import { toConnectorError } from '../core/errors.ts';
+import type { ConnectorError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { RunObserver, Telemetry } from '../observe/telemetry.ts';
 import type { HistorySource } from '../sources/graph/audit-history-source.ts';
-import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
+import { failureOf, lastErrorOf, type Source, type SourceContext, type SourcePass } from '../sources/source.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Delivery } from './delivery.ts';
 import { runPass, type ProgressListener } from './pass.ts';
@@ -43,6 +43,8 @@ export interface UnitLoopOptions {
   readonly tenant?: string | undefined;
   /** Before the first live pass, and again before each one until it succeeds (the subscription is started). */
   readonly prepare?: ((signal: AbortSignal) => Promise<void>) | undefined;
+  /** A refusal as the tenant's credential explains it (a managed identity is assigned roles, not consented to). */
+  readonly explain?: ((error: ConnectorError) => ConnectorError) | undefined;
   /** Where history beyond the API's 7 days is read from (audit units); or why it cannot be, said once when there is some. */
   readonly history?: HistorySource | { readonly unavailable: string } | undefined;
 }
@@ -164,7 +166,7 @@ export class UnitLoop {
     try {
       const pass = await start({
         settings, logger, signal, now, since: this.#unit.since, reporter: telemetry.component('collector', 'source'), emitHealth: this.#run.emitHealth,
-        deadLetters: store.deadLetters,
+        deadLetters: store.deadLetters, explain: this.#unit.explain,
         observer: observer && { listed: (type) => observer.listed(type, tenant), fetched: (type) => observer.fetched(type, tenant) },
         delivered: (contentIds) => store.deliveredBlobs(contentType, contentIds),
       });
@@ -176,7 +178,7 @@ export class UnitLoop {
       for (const error of pass.errors) delivery.failed(unit, error);
     } catch (error) {
       if (delivery.halted() || signal.aborted) return false;
-      const failure = toConnectorError(error);
+      const failure = failureOf(error, this.#unit);
       if (failure.code === 'STATE_FENCED') {
         logger.warn({ component: 'pipeline', contentType, reason: failure.toLine() }, 'this worker no longer holds the unit: it stops, and its holder delivers the batch in flight again');
         return false;

@@ -10,7 +10,8 @@ import { GraphApiError, graphForbiddenCode } from '../sources/graph/graph-errors
 export const assignRolesFix = 'assign the roles to the identity: `pulumi config set o365-connector:credential managedIdentity`, `pulumi config set o365-connector:managedIdentityPrincipalId <its object id>`, then `npm run pulumi -- up` (the portal has no screen for app roles of a managed identity); a new role reaches tokens within minutes to hours, as the host caches them';
 
 export function forCredential(error: unknown, credential: ClientCredential): unknown {
-  if (credential.kind !== 'managedIdentity') return error;
+  // Explained once, whichever way the refusal came.
+  if (credential.kind !== 'managedIdentity' || (error instanceof Error && error.message.includes('the managed identity lacks'))) return error;
   if (error instanceof ActivityApiError && error.code === 'AF10001') {
     // A content type's refusal already names the permission (forContentType); any other gets it said here.
     const message = error.message.includes('the app\'s token lacks')

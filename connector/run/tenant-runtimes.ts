@@ -26,7 +26,7 @@ import type { Source } from '../sources/source.ts';
 import type { Logger } from '../observe/log.ts';
 import type { Telemetry } from '../observe/telemetry.ts';
 import type { UnitKey } from '../core/commit.ts';
-import { toConnectorError } from '../core/errors.ts';
+import { toConnectorError, type ConnectorError } from '../core/errors.ts';
 import type { TenantChanges, TenantEntry } from './tenants.ts';
 import { forCredential } from './identity-roles.ts';
 
@@ -59,6 +59,8 @@ export interface TenantRuntime {
   subscribe(contentType: CollectedType, signal: AbortSignal): Promise<void>;
   /** Where the unit's records come from: the Management Activity API's content, or Graph's service health. */
   sourceOf(contentType: CollectedType): Source;
+  /** A refusal as this tenant's credential explains it (a managed identity is assigned roles, not consented to). */
+  explain(error: ConnectorError): ConnectorError;
   /** Where an audit unit's history beyond the API's 7 days comes from; or why it cannot be read, with the fix. */
   historyOf(contentType: CollectedType): HistorySource | { readonly unavailable: string } | undefined;
 }
@@ -152,10 +154,11 @@ export class TenantRuntimes {
     let fetcher: BlobFetcher | undefined;
     return {
       tenant: config.tenantId, entry, generation: this.#generation, clients, logger,
-      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal).catch((error: unknown) => { throw forCredential(error, config.credential); })),
+      subscribe: (contentType, signal) => (contentType === serviceHealth ? Promise.resolve() : ensureSubscription(api, contentType, signal)),
       sourceOf: (contentType) => (contentType === serviceHealth
         ? serviceHealthSource(clients.graph)
         : auditSource(contentType, api, (fetcher ??= new BlobFetcher(api, this.#fetchSlots)))),
+      explain: (error) => toConnectorError(forCredential(error, config.credential)),
       historyOf: (contentType) => {
         if (contentType === serviceHealth) return undefined;
         const unavailable = this.#historyUnavailable(config);
@@ -214,7 +217,6 @@ export class TenantRuntimes {
             ...(retry ? { retry } : {}),
           }),
           slots: new Slots(settings.historyQueries),
-          explain: (error) => toConnectorError(forCredential(error, config.credential)),
         });
       },
       async useCredential(credential) {

@@ -173,7 +173,7 @@ export class Worker {
           // Read after the claim: the unit's previous holder may have moved it until a moment ago.
           const cursor = (await store.cursors()).get(unit.contentType);
           const loop = new UnitLoop({
-            source: runtime.sourceOf(unit.contentType), history: runtime.historyOf(unit.contentType), store, cursor, since: config.since, logger: runtime.logger,
+            source: runtime.sourceOf(unit.contentType), history: runtime.historyOf(unit.contentType), explain: (error) => runtime.explain(error), store, cursor, since: config.since, logger: runtime.logger,
             ...(config.fleet ? { tenant: unit.tenant } : {}), prepare: (prepareSignal) => runtime.subscribe(unit.contentType, prepareSignal),
           }, delivery, run);
           await (config.once ? loop.runOnce(signal) : loop.run(signal));

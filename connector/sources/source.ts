@@ -69,6 +69,8 @@ export interface SourceContext {
   readonly deadLetters: string;
   /** Write health records (health-records.ts) into the sinks with the batches. */
   readonly emitHealth?: boolean | undefined;
+  /** A refusal as the tenant's credential explains it (a managed identity is assigned roles, not consented to). */
+  readonly explain?: ((error: ConnectorError) => ConnectorError) | undefined;
 }
 
 export interface Source {
@@ -76,6 +78,12 @@ export interface Source {
   live(checkpoint: number | undefined, context: SourceContext): SourcePass;
   /** The covered range listed again, for what a live pass could not see; undefined when there is nothing to sweep. */
   sweep(checkpoint: number, coveredFrom: number, context: SourceContext): SourcePass | undefined;
+}
+
+/** What went wrong, as the user reads it: the error as a ConnectorError, explained for the tenant's credential. */
+export function failureOf(error: unknown, context: Pick<SourceContext, 'explain'>): ConnectorError {
+  const failure = toConnectorError(error);
+  return context.explain?.(failure) ?? failure;
 }
 
 export function lastErrorOf(error: unknown, now: Date): LastError {

@@ -13,8 +13,8 @@ import type { ContentType } from '../../../contract/content-types.ts';
 import type { RawRecord } from '../../core/records.ts';
 import type { SetAsideRecord } from '../../core/commit.ts';
 import type { Interval } from '../../core/history.ts';
-import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
-import { lastErrorOf, type Acknowledgement, type CommitChange, type Source, type SourceContext, type SourcePass } from '../source.ts';
+import type { ConnectorError } from '../../core/errors.ts';
+import { failureOf, lastErrorOf, type Acknowledgement, type CommitChange, type Source, type SourceContext, type SourcePass } from '../source.ts';
 import { retentionMs, type ActivityApi, type ContentBlob, type TimeWindow } from './activity-api.ts';
 import type { BlobFetcher, FetchOutcome } from './blob-fetcher.ts';
 import { CheckpointTracker } from './checkpoint-tracker.ts';
@@ -108,7 +108,7 @@ class AuditPass implements SourcePass<AuditItem> {
       },
       windowListed: (end) => this.#tracker.windowListed(end),
       listingFailed: (error, window) => {
-        const failure = toConnectorError(error);
+        const failure = failureOf(error, context);
         this.errors.push(failure);
         logger.error({ component: 'lister', contentType, code: failure.code, window: { start: window.start.toISOString(), end: window.end.toISOString() }, reason: failure.toLine() }, 'listing failed: the checkpoint holds at this window and the next pass lists it again');
       },
@@ -118,7 +118,7 @@ class AuditPass implements SourcePass<AuditItem> {
       const { blob } = outcome;
       if (outcome.kind === 'failed') {
         this.held += 1;
-        const failure = toConnectorError(outcome.error);
+        const failure = failureOf(outcome.error, context);
         this.errors.push(failure);
         logger.error({ component: 'fetcher', contentType, contentId: blob.contentId, code: failure.code, reason: failure.toLine() }, 'content could not be fetched after retries: the checkpoint holds before it and the next pass fetches it again');
       } else if (outcome.kind === 'expired') {

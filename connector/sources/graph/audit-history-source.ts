@@ -17,7 +17,7 @@ import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
 import { subtractInterval, type HistoryChange, type HistoryPaging, type HistoryState, type Interval } from '../../core/history.ts';
 import type { Slots } from '../../http/slots.ts';
 import { sleep } from '../../http/sleep.ts';
-import { lastErrorOf, type Acknowledgement, type SourceContext, type SourceItem, type SourcePass } from '../source.ts';
+import { failureOf, lastErrorOf, type Acknowledgement, type SourceContext, type SourceItem, type SourcePass } from '../source.ts';
 import type { AuditQuery, AuditSearchApi } from './audit-search-client.ts';
 import { contentTypeOfSearchRecord } from './audit-search-scope.ts';
 import type { NotARecord } from './audit-search-records.ts';
@@ -40,8 +40,6 @@ export interface AuditHistory {
   readonly slots: Slots;
   /** Graph refused the permission: the tenant's units stop asking until the process restarts (said once). */
   forbidden?: ConnectorError | undefined;
-  /** A refusal as the tenant's credential explains it (a managed identity is assigned roles, not consented). */
-  readonly explain?: ((error: ConnectorError) => ConnectorError) | undefined;
 }
 
 export interface HistorySource {
@@ -235,7 +233,7 @@ class HistoryPass implements SourcePass<HistoryItem> {
   /** True when the pass must stop: Graph refused the permission (said once per tenant; the run goes on with what the API lists). */
   #failed(failure: ConnectorError, window: Interval): boolean {
     const { logger, reporter } = this.context;
-    const error = this.history.explain?.(failure) ?? failure;
+    const error = failureOf(failure, this.context);
     this.#lastError = error;
     reporter.error({ stage: 'receiving', code: error.code, message: error.message, discarded: 0 });
     if (error.code === graphForbiddenCode) {

@@ -12,10 +12,10 @@
  * from there again, and the versions already delivered are dropped then.
  */
 import { serviceHealth } from '../../../contract/content-types.ts';
-import { toConnectorError, type ConnectorError } from '../../core/errors.ts';
+import type { ConnectorError } from '../../core/errors.ts';
 import type { RawRecord } from '../../core/records.ts';
 import type { RecordKey, ServiceHealthSample } from '../../core/commit.ts';
-import { lastErrorOf, type Source, type SourceContext, type SourcePass } from '../source.ts';
+import { failureOf, lastErrorOf, type Source, type SourceContext, type SourcePass } from '../source.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi } from './service-health-api.ts';
 
 const minute = 60_000;
@@ -58,7 +58,7 @@ function serviceHealthPass(graph: ServiceHealthApi, context: SourceContext, from
   let complete = true;
   /** A list or the overview that failed after retries: the pass carries on with the rest, and the checkpoint holds. */
   const failed = (what: string, error: unknown) => {
-    const failure = toConnectorError(error);
+    const failure = failureOf(error, context);
     // One missing permission fails the same way on every page and list: reported once.
     if (!errors.some((known) => known.code === failure.code && known.message === failure.message)) errors.push(failure);
     context.reporter.error({ stage: 'receiving', code: failure.code, message: failure.message, discarded: 0 });

@@ -124,6 +124,16 @@ describe('credentials without a secret, through the CLI', () => {
     expect(result.stderr).not.toMatch(/admin consent/);
   });
 
+  it('run: a managed identity without the DLP role is told to assign it with the stack, not to grant admin consent', async () => {
+    const partial = await emulator.serveManagedIdentity({ roles: ['ActivityFeed.Read'] });
+    const result = await cli('run', { credential: 'managedIdentity', clientId: partial.clientId, contentTypes: ['Audit.Exchange', 'DLP.All'] }, { IDENTITY_ENDPOINT: partial.identityEndpoint, IDENTITY_HEADER: partial.identityHeader }, ['--since', '1h']);
+    expect(result.code, result.stderr).toBe(4);
+    const errors = result.stderr.split('\n').filter((line) => line.startsWith('error: '));
+    expect(errors.length, result.stderr).toBeGreaterThan(0);
+    for (const line of errors) expect(line).toMatch(/AF10001: DLP\.All: the managed identity lacks .*Fix: assign the roles to the identity/);
+    expect(result.stderr).not.toMatch(/admin consent/);
+  });
+
   it('fleet: each tenant file may use its own kind of credential (a secret, a federated token, a managed identity)', async () => {
     const tenants = join(dir, 'tenants');
     await mkdir(tenants, { recursive: true });

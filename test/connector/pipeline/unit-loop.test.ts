@@ -98,7 +98,7 @@ class ScriptedSource implements Source {
   }
 }
 
-async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal) => Promise<void> } = {}) {
+async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal) => Promise<void>; explain?: (error: ConnectorError) => ConnectorError } = {}) {
   const store: StateStore = await openStateStore(join(await workDir(), 'state'), { lockWaitMs: 0 });
   const sink = new MemorySink();
   const { logger } = quietLogger();
@@ -131,6 +131,14 @@ describe('UnitLoop', () => {
     expect(unit.sink.received).toEqual(['r1', 'r2']); // r1 was committed by the failed pass: not delivered again
     expect(unit.delivery.summary).toMatchObject({ records: 2, duplicates: 1 });
     expect((await unit.cursor())?.lastError).toBeUndefined();
+  });
+
+  it('reports a failure as the tenant\'s credential explains it, in the summary and in the state', async () => {
+    const explain = (error: ConnectorError) => (error.code === 'AF10001' ? new ConnectorError('AF10001', 'the managed identity lacks ActivityFeed.Read', { fix: 'assign the roles to the identity' }) : error);
+    await using unit = await loopOf(new ScriptedSource([{ ids: [], to: reached, failure: new ConnectorError('AF10001', 'the app\'s token lacks ActivityFeed.Read', { fix: 'grant admin consent' }) }]), { explain });
+    expect(await unit.loop.live()).toBe(true);
+    expect(unit.delivery.summary.errors.map((e) => e.message)).toEqual([expect.stringMatching(/the managed identity lacks ActivityFeed\.Read.*assign the roles to the identity/)]);
+    expect((await unit.cursor())?.lastError?.message).toMatch(/the managed identity lacks ActivityFeed\.Read.*assign the roles to the identity/);
   });
 
   it('stays unprepared after a prepare that failed, and prepares again before the next pass', async () => {
