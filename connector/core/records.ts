@@ -27,4 +27,9 @@ export type SinkPosition = string | number | boolean | null | { readonly [key: s
 
 export interface SinkCallOptions {
   readonly abortSignal?: AbortSignal;
+  /**
+   * A record of the batch this sink can never take (too large for its destination): it is kept with the reason in the
+   * tenant's dead letters, committed with the batch, and the batch is acknowledged without it.
+   */
+  readonly setAside?: (record: RawRecord, reason: string) => void;
 }

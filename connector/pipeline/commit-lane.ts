@@ -11,7 +11,7 @@ import type { Sink } from '../sinks/sink.ts';
 import type { SinkBatch, SinkPosition } from '../core/records.ts';
 import type { StateStore } from '../state/store.ts';
 import type { Commit } from '../core/commit.ts';
-import { fanOut, type FanOutOptions } from './sink-fanout.ts';
+import { fanOut, type FanOutOptions, type SinkSetAside } from './sink-fanout.ts';
 
 export class CommitLane {
   readonly #store: StateStore;
@@ -76,8 +76,8 @@ export class CommitLane {
   commit(batch: SinkBatch | undefined, build: () => Omit<Commit, 'sinkPositions'>, store: StateStore = this.#store): Promise<void> {
     const run = async () => {
       if (this.#failure !== undefined) throw this.#failure;
-      const written = batch && batch.records.length > 0 ? await this.#write(batch) : {};
-      const commit = build();
+      const { positions: written, setAside } = batch && batch.records.length > 0 ? await this.#write(batch) : { positions: {}, setAside: [] };
+      const commit = withSinksSetAside(build(), setAside, batch);
       const positions = { ...this.#positions, ...written };
       try {
         await store.commit({ ...commit, sinkPositions: positions });
@@ -103,7 +103,7 @@ export class CommitLane {
     return result;
   }
 
-  async #write(batch: SinkBatch): Promise<Record<string, SinkPosition>> {
+  async #write(batch: SinkBatch): ReturnType<typeof fanOut> {
     try {
       return await fanOut(this.#sinks, batch, this.#options);
     } catch (error) {
@@ -111,4 +111,18 @@ export class CommitLane {
       throw error;
     }
   }
+}
+
+/**
+ * The commit with the records a sink set aside from its batch, kept in the dead letters like elements of a blob that
+ * are not records: the "content id" names the sink, the index is the record's place in the batch, the reason its Id.
+ */
+function withSinksSetAside(commit: Omit<Commit, 'sinkPositions'>, setAside: readonly SinkSetAside[], batch: SinkBatch | undefined): Omit<Commit, 'sinkPositions'> {
+  if (setAside.length === 0 || batch === undefined) return commit;
+  return {
+    ...commit,
+    setAside: [...commit.setAside ?? [], ...setAside.map(({ sink, record, reason }) => ({
+      contentId: `sink ${sink}`, index: batch.records.indexOf(record), reason: `record ${record.id ?? '(no Id)'} not taken by ${sink}: ${reason}`, bytes: record.bytes,
+    }))],
+  };
 }

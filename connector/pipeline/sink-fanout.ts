@@ -7,7 +7,7 @@
  */
 import { ConnectorError, SinkError } from '../core/errors.ts';
 import type { Sink } from '../sinks/sink.ts';
-import type { SinkBatch, SinkPosition } from '../core/records.ts';
+import type { RawRecord, SinkBatch, SinkPosition } from '../core/records.ts';
 import type { Logger } from '../observe/log.ts';
 import type { RunObserver } from '../observe/telemetry.ts';
 import { retry } from '../http/retry.ts';
@@ -30,13 +30,22 @@ export interface FanOutOptions {
   readonly observer?: Pick<RunObserver, 'sinkBatch' | 'sinkFailed' | 'committed'> | undefined;
 }
 
-export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: FanOutOptions): Promise<SinkPosition | undefined> {
+/** A record a sink set aside from a batch it acknowledged, with its reason. */
+export interface SinkSetAside {
+  readonly sink: string;
+  readonly record: RawRecord;
+  readonly reason: string;
+}
+
+export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, options: FanOutOptions, setAside?: Map<RawRecord, string>): Promise<SinkPosition | undefined> {
   const { baseDelayMs, maxDelayMs, maxNonRetryableAttempts } = options.retry ?? defaultSinkRetry;
   let refusals = 0;
   const refused = (error: unknown): error is ConnectorError => error instanceof ConnectorError && !error.retryable;
   try {
     // The stop signal only ends the waits: a batch in flight is finished, not abandoned half-written.
-    return await retry(() => sink.write(batch), {
+    // Kept across tries: a try that resumes after the calls already acknowledged does not see their records again.
+    const write = () => sink.write(batch, setAside ? { setAside: (record, reason) => setAside.set(record, reason) } : {});
+    return await retry(write, {
       policy: { maxAttempts: Number.POSITIVE_INFINITY, baseDelayMs, maxDelayMs, jitter: 'equal' },
       // Anything may pass on a later try, except the same refusal `maxNonRetryableAttempts` times.
       judge: (error) => ({ retry: !refused(error) || (refusals += 1) < maxNonRetryableAttempts }),
@@ -54,15 +63,16 @@ export async function writeUntilAcknowledged(sink: Sink, batch: SinkBatch, optio
   }
 }
 
-/** Writes one batch to every sink; resolves with the new positions once all of them have acknowledged it. */
-export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: FanOutOptions): Promise<Record<string, SinkPosition>> {
+/** Writes one batch to every sink; resolves once all of them have acknowledged it, with their new positions and what they set aside. */
+export async function fanOut(sinks: readonly Sink[], batch: SinkBatch, options: FanOutOptions): Promise<{ positions: Record<string, SinkPosition>; setAside: SinkSetAside[] }> {
   const acknowledged = await Promise.all(sinks.map(async (sink) => {
     const started = performance.now();
-    const position = await writeUntilAcknowledged(sink, batch, options);
+    const aside = new Map<RawRecord, string>();
+    const position = await writeUntilAcknowledged(sink, batch, options, aside);
     options.observer?.sinkBatch(sink.name, (performance.now() - started) / 1000);
-    return [sink.name, position] as const;
+    return { sink: sink.name, position, aside };
   }));
   const positions: Record<string, SinkPosition> = {};
-  for (const [name, position] of acknowledged) if (position !== undefined) positions[name] = position;
-  return positions;
+  for (const { sink, position } of acknowledged) if (position !== undefined) positions[sink] = position;
+  return { positions, setAside: acknowledged.flatMap(({ sink, aside }) => [...aside].map(([record, reason]) => ({ sink, record, reason }))) };
 }

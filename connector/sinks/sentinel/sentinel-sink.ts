@@ -16,8 +16,8 @@
  * (throttling without bound), then the batch is rejected as retryable and the pipeline sends it again, from the
  * first call not yet acknowledged. A call whose answer was lost may have been ingested: its rows can then arrive
  * twice (`summarize arg_max(TimeGenerated, *) by Id` reads each record once). 403, 404, 413 and 400 are refusals
- * with the fix, and hold the checkpoint. A record whose row alone is over the limit is set aside: logged with its Id
- * and the reason, counted as discarded, never sent.
+ * with the fix, and hold the checkpoint. A record whose row alone is over the limit is set aside: never sent, kept
+ * with the reason in the tenant's dead letters (committed with the batch; the other sinks have it), logged with its Id.
  * Health check (`test`, and `run` before the first batch): an empty array posted to the rule's stream, which the
  * service authorizes (token, role on the rule) and routes (rule, stream) before it reads rows: nothing is ingested.
  * Buffering: one call's body at a time.
@@ -28,7 +28,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { clouds } from '../../../contract/clouds.ts';
 import { ConfigError, type ConnectorError } from '../../core/errors.ts';
-import type { SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
+import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
 import type { TokenSource } from '../../http/exchange.ts';
 import { createHttpAgent } from '../../http/http-agent.ts';
 import type { ProxySettings } from '../../http/proxy.ts';
@@ -138,7 +138,7 @@ export class SentinelSink implements Sink {
     const done = this.#acknowledged.get(batch) ?? 0;
     const records = batch.records.slice(done);
     const rows = records.map((record) => sentinelRow(record, batch.contentType, this.#form));
-    const calls = callsOf(rows, this.#maxBytes, (index) => this.#setAside(records[index]!.id, batch.contentType, rows[index]!.length));
+    const calls = callsOf(rows, this.#maxBytes, (index) => this.#setAside(records[index]!, batch.contentType, rows[index]!.length, options));
     try {
       for (const call of calls) {
         const body = rowsBody(call.rows);
@@ -171,9 +171,11 @@ export class SentinelSink implements Sink {
     }, { policy: { ...backoff, maxAttempts: this.#target.maxAttempts }, signal, onRetry: ({ error }) => this.#failed(error) });
   }
 
-  #setAside(id: string | undefined, contentType: string, bytes: number): void {
+  #setAside(record: RawRecord, contentType: string, bytes: number, options: SinkCallOptions): void {
+    const { id } = record;
     const reason = `its row is ${bytes} bytes, over the ${this.#maxBytes} bytes one call to the Logs Ingestion API may carry`;
-    this.#logger?.warn({ component: 'sink', sink: this.name, contentType, id, bytes, limit: this.#maxBytes }, `record set aside: ${reason}; the rest of the batch is delivered`);
+    options.setAside?.(record, reason);
+    this.#logger?.warn({ component: 'sink', sink: this.name, contentType, id, bytes, limit: this.#maxBytes }, `record set aside to the dead letters (the other sinks have it): ${reason}; the rest of the batch is delivered`);
     this.#telemetry?.error({ stage: 'sending', code: 'SENTINEL_RECORD_TOO_LARGE', message: `record ${id ?? '(no Id)'} of ${contentType} set aside: ${reason}`, discarded: 1 });
   }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defaultRunSettings } from '../../../connector/config/settings.ts';
 import { ConnectorError } from '../../../connector/core/errors.ts';
-import type { SinkBatch, SinkPosition } from '../../../connector/core/records.ts';
+import type { SinkBatch, SinkCallOptions, SinkPosition } from '../../../connector/core/records.ts';
 import { Telemetry } from '../../../connector/observe/telemetry.ts';
 import { openDelivery } from '../../../connector/pipeline/delivery.ts';
 import { UnitLoop } from '../../../connector/pipeline/unit-loop.ts';
@@ -23,11 +24,14 @@ class MemorySink implements Sink {
   /** Holds the next write until released. */
   gate: Promise<void> | undefined;
   writing = false;
+  /** Records it can never take (by Id): set aside instead. */
+  tooLarge = new Set<string>();
   async open(): Promise<void> {}
-  async write(batch: SinkBatch): Promise<SinkPosition> {
+  async write(batch: SinkBatch, options: SinkCallOptions = {}): Promise<SinkPosition> {
     this.writing = true;
     await this.gate;
-    this.received.push(...batch.records.map((r) => r.id!));
+    for (const record of batch.records) if (this.tooLarge.has(record.id!)) options.setAside?.(record, 'too large for memory');
+    this.received.push(...batch.records.filter((r) => !this.tooLarge.has(r.id!)).map((r) => r.id!));
     return this.received.length;
   }
   async close(): Promise<void> {}
@@ -99,7 +103,8 @@ class ScriptedSource implements Source {
 }
 
 async function loopOf(source: Source, options: { prepare?: (signal: AbortSignal) => Promise<void>; explain?: (error: ConnectorError) => ConnectorError } = {}) {
-  const store: StateStore = await openStateStore(join(await workDir(), 'state'), { lockWaitMs: 0 });
+  const dir = join(await workDir(), 'state');
+  const store: StateStore = await openStateStore(dir, { lockWaitMs: 0 });
   const sink = new MemorySink();
   const { logger } = quietLogger();
   const delivery = await openDelivery({ store, sinks: [sink], logger });
@@ -139,6 +144,16 @@ describe('UnitLoop', () => {
     expect(await unit.loop.live()).toBe(true);
     expect(unit.delivery.summary.errors.map((e) => e.message)).toEqual([expect.stringMatching(/the managed identity lacks ActivityFeed\.Read.*assign the roles to the identity/)]);
     expect((await unit.cursor())?.lastError?.message).toMatch(/the managed identity lacks ActivityFeed\.Read.*assign the roles to the identity/);
+  });
+
+  it('keeps a record a sink set aside from its batch in the tenant\'s dead letters, committed with the batch', async () => {
+    await using unit = await loopOf(new ScriptedSource([{ ids: [['r1', 'r2', 'r3']], to: reached }]));
+    unit.sink.tooLarge.add('r2');
+    expect(await unit.loop.live()).toBe(true);
+    expect(unit.sink.received).toEqual(['r1', 'r3']);
+    expect((await unit.cursor())?.checkpoint).toBe(new Date(reached).toISOString());
+    const kept = (await readFile(unit.store.deadLetters, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(kept).toEqual([expect.objectContaining({ contentType, contentId: 'sink memory', index: 1, reason: 'record r2 not taken by memory: too large for memory', text: auditRecord('r2').bytes.toString() })]);
   });
 
   it('stays unprepared after a prepare that failed, and prepares again before the next pass', async () => {

@@ -88,7 +88,9 @@ describe('the Sentinel sink against the Logs Ingestion stand-in', () => {
       const big = (n: number) => rawRecord(`{"Id":"big-${n}","CreationTime":"2026-11-20T08:00:0${n}","RecordType":6,"Operation":"FileAccessed","Notes":"${filler}"}`);
       const huge = rawRecord(`{"Id":"huge","CreationTime":"2026-11-20T08:00:00","RecordType":6,"Operation":"FileAccessed","Notes":"${'y'.repeat(1_100_000)}"}`);
       const records = [big(0), big(1), big(2), big(3), huge, big(4), big(5), big(6)];
-      await sink.write(batchOf(records));
+      const setAside: Array<[string | undefined, string]> = [];
+      await sink.write(batchOf(records), { setAside: (record, reason) => setAside.push([record.id, reason]) });
+      expect(setAside).toEqual([['huge', expect.stringMatching(/^its row is \d+ bytes, over the 1048576 bytes one call/)]]);
       expect(ingestion.rows().map((row) => row['Id'])).toEqual(records.filter((record) => record.id !== 'huge').map((record) => record.id));
       expect(ingestion.counters.accepted).toBe(2);
       expect(ingestion.counters.largestBodyBytes).toBeLessThanOrEqual(1024 * 1024);
