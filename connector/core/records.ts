@@ -33,3 +33,21 @@ export interface SinkCallOptions {
    */
   readonly setAside?: (record: RawRecord, reason: string) => void;
 }
+
+/**
+ * CreationTime is UTC without a zone suffix: epoch milliseconds, undefined when absent or unreadable. A day or time
+ * that does not exist (2026-02-30, 24:00) is unreadable: the date parser would roll it over into another day.
+ */
+export function creationTimeMs(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(value);
+  const ms = Date.parse(zoned ? value : `${value}Z`);
+  if (Number.isNaN(ms)) return undefined;
+  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(value);
+  if (parts) {
+    const [year, month, day] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+    if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
+    if (parts[4] !== undefined && (Number(parts[4]) > 23 || Number(parts[5]) > 59)) return undefined;
+  }
+  return ms;
+}

@@ -29,7 +29,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { Logger } from '../observe/log.ts';
 import type { ComponentReporter } from '../observe/telemetry.ts';
 import type { Sink } from './sink.ts';
-import type { RawRecord, SinkBatch, SinkPosition } from '../core/records.ts';
+import { creationTimeMs, type RawRecord, type SinkBatch, type SinkPosition } from '../core/records.ts';
 import { choice, count, fileText, refused, SinkUrl, text, textOr } from './sink-url.ts';
 import { sinkTransportError } from '../http/transport-errors.ts';
 import { retry, type RetryPolicyOptions } from '../http/retry.ts';
@@ -68,9 +68,8 @@ function headerField(value: string, max: number): string {
 }
 
 function timestamp(record: RawRecord): string {
-  const creation = record.creationTime;
-  const parsed = creation ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(creation) ? creation : `${creation}Z`) : undefined;
-  return (parsed && !Number.isNaN(parsed.getTime()) ? parsed : new Date()).toISOString();
+  const ms = creationTimeMs(record.creationTime);
+  return (ms === undefined ? new Date() : new Date(ms)).toISOString();
 }
 
 export interface SyslogFormat {

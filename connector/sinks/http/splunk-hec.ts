@@ -30,7 +30,7 @@ import { ConnectorError } from '../../core/errors.ts';
 import { sleep } from '../../http/sleep.ts';
 import type { ComponentReporter } from '../../observe/telemetry.ts';
 import type { Sink } from '../sink.ts';
-import type { RawRecord, SinkBatch, SinkCallOptions, SinkPosition } from '../../core/records.ts';
+import { creationTimeMs, type RawRecord, type SinkBatch, type SinkCallOptions, type SinkPosition } from '../../core/records.ts';
 import { count, flag, secretEnv, secretFile, SinkUrl, text, textOr } from '../sink-url.ts';
 import { deliver, deliveryParameters, HttpBatchSender, judgeStatus, refuseClearTextCredentials, type HttpAnswer, type HttpTarget } from './batch-sender.ts';
 import { ndjson } from '../ndjson.ts';
@@ -76,9 +76,8 @@ const sourcetypes: Readonly<Record<string, string>> = {
 
 /** Epoch seconds of a record's CreationTime, which carries no zone suffix but is UTC. */
 export function hecTime(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
-  return Number.isNaN(ms) ? undefined : ms / 1000;
+  const ms = creationTimeMs(value);
+  return ms === undefined ? undefined : ms / 1000;
 }
 
 interface HecReply { code?: unknown; text?: unknown; ackId?: unknown; 'invalid-event-number'?: unknown; acks?: unknown }

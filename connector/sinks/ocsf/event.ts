@@ -7,6 +7,7 @@
  * attributes; this module does the rest, so that no family can forget the parts every event needs.
  */
 import { isIP } from 'node:net';
+import { creationTimeMs } from '../../core/records.ts';
 
 export const ocsfVersion = '1.8.0';
 
@@ -56,24 +57,6 @@ export interface Mapped {
 
 /** The members every event maps the same way; whatever else a mapping does not consume goes to `unmapped`. */
 const commonConsumed = ['Id', 'CreationTime', 'Workload', 'OrganizationId', 'Operation'];
-
-/**
- * CreationTime is UTC without a zone suffix: epoch milliseconds, undefined when absent or unreadable. A day or time
- * that does not exist (2026-02-30, 24:00) is unreadable: the date parser would roll it over into another day.
- */
-export function creationTimeMs(value: unknown): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const zoned = /[zZ]|[+-]\d\d:?\d\d$/.test(value);
-  const ms = Date.parse(zoned ? value : `${value}Z`);
-  if (Number.isNaN(ms)) return undefined;
-  const parts = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?/.exec(value);
-  if (parts) {
-    const [year, month, day] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
-    if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
-    if (parts[4] !== undefined && (Number(parts[4]) > 23 || Number(parts[5]) > 59)) return undefined;
-  }
-  return ms;
-}
 
 /** A table's own entry for a key read from a record: `constructor` or `toString` in a record is no entry. */
 export function lookup<T>(table: Readonly<Record<string, T>>, key: unknown): T | undefined {

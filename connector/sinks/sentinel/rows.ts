@@ -5,18 +5,15 @@
  * exactly those bytes. OCSF rows carry the event in `OcsfEvent` instead.
  */
 import type { SentinelColumn } from '../../../contract/sentinel-stream.ts';
-import type { RawRecord } from '../../core/records.ts';
+import { creationTimeMs, type RawRecord } from '../../core/records.ts';
 import type { RecordForm } from '../sink.ts';
 
 type Row = Partial<Record<SentinelColumn, string | number>>;
 
 /** CreationTime carries no zone but is UTC: as ISO 8601 with `Z`; the time of sending when it is absent or unreadable. */
 export function timeGenerated(creationTime: string | undefined, now: () => Date = () => new Date()): string {
-  if (creationTime !== undefined) {
-    const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(creationTime) ? creationTime : `${creationTime}Z`);
-    if (!Number.isNaN(ms)) return new Date(ms).toISOString();
-  }
-  return now().toISOString();
+  const ms = creationTimeMs(creationTime);
+  return (ms === undefined ? now() : new Date(ms)).toISOString();
 }
 
 function fieldsOf(text: string): Record<string, unknown> {

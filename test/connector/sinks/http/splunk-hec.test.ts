@@ -53,6 +53,8 @@ describe('Splunk HEC sink', () => {
     expect(receiver.events.map((e) => e.sourcetype)).toEqual(['o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:audit:sharepoint', 'o365:dlp:all']);
     expect(hecTime('2026-11-25T10:00:00')).toBe(Date.UTC(2026, 10, 25, 10) / 1000);
     expect(hecTime('2026-11-25T10:00:00.250Z')).toBe(Date.UTC(2026, 10, 25, 10, 0, 0, 250) / 1000);
+    // A day that does not exist is no time at all (HEC then stamps the event), not the date parser's next month.
+    expect(hecTime('2026-02-30T10:00:00')).toBeUndefined();
   });
 
   it('sends each record as the bytes it was given, and leaves time out for a record without a CreationTime', async () => {
