@@ -3,7 +3,7 @@
  * Workload Identity (AKS) and similar agents rewrite the file before the token in it expires (about hourly), so a
  * token read once at start would be refused an hour later (AADSTS700024).
  */
-import { readFile } from 'node:fs/promises';
+import { maxSettingFileBytes, readSmallFile, SmallFileError } from '../core/small-file.ts';
 import { ConfigError } from '../core/errors.ts';
 
 const setUp = 'on AKS, give the pod the label azure.workload.identity/use: "true" and a service account annotated with azure.workload.identity/client-id (the webhook mounts the token and sets AZURE_FEDERATED_TOKEN_FILE); elsewhere write the OIDC token to a file and name it with AZURE_FEDERATED_TOKEN_FILE or --federated-token-file';
@@ -11,10 +11,9 @@ const setUp = 'on AKS, give the pod the label azure.workload.identity/use: "true
 export async function readFederatedToken(path: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readSmallFile(path, maxSettingFileBytes).toString('utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    const what = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' || code === 'EPERM' ? 'cannot be read by this user (permission denied)' : code === 'EISDIR' ? 'is a directory, not a token file' : `cannot be read (${code})`;
+    const what = error instanceof SmallFileError && error.kind ? `is ${error.kind}, not a token file` : (error as Error).message;
     throw new ConfigError('federatedTokenFile', `the federated token file ${path} ${what}`, setUp);
   }
   const token = text.trim();

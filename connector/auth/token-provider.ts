@@ -11,7 +11,7 @@
  * once so that a secret rotated by `pulumi up` is picked up without a restart.
  */
 import type { ClientCredential } from '../config/credential.ts';
-import { readFile } from 'node:fs/promises';
+import { maxSettingFileBytes, readSmallFile } from '../core/small-file.ts';
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { ConfidentialClientApplication, LogLevel, ManagedIdentityApplication, type AuthenticationResult, type Configuration } from '@azure/msal-node';
 import type { Dispatcher } from 'undici';
@@ -62,9 +62,9 @@ async function loadCredential(credential: ClientCredential): Promise<LoadedCrede
   }
   let pem: string;
   try {
-    pem = await readFile(credential.path, 'utf8');
+    pem = readSmallFile(credential.path, maxSettingFileBytes).toString('utf8');
   } catch (error) {
-    throw new ConfigError('clientCertificatePath', `cannot read ${credential.path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point O365_CLIENT_CERTIFICATE_PATH at a PEM file holding the private key and the certificate');
+    throw new ConfigError('clientCertificatePath', `${credential.path} ${(error as Error).message}`, 'point O365_CLIENT_CERTIFICATE_PATH at a PEM file holding the private key and the certificate');
   }
   const certificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
   const key = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.exec(pem)?.[0];

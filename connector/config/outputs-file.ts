@@ -1,11 +1,10 @@
 /**
- * Reading an outputs file without trusting what sits at its path. Only a regular file is read (a symlink to one is
- * fine), and at most `maxOutputsFileBytes` of it; it is opened without blocking, because opening a FIFO for reading
- * waits for a writer, and a thread stuck in that open holds the process at exit (even a second signal's). What is not
- * a readable regular file is a ConfigError naming the path, what is there instead, and the fix.
+ * Reading an outputs file without trusting what sits at its path (core/small-file.ts: a regular file only, at most
+ * `maxOutputsFileBytes`, opened without blocking). What is not a readable regular file is a ConfigError naming the
+ * path, what is there instead, and the fix.
  */
-import { constants } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
+import { readSmallFile, SmallFileError } from '../core/small-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { describeAccess } from './file-access.ts';
 
@@ -25,35 +24,13 @@ const regenerate = 'write it with `pulumi stack output --json --show-secrets > <
 
 /** The file's bytes. `field` is what the error names first (`--outputs`, `--tenants`). */
 export async function readOutputsBytes(path: string, field: string): Promise<Buffer> {
-  let file;
   try {
-    file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    return readSmallFile(path, maxOutputsFileBytes);
   } catch (error) {
-    throw await openFailure(path, field, (error as NodeJS.ErrnoException).code ?? 'EIO');
-  }
-  try {
-    const stats = await file.stat();
-    if (!stats.isFile()) {
-      const what = stats.isDirectory() ? 'a directory' : stats.isFIFO() ? 'a FIFO (named pipe)' : stats.isSocket() ? 'a socket' : stats.isCharacterDevice() || stats.isBlockDevice() ? 'a device' : 'not a regular file';
-      throw new UnreadableOutputsFile(field, `${path} is ${what}, not an outputs file`, `remove it or give it another name than *.json; ${regenerate}`);
-    }
-    if (stats.size > maxOutputsFileBytes) throw tooLarge(path, field);
-    // Read until the end, but never beyond the bound: a file that grows while it is read is refused all the same.
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for (;;) {
-      const { bytesRead, buffer } = await file.read(Buffer.alloc(Math.max(stats.size + 1, 4096)), 0, undefined, null);
-      if (bytesRead === 0) break;
-      chunks.push(buffer.subarray(0, bytesRead));
-      length += bytesRead;
-      if (length > maxOutputsFileBytes) throw tooLarge(path, field);
-    }
-    return Buffer.concat(chunks, length);
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    throw new UnreadableOutputsFile(field, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, regenerate);
-  } finally {
-    await file.close().catch(() => {});
+    if (!(error instanceof SmallFileError)) throw error;
+    if (error.code === 'NOT_A_FILE') throw new UnreadableOutputsFile(field, `${path} is ${error.kind}, not an outputs file`, `remove it or give it another name than *.json; ${regenerate}`);
+    if (error.code === 'TOO_LARGE') throw tooLarge(path, field);
+    throw await openFailure(path, field, error.code);
   }
 }
 

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { getCACertificates } from 'node:tls';
 import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import { maxSettingFileBytes, readSmallFile } from '../core/small-file.ts';
 import { ConfigError } from '../core/errors.ts';
 import { reachedThroughProxy, type ProxySettings } from './proxy.ts';
 
@@ -44,9 +44,9 @@ export function createHttpAgent(options: HttpAgentOptions = {}): Dispatcher {
   if (options.caFile) {
     let extra: string;
     try {
-      extra = readFileSync(options.caFile, 'utf8');
+      extra = readSmallFile(options.caFile, maxSettingFileBytes).toString('utf8');
     } catch (error) {
-      throw new ConfigError('caFile', `cannot read ${options.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'point caFile at a readable PEM file or remove it');
+      throw new ConfigError('caFile', `${options.caFile} ${(error as Error).message}`, 'point caFile at a readable PEM file or remove it');
     }
     ca = [...getCACertificates('default'), extra];
   }

@@ -1,5 +1,5 @@
 import { registerSecret } from '../observe/secret-values.ts';
-import { readFileSync } from 'node:fs';
+import { maxSettingFileBytes, readSmallFile } from '../core/small-file.ts';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 
@@ -115,9 +115,9 @@ export const refused = (message: string, fix: string) => given(z.custom<never>((
 /** A file's text (CA, certificate, key), read from the path given. */
 export const fileText = () => given(z.string().transform((path, ctx) => {
   try {
-    return readFileSync(path, 'utf8');
+    return readSmallFile(path, maxSettingFileBytes).toString('utf8');
   } catch (error) {
-    return fail(ctx, `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return fail(ctx, `${path} ${(error as Error).message}`);
   }
 }).optional());
 

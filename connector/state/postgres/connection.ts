@@ -5,11 +5,12 @@
  * A password written into the URL is accepted here (tests, library use); the CLI refuses it (see open-database.ts).
  * A failure to reach or use the server becomes one line naming host:port and the database, never the password.
  */
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
 import { parseIntoClientConfig } from 'pg-connection-string';
 import pgpass from 'pgpass';
 import { ConnectorError } from '../../core/errors.ts';
+import { maxSettingFileBytes, readSmallFile } from '../../core/small-file.ts';
 import { registerSecret } from '../../observe/secret-values.ts';
 
 /** The URL parameter naming a file that holds the password (its first line). */
@@ -64,9 +65,9 @@ export function connectionConfig(url: string, applicationName: string): pg.Clien
 function readPasswordFile(path: string): string {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSmallFile(path, maxSettingFileBytes).toString('utf8');
   } catch (error) {
-    throw new ConnectorError('CONFIG_INVALID', `--state ${passwordFileParameter}=${path} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { fix: 'give the path of a file this user may read, holding the password on its first line' });
+    throw new ConnectorError('CONFIG_INVALID', `--state ${passwordFileParameter}=${path} ${(error as Error).message}`, { fix: 'give the path of a file this user may read, holding the password on its first line' });
   }
   const password = text.split(/\r?\n/)[0]!;
   if (password === '') throw new ConnectorError('CONFIG_INVALID', `--state ${passwordFileParameter}=${path} is empty`, { fix: 'write the password on its first line' });

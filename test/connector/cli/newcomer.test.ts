@@ -3,7 +3,7 @@
  * line it prints, and that nothing was written and nothing hung.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -164,7 +164,7 @@ describe.skipIf(noPostgres !== undefined)(`connects to a real PostgreSQL with th
     expect(oneErrorLine(denied)).toMatch(/^error: STATE_DENIED: PostgreSQL at .* refused user .*Fix: correct the user of the state database URL, or its password \(PGPASSWORD, a PGPASSFILE or ~\/\.pgpass, or the URL's passwordFile=<path>\)/);
     const unreadable = await cli(['status', '--json', '--state', withFile(join(dir, 'missing.password'))], { env: noPassword });
     expect(unreadable.code).toBe(2);
-    expect(oneErrorLine(unreadable)).toMatch(/^error: CONFIG_INVALID: --state passwordFile=.*missing\.password cannot be read: ENOENT\. Fix: /);
+    expect(oneErrorLine(unreadable)).toMatch(/^error: CONFIG_INVALID: --state passwordFile=.*missing\.password does not exist\. Fix: /);
   });
 });
 
@@ -251,5 +251,21 @@ describe('status for a fleet reads as a fleet (issue 23, 10)', () => {
       for (const tenant of [good, failing]) emulator.removeTenant(tenant.tenantId);
     }
     expect((await status()).stdout).toMatch(/^Workers: none holds a unit now/m);
+  });
+});
+
+describe('a CA bundle, a certificate or a sink CA that is a FIFO is refused at once, never waited on', () => {
+  it('test with the outputs\' caFile, --sink ca= or O365_CLIENT_CERTIFICATE_PATH naming a FIFO: exit 2, one line saying what is there', async () => {
+    const fifo = join(dir, `fifo-${Math.random().toString(36).slice(2)}`);
+    execFileSync('mkfifo', [fifo]);
+    const ca = await cli(['test'], { outputs: { caFile: fifo }, timeoutMs: 20_000 });
+    expect(ca.code, ca.stderr).toBe(2);
+    expect(oneErrorLine(ca)).toBe(`error: CONFIG_INVALID: caFile: ${fifo} is a FIFO (named pipe), not a regular file. Fix: point caFile at a readable PEM file or remove it`);
+    const sink = await cli(['test', '--sink', `syslog+tls://127.0.0.1:6514?ca=${fifo}`], { timeoutMs: 20_000 });
+    expect(sink.code, sink.stderr).toBe(2);
+    expect(oneErrorLine(sink)).toMatch(new RegExp(`^error: CONFIG_INVALID: --sink ca: ${fifo} is a FIFO \\(named pipe\\), not a regular file`));
+    const certificate = await cli(['test'], { outputs: { clientSecret: undefined }, env: { O365_CLIENT_CERTIFICATE_PATH: fifo }, timeoutMs: 20_000 });
+    expect(certificate.code, certificate.stderr).toBe(2);
+    expect(oneErrorLine(certificate)).toMatch(new RegExp(`^error: CONFIG_INVALID: clientCertificatePath: ${fifo} is a FIFO \\(named pipe\\), not a regular file`));
   });
 });
