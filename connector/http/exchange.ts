@@ -80,12 +80,16 @@ export interface ExchangeRequest {
   readonly log?: () => Record<string, unknown>;
 }
 
+const throttleSaidEveryMs = 60_000;
+
 export class Exchange {
   readonly #options: ExchangeOptions;
   readonly #retry: RetryPolicyOptions;
   readonly #now: () => Date;
   readonly origin: string;
   #clockSkewMs = 0;
+  /** When a throttled call of this exchange was last said at warn level (without a budget, it is said once a minute). */
+  #throttleSaidAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: ExchangeOptions) {
     this.#options = options;
@@ -123,7 +127,14 @@ export class Exchange {
         // Where a budget paces the calls, a throttled one is not an error: the budget logs each congestion event once, with the rate it learned.
         if (throttled && budget) return logger?.debug({ component, code: error.code, delayMs, ...log() }, `repeating a throttled ${name} call`);
         telemetry?.error({ stage: 'receiving', code: error.code, message: `${error.message}; retry ${attempt} in ${delayMs} ms`, discarded: 0 });
-        logger?.warn({ component, code: error.code, attempt, delayMs, ...log() }, `retrying ${name} call`);
+        // Without a budget (Microsoft Graph), throttling is said once a minute: a long history read under a busy tenant would
+        // otherwise warn at every wait (each is counted in the metrics all the same).
+        if (throttled) {
+          const now = this.#now().getTime();
+          if (now - this.#throttleSaidAt < throttleSaidEveryMs) return logger?.debug({ component, code: error.code, attempt, delayMs, ...log() }, `repeating a throttled ${name} call`);
+          this.#throttleSaidAt = now;
+        }
+        logger?.warn({ component, code: error.code, attempt, delayMs, ...log() }, throttled ? `retrying ${name} call (throttled; said at most once a minute)` : `retrying ${name} call`);
       },
     });
   }
