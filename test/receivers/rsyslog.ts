@@ -64,6 +64,15 @@ input(type="imtcp" address="127.0.0.1" port="${mutualTlsPort}" ruleset="received
       socket.on('error', () => resolve(false));
     });
   };
+  // The TLS listener is ready once it completes a handshake, not when it accepts a connection: a sink that connects
+  // in between can be reset while rsyslogd's TLS driver is still starting.
+  const handshakes = async (port: number) => {
+    const { connect } = await import('node:tls');
+    return new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port, ca: pki.caCertPem, servername: 'localhost', checkServerIdentity: () => undefined }, () => { socket.destroy(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+  };
   const end = async (signal: NodeJS.Signals) => {
     const running = child;
     child = undefined;
@@ -86,7 +95,7 @@ input(type="imtcp" address="127.0.0.1" port="${mutualTlsPort}" ruleset="received
       child = spawn('rsyslogd', ['-n', '-f', config, '-i', join(dir, 'rsyslogd.pid')], { stdio: 'ignore' });
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
-        if (await listening(tcpPort) && await listening(tlsPort) && await listening(mutualTlsPort)) return;
+        if (await listening(tcpPort) && await handshakes(tlsPort) && await listening(mutualTlsPort)) return;
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error('rsyslogd did not start listening');
