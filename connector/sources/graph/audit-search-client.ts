@@ -6,12 +6,12 @@
  */
 import type { ContentType } from '../../../contract/content-types.ts';
 import type { Interval } from '../../core/history.ts';
-import { Exchange, type ExchangeOptions } from '../../http/exchange.ts';
+import { Exchange, type Answer, type ExchangeOptions } from '../../http/exchange.ts';
 import type { ApiCallOptions } from '../activity-api/activity-api.ts';
 import { queryFiltersOf } from './audit-search-scope.ts';
 import { searchRecordsOf, type NotARecord, type SearchRecord } from './audit-search-records.ts';
 import { graphError, GraphApiError, graphUnauthorizedCode } from './graph-errors.ts';
-import { graphPage, nextPageOf } from './graph-page.ts';
+import { graphPage, graphV1Url, nextPageOf } from './graph-page.ts';
 import { graphTime } from './service-health-client.ts';
 
 /** A query as Graph reports it. */
@@ -57,8 +57,7 @@ export class AuditSearchClient implements AuditSearchApi {
 
   constructor(options: AuditSearchClientOptions) {
     this.#options = options;
-    const root = new URL(options.graphRoot);
-    this.#queries = `${root.origin}${root.pathname.replace(/\/$/, '')}/v1.0/security/auditLog/queries`;
+    this.#queries = graphV1Url(options.graphRoot, 'security/auditLog/queries');
     this.#exchange = new Exchange({ ...options, root: options.graphRoot, unauthorizedCode: graphUnauthorizedCode, component: 'graph', name: 'Microsoft Graph audit search' });
   }
 
@@ -69,12 +68,12 @@ export class AuditSearchClient implements AuditSearchApi {
       filterEndDateTime: graphTime(new Date(to)),
       ...queryFiltersOf(contentType),
     };
-    return this.#call('POST', this.#queries, options, (text) => queryOf(text), JSON.stringify(body));
+    return this.#call('POST', this.#queries, 'auditLog/queries', options, (answer) => queryOf(answer.text), JSON.stringify(body));
   }
 
   async get(id: string, options: ApiCallOptions = {}): Promise<AuditQuery | undefined> {
     try {
-      return await this.#call('GET', `${this.#queries}/${encodeURIComponent(id)}`, options, (text) => queryOf(text));
+      return await this.#call('GET', `${this.#queries}/${encodeURIComponent(id)}`, 'auditLog/queries', options, (answer) => queryOf(answer.text));
     } catch (error) {
       if (error instanceof GraphApiError && error.status === 404) return undefined;
       throw error;
@@ -82,14 +81,11 @@ export class AuditSearchClient implements AuditSearchApi {
   }
 
   async *pages(id: string, nextLink: string | undefined, options: ApiCallOptions = {}): AsyncIterable<AuditSearchPage> {
-    let next: string | undefined = nextLink ?? `${this.#queries}/${encodeURIComponent(id)}/records`;
+    // A stored next page is checked like one Graph just handed back: the token goes to graphRoot's origin only.
+    let next: string | undefined = nextLink === undefined ? `${this.#queries}/${encodeURIComponent(id)}/records`
+      : this.#exchange.onOrigin(nextLink, () => new GraphApiError('UNTRUSTED_URI', 'a stored @odata.nextLink of the audit search is not on graphRoot\'s origin', 0, { fix: 'check that graphRoot and cloud match the tenant' }));
     while (next !== undefined) {
-      const url: string = this.#exchange.onOrigin(next, () => new GraphApiError('UNTRUSTED_URI', 'a stored @odata.nextLink of the audit search is not on graphRoot\'s origin', 0, { fix: 'check that graphRoot and cloud match the tenant' }));
-      const page = await this.#exchange.call({
-        url, signal: options.abortSignal, priority: 'background',
-        refusal: (status, text, retryAfterMs) => graphError(status, text, 'auditLog', retryAfterMs),
-        log: () => ({ resource: 'auditLog/records' }),
-      }, (answer) => {
+      const page = await this.#call('GET', next, 'auditLog/records', options, (answer) => {
         this.#options.telemetry?.received(0, answer.body.length);
         return graphPage(answer.body, 'audit search records');
       });
@@ -100,15 +96,16 @@ export class AuditSearchClient implements AuditSearchApi {
   }
 
   async probe(options: ApiCallOptions = {}): Promise<void> {
-    await this.#call('GET', `${this.#queries}?${new URLSearchParams({ $top: '1' }).toString()}`, options, () => undefined);
+    await this.#call('GET', `${this.#queries}?${new URLSearchParams({ $top: '1' }).toString()}`, 'auditLog/queries', options, () => undefined);
   }
 
-  #call<T>(method: 'GET' | 'POST', url: string, options: ApiCallOptions, read: (text: string) => T, json?: string): Promise<T> {
+  /** One call of the audit search at background priority, its refusals read as Graph's, its retries logged with `resource`. */
+  #call<T>(method: 'GET' | 'POST', url: string, resource: string, options: ApiCallOptions, read: (answer: Answer) => T, json?: string): Promise<T> {
     return this.#exchange.call({
       method, url, json, signal: options.abortSignal, priority: 'background',
       refusal: (status, text, retryAfterMs) => graphError(status, text, 'auditLog', retryAfterMs),
-      log: () => ({ resource: 'auditLog/queries' }),
-    }, (answer) => read(answer.text));
+      log: () => ({ resource }),
+    }, read);
   }
 }
 

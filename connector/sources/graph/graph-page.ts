@@ -17,6 +17,12 @@ export interface GraphPage {
   readonly nextLink: string | undefined;
 }
 
+/** `path` of Microsoft Graph v1.0 under `graphRoot` (which may carry a path of its own, as a stand-in's does). */
+export function graphV1Url(graphRoot: string, path: string): string {
+  const root = new URL(graphRoot);
+  return `${root.origin}${root.pathname.replace(/\/$/, '')}/v1.0/${path}`;
+}
+
 /** The page's `@odata.nextLink`, followed only on the origin the token is for (never sent anywhere else). */
 export function nextPageOf(page: GraphPage, exchange: Pick<Exchange, 'onOrigin' | 'origin'>): string | undefined {
   return page.nextLink === undefined ? undefined : exchange.onOrigin(page.nextLink, (host) => host === undefined

@@ -7,7 +7,7 @@
 import type { ApiCallOptions } from '../activity-api/activity-api.ts';
 import { Exchange, type ExchangeOptions } from '../../http/exchange.ts';
 import { graphError, GraphApiError, graphUnauthorizedCode, type ServiceAnnouncementResource } from './graph-errors.ts';
-import { graphPage, nextPageOf, type GraphPage } from './graph-page.ts';
+import { graphPage, graphV1Url, nextPageOf, type GraphPage } from './graph-page.ts';
 import type { AnnouncementItem, AnnouncementKind, ServiceHealthApi, ServiceHealthOverview } from './service-health-api.ts';
 
 /** The token source (for Graph's audience), the connection pool, retry policy, clock, logger and telemetry. */
@@ -30,8 +30,7 @@ export class ServiceHealthClient implements ServiceHealthApi {
 
   constructor(options: ServiceHealthClientOptions) {
     this.#options = options;
-    const root = new URL(options.graphRoot);
-    this.#base = `${root.origin}${root.pathname.replace(/\/$/, '')}/v1.0/admin/serviceAnnouncement`;
+    this.#base = graphV1Url(options.graphRoot, 'admin/serviceAnnouncement');
     this.#exchange = new Exchange({ ...options, root: options.graphRoot, unauthorizedCode: graphUnauthorizedCode, component: 'graph', name: 'Microsoft Graph' });
   }
 
